@@ -1,0 +1,1 @@
+"""The JSON REST API under /api/v1: thin handlers over the services."""

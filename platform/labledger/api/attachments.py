@@ -1,0 +1,58 @@
+"""/api/v1/attachments: upload a file (raw body), then name its id in a record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyio.to_thread import run_sync
+from litestar import Controller, Request, Response, get, post
+from litestar.params import QueryParameter
+
+from labledger.db.engine import Database
+from labledger.identity.principal import Principal
+from labledger.records.attachments import read_attachment, store_attachment
+from labledger.settings import Settings
+
+
+class AttachmentsController(Controller):
+    path = "/attachments"
+    tags = ["attachments"]
+
+    @post("/", summary="Upload a file as the raw request body; ?filename=name.pdf")
+    async def upload(
+        self,
+        request: Request,
+        db: Database,
+        principal: Principal,
+        settings: Settings,
+        filename: str = QueryParameter(name="filename", default="file"),
+    ) -> Response[dict[str, Any]]:
+        content = await request.body()
+        content_type = request.headers.get("content-type", "application/octet-stream")
+
+        def save() -> dict[str, Any]:
+            with db.write() as conn:
+                return store_attachment(
+                    conn,
+                    principal,
+                    filename=filename,
+                    content_type=content_type,
+                    content=content,
+                    max_bytes=settings.attachment_max_bytes,
+                )
+
+        return Response(await run_sync(save), status_code=201)
+
+    @get("/{attachment_id:int}", sync_to_thread=True, summary="Download a file")
+    def download(self, attachment_id: int, db: Database, principal: Principal) -> Response[bytes]:
+        with db.read() as conn:
+            found = read_attachment(conn, principal, attachment_id)
+        return Response(
+            found["content"],
+            media_type=found["content_type"],
+            headers={
+                "Content-Disposition": f'attachment; filename="{found["filename"]}"',
+                "X-Content-SHA256": found["sha256"],
+                "X-Content-Type-Options": "nosniff",
+            },
+        )

@@ -1,0 +1,59 @@
+"""/api/v1/audit: the system-wide audit trail and its verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get
+from litestar.params import QueryParameter
+
+from labledger.audit.queries import AuditFilter, parse_time, search_events
+from labledger.audit.verify import verify_chain
+from labledger.db.engine import Database
+from labledger.errors import Forbidden
+from labledger.identity.principal import READ_AUDIT, Principal
+
+
+class AuditController(Controller):
+    path = "/audit"
+    tags = ["audit trail"]
+
+    @get("/", sync_to_thread=True, summary="Search the audit trail, newest first")
+    def search(
+        self,
+        db: Database,
+        principal: Principal,
+        user: str | None = None,
+        type: str | None = None,
+        record_id: int | None = None,
+        action: str | None = None,
+        since: str | None = QueryParameter(name="from", default=None),
+        until: str | None = QueryParameter(name="to", default=None),
+        before: int | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        query = AuditFilter(
+            actor=user,
+            type_key=type,
+            record_id=record_id,
+            action=action,
+            since=parse_time("from", since),
+            until=parse_time("to", until),
+            before_seq=before,
+            limit=limit,
+        )
+        with db.read() as conn:
+            return search_events(conn, principal, query)
+
+    @get("/verify", sync_to_thread=True, summary="Verify the hash chain")
+    def verify(self, db: Database, principal: Principal) -> dict[str, Any]:
+        if not principal.has_permission(READ_AUDIT):
+            raise Forbidden("Verifying the audit trail needs the 'read_audit' permission.")
+        with db.read() as conn:
+            result = verify_chain(conn)
+        return {
+            "ok": result.ok,
+            "count": result.count,
+            "first_bad_seq": result.first_bad_seq,
+            "problem": result.problem,
+        }

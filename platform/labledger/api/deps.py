@@ -1,0 +1,44 @@
+"""What API handlers receive: the database, the settings and the caller.
+
+The API accepts bearer tokens only, never the browser's session cookie, so a
+cross-site form can never make an API call with a user's session; that is why
+the API needs no CSRF token.
+"""
+
+from __future__ import annotations
+
+from litestar import Request
+from litestar.di import Provide
+
+from labledger.db.engine import Database
+from labledger.errors import Unauthorized
+from labledger.identity.principal import Principal
+from labledger.identity.tokens import principal_for_token
+from labledger.settings import Settings
+
+
+def provide_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def provide_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def provide_principal(request: Request) -> Principal:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
+    db: Database = request.app.state.db
+    with db.read() as conn:
+        principal = principal_for_token(conn, token.strip())
+    if principal is None:
+        raise Unauthorized("The API token is unknown, revoked, or its user is inactive or locked.")
+    return principal
+
+
+APP_DEPENDENCIES = {
+    "db": Provide(provide_db, sync_to_thread=False),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+}
+API_DEPENDENCIES = {"principal": Provide(provide_principal, sync_to_thread=True)}

@@ -1,0 +1,103 @@
+"""RFC 9457 problem documents for every error the app returns.
+
+Service errors carry their own status, title and field errors; framework
+errors (malformed JSON, unknown routes, wrong methods) are mapped to the same
+shape, and anything unexpected becomes a 500 without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from labledger.errors import ServiceError, Unauthorized
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("labledger")
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def service_error_handler(request: Request, exc: ServiceError) -> Response[dict[str, Any]]:
+    headers = (
+        {"WWW-Authenticate": 'Bearer realm="labledger"'} if isinstance(exc, Unauthorized) else None
+    )
+    return problem(
+        exc.status,
+        exc.title,
+        exc.detail,
+        instance=request.url.path,
+        errors=[e.as_dict() for e in exc.errors],
+        extra=exc.extra,
+        headers=headers,
+    )
+
+
+def _framework_errors(exc: HTTPException) -> list[dict[str, str]]:
+    if not isinstance(exc, ValidationException) or not isinstance(exc.extra, list):
+        return []
+    result = []
+    for item in exc.extra:
+        if isinstance(item, dict):
+            location = str(item.get("key") or item.get("source") or "body")
+            result.append({"field": location, "message": str(item.get("message", ""))})
+    return result
+
+
+def http_error_handler(request: Request, exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    detail = exc.detail
+    if status == 404 and detail in ("Not Found", ""):
+        detail = f"There is nothing at {request.url.path}."
+    elif status == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}.get(
+        status, "Request failed"
+    )
+    return problem(
+        status,
+        title,
+        detail,
+        instance=request.url.path,
+        errors=_framework_errors(exc),
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def unexpected_error_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(
+        500,
+        "Internal error",
+        "The server could not complete the request; nothing was saved. The error is logged.",
+        instance=request.url.path,
+    )
+
+
+EXCEPTION_HANDLERS = {
+    ServiceError: service_error_handler,
+    HTTPException: http_error_handler,
+    Exception: unexpected_error_handler,
+}

@@ -1,0 +1,116 @@
+"""/api/v1/records: create, read, update and list records of any published type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import HeaderParameter
+
+from labledger.api.payloads import RecordWrite
+from labledger.audit.queries import record_history
+from labledger.db.engine import Database
+from labledger.errors import FieldError, PreconditionRequired, ValidationFailed
+from labledger.identity.principal import Principal
+from labledger.metadata.types import readable_model
+from labledger.records.query import ListQuery, list_records
+from labledger.records.service import create_record, get_record, update_record
+from labledger.settings import Settings
+
+
+def parse_if_match(value: str | None) -> int:
+    """``If-Match: 3`` or ``If-Match: "3"`` (the record's ETag) -> 3."""
+    if value is None or not value.strip():
+        raise PreconditionRequired(
+            "Send the version you last read as 'If-Match: <version>' so that nobody's "
+            "change is overwritten."
+        )
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ValidationFailed(
+            "Bad If-Match header.", [FieldError("If-Match", "must be the record version number")]
+        )
+    return int(text)
+
+
+def with_etag(view: dict[str, Any], status_code: int = 200) -> Response[dict[str, Any]]:
+    return Response(view, status_code=status_code, headers={"ETag": f'"{view["version"]}"'})
+
+
+class RecordsController(Controller):
+    path = "/records/{type_key:str}"
+    tags = ["records"]
+
+    @get("/", sync_to_thread=True, summary="List records (filters: field=, field__gte= ...)")
+    def list(
+        self,
+        type_key: str,
+        request: Request,
+        db: Database,
+        principal: Principal,
+        settings: Settings,
+    ) -> dict[str, Any]:
+        query = ListQuery.from_params(dict(request.query_params))
+        with db.read() as conn:
+            model = readable_model(conn, principal, type_key)
+            return list_records(conn, model, query, max_limit=settings.max_page_size)
+
+    @post("/", sync_to_thread=True, summary="Create a record")
+    def create(
+        self,
+        type_key: str,
+        data: RecordWrite,
+        db: Database,
+        principal: Principal,
+        settings: Settings,
+    ) -> Response[dict[str, Any]]:
+        with db.write() as conn:
+            view = create_record(
+                conn,
+                principal,
+                type_key,
+                data.data,
+                reason=data.reason,
+                attachment_limit=settings.attachment_max_bytes,
+            )
+        return with_etag(view, 201)
+
+    @get("/{record_id:int}", sync_to_thread=True, summary="Read a record")
+    def read(
+        self, type_key: str, record_id: int, db: Database, principal: Principal
+    ) -> Response[dict[str, Any]]:
+        with db.read() as conn:
+            return with_etag(get_record(conn, principal, type_key, record_id))
+
+    @patch("/{record_id:int}", sync_to_thread=True, summary="Update fields (needs If-Match)")
+    def update(
+        self,
+        type_key: str,
+        record_id: int,
+        data: RecordWrite,
+        db: Database,
+        principal: Principal,
+        settings: Settings,
+        if_match: str | None = HeaderParameter(name="If-Match", default=None),
+    ) -> Response[dict[str, Any]]:
+        expected = parse_if_match(if_match)
+        with db.write() as conn:
+            view = update_record(
+                conn,
+                principal,
+                type_key,
+                record_id,
+                data.data,
+                expected_version=expected,
+                reason=data.reason,
+                attachment_limit=settings.attachment_max_bytes,
+            )
+        return with_etag(view)
+
+    @get("/{record_id:int}/audit", sync_to_thread=True, summary="Audit trail of a record")
+    def audit(
+        self, type_key: str, record_id: int, db: Database, principal: Principal
+    ) -> dict[str, Any]:
+        with db.read() as conn:
+            readable_model(conn, principal, type_key)
+            return {"items": record_history(conn, principal, type_key, record_id)}

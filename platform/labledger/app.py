@@ -1,0 +1,76 @@
+"""The Litestar application: API, static files, OpenAPI, error handling.
+
+``create_app`` is also the factory the production server loads
+(``labledger serve``); each worker process builds its own engine, and nothing
+that workers must share lives in process memory.
+"""
+
+from __future__ import annotations
+
+from litestar import Litestar, Router, get
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+
+from labledger import __version__
+from labledger.api.attachments import AttachmentsController
+from labledger.api.audit import AuditController
+from labledger.api.deps import API_DEPENDENCIES, APP_DEPENDENCIES
+from labledger.api.problems import EXCEPTION_HANDLERS
+from labledger.api.records import RecordsController
+from labledger.api.types import TypesController
+from labledger.db.engine import Database, open_database
+from labledger.resources import data_path
+from labledger.settings import Settings
+
+SWAGGER = "/static/vendor/swagger-ui"
+
+
+def _openapi() -> OpenAPIConfig:
+    """OpenAPI at /schema/openapi.json, with a viewer that loads nothing from a CDN."""
+    return OpenAPIConfig(
+        title="labledger API",
+        version=__version__,
+        path="/schema",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+                css_url=f"{SWAGGER}/swagger-ui.css",
+                standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
+                path="/swagger",
+            )
+        ],
+        components=Components(
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+        ),
+        security=[{"bearer": []}],
+    )
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+def index() -> Redirect:
+    return Redirect("/schema/swagger")
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    db = db or open_database(settings.database_url)
+    api = Router(
+        path="/api/v1",
+        route_handlers=[TypesController, RecordsController, AuditController, AttachmentsController],
+        dependencies=API_DEPENDENCIES,
+    )
+    static = create_static_files_router(path="/static", directories=[data_path("ui", "static")])
+    app = Litestar(
+        route_handlers=[api, static, index],
+        dependencies=APP_DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=_openapi(),
+        request_max_body_size=settings.request_max_bytes,
+        on_shutdown=[db.dispose],
+    )
+    app.state.db = db
+    app.state.settings = settings
+    return app

@@ -1,0 +1,116 @@
+"""Writing audit events (and their outbox events) inside the caller's transaction.
+
+Every event carries the hash of the one before it, so the trail is a chain:
+``hash = SHA-256(canonical(event fields + prev_hash))``. The chain tip lives in
+the one-row ``audit_head`` table; a writer locks that row, so appends are
+serialised and sequence numbers have no gaps. Because the lock is held until
+commit, outbox ids are also handed out in commit order, which the event feed
+relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from labledger.canonical import content_hash, iso_utc
+from labledger.db.tables import audit_event, audit_head, outbox_event
+from labledger.db.types import utc_now
+
+#: prev_hash of the first event.
+GENESIS_HASH = "0" * 64
+
+
+@dataclass
+class AuditEntry:
+    """What happened, by whom, to what; the trail adds sequence, time and hashes."""
+
+    actor: str
+    action: str
+    type_key: str | None = None
+    record_id: int | None = None
+    record_number: str | None = None
+    changes: dict[str, Any] | None = None
+    reason: str | None = None
+    config_version: int | None = None
+    details: dict[str, Any] | None = None
+    #: Outbox kind to publish for integrations (None: nothing is published).
+    outbox_kind: str | None = None
+    outbox_payload: dict[str, Any] = field(default_factory=dict)
+
+
+HASHED_COLUMNS = (
+    "seq",
+    "occurred_at",
+    "actor",
+    "action",
+    "type_key",
+    "record_id",
+    "record_number",
+    "changes",
+    "reason",
+    "config_version",
+    "details",
+    "prev_hash",
+)
+
+
+def event_hash(row: dict[str, Any]) -> str:
+    """The hash an event must carry, from its stored fields (including prev_hash)."""
+    body = {name: row[name] for name in HASHED_COLUMNS}
+    body["occurred_at"] = iso_utc(row["occurred_at"])
+    return content_hash(body)
+
+
+def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
+    """Append ``entries`` to the chain and publish their outbox events.
+
+    Must run inside the write transaction of the change it describes, so that
+    the change and its audit entry commit together or not at all.
+    """
+    if not entries:
+        return []
+    head = conn.execute(
+        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+    ).one()
+    seq, prev = head.seq, head.hash
+    now = utc_now()
+    rows: list[dict[str, Any]] = []
+    outbox_rows: list[dict[str, Any]] = []
+    for entry in entries:
+        seq += 1
+        row = {
+            "seq": seq,
+            "occurred_at": now,
+            "actor": entry.actor,
+            "action": entry.action,
+            "type_key": entry.type_key,
+            "record_id": entry.record_id,
+            "record_number": entry.record_number,
+            "changes": entry.changes,
+            "reason": entry.reason,
+            "config_version": entry.config_version,
+            "details": entry.details,
+            "prev_hash": prev,
+        }
+        row["hash"] = prev = event_hash(row)
+        rows.append(row)
+        if entry.outbox_kind:
+            outbox_rows.append(
+                {
+                    "created_at": now,
+                    "kind": entry.outbox_kind,
+                    "type_key": entry.type_key,
+                    "record_id": entry.record_id,
+                    "audit_seq": seq,
+                    "payload": entry.outbox_payload,
+                }
+            )
+    conn.execute(insert(audit_event), rows)
+    if outbox_rows:
+        conn.execute(insert(outbox_event), outbox_rows)
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+    return [row["seq"] for row in rows]

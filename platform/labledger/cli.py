@@ -1,0 +1,290 @@
+"""The ``labledger`` command: set up, serve and administer an installation.
+
+Every failure prints one readable line (and field details) to stderr and
+exits non-zero; no traceback reaches the operator for an expected problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from labledger.db.engine import Database, open_database
+from labledger.errors import ServiceError
+from labledger.settings import Settings
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem worth one line to the operator."""
+
+
+def _database(args: argparse.Namespace) -> Database:
+    settings = Settings.from_env(**({"database_url": args.database} if args.database else {}))
+    return open_database(settings.database_url)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(**({"database_url": args.database} if args.database else {}))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from labledger.bootstrap import initialise
+
+    db = _database(args)
+    report = initialise(db, with_seeds=not args.empty, demo=args.demo)
+    print(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+    for bundle in report.bundles:
+        print(f"Configuration loaded: {bundle}")
+    if report.admin_password:
+        print()
+        print("Created user 'admin' with this one-time password (shown only now):")
+        print(f"    {report.admin_password}")
+        print("Sign in and choose a new password before signing anything.")
+    if report.demo_users:
+        print()
+        print("Demo users (password for all of them shown beside each):")
+        for username, password in sorted(report.demo_users.items()):
+            print(f"    {username:<16} {password}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    if args.database:
+        os.environ["LABLEDGER_DATABASE_URL"] = args.database
+    uvicorn.run(
+        "labledger.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        return None
+    first = getpass.getpass("Password (empty: generate a one-time password): ")
+    if not first:
+        return None
+    if getpass.getpass("Repeat the password: ") != first:
+        raise CliError("The passwords differ; nothing was changed.")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from labledger.identity.principal import SYSTEM
+    from labledger.identity.users import create_user
+
+    password = _read_password(args)
+    db = _database(args)
+    with db.write() as conn:
+        chosen = create_user(
+            conn,
+            SYSTEM,
+            username=args.username,
+            full_name=args.full_name,
+            email=args.email,
+            roles=args.role,
+            password=password,
+            min_password_length=_settings(args).password_min_length,
+        )
+    print(f"Created user '{args.username}'.")
+    if password is None:
+        print(f"One-time password (shown only now): {chosen}")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from labledger.identity.users import list_users
+
+    with _database(args).read() as conn:
+        users = list_users(conn)
+    for user in users:
+        status = "active" if user["active"] else "inactive"
+        if user["locked"]:
+            status += ", locked"
+        print(
+            f"{user['username']:<20} {user['full_name']:<30} {status:<18} {','.join(user['roles'])}"
+        )
+    return 0
+
+
+def _user_action(action: Callable[..., Any], *extra: Any) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from labledger.identity.principal import SYSTEM
+
+        with _database(args).write() as conn:
+            result = action(conn, SYSTEM, args.username, *extra)
+        if isinstance(result, str):
+            print(f"One-time password for '{args.username}' (shown only now): {result}")
+        else:
+            print(f"Done: {args.command} {args.username}.")
+        return 0
+
+    return run
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from labledger.identity.principal import SYSTEM
+    from labledger.identity.tokens import create_token
+
+    with _database(args).write() as conn:
+        token = create_token(conn, SYSTEM, args.username, args.name)
+    print(token)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from labledger.audit.verify import verify_chain
+
+    with _database(args).read() as conn:
+        result = verify_chain(conn)
+    if result.ok:
+        print(f"Audit trail intact: {result.count} events verified.")
+        return 0
+    print(
+        f"AUDIT TRAIL BROKEN at event {result.first_bad_seq}: {result.problem} "
+        f"({result.count} events verified before it).",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def cmd_type_publish(args: argparse.Namespace) -> int:
+    from labledger.identity.principal import SYSTEM
+    from labledger.metadata.types import publish_type
+
+    definition = _load_json(args.file)
+    with _database(args).write() as conn:
+        published = publish_type(conn, SYSTEM, definition)
+    state = "published as version" if published.changed else "unchanged at version"
+    print(f"{definition['key']}: {state} {published.version}")
+    return 0
+
+
+def cmd_type_list(args: argparse.Namespace) -> int:
+    from labledger.identity.principal import SYSTEM
+    from labledger.metadata.types import list_types
+
+    with _database(args).read() as conn:
+        for item in list_types(conn, SYSTEM):
+            print(f"{item['key']:<24} v{item['version']:<4} {item['label']}")
+    return 0
+
+
+def _load_json(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"Cannot read {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(
+            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from labledger.identity import users
+
+    parser = argparse.ArgumentParser(prog="labledger", description="labledger LIMS/QMS platform")
+    parser.add_argument(
+        "--database",
+        help="database URL (default: $LABLEDGER_DATABASE_URL or sqlite:///labledger.db)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser(
+        "init", help="create or upgrade the database and load configurations"
+    )
+    init.add_argument("--empty", action="store_true", help="do not load the shipped bundles")
+    init.add_argument("--demo", action="store_true", help="also create demo users and data")
+    init.set_defaults(handler=cmd_init)
+
+    serve = commands.add_parser("serve", help="serve the application")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.set_defaults(handler=cmd_serve)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    add = user.add_parser("add", help="create a user (password from a prompt or --password-stdin)")
+    add.add_argument("username")
+    add.add_argument("--full-name", required=True)
+    add.add_argument("--email", default="")
+    add.add_argument("--role", action="append", default=[], help="a role (repeat for several)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(handler=cmd_user_add)
+    user.add_parser("list", help="list users").set_defaults(handler=cmd_user_list)
+    for name, action, helptext in (
+        ("deactivate", lambda c, a, u: users.set_active(c, a, u, False), "deactivate a user"),
+        ("activate", lambda c, a, u: users.set_active(c, a, u, True), "reactivate a user"),
+        ("unlock", users.unlock, "unlock a user locked by failed attempts"),
+        ("reset-password", users.reset_password, "set a new one-time password"),
+    ):
+        sub = user.add_parser(name, help=helptext)
+        sub.add_argument("username")
+        sub.set_defaults(handler=_user_action(action), command=f"user {name}")
+
+    token = commands.add_parser("token", help="API tokens").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION"
+    )
+    create = token.add_parser("create", help="create an API token (printed once)")
+    create.add_argument("username")
+    create.add_argument("--name", default="api", help="what the token is for")
+    create.set_defaults(handler=cmd_token_create)
+
+    audit = commands.add_parser("audit", help="audit trail").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    audit.add_parser("verify", help="verify the hash chain").set_defaults(handler=cmd_audit_verify)
+
+    types = commands.add_parser("type", help="object types").add_subparsers(
+        dest="type_command", required=True, metavar="ACTION"
+    )
+    publish = types.add_parser(
+        "publish", help="publish a definition from a JSON file (- for stdin)"
+    )
+    publish.add_argument("file")
+    publish.set_defaults(handler=cmd_type_publish)
+    types.add_parser("list", help="list object types").set_defaults(handler=cmd_type_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The platform's own tables (SQLAlchemy Core).
+
+Record data lives in one generic ``record`` table as a JSON document, so an
+admin adding or removing a field never runs DDL on record data. Alembic
+migrations in ``migrations/`` create and evolve these tables; this module is
+the description the services query through.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from labledger.db.types import BigId, JsonDocument, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# --- configuration: object types, workflows and other definitions, versioned ---
+
+config_item = Table(
+    "config_item",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("current_version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    #: Where the item came from when it was imported from a bundle.
+    Column("source_bundle", String(128)),
+    Column("source_bundle_version", String(64)),
+    #: Hash of the definition as imported; a different current hash means a local edit.
+    Column("source_hash", String(64)),
+)
+
+config_version = Table(
+    "config_version",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("body", JsonDocument, nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("published_at", UtcDateTime, nullable=False),
+    Column("published_by", String(64), nullable=False),
+)
+
+# --- identity ---
+
+role = Table(
+    "role",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("label", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("permissions", JsonDocument, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+app_user = Table(
+    "app_user",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("full_name", String(200), nullable=False),
+    Column("email", String(320), nullable=False, default=""),
+    Column("password_hash", String(200)),
+    Column("active", Boolean, nullable=False, default=True),
+    #: Set when an admin chose the password: the user must change it before signing.
+    Column("must_change_password", Boolean, nullable=False, default=True),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_at", UtcDateTime),
+    Column("password_changed_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+user_role = Table(
+    "user_role",
+    metadata,
+    Column("user_id", BigId, ForeignKey("app_user.id"), primary_key=True),
+    Column("role_key", String(64), ForeignKey("role.key"), primary_key=True),
+)
+
+api_token = Table(
+    "api_token",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigId, ForeignKey("app_user.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    #: SHA-256 of the token: tokens are 256-bit random, so a fast hash is safe here.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)
+
+# --- records ---
+
+record = Table(
+    "record",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("type_key", String(64), nullable=False),
+    Column("type_version", Integer, nullable=False),
+    Column("number", String(100), nullable=False, unique=True),
+    Column("title", String(500), nullable=False, default=""),
+    Column("state", String(64)),
+    Column("data", JsonDocument, nullable=False),
+    #: Optimistic concurrency: an update names the version it saw.
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Index("ix_record_type_created", "type_key", "created_at", "id"),
+    Index("ix_record_type_state", "type_key", "state"),
+)
+
+number_counter = Table(
+    "number_counter",
+    metadata,
+    #: The numbering pattern with its date parts filled in, e.g. "SMP-2026-{#####}".
+    Column("scope", String(200), primary_key=True),
+    Column("last_value", Integer, nullable=False),
+)
+
+record_reference = Table(
+    "record_reference",
+    metadata,
+    Column("source_id", BigId, ForeignKey("record.id"), primary_key=True),
+    Column("field_key", String(64), primary_key=True),
+    Column("target_id", BigId, ForeignKey("record.id"), primary_key=True),
+    Index("ix_record_reference_target", "target_id", "field_key"),
+)
+
+attachment = Table(
+    "attachment",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(200), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    #: The record that first used the attachment; read access follows that record.
+    Column("record_id", BigId, ForeignKey("record.id"), index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+# --- audit trail and outbox ---
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    #: A single row (id = 1) holding the chain's tip; writers lock it, which
+    #: serialises audit appends and so keeps the chain linear.
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigId, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_event = Table(
+    "audit_event",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("type_key", String(64)),
+    Column("record_id", BigId),
+    Column("record_number", String(100)),
+    Column("changes", JsonDocument),
+    Column("reason", Text),
+    Column("config_version", Integer),
+    Column("details", JsonDocument),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_event_record", "record_id", "seq"),
+    Index("ix_audit_event_actor", "actor", "seq"),
+    Index("ix_audit_event_type", "type_key", "seq"),
+    Index("ix_audit_event_time", "occurred_at"),
+)
+
+outbox_event = Table(
+    "outbox_event",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("type_key", String(64)),
+    Column("record_id", BigId),
+    Column("audit_seq", BigId, nullable=False),
+    Column("payload", JsonDocument, nullable=False),
+)

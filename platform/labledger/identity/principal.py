@@ -1,0 +1,41 @@
+"""Who is acting: the authenticated user as every service sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+#: System permissions a role can grant (record permissions live in each type).
+CONFIGURE = "configure"  # publish object types, workflows, bundles
+MANAGE_USERS = "manage_users"  # create users, assign roles, unlock
+READ_AUDIT = "read_audit"  # browse the system-wide audit trail
+SYSTEM_PERMISSIONS = (CONFIGURE, MANAGE_USERS, READ_AUDIT)
+
+#: Role key that, in a type's permissions, means "every signed-in user".
+EVERYONE = "*"
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: int
+    username: str
+    full_name: str
+    roles: frozenset[str]
+    permissions: frozenset[str]
+    must_change_password: bool = False
+
+    def has_permission(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def has_any_role(self, roles: Iterable[str]) -> bool:
+        return any(r == EVERYONE or r in self.roles for r in roles)
+
+
+#: The actor of changes made by the platform itself (``labledger init``, migrations).
+SYSTEM = Principal(
+    id=0,
+    username="system",
+    full_name="labledger system",
+    roles=frozenset(),
+    permissions=frozenset(SYSTEM_PERMISSIONS),
+)

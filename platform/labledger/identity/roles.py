@@ -1,0 +1,85 @@
+"""Roles are data: a key, a label and the system permissions they grant."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from labledger.audit.trail import AuditEntry, append
+from labledger.db.tables import role
+from labledger.db.types import utc_now
+from labledger.errors import FieldError, Forbidden, ValidationFailed
+from labledger.identity.principal import CONFIGURE, SYSTEM_PERMISSIONS, Principal
+
+ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+#: The one role every installation has: full system permissions.
+ADMIN_ROLE = {
+    "key": "admin",
+    "label": "Administrator",
+    "description": "Configures the system and manages users.",
+    "permissions": list(SYSTEM_PERMISSIONS),
+}
+
+
+def list_roles(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(select(role).order_by(role.c.key)).mappings()
+    return [{k: r[k] for k in ("key", "label", "description", "permissions")} for r in rows]
+
+
+def existing_role_keys(conn: Connection) -> set[str]:
+    return set(conn.execute(select(role.c.key)).scalars())
+
+
+def _validate(definition: dict[str, Any]) -> None:
+    errors = []
+    if not ROLE_KEY.match(str(definition.get("key", ""))):
+        errors.append(
+            FieldError("key", "use lower-case letters, digits and _ (start with a letter)")
+        )
+    if not str(definition.get("label", "")).strip():
+        errors.append(FieldError("label", "a label is required"))
+    unknown = set(definition.get("permissions", [])) - set(SYSTEM_PERMISSIONS)
+    if unknown:
+        errors.append(
+            FieldError("permissions", f"unknown permission(s): {', '.join(sorted(unknown))}")
+        )
+    if errors:
+        raise ValidationFailed("The role is not valid.", errors)
+
+
+def save_role(conn: Connection, actor: Principal, definition: dict[str, Any]) -> bool:
+    """Create or update a role; returns False when nothing changed. Audited."""
+    if not actor.has_permission(CONFIGURE):
+        raise Forbidden("Defining roles needs the 'configure' permission.")
+    _validate(definition)
+    values = {
+        "label": definition["label"].strip(),
+        "description": definition.get("description", ""),
+        "permissions": sorted(set(definition.get("permissions", []))),
+    }
+    current = conn.execute(select(role).where(role.c.key == definition["key"])).mappings().first()
+    if current is None:
+        conn.execute(insert(role).values(key=definition["key"], created_at=utc_now(), **values))
+        changes = {k: {"old": None, "new": v} for k, v in values.items()}
+    else:
+        changes = {k: {"old": current[k], "new": v} for k, v in values.items() if current[k] != v}
+        if not changes:
+            return False
+        conn.execute(update(role).where(role.c.key == definition["key"]).values(**values))
+    append(
+        conn,
+        [
+            AuditEntry(
+                actor=actor.username,
+                action="role.save",
+                changes=changes,
+                details={"role": definition["key"]},
+                outbox_kind="config.role",
+                outbox_payload={"role": definition["key"]},
+            )
+        ],
+    )
+    return True

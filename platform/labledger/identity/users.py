@@ -1,0 +1,339 @@
+"""User accounts: creation, roles, passwords, lockout and deactivation.
+
+Users are never deleted and usernames never reused, so every audit entry
+keeps naming exactly one person. Admin-set passwords are one-time: the user
+must choose their own before signing anything, so an admin who knows the
+initial password cannot sign as that user.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from labledger.audit.trail import AuditEntry, append
+from labledger.db.tables import app_user, role, user_role
+from labledger.db.types import utc_now
+from labledger.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from labledger.identity.passwords import check_policy, hash_password, verify_password
+from labledger.identity.principal import MANAGE_USERS, Principal
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """The outcome of checking a password, to be committed before acting on it.
+
+    Failed attempts must be recorded even though the request fails, so the
+    check returns instead of raising; the caller commits, then refuses.
+    """
+
+    principal: Principal | None
+    message: str = ""
+
+
+def _require(actor: Principal, permission: str, what: str) -> None:
+    if not actor.has_permission(permission):
+        raise Forbidden(f"{what} needs the '{permission}' permission.")
+
+
+def _user_row(conn: Connection, username: str) -> Any:
+    row = conn.execute(select(app_user).where(app_user.c.username == username)).mappings().first()
+    if row is None:
+        raise NotFound(f"There is no user '{username}'.")
+    return row
+
+
+def _principal(conn: Connection, row: Any) -> Principal:
+    roles = conn.execute(
+        select(role.c.key, role.c.permissions)
+        .join(user_role, user_role.c.role_key == role.c.key)
+        .where(user_role.c.user_id == row["id"])
+    ).all()
+    return Principal(
+        id=row["id"],
+        username=row["username"],
+        full_name=row["full_name"],
+        roles=frozenset(r.key for r in roles),
+        permissions=frozenset(p for r in roles for p in r.permissions),
+        must_change_password=row["must_change_password"],
+    )
+
+
+def load_principal(conn: Connection, user_id: int) -> Principal | None:
+    """The active user with ``user_id`` as a principal, or None."""
+    row = conn.execute(select(app_user).where(app_user.c.id == user_id)).mappings().first()
+    if row is None or not row["active"] or row["locked_at"] is not None:
+        return None
+    return _principal(conn, row)
+
+
+def get_user(conn: Connection, username: str) -> dict[str, Any]:
+    row = _user_row(conn, username)
+    return _public(conn, row)
+
+
+def _public(conn: Connection, row: Any) -> dict[str, Any]:
+    roles = sorted(
+        conn.execute(select(user_role.c.role_key).where(user_role.c.user_id == row["id"])).scalars()
+    )
+    return {
+        "username": row["username"],
+        "full_name": row["full_name"],
+        "email": row["email"],
+        "active": row["active"],
+        "locked": row["locked_at"] is not None,
+        "must_change_password": row["must_change_password"],
+        "roles": roles,
+        "created_at": row["created_at"],
+    }
+
+
+def list_users(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(select(app_user).order_by(app_user.c.username)).mappings().all()
+    return [_public(conn, r) for r in rows]
+
+
+def _check_roles(conn: Connection, roles: list[str]) -> None:
+    known = set(conn.execute(select(role.c.key).where(role.c.key.in_(roles))).scalars())
+    unknown = sorted(set(roles) - known)
+    if unknown:
+        raise ValidationFailed(
+            "Unknown role.", [FieldError("roles", f"no such role: {', '.join(unknown)}")]
+        )
+
+
+def create_user(
+    conn: Connection,
+    actor: Principal,
+    *,
+    username: str,
+    full_name: str,
+    email: str = "",
+    roles: list[str] | None = None,
+    password: str | None = None,
+    min_password_length: int = 10,
+    one_time: bool = True,
+) -> str:
+    """Create a user; returns the password (generated when none is given).
+
+    ``one_time`` marks an admin-chosen password that must be changed before
+    the user can sign.
+    """
+    _require(actor, MANAGE_USERS, "Creating users")
+    roles = sorted(set(roles or []))
+    errors = []
+    if not USERNAME.match(username):
+        errors.append(
+            FieldError("username", "use 2-64 lower-case letters, digits, '.', '_' or '-'")
+        )
+    if not full_name.strip():
+        errors.append(
+            FieldError("full_name", "the full name is required (it prints on signatures)")
+        )
+    if errors:
+        raise ValidationFailed("The user is not valid.", errors)
+    taken = conn.execute(
+        select(func.count()).select_from(app_user).where(app_user.c.username == username)
+    ).scalar_one()
+    if taken:
+        raise Conflict(f"The username '{username}' is taken (usernames are never reused).")
+    _check_roles(conn, roles)
+    if password is None:
+        password = secrets.token_urlsafe(12)
+    else:
+        check_policy(password, username=username, min_length=min_password_length)
+    now = utc_now()
+    user_id = conn.execute(
+        insert(app_user)
+        .values(
+            username=username,
+            full_name=full_name.strip(),
+            email=email.strip(),
+            password_hash=hash_password(password),
+            active=True,
+            must_change_password=one_time,
+            failed_attempts=0,
+            created_at=now,
+            created_by=actor.username,
+        )
+        .returning(app_user.c.id)
+    ).scalar_one()
+    if roles:
+        conn.execute(insert(user_role), [{"user_id": user_id, "role_key": r} for r in roles])
+    _audit(
+        conn,
+        actor,
+        "user.create",
+        username,
+        {
+            "full_name": {"old": None, "new": full_name.strip()},
+            "email": {"old": None, "new": email.strip()},
+            "roles": {"old": None, "new": roles},
+        },
+    )
+    return password
+
+
+def _audit(
+    conn: Connection,
+    actor: Principal | str,
+    action: str,
+    username: str,
+    changes: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> None:
+    name = actor if isinstance(actor, str) else actor.username
+    append(
+        conn,
+        [
+            AuditEntry(
+                actor=name,
+                action=action,
+                changes=changes,
+                reason=reason,
+                details={"user": username},
+                outbox_kind=action if action.startswith("user.") else None,
+                outbox_payload={"user": username},
+            )
+        ],
+    )
+
+
+def set_roles(conn: Connection, actor: Principal, username: str, roles: list[str]) -> None:
+    _require(actor, MANAGE_USERS, "Assigning roles")
+    row = _user_row(conn, username)
+    roles = sorted(set(roles))
+    _check_roles(conn, roles)
+    old = sorted(
+        conn.execute(select(user_role.c.role_key).where(user_role.c.user_id == row["id"])).scalars()
+    )
+    if old == roles:
+        return
+    conn.execute(delete(user_role).where(user_role.c.user_id == row["id"]))
+    if roles:
+        conn.execute(insert(user_role), [{"user_id": row["id"], "role_key": r} for r in roles])
+    _audit(conn, actor, "user.roles", username, {"roles": {"old": old, "new": roles}})
+
+
+def set_active(conn: Connection, actor: Principal, username: str, active: bool) -> None:
+    """Deactivate (or reactivate) a user; users are never deleted."""
+    _require(actor, MANAGE_USERS, "Deactivating users")
+    row = _user_row(conn, username)
+    if username == actor.username and not active:
+        raise Conflict("You cannot deactivate your own account.")
+    if row["active"] == active:
+        return
+    conn.execute(update(app_user).where(app_user.c.id == row["id"]).values(active=active))
+    action = "user.activate" if active else "user.deactivate"
+    _audit(conn, actor, action, username, {"active": {"old": row["active"], "new": active}})
+
+
+def unlock(conn: Connection, actor: Principal, username: str) -> None:
+    """Lift a lockout after failed attempts (an audited admin action)."""
+    _require(actor, MANAGE_USERS, "Unlocking users")
+    row = _user_row(conn, username)
+    if row["locked_at"] is None and row["failed_attempts"] == 0:
+        return
+    conn.execute(
+        update(app_user).where(app_user.c.id == row["id"]).values(locked_at=None, failed_attempts=0)
+    )
+    _audit(conn, actor, "user.unlock", username, {"locked": {"old": True, "new": False}})
+
+
+def reset_password(
+    conn: Connection, actor: Principal, username: str, password: str | None = None
+) -> str:
+    """An admin sets a new one-time password; returns it."""
+    _require(actor, MANAGE_USERS, "Resetting passwords")
+    row = _user_row(conn, username)
+    password = password or secrets.token_urlsafe(12)
+    conn.execute(
+        update(app_user)
+        .where(app_user.c.id == row["id"])
+        .values(password_hash=hash_password(password), must_change_password=True)
+    )
+    _audit(conn, actor, "user.password_reset", username)
+    return password
+
+
+def change_own_password(
+    conn: Connection, username: str, old_password: str, new_password: str, min_length: int
+) -> None:
+    """The user replaces their password (required after an admin set it)."""
+    row = _user_row(conn, username)
+    if not verify_password(row["password_hash"], old_password):
+        raise ValidationFailed(
+            "The current password is wrong.", [FieldError("old_password", "wrong password")]
+        )
+    check_policy(new_password, username=username, min_length=min_length, field="new_password")
+    if new_password == old_password:
+        raise ValidationFailed(
+            "Choose a new password.",
+            [FieldError("new_password", "must differ from the current password")],
+        )
+    conn.execute(
+        update(app_user)
+        .where(app_user.c.id == row["id"])
+        .values(
+            password_hash=hash_password(new_password),
+            must_change_password=False,
+            password_changed_at=utc_now(),
+        )
+    )
+    _audit(conn, username, "user.password_change", username)
+
+
+def check_password(
+    conn: Connection,
+    username: str,
+    password: str,
+    *,
+    lockout_threshold: int,
+    purpose: str = "login",
+) -> PasswordCheck:
+    """Check a username and password for a login or a signature.
+
+    Failures are audited and counted; at ``lockout_threshold`` failures in a
+    row the account locks until an admin unlocks it. A success resets the count.
+    """
+    row = conn.execute(select(app_user).where(app_user.c.username == username)).mappings().first()
+    if row is None:
+        verify_password(None, password)  # same time as a real check
+        _audit(conn, username or "(blank)", f"{purpose}.failed", username, reason="unknown user")
+        return PasswordCheck(None, "Invalid username or password.")
+    if not row["active"]:
+        _audit(conn, username, f"{purpose}.refused", username, reason="account deactivated")
+        return PasswordCheck(None, "This account is deactivated.")
+    if row["locked_at"] is not None:
+        _audit(conn, username, f"{purpose}.refused", username, reason="account locked")
+        return PasswordCheck(None, "This account is locked. Ask an administrator to unlock it.")
+    if not verify_password(row["password_hash"], password):
+        failures = row["failed_attempts"] + 1
+        values: dict[str, Any] = {"failed_attempts": failures}
+        locked = failures >= lockout_threshold
+        if locked:
+            values["locked_at"] = utc_now()
+        conn.execute(update(app_user).where(app_user.c.id == row["id"]).values(**values))
+        _audit(conn, username, f"{purpose}.failed", username, reason="wrong password")
+        if locked:
+            _audit(
+                conn,
+                "system",
+                "user.lock",
+                username,
+                {"locked": {"old": False, "new": True}},
+                reason=f"{failures} failed attempts",
+            )
+            return PasswordCheck(None, "Too many failed attempts: the account is now locked.")
+        return PasswordCheck(None, "Invalid username or password.")
+    if row["failed_attempts"]:
+        conn.execute(update(app_user).where(app_user.c.id == row["id"]).values(failed_attempts=0))
+    if purpose == "login":
+        _audit(conn, username, "login", username)
+    return PasswordCheck(_principal(conn, row))

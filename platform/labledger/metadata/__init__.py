@@ -1,0 +1,1 @@
+"""Object types and field types as data: validation, versions, JSON Schema, views."""

@@ -1,0 +1,89 @@
+"""Turn JSON Schema errors into messages a lab admin or technician can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from jsonschema.exceptions import ValidationError
+
+from labledger.errors import FieldError
+
+_TYPE_WORDS = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "text",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+    "null": "empty",
+}
+
+
+def json_path(parts: Iterable[object]) -> str:
+    """``["fields", 3, "type"]`` -> ``fields[3].type``."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _describe(error: ValidationError) -> str:
+    validator, expected = error.validator, error.validator_value
+    if validator == "type":
+        kinds = [expected] if isinstance(expected, str) else list(expected)
+        return "must be " + " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
+    if validator == "enum":
+        shown = ", ".join(repr(v) for v in list(expected)[:20])
+        return f"must be one of: {shown}"
+    if validator == "const":
+        return f"must be {expected!r}"
+    if validator == "maxLength":
+        return f"must be at most {expected} characters"
+    if validator == "minLength":
+        return "is required" if expected == 1 else f"must be at least {expected} characters"
+    if validator == "minimum":
+        return f"must be at least {expected}"
+    if validator == "maximum":
+        return f"must be at most {expected}"
+    if validator == "pattern":
+        return f"does not match the required format ({expected})"
+    if validator == "uniqueItems":
+        return "must not repeat a value"
+    if validator == "minItems":
+        return f"needs at least {expected} item(s)"
+    if validator == "maxItems":
+        return f"takes at most {expected} item(s)"
+    return error.message
+
+
+def field_errors(errors: Iterable[ValidationError], prefix: str = "") -> list[FieldError]:
+    """One FieldError per schema error, located by JSON path."""
+    result = []
+    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
+        path = list(error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else "?"
+            location = json_path([*path, missing])
+            result.append(FieldError(_prefixed(prefix, location), "is required"))
+        elif error.validator == "additionalProperties":
+            for extra in _extras(error):
+                location = json_path([*path, extra])
+                result.append(FieldError(_prefixed(prefix, location), "is not a known field"))
+        else:
+            location = json_path(path) or "(document)"
+            result.append(FieldError(_prefixed(prefix, location), _describe(error)))
+    return result
+
+
+def _extras(error: ValidationError) -> list[str]:
+    allowed = set(error.schema.get("properties", {}))
+    return sorted(k for k in error.instance if k not in allowed)
+
+
+def _prefixed(prefix: str, location: str) -> str:
+    if not prefix:
+        return location
+    return f"{prefix}{location}" if location.startswith("[") else f"{prefix}.{location}"

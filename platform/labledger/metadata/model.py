@@ -1,0 +1,136 @@
+"""A published object type version, compiled once for fast validation.
+
+Definitions are immutable once published, so a compiled model is cached by
+(type key, version) for the life of the process: the input JSON Schema
+validator, the computed-field and conditional expressions are built once and
+reused for every record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from labledger.canonical import canonical_json
+from labledger.expressions import Expression, compile_expression
+from labledger.identity.principal import Principal
+from labledger.metadata.fieldtypes import FIELD_TYPES
+
+#: Names every expression may use besides the type's field keys.
+CONTEXT_NAMES = frozenset({"user", "record"})
+TITLE_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class TypeModel:
+    key: str
+    version: int
+    definition: dict[str, Any]
+    fields: dict[str, dict[str, Any]]
+    input_schema: dict[str, Any]
+    validator: Draft202012Validator
+    computed: tuple[tuple[str, Expression], ...]
+    required_if: dict[str, Expression] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.definition["label"]
+
+    @property
+    def workflow(self) -> str | None:
+        return self.definition.get("workflow")
+
+    @property
+    def require_reason(self) -> bool:
+        return bool(self.definition.get("require_reason"))
+
+    def roles_for(self, action: str) -> list[str]:
+        return list(self.definition.get("permissions", {}).get(action, []))
+
+    def allows(self, principal: Principal, action: str) -> bool:
+        """May ``principal`` ``read``, ``create`` or ``edit`` records of this type?"""
+        return principal.has_any_role(self.roles_for(action))
+
+    def render_title(self, number: str, data: dict[str, Any]) -> str:
+        template = self.definition.get("title") or "{number}"
+
+        def value(match: re.Match[str]) -> str:
+            key = match.group(1)
+            if key == "number":
+                return number
+            found = data.get(key)
+            return "" if found is None else str(found)
+
+        return " ".join(TITLE_PLACEHOLDER.sub(value, template).split())[:500]
+
+    def published_schema(self) -> dict[str, Any]:
+        """The JSON Schema of a record's data, as published by ``GET /types/{type}``."""
+        schema = dict(self.input_schema)
+        properties = dict(schema["properties"])
+        for key, fdef in self.fields.items():
+            if fdef["type"] == "computed":
+                properties[key] = {"readOnly": True, "description": fdef.get("label", key)}
+        schema["properties"] = properties
+        return schema
+
+
+def input_schema(definition: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema that a record's submitted data must satisfy."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for fdef in definition["fields"]:
+        kind = FIELD_TYPES[fdef["type"]]
+        if not kind.accepts_input:
+            continue
+        value_schema = kind.schema(fdef)
+        # Optional fields may be cleared with null.
+        properties[fdef["key"]] = (
+            value_schema if fdef.get("required") else {"anyOf": [value_schema, {"type": "null"}]}
+        )
+        if fdef.get("required"):
+            required.append(fdef["key"])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": definition["label"],
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def compile_model(key: str, version: int, definition: dict[str, Any]) -> TypeModel:
+    return _compile_cached(key, version, canonical_json(definition).decode())
+
+
+@lru_cache(maxsize=512)
+def _compile_cached(key: str, version: int, definition_json: str) -> TypeModel:
+    definition = json.loads(definition_json)
+    fields = {f["key"]: f for f in definition["fields"]}
+    names = CONTEXT_NAMES | set(fields)
+    schema = input_schema(definition)
+    computed = tuple(
+        (f["key"], compile_expression(f["expression"], names=names))
+        for f in definition["fields"]
+        if f["type"] == "computed"
+    )
+    required_if = {
+        f["key"]: compile_expression(f["required_if"], names=names)
+        for f in definition["fields"]
+        if f.get("required_if")
+    }
+    return TypeModel(
+        key=key,
+        version=version,
+        definition=definition,
+        fields=fields,
+        input_schema=schema,
+        validator=Draft202012Validator(schema),
+        computed=computed,
+        required_if=required_if,
+    )

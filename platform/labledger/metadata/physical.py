@@ -1,0 +1,119 @@
+"""The database objects an object type gets: expression indexes and a report view.
+
+Filterable fields get a partial expression index per type (value, created_at,
+id), so a filtered list sorted by creation time reads only the rows it shows;
+unique fields get a unique partial index, so the database itself refuses a
+duplicate even between concurrent writers. Every type also gets a read-only
+view ``report_<type>`` with one typed column per field for SQL and BI users.
+None of this is DDL on record data: rows are never rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import Connection
+
+from labledger.db.jsonfields import field_sql, safe_identifier
+from labledger.metadata.fieldtypes import sql_kind, view_cast
+from labledger.metadata.model import TypeModel
+
+_BASE_COLUMNS = (
+    "id",
+    "number",
+    "title",
+    "state",
+    "type_version",
+    "version",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+)
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _index_name(prefix: str, type_key: str, field_key: str) -> str:
+    """``ixf_<type hash>_<field hash>_<type>_<field>``: unique, readable, under 63 chars."""
+    return (
+        f"{prefix}_{_short_hash(type_key)}_{_short_hash(field_key)}_"
+        f"{type_key[:16]}_{field_key[:16]}"
+    )
+
+
+def _owner_hash(index_name: str) -> str | None:
+    parts = index_name.split("_")
+    if len(parts) < 3 or parts[0] not in ("ixf", "uxf"):
+        return None
+    return parts[1]
+
+
+def desired_indexes(dialect: str, model: TypeModel) -> dict[str, str]:
+    """Name -> CREATE INDEX statement for every index the type needs."""
+    type_key = safe_identifier(model.key)
+    statements = {}
+    for key, fdef in model.fields.items():
+        expr = field_sql(dialect, key, sql_kind(fdef), table="")
+        where = f"WHERE type_key = '{type_key}'"
+        if fdef.get("filterable"):
+            name = _index_name("ixf", type_key, key)
+            statements[name] = f"CREATE INDEX {name} ON record ({expr}, created_at, id) {where}"
+        if fdef.get("unique"):
+            name = _index_name("uxf", type_key, key)
+            statements[name] = f"CREATE UNIQUE INDEX {name} ON record ({expr}) {where}"
+    return statements
+
+
+def sync_indexes(conn: Connection, model: TypeModel) -> None:
+    """Create the indexes the type needs and drop those it no longer needs."""
+    dialect = conn.dialect.name
+    wanted = desired_indexes(dialect, model)
+    owner = _short_hash(model.key)
+    existing = {name for name in record_index_names(conn) if _owner_hash(name) == owner}
+    for name in existing - set(wanted):
+        conn.exec_driver_sql(f"DROP INDEX {name}")
+    for name, statement in wanted.items():
+        if name not in existing:
+            conn.exec_driver_sql(statement)
+
+
+def record_index_names(conn: Connection) -> set[str]:
+    """Names of the indexes on ``record``, expression indexes included.
+
+    SQLAlchemy's inspector skips expression indexes on SQLite, so the catalogs
+    are asked directly.
+    """
+    if conn.dialect.name == "postgresql":
+        statement = (
+            "SELECT indexname FROM pg_indexes "
+            "WHERE tablename = 'record' AND schemaname = current_schema()"
+        )
+    else:
+        statement = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'record'"
+    return set(conn.exec_driver_sql(statement).scalars())
+
+
+def view_name(type_key: str) -> str:
+    return f"report_{safe_identifier(type_key)}"
+
+
+def replace_report_view(conn: Connection, model: TypeModel) -> None:
+    """(Re)create ``report_<type>`` with one typed column per current field."""
+    dialect = conn.dialect.name
+    columns = list(_BASE_COLUMNS)
+    for key, fdef in model.fields.items():
+        expr = field_sql(dialect, key, "json" if dialect == "postgresql" else "text")
+        cast = view_cast(fdef)
+        if dialect == "postgresql":
+            raw = f"(record.data ->> '{key}')"
+            columns.append(f"{raw}::{cast[0]} AS {key}" if cast else f"{expr} AS {key}")
+        else:
+            columns.append(f"CAST({expr} AS {cast[1]}) AS {key}" if cast else f"{expr} AS {key}")
+    name = view_name(model.key)
+    conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+    # Every name in this statement passed safe_identifier: nothing user-typed reaches SQL raw.
+    statement = f"CREATE VIEW {name} AS SELECT {', '.join(columns)} FROM record"  # noqa: S608
+    conn.exec_driver_sql(f"{statement} WHERE type_key = '{safe_identifier(model.key)}'")

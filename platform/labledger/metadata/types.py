@@ -1,0 +1,140 @@
+"""The object type service: read, list and publish object type definitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from labledger.audit.trail import AuditEntry, append
+from labledger.canonical import content_hash
+from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from labledger.identity.principal import CONFIGURE, Principal
+from labledger.identity.roles import existing_role_keys
+from labledger.metadata import versions
+from labledger.metadata.diff import diff_definitions
+from labledger.metadata.model import TypeModel, compile_model
+from labledger.metadata.physical import replace_report_view, sync_indexes
+from labledger.metadata.validation import DefinitionContext, validate_type_definition
+
+KIND = "object_type"
+WORKFLOW_KIND = "workflow"
+
+
+def type_model(conn: Connection, key: str, version: int | None = None) -> TypeModel:
+    """The compiled model of the current (or a given) version of type ``key``."""
+    if version is None:
+        version = versions.current_version(conn, KIND, key)
+        if version is None:
+            raise NotFound(f"There is no object type '{key}'.")
+    body = versions.body_at(conn, KIND, key, version)
+    if body is None:
+        raise NotFound(f"Object type '{key}' has no version {version}.")
+    return compile_model(key, version, body)
+
+
+def readable_model(conn: Connection, actor: Principal, key: str) -> TypeModel:
+    """The current model, refusing a caller who may not read records of the type."""
+    model = type_model(conn, key)
+    if not (model.allows(actor, "read") or actor.has_permission(CONFIGURE)):
+        raise Forbidden(f"You may not read {model.definition['plural']}.")
+    return model
+
+
+def list_types(conn: Connection, actor: Principal) -> list[dict[str, Any]]:
+    """The types the caller may read (all of them for a configurer)."""
+    result = []
+    for key in versions.keys(conn, KIND):
+        model = type_model(conn, key)
+        if model.allows(actor, "read") or actor.has_permission(CONFIGURE):
+            result.append(
+                {
+                    "key": key,
+                    "label": model.label,
+                    "plural": model.definition["plural"],
+                    "version": model.version,
+                    "workflow": model.workflow,
+                }
+            )
+    return result
+
+
+def definition_context(
+    conn: Connection,
+    key: str,
+    *,
+    extra_types: set[str] | None = None,
+    extra_workflows: set[str] | None = None,
+    extra_roles: set[str] | None = None,
+) -> DefinitionContext:
+    """What a definition of type ``key`` may refer to, as the database stands."""
+    past: dict[str, str] = {}
+    for row in versions.all_versions(conn, KIND, key):
+        for fdef in row["body"]["fields"]:
+            past.setdefault(fdef["key"], fdef["type"])
+    return DefinitionContext(
+        types=set(versions.keys(conn, KIND)) | (extra_types or set()),
+        workflows=set(versions.keys(conn, WORKFLOW_KIND)) | (extra_workflows or set()),
+        roles=existing_role_keys(conn) | (extra_roles or set()),
+        past_field_types=past,
+    )
+
+
+def publish_type(
+    conn: Connection,
+    actor: Principal,
+    definition: Any,
+    *,
+    context: DefinitionContext | None = None,
+    path_prefix: str = "",
+) -> versions.Published:
+    """Validate and publish ``definition`` as the next version of its type.
+
+    Publishing an unchanged definition changes nothing. A changed one gets a
+    new immutable version, its indexes and report view are brought in line,
+    and the change is audited with a field-by-field summary.
+    """
+    if not actor.has_permission(CONFIGURE):
+        raise Forbidden("Publishing object types needs the 'configure' permission.")
+    if not isinstance(definition, dict):
+        raise ValidationFailed(
+            "The object type definition is not valid.",
+            [FieldError(path_prefix or "(document)", "must be an object")],
+        )
+    key = definition.get("key")
+    if context is None:
+        context = definition_context(conn, key if isinstance(key, str) else "")
+    validate_type_definition(definition, context, path_prefix)
+    published = versions.store(conn, KIND, definition["key"], definition, actor.username)
+    if not published.changed:
+        return published
+    model = compile_model(definition["key"], published.version, definition)
+    try:
+        sync_indexes(conn, model)
+    except IntegrityError:  # a new unique index over existing duplicate values
+        raise ValidationFailed(
+            "A field cannot become unique: existing records hold duplicate values.",
+            [FieldError(f"{path_prefix}fields", "existing records hold duplicate values")],
+        ) from None
+    replace_report_view(conn, model)
+    append(
+        conn,
+        [
+            AuditEntry(
+                actor=actor.username,
+                action="config.publish",
+                type_key=definition["key"],
+                config_version=published.version,
+                changes=diff_definitions(published.previous, definition),
+                details={"kind": KIND, "key": definition["key"], "hash": content_hash(definition)},
+                outbox_kind="config.published",
+                outbox_payload={
+                    "kind": KIND,
+                    "key": definition["key"],
+                    "version": published.version,
+                },
+            )
+        ],
+    )
+    return published

@@ -1,0 +1,180 @@
+"""Validation of object type definitions, before anything is published.
+
+First the definition must match ``metadata/object_type.schema.json``; then the
+rules a schema cannot express: unique keys, references to types, workflows and
+roles that exist, expressions that parse and name real fields, defaults that
+fit their field, and a field key that keeps its type across versions (old
+records still hold values of the old type under that key).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from labledger.errors import FieldError, ValidationFailed
+from labledger.expressions import ExpressionError, compile_expression
+from labledger.identity.principal import EVERYONE
+from labledger.metadata.fieldtypes import FIELD_TYPES
+from labledger.metadata.messages import field_errors
+from labledger.metadata.model import CONTEXT_NAMES, TITLE_PLACEHOLDER
+from labledger.metadata.schemas import meta_validator
+
+#: Field keys the platform itself uses in titles and expressions.
+RESERVED_KEYS = frozenset({"id", "number", "title", "state", "version", "type"}) | CONTEXT_NAMES
+COUNTER = re.compile(r"\{#+\}")
+#: Types whose values can be compared for uniqueness and used as filters.
+SCALAR_TYPES = frozenset(
+    {"text", "integer", "decimal", "boolean", "date", "datetime", "choice", "user", "reference"}
+)
+
+
+@dataclass
+class DefinitionContext:
+    """What exists around the definition: the names it may refer to."""
+
+    types: Collection[str] = ()
+    workflows: Collection[str] = ()
+    roles: Collection[str] = ()
+    #: Every field key ever published for this type, with its type.
+    past_field_types: Mapping[str, str] = field(default_factory=dict)
+
+
+def validate_type_definition(definition: Any, context: DefinitionContext, prefix: str = "") -> None:
+    """Raise ValidationFailed listing every problem, each with its JSON path."""
+    errors = field_errors(meta_validator("object_type").iter_errors(definition), prefix)
+    if errors:
+        raise ValidationFailed("The object type definition is not valid.", errors)
+    checker = _Checker(definition, context, prefix)
+    checker.run()
+    if checker.errors:
+        raise ValidationFailed("The object type definition is not valid.", checker.errors)
+
+
+class _Checker:
+    def __init__(self, definition: dict[str, Any], context: DefinitionContext, prefix: str):
+        self.definition = definition
+        self.context = context
+        self.prefix = prefix
+        self.errors: list[FieldError] = []
+        self.fields = definition["fields"]
+        self.keys = [f["key"] for f in self.fields]
+
+    def error(self, path: str, message: str) -> None:
+        location = f"{self.prefix}.{path}" if self.prefix else path
+        self.errors.append(FieldError(location, message))
+
+    def run(self) -> None:
+        self.check_keys()
+        self.check_numbering()
+        self.check_title()
+        self.check_references_out()
+        for index, fdef in enumerate(self.fields):
+            self.check_field(index, fdef)
+
+    def check_keys(self) -> None:
+        for key, count in Counter(self.keys).items():
+            if count > 1:
+                index = self.keys.index(key)
+                self.error(f"fields[{index}].key", f"'{key}' is used by {count} fields")
+        for index, key in enumerate(self.keys):
+            if key in RESERVED_KEYS:
+                self.error(f"fields[{index}].key", f"'{key}' is reserved by the platform")
+            old_type = self.context.past_field_types.get(key)
+            new_type = self.fields[index]["type"]
+            if old_type and old_type != new_type:
+                self.error(
+                    f"fields[{index}].type",
+                    f"field '{key}' was published as {old_type}; a field never changes type "
+                    "(existing records keep their values): add a field with a new key instead",
+                )
+
+    def check_numbering(self) -> None:
+        counters = COUNTER.findall(self.definition["numbering"])
+        if len(counters) != 1:
+            self.error("numbering", "needs exactly one counter such as {#####}")
+
+    def check_title(self) -> None:
+        for name in TITLE_PLACEHOLDER.findall(self.definition.get("title", "")):
+            if name != "number" and name not in self.keys:
+                self.error("title", f"'{{{name}}}' is not a field of this type")
+
+    def check_references_out(self) -> None:
+        workflow = self.definition.get("workflow")
+        if workflow and workflow not in self.context.workflows:
+            self.error("workflow", f"there is no workflow '{workflow}'")
+        for action, roles in self.definition.get("permissions", {}).items():
+            for index, role_key in enumerate(roles):
+                if role_key != EVERYONE and role_key not in self.context.roles:
+                    self.error(f"permissions.{action}[{index}]", f"there is no role '{role_key}'")
+        section_keys = [s["key"] for s in self.definition.get("sections", [])]
+        for key, count in Counter(section_keys).items():
+            if count > 1:
+                self.error("sections", f"section '{key}' is defined {count} times")
+        if section_keys:
+            for index, fdef in enumerate(self.fields):
+                if fdef.get("section") and fdef["section"] not in section_keys:
+                    self.error(
+                        f"fields[{index}].section", f"there is no section '{fdef['section']}'"
+                    )
+
+    def check_field(self, index: int, fdef: dict[str, Any]) -> None:
+        path = f"fields[{index}]"
+        kind = fdef["type"]
+        names = CONTEXT_NAMES | set(self.keys)
+        targets = set(self.context.types) | {self.definition["key"]}
+        if kind == "reference" and fdef["to"] not in targets:
+            self.error(f"{path}.to", f"there is no object type '{fdef['to']}'")
+        if kind in ("choice", "multi_choice"):
+            values = [o["value"] for o in fdef["options"]]
+            for value, count in Counter(values).items():
+                if count > 1:
+                    self.error(f"{path}.options", f"the value '{value}' is listed {count} times")
+        if kind == "computed":
+            earlier = set(self.keys[:index]) | {
+                f["key"] for f in self.fields if f["type"] != "computed"
+            }
+            self.check_expression(f"{path}.expression", fdef["expression"], CONTEXT_NAMES | earlier)
+            if fdef.get("required") or fdef.get("unique") or "default" in fdef:
+                self.error(path, "a computed field cannot be required, unique or have a default")
+        for option in ("required_if", "visible_if"):
+            if fdef.get(option):
+                self.check_expression(f"{path}.{option}", fdef[option], names)
+        if fdef.get("pattern"):
+            try:
+                re.compile(fdef["pattern"])
+            except re.error as exc:
+                self.error(f"{path}.pattern", f"is not a valid regular expression: {exc}")
+        if "min" in fdef and "max" in fdef and fdef["min"] > fdef["max"]:
+            self.error(f"{path}.min", "must not be greater than max")
+        if fdef.get("unique") and kind not in SCALAR_TYPES:
+            self.error(f"{path}.unique", f"a {kind} field cannot be unique")
+        if fdef.get("filterable") and kind not in SCALAR_TYPES | {"computed"}:
+            self.error(f"{path}.filterable", f"a {kind} field cannot be filtered")
+        if "default" in fdef and kind != "computed":
+            self.check_default(path, fdef)
+
+    def check_expression(self, path: str, source: str, names: Collection[str]) -> None:
+        try:
+            compile_expression(source, names=names)
+        except ExpressionError as exc:
+            where = f" (at character {exc.offset + 1})" if exc.offset is not None else ""
+            self.error(path, f"{exc.message}{where}")
+
+    def check_default(self, path: str, fdef: dict[str, Any]) -> None:
+        if fdef["default"] is None:
+            return
+        kind = FIELD_TYPES[fdef["type"]]
+        for problem in Draft202012Validator(kind.schema(fdef)).iter_errors(fdef["default"]):
+            for item in field_errors([problem]):
+                self.error(f"{path}.default", item.message)
+            return
+        try:
+            kind.normalise(fdef["default"], fdef)
+        except ValueError as exc:
+            self.error(f"{path}.default", str(exc))

@@ -1,0 +1,1 @@
+"""The generic record store: create, update, read and list records of any type."""

@@ -1,0 +1,91 @@
+"""Attachments: files stored in the database with their SHA-256.
+
+A file is uploaded first and gets an id; a record's attachment field then
+names that id. The file is bound to the first record that uses it and is read
+with that record's permissions. Files are never changed or deleted, so the
+stored hash proves the content is what was uploaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from labledger.db.tables import attachment, record
+from labledger.db.types import utc_now
+from labledger.errors import FieldError, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from labledger.identity.principal import Principal
+from labledger.metadata.types import type_model
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
+
+
+def clean_filename(name: str) -> str:
+    """Keep the base name with safe characters only (it ends up in headers)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return _UNSAFE_NAME.sub("_", base)[:200] or "file"
+
+
+def store_attachment(
+    conn: Connection,
+    actor: Principal,
+    *,
+    filename: str,
+    content_type: str,
+    content: bytes,
+    max_bytes: int,
+) -> dict[str, Any]:
+    if len(content) > max_bytes:
+        raise PayloadTooLarge(f"The file is {len(content)} bytes; the limit is {max_bytes} bytes.")
+    if not content:
+        raise ValidationFailed("The file is empty.", [FieldError("file", "is empty")])
+    row = {
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "filename": clean_filename(filename),
+        "content_type": content_type or "application/octet-stream",
+        "size": len(content),
+        "content": content,
+        "created_at": utc_now(),
+        "created_by": actor.username,
+    }
+    row["id"] = conn.execute(insert(attachment).values(row).returning(attachment.c.id)).scalar_one()
+    return attachment_info(row)
+
+
+def attachment_info(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "filename": row["filename"],
+        "content_type": row["content_type"],
+        "size": row["size"],
+        "sha256": row["sha256"],
+        "created_at": row["created_at"],
+        "created_by": row["created_by"],
+    }
+
+
+def read_attachment(conn: Connection, actor: Principal, attachment_id: int) -> dict[str, Any]:
+    """The file with its content, if the caller may read the record it belongs to.
+
+    An attachment not yet used by a record is visible only to its uploader.
+    """
+    row = (
+        conn.execute(
+            select(attachment, record.c.type_key)
+            .outerjoin(record, record.c.id == attachment.c.record_id)
+            .where(attachment.c.id == attachment_id)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"There is no attachment {attachment_id}.")
+    if row["type_key"] is None:
+        if row["created_by"] != actor.username:
+            raise Forbidden("This attachment is not yours and belongs to no record yet.")
+    elif not type_model(conn, row["type_key"]).allows(actor, "read"):
+        raise Forbidden("You may not read the record this attachment belongs to.")
+    return {**attachment_info(row), "content": row["content"]}

@@ -1,0 +1,46 @@
+"""Human-readable record numbers such as ``SMP-2026-00042``.
+
+A pattern has date parts ({YYYY}, {YY}, {MM}, {DD}) and one counter ({#####}).
+The counter is per *scope*, the pattern with its date parts filled in, so
+``SMP-{YYYY}-{#####}`` restarts every year. Each number comes from one atomic
+upsert (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``) that the database
+serialises on the counter row: concurrent creates never get the same number.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from labledger.db.tables import number_counter
+
+_COUNTER = re.compile(r"\{(#+)\}")
+_DATE_PARTS = {"{YYYY}": "%Y", "{YY}": "%y", "{MM}": "%m", "{DD}": "%d"}
+
+
+def scope_of(pattern: str, moment: datetime) -> str:
+    for token, fmt in _DATE_PARTS.items():
+        pattern = pattern.replace(token, moment.strftime(fmt))
+    return pattern
+
+
+def next_number(conn: Connection, pattern: str, moment: datetime) -> str:
+    """Reserve and return the next number for ``pattern`` at ``moment``."""
+    scope = scope_of(pattern, moment)
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(number_counter)
+        .values(scope=scope, last_value=1)
+        .on_conflict_do_update(
+            index_elements=[number_counter.c.scope],
+            set_={"last_value": number_counter.c.last_value + 1},
+        )
+        .returning(number_counter.c.last_value)
+    )
+    value = conn.execute(statement).scalar_one()
+    width = len(_COUNTER.search(scope).group(1))  # type: ignore[union-attr]
+    return _COUNTER.sub(str(value).zfill(width), scope)

@@ -1,0 +1,221 @@
+"""Listing records: filters, text search, sorting and cursor paging.
+
+A page is one query whatever the table size: filters use the expression
+indexes of filterable fields (same SQL text as the index, type key as a
+literal so the partial index matches), and paging is by keyset (the last
+row's sort value and id, encoded in an opaque cursor), never by OFFSET.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
+
+from labledger.db.jsonfields import field_column, type_key_literal
+from labledger.db.tables import record
+from labledger.errors import FieldError, ValidationFailed
+from labledger.metadata.fieldtypes import parse_filter_value, sql_kind
+from labledger.metadata.model import TypeModel
+from labledger.records.service import record_view
+
+RANGE_OPERATORS = {"gte": "__ge__", "gt": "__gt__", "lte": "__le__", "lt": "__lt__"}
+COLUMN_SORTS = ("created_at", "updated_at", "number")
+DEFAULT_LIMIT = 50
+
+
+@dataclass
+class ListQuery:
+    """What a list request asks for, before it is checked against the type."""
+
+    filters: dict[str, str] = field(default_factory=dict)
+    search: str | None = None
+    sort: str = "-created_at"
+    cursor: str | None = None
+    limit: int = DEFAULT_LIMIT
+    state: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str], reserved: tuple[str, ...] = ()) -> ListQuery:
+        """Split query parameters into filters and paging options."""
+        query = cls()
+        for name, value in params.items():
+            if name in reserved:
+                continue
+            if name == "q":
+                query.search = value or None
+            elif name == "sort":
+                query.sort = value or query.sort
+            elif name == "cursor":
+                query.cursor = value or None
+            elif name == "limit":
+                query.limit = _parse_limit(value)
+            elif name == "state":
+                query.state = [s for s in value.split(",") if s]
+            else:
+                query.filters[name] = value
+        return query
+
+
+def _parse_limit(value: str) -> int:
+    try:
+        limit = int(value)
+    except ValueError:
+        raise ValidationFailed(
+            "Bad paging.", [FieldError("limit", "must be a whole number")]
+        ) from None
+    if limit < 1:
+        raise ValidationFailed("Bad paging.", [FieldError("limit", "must be at least 1")])
+    return limit
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def encode_cursor(sort: str, value: Any, record_id: int) -> str:
+    raw = json.dumps([sort, _json_ready(value), record_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cursor_sort, value, record_id = json.loads(base64.urlsafe_b64decode(padded))
+        if cursor_sort != sort or not isinstance(record_id, int):
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ValidationFailed(
+            "Bad paging.", [FieldError("cursor", "is not a cursor of this list and sort order")]
+        ) from None
+    return value, record_id
+
+
+class _Builder:
+    def __init__(self, conn: Connection, model: TypeModel, query: ListQuery, max_limit: int):
+        self.dialect = conn.dialect.name
+        self.model = model
+        self.query = query
+        self.max_limit = max_limit
+        self.errors: list[FieldError] = []
+
+    def filterable(self, key: str) -> dict[str, Any] | None:
+        fdef = self.model.fields.get(key)
+        if fdef is None or not fdef.get("filterable"):
+            self.errors.append(
+                FieldError(key, f"is not a filterable field of {self.model.definition['plural']}")
+            )
+            return None
+        return fdef
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        result: list[ColumnElement[bool]] = [record.c.type_key == type_key_literal(self.model.key)]
+        for name, raw in self.query.filters.items():
+            key, _, operator = name.partition("__")
+            fdef = self.filterable(key)
+            if fdef is None:
+                continue
+            if operator and operator not in RANGE_OPERATORS:
+                self.errors.append(FieldError(name, "use __gte, __gt, __lte or __lt for ranges"))
+                continue
+            try:
+                value = parse_filter_value(fdef, raw)
+            except ValueError as exc:
+                self.errors.append(FieldError(name, str(exc)))
+                continue
+            column = field_column(self.dialect, key, sql_kind(fdef))
+            method = RANGE_OPERATORS.get(operator, "__eq__")
+            result.append(getattr(column, method)(value))
+        if self.query.state:
+            result.append(record.c.state.in_(self.query.state))
+        if self.query.search:
+            pattern = "%" + _escape_like(self.query.search.strip()) + "%"
+            result.append(
+                or_(
+                    record.c.number.ilike(pattern, escape="\\"),
+                    record.c.title.ilike(pattern, escape="\\"),
+                )
+            )
+        return result
+
+    def sort_order(self) -> _SortOrder:
+        descending = self.query.sort.startswith("-")
+        key = self.query.sort.lstrip("-")
+        if key in COLUMN_SORTS:
+            return _SortOrder(record.c[key], descending, field_sort=False)
+        fdef = self.filterable(key)
+        if fdef is None:
+            return _SortOrder(record.c.created_at, descending, field_sort=False)
+        return _SortOrder(field_column(self.dialect, key, sql_kind(fdef)), descending, True)
+
+
+@dataclass(frozen=True)
+class _SortOrder:
+    column: ColumnElement[Any]
+    descending: bool
+    #: Field values can be missing (NULL); the record's own columns never are.
+    field_sort: bool
+
+    def order_by(self) -> list[ColumnElement[Any]]:
+        if self.descending:
+            order = [self.column.desc(), record.c.id.desc()]
+        else:
+            order = [self.column.asc(), record.c.id.asc()]
+        return [self.column.is_(None), *order] if self.field_sort else order
+
+    def after(self, value: Any, last_id: int) -> ColumnElement[bool]:
+        """Rows after (value, last_id) in this order; rows without a value come last."""
+        column = self.column
+        id_beyond = record.c.id < last_id if self.descending else record.c.id > last_id
+        if value is None:
+            return and_(column.is_(None), id_beyond)
+        if not self.field_sort and self.column is not record.c.number:
+            value = datetime.fromisoformat(value)
+        pair, bound = tuple_(column, record.c.id), tuple_(value, last_id)
+        beyond = pair < bound if self.descending else pair > bound
+        return or_(beyond, column.is_(None)) if self.field_sort else beyond
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_records(
+    conn: Connection, model: TypeModel, query: ListQuery, *, max_limit: int = 500
+) -> dict[str, Any]:
+    """One page of records: ``{"items": [...], "next": cursor or None}``.
+
+    Sorting on a field puts records without a value last in either direction.
+    """
+    builder = _Builder(conn, model, query, max_limit)
+    conditions = builder.conditions()
+    order = builder.sort_order()
+    if query.limit > max_limit:
+        builder.errors.append(FieldError("limit", f"must be at most {max_limit}"))
+    if builder.errors:
+        raise ValidationFailed("The list request is not valid.", builder.errors)
+    if query.cursor:
+        value, last_id = decode_cursor(query.cursor, query.sort)
+        conditions.append(order.after(value, last_id))
+    statement = (
+        select(record, order.column.label("_sort"))
+        .where(and_(*conditions))
+        .order_by(*order.order_by())
+    )
+    rows = conn.execute(statement.limit(query.limit + 1)).mappings().all()
+    items = [record_view(r) for r in rows[: query.limit]]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        next_cursor = encode_cursor(query.sort, last["_sort"], last["id"])
+    return {"items": items, "next": next_cursor}

@@ -1,0 +1,337 @@
+"""Creating, updating and reading records: the rules every front end shares.
+
+Each write runs in the caller's transaction and writes, in that same
+transaction, the record row, its reference rows, its audit event with
+field-level old and new values, and its outbox event. Updates are
+optimistic: they name the version the client saw, and a stale version is
+refused without touching anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from labledger.audit.trail import AuditEntry, append
+from labledger.db.tables import attachment, record, record_reference
+from labledger.db.types import utc_now
+from labledger.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from labledger.identity.principal import Principal
+from labledger.metadata.model import TypeModel
+from labledger.metadata.types import readable_model, type_model
+from labledger.records.numbering import next_number
+from labledger.records.validation import DataCheck
+
+#: Largest reason for change accepted (characters).
+REASON_MAX = 2000
+
+
+@dataclass(frozen=True)
+class StateRules:
+    """What a record's workflow state allows; filled in by the workflow engine."""
+
+    initial_state: str | None = None
+    #: Fields that may not change in the current state.
+    locked: frozenset[str] = frozenset()
+    #: Fields that must have a value in the current state.
+    required: frozenset[str] = frozenset()
+
+
+def state_rules(conn: Connection, model: TypeModel, state: str | None) -> StateRules:
+    """The workflow's rules for ``state`` (no workflow: no rules)."""
+    if not model.workflow:
+        return StateRules()
+    from labledger.workflows.model import rules_for_state  # workflows build on records
+
+    return rules_for_state(conn, model, state)
+
+
+def record_view(row: Any) -> dict[str, Any]:
+    """A record as the API and the UI read it."""
+    return {
+        "id": row["id"],
+        "type": row["type_key"],
+        "type_version": row["type_version"],
+        "number": row["number"],
+        "title": row["title"],
+        "state": row["state"],
+        "version": row["version"],
+        "data": row["data"],
+        "created_at": row["created_at"],
+        "created_by": row["created_by"],
+        "updated_at": row["updated_at"],
+        "updated_by": row["updated_by"],
+    }
+
+
+def expression_context(actor: Principal, row: dict[str, Any] | None) -> dict[str, Any]:
+    """The names besides fields that expressions see: the acting user and the record."""
+    return {
+        "user": {
+            "username": actor.username,
+            "full_name": actor.full_name,
+            "roles": sorted(actor.roles),
+        },
+        "record": {
+            key: row.get(key) for key in ("id", "number", "state", "created_by", "updated_by")
+        }
+        if row
+        else {"id": None, "number": None, "state": None, "created_by": actor.username},
+    }
+
+
+def _check_reason(model: TypeModel, reason: str | None, *, required: bool) -> str | None:
+    reason = (reason or "").strip() or None
+    if required and reason is None:
+        raise ValidationFailed(
+            f"Changes to {model.definition['plural']} need a reason.",
+            [FieldError("reason", "give the reason for this change")],
+        )
+    if reason and len(reason) > REASON_MAX:
+        raise ValidationFailed(
+            "The reason is too long.",
+            [FieldError("reason", f"must be at most {REASON_MAX} characters")],
+        )
+    return reason
+
+
+def _fail_if(errors: list[FieldError], model: TypeModel) -> None:
+    if errors:
+        raise ValidationFailed(f"The {model.label} was not saved: check the fields.", errors)
+
+
+def _write_references(
+    conn: Connection, model: TypeModel, record_id: int, data: dict[str, Any], replace: bool
+) -> None:
+    if replace:
+        conn.execute(delete(record_reference).where(record_reference.c.source_id == record_id))
+    rows = [
+        {"source_id": record_id, "field_key": key, "target_id": data[key]}
+        for key, fdef in model.fields.items()
+        if fdef["type"] == "reference" and data.get(key) is not None
+    ]
+    if rows:
+        conn.execute(insert(record_reference), rows)
+
+
+def _bind_attachments(
+    conn: Connection, model: TypeModel, record_id: int, data: dict[str, Any]
+) -> None:
+    ids = [
+        data[key]
+        for key, fdef in model.fields.items()
+        if fdef["type"] == "attachment" and data.get(key) is not None
+    ]
+    if ids:
+        conn.execute(
+            update(attachment)
+            .where(attachment.c.id.in_(ids), attachment.c.record_id.is_(None))
+            .values(record_id=record_id)
+        )
+
+
+def _has_references(model: TypeModel) -> bool:
+    return any(f["type"] == "reference" for f in model.fields.values())
+
+
+def _unique_violation(model: TypeModel) -> ValidationFailed:
+    keys = [k for k, f in model.fields.items() if f.get("unique")]
+    return ValidationFailed(
+        f"The {model.label} was not saved: a unique value is already used.",
+        [FieldError(f"data.{k}", "must be unique") for k in keys],
+    )
+
+
+def create_record(
+    conn: Connection,
+    actor: Principal,
+    type_key: str,
+    data: Any,
+    *,
+    reason: str | None = None,
+    attachment_limit: int,
+    state: str | None = None,
+    audit_details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validate ``data`` and store a new record of ``type_key``; returns its view."""
+    model = type_model(conn, type_key)
+    if not model.allows(actor, "create"):
+        raise Forbidden(f"You may not create {model.definition['plural']}.")
+    reason = _check_reason(model, reason, required=False)
+    rules = state_rules(conn, model, None)
+    check = DataCheck(conn, model, None, record_id=None, attachment_limit=attachment_limit)
+    stored = check.build(data, expression_context(actor, None))
+    _fail_if(check.errors, model)
+    now = utc_now()
+    number = next_number(conn, model.definition["numbering"], now)
+    row = {
+        "type_key": model.key,
+        "type_version": model.version,
+        "number": number,
+        "title": model.render_title(number, stored),
+        "state": state or rules.initial_state,
+        "data": stored,
+        "version": 1,
+        "created_at": now,
+        "created_by": actor.username,
+        "updated_at": now,
+        "updated_by": actor.username,
+    }
+    try:
+        row["id"] = conn.execute(insert(record).values(row).returning(record.c.id)).scalar_one()
+    except IntegrityError:  # a concurrent writer took a unique value; the transaction ends
+        raise _unique_violation(model) from None
+    if _has_references(model):
+        _write_references(conn, model, row["id"], stored, replace=False)
+    _bind_attachments(conn, model, row["id"], stored)
+    view = record_view(row)
+    append(
+        conn,
+        [
+            AuditEntry(
+                actor=actor.username,
+                action="record.create",
+                type_key=model.key,
+                record_id=row["id"],
+                record_number=number,
+                changes={k: {"old": None, "new": v} for k, v in sorted(stored.items())},
+                reason=reason,
+                config_version=model.version,
+                details=audit_details,
+                outbox_kind="record.created",
+                outbox_payload=_payload(view),
+            )
+        ],
+    )
+    return view
+
+
+def _payload(view: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": view["id"],
+        "number": view["number"],
+        "state": view["state"],
+        "version": view["version"],
+        "data": view["data"],
+    }
+
+
+def load_row(conn: Connection, type_key: str, record_id: int) -> dict[str, Any]:
+    row = (
+        conn.execute(select(record).where(record.c.id == record_id, record.c.type_key == type_key))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"There is no {type_key} record {record_id}.")
+    return dict(row)
+
+
+def get_record(conn: Connection, actor: Principal, type_key: str, record_id: int) -> dict[str, Any]:
+    readable_model(conn, actor, type_key)
+    return record_view(load_row(conn, type_key, record_id))
+
+
+def update_record(
+    conn: Connection,
+    actor: Principal,
+    type_key: str,
+    record_id: int,
+    data: Any,
+    *,
+    expected_version: int,
+    reason: str | None = None,
+    attachment_limit: int,
+    action: str = "record.update",
+    audit_details: dict[str, Any] | None = None,
+    skip_permission: bool = False,
+) -> dict[str, Any]:
+    """Apply the field values in ``data`` to a record the client saw at ``expected_version``.
+
+    Only the fields given change; ``null`` clears an optional field. A change
+    that alters nothing returns the record as it is, with no new version and
+    no audit entry.
+    """
+    model = type_model(conn, type_key)
+    if not skip_permission and not model.allows(actor, "edit"):
+        raise Forbidden(f"You may not edit {model.definition['plural']}.")
+    current = load_row(conn, type_key, record_id)
+    if current["version"] != expected_version:
+        raise _stale(current)
+    rules = state_rules(conn, model, current["state"])
+    check = DataCheck(
+        conn,
+        model,
+        current["data"],
+        record_id=record_id,
+        locked_fields=rules.locked,
+        attachment_limit=attachment_limit,
+    )
+    stored = check.build(data, expression_context(actor, current))
+    _fail_if(check.errors, model)
+    changes = _changes(current["data"], stored)
+    if not changes:
+        return record_view(current)
+    reason = _check_reason(model, reason, required=model.require_reason)
+    values = {
+        "data": stored,
+        "title": model.render_title(current["number"], stored),
+        "type_version": model.version,
+        "version": expected_version + 1,
+        "updated_at": utc_now(),
+        "updated_by": actor.username,
+    }
+    try:
+        updated = conn.execute(
+            update(record)
+            .where(record.c.id == record_id, record.c.version == expected_version)
+            .values(values)
+        ).rowcount
+    except IntegrityError:  # a concurrent writer took a unique value; the transaction ends
+        raise _unique_violation(model) from None
+    if updated != 1:
+        raise _stale(load_row(conn, type_key, record_id))
+    if _has_references(model) and any(
+        model.fields.get(k, {}).get("type") == "reference" for k in changes
+    ):
+        _write_references(conn, model, record_id, stored, replace=True)
+    _bind_attachments(conn, model, record_id, stored)
+    view = record_view({**current, **values})
+    append(
+        conn,
+        [
+            AuditEntry(
+                actor=actor.username,
+                action=action,
+                type_key=model.key,
+                record_id=record_id,
+                record_number=current["number"],
+                changes=changes,
+                reason=reason,
+                config_version=model.version,
+                details=audit_details,
+                outbox_kind="record.updated",
+                outbox_payload=_payload(view),
+            )
+        ],
+    )
+    return view
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: {"old": old.get(key), "new": new.get(key)}
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    }
+
+
+def _stale(current: dict[str, Any]) -> Conflict:
+    return Conflict(
+        f"Record {current['number']} was changed by someone else (it is now at version "
+        f"{current['version']}). Reload it and apply your change again.",
+        extra={"current_version": current["version"], "current": record_view(current)},
+    )

@@ -1,0 +1,197 @@
+"""Validation of submitted record data against a type version.
+
+JSON Schema (compiled once per type version) checks shapes, ranges and
+options; this module adds what a schema cannot: real calendar dates and
+decimal places, read-only and computed fields, conditional requiredness,
+references that point at an existing record of the right type, users who
+exist, attachments within their size limit, and unique values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from labledger.db.jsonfields import field_column, type_key_literal
+from labledger.db.tables import app_user, attachment, record
+from labledger.errors import FieldError
+from labledger.expressions import EvaluationError
+from labledger.metadata.fieldtypes import FIELD_TYPES, sql_kind
+from labledger.metadata.messages import field_errors
+from labledger.metadata.model import TypeModel
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+class DataCheck:
+    """Builds the data to store from what was submitted, collecting every error."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        model: TypeModel,
+        current: dict[str, Any] | None,
+        *,
+        record_id: int | None,
+        locked_fields: frozenset[str] = frozenset(),
+        attachment_limit: int,
+    ) -> None:
+        self.conn = conn
+        self.model = model
+        self.current = current
+        self.record_id = record_id
+        self.locked_fields = locked_fields
+        self.attachment_limit = attachment_limit
+        self.errors: list[FieldError] = []
+
+    def error(self, key: str, message: str) -> None:
+        self.errors.append(FieldError(f"data.{key}", message))
+
+    def build(self, submitted: Any, context: dict[str, Any]) -> dict[str, Any]:
+        """The merged, normalised and computed data (check ``errors`` afterwards)."""
+        if not isinstance(submitted, dict):
+            self.errors.append(FieldError("data", "must be an object of field values"))
+            return {}
+        self._check_keys(submitted)
+        merged = self._merge(submitted)
+        projected = {k: merged.get(k) for k in self.model.input_schema["properties"] if k in merged}
+        for problem in field_errors(self.model.validator.iter_errors(projected), "data"):
+            self.errors.append(problem)
+        if self.errors:
+            return merged
+        self._normalise(merged, submitted)
+        self._resolve_references(merged, submitted)
+        self._check_users(merged, submitted)
+        self._check_attachments(merged, submitted)
+        self._compute(merged, context)
+        self._check_conditional(merged, context)
+        if not self.errors:
+            self._check_unique(merged)
+        return {k: v for k, v in merged.items() if v is not None}
+
+    def _check_keys(self, submitted: dict[str, Any]) -> None:
+        fields = self.model.fields
+        for key, value in submitted.items():
+            fdef = fields.get(key)
+            if fdef is None:
+                self.error(key, f"is not a field of {self.model.label}")
+            elif not FIELD_TYPES[fdef["type"]].accepts_input:
+                self.error(key, "is computed and cannot be set")
+            elif self.current is not None and value != self.current.get(key):
+                if fdef.get("read_only"):
+                    self.error(key, "is read-only once the record is created")
+                elif key in self.locked_fields:
+                    self.error(key, "cannot be changed in the record's current state")
+
+    def _merge(self, submitted: dict[str, Any]) -> dict[str, Any]:
+        if self.current is not None:
+            return {**self.current, **submitted}
+        merged = {
+            key: fdef["default"]
+            for key, fdef in self.model.fields.items()
+            if fdef.get("default") is not None
+        }
+        merged.update(submitted)
+        return merged
+
+    def _normalise(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
+        for key, fdef in self.model.fields.items():
+            value = merged.get(key)
+            if value is None or (key not in submitted and self.current is not None):
+                continue
+            try:
+                merged[key] = FIELD_TYPES[fdef["type"]].normalise(value, fdef)
+            except ValueError as exc:
+                self.error(key, str(exc))
+
+    def _changed_keys(self, submitted: dict[str, Any], field_type: str) -> list[str]:
+        return [
+            key
+            for key, fdef in self.model.fields.items()
+            if fdef["type"] == field_type and submitted.get(key) is not None
+        ]
+
+    def _resolve_references(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
+        """Accept a target's id or number; store its id after checking its type."""
+        for key in self._changed_keys(submitted, "reference"):
+            target_type = self.model.fields[key]["to"]
+            value = merged[key]
+            condition = record.c.id == value if isinstance(value, int) else record.c.number == value
+            found = self.conn.execute(
+                select(record.c.id, record.c.type_key).where(condition)
+            ).first()
+            if found is None or found.type_key != target_type:
+                self.error(key, f"there is no {target_type} record {value!r}")
+            else:
+                merged[key] = found.id
+
+    def _check_users(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
+        keys = self._changed_keys(submitted, "user")
+        wanted = {merged[k] for k in keys}
+        if not wanted:
+            return
+        active = set(
+            self.conn.execute(
+                select(app_user.c.username).where(
+                    app_user.c.username.in_(wanted), app_user.c.active
+                )
+            ).scalars()
+        )
+        for key in keys:
+            if merged[key] not in active:
+                self.error(key, f"there is no active user '{merged[key]}'")
+
+    def _check_attachments(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
+        for key in self._changed_keys(submitted, "attachment"):
+            fdef = self.model.fields[key]
+            row = self.conn.execute(
+                select(attachment.c.size, attachment.c.record_id).where(
+                    attachment.c.id == merged[key]
+                )
+            ).first()
+            limit = min(fdef.get("max_size", self.attachment_limit), self.attachment_limit)
+            if row is None:
+                self.error(key, f"there is no attachment {merged[key]}")
+            elif row.record_id is not None and row.record_id != self.record_id:
+                self.error(key, "the attachment belongs to another record")
+            elif row.size > limit:
+                self.error(key, f"the file is {row.size} bytes; this field takes at most {limit}")
+
+    def _compute(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
+        for key, expression in self.model.computed:
+            try:
+                merged[key] = expression.evaluate({**merged, **context})
+            except EvaluationError:
+                merged[key] = None
+
+    def _check_conditional(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
+        for key, expression in self.model.required_if.items():
+            try:
+                needed = bool(expression.evaluate({**merged, **context}))
+            except EvaluationError:
+                needed = False
+            if needed and is_empty(merged.get(key)):
+                self.error(key, "is required")
+
+    def _check_unique(self, merged: dict[str, Any]) -> None:
+        dialect = self.conn.dialect.name
+        for key, fdef in self.model.fields.items():
+            value = merged.get(key)
+            if not fdef.get("unique") or value is None:
+                continue
+            if self.current is not None and self.current.get(key) == value:
+                continue
+            conditions = [
+                record.c.type_key == type_key_literal(self.model.key),
+                field_column(dialect, key, sql_kind(fdef)) == value,
+            ]
+            if self.record_id is not None:
+                conditions.append(record.c.id != self.record_id)
+            clash = self.conn.execute(
+                select(func.count()).select_from(record).where(*conditions)
+            ).scalar_one()
+            if clash:
+                self.error(key, f"the value {value!r} is already used by another record")

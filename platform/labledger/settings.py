@@ -1,0 +1,56 @@
+"""Run-time settings, read once from the environment.
+
+Every setting has a safe default so that ``labledger init`` and ``labledger
+serve`` work with no configuration at all (SQLite in the working directory).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the platform needs to know about its surroundings."""
+
+    database_url: str = "sqlite:///labledger.db"
+    #: Largest attachment accepted when a field sets no smaller limit (bytes).
+    attachment_max_bytes: int = 25 * 1024 * 1024
+    #: Largest JSON request body accepted by the API (bytes).
+    request_max_bytes: int = 32 * 1024 * 1024
+    #: Minutes of inactivity after which a browser session ends.
+    session_idle_minutes: int = 15
+    #: Failed logins or signings in a row that lock an account.
+    lockout_threshold: int = 5
+    #: Minimum length of a user-chosen password.
+    password_min_length: int = 10
+    #: Largest page a list request may ask for.
+    max_page_size: int = 500
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Build settings from ``LABLEDGER_*`` environment variables."""
+        values: dict[str, object] = {
+            "database_url": os.environ.get("LABLEDGER_DATABASE_URL") or cls.database_url,
+            "attachment_max_bytes": _int_env(
+                "LABLEDGER_ATTACHMENT_MAX_BYTES", cls.attachment_max_bytes
+            ),
+            "session_idle_minutes": _int_env(
+                "LABLEDGER_SESSION_IDLE_MINUTES", cls.session_idle_minutes
+            ),
+            "lockout_threshold": _int_env("LABLEDGER_LOCKOUT_THRESHOLD", cls.lockout_threshold),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

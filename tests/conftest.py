@@ -1,0 +1,161 @@
+"""Shared fixtures: a fresh, migrated database per test on every backend.
+
+Every database test runs on SQLite and, when LABLEDGER_TEST_DATABASE_URL is
+set, on PostgreSQL too. SQLite databases are copied from one migrated
+template file; PostgreSQL tests each get their own schema, migrated with the
+real Alembic migrations and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import create_engine, text
+
+from labledger.app import create_app
+from labledger.bootstrap import ensure_admin
+from labledger.db.engine import Database, normalise_url, open_database
+from labledger.db.migrate import upgrade
+from labledger.identity.principal import SYSTEM, Principal
+from labledger.identity.roles import save_role
+from labledger.identity.tokens import create_token
+from labledger.identity.users import create_user, load_principal
+from labledger.metadata.types import publish_type
+from labledger.settings import Settings
+
+PG_URL = os.environ.get("LABLEDGER_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+TEST_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = open_database(f"sqlite:///{path}")
+    upgrade(db.engine)
+    ensure_admin(db)
+    db.dispose()
+    return path
+
+
+def _postgres_database() -> Iterator[Database]:
+    assert PG_URL
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = open_database(
+        PG_URL, connect_args={"options": f"-csearch_path={schema}"}, pool_size=5, max_overflow=5
+    )
+    try:
+        upgrade(db.engine)
+        ensure_admin(db)
+        yield db
+    finally:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    """A migrated database with the admin role and user, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(sqlite_template, path)
+        database = open_database(f"sqlite:///{path}")
+        yield database
+        database.dispose()
+    else:
+        yield from _postgres_database()
+
+
+@pytest.fixture
+def settings(db: Database) -> Settings:
+    return Settings(database_url=str(db.engine.url), attachment_max_bytes=1024 * 1024)
+
+
+@dataclass
+class Person:
+    """A test user: their principal and an API token."""
+
+    principal: Principal
+    token: str
+
+    @property
+    def username(self) -> str:
+        return self.principal.username
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_person(db: Database) -> Callable[..., Person]:
+    """Create a user with roles (roles are created on the fly) and a token."""
+
+    def make(username: str, *roles: str, permissions: tuple[str, ...] = ()) -> Person:
+        with db.write() as conn:
+            for role_key in roles:
+                save_role(
+                    conn,
+                    SYSTEM,
+                    {
+                        "key": role_key,
+                        "label": role_key.title(),
+                        "permissions": list(permissions) if role_key == roles[0] else [],
+                    },
+                )
+            create_user(
+                conn,
+                SYSTEM,
+                username=username,
+                full_name=username.title() + " Tester",
+                roles=list(roles),
+                password=TEST_PASSWORD,
+                one_time=False,
+            )
+            token = create_token(conn, SYSTEM, username)
+            from labledger.identity.tokens import principal_for_token
+
+            principal = principal_for_token(conn, token)
+        assert principal is not None
+        return Person(principal, token)
+
+    return make
+
+
+@pytest.fixture
+def admin(db: Database) -> Person:
+    """The installation's admin (created by init), with a token."""
+    with db.write() as conn:
+        token = create_token(conn, SYSTEM, "admin")
+        principal = load_principal(conn, 1)
+    assert principal is not None
+    return Person(principal, token)
+
+
+@pytest.fixture
+def publish(db: Database) -> Callable[[dict[str, Any]], int]:
+    def run(definition: dict[str, Any]) -> int:
+        with db.write() as conn:
+            return publish_type(conn, SYSTEM, definition).version
+
+    return run
+
+
+@pytest.fixture
+def client(db: Database, settings: Settings) -> Iterator[TestClient[Any]]:
+    app = create_app(settings, db)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client

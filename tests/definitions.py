@@ -1,0 +1,128 @@
+"""Object type definitions the tests publish: every field type appears."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def batch_type(**overrides: Any) -> dict[str, Any]:
+    """A parent type with a unique code and a few filterable fields."""
+    definition: dict[str, Any] = {
+        "key": "batch",
+        "label": "Batch",
+        "plural": "Batches",
+        "numbering": "BAT-{YYYY}-{####}",
+        "title": "{code} {product}",
+        "permissions": {"read": ["*"], "create": ["analyst"], "edit": ["analyst"]},
+        "fields": [
+            {
+                "key": "code",
+                "label": "Code",
+                "type": "text",
+                "required": True,
+                "unique": True,
+                "filterable": True,
+                "max_length": 20,
+                "pattern": "^[A-Z0-9-]+$",
+            },
+            {"key": "product", "label": "Product", "type": "text", "filterable": True},
+            {
+                "key": "quantity",
+                "label": "Quantity",
+                "type": "integer",
+                "min": 0,
+                "max": 100000,
+                "filterable": True,
+            },
+            {"key": "made_on", "label": "Made on", "type": "date", "filterable": True},
+        ],
+    }
+    definition.update(overrides)
+    return definition
+
+
+def measurement_type(**overrides: Any) -> dict[str, Any]:
+    """A child type using every field type, a computed flag and a conditional field."""
+    definition: dict[str, Any] = {
+        "key": "measurement",
+        "label": "Measurement",
+        "plural": "Measurements",
+        "numbering": "MEA-{YYYY}-{#####}",
+        "title": "{number} {name}",
+        "require_reason": True,
+        "sections": [{"key": "main", "label": "Main"}, {"key": "result", "label": "Result"}],
+        "permissions": {
+            "read": ["analyst", "reviewer"],
+            "create": ["analyst"],
+            "edit": ["analyst"],
+        },
+        "fields": [
+            {
+                "key": "name",
+                "label": "Name",
+                "type": "text",
+                "required": True,
+                "section": "main",
+                "in_list": True,
+            },
+            {"key": "notes", "label": "Notes", "type": "long_text", "section": "main"},
+            {
+                "key": "batch",
+                "label": "Batch",
+                "type": "reference",
+                "to": "batch",
+                "filterable": True,
+            },
+            {"key": "replicates", "label": "Replicates", "type": "integer", "default": 1, "min": 1},
+            {
+                "key": "value",
+                "label": "Value",
+                "type": "decimal",
+                "precision": 2,
+                "unit": "mg/L",
+                "min": -1000,
+                "max": 1000,
+                "filterable": True,
+                "section": "result",
+            },
+            {"key": "low", "label": "Low limit", "type": "decimal", "default": 1},
+            {"key": "high", "label": "High limit", "type": "decimal", "default": 5},
+            {
+                "key": "out_of_limits",
+                "label": "Out of limits",
+                "type": "computed",
+                "result_type": "boolean",
+                "expression": "value < low or value > high",
+                "filterable": True,
+            },
+            {"key": "checked", "label": "Checked", "type": "boolean", "default": False},
+            {"key": "measured_on", "label": "Measured on", "type": "date", "filterable": True},
+            {"key": "measured_at", "label": "Measured at", "type": "datetime"},
+            {
+                "key": "method",
+                "label": "Method",
+                "type": "choice",
+                "filterable": True,
+                "options": [{"value": "hplc", "label": "HPLC"}, {"value": "gc", "label": "GC"}],
+            },
+            {
+                "key": "tags",
+                "label": "Tags",
+                "type": "multi_choice",
+                "options": [
+                    {"value": "urgent", "label": "Urgent"},
+                    {"value": "repeat", "label": "Repeat"},
+                ],
+            },
+            {"key": "analyst", "label": "Analyst", "type": "user"},
+            {"key": "raw_file", "label": "Raw file", "type": "attachment", "max_size": 100},
+            {
+                "key": "comment",
+                "label": "Comment",
+                "type": "text",
+                "required_if": "out_of_limits == True",
+            },
+        ],
+    }
+    definition.update(overrides)
+    return definition
