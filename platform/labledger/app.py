@@ -21,6 +21,7 @@ from labledger.api.deps import API_DEPENDENCIES, APP_DEPENDENCIES
 from labledger.api.problems import EXCEPTION_HANDLERS
 from labledger.api.records import RecordsController
 from labledger.api.types import TypesController
+from labledger.api.workflows import TransitionsController, WorkflowsController
 from labledger.db.engine import Database, open_database
 from labledger.resources import data_path
 from labledger.settings import Settings
@@ -59,7 +60,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     db = db or open_database(settings.database_url)
     api = Router(
         path="/api/v1",
-        route_handlers=[TypesController, RecordsController, AuditController, AttachmentsController],
+        route_handlers=[
+            TypesController,
+            RecordsController,
+            TransitionsController,
+            WorkflowsController,
+            AuditController,
+            AttachmentsController,
+        ],
         dependencies=API_DEPENDENCIES,
     )
     static = create_static_files_router(path="/static", directories=[data_path("ui", "static")])

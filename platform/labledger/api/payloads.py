@@ -12,3 +12,17 @@ class RecordWrite(msgspec.Struct, forbid_unknown_fields=True):
 
     data: dict[str, Any]
     reason: str | None = None
+
+
+class SignaturePayload(msgspec.Struct, forbid_unknown_fields=True):
+    """The signer's credentials, re-entered for every signature."""
+
+    password: str
+    username: str | None = None
+
+
+class TransitionWrite(msgspec.Struct, forbid_unknown_fields=True):
+    """Run a transition: an optional reason, and the signature where one is required."""
+
+    reason: str | None = None
+    signature: SignaturePayload | None = None

@@ -209,3 +209,26 @@ outbox_event = Table(
     Column("audit_seq", BigId, nullable=False),
     Column("payload", JsonDocument, nullable=False),
 )
+
+# --- electronic signatures ---
+
+signature = Table(
+    "signature",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("record_id", BigId, ForeignKey("record.id"), nullable=False),
+    Column("type_key", String(64), nullable=False),
+    #: The record version the signature created (the content signed is that version's data).
+    Column("record_version", Integer, nullable=False),
+    Column("transition", String(64), nullable=False),
+    Column("meaning", String(200), nullable=False),
+    Column("signer", String(64), nullable=False),
+    Column("printed_name", String(200), nullable=False),
+    Column("signed_at", UtcDateTime, nullable=False),
+    #: SHA-256 of the canonical signed content (record id, type, number, data).
+    Column("content_hash", String(64), nullable=False),
+    Column("content", JsonDocument, nullable=False),
+    #: The audit event that records this signature; verification cross-checks it.
+    Column("audit_seq", BigId, nullable=False),
+    Index("ix_signature_record", "record_id", "id"),
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from jsonschema.exceptions import ValidationError
 
@@ -59,10 +59,25 @@ def _describe(error: ValidationError) -> str:
     return error.message
 
 
+def _specific(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
+    """Replace "not valid under any of the given schemas" by what is actually wrong.
+
+    Optional fields accept ``{"anyOf": [<field schema>, {"type": "null"}]}``; when
+    a value fails, the useful errors are those of the field's own schema, not
+    the one saying the value is not null.
+    """
+    for error in errors:
+        specific = [e for e in error.context or () if e.schema != {"type": "null"}]
+        if error.validator == "anyOf" and specific:
+            yield from _specific(specific)
+        else:
+            yield error
+
+
 def field_errors(errors: Iterable[ValidationError], prefix: str = "") -> list[FieldError]:
     """One FieldError per schema error, located by JSON path."""
     result = []
-    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(_specific(errors), key=lambda e: list(map(str, e.absolute_path))):
         path = list(error.absolute_path)
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else "?"

@@ -18,18 +18,19 @@ from labledger.db.jsonfields import field_sql, safe_identifier
 from labledger.metadata.fieldtypes import sql_kind, view_cast
 from labledger.metadata.model import TypeModel
 
-_BASE_COLUMNS = (
-    "id",
-    "number",
-    "title",
-    "state",
-    "type_version",
-    "version",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-)
+#: The record's own columns in a report view, renamed so that no field key can clash.
+BASE_COLUMNS = {
+    "id": "record_id",
+    "number": "record_number",
+    "title": "record_title",
+    "state": "record_state",
+    "type_version": "record_type_version",
+    "version": "record_version",
+    "created_at": "record_created_at",
+    "created_by": "record_created_by",
+    "updated_at": "record_updated_at",
+    "updated_by": "record_updated_by",
+}
 
 
 def _short_hash(text: str) -> str:
@@ -103,7 +104,7 @@ def view_name(type_key: str) -> str:
 def replace_report_view(conn: Connection, model: TypeModel) -> None:
     """(Re)create ``report_<type>`` with one typed column per current field."""
     dialect = conn.dialect.name
-    columns = list(_BASE_COLUMNS)
+    columns = [f"{column} AS {alias}" for column, alias in BASE_COLUMNS.items()]
     for key, fdef in model.fields.items():
         expr = field_sql(dialect, key, "json" if dialect == "postgresql" else "text")
         cast = view_cast(fdef)

@@ -17,9 +17,9 @@ from labledger.metadata.diff import diff_definitions
 from labledger.metadata.model import TypeModel, compile_model
 from labledger.metadata.physical import replace_report_view, sync_indexes
 from labledger.metadata.validation import DefinitionContext, validate_type_definition
+from labledger.workflows.definitions import WORKFLOW_KIND, check_type_workflow
 
 KIND = "object_type"
-WORKFLOW_KIND = "workflow"
 
 
 def type_model(conn: Connection, key: str, version: int | None = None) -> TypeModel:
@@ -106,6 +106,11 @@ def publish_type(
     if context is None:
         context = definition_context(conn, key if isinstance(key, str) else "")
     validate_type_definition(definition, context, path_prefix)
+    workflow_problems = check_type_workflow(
+        conn, definition, path_prefix, batch_types=set(context.types)
+    )
+    if workflow_problems:
+        raise ValidationFailed("The object type does not fit its workflow.", workflow_problems)
     published = versions.store(conn, KIND, definition["key"], definition, actor.username)
     if not published.changed:
         return published

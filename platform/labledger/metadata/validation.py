@@ -23,10 +23,15 @@ from labledger.identity.principal import EVERYONE
 from labledger.metadata.fieldtypes import FIELD_TYPES
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import CONTEXT_NAMES, TITLE_PLACEHOLDER
+from labledger.metadata.physical import BASE_COLUMNS
 from labledger.metadata.schemas import meta_validator
 
 #: Field keys the platform itself uses in titles and expressions.
-RESERVED_KEYS = frozenset({"id", "number", "title", "state", "version", "type"}) | CONTEXT_NAMES
+RESERVED_KEYS = (
+    frozenset({"id", "number", "state", "version"})
+    | CONTEXT_NAMES
+    | frozenset(BASE_COLUMNS.values())
+)
 COUNTER = re.compile(r"\{#+\}")
 #: Types whose values can be compared for uniqueness and used as filters.
 SCALAR_TYPES = frozenset(

@@ -63,6 +63,7 @@ class DataCheck:
         if self.errors:
             return merged
         self._normalise(merged, submitted)
+        self._check_required(merged, submitted)
         self._resolve_references(merged, submitted)
         self._check_users(merged, submitted)
         self._check_attachments(merged, submitted)
@@ -106,6 +107,13 @@ class DataCheck:
                 merged[key] = FIELD_TYPES[fdef["type"]].normalise(value, fdef)
             except ValueError as exc:
                 self.error(key, str(exc))
+
+    def _check_required(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
+        """A required field needs a real value: blank text or an empty list is none."""
+        for key, fdef in self.model.fields.items():
+            given = self.current is None or key in submitted
+            if fdef.get("required") and given and is_empty(merged.get(key)):
+                self.error(key, "is required")
 
     def _changed_keys(self, submitted: dict[str, Any], field_type: str) -> list[str]:
         return [

@@ -1,0 +1,116 @@
+"""/api/v1/workflows and record transitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, post, put
+from litestar.params import HeaderParameter
+
+from labledger.api.payloads import TransitionWrite
+from labledger.api.records import parse_if_match
+from labledger.db.engine import Database
+from labledger.errors import FieldError, NotFound, ValidationFailed
+from labledger.identity.principal import Principal
+from labledger.metadata import versions
+from labledger.settings import Settings
+from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow
+from labledger.workflows.engine import (
+    SignatureInput,
+    available_transitions,
+    record_with_signatures,
+    run_transition,
+)
+
+
+class WorkflowsController(Controller):
+    path = "/workflows"
+    tags = ["workflows"]
+
+    @get("/", sync_to_thread=True, summary="List workflows")
+    def list(self, db: Database, principal: Principal) -> dict[str, Any]:
+        with db.read() as conn:
+            items = []
+            for key in versions.keys(conn, WORKFLOW_KIND):
+                version, body = versions.current(conn, WORKFLOW_KIND, key) or (0, {})
+                items.append({"key": key, "label": body.get("label"), "version": version})
+        return {"items": items}
+
+    @get("/{key:str}", sync_to_thread=True, summary="Read a workflow definition")
+    def read(self, key: str, db: Database, principal: Principal) -> dict[str, Any]:
+        with db.read() as conn:
+            found = versions.current(conn, WORKFLOW_KIND, key)
+        if found is None:
+            raise NotFound(f"There is no workflow '{key}'.")
+        return {"key": key, "version": found[0], "definition": found[1]}
+
+    @put("/{key:str}", sync_to_thread=True, summary="Publish a new version of a workflow")
+    def publish(
+        self, key: str, data: dict[str, Any], db: Database, principal: Principal
+    ) -> dict[str, Any]:
+        if data.get("key", key) != key:
+            raise ValidationFailed(
+                "The definition's key differs from the address.",
+                [FieldError("key", f"must be '{key}'")],
+            )
+        with db.write() as conn:
+            published = publish_workflow(conn, principal, {"key": key, **data})
+        return {"key": key, "version": published.version, "changed": published.changed}
+
+
+class TransitionsController(Controller):
+    path = "/records/{type_key:str}/{record_id:int}"
+    tags = ["records"]
+
+    @get("/transitions", sync_to_thread=True, summary="Transitions you may run now, and why not")
+    def list(
+        self, type_key: str, record_id: int, db: Database, principal: Principal
+    ) -> dict[str, Any]:
+        with db.read() as conn:
+            return {"items": available_transitions(conn, principal, type_key, record_id)}
+
+    @post(
+        "/transitions/{transition:str}",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Run a transition (with a signature where required)",
+    )
+    def run(
+        self,
+        type_key: str,
+        record_id: int,
+        transition: str,
+        data: TransitionWrite,
+        db: Database,
+        principal: Principal,
+        settings: Settings,
+        if_match: str | None = HeaderParameter(name="If-Match", default=None),
+    ) -> dict[str, Any]:
+        signature = (
+            SignatureInput(data.signature.username or "", data.signature.password)
+            if data.signature
+            else None
+        )
+        run_transition(
+            db,
+            principal,
+            type_key,
+            record_id,
+            transition,
+            reason=data.reason,
+            expected_version=parse_if_match(if_match) if if_match else None,
+            signature=signature,
+            attachment_limit=settings.attachment_max_bytes,
+            lockout_threshold=settings.lockout_threshold,
+        )
+        with db.read() as conn:
+            return record_with_signatures(conn, principal, type_key, record_id)
+
+    @get("/signatures", sync_to_thread=True, summary="Signatures with verification status")
+    def signatures(
+        self, type_key: str, record_id: int, db: Database, principal: Principal
+    ) -> dict[str, Any]:
+        with db.read() as conn:
+            return {
+                "items": record_with_signatures(conn, principal, type_key, record_id)["signatures"]
+            }

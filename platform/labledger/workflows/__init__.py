@@ -1,0 +1,1 @@
+"""The state-machine engine: workflows as data, transitions, guards, signatures, actions."""

@@ -1,0 +1,482 @@
+"""Running transitions: checks, signature, state change, actions, audit.
+
+A transition and everything it causes (field updates, created records,
+transitions of referenced records, its signature and all audit events)
+commit in one transaction or not at all. The record row is locked first, so
+two transitions racing from the same state serialise: the second finds the
+state moved on and gets a conflict.
+
+Only the password check of a signature runs in a transaction of its own: a
+wrong password must be audited and counted toward lockout even though the
+transition it was for is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from labledger.audit.trail import AuditEntry, append
+from labledger.canonical import content_hash
+from labledger.db.engine import Database
+from labledger.db.tables import audit_event, record
+from labledger.db.types import utc_now
+from labledger.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from labledger.expressions import EvaluationError, compile_expression
+from labledger.identity.principal import Principal
+from labledger.identity.users import check_password
+from labledger.metadata.model import TypeModel
+from labledger.metadata.types import readable_model, type_model
+from labledger.records.service import (
+    create_record,
+    expression_context,
+    load_row,
+    record_view,
+)
+from labledger.records.validation import is_empty
+from labledger.workflows.model import WorkflowModel, workflow_model
+from labledger.workflows.related import RELATED_FUNCTIONS, related_functions
+from labledger.workflows.signatures import add_signature, signatures_of, signed_content
+
+#: Why a transition may not run now; "role" and "separation" are refusals (403),
+#: the others are unmet conditions (422).
+ROLE, SEPARATION, GUARD, FIELDS, REASON = "role", "separation", "guard", "fields", "reason"
+#: How deep automatic transitions of referenced records may chain.
+MAX_CHAIN = 5
+
+
+@dataclass(frozen=True)
+class Blocker:
+    kind: str
+    message: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    username: str
+    password: str
+
+
+@dataclass
+class _Context:
+    conn: Connection
+    actor: Principal
+    model: TypeModel
+    workflow: WorkflowModel
+    row: dict[str, Any]
+
+    def evaluation_names(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, **expression_context(self.actor, self.row)}
+
+    def functions(self, data: dict[str, Any]) -> dict[str, Any]:
+        return related_functions(self.conn, self.row["id"], data)
+
+
+def _context(
+    conn: Connection, actor: Principal, type_key: str, record_id: int, lock: bool
+) -> _Context:
+    model = type_model(conn, type_key)
+    if not model.workflow:
+        raise ValidationFailed(f"{model.definition['plural']} have no workflow.")
+    statement = select(record).where(record.c.id == record_id, record.c.type_key == type_key)
+    found = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
+    if found is None:
+        raise NotFound(f"There is no {type_key} record {record_id}.")
+    return _Context(conn, actor, model, workflow_model(conn, model.workflow), dict(found))
+
+
+def _earlier_actors(conn: Connection, record_id: int, transitions: list[str]) -> set[str]:
+    rows = conn.execute(
+        select(audit_event.c.actor, audit_event.c.details).where(
+            audit_event.c.record_id == record_id, audit_event.c.action == "record.transition"
+        )
+    ).all()
+    return {r.actor for r in rows if (r.details or {}).get("transition") in transitions}
+
+
+def _blockers(
+    ctx: _Context,
+    transition: dict[str, Any],
+    data: dict[str, Any],
+    reason: str | None,
+    *,
+    automatic: bool = False,
+) -> list[Blocker]:
+    """Everything that stops ``transition`` now, checked in the order a person fixes them."""
+    result: list[Blocker] = []
+    actor = ctx.actor
+    if not automatic and not actor.has_any_role(transition.get("roles", [])):
+        roles = ", ".join(transition.get("roles", [])) or "nobody"
+        result.append(
+            Blocker(ROLE, f"Only these roles may {transition['label'].lower()}: {roles}.")
+        )
+    separation = transition.get("separation") or {}
+    if not automatic and separation:
+        same_as_creator = separation.get("creator") and ctx.row["created_by"] == actor.username
+        earlier = _earlier_actors(ctx.conn, ctx.row["id"], separation.get("transitions", []))
+        if same_as_creator or actor.username in earlier:
+            message = separation.get("message") or (
+                "Separation of duties: you created this record or did an earlier step on it, "
+                "so someone else must do this one."
+            )
+            result.append(Blocker(SEPARATION, message))
+    set_by_step = {a["field"] for a in transition.get("actions", []) if a["type"] == "set"}
+    wanted = [
+        *transition.get("requires_fields", []),
+        *(ctx.workflow.required_fields(transition["to"]) - set_by_step),
+    ]
+    missing = tuple(dict.fromkeys(k for k in wanted if is_empty(data.get(k))))
+    if missing:
+        labels = ", ".join(ctx.model.fields.get(k, {}).get("label", k) for k in missing)
+        result.append(Blocker(FIELDS, f"Fill in first: {labels}.", missing))
+    guard = ctx.workflow.guards.get(transition["key"])
+    if guard is not None:
+        try:
+            passed = bool(guard.evaluate(ctx.evaluation_names(data), ctx.functions(data)))
+        except EvaluationError as exc:
+            passed, transition = False, {**transition, "guard_message": f"{exc}"}
+        if not passed:
+            result.append(
+                Blocker(GUARD, transition.get("guard_message") or "The conditions are not met.")
+            )
+    if transition.get("reason_required") and not (reason or "").strip():
+        result.append(Blocker(REASON, "Give a reason for this step.", ("reason",)))
+    return result
+
+
+def available_transitions(
+    conn: Connection, actor: Principal, type_key: str, record_id: int
+) -> list[dict[str, Any]]:
+    """The transitions from the record's state: which the caller may run, and why not the rest."""
+    readable_model(conn, actor, type_key)
+    ctx = _context(conn, actor, type_key, record_id, lock=False)
+    result = []
+    for transition in ctx.workflow.from_state(ctx.row["state"]):
+        blockers = _blockers(ctx, transition, ctx.row["data"], "(asked later)")
+        result.append(
+            {
+                "key": transition["key"],
+                "label": transition["label"],
+                "to": transition["to"],
+                "allowed": not blockers,
+                "why_not": [{"kind": b.kind, "message": b.message} for b in blockers],
+                "reason_required": bool(transition.get("reason_required")),
+                "signature": (transition.get("signature") or {}).get("meaning"),
+            }
+        )
+    return result
+
+
+def _raise_for(blockers: list[Blocker]) -> None:
+    refusals = [b for b in blockers if b.kind in (ROLE, SEPARATION)]
+    if refusals:
+        raise Forbidden(" ".join(b.message for b in refusals))
+    if blockers:
+        errors = [
+            FieldError(f"data.{f}" if f != "reason" else f, b.message)
+            for b in blockers
+            for f in (b.fields or (b.kind,))
+        ]
+        raise ValidationFailed(" ".join(b.message for b in blockers), errors)
+
+
+def _evaluate(ctx: _Context, source_data: dict[str, Any], expression: Any) -> Any:
+    try:
+        return expression.evaluate(ctx.evaluation_names(source_data), ctx.functions(source_data))
+    except EvaluationError as exc:
+        raise ValidationFailed(f"A workflow action could not be computed: {exc}") from None
+
+
+def _recompute(ctx: _Context, data: dict[str, Any]) -> dict[str, Any]:
+    for key, expression in ctx.model.computed:
+        try:
+            data[key] = expression.evaluate(ctx.evaluation_names(data))
+        except EvaluationError:
+            data[key] = None
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _run_actions_before(
+    ctx: _Context, transition: dict[str, Any], data: dict[str, Any], attachment_limit: int
+) -> dict[str, Any]:
+    """Set fields and create linked records; returns the record's new data."""
+    data = dict(data)
+    for action in transition.get("actions", []):
+        if action["type"] == "set":
+            expression = compile_expression(action["expression"], functions=RELATED_FUNCTIONS)
+            data[action["field"]] = _evaluate(ctx, data, expression)
+        elif action["type"] == "create":
+            values = {
+                key: _evaluate(ctx, data, compile_expression(src, functions=RELATED_FUNCTIONS))
+                for key, src in action["fields"].items()
+            }
+            created = create_record(
+                ctx.conn,
+                ctx.actor,
+                action["record_type"],
+                {k: v for k, v in values.items() if v is not None},
+                attachment_limit=attachment_limit,
+                skip_permission=True,
+                audit_details={
+                    "created_by_transition": transition["key"],
+                    "source": ctx.row["number"],
+                },
+            )
+            if action.get("link_field"):
+                data[action["link_field"]] = created["id"]
+    return _recompute(ctx, data)
+
+
+def execute_transition(
+    conn: Connection,
+    actor: Principal,
+    type_key: str,
+    record_id: int,
+    transition_key: str,
+    *,
+    reason: str | None = None,
+    expected_version: int | None = None,
+    signer: Principal | None = None,
+    attachment_limit: int,
+    automatic: bool = False,
+    depth: int = 0,
+) -> dict[str, Any]:
+    """Run a transition inside the caller's transaction; returns the record view."""
+    if not automatic:
+        readable_model(conn, actor, type_key)
+    ctx = _context(conn, actor, type_key, record_id, lock=True)
+    transition = ctx.workflow.transitions.get(transition_key)
+    if transition is None:
+        raise NotFound(f"The workflow '{ctx.workflow.key}' has no transition '{transition_key}'.")
+    row = ctx.row
+    if expected_version is not None and row["version"] != expected_version:
+        raise Conflict(
+            f"Record {row['number']} changed since you loaded it (now version {row['version']}).",
+            extra={"current_version": row["version"], "current": record_view(row)},
+        )
+    if row["state"] not in transition["from"]:
+        raise Conflict(
+            f"Record {row['number']} is in state '{row['state']}'; "
+            f"'{transition['label']}' starts from {', '.join(transition['from'])}.",
+            extra={"current_version": row["version"], "current": record_view(row)},
+        )
+    _raise_for(_blockers(ctx, transition, row["data"], reason, automatic=automatic))
+    meaning = (transition.get("signature") or {}).get("meaning")
+    if meaning and signer is None:
+        raise Forbidden(f"'{transition['label']}' needs your electronic signature ({meaning}).")
+    data = _run_actions_before(ctx, transition, row["data"], attachment_limit)
+    missing = [k for k in ctx.workflow.required_fields(transition["to"]) if is_empty(data.get(k))]
+    if missing:
+        _raise_for([Blocker(FIELDS, f"Fill in first: {', '.join(missing)}.", tuple(missing))])
+    new_row = {
+        **row,
+        "state": transition["to"],
+        "data": data,
+        "version": row["version"] + 1,
+        "title": ctx.model.render_title(row["number"], data),
+        "type_version": ctx.model.version,
+        "updated_at": utc_now(),
+        "updated_by": actor.username,
+    }
+    changed = conn.execute(
+        update(record)
+        .where(record.c.id == record_id, record.c.version == row["version"])
+        .values(
+            {
+                k: new_row[k]
+                for k in (
+                    "state",
+                    "data",
+                    "version",
+                    "title",
+                    "type_version",
+                    "updated_at",
+                    "updated_by",
+                )
+            }
+        )
+    ).rowcount
+    if changed != 1:
+        raise Conflict(f"Record {row['number']} changed while the step ran; try again.")
+    changes = {"state": {"old": row["state"], "new": transition["to"]}}
+    changes.update(
+        {
+            k: {"old": row["data"].get(k), "new": data.get(k)}
+            for k in sorted(set(row["data"]) | set(data))
+            if row["data"].get(k) != data.get(k)
+        }
+    )
+    view = record_view(new_row)
+    entries = [
+        AuditEntry(
+            actor=actor.username,
+            action="record.transition",
+            type_key=type_key,
+            record_id=record_id,
+            record_number=row["number"],
+            changes=changes,
+            reason=(reason or "").strip() or None,
+            config_version=ctx.model.version,
+            details={
+                "transition": transition_key,
+                "workflow": ctx.workflow.key,
+                "workflow_version": ctx.workflow.version,
+                "automatic": automatic,
+            },
+            outbox_kind="record.transitioned",
+            outbox_payload={
+                "id": record_id,
+                "number": row["number"],
+                "transition": transition_key,
+                "from": row["state"],
+                "to": transition["to"],
+                "version": new_row["version"],
+            },
+        )
+    ]
+    if meaning and signer is not None:
+        entries.append(
+            AuditEntry(
+                actor=signer.username,
+                action="record.sign",
+                type_key=type_key,
+                record_id=record_id,
+                record_number=row["number"],
+                reason=(reason or "").strip() or None,
+                config_version=ctx.model.version,
+                details={
+                    "transition": transition_key,
+                    "meaning": meaning,
+                    "signer": signer.username,
+                    "printed_name": signer.full_name,
+                    "record_version": new_row["version"],
+                    "content_hash": content_hash(signed_content(new_row)),
+                },
+                outbox_kind="record.signed",
+                outbox_payload={
+                    "id": record_id,
+                    "number": row["number"],
+                    "meaning": meaning,
+                    "signer": signer.username,
+                },
+            )
+        )
+    seqs = append(conn, entries)
+    if meaning and signer is not None:
+        add_signature(
+            conn, signer, new_row, transition=transition_key, meaning=meaning, audit_seq=seqs[-1]
+        )
+    _run_referenced_transitions(ctx, transition, data, attachment_limit, depth)
+    return view
+
+
+def _run_referenced_transitions(
+    ctx: _Context,
+    transition: dict[str, Any],
+    data: dict[str, Any],
+    attachment_limit: int,
+    depth: int,
+) -> None:
+    """Move referenced records on where they can go; a blocked one is simply left."""
+    for action in transition.get("actions", []):
+        if action["type"] != "transition_referenced" or depth >= MAX_CHAIN:
+            continue
+        target_id = data.get(action["reference"])
+        target_type = ctx.model.fields.get(action["reference"], {}).get("to")
+        if not isinstance(target_id, int) or not target_type:
+            continue
+        target = _context(ctx.conn, ctx.actor, target_type, target_id, lock=True)
+        step = target.workflow.transitions.get(action["transition"])
+        if step is None or target.row["state"] not in step["from"]:
+            continue
+        if _blockers(target, step, target.row["data"], None, automatic=True) or step.get(
+            "signature"
+        ):
+            continue
+        execute_transition(
+            ctx.conn,
+            ctx.actor,
+            target_type,
+            target_id,
+            action["transition"],
+            attachment_limit=attachment_limit,
+            automatic=True,
+            depth=depth + 1,
+        )
+
+
+def verify_signer(
+    db: Database, actor: Principal, credentials: SignatureInput | None, *, lockout_threshold: int
+) -> Principal:
+    """Check the signer's password in a transaction of its own (failures must stay recorded)."""
+    if credentials is None or not credentials.password:
+        raise ValidationFailed(
+            "This step needs your electronic signature.",
+            [FieldError("signature.password", "enter your password to sign")],
+        )
+    if credentials.username and credentials.username != actor.username:
+        raise Forbidden("You can only sign with your own account.")
+    with db.write() as conn:
+        check = check_password(
+            conn,
+            actor.username,
+            credentials.password,
+            lockout_threshold=lockout_threshold,
+            purpose="signature",
+        )
+    if check.principal is None:
+        raise Forbidden(f"Signature refused: {check.message}")
+    if check.principal.must_change_password:
+        raise Forbidden("Change your one-time password before signing anything.")
+    return check.principal
+
+
+def run_transition(
+    db: Database,
+    actor: Principal,
+    type_key: str,
+    record_id: int,
+    transition_key: str,
+    *,
+    reason: str | None = None,
+    expected_version: int | None = None,
+    signature: SignatureInput | None = None,
+    attachment_limit: int,
+    lockout_threshold: int,
+) -> dict[str, Any]:
+    """The whole transition as a person asks for it: signature check, then the step."""
+    with db.read() as conn:
+        model = type_model(conn, type_key)
+        workflow = workflow_model(conn, model.workflow) if model.workflow else None
+    needs_signature = bool(
+        workflow and (workflow.transitions.get(transition_key) or {}).get("signature")
+    )
+    signer = (
+        verify_signer(db, actor, signature, lockout_threshold=lockout_threshold)
+        if needs_signature
+        else None
+    )
+    with db.write() as conn:
+        return execute_transition(
+            conn,
+            actor,
+            type_key,
+            record_id,
+            transition_key,
+            reason=reason,
+            expected_version=expected_version,
+            signer=signer,
+            attachment_limit=attachment_limit,
+        )
+
+
+def record_with_signatures(
+    conn: Connection, actor: Principal, type_key: str, record_id: int
+) -> dict[str, Any]:
+    """A record view with its signatures and their verification status."""
+    readable_model(conn, actor, type_key)
+    row = load_row(conn, type_key, record_id)
+    return {**record_view(row), "signatures": signatures_of(conn, row)}

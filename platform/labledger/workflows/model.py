@@ -1,0 +1,93 @@
+"""A published workflow version, compiled once, and what a state allows.
+
+Workflow versions are immutable, so the compiled form (expressions parsed,
+states and transitions indexed by key) is cached by (key, version).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection
+
+from labledger.canonical import canonical_json
+from labledger.errors import NotFound
+from labledger.expressions import Expression, compile_expression
+from labledger.metadata import versions
+from labledger.metadata.model import TypeModel
+from labledger.records.service import StateRules
+from labledger.workflows.definitions import WORKFLOW_KIND
+from labledger.workflows.related import RELATED_FUNCTIONS
+
+
+@dataclass(frozen=True)
+class WorkflowModel:
+    key: str
+    version: int
+    definition: dict[str, Any]
+    states: dict[str, dict[str, Any]]
+    transitions: dict[str, dict[str, Any]]
+    guards: dict[str, Expression]
+    initial_state: str
+    final_states: frozenset[str]
+
+    def from_state(self, state: str | None) -> list[dict[str, Any]]:
+        """Transitions that start in ``state``, in definition order."""
+        return [t for t in self.definition["transitions"] if state in t["from"]]
+
+    def locked_fields(self, model: TypeModel, state: str | None) -> frozenset[str]:
+        editable = self.states.get(state or "", {}).get("editable", "all")
+        if editable == "all":
+            return frozenset()
+        if editable == "none":
+            return frozenset(model.fields)
+        return frozenset(model.fields) - set(editable)
+
+    def required_fields(self, state: str | None) -> frozenset[str]:
+        return frozenset(self.states.get(state or "", {}).get("required", []))
+
+
+def compile_workflow(key: str, version: int, definition: dict[str, Any]) -> WorkflowModel:
+    return _compiled(key, version, canonical_json(definition).decode())
+
+
+@lru_cache(maxsize=256)
+def _compiled(key: str, version: int, definition_json: str) -> WorkflowModel:
+    definition = json.loads(definition_json)
+    states = {s["key"]: s for s in definition["states"]}
+    initial = next(s["key"] for s in definition["states"] if s.get("initial"))
+    return WorkflowModel(
+        key=key,
+        version=version,
+        definition=definition,
+        states=states,
+        transitions={t["key"]: t for t in definition["transitions"]},
+        guards={
+            t["key"]: compile_expression(t["guard"], functions=RELATED_FUNCTIONS)
+            for t in definition["transitions"]
+            if t.get("guard")
+        },
+        initial_state=initial,
+        final_states=frozenset(s["key"] for s in definition["states"] if s.get("final")),
+    )
+
+
+def workflow_model(conn: Connection, key: str) -> WorkflowModel:
+    """The current version of workflow ``key``."""
+    found = versions.current(conn, WORKFLOW_KIND, key)
+    if found is None:
+        raise NotFound(f"There is no workflow '{key}'.")
+    return compile_workflow(key, found[0], found[1])
+
+
+def rules_for_state(conn: Connection, model: TypeModel, state: str | None) -> StateRules:
+    """What the type's workflow allows in ``state`` (the record service asks this)."""
+    workflow = workflow_model(conn, model.workflow or "")
+    return StateRules(
+        initial_state=workflow.initial_state,
+        locked=workflow.locked_fields(model, state) if state else frozenset(),
+        required=workflow.required_fields(state),
+    )

@@ -1,0 +1,79 @@
+"""Functions guards and actions may call to ask about related records.
+
+They follow the reference table, so "every record of type T whose field F
+points at this record is in state S" is one indexed query. Offered to the
+expression evaluator as extra functions; nothing else about the database is
+reachable from an expression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from labledger.db.tables import record, record_reference
+
+RELATED_FUNCTIONS = frozenset({"count_referencing", "all_referencing_in", "referenced"})
+
+
+def _states(states: Any) -> list[str] | None:
+    if states is None:
+        return None
+    return [states] if isinstance(states, str) else [str(s) for s in states]
+
+
+def related_functions(
+    conn: Connection, record_id: int | None, data: dict[str, Any]
+) -> dict[str, Callable[..., Any]]:
+    """The related-record functions bound to one record."""
+
+    def referencing(type_key: str, field: str) -> Any:
+        return (
+            select(func.count())
+            .select_from(record_reference)
+            .join(record, record.c.id == record_reference.c.source_id)
+            .where(
+                record_reference.c.target_id == (record_id or 0),
+                record_reference.c.field_key == field,
+                record.c.type_key == type_key,
+            )
+        )
+
+    def count_referencing(type_key: str, field: str, states: Any = None) -> int:
+        """How many records of ``type_key`` point at this one through ``field``."""
+        statement = referencing(type_key, field)
+        wanted = _states(states)
+        if wanted is not None:
+            statement = statement.where(record.c.state.in_(wanted))
+        return int(conn.execute(statement).scalar_one())
+
+    def all_referencing_in(type_key: str, field: str, states: Any) -> bool:
+        """True when every record pointing here is in one of ``states`` (and one exists)."""
+        wanted = _states(states) or []
+        total = conn.execute(referencing(type_key, field)).scalar_one()
+        outside = conn.execute(
+            referencing(type_key, field).where(
+                record.c.state.is_(None) | record.c.state.not_in(wanted)
+            )
+        ).scalar_one()
+        return total > 0 and outside == 0
+
+    def referenced(field: str) -> dict[str, Any] | None:
+        """The record this one's reference ``field`` points at: its fields, state and number."""
+        target = data.get(field)
+        if not isinstance(target, int):
+            return None
+        row = conn.execute(
+            select(record.c.data, record.c.state, record.c.number).where(record.c.id == target)
+        ).first()
+        if row is None:
+            return None
+        return {**row.data, "state": row.state, "number": row.number}
+
+    return {
+        "count_referencing": count_referencing,
+        "all_referencing_in": all_referencing_in,
+        "referenced": referenced,
+    }
