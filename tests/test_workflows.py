@@ -376,3 +376,16 @@ def test_available_transitions_explain_guard(db, flows, people):
     assert items["to_review"]["why_not"] == [
         {"kind": "guard", "message": "All tasks must be reviewed first."}
     ]
+
+
+def test_overdue_records_are_listed(db, flows, people, client):
+    late = _create(db, people["analyst"], "job", {"title": "Late", "due": "2020-01-01"})
+    _create(db, people["analyst"], "job", {"title": "Future", "due": "2999-01-01"})
+    done = _create(db, people["analyst"], "job", {"title": "Done late", "due": "2020-01-01"})
+    _create(db, people["analyst"], "job", {"title": "No due date"})
+    with db.write() as conn:
+        conn.execute(record.update().where(record.c.id == done["id"]).values(state="released"))
+    response = client.get("/api/v1/records/job?overdue=true", headers=people["analyst"].headers)
+    assert [r["id"] for r in response.json()["items"]] == [late["id"]]
+    no_due = client.get("/api/v1/records/task?overdue=true", headers=people["analyst"].headers)
+    assert no_due.status_code == 422

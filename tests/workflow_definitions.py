@@ -122,7 +122,9 @@ def job_type() -> dict[str, Any]:
         "fields": [
             {"key": "title", "label": "Title", "type": "text", "required": True},
             {"key": "released_on", "label": "Released on", "type": "date"},
+            {"key": "due", "label": "Due", "type": "date"},
         ],
+        "due_field": "due",
     }
 
 

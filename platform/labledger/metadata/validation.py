@@ -78,6 +78,7 @@ class _Checker:
         self.check_keys()
         self.check_numbering()
         self.check_title()
+        self.check_due_field()
         self.check_references_out()
         for index, fdef in enumerate(self.fields):
             self.check_field(index, fdef)
@@ -103,6 +104,14 @@ class _Checker:
         counters = COUNTER.findall(self.definition["numbering"])
         if len(counters) != 1:
             self.error("numbering", "needs exactly one counter such as {#####}")
+
+    def check_due_field(self) -> None:
+        due = self.definition.get("due_field")
+        if due is None:
+            return
+        kinds = {f["key"]: f["type"] for f in self.fields}
+        if kinds.get(due) not in ("date", "datetime"):
+            self.error("due_field", f"'{due}' is not a date or datetime field of this type")
 
     def check_title(self) -> None:
         for name in TITLE_PLACEHOLDER.findall(self.definition.get("title", "")):

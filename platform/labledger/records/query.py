@@ -20,13 +20,16 @@ from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
 
 from labledger.db.jsonfields import field_column, type_key_literal
 from labledger.db.tables import record
+from labledger.db.types import utc_now
 from labledger.errors import FieldError, ValidationFailed
-from labledger.metadata.fieldtypes import parse_filter_value, sql_kind
+from labledger.metadata.fieldtypes import BOOLEAN, NUMBER, TEXT, parse_filter_value, sql_kind
 from labledger.metadata.model import TypeModel
 from labledger.records.service import record_view
 
 RANGE_OPERATORS = {"gte": "__ge__", "gt": "__gt__", "lte": "__le__", "lt": "__lt__"}
-COLUMN_SORTS = ("created_at", "updated_at", "number")
+#: Sort kind of the timestamp columns (field values compare as TEXT, NUMBER or BOOLEAN).
+TIMESTAMP = "timestamp"
+COLUMN_SORTS = {"created_at": TIMESTAMP, "updated_at": TIMESTAMP, "number": TEXT}
 DEFAULT_LIMIT = 50
 
 
@@ -40,6 +43,8 @@ class ListQuery:
     cursor: str | None = None
     limit: int = DEFAULT_LIMIT
     state: list[str] = field(default_factory=list)
+    #: Only records past the type's due date and not in a final workflow state.
+    overdue: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping[str, str], reserved: tuple[str, ...] = ()) -> ListQuery:
@@ -56,6 +61,8 @@ class ListQuery:
                 query.cursor = value or None
             elif name == "limit":
                 query.limit = _parse_limit(value)
+            elif name == "overdue":
+                query.overdue = value.lower() in ("true", "1", "yes")
             elif name == "state":
                 query.state = [s for s in value.split(",") if s]
             else:
@@ -77,7 +84,7 @@ def _parse_limit(value: str) -> int:
 
 def _json_ready(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return float(value)
+        return str(value)  # exact: a float could reorder values that differ in late digits
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
@@ -88,6 +95,12 @@ def encode_cursor(sort: str, value: Any, record_id: int) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _bad_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        "Bad paging.", [FieldError("cursor", "is not a cursor of this list and sort order")]
+    )
+
+
 def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -95,14 +108,13 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         if cursor_sort != sort or not isinstance(record_id, int):
             raise ValueError
     except (ValueError, TypeError):
-        raise ValidationFailed(
-            "Bad paging.", [FieldError("cursor", "is not a cursor of this list and sort order")]
-        ) from None
+        raise _bad_cursor() from None
     return value, record_id
 
 
 class _Builder:
     def __init__(self, conn: Connection, model: TypeModel, query: ListQuery, max_limit: int):
+        self.conn = conn
         self.dialect = conn.dialect.name
         self.model = model
         self.query = query
@@ -138,6 +150,8 @@ class _Builder:
             result.append(getattr(column, method)(value))
         if self.query.state:
             result.append(record.c.state.in_(self.query.state))
+        if self.query.overdue:
+            result.append(self.overdue_condition())
         if self.query.search:
             pattern = "%" + _escape_like(self.query.search.strip()) + "%"
             result.append(
@@ -148,15 +162,29 @@ class _Builder:
             )
         return result
 
+    def overdue_condition(self) -> ColumnElement[bool]:
+        due = self.model.definition.get("due_field")
+        if not due:
+            self.errors.append(FieldError("overdue", f"{self.model.label} has no due date field"))
+            return record.c.id.is_(None)
+        fdef = self.model.fields[due]
+        now = utc_now()
+        limit = now.strftime("%Y-%m-%dT%H:%M:%SZ") if fdef["type"] == "datetime" else now.date()
+        column = field_column(self.dialect, due, sql_kind(fdef))
+        condition = column < str(limit)
+        finals = final_states(self.conn, self.model)
+        return and_(condition, record.c.state.not_in(finals)) if finals else condition
+
     def sort_order(self) -> _SortOrder:
         descending = self.query.sort.startswith("-")
         key = self.query.sort.lstrip("-")
         if key in COLUMN_SORTS:
-            return _SortOrder(record.c[key], descending, field_sort=False)
+            return _SortOrder(record.c[key], descending, False, COLUMN_SORTS[key])
         fdef = self.filterable(key)
         if fdef is None:
-            return _SortOrder(record.c.created_at, descending, field_sort=False)
-        return _SortOrder(field_column(self.dialect, key, sql_kind(fdef)), descending, True)
+            return _SortOrder(record.c.created_at, descending, False, TIMESTAMP)
+        kind = sql_kind(fdef)
+        return _SortOrder(field_column(self.dialect, key, kind), descending, True, kind)
 
 
 @dataclass(frozen=True)
@@ -165,6 +193,8 @@ class _SortOrder:
     descending: bool
     #: Field values can be missing (NULL); the record's own columns never are.
     field_sort: bool
+    #: How the sort value compares: TIMESTAMP, TEXT, NUMBER or BOOLEAN.
+    kind: str
 
     def order_by(self) -> list[ColumnElement[Any]]:
         if self.descending:
@@ -177,13 +207,42 @@ class _SortOrder:
         """Rows after (value, last_id) in this order; rows without a value come last."""
         column = self.column
         id_beyond = record.c.id < last_id if self.descending else record.c.id > last_id
-        if value is None:
+        if value is None and self.field_sort:
             return and_(column.is_(None), id_beyond)
-        if not self.field_sort and self.column is not record.c.number:
-            value = datetime.fromisoformat(value)
-        pair, bound = tuple_(column, record.c.id), tuple_(value, last_id)
+        pair, bound = tuple_(column, record.c.id), tuple_(self.cursor_value(value), last_id)
         beyond = pair < bound if self.descending else pair > bound
         return or_(beyond, column.is_(None)) if self.field_sort else beyond
+
+    def cursor_value(self, value: Any) -> Any:
+        """A cursor's sort value as SQL compares it; ValueError when a cursor was tampered with.
+
+        Checked here so that a forged cursor is a bad request, never a database error.
+        """
+        if isinstance(value, bool) != (self.kind == BOOLEAN):
+            raise ValueError(f"{value!r} is not a {self.kind} sort value")
+        if self.kind == TIMESTAMP and isinstance(value, str):
+            return datetime.fromisoformat(value)
+        if self.kind == NUMBER and isinstance(value, int | float | str):
+            try:
+                number = Decimal(str(value))
+            except ArithmeticError:
+                raise ValueError(f"{value!r} is not a number") from None
+            if number.is_finite():
+                return number
+        if (self.kind == TEXT and isinstance(value, str)) or (
+            self.kind == BOOLEAN and isinstance(value, bool)
+        ):
+            return value
+        raise ValueError(f"{value!r} is not a {self.kind} sort value")
+
+
+def final_states(conn: Connection, model: TypeModel) -> list[str]:
+    """The final states of the type's workflow (none without a workflow)."""
+    if not model.workflow:
+        return []
+    from labledger.workflows.model import workflow_model  # workflows build on records
+
+    return sorted(workflow_model(conn, model.workflow).final_states)
 
 
 def _escape_like(text: str) -> str:
@@ -206,7 +265,10 @@ def list_records(
         raise ValidationFailed("The list request is not valid.", builder.errors)
     if query.cursor:
         value, last_id = decode_cursor(query.cursor, query.sort)
-        conditions.append(order.after(value, last_id))
+        try:
+            conditions.append(order.after(value, last_id))
+        except ValueError:
+            raise _bad_cursor() from None
     statement = (
         select(record, order.column.label("_sort"))
         .where(and_(*conditions))
