@@ -41,6 +41,8 @@ def _openapi() -> OpenAPIConfig:
                 css_url=f"{SWAGGER}/swagger-ui.css",
                 standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
                 path="/swagger",
+                # The default favicon is fetched from a CDN; air-gapped labs have none.
+                favicon="",
             )
         ],
         components=Components(
