@@ -7,11 +7,10 @@ that workers must share lives in process memory.
 
 from __future__ import annotations
 
-from litestar import Litestar, Router, get
+from litestar import Litestar, Router
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from labledger import __version__
@@ -25,6 +24,9 @@ from labledger.api.workflows import TransitionsController, WorkflowsController
 from labledger.db.engine import Database, open_database
 from labledger.resources import data_path
 from labledger.settings import Settings
+from labledger.web.deps import WEB_DEPENDENCIES, LoginRequired, PasswordChangeRequired
+from labledger.web.errors import for_pages, login_required_handler, password_change_handler
+from labledger.web.setup import WEB_CONTROLLERS, csrf_config, template_config
 
 SWAGGER = "/static/vendor/swagger-ui"
 
@@ -52,11 +54,6 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
-@get("/", include_in_schema=False, sync_to_thread=False)
-def index() -> Redirect:
-    return Redirect("/schema/swagger")
-
-
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     db = db or open_database(settings.database_url)
@@ -73,10 +70,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         dependencies=API_DEPENDENCIES,
     )
     static = create_static_files_router(path="/static", directories=[data_path("ui", "static")])
+    exception_handlers = {kind: for_pages(h) for kind, h in EXCEPTION_HANDLERS.items()}
+    exception_handlers[LoginRequired] = login_required_handler
+    exception_handlers[PasswordChangeRequired] = password_change_handler
     app = Litestar(
-        route_handlers=[api, static, index],
-        dependencies=APP_DEPENDENCIES,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        route_handlers=[api, static, *WEB_CONTROLLERS],
+        dependencies={**APP_DEPENDENCIES, **WEB_DEPENDENCIES},
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        template_config=template_config(),
+        csrf_config=csrf_config(db, secure=settings.secure_cookies),
         openapi_config=_openapi(),
         request_max_body_size=settings.request_max_bytes,
         on_shutdown=[db.dispose],

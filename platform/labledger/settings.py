@@ -35,6 +35,8 @@ class Settings:
     lockout_threshold: int = 5
     #: Minimum length of a user-chosen password.
     password_min_length: int = 10
+    #: Mark cookies Secure (set when the app is served over HTTPS, e.g. behind a proxy).
+    secure_cookies: bool = False
     #: Largest page a list request may ask for.
     max_page_size: int = 500
     extra: dict[str, str] = field(default_factory=dict)
@@ -51,6 +53,8 @@ class Settings:
                 "LABLEDGER_SESSION_IDLE_MINUTES", cls.session_idle_minutes
             ),
             "lockout_threshold": _int_env("LABLEDGER_LOCKOUT_THRESHOLD", cls.lockout_threshold),
+            "secure_cookies": os.environ.get("LABLEDGER_SECURE_COOKIES", "").lower()
+            in ("1", "true", "yes"),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

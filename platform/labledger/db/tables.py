@@ -232,3 +232,27 @@ signature = Table(
     Column("audit_seq", BigId, nullable=False),
     Index("ix_signature_record", "record_id", "id"),
 )
+
+# --- browser sessions and instance settings ---
+
+web_session = Table(
+    "web_session",
+    metadata,
+    #: SHA-256 of the session cookie: a stolen database holds no usable session.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigId, ForeignKey("app_user.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    #: Set once the user has signed with username and password in this session;
+    #: later signatures in the same session ask for the password only.
+    Column("signed_in_session", Boolean, nullable=False, default=False),
+    Column("ended_at", UtcDateTime),
+)
+
+instance_setting = Table(
+    "instance_setting",
+    metadata,
+    #: Values every worker process must share, such as the CSRF signing secret.
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,128 @@
+"""Browser sessions, stored server-side so any number of workers share them.
+
+The cookie holds a random token; the database holds only its SHA-256. A
+session ends on logout, or when it has been idle longer than the configured
+timeout; either way the next request must sign in again (and so must the next
+signature).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from labledger.audit.trail import AuditEntry, append
+from labledger.db.tables import instance_setting, web_session
+from labledger.db.types import utc_now
+from labledger.identity.principal import Principal
+from labledger.identity.users import load_principal
+
+SESSION_COOKIE = "labledger_session"
+#: Don't rewrite last_seen_at on every request: once a minute is precise enough.
+_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class WebSession:
+    principal: Principal
+    token_hash: str
+    #: True once the user signed with username and password in this session.
+    signed_in_session: bool
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def start_session(conn: Connection, principal: Principal) -> str:
+    """Open a session for a user who just proved their password; returns the cookie value."""
+    token = secrets.token_urlsafe(32)
+    now = utc_now()
+    conn.execute(
+        insert(web_session).values(
+            token_hash=_digest(token),
+            user_id=principal.id,
+            created_at=now,
+            last_seen_at=now,
+            signed_in_session=False,
+        )
+    )
+    return token
+
+
+def resume_session(conn: Connection, token: str | None, idle_minutes: int) -> WebSession | None:
+    """The live session for a cookie value, or None (unknown, ended, idle too long)."""
+    if not token:
+        return None
+    row = (
+        conn.execute(
+            select(web_session).where(
+                web_session.c.token_hash == _digest(token), web_session.c.ended_at.is_(None)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    now = utc_now()
+    if now - row["last_seen_at"] > timedelta(minutes=idle_minutes):
+        _end(conn, row["token_hash"], "session.timeout", now)
+        return None
+    principal = load_principal(conn, row["user_id"])
+    if principal is None:  # deactivated or locked since signing in
+        _end(conn, row["token_hash"], "session.revoked", now)
+        return None
+    if now - row["last_seen_at"] > _TOUCH_INTERVAL:
+        conn.execute(
+            update(web_session)
+            .where(web_session.c.token_hash == row["token_hash"])
+            .values(last_seen_at=now)
+        )
+    return WebSession(principal, row["token_hash"], row["signed_in_session"])
+
+
+def _end(conn: Connection, token_hash: str, action: str, now: object) -> None:
+    user = conn.execute(
+        update(web_session)
+        .where(web_session.c.token_hash == token_hash, web_session.c.ended_at.is_(None))
+        .values(ended_at=now)
+        .returning(web_session.c.user_id)
+    ).scalar()
+    if user is not None:
+        principal = load_principal(conn, user)
+        name = principal.username if principal else f"user:{user}"
+        append(conn, [AuditEntry(actor=name, action=action, details={"user": name})])
+
+
+def end_session(conn: Connection, token: str | None) -> None:
+    """Log out: the session can never be used again."""
+    if token:
+        _end(conn, _digest(token), "logout", utc_now())
+
+
+def mark_signed_in_session(conn: Connection, session: WebSession) -> None:
+    conn.execute(
+        update(web_session)
+        .where(web_session.c.token_hash == session.token_hash)
+        .values(signed_in_session=True)
+    )
+
+
+def instance_secret(conn: Connection, key: str) -> str:
+    """A random secret shared by every worker, created on first use."""
+    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        insert_(instance_setting)
+        .values(key=key, value=secrets.token_urlsafe(48))
+        .on_conflict_do_nothing(index_elements=[instance_setting.c.key])
+    )
+    return conn.execute(
+        select(instance_setting.c.value).where(instance_setting.c.key == key)
+    ).scalar_one()

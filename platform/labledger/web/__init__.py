@@ -1,0 +1,1 @@
+"""The browser application: server-rendered Jinja2 pages with htmx, all from metadata."""

@@ -1,0 +1,105 @@
+"""Signing in and out, and changing one's password."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from labledger.db.engine import Database
+from labledger.errors import ValidationFailed
+from labledger.identity.sessions import SESSION_COOKIE, WebSession, end_session, start_session
+from labledger.identity.users import change_own_password, check_password
+from labledger.settings import Settings
+from labledger.web.pages import page
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never redirect to another host after login."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def _cookie_response(
+    request: Request, settings: Settings, location: str, token: str | None
+) -> Response[Any]:
+    response: Response[Any] = Redirect(location)
+    secure = settings.secure_cookies or request.url.scheme == "https"
+    if token is None:
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    else:
+        response.set_cookie(
+            SESSION_COOKIE, token, path="/", httponly=True, samesite="lax", secure=secure
+        )
+    return response
+
+
+class AccountController(Controller):
+    include_in_schema = False
+
+    @get("/login", sync_to_thread=False)
+    def login_form(self, next: str | None = None) -> Template:
+        return page("login.html", next=_safe_next(next), username="", message=None)
+
+    @post("/login", sync_to_thread=True)
+    def login(
+        self, request: Request, data: Form, db: Database, settings: Settings
+    ) -> Response[Any]:
+        username = data.get("username", "").strip().lower()
+        target = _safe_next(data.get("next"))
+        with db.write() as conn:
+            check = check_password(
+                conn,
+                username,
+                data.get("password", ""),
+                lockout_threshold=settings.lockout_threshold,
+            )
+            token = start_session(conn, check.principal) if check.principal else None
+        if token is None:
+            return page(
+                "login.html", status_code=401, next=target, username=username, message=check.message
+            )
+        return _cookie_response(request, settings, target, token)
+
+    @post("/logout", sync_to_thread=True)
+    def logout(self, request: Request, db: Database, settings: Settings) -> Response[Any]:
+        with db.write() as conn:
+            end_session(conn, request.cookies.get(SESSION_COOKIE))
+        return _cookie_response(request, settings, "/login", None)
+
+    @get("/account/password", sync_to_thread=False)
+    def password_form(self, session: WebSession) -> Template:
+        return page("password.html", session, errors={}, done=False)
+
+    @post("/account/password", sync_to_thread=True)
+    def change_password(
+        self, data: Form, session: WebSession, db: Database, settings: Settings
+    ) -> Template:
+        errors: dict[str, str] = {}
+        if data.get("new_password") != data.get("repeat_password"):
+            errors["repeat_password"] = "the two new passwords differ"  # noqa: S105
+        else:
+            try:
+                with db.write() as conn:
+                    change_own_password(
+                        conn,
+                        session.principal.username,
+                        data.get("old_password", ""),
+                        data.get("new_password", ""),
+                        settings.password_min_length,
+                    )
+            except ValidationFailed as exc:
+                errors = {e.field: e.message for e in exc.errors}
+        return page(
+            "password.html",
+            session,
+            status_code=422 if errors else 200,
+            errors=errors,
+            done=not errors,
+        )

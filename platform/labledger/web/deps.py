@@ -1,0 +1,51 @@
+"""What web handlers receive: the signed-in session, or a redirect to the login page.
+
+Pages use the session cookie only; the JSON API never does. State-changing
+forms are protected by Litestar's CSRF middleware (token in a cookie and in
+each form or htmx request header).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from litestar import Request
+from litestar.di import Provide
+
+from labledger.db.engine import Database
+from labledger.identity.sessions import SESSION_COOKIE, WebSession, resume_session
+from labledger.settings import Settings
+
+
+class LoginRequired(Exception):
+    """No live session: the browser is sent to the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+class PasswordChangeRequired(Exception):
+    """The password was set by an admin: the user must choose their own first."""
+
+
+#: Pages a user with a one-time password may still reach.
+_ALLOWED_BEFORE_CHANGE = ("/account/password", "/logout")
+
+
+def provide_web_session(request: Request) -> WebSession:
+    db: Database = request.app.state.db
+    settings: Settings = request.app.state.settings
+    with db.write() as conn:
+        session = resume_session(
+            conn, request.cookies.get(SESSION_COOKIE), settings.session_idle_minutes
+        )
+    if session is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(quote(target, safe="/?=&"))
+    if session.principal.must_change_password and request.url.path not in _ALLOWED_BEFORE_CHANGE:
+        raise PasswordChangeRequired()
+    return session
+
+
+WEB_DEPENDENCIES = {"session": Provide(provide_web_session, sync_to_thread=True)}

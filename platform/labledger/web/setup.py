@@ -1,0 +1,33 @@
+"""Wiring the browser application into the Litestar app: templates, CSRF, routes."""
+
+from __future__ import annotations
+
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+
+from labledger.db.engine import Database
+from labledger.identity.sessions import instance_secret
+from labledger.resources import data_path
+from labledger.web.account import AccountController
+from labledger.web.home import HomeController
+
+#: Every page controller; each module adds its own.
+WEB_CONTROLLERS = [AccountController, HomeController]
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """Jinja2 over ui/templates with autoescaping on (every value is escaped)."""
+    return TemplateConfig(directory=data_path("ui", "templates"), engine=JinjaTemplateEngine)
+
+
+def csrf_config(db: Database, secure: bool) -> CSRFConfig:
+    """CSRF for every form; the API (bearer tokens only, no cookies) is exempt."""
+    with db.write() as conn:
+        secret = instance_secret(conn, "csrf_secret")
+    return CSRFConfig(
+        secret=secret,
+        cookie_secure=secure,
+        cookie_samesite="lax",
+        exclude=["/api/", "/schema"],
+    )
