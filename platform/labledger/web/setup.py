@@ -12,8 +12,11 @@ from labledger.resources import data_path
 from labledger.web.account import AccountController
 from labledger.web.home import HomeController
 
-#: Every page controller; each module adds its own.
-WEB_CONTROLLERS = [AccountController, HomeController]
+#: Every page controller. Each page module exports its own CONTROLLERS list.
+WEB_CONTROLLERS = [
+    AccountController,
+    HomeController,
+]
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
