@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from litestar.testing import TestClient
 from sqlalchemy import create_engine, text
 
@@ -24,12 +25,17 @@ from labledger.app import create_app
 from labledger.bootstrap import ensure_admin
 from labledger.db.engine import Database, normalise_url, open_database
 from labledger.db.migrate import upgrade
+from labledger.identity import passwords
 from labledger.identity.principal import SYSTEM, Principal
 from labledger.identity.roles import save_role
 from labledger.identity.tokens import create_token
 from labledger.identity.users import create_user, load_principal
 from labledger.metadata.types import publish_type
 from labledger.settings import Settings
+
+# Tests hash many passwords: use argon2id with the cheapest parameters, so the
+# suite measures behaviour, not key stretching. Production keeps the defaults.
+passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 PG_URL = os.environ.get("LABLEDGER_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

@@ -1,8 +1,18 @@
-"""Object type definitions the tests publish: every field type appears."""
+"""Object type definitions the tests publish (every field type appears), and
+the few helpers the tests share to prove that a refused request changed nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from sqlalchemy import func, select
+
+from labledger.db.engine import Database
+from labledger.db.tables import audit_event, outbox_event, record
+from labledger.identity.principal import SYSTEM, Principal
+from labledger.identity.roles import save_role
 
 
 def batch_type(**overrides: Any) -> dict[str, Any]:
@@ -126,3 +136,55 @@ def measurement_type(**overrides: Any) -> dict[str, Any]:
     }
     definition.update(overrides)
     return definition
+
+
+def database_url(db: Database) -> str:
+    """A URL that reaches the test's database, for the command line.
+
+    PostgreSQL tests each run in their own schema, which the URL must name.
+    """
+    url = db.engine.url
+    if db.dialect == "postgresql":
+        with db.read() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+def counts(db: Database) -> tuple[int, int, int]:
+    """(records, audit events, outbox events): what any write adds to."""
+    with db.read() as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in (record, audit_event, outbox_event)
+        )
+
+
+@contextmanager
+def unchanged(db: Database) -> Iterator[None]:
+    """Assert that the block leaves records, audit events and outbox events as they were."""
+    before = counts(db)
+    yield
+    assert counts(db) == before, "a refused request changed the database"
+
+
+def add_roles(db: Database, *keys: str) -> None:
+    """Define roles (types may only name roles that exist)."""
+    with db.write() as conn:
+        for key in keys:
+            save_role(conn, SYSTEM, {"key": key, "label": key.title()})
+
+
+def acting(username: str, *roles: str, permissions: tuple[str, ...] = ()) -> Principal:
+    """A caller for service-level tests, which trust the principal they are given.
+
+    Cheaper than a real account (no password hash) where the test is about
+    records, not about who may sign in.
+    """
+    return Principal(
+        id=0,
+        username=username,
+        full_name=username.title(),
+        roles=frozenset(roles),
+        permissions=frozenset(permissions),
+    )

@@ -16,6 +16,7 @@ from litestar.static_files import create_static_files_router
 from labledger import __version__
 from labledger.api.attachments import AttachmentsController
 from labledger.api.audit import AuditController
+from labledger.api.config import ConfigController
 from labledger.api.deps import API_DEPENDENCIES, APP_DEPENDENCIES
 from labledger.api.problems import EXCEPTION_HANDLERS
 from labledger.api.records import RecordsController
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             WorkflowsController,
             AuditController,
             AttachmentsController,
+            ConfigController,
         ],
         dependencies=API_DEPENDENCIES,
     )

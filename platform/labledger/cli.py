@@ -10,9 +10,12 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from labledger.db.engine import Database, open_database
 from labledger.errors import ServiceError
@@ -26,9 +29,14 @@ class CliError(Exception):
     """A problem worth one line to the operator."""
 
 
-def _database(args: argparse.Namespace) -> Database:
-    settings = Settings.from_env(**({"database_url": args.database} if args.database else {}))
-    return open_database(settings.database_url)
+@contextmanager
+def _database(args: argparse.Namespace) -> Iterator[Database]:
+    """The database for one command, closed afterwards (commands also run in-process)."""
+    db = open_database(_settings(args).database_url)
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -38,8 +46,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_init(args: argparse.Namespace) -> int:
     from labledger.bootstrap import initialise
 
-    db = _database(args)
-    report = initialise(db, with_seeds=not args.empty, demo=args.demo)
+    with _database(args) as db:
+        report = initialise(db, with_seeds=not args.empty, demo=args.demo)
     print(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
     for bundle in report.bundles:
         print(f"Configuration loaded: {bundle}")
@@ -93,8 +101,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from labledger.identity.users import create_user
 
     password = _read_password(args)
-    db = _database(args)
-    with db.write() as conn:
+    with _database(args) as db, db.write() as conn:
         chosen = create_user(
             conn,
             SYSTEM,
@@ -114,7 +121,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def cmd_user_list(args: argparse.Namespace) -> int:
     from labledger.identity.users import list_users
 
-    with _database(args).read() as conn:
+    with _database(args) as db, db.read() as conn:
         users = list_users(conn)
     for user in users:
         status = "active" if user["active"] else "inactive"
@@ -130,7 +137,7 @@ def _user_action(action: Callable[..., Any], *extra: Any) -> Callable[[argparse.
     def run(args: argparse.Namespace) -> int:
         from labledger.identity.principal import SYSTEM
 
-        with _database(args).write() as conn:
+        with _database(args) as db, db.write() as conn:
             result = action(conn, SYSTEM, args.username, *extra)
         if isinstance(result, str):
             print(f"One-time password for '{args.username}' (shown only now): {result}")
@@ -145,7 +152,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from labledger.identity.principal import SYSTEM
     from labledger.identity.tokens import create_token
 
-    with _database(args).write() as conn:
+    with _database(args) as db, db.write() as conn:
         token = create_token(conn, SYSTEM, args.username, args.name)
     print(token)
     return 0
@@ -154,7 +161,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from labledger.audit.verify import verify_chain
 
-    with _database(args).read() as conn:
+    with _database(args) as db, db.read() as conn:
         result = verify_chain(conn)
     if result.ok:
         print(f"Audit trail intact: {result.count} events verified.")
@@ -172,7 +179,7 @@ def cmd_type_publish(args: argparse.Namespace) -> int:
     from labledger.metadata.types import publish_type
 
     definition = _load_json(args.file)
-    with _database(args).write() as conn:
+    with _database(args) as db, db.write() as conn:
         published = publish_type(conn, SYSTEM, definition)
     state = "published as version" if published.changed else "unchanged at version"
     print(f"{definition['key']}: {state} {published.version}")
@@ -183,7 +190,7 @@ def cmd_type_list(args: argparse.Namespace) -> int:
     from labledger.identity.principal import SYSTEM
     from labledger.metadata.types import list_types
 
-    with _database(args).read() as conn:
+    with _database(args) as db, db.read() as conn:
         for item in list_types(conn, SYSTEM):
             print(f"{item['key']:<24} v{item['version']:<4} {item['label']}")
     return 0
@@ -268,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file")
     publish.set_defaults(handler=cmd_type_publish)
     types.add_parser("list", help="list object types").set_defaults(handler=cmd_type_list)
+    from labledger.bundles.cli import add_config_commands  # imports this module
+
+    add_config_commands(commands)
     return parser
 
 
@@ -281,6 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (ArgumentError, OperationalError) as exc:  # a bad URL, a database out of reach
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"error: cannot use the database: {reason}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

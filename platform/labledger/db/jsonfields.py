@@ -11,6 +11,7 @@ the index.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import ColumnElement, literal_column
 from sqlalchemy.sql.elements import ColumnClause
@@ -18,6 +19,32 @@ from sqlalchemy.sql.elements import ColumnClause
 from labledger.metadata.fieldtypes import BOOLEAN, JSON, NUMBER
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+#: The message for text holding a NUL character (see ``nul_paths``).
+NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
+
+
+def nul_paths(value: Any, path: str = "") -> list[str]:
+    """JSON paths of the strings in ``value`` that hold a NUL character.
+
+    PostgreSQL stores no NUL in text or JSONB, so such input must be refused
+    as invalid before it reaches the database, on both databases alike.
+    """
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        found = [path or "(document)"] if any("\x00" in str(key) for key in value) else []
+        for key, item in value.items():
+            found += nul_paths(item, f"{path}.{key}" if path else str(key))
+        return found
+    if isinstance(value, list | tuple):
+        return [
+            found
+            for index, item in enumerate(value)
+            for found in nul_paths(item, f"{path}[{index}]")
+        ]
+    return []
 
 
 def safe_identifier(name: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from labledger.audit.trail import AuditEntry, append
+from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.db.tables import role
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, Forbidden, ValidationFailed
@@ -41,6 +42,7 @@ def _validate(definition: dict[str, Any]) -> None:
         )
     if not str(definition.get("label", "")).strip():
         errors.append(FieldError("label", "a label is required"))
+    errors += [FieldError(path, NUL_MESSAGE) for path in nul_paths(definition)]
     unknown = set(definition.get("permissions", [])) - set(SYSTEM_PERMISSIONS)
     if unknown:
         errors.append(

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from labledger.audit.trail import AuditEntry, append
+from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.db.tables import app_user, role, user_role
 from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
@@ -136,6 +137,9 @@ def create_user(
         errors.append(
             FieldError("full_name", "the full name is required (it prints on signatures)")
         )
+    for name, text in (("full_name", full_name), ("email", email)):
+        if nul_paths(text):
+            errors.append(FieldError(name, NUL_MESSAGE))
     if errors:
         raise ValidationFailed("The user is not valid.", errors)
     taken = conn.execute(
@@ -188,7 +192,8 @@ def _audit(
     changes: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> None:
-    name = actor if isinstance(actor, str) else actor.username
+    # A failed login names whatever was typed; the actor column holds 64 characters.
+    name = (actor if isinstance(actor, str) else actor.username)[:64]
     append(
         conn,
         [

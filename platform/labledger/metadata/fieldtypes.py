@@ -9,6 +9,7 @@ reporting view.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,13 @@ def _const(schema: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]
 
 def _keep(value: Any, _field: dict[str, Any]) -> Any:
     return value
+
+
+def _normalise_integer(value: Any, _field: dict[str, Any]) -> int:
+    """Whole numbers fit 64 bits: the report view and the databases compare them as bigint."""
+    if not -(2**63) <= value < 2**63:
+        raise ValueError("is out of range (whole numbers go up to 9223372036854775807)")
+    return int(value)
 
 
 def _normalise_date(value: Any, _field: dict[str, Any]) -> str:
@@ -113,7 +121,9 @@ FIELD_TYPES: dict[str, FieldType] = {
     for t in (
         FieldType("text", _text_schema, TEXT, ("text", "TEXT"), _normalise_text),
         FieldType("long_text", _long_text_schema, TEXT, ("text", "TEXT")),
-        FieldType("integer", _number_schema("integer"), NUMBER, ("bigint", "INTEGER")),
+        FieldType(
+            "integer", _number_schema("integer"), NUMBER, ("bigint", "INTEGER"), _normalise_integer
+        ),
         FieldType(
             "decimal", _number_schema("number"), NUMBER, ("numeric", "REAL"), _normalise_decimal
         ),
@@ -157,6 +167,34 @@ COMPUTED_VIEW_CAST = {
     "text": ("text", "TEXT"),
     "date": ("date", "TEXT"),
 }
+
+
+def value_type(field: dict[str, Any]) -> str:
+    """The type of the values a field stores: a computed field's is its result type."""
+    if field["type"] == "computed":
+        return f"computed ({field.get('result_type', 'text')})"
+    return field["type"]
+
+
+def computed_result(field: dict[str, Any], value: Any) -> Any:
+    """A computed field's value as stored: of its ``result_type``, or None.
+
+    Filter indexes and the report view cast the value to that type, so a result
+    that does not fit (a number where a boolean was declared) is stored as no
+    value, like a result that could not be computed, rather than break the write.
+    """
+    kind = field.get("result_type", "text")
+    if value is None or kind == "text":
+        return value
+    if kind == "boolean":
+        return value if isinstance(value, bool) else None
+    if kind == "number":
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return value if number and math.isfinite(value) else None
+    try:
+        return _normalise_date(value, field)
+    except ValueError:
+        return None
 
 
 def sql_kind(field: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from labledger.identity.principal import CONFIGURE, Principal
 from labledger.identity.roles import existing_role_keys
 from labledger.metadata import versions
 from labledger.metadata.diff import diff_definitions
+from labledger.metadata.fieldtypes import value_type
 from labledger.metadata.model import TypeModel, compile_model
 from labledger.metadata.physical import replace_report_view, sync_indexes
 from labledger.metadata.validation import DefinitionContext, validate_type_definition
@@ -72,7 +73,7 @@ def definition_context(
     past: dict[str, str] = {}
     for row in versions.all_versions(conn, KIND, key):
         for fdef in row["body"]["fields"]:
-            past.setdefault(fdef["key"], fdef["type"])
+            past.setdefault(fdef["key"], value_type(fdef))
     return DefinitionContext(
         types=set(versions.keys(conn, KIND)) | (extra_types or set()),
         workflows=set(versions.keys(conn, WORKFLOW_KIND)) | (extra_workflows or set()),
@@ -120,7 +121,12 @@ def publish_type(
     except IntegrityError:  # a new unique index over existing duplicate values
         raise ValidationFailed(
             "A field cannot become unique: existing records hold duplicate values.",
-            [FieldError(f"{path_prefix}fields", "existing records hold duplicate values")],
+            [
+                FieldError(
+                    f"{path_prefix}.fields" if path_prefix else "fields",
+                    "existing records hold duplicate values",
+                )
+            ],
         ) from None
     replace_report_view(conn, model)
     append(

@@ -17,10 +17,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.errors import FieldError, ValidationFailed
 from labledger.expressions import ExpressionError, compile_expression
 from labledger.identity.principal import EVERYONE
-from labledger.metadata.fieldtypes import FIELD_TYPES
+from labledger.metadata.fieldtypes import FIELD_TYPES, value_type
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import CONTEXT_NAMES, TITLE_PLACEHOLDER
 from labledger.metadata.physical import BASE_COLUMNS
@@ -53,6 +54,7 @@ class DefinitionContext:
 def validate_type_definition(definition: Any, context: DefinitionContext, prefix: str = "") -> None:
     """Raise ValidationFailed listing every problem, each with its JSON path."""
     errors = field_errors(meta_validator("object_type").iter_errors(definition), prefix)
+    errors += [FieldError(path, NUL_MESSAGE) for path in nul_paths(definition, prefix)]
     if errors:
         raise ValidationFailed("The object type definition is not valid.", errors)
     checker = _Checker(definition, context, prefix)
@@ -92,10 +94,11 @@ class _Checker:
             if key in RESERVED_KEYS:
                 self.error(f"fields[{index}].key", f"'{key}' is reserved by the platform")
             old_type = self.context.past_field_types.get(key)
-            new_type = self.fields[index]["type"]
+            new_type = value_type(self.fields[index])
             if old_type and old_type != new_type:
+                option = "type" if old_type.split()[0] != new_type.split()[0] else "result_type"
                 self.error(
-                    f"fields[{index}].type",
+                    f"fields[{index}].{option}",
                     f"field '{key}' was published as {old_type}; a field never changes type "
                     "(existing records keep their values): add a field with a new key instead",
                 )

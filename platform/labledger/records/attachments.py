@@ -18,7 +18,7 @@ from labledger.db.tables import attachment, record
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from labledger.identity.principal import Principal
-from labledger.metadata.types import type_model
+from labledger.metadata.types import readable_model
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
 
@@ -86,6 +86,6 @@ def read_attachment(conn: Connection, actor: Principal, attachment_id: int) -> d
     if row["type_key"] is None:
         if row["created_by"] != actor.username:
             raise Forbidden("This attachment is not yours and belongs to no record yet.")
-    elif not type_model(conn, row["type_key"]).allows(actor, "read"):
-        raise Forbidden("You may not read the record this attachment belongs to.")
+    else:
+        readable_model(conn, actor, row["type_key"])  # whoever may read the record
     return {**attachment_info(row), "content": row["content"]}

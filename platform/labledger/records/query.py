@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
 
-from labledger.db.jsonfields import field_column, type_key_literal
+from labledger.db.jsonfields import NUL_MESSAGE, field_column, nul_paths, type_key_literal
 from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, ValidationFailed
@@ -132,7 +132,13 @@ class _Builder:
 
     def conditions(self) -> list[ColumnElement[bool]]:
         result: list[ColumnElement[bool]] = [record.c.type_key == type_key_literal(self.model.key)]
+        texts = {**self.query.filters, "q": self.query.search, "state": self.query.state}
+        for name, raw in texts.items():
+            if nul_paths(raw):
+                self.errors.append(FieldError(name, NUL_MESSAGE))
         for name, raw in self.query.filters.items():
+            if nul_paths(raw):
+                continue  # refused above
             key, _, operator = name.partition("__")
             fdef = self.filterable(key)
             if fdef is None:
@@ -229,9 +235,7 @@ class _SortOrder:
                 raise ValueError(f"{value!r} is not a number") from None
             if number.is_finite():
                 return number
-        if (self.kind == TEXT and isinstance(value, str)) or (
-            self.kind == BOOLEAN and isinstance(value, bool)
-        ):
+        if self.kind == BOOLEAN or (self.kind == TEXT and isinstance(value, str)):
             return value
         raise ValueError(f"{value!r} is not a {self.kind} sort value")
 

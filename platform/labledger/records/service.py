@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from labledger.audit.trail import AuditEntry, append
+from labledger.db.jsonfields import NUL_MESSAGE
 from labledger.db.tables import attachment, record, record_reference
 from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
@@ -90,6 +91,8 @@ def _check_reason(model: TypeModel, reason: str | None, *, required: bool) -> st
             f"Changes to {model.definition['plural']} need a reason.",
             [FieldError("reason", "give the reason for this change")],
         )
+    if reason and "\x00" in reason:
+        raise ValidationFailed("The reason is not valid.", [FieldError("reason", NUL_MESSAGE)])
     if reason and len(reason) > REASON_MAX:
         raise ValidationFailed(
             "The reason is too long.",
@@ -167,7 +170,14 @@ def create_record(
         raise Forbidden(f"You may not create {model.definition['plural']}.")
     reason = _check_reason(model, reason, required=False)
     rules = state_rules(conn, model, None)
-    check = DataCheck(conn, model, None, record_id=None, attachment_limit=attachment_limit)
+    check = DataCheck(
+        conn,
+        model,
+        None,
+        actor=actor.username,
+        record_id=None,
+        attachment_limit=attachment_limit,
+    )
     stored = check.build(data, expression_context(actor, None))
     _fail_if(check.errors, model)
     now = utc_now()
@@ -271,6 +281,7 @@ def update_record(
         conn,
         model,
         current["data"],
+        actor=actor.username,
         record_id=record_id,
         locked_fields=rules.locked,
         attachment_limit=attachment_limit,

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from labledger.db.jsonfields import field_column, type_key_literal
+from labledger.db.jsonfields import NUL_MESSAGE, field_column, nul_paths, type_key_literal
 from labledger.db.tables import app_user, attachment, record
 from labledger.errors import FieldError
 from labledger.expressions import EvaluationError
-from labledger.metadata.fieldtypes import FIELD_TYPES, sql_kind
+from labledger.metadata.fieldtypes import FIELD_TYPES, computed_result, sql_kind
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import TypeModel
 
@@ -35,6 +35,7 @@ class DataCheck:
         model: TypeModel,
         current: dict[str, Any] | None,
         *,
+        actor: str,
         record_id: int | None,
         locked_fields: frozenset[str] = frozenset(),
         attachment_limit: int,
@@ -42,6 +43,8 @@ class DataCheck:
         self.conn = conn
         self.model = model
         self.current = current
+        #: Who is writing: a file no record uses yet may only be used by its uploader.
+        self.actor = actor
         self.record_id = record_id
         self.locked_fields = locked_fields
         self.attachment_limit = attachment_limit
@@ -76,6 +79,8 @@ class DataCheck:
     def _check_keys(self, submitted: dict[str, Any]) -> None:
         fields = self.model.fields
         for key, value in submitted.items():
+            for path in nul_paths(value, key):
+                self.error(path, NUL_MESSAGE)
             fdef = fields.get(key)
             if fdef is None:
                 self.error(key, f"is not a field of {self.model.label}")
@@ -156,7 +161,7 @@ class DataCheck:
         for key in self._changed_keys(submitted, "attachment"):
             fdef = self.model.fields[key]
             row = self.conn.execute(
-                select(attachment.c.size, attachment.c.record_id).where(
+                select(attachment.c.size, attachment.c.record_id, attachment.c.created_by).where(
                     attachment.c.id == merged[key]
                 )
             ).first()
@@ -165,15 +170,18 @@ class DataCheck:
                 self.error(key, f"there is no attachment {merged[key]}")
             elif row.record_id is not None and row.record_id != self.record_id:
                 self.error(key, "the attachment belongs to another record")
+            elif row.record_id is None and row.created_by != self.actor:
+                self.error(key, "the attachment was uploaded by someone else")
             elif row.size > limit:
                 self.error(key, f"the file is {row.size} bytes; this field takes at most {limit}")
 
     def _compute(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
         for key, expression in self.model.computed:
             try:
-                merged[key] = expression.evaluate({**merged, **context})
+                value = expression.evaluate({**merged, **context})
             except EvaluationError:
-                merged[key] = None
+                value = None
+            merged[key] = computed_result(self.model.fields[key], value)
 
     def _check_conditional(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
         for key, expression in self.model.required_if.items():

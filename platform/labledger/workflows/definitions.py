@@ -9,13 +9,14 @@ so a broken guard is refused when it is published, never found at run time.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import Connection
 
 from labledger.audit.trail import AuditEntry, append
 from labledger.canonical import content_hash
+from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.expressions import ExpressionError, compile_expression
 from labledger.identity.principal import CONFIGURE, EVERYONE, Principal
@@ -42,7 +43,8 @@ def _expression_problem(source: str, names: Collection[str] | None) -> str | Non
 
 def workflow_errors(definition: Any, roles: Collection[str], prefix: str = "") -> list[FieldError]:
     """Problems of the workflow on its own, each located by JSON path."""
-    errors = field_errors(meta_validator("workflow").iter_errors(definition), prefix)
+    errors = [FieldError(p, NUL_MESSAGE) for p in nul_paths(definition, prefix)]
+    errors += field_errors(meta_validator("workflow").iter_errors(definition), prefix)
     if errors:
         return errors
 
@@ -175,6 +177,33 @@ def known_type_fields(conn: Connection) -> dict[str, set[str] | None]:
     return fields
 
 
+def _well_formed(type_definition: Any) -> bool:
+    """Good enough to check a workflow against; its own validation reports the rest."""
+    fields = type_definition.get("fields") if isinstance(type_definition, dict) else None
+    return isinstance(fields, list) and all(
+        isinstance(f, dict) and isinstance(f.get("key"), str) and "type" in f for f in fields
+    )
+
+
+def _creates_records(workflow: dict[str, Any]) -> bool:
+    return any(
+        action.get("type") == "create"
+        for transition in workflow.get("transitions", [])
+        for action in transition.get("actions", [])
+    )
+
+
+def _known_types_for(
+    conn: Connection, workflow: dict[str, Any], batch: Mapping[str, dict[str, Any]]
+) -> dict[str, set[str] | None]:
+    """Field keys of the types a workflow's create actions may name (loaded only then)."""
+    if not _creates_records(workflow):
+        return {}
+    known = known_type_fields(conn)
+    known.update({k: {f["key"] for f in d.get("fields", [])} for k, d in batch.items()})
+    return known
+
+
 def check_type_workflow(
     conn: Connection,
     type_definition: dict[str, Any],
@@ -191,10 +220,10 @@ def check_type_workflow(
     found = versions.current(conn, WORKFLOW_KIND, key) if key else None
     if found is None:
         return []
-    known = known_type_fields(conn)
-    for other in batch_types:
-        known.setdefault(other, None)
-    known[type_definition["key"]] = {f["key"] for f in type_definition["fields"]}
+    known = _known_types_for(conn, found[1], {type_definition["key"]: type_definition})
+    if known:
+        for other in batch_types:
+            known.setdefault(other, None)
     path = f"{prefix}.workflow" if prefix else "workflow"
     return [
         FieldError(path, f"workflow '{key}' {e.field}: {e.message}")
@@ -209,15 +238,26 @@ def publish_workflow(
     *,
     path_prefix: str = "",
     extra_roles: Collection[str] = frozenset(),
+    batch_types: Mapping[str, dict[str, Any]] | None = None,
 ) -> versions.Published:
-    """Validate and publish the next version of a workflow (audited)."""
+    """Validate and publish the next version of a workflow (audited).
+
+    The workflow is checked against every type that uses it. ``batch_types``
+    are type definitions published in the same batch (a bundle): they are
+    checked as they will be, not as they are stored now.
+    """
     if not actor.has_permission(CONFIGURE):
         raise Forbidden("Publishing workflows needs the 'configure' permission.")
     roles = existing_role_keys(conn) | set(extra_roles)
     errors = workflow_errors(definition, roles, path_prefix)
     if not errors:
-        known = known_type_fields(conn)
-        for type_definition in _types_using(conn, definition["key"]):
+        batch = {k: d for k, d in (batch_types or {}).items() if _well_formed(d)}
+        users = {
+            d["key"]: d for d in _types_using(conn, definition["key"]) if d["key"] not in batch
+        }
+        users.update({k: d for k, d in batch.items() if d.get("workflow") == definition["key"]})
+        known = _known_types_for(conn, definition, batch)
+        for type_definition in users.values():
             errors += [
                 FieldError(f"{path_prefix}.{e.field}" if path_prefix else e.field, e.message)
                 for e in type_fit_errors(definition, type_definition, known)

@@ -1,0 +1,234 @@
+"""The audit trail: complete events in the same transaction, and tamper evidence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
+
+from labledger import cli
+from labledger.audit.queries import record_history
+from labledger.audit.trail import event_hash
+from labledger.audit.verify import verify_chain
+from labledger.db.tables import audit_event, outbox_event, record
+from labledger.records.service import create_record, update_record
+from tests.definitions import (
+    acting,
+    add_roles,
+    batch_type,
+    database_url,
+    measurement_type,
+    unchanged,
+)
+
+ANALYST = acting("ann", "analyst")
+
+
+def _events(db) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        return [
+            dict(r)
+            for r in conn.execute(select(audit_event).order_by(audit_event.c.seq)).mappings()
+        ]
+
+
+def test_creates_and_updates_write_complete_events_and_outbox_rows(db, publish):
+    add_roles(db, "analyst", "reviewer")
+    publish(batch_type())
+    version = publish(measurement_type())
+    start = datetime.now(UTC)
+    with db.write() as conn:
+        batch = create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=1)
+        created = create_record(
+            conn,
+            ANALYST,
+            "measurement",
+            {"name": "pH", "value": 2},
+            reason="first run",
+            attachment_limit=1,
+        )
+    with db.write() as conn:
+        updated = update_record(
+            conn,
+            acting("bob", "analyst"),
+            "measurement",
+            created["id"],
+            {"value": 7, "comment": "too high", "batch": batch["number"]},
+            expected_version=1,
+            reason="transcription error",
+            attachment_limit=1,
+        )
+    with db.read() as conn:
+        history = record_history(conn, ANALYST, "measurement", created["id"])
+        outbox = [
+            dict(r)
+            for r in conn.execute(select(outbox_event).order_by(outbox_event.c.id)).mappings()
+        ]
+        assert verify_chain(conn).ok
+    assert [e["action"] for e in history] == ["record.create", "record.update"]
+    made, changed = history
+    assert made["actor"] == "ann" and changed["actor"] == "bob"
+    assert made["reason"] == "first run" and changed["reason"] == "transcription error"
+    assert made["config_version"] == changed["config_version"] == version
+    assert made["record_number"] == created["number"] and made["type"] == "measurement"
+    assert made["changes"]["value"] == {"old": None, "new": 2}
+    assert made["changes"]["replicates"] == {"old": None, "new": 1}, "defaults are audited"
+    assert made["changes"]["out_of_limits"] == {"old": None, "new": False}
+    assert changed["changes"] == {
+        "batch": {"old": None, "new": batch["id"]},
+        "comment": {"old": None, "new": "too high"},
+        "out_of_limits": {"old": False, "new": True},
+        "value": {"old": 2, "new": 7},
+    }
+    for event in history:
+        assert start - timedelta(seconds=1) <= event["occurred_at"] <= datetime.now(UTC)
+        assert event["occurred_at"].utcoffset() == timedelta(0)
+    record_rows = [r for r in outbox if r["record_id"] == created["id"]]
+    assert [r["kind"] for r in record_rows] == ["record.created", "record.updated"]
+    assert [r["audit_seq"] for r in record_rows] == [made["seq"], changed["seq"]]
+    assert record_rows[1]["payload"]["version"] == 2 == updated["version"]
+    assert record_rows[1]["payload"]["data"]["value"] == 7
+
+
+def test_a_change_and_its_audit_event_commit_together_or_not_at_all(db, publish):
+    add_roles(db, "analyst")
+    publish(batch_type())
+    with unchanged(db), pytest.raises(RuntimeError), db.write() as conn:
+        create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=1)
+        assert counts_in(conn) == (1, 1)
+        raise RuntimeError("the request failed after the write")
+    with db.write() as conn:
+        create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=1)
+    with db.read() as conn:
+        assert verify_chain(conn).ok
+
+
+def counts_in(conn) -> tuple[int, int]:
+    """(records, record.create events) as seen inside a transaction."""
+    return (
+        conn.execute(select(func.count()).select_from(record)).scalar_one(),
+        conn.execute(
+            select(func.count())
+            .select_from(audit_event)
+            .where(audit_event.c.action == "record.create")
+        ).scalar_one(),
+    )
+
+
+def test_the_database_refuses_to_change_or_remove_audit_events(db, publish):
+    add_roles(db, "analyst")
+    statements = [
+        update(audit_event).where(audit_event.c.seq == 1).values(reason="edited"),
+        delete(audit_event).where(audit_event.c.seq == 1),
+    ]
+    for statement in statements:
+        with pytest.raises(DBAPIError, match="append-only"), db.write() as conn:
+            conn.execute(statement)
+    if db.dialect == "postgresql":
+        with pytest.raises(DBAPIError, match="append-only"), db.write() as conn:
+            conn.exec_driver_sql("TRUNCATE audit_event")
+    with db.read() as conn:
+        result = verify_chain(conn)
+    assert result.ok and result.count == len(_events(db)) >= 2
+
+
+def _allow_tampering(conn) -> None:
+    """What an attacker with database access would do first."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE audit_event DISABLE TRIGGER USER")
+    else:
+        conn.exec_driver_sql("DROP TRIGGER audit_event_no_update")
+        conn.exec_driver_sql("DROP TRIGGER audit_event_no_delete")
+
+
+def _forged(row: dict[str, Any], seq: int, prev_hash: str) -> dict[str, Any]:
+    """A plausible event at ``seq`` whose own hash is right."""
+    forged = {**row, "seq": seq, "prev_hash": prev_hash, "actor": "mallory", "reason": "backdated"}
+    forged["hash"] = event_hash(forged)
+    return forged
+
+
+def _alter(conn, events):
+    conn.execute(update(audit_event).where(audit_event.c.seq == 3).values(actor="mallory"))
+    return 3, "altered"
+
+
+def _alter_json(conn, events):
+    changed = {**events[3]["details"], "role": "superuser"}
+    conn.execute(update(audit_event).where(audit_event.c.seq == 4).values(details=changed))
+    return 4, "altered"
+
+
+def _delete_middle(conn, events):
+    conn.execute(delete(audit_event).where(audit_event.c.seq == 3))
+    return 3, "missing"
+
+
+def _delete_last(conn, events):
+    conn.execute(delete(audit_event).where(audit_event.c.seq == len(events)))
+    return len(events), "missing"
+
+
+def _insert_at_end(conn, events):
+    last = events[-1]
+    conn.execute(insert(audit_event).values(_forged(last, last["seq"] + 1, last["hash"])))
+    return last["seq"] + 1, "added outside the platform"
+
+
+def _insert_in_the_middle(conn, events):
+    for row in reversed(events[2:]):
+        conn.execute(
+            update(audit_event).where(audit_event.c.seq == row["seq"]).values(seq=row["seq"] + 1)
+        )
+    conn.execute(insert(audit_event).values(_forged(events[1], 3, events[1]["hash"])))
+    return 4, "does not link to event 3"
+
+
+def _delete_and_renumber(conn, events):
+    # Remove event 3, close the gap, and give the new event 3 a correct link and hash.
+    conn.execute(delete(audit_event).where(audit_event.c.seq == 3))
+    for row in events[3:]:
+        conn.execute(
+            update(audit_event).where(audit_event.c.seq == row["seq"]).values(seq=row["seq"] - 1)
+        )
+    relinked = {**events[3], "seq": 3, "prev_hash": events[1]["hash"]}
+    relinked["hash"] = event_hash(relinked)
+    conn.execute(update(audit_event).where(audit_event.c.seq == 3).values(**relinked))
+    return 4, "does not link to event 3"
+
+
+TAMPERING = {
+    "alter a row": _alter,
+    "alter a JSON value": _alter_json,
+    "delete a middle row": _delete_middle,
+    "delete the last row": _delete_last,
+    "insert a row at the end": _insert_at_end,
+    "insert a forged row in the middle": _insert_in_the_middle,
+    "delete a row and renumber": _delete_and_renumber,
+}
+
+
+@pytest.mark.parametrize("tampering", TAMPERING, ids=list(TAMPERING))
+def test_tampering_is_detected_at_the_first_bad_event(db, publish, capsys, tampering):
+    add_roles(db, "analyst", "reviewer", "qa")
+    publish(batch_type())
+    events = _events(db)
+    assert len(events) >= 5
+    assert cli.main(["--database", database_url(db), "audit", "verify"]) == 0
+    assert f"{len(events)} events verified" in capsys.readouterr().out
+
+    with db.write() as conn:
+        _allow_tampering(conn)
+        bad_seq, words = TAMPERING[tampering](conn, events)
+    with db.read() as conn:
+        result = verify_chain(conn)
+    assert not result.ok
+    assert result.first_bad_seq == bad_seq, result
+    assert words in (result.problem or ""), result
+
+    assert cli.main(["--database", database_url(db), "audit", "verify"]) == cli.EXIT_FAILED
+    message = capsys.readouterr().err
+    assert f"BROKEN at event {bad_seq}:" in message and words in message
