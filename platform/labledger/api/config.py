@@ -1,0 +1,76 @@
+"""/api/v1/config: export the configuration as a bundle, preview and import bundles."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from anyio.to_thread import run_sync
+from litestar import Controller, Request, Response, get, post
+from litestar.params import QueryParameter
+
+from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
+from labledger.bundles.format import dump_bundle
+from labledger.bundles.importer import apply_bundle, preview_bundle
+from labledger.db.engine import Database
+from labledger.identity.principal import Principal
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class ConfigController(Controller):
+    path = "/config"
+    tags = ["configuration bundles"]
+
+    @get(
+        "/export",
+        sync_to_thread=True,
+        summary="Export all types (or ?types=a,b and what they need) as a canonical bundle",
+    )
+    def export(
+        self,
+        db: Database,
+        principal: Principal,
+        types: str | None = QueryParameter(default=None, description="comma-separated type keys"),
+        name: str = QueryParameter(default=DEFAULT_NAME),
+        version: str = QueryParameter(default=DEFAULT_VERSION),
+        description: str = QueryParameter(default=""),
+    ) -> Response[bytes]:
+        selected = [t.strip() for t in types.split(",") if t.strip()] if types else None
+        with db.read() as conn:
+            bundle = export_bundle(
+                conn,
+                principal,
+                types=selected,
+                name=name,
+                version=version,
+                description=description,
+            )
+        filename = _UNSAFE_FILENAME.sub("_", f"{name}-{version}.json")
+        return Response(
+            dump_bundle(bundle),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    @post(
+        "/import",
+        status_code=200,
+        summary="Import a bundle sent as the request body (?dry_run=true: preview only)",
+    )
+    async def import_bundle(
+        self,
+        request: Request[Any, Any, Any],
+        db: Database,
+        principal: Principal,
+        dry_run: bool = QueryParameter(default=False, description="report, change nothing"),
+        force: bool = QueryParameter(
+            default=False, description="overwrite items changed here since they were imported"
+        ),
+    ) -> dict[str, Any]:
+        # The raw bytes, not parsed JSON: the audit trail records their SHA-256, and
+        # the bundle reader refuses repeated member names a JSON decoder would hide.
+        raw = await request.body()
+        run = preview_bundle if dry_run else apply_bundle
+        report = await run_sync(lambda: run(db, principal, raw, force=force))
+        return report.as_dict()

@@ -1,0 +1,242 @@
+"""The bundle document: reading it safely and writing it canonically.
+
+Reading refuses, before anything touches the database, what no import could
+use: a file over the size limit, bytes that are not UTF-8 JSON, an object
+with a repeated member name (JSON parsers silently keep the last one, so the
+author's intent is unknowable), a foreign ``format``, an envelope that does
+not match ``metadata/bundle.schema.json``, two items with the same key and
+record references that point nowhere. Every problem names its JSON path.
+
+Writing is canonical (sorted keys, two-space indent, UTF-8, trailing newline)
+so that an export diffs well in version control and the same configuration
+always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from labledger.canonical import canonical_json, sha256_hex
+from labledger.errors import FieldError, PayloadTooLarge, ValidationFailed
+from labledger.metadata.messages import field_errors, json_path
+from labledger.metadata.schemas import meta_schema
+
+FORMAT = "labledger.bundle/1"
+MAX_BYTES_ENV = "LABLEDGER_BUNDLE_MAX_BYTES"
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+#: The keyed sections, in import order (records follow them).
+KEYED_SECTIONS = ("roles", "workflows", "types")
+#: Sections whose items the publish services validate themselves, each with its
+#: JSON path: the envelope check leaves them out so no item is validated twice.
+ITEM_VALIDATED_SECTIONS = ("workflows", "types")
+DOCUMENT = "(document)"
+
+
+def max_bundle_bytes() -> int:
+    """The size limit: ``LABLEDGER_BUNDLE_MAX_BYTES`` or 10 MB."""
+    raw = os.environ.get(MAX_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValidationFailed(
+            "The bundle size limit is misconfigured.",
+            [FieldError(MAX_BYTES_ENV, f"must be a positive whole number of bytes, not {raw!r}")],
+        )
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle that passed the document checks, with the SHA-256 of its bytes."""
+
+    body: dict[str, Any]
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.body["name"]
+
+    @property
+    def version(self) -> str:
+        return self.body["version"]
+
+    def section(self, name: str) -> list[Any]:
+        return self.body.get(name, [])
+
+
+@cache
+def _validator(pointer: str) -> Draft202012Validator:
+    """A validator for ``bundle.schema.json`` (or a part of it), with its ``$ref`` targets."""
+    names = ("bundle", "object_type", "workflow", "role")
+    resources = [(meta_schema(n)["$id"], Resource.from_contents(meta_schema(n))) for n in names]
+    registry: Registry[Any] = Registry().with_resources(resources)
+    bundle_id = meta_schema("bundle")["$id"]
+    return Draft202012Validator({"$ref": f"{bundle_id}{pointer}"}, registry=registry)
+
+
+def schema_errors(value: Any, pointer: str = "") -> list[FieldError]:
+    """Errors of ``value`` against the bundle schema (``pointer``: e.g. ``#/$defs/demo``)."""
+    return field_errors(_validator(pointer).iter_errors(value))
+
+
+def envelope_errors(body: dict[str, Any]) -> list[FieldError]:
+    """Schema errors outside the workflows and types, which their services validate."""
+    envelope = {
+        key: [] if key in ITEM_VALIDATED_SECTIONS and isinstance(value, list) else value
+        for key, value in body.items()
+    }
+    return schema_errors(envelope)
+
+
+def parse_bundle(raw: bytes, *, max_bytes: int | None = None) -> Bundle:
+    """Check a bundle document; raise with every problem located by JSON path."""
+    limit = max_bundle_bytes() if max_bytes is None else max_bytes
+    if len(raw) > limit:
+        raise PayloadTooLarge(
+            "The bundle is too large.",
+            [
+                FieldError(
+                    DOCUMENT,
+                    f"is {len(raw):,} bytes; the limit is {limit:,} bytes ({MAX_BYTES_ENV})",
+                )
+            ],
+        )
+    body = load_json(raw)
+    if not isinstance(body, dict):
+        raise invalid([FieldError(DOCUMENT, "must be a JSON object")])
+    _check_format(body.get("format"))
+    errors = envelope_errors(body) + _duplicate_keys(body)
+    if not errors:
+        errors += record_ref_errors(body.get("records", []))
+    if errors:
+        raise invalid(errors)
+    return Bundle(body, sha256_hex(raw))
+
+
+def load_json(raw: bytes) -> Any:
+    """Decode UTF-8 JSON, refusing NaN, Infinity and repeated member names."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise invalid([FieldError(DOCUMENT, f"is not UTF-8 text (byte {exc.start})")]) from None
+    repeated: dict[int, list[str]] = {}
+
+    def build_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for name, value in pairs:
+            if name in result:
+                repeated.setdefault(id(result), []).append(name)
+            result[name] = value
+        return result
+
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        value = json.loads(text, object_pairs_hook=build_object, parse_constant=refuse_constant)
+    except json.JSONDecodeError as exc:
+        message = f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise invalid([FieldError(DOCUMENT, message)]) from None
+    except ValueError as exc:
+        raise invalid([FieldError(DOCUMENT, f"is not valid JSON: {exc}")]) from None
+    if repeated:
+        raise invalid(_repeated_names(value, [], repeated))
+    return value
+
+
+def _repeated_names(
+    value: Any, path: list[str | int], repeated: dict[int, list[str]]
+) -> list[FieldError]:
+    errors = []
+    if isinstance(value, dict):
+        errors += [
+            FieldError(json_path([*path, name]), "appears more than once in the same object")
+            for name in repeated.get(id(value), [])
+        ]
+        for name, item in value.items():
+            errors += _repeated_names(item, [*path, name], repeated)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            errors += _repeated_names(item, [*path, index], repeated)
+    return errors
+
+
+def _check_format(found: Any) -> None:
+    if found == FORMAT:
+        return
+    if found is None:
+        message = f'is required: a labledger bundle has "format": "{FORMAT}"'
+    else:
+        message = f"{json.dumps(found)} is not a bundle format this version reads ({FORMAT})"
+    raise invalid([FieldError("format", message)])
+
+
+def _duplicate_keys(body: dict[str, Any]) -> list[FieldError]:
+    errors = []
+    for section in KEYED_SECTIONS:
+        items = body.get(section)
+        if not isinstance(items, list):
+            continue
+        first: dict[str, int] = {}
+        for index, item in enumerate(items):
+            key = item.get("key") if isinstance(item, dict) else None
+            if not isinstance(key, str):
+                continue
+            if key in first:
+                errors.append(
+                    FieldError(
+                        f"{section}[{index}].key",
+                        f"'{key}' is also the key of {section}[{first[key]}]",
+                    )
+                )
+            else:
+                first[key] = index
+    return errors
+
+
+def is_record_ref(value: Any) -> bool:
+    """``{"ref": "..."}``: a field value standing for another bundle record's id."""
+    return isinstance(value, dict) and list(value) == ["ref"] and isinstance(value["ref"], str)
+
+
+def record_ref_errors(records: list[dict[str, Any]], section: str = "records") -> list[FieldError]:
+    """Refs must be unique, and a record may refer only to records listed before it."""
+    errors = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(records):
+        for field_key, value in item["data"].items():
+            if is_record_ref(value) and value["ref"] not in seen:
+                errors.append(
+                    FieldError(
+                        f"{section}[{index}].data.{field_key}.ref",
+                        f"no earlier record has ref '{value['ref']}'",
+                    )
+                )
+        if item["ref"] in seen:
+            errors.append(
+                FieldError(
+                    f"{section}[{index}].ref",
+                    f"'{item['ref']}' is also the ref of {section}[{seen[item['ref']]}]",
+                )
+            )
+        else:
+            seen[item["ref"]] = index
+    return errors
+
+
+def invalid(errors: list[FieldError]) -> ValidationFailed:
+    return ValidationFailed("The bundle was not imported: nothing was changed.", errors)
+
+
+def dump_bundle(body: dict[str, Any]) -> bytes:
+    """The canonical bytes of a bundle: sorted keys, two-space indent, trailing newline."""
+    normalised = json.loads(canonical_json(body))
+    text = json.dumps(normalised, indent=2, sort_keys=True, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")

@@ -1,0 +1,542 @@
+"""Previewing and applying a bundle: all of it, or nothing.
+
+An import runs in one transaction: roles, then workflows, then object types,
+then records, each through the service that publishes it on its own (so a
+bundle is validated exactly like an admin's edit, and each published item is
+audited like one), then one ``config.import`` audit event with the bundle's
+SHA-256 and a summary. A dry run is the same import in a transaction that is
+rolled back: it checks everything the import would (record data, new unique
+indexes over existing records) and reports exactly what the import would do.
+
+Each item remembers where it came from (``config_item.source_*``): bundle name,
+version and the hash of the definition as imported. On a later import the
+three versions of an item -- as imported before, as it is now, as the bundle
+has it -- decide what happens, as in a three-way merge:
+
+- unchanged here since imported: the bundle's version is published;
+- changed here, but the bundle's item is the one imported before: the local
+  change is kept ("kept");
+- changed here and changed in the bundle, or never imported from this bundle:
+  a conflict, and the import is refused unless forced.
+
+Roles are not versioned; their ``config_item`` row (current version 0) only
+remembers their source. Records are created once: the bundle's manifest (a
+versioned item of kind ``bundle`` named after the bundle) maps each record
+ref to the record created for it, so a second import skips them.
+
+Importing the same bundle again writes nothing at all, not even an audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from labledger.audit.trail import AuditEntry, append
+from labledger.bundles.format import KEYED_SECTIONS, Bundle, invalid, is_record_ref, parse_bundle
+from labledger.bundles.report import SINGULAR, Change, ImportReport, ItemReport, RecordReport
+from labledger.canonical import content_hash
+from labledger.db.engine import Database
+from labledger.db.jsonfields import field_column
+from labledger.db.tables import config_item, record, role
+from labledger.db.types import utc_now
+from labledger.errors import Conflict, FieldError, Forbidden, ValidationFailed
+from labledger.identity.principal import CONFIGURE, Principal
+from labledger.identity.roles import save_role
+from labledger.metadata import versions
+from labledger.metadata.diff import diff_definitions
+from labledger.metadata.fieldtypes import TEXT
+from labledger.metadata.types import KIND as TYPE_KIND
+from labledger.metadata.types import definition_context, publish_type, type_model
+from labledger.records.service import create_record
+from labledger.settings import Settings
+from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow
+
+ROLE_KIND = "role"
+#: The manifest of an imported bundle: its items and the records it created.
+BUNDLE_KIND = "bundle"
+SECTION_KIND = {"roles": ROLE_KIND, "workflows": WORKFLOW_KIND, "types": TYPE_KIND}
+SECTION_LABEL = {"roles": "role", "workflows": "workflow", "types": "type"}
+
+
+def require_configure(actor: Principal) -> None:
+    if not actor.has_permission(CONFIGURE):
+        raise Forbidden("Importing and exporting bundles needs the 'configure' permission.")
+
+
+def preview_bundle(
+    db: Database, actor: Principal, raw: bytes, *, force: bool = False, max_bytes: int | None = None
+) -> ImportReport:
+    """What importing ``raw`` would do; the database is left exactly as it was."""
+    require_configure(actor)
+    bundle = parse_bundle(raw, max_bytes=max_bytes)
+    with _rolled_back(db) as conn:
+        return import_bundle(conn, actor, bundle, force=force, dry_run=True)
+
+
+def apply_bundle(
+    db: Database, actor: Principal, raw: bytes, *, force: bool = False, max_bytes: int | None = None
+) -> ImportReport:
+    """Import ``raw`` in one transaction; refused as a whole on any problem or conflict."""
+    require_configure(actor)
+    bundle = parse_bundle(raw, max_bytes=max_bytes)
+    with db.write() as conn:
+        return import_bundle(conn, actor, bundle, force=force)
+
+
+@contextmanager
+def _rolled_back(db: Database) -> Iterator[Connection]:
+    """A write transaction (the same locks as an import) that never commits."""
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(write=True)
+        transaction = conn.begin()
+        try:
+            yield conn
+        finally:
+            transaction.rollback()
+
+
+def import_bundle(
+    conn: Connection,
+    actor: Principal,
+    bundle: Bundle,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Import ``bundle`` in the caller's transaction and report item by item.
+
+    Raises ValidationFailed listing every invalid item (by JSON path) and,
+    unless ``force`` or ``dry_run``, Conflict when an item changed here would
+    be overwritten; the caller's transaction must then be rolled back.
+    """
+    require_configure(actor)
+    report = _Import(conn, actor, bundle, force=force, dry_run=dry_run).run()
+    if report.conflicts and not (force or dry_run):
+        raise ImportConflict(report)
+    return report
+
+
+class ImportConflict(Conflict):
+    """A refused import: items changed here would be overwritten. Carries the report."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__(
+            f"The bundle was not imported: {len(report.conflicts)} item(s) changed here would "
+            "be overwritten. Review them (dry run) and import with force to overwrite them.",
+            [FieldError(i.path, f"{i.kind} '{i.key}' {i.conflict}") for i in report.conflicts],
+            extra={"report": report.as_dict()},
+        )
+        self.report = report
+
+
+@dataclass(frozen=True)
+class _Source:
+    bundle: str | None
+    version: str | None
+    hash: str | None
+
+
+def _role_body(definition: dict[str, Any]) -> dict[str, Any]:
+    """A role as the role service stores it (label trimmed, permissions sorted)."""
+    return {
+        "key": definition["key"],
+        "label": definition["label"].strip(),
+        "description": definition.get("description", ""),
+        "permissions": sorted(set(definition.get("permissions", []))),
+    }
+
+
+def _classify(
+    current_hash: str | None, wanted_hash: str, source: _Source | None, bundle: str
+) -> tuple[str, str | None]:
+    """("apply" | "same" | "keep", why applying would overwrite a local change)."""
+    if current_hash is None:
+        return "apply", None
+    if current_hash == wanted_hash:
+        return "same", None
+    if source is None or source.bundle is None:
+        return "apply", "exists here and was not imported from a bundle"
+    if source.bundle != bundle:
+        return "apply", f"was imported from bundle {source.bundle} {source.version}"
+    if source.hash == current_hash:
+        return "apply", None
+    changed_here = f"was changed here since it was imported from {bundle} {source.version}"
+    return ("keep" if source.hash == wanted_hash else "apply"), changed_here
+
+
+def _records(count: int, singular: str, plural: str) -> str:
+    """``_records(1204, "keeps", "keep")`` -> "1,204 records keep"."""
+    return f"{count:,} record {singular}" if count == 1 else f"{count:,} records {plural}"
+
+
+class _Import:
+    def __init__(
+        self, conn: Connection, actor: Principal, bundle: Bundle, *, force: bool, dry_run: bool
+    ) -> None:
+        self.conn = conn
+        self.actor = actor
+        self.bundle = bundle
+        self.force = force
+        self.errors: list[FieldError] = []
+        self.changed = False
+        self.keys = {
+            section: {
+                item["key"]
+                for item in bundle.section(section)
+                if isinstance(item, dict) and isinstance(item.get("key"), str)
+            }
+            for section in KEYED_SECTIONS
+        }
+        self.report = ImportReport(bundle.name, bundle.version, bundle.sha256, dry_run, force)
+        self.publishers: dict[str, Callable[[Any, str], tuple[bool, int | None]]] = {
+            "roles": self._publish_role,
+            "workflows": self._publish_workflow,
+            "types": self._publish_type,
+        }
+
+    def run(self) -> ImportReport:
+        for section in KEYED_SECTIONS:
+            for index, definition in enumerate(self.bundle.section(section)):
+                self._item(section, index, definition)
+        # Records need their types: after an invalid type their errors would only repeat it.
+        refs = self._records() if not self.errors else {}
+        if self.errors:
+            raise invalid(self.errors)
+        self._finish(refs)
+        self.report.changed = self.changed
+        return self.report
+
+    def _attempt(self, path: str, action: Callable[..., Any], *args: Any) -> Any:
+        """Run one item's step in a savepoint; collect its problems and carry on.
+
+        The savepoint keeps the transaction usable on PostgreSQL after a failed
+        statement, so one import reports the problems of every item at once.
+        """
+        savepoint = self.conn.begin_nested()
+        try:
+            result = action(*args)
+        except ValidationFailed as exc:
+            savepoint.rollback()
+            problems = exc.errors or [FieldError(path, exc.detail)]
+            self.errors += [
+                e if e.field.startswith(path) else FieldError(f"{path}.{e.field}", e.message)
+                for e in problems
+            ]
+            return None
+        savepoint.commit()
+        return result
+
+    # --- roles, workflows and types ---
+
+    def _current(self, section: str, key: str) -> tuple[int | None, dict[str, Any]] | None:
+        if section == "roles":
+            row = self.conn.execute(select(role).where(role.c.key == key)).mappings().first()
+            return None if row is None else (None, _role_body(dict(row)))
+        return versions.current(self.conn, SECTION_KIND[section], key)
+
+    def _publish_role(self, definition: dict[str, Any], _path: str) -> tuple[bool, int | None]:
+        return save_role(self.conn, self.actor, definition), None
+
+    def _publish_workflow(self, definition: Any, path: str) -> tuple[bool, int | None]:
+        batch_types = {
+            item["key"]: item
+            for item in self.bundle.section("types")
+            if isinstance(item, dict) and isinstance(item.get("key"), str)
+        }
+        published = publish_workflow(
+            self.conn,
+            self.actor,
+            definition,
+            path_prefix=path,
+            extra_roles=self.keys["roles"],
+            batch_types=batch_types,
+        )
+        return published.changed, published.version
+
+    def _publish_type(self, definition: Any, path: str) -> tuple[bool, int | None]:
+        key = definition.get("key") if isinstance(definition, dict) else None
+        context = definition_context(
+            self.conn,
+            key if isinstance(key, str) else "",
+            extra_types=self.keys["types"],
+            extra_workflows=self.keys["workflows"],
+            extra_roles=self.keys["roles"],
+        )
+        published = publish_type(
+            self.conn, self.actor, definition, context=context, path_prefix=path
+        )
+        return published.changed, published.version
+
+    def _item(self, section: str, index: int, definition: Any) -> None:
+        path = f"{section}[{index}]"
+        publish = self.publishers[section]
+        key = definition.get("key") if isinstance(definition, dict) else None
+        if not isinstance(key, str):
+            self._attempt(path, publish, definition, path)  # reports what is wrong with it
+            return
+        kind = SECTION_KIND[section]
+        found = self._current(section, key)
+        old_version, old_body = found if found else (None, None)
+        wanted = _role_body(definition) if section == "roles" else definition
+        # The services store definitions as given (roles as _role_body gives them),
+        # so after this item the stored definition hashes to wanted_hash.
+        wanted_hash = content_hash(wanted)
+        source = self._source(kind, key)
+        current_hash = None if old_body is None else content_hash(old_body)
+        decision, reason = _classify(current_hash, wanted_hash, source, self.bundle.name)
+        item = ItemReport(SECTION_LABEL[section], key, path, "unchanged", old_version, old_version)
+        if decision == "keep" and not self.force:
+            item.action = "kept"
+        elif decision != "same":
+            outcome = self._attempt(path, publish, definition, path)
+            if outcome is None:
+                return
+            changed, item.version = outcome
+            item.action = "changed" if changed else "unchanged"
+            if old_body is None:
+                item.action = "added"
+            item.conflict = reason
+            item.forced = reason is not None and self.force
+        if item.action != "unchanged":
+            item.changes = self._changes(section, key, old_body, wanted)
+        self.changed = self.changed or item.action in ("added", "changed")
+        # A kept item's source hash is the bundle's: the base of the next three-way check.
+        self._track(kind, key, source, wanted_hash)
+        self.report.items.append(item)
+
+    def _source(self, kind: str, key: str) -> _Source | None:
+        row = self.conn.execute(
+            select(
+                config_item.c.source_bundle,
+                config_item.c.source_bundle_version,
+                config_item.c.source_hash,
+            ).where(config_item.c.kind == kind, config_item.c.key == key)
+        ).first()
+        return None if row is None else _Source(*row)
+
+    def _track(self, kind: str, key: str, found: _Source | None, definition_hash: str) -> None:
+        """Remember that the item is the bundle's (as of this version and hash)."""
+        wanted = _Source(self.bundle.name, self.bundle.version, definition_hash)
+        if found == wanted:
+            return
+        values = {
+            "source_bundle": wanted.bundle,
+            "source_bundle_version": wanted.version,
+            "source_hash": wanted.hash,
+        }
+        if found is None and kind == ROLE_KIND:  # roles have no row until their first import
+            self.conn.execute(
+                insert(config_item).values(
+                    kind=kind, key=key, current_version=0, updated_at=utc_now(), **values
+                )
+            )
+        else:
+            self.conn.execute(
+                update(config_item)
+                .where(config_item.c.kind == kind, config_item.c.key == key)
+                .values(**values)
+            )
+        self.changed = True
+
+    # --- the preview: differences and what they mean for existing records ---
+
+    def _changes(
+        self, section: str, key: str, old: dict[str, Any] | None, new: dict[str, Any]
+    ) -> list[Change]:
+        if old is None:
+            return [
+                Change("added", f"{collection}.{entry['key']}")
+                for collection in SINGULAR
+                for entry in new.get(collection, [])
+            ]
+        diff = diff_definitions(old, new)
+        changes = [
+            Change(verb, f"{collection}.{item_key}")
+            for verb in ("added", "removed")
+            for collection, item_keys in diff.get(verb, {}).items()
+            for item_key in item_keys
+        ]
+        changes += [
+            Change("changed", path, values["old"], values["new"])
+            for path, values in diff.get("changed", {}).items()
+        ]
+        for change in changes:
+            self._effect(section, key, old, new, change)
+        return changes
+
+    def _effect(
+        self,
+        section: str,
+        key: str,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        change: Change,
+    ) -> None:
+        collection, _, item_key = change.path.partition(".")
+        if section == "types" and collection == "fields" and change.change == "removed":
+            change.records = self._count([key], field_key=item_key)
+            change.effect = (
+                _records(change.records, "keeps its value", "keep their values") + ", hidden"
+                if change.records
+                else "no record holds a value for it"
+            )
+        elif section == "types" and collection == "fields" and change.change == "added":
+            fdef = next(f for f in new["fields"] if f["key"] == item_key)
+            if fdef.get("required") and fdef["type"] != "computed":
+                missing = self._count([key]) - self._count([key], field_key=item_key)
+                if missing:
+                    change.records = missing
+                    change.effect = (
+                        _records(missing, "has", "have") + " no value and will need one "
+                        "at the next edit"
+                    )
+        elif section == "workflows" and collection == "states" and change.change == "removed":
+            users = [
+                type_key
+                for type_key in versions.keys(self.conn, TYPE_KIND)
+                if type_model(self.conn, type_key).workflow == key
+            ]
+            change.records = self._count(users, state=item_key) if users else 0
+            if change.records:
+                change.effect = _records(change.records, "is", "are") + " in it"
+
+    def _count(
+        self, type_keys: list[str], *, field_key: str | None = None, state: str | None = None
+    ) -> int:
+        query = select(func.count()).select_from(record).where(record.c.type_key.in_(type_keys))
+        if field_key is not None:
+            query = query.where(field_column(self.conn.dialect.name, field_key, TEXT).is_not(None))
+        if state is not None:
+            query = query.where(record.c.state == state)
+        return self.conn.execute(query).scalar_one()
+
+    # --- records ---
+
+    def _records(self) -> dict[str, int]:
+        """Create the records not created by an earlier import; returns ref -> id."""
+        manifest = versions.current(self.conn, BUNDLE_KIND, self.bundle.name)
+        known: dict[str, int] = dict(manifest[1].get("records", {})) if manifest else {}
+        existing = set(
+            self.conn.execute(select(record.c.id).where(record.c.id.in_(known.values()))).scalars()
+        )
+        refs = {ref: rid for ref, rid in known.items() if rid in existing}
+        for index, item in enumerate(self.bundle.section("records")):
+            ref = item["ref"]
+            if ref in refs:
+                self.report.records.append(RecordReport(ref, item["type"], "existing", refs[ref]))
+                continue
+            path = f"records[{index}]"
+            view = self._attempt(path, self._create_record, item, refs)
+            if view is not None:
+                refs[ref] = view["id"]
+                dry = self.report.dry_run
+                self.report.records.append(
+                    RecordReport(
+                        ref,
+                        item["type"],
+                        "created",
+                        None if dry else view["id"],
+                        None if dry else view["number"],
+                    )
+                )
+                self.changed = True
+        return refs
+
+    def _create_record(self, item: dict[str, Any], refs: dict[str, int]) -> dict[str, Any]:
+        problems = []
+        data = {}
+        for field_key, value in item["data"].items():
+            if not is_record_ref(value):
+                data[field_key] = value
+            elif value["ref"] in refs:
+                data[field_key] = refs[value["ref"]]
+            else:
+                problems.append(
+                    FieldError(f"data.{field_key}.ref", f"record '{value['ref']}' was not imported")
+                )
+        if versions.current_version(self.conn, TYPE_KIND, item["type"]) is None:
+            problems.append(FieldError("type", f"there is no object type '{item['type']}'"))
+        elif "state" in item:
+            problems += self._state_problems(item["type"], item["state"])
+        if problems:
+            raise ValidationFailed("The record is not valid.", problems)
+        return create_record(
+            self.conn,
+            self.actor,
+            item["type"],
+            data,
+            # Bundles carry no files: an attachment field can only name a missing one.
+            attachment_limit=Settings.attachment_max_bytes,
+            state=item.get("state"),
+            audit_details={
+                "bundle": self.bundle.name,
+                "bundle_version": self.bundle.version,
+                "ref": item["ref"],
+            },
+            # Seed records are configuration: importing them needs 'configure'
+            # (checked up front), not the type's day-to-day create permission.
+            skip_permission=True,
+        )
+
+    def _state_problems(self, type_key: str, state: str) -> list[FieldError]:
+        workflow = type_model(self.conn, type_key).workflow
+        if not workflow:
+            return [FieldError("state", f"type '{type_key}' has no workflow, so no states")]
+        found = versions.current(self.conn, WORKFLOW_KIND, workflow)
+        states = [s["key"] for s in found[1]["states"]] if found else []
+        if state in states:
+            return []
+        return [
+            FieldError(
+                "state", f"'{state}' is not a state of workflow '{workflow}' ({', '.join(states)})"
+            )
+        ]
+
+    # --- the manifest and the one audit event of the import ---
+
+    def _finish(self, refs: dict[str, int]) -> None:
+        body = self.bundle.body
+        manifest = {
+            "name": self.bundle.name,
+            "version": self.bundle.version,
+            "description": body.get("description", ""),
+            **{
+                section: [item["key"] for item in body.get(section, [])]
+                for section in KEYED_SECTIONS
+            },
+            "records": refs,
+        }
+        stored = versions.store(
+            self.conn, BUNDLE_KIND, self.bundle.name, manifest, self.actor.username
+        )
+        self.changed = self.changed or stored.changed
+        if not self.changed:
+            return
+        append(
+            self.conn,
+            [
+                AuditEntry(
+                    actor=self.actor.username,
+                    action="config.import",
+                    config_version=stored.version,
+                    details={
+                        "bundle": self.bundle.name,
+                        "version": self.bundle.version,
+                        "sha256": self.bundle.sha256,
+                        "force": self.force,
+                        **self.report.summary(),
+                    },
+                    outbox_kind="config.imported",
+                    outbox_payload={
+                        "bundle": self.bundle.name,
+                        "version": self.bundle.version,
+                        "sha256": self.bundle.sha256,
+                    },
+                )
+            ],
+        )

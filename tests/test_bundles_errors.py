@@ -1,0 +1,194 @@
+"""Bad bundles: each refused with the JSON path of the problem, nothing changed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from labledger.bundles.format import MAX_BYTES_ENV, dump_bundle, parse_bundle, schema_errors
+from labledger.bundles.importer import apply_bundle, preview_bundle
+from labledger.errors import PayloadTooLarge, ValidationFailed
+from labledger.identity.principal import SYSTEM, SYSTEM_PERMISSIONS
+from labledger.metadata.schemas import meta_schema
+from tests.test_bundles import encode, snapshot, starter_bundle
+
+
+def _mutated(change: Callable[[dict[str, Any]], Any]) -> bytes:
+    bundle = starter_bundle()
+    change(bundle)
+    return encode(bundle)
+
+
+def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(bundle: dict[str, Any]) -> None:
+        target = bundle
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+
+    return change
+
+
+BAD_BUNDLES: dict[str, tuple[bytes, str, str]] = {
+    "malformed JSON": (
+        b'{"format": "labledger.bundle/1",\n "name": "x", "version": 1,,}',
+        "(document)",
+        "is not valid JSON: Expecting property name enclosed in double quotes at line 2",
+    ),
+    "not UTF-8": (b'{"name": "\xff"}', "(document)", "is not UTF-8 text"),
+    "NaN": (b'{"format": "labledger.bundle/1", "n": NaN}', "(document)", "NaN"),
+    "not an object": (b"[1, 2]", "(document)", "must be a JSON object"),
+    "wrong format": (
+        _mutated(_set(["format"], "labledger.bundle/2")),
+        "format",
+        '"labledger.bundle/2" is not a bundle format this version reads',
+    ),
+    "missing format": (
+        _mutated(lambda b: b.pop("format")),
+        "format",
+        "is required",
+    ),
+    "bad envelope": (_mutated(_set(["name"], "Not A Name")), "name", "does not match"),
+    "unknown section": (_mutated(_set(["extras"], [])), "extras", "is not a known field"),
+    "unknown field type": (
+        _mutated(_set(["types", 1, "fields", 2, "type"], "colour")),
+        "types[1].fields[2].type",
+        "must be one of",
+    ),
+    "workflow naming a missing state": (
+        _mutated(_set(["workflows", 0, "transitions", 1, "from"], ["draft", "lost"])),
+        "workflows[0].transitions[1].from[1]",
+        "there is no state 'lost'",
+    ),
+    "type referencing a missing type": (
+        _mutated(_set(["types", 0, "fields", 2, "to"], "lot")),
+        "types[0].fields[2].to",
+        "there is no object type 'lot'",
+    ),
+    "type referencing a missing workflow": (
+        _mutated(_set(["types", 1, "workflow"], "approval")),
+        "types[1].workflow",
+        "there is no workflow 'approval'",
+    ),
+    "type naming a missing role": (
+        _mutated(_set(["types", 1, "permissions", "edit"], ["analyst", "chemist"])),
+        "types[1].permissions.edit[1]",
+        "there is no role 'chemist'",
+    ),
+    "duplicate type keys": (
+        _mutated(lambda b: b["types"].append(b["types"][1])),
+        "types[2].key",
+        "'batch' is also the key of types[1]",
+    ),
+    "duplicate role keys": (
+        _mutated(lambda b: b["roles"].append({"key": "reviewer", "label": "Again"})),
+        "roles[3].key",
+        "'reviewer' is also the key of roles[1]",
+    ),
+    "duplicate member names": (
+        encode(starter_bundle()).replace(b'"plural": "Batches"', b'"plural": "A", "plural": "B"'),
+        "types[1].plural",
+        "appears more than once in the same object",
+    ),
+    "expression that does not parse": (
+        _mutated(_set(["types", 0, "fields", 7, "expression"], "value < (low")),
+        "types[0].fields[7].expression",
+        "syntax error: '(' was never closed",
+    ),
+    "guard that does not parse": (
+        _mutated(_set(["workflows", 0, "transitions", 0, "guard"], "1 +")),
+        "workflows[0].transitions[0].guard",
+        "syntax error",
+    ),
+    "bad role permission": (
+        _mutated(_set(["roles", 2, "permissions"], ["fly"])),
+        "roles[2].permissions[0]",
+        "must be one of",
+    ),
+    "record ref to nothing": (
+        _mutated(_set(["records", 1, "data", "batch"], {"ref": "batch-9"})),
+        "records[1].data.batch.ref",
+        "no earlier record has ref 'batch-9'",
+    ),
+    "duplicate record refs": (
+        _mutated(lambda b: b["records"].append(b["records"][0])),
+        "records[2].ref",
+        "'batch-1' is also the ref of records[0]",
+    ),
+    "record without data": (
+        _mutated(lambda b: b["records"][0].pop("data")),
+        "records[0].data",
+        "is required",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BUNDLES))
+def test_bad_bundle_is_refused_with_its_json_path(db, case):
+    raw, path, message = BAD_BUNDLES[case]
+    before = snapshot(db)
+    for run in (preview_bundle, apply_bundle):
+        with pytest.raises(ValidationFailed) as refused:
+            run(db, SYSTEM, raw)
+        found = {e.field: e.message for e in refused.value.errors}
+        assert path in found, found
+        assert message in found[path]
+    assert snapshot(db) == before
+
+
+def test_bundle_over_the_size_limit_is_refused(db, monkeypatch):
+    raw = encode(starter_bundle())
+    before = snapshot(db)
+    with pytest.raises(PayloadTooLarge) as refused:
+        apply_bundle(db, SYSTEM, raw, max_bytes=len(raw) - 1)
+    [problem] = refused.value.errors
+    assert problem.field == "(document)"
+    assert f"the limit is {len(raw) - 1:,} bytes" in problem.message
+    monkeypatch.setenv(MAX_BYTES_ENV, "1000")
+    with pytest.raises(PayloadTooLarge):
+        preview_bundle(db, SYSTEM, raw)
+    assert snapshot(db) == before
+    monkeypatch.setenv(MAX_BYTES_ENV, "ten")
+    with pytest.raises(ValidationFailed) as refused:
+        apply_bundle(db, SYSTEM, raw)
+    assert refused.value.errors[0].field == MAX_BYTES_ENV
+    monkeypatch.setenv(MAX_BYTES_ENV, str(len(raw)))
+    assert apply_bundle(db, SYSTEM, raw).changed
+
+
+def test_default_size_limit_is_ten_megabytes(monkeypatch):
+    monkeypatch.delenv(MAX_BYTES_ENV, raising=False)
+    with pytest.raises(PayloadTooLarge):
+        parse_bundle(b" " * (10 * 1024 * 1024 + 1))
+    with pytest.raises(ValidationFailed):  # within the limit: on to the JSON checks
+        parse_bundle(b" " * (10 * 1024 * 1024))
+
+
+def test_canonical_bytes_parse_back_to_the_same_bundle():
+    bundle = starter_bundle()
+    bundle["description"] = "Größe ≤ 10 µg"
+    data = dump_bundle(bundle)
+    assert data.endswith(b"}\n") and "µg".encode() in data
+    assert data.startswith(b'{\n  "description"')
+    assert parse_bundle(data).body == json.loads(data)
+    assert dump_bundle(parse_bundle(data).body) == data
+
+
+def test_the_published_schema_validates_a_whole_bundle():
+    """Editors given metadata/*.schema.json check types and workflows inside a bundle too."""
+    bundle = starter_bundle()
+    assert schema_errors(bundle) == []
+    bundle["types"][1]["fields"][2]["type"] = "colour"
+    bundle["workflows"][0]["states"][0]["initial"] = "yes"
+    assert [e.field for e in schema_errors(bundle)] == [
+        "types[1].fields[2].type",
+        "workflows[0].states[0].initial",
+    ]
+
+
+def test_role_schema_lists_the_system_permissions():
+    permissions = meta_schema("role")["properties"]["permissions"]["items"]["enum"]
+    assert permissions == list(SYSTEM_PERMISSIONS)
