@@ -1,0 +1,274 @@
+"""What both benchmarks share: a private database, the benchmark type, printing.
+
+A benchmark never touches data it did not create: by default it works in a
+new temporary SQLite file; given a PostgreSQL URL it creates its own schema
+and drops it at the end; given an SQLite URL, the file must not exist yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from labledger.bootstrap import ensure_admin
+from labledger.db.engine import Database, normalise_url, open_database
+from labledger.db.migrate import upgrade
+from labledger.identity.principal import SYSTEM, Principal
+from labledger.identity.users import load_principal
+from labledger.metadata.types import publish_type
+
+TYPE_KEY = "bench_item"
+STATUSES = ("received", "in_test", "passed", "failed", "archived")
+TAGS = ("urgent", "repeat", "external", "stability")
+
+
+def parse_args(description: str, default_n: int) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--database",
+        help="database URL (default: a new temporary SQLite file); on PostgreSQL the "
+        "benchmark works in a schema of its own and drops it at the end",
+    )
+    parser.add_argument("-n", type=int, default=default_n, help=f"records (default {default_n})")
+    return parser
+
+
+@contextmanager
+def bench_database(url: str | None) -> Iterator[Database]:
+    """A migrated database with the admin user, private to this run."""
+    if url and make_url(normalise_url(url)).get_backend_name() == "postgresql":
+        yield from _postgres(url)
+    elif url:
+        path = make_url(url).database
+        if not path or Path(path).exists():
+            raise SystemExit(f"give the path of a new SQLite file, not {url!r}")
+        yield from _sqlite(url)
+    else:
+        folder = tempfile.mkdtemp(prefix="labledger-bench-")
+        try:
+            yield from _sqlite(f"sqlite:///{folder}/bench.db")
+        finally:
+            shutil.rmtree(folder)
+
+
+def _prepare(db: Database) -> Database:
+    upgrade(db.engine)
+    ensure_admin(db)
+    return db
+
+
+def _sqlite(url: str) -> Iterator[Database]:
+    db = _prepare(open_database(url))
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+def _postgres(url: str) -> Iterator[Database]:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = open_database(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield _prepare(db)
+    finally:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def describe(db: Database) -> str:
+    return db.engine.url.render_as_string(hide_password=True)
+
+
+def admin_principal(db: Database) -> Principal:
+    with db.read() as conn:
+        principal = load_principal(conn, 1)
+    assert principal is not None
+    return principal
+
+
+def bench_type(key: str = TYPE_KEY) -> dict[str, Any]:
+    """A 12-field type with mixed field types; three fields are filterable."""
+    return {
+        "key": key,
+        "label": "Bench item",
+        "plural": "Bench items",
+        "numbering": "BEN-{YYYY}-{#######}",
+        "title": "{number} {name}",
+        "permissions": {"read": ["*"], "create": ["admin"], "edit": ["admin"]},
+        "fields": [
+            {"key": "name", "label": "Name", "type": "text", "required": True, "in_list": True},
+            {
+                "key": "lot",
+                "label": "Lot",
+                "type": "text",
+                "max_length": 20,
+                "pattern": "^[A-Z0-9-]+$",
+                "filterable": True,
+                "in_list": True,
+            },
+            {"key": "notes", "label": "Notes", "type": "long_text"},
+            {"key": "quantity", "label": "Quantity", "type": "integer", "min": 0, "max": 100000},
+            {
+                "key": "concentration",
+                "label": "Concentration",
+                "type": "decimal",
+                "precision": 3,
+                "unit": "mg/L",
+                "min": 0,
+                "max": 1000,
+            },
+            {"key": "passed", "label": "Passed", "type": "boolean", "default": False},
+            {"key": "received_on", "label": "Received on", "type": "date", "filterable": True},
+            {"key": "measured_at", "label": "Measured at", "type": "datetime"},
+            {
+                "key": "status",
+                "label": "Status",
+                "type": "choice",
+                "filterable": True,
+                "options": [{"value": s, "label": s.replace("_", " ").title()} for s in STATUSES],
+            },
+            {
+                "key": "tags",
+                "label": "Tags",
+                "type": "multi_choice",
+                "options": [{"value": t, "label": t.title()} for t in TAGS],
+            },
+            {
+                "key": "temperature",
+                "label": "Temperature",
+                "type": "decimal",
+                "precision": 1,
+                "unit": "°C",
+                "min": -80,
+                "max": 40,
+            },
+            {
+                "key": "out_of_spec",
+                "label": "Out of specification",
+                "type": "computed",
+                "result_type": "boolean",
+                "expression": "concentration > 500",
+            },
+        ],
+    }
+
+
+def publish(db: Database, definition: dict[str, Any]) -> int:
+    with db.write() as conn:
+        return publish_type(conn, SYSTEM, definition).version
+
+
+def lot_of(i: int, lots: int) -> str:
+    return f"LOT-{i % lots:06d}"
+
+
+def record_input(i: int, lots: int = 10000, moment: datetime | None = None) -> dict[str, Any]:
+    """The data a client submits for record ``i`` (deterministic, varied, valid)."""
+    rng = random.Random(i)
+    moment = moment or datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i)
+    data = {
+        "name": f"Item {i} of lot {i % lots}",
+        "lot": lot_of(i, lots),
+        "quantity": rng.randint(0, 100000),
+        "concentration": _decimal(rng.uniform(0, 999), 3),
+        "passed": rng.random() < 0.8,
+        "received_on": moment.date().isoformat(),
+        "measured_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": STATUSES[rng.randrange(len(STATUSES))],
+        "tags": sorted(rng.sample(TAGS, rng.randint(0, 2))),
+        "temperature": _decimal(rng.uniform(-20, 30), 1),
+    }
+    if i % 3:
+        data["notes"] = "Received in good condition; stored at 4 °C until testing."
+    return data
+
+
+def _decimal(value: float, places: int) -> float:
+    """A value with a fractional part, as a measured decimal usually has.
+
+    Whole-number floats would be stored as integers by PostgreSQL's JSONB and
+    hashed as integers; avoiding them keeps the hand-written audit hashes of
+    the raw-SQL floor identical to the platform's.
+    """
+    value = round(value, places)
+    return round(value + 10**-places, places) if value.is_integer() else value
+
+
+def stored_form(data: dict[str, Any]) -> dict[str, Any]:
+    """What the platform stores for ``data``: the values plus the computed field."""
+    return dict(sorted({**data, "out_of_spec": data["concentration"] > 500}.items()))
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine runs and the time spent executing them."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine
+        self.count = 0
+        self.seconds = 0.0
+        self.statements: list[tuple[str, Any]] = []
+        self._started = 0.0
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine, "before_cursor_execute", self._before)
+        event.listen(self.engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._after)
+
+    def _before(self, _conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        self.count += 1
+        self.statements.append((statement, parameters))
+        self._started = perf_counter()
+
+    def _after(self, *_args: object) -> None:
+        self.seconds += perf_counter() - self._started
+
+    def reset(self) -> None:
+        self.count, self.seconds, self.statements = 0, 0.0, []
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (``fraction`` 0.95 gives p95)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    print(f"\n{title}")
+    for index, row in enumerate(cells):
+        print(
+            "  "
+            + "  ".join(
+                c.rjust(w) if j else c.ljust(w)
+                for j, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if index == 0:
+            print("  " + "  ".join("-" * w for w in widths))
