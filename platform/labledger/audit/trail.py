@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from labledger.canonical import content_hash, iso_utc
 from labledger.db.tables import audit_event, audit_head, outbox_event
@@ -65,6 +65,39 @@ def event_hash(row: dict[str, Any]) -> str:
     return content_hash(body)
 
 
+#: Built once: every write runs them.
+_LOCK_HEAD = (
+    select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+)
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_INSERT_EVENTS = insert(audit_event)
+_INSERT_OUTBOX = insert(outbox_event)
+
+
+def _bound_insert(table: Table, prefix: str, name: str) -> Any:
+    """INSERT of one row with every value a bound parameter, as a CTE."""
+    columns = [c for c in table.c if not (c.primary_key and c.autoincrement is True)]
+    values = {c.name: bindparam(prefix + c.name, type_=c.type) for c in columns}
+    return insert(table).values(values).cte(name)
+
+
+def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {prefix + key: value for key, value in row.items()}
+
+
+#: PostgreSQL: one event (with or without its outbox row) and the head move, one statement.
+_APPEND_ONE = {
+    False: _MOVE_HEAD.add_cte(_bound_insert(audit_event, "e_", "new_event")),
+    True: _MOVE_HEAD.add_cte(_bound_insert(audit_event, "e_", "new_event")).add_cte(
+        _bound_insert(outbox_event, "o_", "new_outbox")
+    ),
+}
+
+
 def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
     """Append ``entries`` to the chain and publish their outbox events.
 
@@ -73,9 +106,7 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
     """
     if not entries:
         return []
-    head = conn.execute(
-        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-    ).one()
+    head = conn.execute(_LOCK_HEAD).one()
     seq, prev = head.seq, head.hash
     now = utc_now()
     rows: list[dict[str, Any]] = []
@@ -109,8 +140,16 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
                     "payload": entry.outbox_payload,
                 }
             )
-    conn.execute(insert(audit_event), rows)
-    if outbox_rows:
-        conn.execute(insert(outbox_event), outbox_rows)
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+    head_values = {"new_seq": seq, "new_hash": prev}
+    if conn.dialect.name == "postgresql" and len(rows) == 1 and len(outbox_rows) <= 1:
+        # The common write, in one round trip: the inserts ride along as CTEs.
+        params = {**head_values, **_prefixed("e_", rows[0])}
+        if outbox_rows:
+            params.update(_prefixed("o_", outbox_rows[0]))
+        conn.execute(_APPEND_ONE[bool(outbox_rows)], params)
+    else:
+        conn.execute(_INSERT_EVENTS, rows)
+        if outbox_rows:
+            conn.execute(_INSERT_OUTBOX, outbox_rows)
+        conn.execute(_MOVE_HEAD, head_values)
     return [row["seq"] for row in rows]

@@ -8,15 +8,12 @@ reused for every record.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from labledger.canonical import canonical_json
 from labledger.expressions import Expression, compile_expression
 from labledger.identity.principal import Principal
 from labledger.metadata.fieldtypes import FIELD_TYPES
@@ -105,12 +102,7 @@ def input_schema(definition: dict[str, Any]) -> dict[str, Any]:
 
 
 def compile_model(key: str, version: int, definition: dict[str, Any]) -> TypeModel:
-    return _compile_cached(key, version, canonical_json(definition).decode())
-
-
-@lru_cache(maxsize=512)
-def _compile_cached(key: str, version: int, definition_json: str) -> TypeModel:
-    definition = json.loads(definition_json)
+    """Build the model of one version (callers cache it: see metadata.types)."""
     fields = {f["key"]: f for f in definition["fields"]}
     names = CONTEXT_NAMES | set(fields)
     schema = input_schema(definition)

@@ -23,16 +23,17 @@ from labledger.workflows.definitions import WORKFLOW_KIND, check_type_workflow
 KIND = "object_type"
 
 
+_MODELS = versions.CompiledCache(KIND, compile_model)
+
+
 def type_model(conn: Connection, key: str, version: int | None = None) -> TypeModel:
     """The compiled model of the current (or a given) version of type ``key``."""
-    if version is None:
-        version = versions.current_version(conn, KIND, key)
-        if version is None:
-            raise NotFound(f"There is no object type '{key}'.")
-    body = versions.body_at(conn, KIND, key, version)
-    if body is None:
+    model = _MODELS.get(conn, key, version)
+    if model is None and version is not None:
         raise NotFound(f"Object type '{key}' has no version {version}.")
-    return compile_model(key, version, body)
+    if model is None:
+        raise NotFound(f"There is no object type '{key}'.")
+    return model
 
 
 def readable_model(conn: Connection, actor: Principal, key: str) -> TypeModel:

@@ -7,14 +7,19 @@ bundle an item was imported from, so a later import can tell a local edit.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from labledger.canonical import content_hash
 from labledger.db.tables import config_item, config_version
 from labledger.db.types import utc_now
+
+Compiled = TypeVar("Compiled")
 
 
 @dataclass(frozen=True)
@@ -104,3 +109,72 @@ def store(conn: Connection, kind: str, key: str, body: dict[str, Any], actor: st
             .values(current_version=version, updated_at=now)
         )
     return Published(version, True, None if found is None else found[1])
+
+
+_REF_COLUMNS = (config_version.c.version, config_version.c.body_hash)
+_SAME_ITEM = (config_version.c.kind == bindparam("kind")) & (
+    config_version.c.key == bindparam("key")
+)
+#: Built once: every request that touches records asks this.
+_CURRENT_REF = (
+    select(*_REF_COLUMNS)
+    .join(
+        config_item,
+        (config_item.c.kind == config_version.c.kind)
+        & (config_item.c.key == config_version.c.key)
+        & (config_item.c.current_version == config_version.c.version),
+    )
+    .where(_SAME_ITEM)
+)
+_VERSION_REF = select(*_REF_COLUMNS).where(
+    _SAME_ITEM, config_version.c.version == bindparam("version")
+)
+
+
+def version_ref(
+    conn: Connection, kind: str, key: str, version: int | None = None
+) -> tuple[int, str] | None:
+    """(version, body hash) of the current or a given version, in one query."""
+    params = {"kind": kind, "key": key}
+    if version is None:
+        row = conn.execute(_CURRENT_REF, params).first()
+    else:
+        row = conn.execute(_VERSION_REF, {**params, "version": version}).first()
+    return None if row is None else (row.version, row.body_hash)
+
+
+class CompiledCache(Generic[Compiled]):
+    """Compiled definitions, keyed by (key, version, body hash).
+
+    Versions are immutable, so a compiled form never goes stale; the body hash
+    in the key keeps databases that share a process (tests, several sites)
+    apart. Each lookup still asks the database which version is current, one
+    small query, so every worker sees a newly published version at once.
+    """
+
+    def __init__(
+        self, kind: str, build: Callable[[str, int, dict[str, Any]], Compiled], size: int = 512
+    ) -> None:
+        self.kind = kind
+        self.build = build
+        self.size = size
+        self._items: OrderedDict[tuple[str, int, str], Compiled] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, key: str, version: int | None = None) -> Compiled | None:
+        ref = version_ref(conn, self.kind, key, version)
+        if ref is None:
+            return None
+        cache_key = (key, *ref)
+        with self._lock:
+            found = self._items.get(cache_key)
+            if found is not None:
+                self._items.move_to_end(cache_key)
+                return found
+        body = body_at(conn, self.kind, key, ref[0])
+        compiled = self.build(key, ref[0], body or {})
+        with self._lock:
+            self._items[cache_key] = compiled
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return compiled

@@ -10,9 +10,11 @@ serialises on the counter row: concurrent creates never get the same number.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -28,19 +30,25 @@ def scope_of(pattern: str, moment: datetime) -> str:
     return pattern
 
 
-def next_number(conn: Connection, pattern: str, moment: datetime) -> str:
-    """Reserve and return the next number for ``pattern`` at ``moment``."""
-    scope = scope_of(pattern, moment)
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = (
+def _upsert(insert: Callable[[Table], Any]) -> Any:
+    return (
         insert(number_counter)
-        .values(scope=scope, last_value=1)
+        .values(scope=bindparam("scope"), last_value=1)
         .on_conflict_do_update(
             index_elements=[number_counter.c.scope],
             set_={"last_value": number_counter.c.last_value + 1},
         )
         .returning(number_counter.c.last_value)
     )
-    value = conn.execute(statement).scalar_one()
+
+
+#: Built once: this runs for every record created.
+_UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+
+
+def next_number(conn: Connection, pattern: str, moment: datetime) -> str:
+    """Reserve and return the next number for ``pattern`` at ``moment``."""
+    scope = scope_of(pattern, moment)
+    value = conn.execute(_UPSERT[conn.dialect.name], {"scope": scope}).scalar_one()
     width = len(_COUNTER.search(scope).group(1))  # type: ignore[union-attr]
     return _COUNTER.sub(str(value).zfill(width), scope)

@@ -26,6 +26,9 @@ from labledger.metadata.types import readable_model, type_model
 from labledger.records.numbering import next_number
 from labledger.records.validation import DataCheck
 
+#: Built once: every create runs it.
+_INSERT_RECORD = insert(record).returning(record.c.id)
+
 #: Largest reason for change accepted (characters).
 REASON_MAX = 2000
 
@@ -196,7 +199,7 @@ def create_record(
         "updated_by": actor.username,
     }
     try:
-        row["id"] = conn.execute(insert(record).values(row).returning(record.c.id)).scalar_one()
+        row["id"] = conn.execute(_INSERT_RECORD, row).scalar_one()
     except IntegrityError:  # a concurrent writer took a unique value; the transaction ends
         raise _unique_violation(model) from None
     if _has_references(model):

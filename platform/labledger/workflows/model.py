@@ -6,14 +6,11 @@ states and transitions indexed by key) is cached by (key, version).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
 
-from labledger.canonical import canonical_json
 from labledger.errors import NotFound
 from labledger.expressions import Expression, compile_expression
 from labledger.metadata import versions
@@ -51,12 +48,7 @@ class WorkflowModel:
 
 
 def compile_workflow(key: str, version: int, definition: dict[str, Any]) -> WorkflowModel:
-    return _compiled(key, version, canonical_json(definition).decode())
-
-
-@lru_cache(maxsize=256)
-def _compiled(key: str, version: int, definition_json: str) -> WorkflowModel:
-    definition = json.loads(definition_json)
+    """Build the model of one workflow version (cached below, per version and hash)."""
     states = {s["key"]: s for s in definition["states"]}
     initial = next(s["key"] for s in definition["states"] if s.get("initial"))
     return WorkflowModel(
@@ -75,12 +67,15 @@ def _compiled(key: str, version: int, definition_json: str) -> WorkflowModel:
     )
 
 
+_WORKFLOWS = versions.CompiledCache(WORKFLOW_KIND, compile_workflow)
+
+
 def workflow_model(conn: Connection, key: str) -> WorkflowModel:
     """The current version of workflow ``key``."""
-    found = versions.current(conn, WORKFLOW_KIND, key)
+    found = _WORKFLOWS.get(conn, key)
     if found is None:
         raise NotFound(f"There is no workflow '{key}'.")
-    return compile_workflow(key, found[0], found[1])
+    return found
 
 
 def rules_for_state(conn: Connection, model: TypeModel, state: str | None) -> StateRules:
