@@ -52,6 +52,16 @@ def _multi_choice_schema(field: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "uniqueItems": True, "items": _choice_schema(field)}
 
 
+_ONE_REFERENCE = {"type": ["integer", "string"], "minimum": 1, "maxLength": 100}
+
+
+def _reference_schema(field: dict[str, Any]) -> dict[str, Any]:
+    """A target's id or number; with ``multiple``, a list of them."""
+    if field.get("multiple"):
+        return {"type": "array", "uniqueItems": True, "maxItems": 500, "items": _ONE_REFERENCE}
+    return dict(_ONE_REFERENCE)
+
+
 def _const(schema: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return lambda _field: dict(schema)
 
@@ -147,7 +157,7 @@ FIELD_TYPES: dict[str, FieldType] = {
         # A reference is given as the target's id or its human number; stored as the id.
         FieldType(
             "reference",
-            _const({"type": ["integer", "string"], "minimum": 1, "maxLength": 100}),
+            _reference_schema,
             NUMBER,
             ("bigint", "INTEGER"),
         ),
@@ -198,12 +208,16 @@ def computed_result(field: dict[str, Any], value: Any) -> Any:
 
 
 def sql_kind(field: dict[str, Any]) -> str:
+    if field.get("multiple"):
+        return JSON
     if field["type"] == "computed":
         return COMPUTED_SQL_KIND[field.get("result_type", "text")]
     return FIELD_TYPES[field["type"]].sql_kind
 
 
 def view_cast(field: dict[str, Any]) -> tuple[str, str] | None:
+    if field.get("multiple"):
+        return None
     if field["type"] == "computed":
         return COMPUTED_VIEW_CAST[field.get("result_type", "text")]
     return FIELD_TYPES[field["type"]].view_cast

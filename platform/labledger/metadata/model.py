@@ -17,9 +17,15 @@ from jsonschema import Draft202012Validator
 from labledger.expressions import Expression, compile_expression
 from labledger.identity.principal import Principal
 from labledger.metadata.fieldtypes import FIELD_TYPES
+from labledger.records.relations import RELATED_FUNCTIONS
 
 #: Names every expression may use besides the type's field keys.
 CONTEXT_NAMES = frozenset({"user", "record"})
+#: Functions rules and default expressions may call: the related-record functions
+#: (see labledger.records.relations), bound to the record when evaluated.
+RULE_FUNCTIONS = frozenset(
+    {"count_referencing", "all_referencing_in", "referenced", "lookup", "referencing_values"}
+)
 TITLE_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
@@ -33,6 +39,10 @@ class TypeModel:
     validator: Draft202012Validator
     computed: tuple[tuple[str, Expression], ...]
     required_if: dict[str, Expression] = field(default_factory=dict)
+    #: Checks across fields: (expression, message, fields to show it on).
+    rules: tuple[tuple[Expression, str, tuple[str, ...]], ...] = ()
+    #: Values computed for empty fields when a record is created.
+    default_expressions: dict[str, Expression] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -116,6 +126,20 @@ def compile_model(key: str, version: int, definition: dict[str, Any]) -> TypeMod
         for f in definition["fields"]
         if f.get("required_if")
     }
+    functions = RELATED_FUNCTIONS
+    rules = tuple(
+        (
+            compile_expression(rule["expression"], names=names, functions=functions),
+            rule["message"],
+            tuple(rule.get("fields", ())),
+        )
+        for rule in definition.get("rules", [])
+    )
+    default_expressions = {
+        f["key"]: compile_expression(f["default_expression"], names=names, functions=functions)
+        for f in definition["fields"]
+        if f.get("default_expression")
+    }
     return TypeModel(
         key=key,
         version=version,
@@ -125,4 +149,6 @@ def compile_model(key: str, version: int, definition: dict[str, Any]) -> TypeMod
         validator=Draft202012Validator(schema),
         computed=computed,
         required_if=required_if,
+        rules=rules,
+        default_expressions=default_expressions,
     )

@@ -110,9 +110,11 @@ def replace_report_view(conn: Connection, model: TypeModel) -> None:
         cast = view_cast(fdef)
         if dialect == "postgresql":
             raw = f"(record.data ->> '{key}')"
-            columns.append(f"{raw}::{cast[0]} AS {key}" if cast else f"{expr} AS {key}")
+            columns.append(f'{raw}::{cast[0]} AS "{key}"' if cast else f'{expr} AS "{key}"')
         else:
-            columns.append(f"CAST({expr} AS {cast[1]}) AS {key}" if cast else f"{expr} AS {key}")
+            columns.append(
+                f'CAST({expr} AS {cast[1]}) AS "{key}"' if cast else f'{expr} AS "{key}"'
+            )
     name = view_name(model.key)
     conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
     # Every name in this statement passed safe_identifier: nothing user-typed reaches SQL raw.

@@ -26,6 +26,7 @@ from labledger.metadata.messages import field_errors
 from labledger.metadata.model import CONTEXT_NAMES, TITLE_PLACEHOLDER
 from labledger.metadata.physical import BASE_COLUMNS
 from labledger.metadata.schemas import meta_validator
+from labledger.records.relations import RELATED_FUNCTIONS
 
 #: Field keys the platform itself uses in titles and expressions.
 RESERVED_KEYS = (
@@ -81,6 +82,8 @@ class _Checker:
         self.check_numbering()
         self.check_title()
         self.check_due_field()
+        self.check_rules()
+        self.check_child_numbering()
         self.check_references_out()
         for index, fdef in enumerate(self.fields):
             self.check_field(index, fdef)
@@ -107,6 +110,28 @@ class _Checker:
         counters = COUNTER.findall(self.definition["numbering"])
         if len(counters) != 1:
             self.error("numbering", "needs exactly one counter such as {#####}")
+
+    def check_rules(self) -> None:
+        names = CONTEXT_NAMES | set(self.keys)
+        for index, rule in enumerate(self.definition.get("rules", [])):
+            self.check_expression(f"rules[{index}].expression", rule["expression"], names)
+            for position, key in enumerate(rule.get("fields", [])):
+                if key not in self.keys:
+                    self.error(f"rules[{index}].fields[{position}]", f"there is no field '{key}'")
+
+    def check_child_numbering(self) -> None:
+        spec = self.definition.get("child_numbering")
+        if spec is None:
+            return
+        fdef = next((f for f in self.fields if f["key"] == spec["field"]), None)
+        if fdef is None or fdef["type"] != "reference" or fdef.get("multiple"):
+            self.error(
+                "child_numbering.field", f"'{spec['field']}' is not a single reference field"
+            )
+        if "{parent}" not in spec["pattern"] or len(COUNTER.findall(spec["pattern"])) != 1:
+            self.error(
+                "child_numbering.pattern", "needs {parent} and exactly one counter such as {##}"
+            )
 
     def check_due_field(self) -> None:
         due = self.definition.get("due_field")
@@ -159,7 +184,11 @@ class _Checker:
             self.check_expression(f"{path}.expression", fdef["expression"], CONTEXT_NAMES | earlier)
             if fdef.get("required") or fdef.get("unique") or "default" in fdef:
                 self.error(path, "a computed field cannot be required, unique or have a default")
-        for option in ("required_if", "visible_if"):
+        if fdef.get("multiple") and kind != "reference":
+            self.error(f"{path}.multiple", "only reference fields can hold several values")
+        if fdef.get("multiple") and (fdef.get("unique") or fdef.get("filterable")):
+            self.error(f"{path}.multiple", "a multiple reference cannot be unique or filterable")
+        for option in ("required_if", "visible_if", "default_expression"):
             if fdef.get(option):
                 self.check_expression(f"{path}.{option}", fdef[option], names)
         if fdef.get("pattern"):
@@ -178,7 +207,7 @@ class _Checker:
 
     def check_expression(self, path: str, source: str, names: Collection[str]) -> None:
         try:
-            compile_expression(source, names=names)
+            compile_expression(source, names=names, functions=RELATED_FUNCTIONS)
         except ExpressionError as exc:
             where = f" (at character {exc.offset + 1})" if exc.offset is not None else ""
             self.error(path, f"{exc.message}{where}")

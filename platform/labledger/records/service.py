@@ -115,9 +115,10 @@ def _write_references(
     if replace:
         conn.execute(delete(record_reference).where(record_reference.c.source_id == record_id))
     rows = [
-        {"source_id": record_id, "field_key": key, "target_id": data[key]}
+        {"source_id": record_id, "field_key": key, "target_id": target}
         for key, fdef in model.fields.items()
         if fdef["type"] == "reference" and data.get(key) is not None
+        for target in (data[key] if fdef.get("multiple") else [data[key]])
     ]
     if rows:
         conn.execute(insert(record_reference), rows)
@@ -149,6 +150,22 @@ def _unique_violation(model: TypeModel) -> ValidationFailed:
         f"The {model.label} was not saved: a unique value is already used.",
         [FieldError(f"data.{k}", "must be unique") for k in keys],
     )
+
+
+def _numbering_pattern(conn: Connection, model: TypeModel, data: dict[str, Any]) -> str:
+    """The type's pattern, or its child pattern when the record has a parent.
+
+    With ``child_numbering`` ``{"field": "parent", "pattern": "{parent}-A{##}"}``
+    an aliquot of SMP-2026-00042 is numbered SMP-2026-00042-A01, counted per parent.
+    """
+    spec = model.definition.get("child_numbering")
+    parent_id = data.get(spec["field"]) if spec else None
+    if parent_id is None:
+        return model.definition["numbering"]
+    parent_number = conn.execute(
+        select(record.c.number).where(record.c.id == parent_id)
+    ).scalar_one()
+    return spec["pattern"].replace("{parent}", parent_number)
 
 
 def create_record(
@@ -184,7 +201,7 @@ def create_record(
     stored = check.build(data, expression_context(actor, None))
     _fail_if(check.errors, model)
     now = utc_now()
-    number = next_number(conn, model.definition["numbering"], now)
+    number = next_number(conn, _numbering_pattern(conn, model, stored), now)
     row = {
         "type_key": model.key,
         "type_version": model.version,

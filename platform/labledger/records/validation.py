@@ -20,6 +20,7 @@ from labledger.expressions import EvaluationError
 from labledger.metadata.fieldtypes import FIELD_TYPES, computed_result, sql_kind
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import TypeModel
+from labledger.records.relations import related_functions
 
 
 def is_empty(value: Any) -> bool:
@@ -60,6 +61,8 @@ class DataCheck:
             return {}
         self._check_keys(submitted)
         merged = self._merge(submitted)
+        if self.current is None:
+            self._apply_default_expressions(merged, context)
         projected = {k: merged.get(k) for k in self.model.input_schema["properties"] if k in merged}
         for problem in field_errors(self.model.validator.iter_errors(projected), "data"):
             self.errors.append(problem)
@@ -72,6 +75,7 @@ class DataCheck:
         self._check_attachments(merged, submitted)
         self._compute(merged, context)
         self._check_conditional(merged, context)
+        self._check_rules(merged, context)
         if not self.errors:
             self._check_unique(merged)
         return {k: v for k, v in merged.items() if v is not None}
@@ -130,16 +134,18 @@ class DataCheck:
     def _resolve_references(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
         """Accept a target's id or number; store its id after checking its type."""
         for key in self._changed_keys(submitted, "reference"):
-            target_type = self.model.fields[key]["to"]
-            value = merged[key]
-            condition = record.c.id == value if isinstance(value, int) else record.c.number == value
-            found = self.conn.execute(
-                select(record.c.id, record.c.type_key).where(condition)
-            ).first()
-            if found is None or found.type_key != target_type:
-                self.error(key, f"there is no {target_type} record {value!r}")
-            else:
-                merged[key] = found.id
+            fdef = self.model.fields[key]
+            values = merged[key] if fdef.get("multiple") else [merged[key]]
+            resolved = [self._resolve(key, fdef["to"], value) for value in values]
+            merged[key] = resolved if fdef.get("multiple") else resolved[0]
+
+    def _resolve(self, key: str, target_type: str, value: Any) -> Any:
+        condition = record.c.id == value if isinstance(value, int) else record.c.number == value
+        found = self.conn.execute(select(record.c.id, record.c.type_key).where(condition)).first()
+        if found is None or found.type_key != target_type:
+            self.error(key, f"there is no {target_type} record {value!r}")
+            return value
+        return found.id
 
     def _check_users(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
         keys = self._changed_keys(submitted, "user")
@@ -182,6 +188,31 @@ class DataCheck:
             except EvaluationError:
                 value = None
             merged[key] = computed_result(self.model.fields[key], value)
+
+    def _functions(self, merged: dict[str, Any]) -> dict[str, Any]:
+        return related_functions(self.conn, self.record_id, merged)
+
+    def _apply_default_expressions(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
+        """Fill empty fields from their default expression (e.g. a due date from a class)."""
+        for key, expression in self.model.default_expressions.items():
+            if is_empty(merged.get(key)):
+                try:
+                    merged[key] = expression.evaluate(
+                        {**merged, **context}, self._functions(merged)
+                    )
+                except EvaluationError:
+                    continue
+
+    def _check_rules(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
+        """The type's checks across fields; each failing one is shown on its fields."""
+        for expression, message, fields in self.model.rules:
+            try:
+                passed = bool(expression.evaluate({**merged, **context}, self._functions(merged)))
+            except EvaluationError as exc:
+                passed, message = False, f"{message} ({exc})"
+            if not passed:
+                for key in fields or ("(record)",):
+                    self.error(key, message)
 
     def _check_conditional(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
         for key, expression in self.model.required_if.items():

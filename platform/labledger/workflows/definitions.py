@@ -26,7 +26,7 @@ from labledger.metadata.diff import diff_definitions
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import CONTEXT_NAMES
 from labledger.metadata.schemas import meta_validator
-from labledger.workflows.related import RELATED_FUNCTIONS
+from labledger.records.relations import RELATED_FUNCTIONS
 
 TYPE_KIND = "object_type"
 WORKFLOW_KIND = "workflow"
@@ -149,6 +149,9 @@ def _action_problems(
             link = action.get("link_field")
             if link and link not in fields:
                 problems.append(f"link_field '{link}' is not a field of this type")
+        if action.get("for_each"):
+            expressions.append(action["for_each"])
+            names = {*names, "item"}
         expressions += list(action["fields"].values())
     elif fields.get(action["reference"], {}).get("type") != "reference":
         problems.append(f"'{action['reference']}' is not a reference field")

@@ -29,6 +29,7 @@ from labledger.identity.principal import Principal
 from labledger.identity.users import check_password
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
+from labledger.records.relations import RELATED_FUNCTIONS, related_functions
 from labledger.records.service import (
     create_record,
     expression_context,
@@ -37,7 +38,6 @@ from labledger.records.service import (
 )
 from labledger.records.validation import is_empty
 from labledger.workflows.model import WorkflowModel, workflow_model
-from labledger.workflows.related import RELATED_FUNCTIONS, related_functions
 from labledger.workflows.signatures import add_signature, signatures_of, signed_content
 
 #: Why a transition may not run now; "role" and "separation" are refusals (403),
@@ -183,9 +183,28 @@ def _raise_for(blockers: list[Blocker]) -> None:
         raise ValidationFailed(" ".join(b.message for b in blockers), errors)
 
 
-def _evaluate(ctx: _Context, source_data: dict[str, Any], expression: Any) -> Any:
+def _compiled(source: str) -> Any:
+    return compile_expression(source, functions=RELATED_FUNCTIONS)
+
+
+def _items(ctx: _Context, data: dict[str, Any], action: dict[str, Any]) -> list[dict[str, Any]]:
+    """One name set per record to create: ``item`` is each element of ``for_each``."""
+    if not action.get("for_each"):
+        return [{}]
+    items = _evaluate(ctx, data, _compiled(action["for_each"]))
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ValidationFailed("A workflow action's for_each did not give a list.")
+    return [{"item": item} for item in items]
+
+
+def _evaluate(
+    ctx: _Context, source_data: dict[str, Any], expression: Any, extra: dict[str, Any] | None = None
+) -> Any:
     try:
-        return expression.evaluate(ctx.evaluation_names(source_data), ctx.functions(source_data))
+        names = {**ctx.evaluation_names(source_data), **(extra or {})}
+        return expression.evaluate(names, ctx.functions(source_data))
     except EvaluationError as exc:
         raise ValidationFailed(f"A workflow action could not be computed: {exc}") from None
 
@@ -206,27 +225,27 @@ def _run_actions_before(
     data = dict(data)
     for action in transition.get("actions", []):
         if action["type"] == "set":
-            expression = compile_expression(action["expression"], functions=RELATED_FUNCTIONS)
-            data[action["field"]] = _evaluate(ctx, data, expression)
+            data[action["field"]] = _evaluate(ctx, data, _compiled(action["expression"]))
         elif action["type"] == "create":
-            values = {
-                key: _evaluate(ctx, data, compile_expression(src, functions=RELATED_FUNCTIONS))
-                for key, src in action["fields"].items()
-            }
-            created = create_record(
-                ctx.conn,
-                ctx.actor,
-                action["record_type"],
-                {k: v for k, v in values.items() if v is not None},
-                attachment_limit=attachment_limit,
-                skip_permission=True,
-                audit_details={
-                    "created_by_transition": transition["key"],
-                    "source": ctx.row["number"],
-                },
-            )
-            if action.get("link_field"):
-                data[action["link_field"]] = created["id"]
+            for extra in _items(ctx, data, action):
+                values = {
+                    key: _evaluate(ctx, data, _compiled(source), extra)
+                    for key, source in action["fields"].items()
+                }
+                created = create_record(
+                    ctx.conn,
+                    ctx.actor,
+                    action["record_type"],
+                    {k: v for k, v in values.items() if v is not None},
+                    attachment_limit=attachment_limit,
+                    skip_permission=True,
+                    audit_details={
+                        "created_by_transition": transition["key"],
+                        "source": ctx.row["number"],
+                    },
+                )
+                if action.get("link_field"):
+                    data[action["link_field"]] = created["id"]
     return _recompute(ctx, data)
 
 

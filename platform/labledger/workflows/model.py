@@ -15,9 +15,9 @@ from labledger.errors import NotFound
 from labledger.expressions import Expression, compile_expression
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
+from labledger.records.relations import RELATED_FUNCTIONS
 from labledger.records.service import StateRules
 from labledger.workflows.definitions import WORKFLOW_KIND
-from labledger.workflows.related import RELATED_FUNCTIONS
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ from sqlalchemy import Connection, func, select
 
 from labledger.db.tables import record, record_reference
 
-RELATED_FUNCTIONS = frozenset({"count_referencing", "all_referencing_in", "referenced"})
+RELATED_FUNCTIONS = frozenset(
+    {"count_referencing", "all_referencing_in", "referenced", "lookup", "referencing_values"}
+)
 
 
 def _states(states: Any) -> list[str] | None:
@@ -60,20 +62,42 @@ def related_functions(
         ).scalar_one()
         return total > 0 and outside == 0
 
-    def referenced(field: str) -> dict[str, Any] | None:
-        """The record this one's reference ``field`` points at: its fields, state and number."""
-        target = data.get(field)
-        if not isinstance(target, int):
+    def lookup(record_ref: Any) -> dict[str, Any] | None:
+        """Any record by id: its fields, id, state and number (None when there is none)."""
+        if not isinstance(record_ref, int) or isinstance(record_ref, bool):
             return None
         row = conn.execute(
-            select(record.c.data, record.c.state, record.c.number).where(record.c.id == target)
+            select(record.c.data, record.c.state, record.c.number).where(record.c.id == record_ref)
         ).first()
         if row is None:
             return None
-        return {**row.data, "state": row.state, "number": row.number}
+        return {**row.data, "id": record_ref, "state": row.state, "number": row.number}
+
+    def referenced(field: str) -> dict[str, Any] | None:
+        """The record this one's reference ``field`` points at: its fields, state and number."""
+        return lookup(data.get(field))
+
+    def referencing_values(type_key: str, field: str, value: str) -> list[Any]:
+        """The values of ``value`` (a field, or created_by/updated_by) of the records of
+        ``type_key`` pointing here through ``field``, e.g. every analyst of a sample's results."""
+        column = record.c[value] if value in ("created_by", "updated_by", "state") else None
+        statement = (
+            select(record.c.data, column if column is not None else record.c.id)
+            .join(record_reference, record.c.id == record_reference.c.source_id)
+            .where(
+                record_reference.c.target_id == (record_id or 0),
+                record_reference.c.field_key == field,
+                record.c.type_key == type_key,
+            )
+        )
+        rows = conn.execute(statement).all()
+        found = [row[1] if column is not None else row.data.get(value) for row in rows]
+        return [v for v in found if v is not None]
 
     return {
         "count_referencing": count_referencing,
         "all_referencing_in": all_referencing_in,
         "referenced": referenced,
+        "lookup": lookup,
+        "referencing_values": referencing_values,
     }
