@@ -118,6 +118,7 @@ def _load_demo(conn: Connection, bundle: Bundle, demo: dict[str, Any]) -> dict[s
             full_name=user["full_name"],
             email=user.get("email", ""),
             roles=user.get("roles", []),
+            password=user.get("password"),
             one_time=False,  # demo users sign in and sign straight away
         )
         for user in users
