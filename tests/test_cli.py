@@ -212,3 +212,39 @@ def test_the_console_script_runs(tmp_path):
         timeout=60,
     )
     assert verify.returncode == 0 and "events verified" in verify.stdout
+
+
+def test_roles_and_token_revocation_from_the_cli(db, capsys):
+    url = database_url(db)
+    assert (
+        cli.main(
+            [
+                "--database",
+                url,
+                "role",
+                "save",
+                "qa",
+                "--label",
+                "Quality",
+                "--permission",
+                "read_audit",
+            ]
+        )
+        == 0
+    )
+    assert cli.main(["--database", url, "role", "list"]) == 0
+    assert "qa" in capsys.readouterr().out
+    assert (
+        cli.main(
+            ["--database", url, "role", "save", "bad", "--label", "Bad", "--permission", "fly"]
+        )
+        == 1
+    )
+    assert "unknown permission" in capsys.readouterr().err
+    assert cli.main(["--database", url, "token", "create", "admin"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert cli.main(["--database", url, "token", "list", "admin"]) == 0
+    assert token[:10] in capsys.readouterr().out
+    assert cli.main(["--database", url, "token", "revoke", token[:10]]) == 0
+    with db.read() as conn:
+        assert principal_for_token(conn, token) is None

@@ -314,3 +314,40 @@ def test_permissions_and_unknown_targets_are_refused(db, types):
     with pytest.raises(Forbidden), db.read() as conn:
         get_record(conn, acting("nobody"), "measurement", created["id"])
     assert counts(db)[0] == 1
+
+
+def test_attachment_field_accepts_only_listed_kinds(db, types, publish):
+    publish(
+        measurement_type(
+            key="report",
+            label="Report",
+            plural="Reports",
+            numbering="REP-{####}",
+            require_reason=False,
+            fields=[
+                {"key": "name", "label": "Name", "type": "text"},
+                {"key": "pdf", "label": "PDF", "type": "attachment", "accept": [".pdf"]},
+                {"key": "picture", "label": "Picture", "type": "attachment", "accept": ["image/*"]},
+            ],
+        )
+    )
+    csv_file = upload(db, 10)  # raw.csv, text/csv
+    errors = refused(db, create, "report", {"name": "r", "pdf": csv_file, "picture": csv_file})
+    assert errors == {
+        "data.pdf": "this field takes only .pdf files",
+        "data.picture": "this field takes only image/* files",
+    }
+    with db.write() as conn:
+        pdf = store_attachment(
+            conn,
+            ANALYST,
+            filename="Report.PDF",
+            content_type="application/pdf",
+            content=b"%PDF",
+            max_bytes=100,
+        )["id"]
+        png = store_attachment(
+            conn, ANALYST, filename="x.png", content_type="image/png", content=b"png", max_bytes=100
+        )["id"]
+    saved = create(db, "report", {"name": "r", "pdf": pdf, "picture": png})
+    assert saved["data"]["pdf"] == pdf

@@ -158,6 +158,53 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from labledger.identity.principal import SYSTEM
+    from labledger.identity.tokens import list_tokens
+
+    with _database(args) as db, db.read() as conn:
+        tokens = list_tokens(conn, SYSTEM, args.username)
+    for token in tokens:
+        status = f"revoked {token['revoked_at']:%Y-%m-%d}" if token["revoked_at"] else "active"
+        print(f"{token['prefix']:<12} {token['name']:<24} {token['created_at']:%Y-%m-%d}  {status}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from labledger.identity.principal import SYSTEM
+    from labledger.identity.tokens import revoke_token
+
+    with _database(args) as db, db.write() as conn:
+        revoke_token(conn, SYSTEM, args.prefix)
+    print(f"Revoked token {args.prefix}.")
+    return 0
+
+
+def cmd_role_save(args: argparse.Namespace) -> int:
+    from labledger.identity.principal import SYSTEM
+    from labledger.identity.roles import save_role
+
+    definition = {
+        "key": args.key,
+        "label": args.label,
+        "description": args.description,
+        "permissions": args.permission,
+    }
+    with _database(args) as db, db.write() as conn:
+        changed = save_role(conn, SYSTEM, definition)
+    print(f"Role '{args.key}' {'saved' if changed else 'unchanged'}.")
+    return 0
+
+
+def cmd_role_list(args: argparse.Namespace) -> int:
+    from labledger.identity.roles import list_roles
+
+    with _database(args) as db, db.read() as conn:
+        for item in list_roles(conn):
+            print(f"{item['key']:<20} {item['label']:<30} {','.join(item['permissions'])}")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from labledger.audit.verify import verify_chain
 
@@ -260,6 +307,28 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("username")
     create.add_argument("--name", default="api", help="what the token is for")
     create.set_defaults(handler=cmd_token_create)
+    listing = token.add_parser("list", help="a user's tokens (prefix, name, status)")
+    listing.add_argument("username")
+    listing.set_defaults(handler=cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token by its prefix (see token list)")
+    revoke.add_argument("prefix")
+    revoke.set_defaults(handler=cmd_token_revoke)
+
+    roles = commands.add_parser("role", help="roles").add_subparsers(
+        dest="role_command", required=True, metavar="ACTION"
+    )
+    save = roles.add_parser("save", help="create or update a role")
+    save.add_argument("key")
+    save.add_argument("--label", required=True)
+    save.add_argument("--description", default="")
+    save.add_argument(
+        "--permission",
+        action="append",
+        default=[],
+        help="a system permission: configure, manage_users, read_audit (repeat for several)",
+    )
+    save.set_defaults(handler=cmd_role_save)
+    roles.add_parser("list", help="list roles").set_defaults(handler=cmd_role_list)
 
     audit = commands.add_parser("audit", help="audit trail").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"

@@ -112,5 +112,4 @@ class RecordsController(Controller):
         self, type_key: str, record_id: int, db: Database, principal: Principal
     ) -> dict[str, Any]:
         with db.read() as conn:
-            readable_model(conn, principal, type_key)
             return {"items": record_history(conn, principal, type_key, record_id)}

@@ -85,3 +85,16 @@ def principal_for_token(conn: Connection, token: str) -> Principal | None:
         )
     ).scalar()
     return None if user_id is None else load_principal(conn, user_id)
+
+
+def list_tokens(conn: Connection, actor: Principal, username: str) -> list[dict[str, object]]:
+    """A user's tokens by prefix, name and dates (the tokens themselves are not stored)."""
+    if actor.username != username and not actor.has_permission(MANAGE_USERS):
+        raise Forbidden("Listing another user's tokens needs the 'manage_users' permission.")
+    rows = conn.execute(
+        select(api_token.c.prefix, api_token.c.name, api_token.c.created_at, api_token.c.revoked_at)
+        .join(app_user, app_user.c.id == api_token.c.user_id)
+        .where(app_user.c.username == username)
+        .order_by(api_token.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]

@@ -23,6 +23,19 @@ from labledger.metadata.model import TypeModel
 from labledger.records.relations import related_functions
 
 
+def accepts(accept: list[str], filename: str, content_type: str) -> bool:
+    """Does a file match an ``accept`` list of extensions (.pdf) or media types (image/*)?"""
+    name, media = filename.lower(), content_type.lower().split(";")[0].strip()
+    for pattern in (p.lower().strip() for p in accept):
+        if pattern.startswith(".") and name.endswith(pattern):
+            return True
+        if pattern.endswith("/*") and media.startswith(pattern[:-1]):
+            return True
+        if pattern == media:
+            return True
+    return False
+
+
 def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
@@ -167,9 +180,13 @@ class DataCheck:
         for key in self._changed_keys(submitted, "attachment"):
             fdef = self.model.fields[key]
             row = self.conn.execute(
-                select(attachment.c.size, attachment.c.record_id, attachment.c.created_by).where(
-                    attachment.c.id == merged[key]
-                )
+                select(
+                    attachment.c.size,
+                    attachment.c.record_id,
+                    attachment.c.created_by,
+                    attachment.c.filename,
+                    attachment.c.content_type,
+                ).where(attachment.c.id == merged[key])
             ).first()
             limit = min(fdef.get("max_size", self.attachment_limit), self.attachment_limit)
             if row is None:
@@ -180,6 +197,8 @@ class DataCheck:
                 self.error(key, "the attachment was uploaded by someone else")
             elif row.size > limit:
                 self.error(key, f"the file is {row.size} bytes; this field takes at most {limit}")
+            elif fdef.get("accept") and not accepts(fdef["accept"], row.filename, row.content_type):
+                self.error(key, f"this field takes only {', '.join(fdef['accept'])} files")
 
     def _compute(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
         for key, expression in self.model.computed:
