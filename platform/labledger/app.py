@@ -18,6 +18,7 @@ from labledger.api.attachments import AttachmentsController
 from labledger.api.audit import AuditController
 from labledger.api.config import ConfigController
 from labledger.api.deps import API_DEPENDENCIES, APP_DEPENDENCIES
+from labledger.api.printing import PrintingController
 from labledger.api.problems import EXCEPTION_HANDLERS
 from labledger.api.records import RecordsController
 from labledger.api.types import TypesController
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             AuditController,
             AttachmentsController,
             ConfigController,
+            PrintingController,
         ],
         dependencies=API_DEPENDENCIES,
     )

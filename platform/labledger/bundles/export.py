@@ -21,6 +21,7 @@ from labledger.identity.principal import EVERYONE, Principal
 from labledger.identity.roles import ADMIN_ROLE, list_roles
 from labledger.metadata import versions
 from labledger.metadata.types import KIND as TYPE_KIND
+from labledger.printing.templates import KIND as PRINT_TEMPLATE_KIND
 from labledger.workflows.definitions import WORKFLOW_KIND
 
 DEFAULT_NAME = "configuration"
@@ -65,11 +66,20 @@ def export_bundle(
         "roles": [r for r in list_roles(conn) if r["key"] in role_keys],
         "workflows": [workflows[key] for key in sorted(workflows)],
         "types": [selected[key] for key in sorted(selected)],
+        "print_templates": _print_templates(conn, set(selected)),
     }
     errors = envelope_errors(bundle)
     if errors:
         raise ValidationFailed("The configuration was not exported.", errors)
     return bundle
+
+
+def _print_templates(conn: Connection, type_keys: set[str]) -> list[dict[str, Any]]:
+    """The print templates of the exported types, by key."""
+    found = (
+        _current(conn, PRINT_TEMPLATE_KIND, k) for k in versions.keys(conn, PRINT_TEMPLATE_KIND)
+    )
+    return sorted((t for t in found if t["type"] in type_keys), key=lambda t: t["key"])
 
 
 def _current(conn: Connection, kind: str, key: str) -> dict[str, Any]:

@@ -32,10 +32,10 @@ FORMAT = "labledger.bundle/1"
 MAX_BYTES_ENV = "LABLEDGER_BUNDLE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 #: The keyed sections, in import order (records follow them).
-KEYED_SECTIONS = ("roles", "workflows", "types")
+KEYED_SECTIONS = ("roles", "workflows", "types", "print_templates")
 #: Sections whose items the publish services validate themselves, each with its
 #: JSON path: the envelope check leaves them out so no item is validated twice.
-ITEM_VALIDATED_SECTIONS = ("workflows", "types")
+ITEM_VALIDATED_SECTIONS = ("workflows", "types", "print_templates")
 DOCUMENT = "(document)"
 
 
@@ -74,7 +74,7 @@ class Bundle:
 @cache
 def _validator(pointer: str) -> Draft202012Validator:
     """A validator for ``bundle.schema.json`` (or a part of it), with its ``$ref`` targets."""
-    names = ("bundle", "object_type", "workflow", "role")
+    names = ("bundle", "object_type", "workflow", "role", "print_template")
     resources = [(meta_schema(n)["$id"], Resource.from_contents(meta_schema(n))) for n in names]
     registry: Registry[Any] = Registry().with_resources(resources)
     bundle_id = meta_schema("bundle")["$id"]

@@ -52,6 +52,8 @@ from labledger.metadata.diff import diff_definitions
 from labledger.metadata.fieldtypes import TEXT
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.metadata.types import definition_context, publish_type, type_model
+from labledger.printing.templates import KIND as PRINT_TEMPLATE_KIND
+from labledger.printing.templates import publish_print_template
 from labledger.records.service import create_record
 from labledger.settings import Settings
 from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow
@@ -59,8 +61,18 @@ from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow
 ROLE_KIND = "role"
 #: The manifest of an imported bundle: its items and the records it created.
 BUNDLE_KIND = "bundle"
-SECTION_KIND = {"roles": ROLE_KIND, "workflows": WORKFLOW_KIND, "types": TYPE_KIND}
-SECTION_LABEL = {"roles": "role", "workflows": "workflow", "types": "type"}
+SECTION_KIND = {
+    "roles": ROLE_KIND,
+    "workflows": WORKFLOW_KIND,
+    "types": TYPE_KIND,
+    "print_templates": PRINT_TEMPLATE_KIND,
+}
+SECTION_LABEL = {
+    "roles": "role",
+    "workflows": "workflow",
+    "types": "type",
+    "print_templates": "print template",
+}
 
 
 def require_configure(actor: Principal) -> None:
@@ -197,6 +209,7 @@ class _Import:
             "roles": self._publish_role,
             "workflows": self._publish_workflow,
             "types": self._publish_type,
+            "print_templates": self._publish_print_template,
         }
 
     def run(self) -> ImportReport:
@@ -270,6 +283,10 @@ class _Import:
         published = publish_type(
             self.conn, self.actor, definition, context=context, path_prefix=path
         )
+        return published.changed, published.version
+
+    def _publish_print_template(self, definition: Any, path: str) -> tuple[bool, int | None]:
+        published = publish_print_template(self.conn, self.actor, definition, path_prefix=path)
         return published.changed, published.version
 
     def _item(self, section: str, index: int, definition: Any) -> None:

@@ -11,11 +11,13 @@ from labledger.identity.sessions import instance_secret
 from labledger.resources import data_path
 from labledger.web.account import AccountController
 from labledger.web.home import HomeController
+from labledger.web.printing import CONTROLLERS as PRINT_CONTROLLERS
 
 #: Every page controller. Each page module exports its own CONTROLLERS list.
 WEB_CONTROLLERS = [
     AccountController,
     HomeController,
+    *PRINT_CONTROLLERS,
 ]
 
 

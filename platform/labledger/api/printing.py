@@ -1,0 +1,91 @@
+"""/api/v1/print-templates and printing records as HTML through the API.
+
+Templates are published like object types (``PUT`` with the definition). A
+printout is the same standalone HTML page the browser shows, without the
+toolbar, so an integration can hand it to a PDF converter or a print server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, put
+from litestar.params import QueryParameter
+from litestar.response import Template
+
+from labledger.db.engine import Database
+from labledger.errors import FieldError, ValidationFailed
+from labledger.identity.principal import Principal
+from labledger.printing.render import print_labels, print_record
+from labledger.printing.templates import (
+    list_print_templates,
+    publish_print_template,
+    read_print_template,
+)
+from labledger.web.printing import LABEL_IDS, sheet_response
+
+
+class PrintingController(Controller):
+    tags = ["printing"]
+
+    @get("/print-templates", sync_to_thread=True, summary="List the print templates you may use")
+    def list(
+        self,
+        db: Database,
+        principal: Principal,
+        type_key: str | None = QueryParameter(name="type", default=None),
+    ) -> dict[str, Any]:
+        with db.read() as conn:
+            return {"items": list_print_templates(conn, principal, type_key)}
+
+    @get("/print-templates/{key:str}", sync_to_thread=True, summary="Read a print template")
+    def read(self, key: str, db: Database, principal: Principal) -> dict[str, Any]:
+        with db.read() as conn:
+            return read_print_template(conn, principal, key)
+
+    @put(
+        "/print-templates/{key:str}",
+        sync_to_thread=True,
+        summary="Publish a new version of a print template (needs 'configure')",
+    )
+    def publish(
+        self, key: str, data: dict[str, Any], db: Database, principal: Principal
+    ) -> dict[str, Any]:
+        if data.get("key", key) != key:
+            raise ValidationFailed(
+                "The definition's key differs from the address.",
+                [FieldError("key", f"must be '{key}'")],
+            )
+        with db.write() as conn:
+            published = publish_print_template(conn, principal, {"key": key, **data})
+        return {"key": key, "version": published.version, "changed": published.changed}
+
+    @get(
+        "/records/{type_key:str}/{record_id:int}/print/{template_key:str}",
+        sync_to_thread=True,
+        summary="A record printed with a print template (text/html)",
+    )
+    def print_record(
+        self, type_key: str, record_id: int, template_key: str, db: Database, principal: Principal
+    ) -> Template:
+        with db.read() as conn:
+            sheet = print_record(conn, principal, type_key, record_id, template_key)
+        return sheet_response(sheet)
+
+    @get(
+        "/records/{type_key:str}/labels/{template_key:str}",
+        sync_to_thread=True,
+        summary="Labels of records (?id=1&id=2..., skip=positions to leave blank; text/html)",
+    )
+    def print_labels(
+        self,
+        type_key: str,
+        template_key: str,
+        db: Database,
+        principal: Principal,
+        ids: list[int] | None = LABEL_IDS,
+        skip: int = QueryParameter(default=0),
+    ) -> Template:
+        with db.read() as conn:
+            sheet = print_labels(conn, principal, type_key, ids or [], template_key, skip=skip)
+        return sheet_response(sheet)

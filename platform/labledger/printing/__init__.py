@@ -1,0 +1,1 @@
+"""Print templates: labels and documents of records, defined as configuration."""

@@ -1,0 +1,264 @@
+"""What a print template sees: records with labelled, formatted field values.
+
+Each record becomes a plain dictionary (the record view, plus the type's and
+state's labels and, per field, its label, unit, stored value and a display
+text). Display texts need a few lookups -- the numbers of referenced records,
+users' full names, attachment file names -- which are made once for a whole
+batch of records, so a page of labels costs the same few queries as one.
+
+The functions a template calls (``field``, ``referencing``, ``referenced``)
+check what the caller may read, like every other reader of records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from labledger.audit.queries import record_history
+from labledger.db.tables import app_user, attachment, record, record_reference
+from labledger.errors import NotFound
+from labledger.identity.principal import Principal
+from labledger.metadata.model import TypeModel
+from labledger.metadata.types import readable_model, type_model
+from labledger.printing.barcodes import code128, qr
+from labledger.printing.sandbox import TemplateProblem, utc
+from labledger.records.service import record_view
+from labledger.workflows.engine import record_with_signatures
+from labledger.workflows.model import workflow_model
+
+#: Most records ``referencing()`` returns: a printout silently missing rows would mislead.
+REFERENCING_MAX = 2000
+
+
+def _is_boolean(fdef: dict[str, Any]) -> bool:
+    return fdef["type"] == "boolean" or fdef.get("result_type") == "boolean"
+
+
+class _Lookups:
+    """Numbers, names and file names behind stored ids, fetched once per batch."""
+
+    def __init__(self, conn: Connection, rows: list[dict[str, Any]], models: list[TypeModel]):
+        references: set[int] = set()
+        users: set[str] = set()
+        files: set[int] = set()
+        for row, model in zip(rows, models, strict=True):
+            users.update((row["created_by"], row["updated_by"]))
+            for key, fdef in model.fields.items():
+                value = row["data"].get(key)
+                if value is None:
+                    continue
+                if fdef["type"] == "reference":
+                    references.add(value)
+                elif fdef["type"] == "user":
+                    users.add(value)
+                elif fdef["type"] == "attachment":
+                    files.add(value)
+        self.numbers: dict[int, str] = dict(
+            conn.execute(
+                select(record.c.id, record.c.number).where(record.c.id.in_(references))
+            ).all()
+            if references
+            else []
+        )
+        self.names: dict[str, str] = dict(
+            conn.execute(
+                select(app_user.c.username, app_user.c.full_name).where(
+                    app_user.c.username.in_(users)
+                )
+            ).all()
+        )
+        self.files: dict[int, str] = dict(
+            conn.execute(
+                select(attachment.c.id, attachment.c.filename).where(attachment.c.id.in_(files))
+            ).all()
+            if files
+            else []
+        )
+
+    def display(self, fdef: dict[str, Any], value: Any) -> str:
+        """The value as a person reads it on paper (escaped later, like everything)."""
+        if value is None or value == "" or value == []:
+            return ""
+        kind = fdef["type"]
+        if _is_boolean(fdef):
+            return "Yes" if value else "No"
+        if kind == "decimal" and fdef.get("precision") is not None:
+            try:
+                return format(Decimal(str(value)), f".{fdef['precision']}f")
+            except InvalidOperation:
+                return str(value)
+        if kind == "choice":
+            return _option_label(fdef, value)
+        if kind == "multi_choice":
+            return ", ".join(_option_label(fdef, v) for v in value)
+        if kind == "reference":
+            return self.numbers.get(value, f"#{value}")
+        if kind == "user":
+            return self.names.get(value, value)
+        if kind == "attachment":
+            return self.files.get(value, f"#{value}")
+        if kind == "datetime":
+            return utc(value)
+        return str(value)
+
+
+def _option_label(fdef: dict[str, Any], value: Any) -> str:
+    return next((o["label"] for o in fdef["options"] if o["value"] == value), str(value))
+
+
+def _reference_field(model: TypeModel, field_key: str, target_type: str | None = None) -> str:
+    """The type a reference field points at; a template naming anything else is wrong."""
+    fdef = model.fields.get(field_key)
+    if fdef is None or fdef["type"] != "reference":
+        raise TemplateProblem(f"'{field_key}' is not a reference field of {model.label}")
+    if target_type is not None and fdef["to"] != target_type:
+        raise TemplateProblem(
+            f"'{field_key}' of {model.label} refers to '{fdef['to']}', not '{target_type}'"
+        )
+    return fdef["to"]
+
+
+class PrintContext:
+    """Template contexts for the records of one printout, sharing what they look up.
+
+    Type versions and workflow state labels are fetched once per printout, so
+    a page of labels costs the same queries as a single label.
+    """
+
+    def __init__(
+        self, conn: Connection, actor: Principal, names: Iterable[str], now: datetime
+    ) -> None:
+        self.conn = conn
+        self.actor = actor
+        self.names = tuple(names)
+        self.now = now
+        self._models: dict[tuple[str, int], TypeModel] = {}
+        self._state_labels: dict[str, dict[str, str]] = {}
+
+    def model(self, row: dict[str, Any]) -> TypeModel:
+        version = (row["type_key"], row["type_version"])
+        if version not in self._models:
+            self._models[version] = type_model(self.conn, *version)
+        return self._models[version]
+
+    def _state_label(self, model: TypeModel, state: str | None) -> str:
+        if not model.workflow or state is None:
+            return state or ""
+        if model.workflow not in self._state_labels:
+            try:
+                states = workflow_model(self.conn, model.workflow).states
+            except NotFound:
+                states = {}
+            self._state_labels[model.workflow] = {k: s["label"] for k, s in states.items()}
+        return self._state_labels[model.workflow].get(state, state)
+
+    def printable(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Records as templates see them, in the order given."""
+        if not rows:
+            return []
+        models = [self.model(row) for row in rows]
+        lookups = _Lookups(self.conn, rows, models)
+        result = []
+        for row, model in zip(rows, models, strict=True):
+            fields = [
+                {
+                    "key": key,
+                    "label": fdef.get("label", key),
+                    "type": fdef["type"],
+                    "unit": fdef.get("unit", ""),
+                    "section": fdef.get("section"),
+                    "value": row["data"].get(key),
+                    "display": lookups.display(fdef, row["data"].get(key)),
+                }
+                for key, fdef in model.fields.items()
+            ]
+            result.append(
+                {
+                    **record_view(row),
+                    "type_label": model.label,
+                    "state_label": self._state_label(model, row["state"]),
+                    "created_by_name": lookups.names.get(row["created_by"], row["created_by"]),
+                    "updated_by_name": lookups.names.get(row["updated_by"], row["updated_by"]),
+                    "fields": fields,
+                    "field": {f["key"]: f for f in fields},
+                }
+            )
+        return result
+
+    def _readable(self, type_key: str) -> TypeModel:
+        try:
+            return readable_model(self.conn, self.actor, type_key)
+        except NotFound:
+            raise TemplateProblem(f"there is no object type '{type_key}'") from None
+
+    def for_record(self, row: dict[str, Any], printable: dict[str, Any]) -> dict[str, Any]:
+        """The names the template uses, for one record; costly ones only when used."""
+        conn, actor = self.conn, self.actor
+        model = self.model(row)
+
+        def field(key: str) -> dict[str, Any]:
+            found = printable["field"].get(key)
+            if found is None:
+                raise TemplateProblem(f"there is no field '{key}' in {model.definition['plural']}")
+            return found
+
+        def referencing(type_key: str, field_key: str) -> list[dict[str, Any]]:
+            """Records of ``type_key`` whose ``field_key`` points at this record (oldest first)."""
+            source = self._readable(type_key)
+            _reference_field(source, field_key, row["type_key"])
+            rows = (
+                conn.execute(
+                    select(record)
+                    .join(record_reference, record_reference.c.source_id == record.c.id)
+                    .where(
+                        record_reference.c.target_id == row["id"],
+                        record_reference.c.field_key == field_key,
+                        record.c.type_key == type_key,
+                    )
+                    .order_by(record.c.id)
+                    .limit(REFERENCING_MAX + 1)
+                )
+                .mappings()
+                .all()
+            )
+            if len(rows) > REFERENCING_MAX:
+                plural = source.definition["plural"]
+                raise TemplateProblem(f"more than {REFERENCING_MAX} {plural} refer to this record")
+            return self.printable([dict(r) for r in rows])
+
+        def referenced(field_key: str) -> dict[str, Any] | None:
+            """The record this record's reference field points at, or None."""
+            target_type = _reference_field(model, field_key)
+            target_id = row["data"].get(field_key)
+            if target_id is None:
+                return None
+            self._readable(target_type)
+            found = (
+                conn.execute(
+                    select(record).where(record.c.id == target_id, record.c.type_key == target_type)
+                )
+                .mappings()
+                .first()
+            )
+            return None if found is None else self.printable([dict(found)])[0]
+
+        providers: dict[str, Callable[[], Any]] = {
+            "record": lambda: printable,
+            "fields": lambda: printable["fields"],
+            "field": lambda: field,
+            "signatures": lambda: record_with_signatures(conn, actor, row["type_key"], row["id"])[
+                "signatures"
+            ],
+            "audit": lambda: record_history(conn, actor, row["type_key"], row["id"]),
+            "referencing": lambda: referencing,
+            "referenced": lambda: referenced,
+            "now": lambda: self.now,
+            "code128": lambda: code128,
+            "qr": lambda: qr,
+        }
+        return {name: providers[name]() for name in self.names}

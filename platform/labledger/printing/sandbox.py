@@ -1,0 +1,460 @@
+"""The sandbox print templates run in.
+
+Print templates are Jinja2 source that administrators write and that lives in
+the database, so they are untrusted code running on every printout. Jinja's
+own :class:`ImmutableSandboxedEnvironment` already refuses attributes that
+start with ``_`` and methods that change lists or dictionaries; this module
+narrows it further, because a sandbox that cannot reach Python internals can
+still exhaust the process:
+
+- nothing is loaded from files: a template cannot include, import or extend
+  another, and there is no loader to ask;
+- autoescaping is always on and cannot be switched off, and ``safe`` is not
+  a filter, so a record value such as ``<script>`` always prints as text;
+- a short list of filters and a single global (``range``, with a budget of
+  numbers per printout); everything else comes from the print context;
+- only whitelisted things can be called: the context's functions, macros,
+  ``loop.cycle``/``loop.changed`` and a few read-only methods of texts,
+  mappings and dates, so ``'{:>999999999}'.format(1)`` or ``'a'.ljust(...)``
+  cannot build giant strings;
+- ``*``, ``**`` and ``%`` are checked before they run (``'a' * 10**9`` is
+  refused), the output is counted and the printout has a time limit.
+
+Templates are checked when they are published (:func:`template_problems`),
+each problem with its line, and again when compiled for printing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Template, TemplateError, TemplateSyntaxError, nodes
+from jinja2.meta import find_undeclared_variables
+from jinja2.runtime import BlockReference, LoopContext, Macro
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from markupsafe import Markup
+
+from labledger.errors import ServiceError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one printout (a document, or a whole page run of labels) may use."""
+
+    #: Characters of HTML produced.
+    output_chars: int = 5_000_000
+    #: Wall-clock seconds, checked at each output, call and checked operator.
+    seconds: float = 30.0
+    #: Numbers all ``range(...)`` calls of the printout may produce together.
+    range_items: int = 100_000
+    #: Longest text or list that ``*`` may build.
+    sequence_items: int = 100_000
+    #: Largest whole number ``**`` may build, in bits.
+    power_bits: int = 100_000
+
+
+LIMITS = Limits()
+
+#: Names a template may use; they are filled in by the print context.
+CONTEXT_NAMES = frozenset(
+    {
+        "record",
+        "fields",
+        "field",
+        "signatures",
+        "audit",
+        "referencing",
+        "referenced",
+        "now",
+        "code128",
+        "qr",
+    }
+)
+
+#: Jinja's filters that cannot be abused (no ``safe``, ``attr``, ``format``, ``center``...).
+_JINJA_FILTERS = frozenset(
+    {
+        "abs",
+        "capitalize",
+        "count",
+        "d",
+        "default",
+        "dictsort",
+        "e",
+        "escape",
+        "filesizeformat",
+        "first",
+        "float",
+        "groupby",
+        "int",
+        "items",
+        "join",
+        "last",
+        "length",
+        "list",
+        "lower",
+        "map",
+        "max",
+        "min",
+        "reject",
+        "rejectattr",
+        "reverse",
+        "round",
+        "select",
+        "selectattr",
+        "sort",
+        "string",
+        "striptags",
+        "sum",
+        "title",
+        "trim",
+        "truncate",
+        "unique",
+        "upper",
+        "urlencode",
+        "wordcount",
+        "wordwrap",
+    }
+)
+
+#: Methods a template may call, by the type of the object they belong to.
+_METHODS: tuple[tuple[type, frozenset[str]], ...] = (
+    (
+        str,
+        frozenset(
+            {
+                "capitalize",
+                "endswith",
+                "isdigit",
+                "lower",
+                "lstrip",
+                "rstrip",
+                "split",
+                "splitlines",
+                "startswith",
+                "strip",
+                "title",
+                "upper",
+            }
+        ),
+    ),
+    (dict, frozenset({"get", "items", "keys", "values"})),
+    ((datetime, date), frozenset({"date", "isoformat", "strftime"})),  # type: ignore[arg-type]
+    (LoopContext, frozenset({"changed", "cycle"})),
+)
+
+_SCRIPT = re.compile(r"<\s*script", re.IGNORECASE)
+
+
+class TemplateProblem(Exception):
+    """What is wrong with a template, at which line (when known)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+@dataclass
+class _Budget:
+    limits: Limits
+    deadline: float
+    range_left: int
+    output_left: int
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TemplateProblem(
+                f"the printout took longer than {self.limits.seconds:g} seconds and was stopped"
+            )
+
+
+_BUDGET: ContextVar[_Budget] = ContextVar("print_budget")
+
+
+def _budget() -> _Budget:
+    try:
+        return _BUDGET.get()
+    except LookupError:  # compiled templates only run inside PrintRun.render
+        raise TemplateProblem("templates render only inside a printout") from None
+
+
+def _capped_range(*args: int) -> range:
+    """``range`` that draws on the printout's budget of numbers."""
+    budget = _budget()
+    numbers = range(*args)
+    try:
+        size = len(numbers)
+    except OverflowError:
+        size = budget.range_left + 1
+    if size > budget.range_left:
+        raise TemplateProblem(
+            f"range() of {size:,} numbers would pass the limit of "
+            f"{budget.limits.range_items:,} numbers per printout"
+        )
+    budget.range_left -= size
+    return numbers
+
+
+def number(value: Any, places: int = 0) -> str:
+    """``{{ 3.14159|number(2) }}`` -> ``3.14``: fixed decimal places, empty for no value."""
+    if value is None or value == "" or isinstance(value, bool):
+        return ""
+    if not isinstance(places, int) or not 0 <= places <= 12:
+        raise TemplateProblem("number(places): places must be a whole number from 0 to 12")
+    try:
+        return format(Decimal(str(value)), f".{places}f")
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def utc(value: Any, pattern: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
+    """A moment (a datetime or stored ISO text) as UTC text; dates print as they are."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime(pattern)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+class PrintSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, narrowed to what printing needs (see the module notes)."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        budget = _budget()
+        budget.tick()
+        limits = budget.limits
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(sequence) * times > limits.sequence_items
+                ):
+                    raise TemplateProblem(
+                        f"'*' would build {len(sequence) * times:,} items "
+                        f"(the limit is {limits.sequence_items:,})"
+                    )
+        elif operator == "**":
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and right > 0
+                and abs(left).bit_length() * right > limits.power_bits
+            ):
+                raise TemplateProblem("'**' would build a number too large to print")
+        elif isinstance(left, str):
+            raise TemplateProblem("'%' cannot format text in a template; use the number filter")
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _budget().tick()
+        if not _may_call(__context, __obj):
+            name = getattr(__obj, "__name__", type(__obj).__name__)
+            raise SecurityError(f"'{name}' cannot be called in a print template")
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _may_call(context: Any, obj: Any) -> bool:
+    """Macros, the print context's own functions, and whitelisted read-only methods."""
+    if isinstance(obj, Macro | BlockReference):
+        return True
+    if any(obj is value for value in context.parent.values()):
+        return True
+    owner, name = getattr(obj, "__self__", None), getattr(obj, "__name__", "")
+    return any(isinstance(owner, kind) and name in names for kind, names in _METHODS)
+
+
+def _environment() -> PrintSandbox:
+    env = PrintSandbox(autoescape=True, extensions=["jinja2.ext.loopcontrols"])
+    env.filters = {k: v for k, v in env.filters.items() if k in _JINJA_FILTERS}
+    env.filters.update(number=number, utc=utc)
+    env.globals = {"range": _capped_range}
+    return env
+
+
+ENVIRONMENT = _environment()
+
+
+def _policy_problems(tree: nodes.Template) -> list[TemplateProblem]:
+    """What the sandbox would refuse anyway, found before anyone prints."""
+    problems: list[TemplateProblem] = []
+
+    def add(kinds: Any, message: Any, predicate: Any = lambda _node: True) -> None:
+        for found in tree.find_all(kinds):
+            if predicate(found):
+                text = message(found) if callable(message) else message
+                problems.append(TemplateProblem(text, found.lineno))
+
+    add(
+        (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport),
+        "a print template cannot include, import or extend other templates",
+    )
+    add(nodes.EvalContextModifier, "autoescaping cannot be switched off in a print template")
+    add(
+        nodes.Getattr,
+        lambda n: f"'{n.attr}': names starting with '_' are not available",
+        lambda n: n.attr.startswith("_"),
+    )
+    add(
+        nodes.Getitem,
+        lambda n: f"'{n.arg.value}': names starting with '_' are not available",
+        lambda n: (
+            isinstance(n.arg, nodes.Const)
+            and isinstance(n.arg.value, str)
+            and n.arg.value.startswith("_")
+        ),
+    )
+    add(
+        nodes.Filter,
+        lambda n: f"there is no filter '{n.name}' in print templates",
+        lambda n: n.name not in ENVIRONMENT.filters,
+    )
+    add(
+        nodes.Test,
+        lambda n: f"there is no test '{n.name}'",
+        lambda n: n.name not in ENVIRONMENT.tests,
+    )
+    for data in tree.find_all(nodes.TemplateData):
+        script = _SCRIPT.search(data.data)
+        if script:
+            line = data.lineno + data.data.count("\n", 0, script.start())
+            problems.append(
+                TemplateProblem(
+                    "scripts do not run in printouts: remove the <script> element", line
+                )
+            )
+    try:
+        unknown = find_undeclared_variables(tree) - CONTEXT_NAMES
+    except TemplateSyntaxError:  # an unknown filter or test, reported above
+        unknown = set()
+    known = ", ".join(sorted(CONTEXT_NAMES | {"range"}))
+    add(
+        nodes.Name,
+        lambda n: f"unknown name '{n.name}' (print templates may use: {known})",
+        lambda n: n.ctx == "load" and n.name in unknown,
+    )
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def template_problems(source: str) -> list[TemplateProblem]:
+    """Every problem of ``source``, each with its line; empty when it may be published."""
+    try:
+        tree = ENVIRONMENT.parse(source)
+    except TemplateSyntaxError as exc:
+        return [TemplateProblem(exc.message or "syntax error", exc.lineno)]
+    problems = _policy_problems(tree)
+    if not problems:
+        try:
+            ENVIRONMENT.compile(tree)
+        except TemplateSyntaxError as exc:
+            problems.append(TemplateProblem(exc.message or "syntax error", exc.lineno))
+    return problems
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    template: Template
+    #: The context names the template uses: the printout computes only these.
+    names: frozenset[str]
+
+
+@lru_cache(maxsize=256)
+def compile_template(source: str) -> CompiledTemplate:
+    """Check and compile ``source`` (cached: published templates never change)."""
+    problems = template_problems(source)
+    if problems:
+        raise problems[0]
+    tree = ENVIRONMENT.parse(source)
+    return CompiledTemplate(
+        ENVIRONMENT.from_string(tree),
+        frozenset(find_undeclared_variables(tree) & CONTEXT_NAMES),
+    )
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line an error came from (Jinja rewrites tracebacks to template lines)."""
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.filename == "<template>"
+    ]
+    return lines[-1] if lines else None
+
+
+class PrintRun:
+    """One printout: its limits are shared by every template rendered in it."""
+
+    def __init__(self, limits: Limits = LIMITS) -> None:
+        self._budget = _Budget(
+            limits,
+            deadline=time.monotonic() + limits.seconds,
+            range_left=limits.range_items,
+            output_left=limits.output_chars,
+        )
+
+    @contextmanager
+    def _active(self) -> Iterator[_Budget]:
+        token = _BUDGET.set(self._budget)
+        try:
+            yield self._budget
+        finally:
+            _BUDGET.reset(token)
+
+    def render(self, compiled: CompiledTemplate, context: dict[str, Any]) -> Markup:
+        """The template's HTML for ``context``; a failure raises TemplateProblem with its line.
+
+        Service errors raised by context functions (a record the caller may
+        not read) pass through unchanged.
+        """
+        parts: list[str] = []
+        with self._active() as budget:
+            try:
+                for chunk in compiled.template.generate(context):
+                    budget.tick()
+                    budget.output_left -= len(chunk)
+                    if budget.output_left < 0:
+                        raise TemplateProblem(
+                            f"the printout is larger than {budget.limits.output_chars:,} characters"
+                        )
+                    parts.append(chunk)
+            except ServiceError:
+                raise
+            except TemplateProblem as exc:
+                raise TemplateProblem(exc.message, exc.line or _template_line(exc)) from None
+            except RecursionError as exc:
+                raise TemplateProblem(
+                    "macros call each other too deeply", _template_line(exc)
+                ) from None
+            except (
+                TemplateError,
+                ArithmeticError,
+                LookupError,
+                TypeError,
+                ValueError,
+            ) as exc:
+                raise TemplateProblem(str(exc) or type(exc).__name__, _template_line(exc)) from None
+        return Markup("".join(parts))  # noqa: S704 - autoescaped template output
