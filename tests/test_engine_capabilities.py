@@ -356,3 +356,68 @@ def test_guard_on_related_values_keeps_testers_from_releasing(db, intake, make_p
         lockout_threshold=5,
     )
     assert done["state"] == "released"
+
+
+def test_a_link_set_by_a_transition_is_indexed_at_once(db, make_person):
+    person = make_person("olga", "owner")
+    flow = {
+        "key": "linker",
+        "label": "Linker",
+        "states": [
+            {"key": "new", "label": "New", "initial": True},
+            {"key": "linked", "label": "Linked", "required": ["note"]},
+        ],
+        "transitions": [
+            {
+                "key": "link",
+                "label": "Link",
+                "from": ["new"],
+                "to": "linked",
+                "roles": ["*"],
+                "actions": [
+                    {
+                        "type": "create",
+                        "record_type": "note",
+                        "fields": {"text": "'made by the step'"},
+                        "link_field": "note",
+                    }
+                ],
+            }
+        ],
+    }
+    with db.write() as conn:
+        publish_type(
+            conn, SYSTEM, _type("note", [{"key": "text", "label": "Text", "type": "text"}])
+        )
+        publish_workflow(conn, SYSTEM, flow)
+        publish_type(
+            conn,
+            SYSTEM,
+            _type(
+                "topic",
+                [{"key": "note", "label": "Note", "type": "reference", "to": "note"}],
+                workflow="linker",
+            ),
+        )
+    topic = _create(db, person, "topic", {})
+    linked = run_transition(
+        db,
+        person.principal,
+        "topic",
+        topic["id"],
+        "link",
+        attachment_limit=LIMIT,
+        lockout_threshold=5,
+    )
+    assert linked["state"] == "linked", "the state may require the field its step fills"
+    with db.read() as conn:
+        targets = (
+            conn.execute(
+                select(record_reference.c.target_id).where(
+                    record_reference.c.source_id == topic["id"]
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert targets == [linked["data"]["note"]]

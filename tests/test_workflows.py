@@ -389,3 +389,18 @@ def test_overdue_records_are_listed(db, flows, people, client):
     assert [r["id"] for r in response.json()["items"]] == [late["id"]]
     no_due = client.get("/api/v1/records/task?overdue=true", headers=people["analyst"].headers)
     assert no_due.status_code == 422
+
+
+def test_role_is_refused_before_the_password_is_checked(db, flows, people):
+    job = _create(db, people["analyst"], "job", {"title": "Lot 13"})
+    with db.write() as conn:
+        conn.execute(record.update().where(record.c.id == job["id"]).values(state="in_review"))
+    with pytest.raises(Forbidden, match="Only these roles"):
+        _run(db, people["analyst"], "job", job["id"], "release", password="wrong password!")
+    with db.read() as conn:
+        failed = conn.execute(
+            select(func.count())
+            .select_from(audit_event)
+            .where(audit_event.c.action == "signature.failed")
+        ).scalar_one()
+    assert failed == 0, "a wrong password of someone without the role is never counted"

@@ -3,7 +3,7 @@
 Administrators write small expressions in metadata: computed fields
 (``value < spec_low or value > spec_high``), workflow guards
 (``status == 'done' and len(actions) > 0``) and conditional visibility or
-requiredness (``capa_required == False``).  Those strings come from JSON that
+requiredness (``review_required == False``).  Those strings come from JSON that
 an administrator edits, so they are *untrusted code*.  Python's ``eval`` is
 not a sandbox: ``().__class__.__bases__[0].__subclasses__()`` and friends
 reach every object in the process, and ``9 ** 9 ** 9`` freezes it.

@@ -109,7 +109,7 @@ def _fail_if(errors: list[FieldError], model: TypeModel) -> None:
         raise ValidationFailed(f"The {model.label} was not saved: check the fields.", errors)
 
 
-def _write_references(
+def write_references(
     conn: Connection, model: TypeModel, record_id: int, data: dict[str, Any], replace: bool
 ) -> None:
     if replace:
@@ -124,7 +124,7 @@ def _write_references(
         conn.execute(insert(record_reference), rows)
 
 
-def _bind_attachments(
+def bind_attachments(
     conn: Connection, model: TypeModel, record_id: int, data: dict[str, Any]
 ) -> None:
     ids = [
@@ -220,8 +220,8 @@ def create_record(
     except IntegrityError:  # a concurrent writer took a unique value; the transaction ends
         raise _unique_violation(model) from None
     if _has_references(model):
-        _write_references(conn, model, row["id"], stored, replace=False)
-    _bind_attachments(conn, model, row["id"], stored)
+        write_references(conn, model, row["id"], stored, replace=False)
+    bind_attachments(conn, model, row["id"], stored)
     view = record_view(row)
     append(
         conn,
@@ -333,8 +333,8 @@ def update_record(
     if _has_references(model) and any(
         model.fields.get(k, {}).get("type") == "reference" for k in changes
     ):
-        _write_references(conn, model, record_id, stored, replace=True)
-    _bind_attachments(conn, model, record_id, stored)
+        write_references(conn, model, record_id, stored, replace=True)
+    bind_attachments(conn, model, record_id, stored)
     view = record_view({**current, **values})
     append(
         conn,

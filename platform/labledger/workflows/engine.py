@@ -31,10 +31,12 @@ from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
 from labledger.records.relations import RELATED_FUNCTIONS, related_functions
 from labledger.records.service import (
+    bind_attachments,
     create_record,
     expression_context,
     load_row,
     record_view,
+    write_references,
 )
 from labledger.records.validation import is_empty
 from labledger.workflows.model import WorkflowModel, workflow_model
@@ -123,10 +125,12 @@ def _blockers(
                 "so someone else must do this one."
             )
             result.append(Blocker(SEPARATION, message))
-    set_by_step = {a["field"] for a in transition.get("actions", []) if a["type"] == "set"}
+    set_by_step = {a.get("field") or a.get("link_field") for a in transition.get("actions", [])} - {
+        None
+    }
     wanted = [
         *transition.get("requires_fields", []),
-        *(ctx.workflow.required_fields(transition["to"]) - set_by_step),
+        *(k for k in ctx.workflow.required_fields(transition["to"]) if k not in set_by_step),
     ]
     missing = tuple(dict.fromkeys(k for k in wanted if is_empty(data.get(k))))
     if missing:
@@ -320,6 +324,10 @@ def execute_transition(
     ).rowcount
     if changed != 1:
         raise Conflict(f"Record {row['number']} changed while the step ran; try again.")
+    # Links set by the step (set actions, link fields) must be visible to
+    # count_referencing and "referenced by" lists at once.
+    write_references(conn, ctx.model, record_id, data, replace=True)
+    bind_attachments(conn, ctx.model, record_id, data)
     changes = {"state": {"old": row["state"], "new": transition["to"]}}
     changes.update(
         {
@@ -427,6 +435,18 @@ def _run_referenced_transitions(
         )
 
 
+def _refuse_unauthorised(
+    conn: Connection, actor: Principal, type_key: str, record_id: int, transition_key: str
+) -> None:
+    readable_model(conn, actor, type_key)
+    ctx = _context(conn, actor, type_key, record_id, lock=False)
+    transition = ctx.workflow.transitions.get(transition_key)
+    if transition is None:
+        return  # execute_transition reports the unknown transition
+    blockers = _blockers(ctx, transition, ctx.row["data"], "(asked later)")
+    _raise_for([b for b in blockers if b.kind in (ROLE, SEPARATION)])
+
+
 def verify_signer(
     db: Database, actor: Principal, credentials: SignatureInput | None, *, lockout_threshold: int
 ) -> Principal:
@@ -473,6 +493,11 @@ def run_transition(
     needs_signature = bool(
         workflow and (workflow.transitions.get(transition_key) or {}).get("signature")
     )
+    if needs_signature:
+        # Refuse a person who may not do this step before asking for a password,
+        # so a wrong password is never counted against someone without the role.
+        with db.read() as conn:
+            _refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
     signer = (
         verify_signer(db, actor, signature, lockout_threshold=lockout_threshold)
         if needs_signature

@@ -43,8 +43,9 @@ class WorkflowModel:
             return frozenset(model.fields)
         return frozenset(model.fields) - set(editable)
 
-    def required_fields(self, state: str | None) -> frozenset[str]:
-        return frozenset(self.states.get(state or "", {}).get("required", []))
+    def required_fields(self, state: str | None) -> tuple[str, ...]:
+        """Fields a record must have to enter ``state``, in the state's own order."""
+        return tuple(self.states.get(state or "", {}).get("required", []))
 
 
 def compile_workflow(key: str, version: int, definition: dict[str, Any]) -> WorkflowModel:
@@ -84,5 +85,5 @@ def rules_for_state(conn: Connection, model: TypeModel, state: str | None) -> St
     return StateRules(
         initial_state=workflow.initial_state,
         locked=workflow.locked_fields(model, state) if state else frozenset(),
-        required=workflow.required_fields(state),
+        required=frozenset(workflow.required_fields(state)),
     )
