@@ -7,16 +7,14 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from labledger.audit.trail import AuditEntry, append
-from labledger.canonical import content_hash
 from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.identity.principal import CONFIGURE, Principal
 from labledger.identity.roles import existing_role_keys
 from labledger.metadata import versions
-from labledger.metadata.diff import diff_definitions
 from labledger.metadata.fieldtypes import value_type
 from labledger.metadata.model import TypeModel, compile_model
 from labledger.metadata.physical import replace_report_view, sync_indexes
+from labledger.metadata.publishing import publish_version
 from labledger.metadata.validation import DefinitionContext, validate_type_definition
 from labledger.workflows.definitions import WORKFLOW_KIND, check_type_workflow
 
@@ -113,7 +111,7 @@ def publish_type(
     )
     if workflow_problems:
         raise ValidationFailed("The object type does not fit its workflow.", workflow_problems)
-    published = versions.store(conn, KIND, definition["key"], definition, actor.username)
+    published = publish_version(conn, actor.username, KIND, definition, type_key=definition["key"])
     if not published.changed:
         return published
     model = compile_model(definition["key"], published.version, definition)
@@ -130,23 +128,4 @@ def publish_type(
             ],
         ) from None
     replace_report_view(conn, model)
-    append(
-        conn,
-        [
-            AuditEntry(
-                actor=actor.username,
-                action="config.publish",
-                type_key=definition["key"],
-                config_version=published.version,
-                changes=diff_definitions(published.previous, definition),
-                details={"kind": KIND, "key": definition["key"], "hash": content_hash(definition)},
-                outbox_kind="config.published",
-                outbox_payload={
-                    "kind": KIND,
-                    "key": definition["key"],
-                    "version": published.version,
-                },
-            )
-        ],
-    )
     return published

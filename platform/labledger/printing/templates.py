@@ -13,14 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from labledger.audit.trail import AuditEntry, append
-from labledger.canonical import content_hash
 from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.identity.principal import CONFIGURE, Principal
 from labledger.metadata import versions
-from labledger.metadata.diff import diff_definitions
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import TypeModel
+from labledger.metadata.publishing import publish_version
 from labledger.metadata.schemas import meta_validator
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.metadata.types import type_model
@@ -122,24 +120,7 @@ def publish_print_template(
     errors = print_template_errors(conn, definition, path_prefix)
     if errors:
         raise ValidationFailed("The print template is not valid.", errors)
-    key = definition["key"]
-    published = versions.store(conn, KIND, key, definition, actor.username)
-    if published.changed:
-        append(
-            conn,
-            [
-                AuditEntry(
-                    actor=actor.username,
-                    action="config.publish",
-                    config_version=published.version,
-                    changes=diff_definitions(published.previous, definition),
-                    details={"kind": KIND, "key": key, "hash": content_hash(definition)},
-                    outbox_kind="config.published",
-                    outbox_payload={"kind": KIND, "key": key, "version": published.version},
-                )
-            ],
-        )
-    return published
+    return publish_version(conn, actor.username, KIND, definition)
 
 
 def _may_read(conn: Connection, actor: Principal, type_key: str) -> bool:

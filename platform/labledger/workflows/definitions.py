@@ -14,17 +14,15 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from labledger.audit.trail import AuditEntry, append
-from labledger.canonical import content_hash
 from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.expressions import ExpressionError, compile_expression
 from labledger.identity.principal import CONFIGURE, EVERYONE, Principal
 from labledger.identity.roles import existing_role_keys
 from labledger.metadata import versions
-from labledger.metadata.diff import diff_definitions
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import CONTEXT_NAMES
+from labledger.metadata.publishing import publish_version
 from labledger.metadata.schemas import meta_validator
 from labledger.records.relations import RELATED_FUNCTIONS
 
@@ -267,28 +265,4 @@ def publish_workflow(
             ]
     if errors:
         raise ValidationFailed("The workflow definition is not valid.", errors)
-    published = versions.store(conn, WORKFLOW_KIND, definition["key"], definition, actor.username)
-    if published.changed:
-        append(
-            conn,
-            [
-                AuditEntry(
-                    actor=actor.username,
-                    action="config.publish",
-                    config_version=published.version,
-                    changes=diff_definitions(published.previous, definition),
-                    details={
-                        "kind": WORKFLOW_KIND,
-                        "key": definition["key"],
-                        "hash": content_hash(definition),
-                    },
-                    outbox_kind="config.published",
-                    outbox_payload={
-                        "kind": WORKFLOW_KIND,
-                        "key": definition["key"],
-                        "version": published.version,
-                    },
-                )
-            ],
-        )
-    return published
+    return publish_version(conn, actor.username, WORKFLOW_KIND, definition)

@@ -1,0 +1,51 @@
+"""Publishing a configuration item: a new immutable version and its audit event.
+
+Object types, workflows, print templates and import mappings are all
+published the same way; what differs is how each is validated beforehand and
+what each sets up afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from labledger.audit.trail import AuditEntry, append
+from labledger.canonical import content_hash
+from labledger.metadata import versions
+from labledger.metadata.diff import diff_definitions
+
+
+def publish_version(
+    conn: Connection,
+    actor: str,
+    kind: str,
+    definition: dict[str, Any],
+    *,
+    type_key: str | None = None,
+) -> versions.Published:
+    """Store ``definition`` as the next version of its item unless unchanged, audited.
+
+    The audit event carries what changed (field by field) and the hash of the
+    new definition; its outbox event lets integrations follow configuration.
+    """
+    key = definition["key"]
+    published = versions.store(conn, kind, key, definition, actor)
+    if published.changed:
+        append(
+            conn,
+            [
+                AuditEntry(
+                    actor=actor,
+                    action="config.publish",
+                    type_key=type_key,
+                    config_version=published.version,
+                    changes=diff_definitions(published.previous, definition),
+                    details={"kind": kind, "key": key, "hash": content_hash(definition)},
+                    outbox_kind="config.published",
+                    outbox_payload={"kind": kind, "key": key, "version": published.version},
+                )
+            ],
+        )
+    return published
