@@ -206,19 +206,24 @@ def is_record_ref(value: Any) -> bool:
     return isinstance(value, dict) and list(value) == ["ref"] and isinstance(value["ref"], str)
 
 
+def record_refs(path: str, value: Any) -> list[tuple[str, str]]:
+    """(JSON path, ref) of the record refs in a field value: the value itself or list items."""
+    if is_record_ref(value):
+        return [(f"{path}.ref", value["ref"])]
+    if isinstance(value, list):
+        return [(f"{path}[{i}].ref", v["ref"]) for i, v in enumerate(value) if is_record_ref(v)]
+    return []
+
+
 def record_ref_errors(records: list[dict[str, Any]], section: str = "records") -> list[FieldError]:
     """Refs must be unique, and a record may refer only to records listed before it."""
     errors = []
     seen: dict[str, int] = {}
     for index, item in enumerate(records):
         for field_key, value in item["data"].items():
-            if is_record_ref(value) and value["ref"] not in seen:
-                errors.append(
-                    FieldError(
-                        f"{section}[{index}].data.{field_key}.ref",
-                        f"no earlier record has ref '{value['ref']}'",
-                    )
-                )
+            for path, ref in record_refs(f"{section}[{index}].data.{field_key}", value):
+                if ref not in seen:
+                    errors.append(FieldError(path, f"no earlier record has ref '{ref}'"))
         if item["ref"] in seen:
             errors.append(
                 FieldError(

@@ -37,7 +37,14 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from labledger.audit.trail import AuditEntry, append
-from labledger.bundles.format import KEYED_SECTIONS, Bundle, invalid, is_record_ref, parse_bundle
+from labledger.bundles.format import (
+    KEYED_SECTIONS,
+    Bundle,
+    invalid,
+    is_record_ref,
+    parse_bundle,
+    record_refs,
+)
 from labledger.bundles.report import SINGULAR, Change, ImportReport, ItemReport, RecordReport
 from labledger.canonical import content_hash
 from labledger.db.engine import Database
@@ -468,14 +475,13 @@ class _Import:
         problems = []
         data = {}
         for field_key, value in item["data"].items():
-            if not is_record_ref(value):
-                data[field_key] = value
-            elif value["ref"] in refs:
-                data[field_key] = refs[value["ref"]]
-            else:
-                problems.append(
-                    FieldError(f"data.{field_key}.ref", f"record '{value['ref']}' was not imported")
-                )
+            missing = [
+                (path, ref)
+                for path, ref in record_refs(f"data.{field_key}", value)
+                if ref not in refs
+            ]
+            problems += [FieldError(p, f"record '{ref}' was not imported") for p, ref in missing]
+            data[field_key] = _with_ids(value, refs)
         if versions.current_version(self.conn, TYPE_KIND, item["type"]) is None:
             problems.append(FieldError("type", f"there is no object type '{item['type']}'"))
         elif "state" in item:
@@ -557,3 +563,12 @@ class _Import:
                 )
             ],
         )
+
+
+def _with_ids(value: Any, refs: dict[str, int]) -> Any:
+    """A field value with its bundle record refs (alone or in a list) replaced by ids."""
+    if is_record_ref(value):
+        return refs.get(value["ref"])
+    if isinstance(value, list):
+        return [refs.get(v["ref"]) if is_record_ref(v) else v for v in value]
+    return value

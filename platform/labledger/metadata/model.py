@@ -96,10 +96,12 @@ def input_schema(definition: dict[str, Any]) -> dict[str, Any]:
             continue
         value_schema = kind.schema(fdef)
         # Optional fields may be cleared with null.
+        # A default expression may fill a required field: it is checked once filled.
+        must_be_given = fdef.get("required") and not fdef.get("default_expression")
         properties[fdef["key"]] = (
-            value_schema if fdef.get("required") else {"anyOf": [value_schema, {"type": "null"}]}
+            value_schema if must_be_given else {"anyOf": [value_schema, {"type": "null"}]}
         )
-        if fdef.get("required"):
+        if must_be_given:
             required.append(fdef["key"])
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

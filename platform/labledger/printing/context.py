@@ -53,7 +53,7 @@ class _Lookups:
                 if value is None:
                     continue
                 if fdef["type"] == "reference":
-                    references.add(value)
+                    references.update(value if fdef.get("multiple") else [value])
                 elif fdef["type"] == "user":
                     users.add(value)
                 elif fdef["type"] == "attachment":
@@ -97,7 +97,8 @@ class _Lookups:
         if kind == "multi_choice":
             return ", ".join(_option_label(fdef, v) for v in value)
         if kind == "reference":
-            return self.numbers.get(value, f"#{value}")
+            targets = value if fdef.get("multiple") else [value]
+            return ", ".join(self.numbers.get(v, f"#{v}") for v in targets)
         if kind == "user":
             return self.names.get(value, value)
         if kind == "attachment":

@@ -62,10 +62,21 @@ def related_functions(
         ).scalar_one()
         return total > 0 and outside == 0
 
+    looked_up: dict[int, dict[str, Any] | None] = {}
+
     def lookup(record_ref: Any) -> dict[str, Any] | None:
-        """Any record by id: its fields, id, state and number (None when there is none)."""
+        """Any record by id: its fields, id, state and number (None when there is none).
+
+        Cached for the life of these functions (one check or one action), since
+        copying a dozen values from one record would otherwise read it a dozen times.
+        """
         if not isinstance(record_ref, int) or isinstance(record_ref, bool):
             return None
+        if record_ref not in looked_up:
+            looked_up[record_ref] = _read(record_ref)
+        return looked_up[record_ref]
+
+    def _read(record_ref: int) -> dict[str, Any] | None:
         row = conn.execute(
             select(record.c.data, record.c.state, record.c.number).where(record.c.id == record_ref)
         ).first()

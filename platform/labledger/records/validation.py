@@ -63,6 +63,7 @@ class DataCheck:
         self.locked_fields = locked_fields
         self.attachment_limit = attachment_limit
         self.errors: list[FieldError] = []
+        self._related: dict[str, Any] | None = None
 
     def error(self, key: str, message: str) -> None:
         self.errors.append(FieldError(f"data.{key}", message))
@@ -74,16 +75,14 @@ class DataCheck:
             return {}
         self._check_keys(submitted)
         merged = self._merge(submitted)
-        if self.current is None:
-            self._apply_default_expressions(merged, context)
-        projected = {k: merged.get(k) for k in self.model.input_schema["properties"] if k in merged}
-        for problem in field_errors(self.model.validator.iter_errors(projected), "data"):
-            self.errors.append(problem)
+        self._check_shapes(merged)
         if self.errors:
             return merged
         self._normalise(merged, submitted)
-        self._check_required(merged, submitted)
         self._resolve_references(merged, submitted)
+        if self.current is None:
+            submitted = self._apply_default_expressions(merged, submitted, context)
+        self._check_required(merged, submitted)
         self._check_users(merged, submitted)
         self._check_attachments(merged, submitted)
         self._compute(merged, context)
@@ -209,18 +208,39 @@ class DataCheck:
             merged[key] = computed_result(self.model.fields[key], value)
 
     def _functions(self, merged: dict[str, Any]) -> dict[str, Any]:
-        return related_functions(self.conn, self.record_id, merged)
+        """The related-record functions, built once per check (lookups are cached in them)."""
+        if self._related is None:
+            self._related = related_functions(self.conn, self.record_id, merged)
+        return self._related
 
-    def _apply_default_expressions(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
-        """Fill empty fields from their default expression (e.g. a due date from a class)."""
+    def _check_shapes(self, merged: dict[str, Any]) -> None:
+        projected = {k: merged.get(k) for k in self.model.input_schema["properties"] if k in merged}
+        for problem in field_errors(self.model.validator.iter_errors(projected), "data"):
+            self.errors.append(problem)
+
+    def _apply_default_expressions(
+        self, merged: dict[str, Any], submitted: dict[str, Any], context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Fill empty fields from their default expression (e.g. limits copied from a
+        referenced definition); they run after references are resolved, so they see
+        ids whether the client sent ids or numbers. The values then pass the same
+        checks as typed ones. Returns ``submitted`` with the filled fields added."""
+        filled: dict[str, Any] = {}
         for key, expression in self.model.default_expressions.items():
             if is_empty(merged.get(key)):
                 try:
-                    merged[key] = expression.evaluate(
-                        {**merged, **context}, self._functions(merged)
-                    )
+                    value = expression.evaluate({**merged, **context}, self._functions(merged))
                 except EvaluationError:
                     continue
+                if value is not None:
+                    merged[key] = filled[key] = value
+        if not filled:
+            return submitted
+        self._check_shapes(merged)
+        if not self.errors:
+            self._normalise(merged, filled)
+            self._resolve_references(merged, filled)
+        return {**submitted, **filled}
 
     def _check_rules(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
         """The type's checks across fields; each failing one is shown on its fields."""

@@ -13,7 +13,7 @@ transition it was for is refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -27,6 +27,7 @@ from labledger.errors import Conflict, FieldError, Forbidden, NotFound, Validati
 from labledger.expressions import EvaluationError, compile_expression
 from labledger.identity.principal import Principal
 from labledger.identity.users import check_password
+from labledger.metadata.fieldtypes import FIELD_TYPES
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
 from labledger.records.relations import RELATED_FUNCTIONS, related_functions
@@ -69,12 +70,20 @@ class _Context:
     model: TypeModel
     workflow: WorkflowModel
     row: dict[str, Any]
+    _functions: dict[int, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
 
     def evaluation_names(self, data: dict[str, Any]) -> dict[str, Any]:
         return {**data, **expression_context(self.actor, self.row)}
 
     def functions(self, data: dict[str, Any]) -> dict[str, Any]:
-        return related_functions(self.conn, self.row["id"], data)
+        """Related-record functions over ``data``, built once per data (lookups cached)."""
+        found = self._functions.get(id(data))
+        if found is None or found[0] is not data:
+            found = self._functions[id(data)] = (
+                data,
+                related_functions(self.conn, self.row["id"], data),
+            )
+        return found[1]
 
 
 def _context(
@@ -191,6 +200,17 @@ def _compiled(source: str) -> Any:
     return compile_expression(source, functions=RELATED_FUNCTIONS)
 
 
+def _set_value(ctx: _Context, key: str, value: Any) -> Any:
+    """A value a set action computed, normalised like a typed one (e.g. UTC seconds)."""
+    fdef = ctx.model.fields.get(key)
+    if value is None or fdef is None:
+        return value
+    try:
+        return FIELD_TYPES[fdef["type"]].normalise(value, fdef)
+    except ValueError as exc:
+        raise ValidationFailed(f"A workflow action set '{key}' to a value that {exc}.") from None
+
+
 def _items(ctx: _Context, data: dict[str, Any], action: dict[str, Any]) -> list[dict[str, Any]]:
     """One name set per record to create: ``item`` is each element of ``for_each``."""
     if not action.get("for_each"):
@@ -229,7 +249,9 @@ def _run_actions_before(
     data = dict(data)
     for action in transition.get("actions", []):
         if action["type"] == "set":
-            data[action["field"]] = _evaluate(ctx, data, _compiled(action["expression"]))
+            data[action["field"]] = _set_value(
+                ctx, action["field"], _evaluate(ctx, data, _compiled(action["expression"]))
+            )
         elif action["type"] == "create":
             for extra in _items(ctx, data, action):
                 values = {
