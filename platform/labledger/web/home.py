@@ -1,4 +1,4 @@
-"""The start page: the signed-in user's work."""
+"""The start page: the signed-in person's work, overdue first, and the record types."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from litestar.response import Template
 
 from labledger.db.engine import Database
 from labledger.identity.sessions import WebSession
-from labledger.metadata.types import list_types
+from labledger.metadata.types import list_types, readable_model
+from labledger.records.work import my_work
 from labledger.web.pages import page
 
 
@@ -16,6 +17,14 @@ class HomeController(Controller):
 
     @get("/", sync_to_thread=True)
     def home(self, session: WebSession, db: Database) -> Template:
+        actor = session.principal
         with db.read() as conn:
-            types = list_types(conn, session.principal)
-        return page("home.html", session, types=types)
+            work = my_work(conn, actor)
+            types = list_types(conn, actor)
+            for item in types:
+                model = readable_model(conn, actor, item["key"])
+                item["may_create"] = model.allows(actor, "create")
+                item["due_field"] = model.definition.get("due_field")
+        due = {t["key"]: t["due_field"] for t in types}
+        signing = [(w, item) for w in work for item in w.items if item.needs_signature]
+        return page("home.html", session, work=work, types=types, due=due, signing=signing)

@@ -10,14 +10,20 @@ from labledger.db.engine import Database
 from labledger.identity.sessions import instance_secret
 from labledger.resources import data_path
 from labledger.web.account import AccountController
+from labledger.web.admin import CONTROLLERS as ADMIN_CONTROLLERS
 from labledger.web.home import HomeController
 from labledger.web.printing import CONTROLLERS as PRINT_CONTROLLERS
+from labledger.web.record_controllers import CONTROLLERS as RECORD_CONTROLLERS
+from labledger.web.scan import CONTROLLERS as SCAN_CONTROLLERS
 
 #: Every page controller. Each page module exports its own CONTROLLERS list.
 WEB_CONTROLLERS = [
     AccountController,
     HomeController,
     *PRINT_CONTROLLERS,
+    *ADMIN_CONTROLLERS,
+    *RECORD_CONTROLLERS,
+    *SCAN_CONTROLLERS,
 ]
 
 

@@ -1,0 +1,119 @@
+"""Checking record input without saving it: what a form shows while a person types.
+
+The errors and computed values come from the very ``DataCheck`` that
+``create_record`` and ``update_record`` run, with the same expression
+context, read-only and locked fields, so a form can never show as valid what
+the service would refuse, nor the reverse. Nothing is written.
+
+On top of that the preview says which fields are visible (``visible_if``)
+and which need a value now (``required`` or a true ``required_if``): the
+service does not need those answers, a form does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from labledger.errors import FieldError, Forbidden
+from labledger.expressions import EvaluationError, compile_expression
+from labledger.identity.principal import Principal
+from labledger.metadata.model import CONTEXT_NAMES, TypeModel
+from labledger.metadata.types import type_model
+from labledger.records.service import expression_context, load_row, state_rules
+from labledger.records.validation import DataCheck
+
+
+@dataclass(frozen=True)
+class Preview:
+    #: What the service would refuse, located as ``data.<field>`` like its own errors.
+    errors: list[FieldError]
+    #: The data as it would be stored, computed fields included (as submitted
+    #: and merged when the values do not even have the right shape).
+    data: dict[str, Any]
+    visible: frozenset[str]
+    required: frozenset[str]
+    #: Fields the record's workflow state does not let anyone change.
+    locked: frozenset[str]
+
+
+def _expression_names(model: TypeModel) -> frozenset[str]:
+    return CONTEXT_NAMES | frozenset(model.fields)
+
+
+def visible_fields(model: TypeModel, names: dict[str, Any]) -> frozenset[str]:
+    """Fields shown for these values: those without ``visible_if`` or whose condition holds.
+
+    A condition that cannot be evaluated shows the field: hiding an input
+    because of an error would hide the way to fix it.
+    """
+    allowed = _expression_names(model)
+    shown = set()
+    for key, fdef in model.fields.items():
+        condition = fdef.get("visible_if")
+        if not condition:
+            shown.add(key)
+            continue
+        try:
+            if compile_expression(condition, names=allowed).evaluate(names):
+                shown.add(key)
+        except EvaluationError:
+            shown.add(key)
+    return frozenset(shown)
+
+
+def required_fields(model: TypeModel, names: dict[str, Any]) -> frozenset[str]:
+    """Fields that need a value for these values (``required_if`` as the service evaluates it)."""
+    needed = {key for key, fdef in model.fields.items() if fdef.get("required")}
+    for key, expression in model.required_if.items():
+        try:
+            if expression.evaluate(names):
+                needed.add(key)
+        except EvaluationError:
+            continue
+    return frozenset(needed)
+
+
+def preview_record(
+    conn: Connection,
+    actor: Principal,
+    type_key: str,
+    data: dict[str, Any],
+    *,
+    record_id: int | None = None,
+    attachment_limit: int,
+) -> Preview:
+    """Check ``data`` as a new record (``record_id`` None) or as a change to a record."""
+    model = type_model(conn, type_key)
+    action = "create" if record_id is None else "edit"
+    if not model.allows(actor, action):
+        raise Forbidden(f"You may not {action} {model.definition['plural']}.")
+    row = load_row(conn, type_key, record_id) if record_id is not None else None
+    rules = state_rules(conn, model, row["state"] if row else None)
+    check = DataCheck(
+        conn,
+        model,
+        row["data"] if row else None,
+        actor=actor.username,
+        record_id=record_id,
+        locked_fields=rules.locked,
+        attachment_limit=attachment_limit,
+    )
+    context = expression_context(actor, row)
+    built = check.build(data, context)
+    if check.errors:
+        # ``build`` stops before computing when a value has the wrong shape or a
+        # required field is still empty, as it will be while a form is filled
+        # in; the person should still see what the values typed so far give.
+        built = dict(built)
+        check._compute(built, context)
+    names = {**built, **context}
+    return Preview(
+        errors=check.errors,
+        data=built,
+        visible=visible_fields(model, names),
+        required=required_fields(model, names),
+        locked=rules.locked,
+    )

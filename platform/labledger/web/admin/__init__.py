@@ -1,0 +1,22 @@
+"""The pages admins use: designers for object types and workflows, users and
+roles, the audit trail browser and configuration bundles.
+
+Every page calls the same services as the JSON API, so an edit made here is
+validated and audited exactly as one made through the API.
+"""
+
+from __future__ import annotations
+
+from labledger.web.admin.audit import AuditPagesController
+from labledger.web.admin.config import ConfigPagesController
+from labledger.web.admin.types import TypeDesignerController
+from labledger.web.admin.users import UsersPagesController
+from labledger.web.admin.workflows import WorkflowDesignerController
+
+CONTROLLERS = [
+    TypeDesignerController,
+    WorkflowDesignerController,
+    UsersPagesController,
+    AuditPagesController,
+    ConfigPagesController,
+]

@@ -1,0 +1,198 @@
+"""What the admin pages share: reading forms, keeping drafts faithful, showing errors.
+
+The designers keep the definition being edited in the page and rebuild it
+from the posted form on every request. The helpers here make that rebuild
+faithful: an option the admin did not touch stays exactly as it was written,
+so opening a published definition and publishing it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Request
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Template
+
+from labledger.errors import FieldError, Forbidden, ValidationFailed
+from labledger.identity.principal import Principal
+from labledger.identity.sessions import WebSession
+from labledger.web.pages import page
+
+#: A URL-encoded form; a name sent several times (a checkbox group) arrives as a list.
+FormBody = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def require_permission(principal: Principal, permission: str, what: str) -> None:
+    """Refuse a page to a user without ``permission``, even when it only reads.
+
+    The services check permissions on every change; pages that only show
+    configuration (a designer, the user list) check here so they never show
+    it to someone who could not act on it.
+    """
+    if not principal.has_permission(permission):
+        raise Forbidden(f"{what} needs the '{permission}' permission.")
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return bool(request.headers.get("hx-request"))
+
+
+def render(
+    request: Request[Any, Any, Any],
+    session: WebSession,
+    full: str,
+    fragment: str,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Template:
+    """The fragment for htmx, the full page (which includes it) otherwise."""
+    template = fragment if is_htmx(request) else full
+    return page(template, session, status_code=status_code, **context)
+
+
+class Form:
+    """Read access to a posted form (blank inputs arrive as absent)."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._raw = raw
+
+    def text(self, name: str) -> str:
+        """A single-line input, trimmed ('' when blank or absent)."""
+        return self.raw(name).strip()
+
+    def raw(self, name: str) -> str:
+        """A value as typed; a text area keeps its line breaks (sent as CRLF, kept as LF)."""
+        value = self._raw.get(name, "")
+        if isinstance(value, list):
+            value = value[-1] if value else ""
+        return str(value).replace("\r\n", "\n")
+
+    def values(self, name: str) -> list[str]:
+        """Every value of a checkbox group or multiple select, in form order."""
+        value = self._raw.get(name, [])
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+    def checked(self, name: str) -> bool:
+        return bool(self.text(name))
+
+    def index(self, name: str) -> int | None:
+        text = self.text(name)
+        return int(text) if text.isdigit() else None
+
+    def count(self, name: str) -> int:
+        return self.index(name) or 0
+
+    def json(self, name: str) -> Any:
+        """A hidden JSON input written by the server; a broken one is a bad request."""
+        try:
+            return json.loads(self.raw(name) or "null")
+        except ValueError:
+            raise ValidationFailed(
+                "The page sent a damaged draft; reload the page.",
+                [FieldError(name, "is not valid JSON")],
+            ) from None
+
+
+def put(target: dict[str, Any], key: str, value: Any, default: Any = None) -> None:
+    """Set ``target[key]``, or drop it when ``value`` is empty or the default.
+
+    An empty or default value that the definition already spells out
+    (``"required": false``, ``"permissions": {}``) is kept as written, so an
+    untouched definition comes back byte for byte.
+    """
+    if value is None or value == default:
+        if key in target and (target[key] == value or target[key] == default):
+            return
+        target.pop(key, None)
+    else:
+        target[key] = value
+
+
+def parse_number(raw: str) -> int | float | str | None:
+    """A number typed in a form: whole numbers stay whole, anything else as typed.
+
+    Text that is not a number is passed on unchanged, so the service that
+    validates the definition says what is wrong with it.
+    """
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    return number if math.isfinite(number) else raw
+
+
+def parse_list(raw: str) -> list[str] | None:
+    """A comma-separated list (``a, b``) or None when blank."""
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    return items or None
+
+
+def fresh_key(base: str, taken: Collection[Any]) -> str:
+    """``base``, or ``base_2``, ``base_3``... whichever is not taken yet."""
+    candidate, suffix = base, 2
+    while candidate in taken:
+        candidate, suffix = f"{base}_{suffix}", suffix + 1
+    return candidate
+
+
+def slug(text: str, fallback: str) -> str:
+    """A key from a label: ``Lot number`` -> ``lot_number``."""
+    cleaned = "".join(c if c.isascii() and c.isalnum() else "_" for c in text.lower())
+    key = "_".join(part for part in cleaned.split("_") if part)[:40]
+    if not key:
+        return fallback
+    return key if key[0].isalpha() else f"f_{key}"[:40]
+
+
+@dataclass
+class Problems:
+    """Errors from a service, indexed by JSON path for showing next to inputs."""
+
+    errors: list[FieldError]
+
+    @classmethod
+    def none(cls) -> Problems:
+        return cls([])
+
+    def at(self, path: str) -> list[str]:
+        """Messages about exactly ``path`` (``numbering``, ``fields[3].expression``)."""
+        return [e.message for e in self.errors if e.field == path]
+
+    def under(self, path: str) -> list[FieldError]:
+        """Errors about ``path`` or anything inside it."""
+        return [
+            e
+            for e in self.errors
+            if e.field == path or e.field.startswith((f"{path}.", f"{path}["))
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+
+def compact_json(value: Any, width: int = 300) -> str:
+    """A stored value as one line of JSON, cut when very long (for tables)."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def swap(items: list[Any], index: int, offset: int) -> int:
+    """Move ``items[index]`` up (-1) or down (+1); returns its new index."""
+    other = index + offset
+    if 0 <= index < len(items) and 0 <= other < len(items):
+        items[index], items[other] = items[other], items[index]
+        return other
+    return index

@@ -1,0 +1,167 @@
+"""Configuration bundles in the browser: export, upload, preview, apply.
+
+The page drives ``labledger.bundles`` exactly as the CLI and the API do. A
+preview is the dry run of the import; the page then carries the bundle's
+bytes (base64, so not one byte changes on the way back) to the apply step,
+where the admin may choose to overwrite the conflicting items it listed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from anyio.to_thread import run_sync
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.response import Template
+
+from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
+from labledger.bundles.format import dump_bundle
+from labledger.bundles.importer import ImportConflict, apply_bundle, preview_bundle
+from labledger.bundles.report import ImportReport, describe_path
+from labledger.db.engine import Database
+from labledger.errors import FieldError, PayloadTooLarge, ValidationFailed
+from labledger.identity.principal import CONFIGURE
+from labledger.identity.sessions import WebSession
+from labledger.metadata.types import list_types
+from labledger.web.admin.common import Form, FormBody, Problems, compact_json, require_permission
+from labledger.web.pages import page
+
+WHAT = "Importing and exporting configuration"
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _encoded(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _decoded(form: Form) -> bytes:
+    try:
+        return base64.b64decode(form.text("bundle"), validate=True)
+    except binascii.Error:
+        raise ValidationFailed(
+            "The page sent a damaged bundle; upload it again.",
+            [FieldError("bundle", "is not the bundle that was previewed")],
+        ) from None
+
+
+class ConfigPagesController(Controller):
+    path = "/admin/config"
+    include_in_schema = False
+
+    @get("/", sync_to_thread=True)
+    def index(self, session: WebSession, db: Database) -> Template:
+        require_permission(session.principal, CONFIGURE, WHAT)
+        return self._page(session, db)
+
+    @get("/export", sync_to_thread=True)
+    def export(
+        self,
+        session: WebSession,
+        db: Database,
+        types: list[str] | None = None,
+        name: str = DEFAULT_NAME,
+        version: str = DEFAULT_VERSION,
+        description: str = "",
+    ) -> Response[bytes]:
+        """The canonical bundle of all types, or of the ticked ones and what they need."""
+        selected = [t for t in types or [] if t] or None
+        with db.read() as conn:
+            bundle = export_bundle(
+                conn,
+                session.principal,
+                types=selected,
+                name=name.strip() or DEFAULT_NAME,
+                version=version.strip() or DEFAULT_VERSION,
+                description=description.strip(),
+            )
+        filename = _UNSAFE_FILENAME.sub("_", f"{bundle['name']}-{bundle['version']}.json")
+        return Response(
+            dump_bundle(bundle),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    @post("/preview", status_code=200)
+    async def preview(
+        self, request: Request[Any, Any, Any], session: WebSession, db: Database
+    ) -> Template:
+        """Upload a bundle and see what importing it would do (nothing is changed)."""
+        require_permission(session.principal, CONFIGURE, WHAT)
+        upload = (await request.form()).get("file")
+        raw = await upload.read() if isinstance(upload, UploadFile) else b""
+        filename = upload.filename if isinstance(upload, UploadFile) else ""
+        if not raw:
+            problems = Problems([FieldError("file", "choose a bundle file (.json) to upload")])
+            return await run_sync(
+                lambda: self._page(session, db, status_code=422, problems=problems)
+            )
+        return await run_sync(lambda: self._import(session, db, raw, filename, dry_run=True))
+
+    @post("/apply", sync_to_thread=True, status_code=200)
+    def apply(self, data: FormBody, session: WebSession, db: Database) -> Template:
+        """Import the previewed bundle; force overwrites the conflicts the preview listed."""
+        require_permission(session.principal, CONFIGURE, WHAT)
+        form = Form(data)
+        return self._import(
+            session,
+            db,
+            _decoded(form),
+            form.text("filename"),
+            dry_run=False,
+            force=form.checked("force"),
+        )
+
+    def _import(
+        self,
+        session: WebSession,
+        db: Database,
+        raw: bytes,
+        filename: str,
+        *,
+        dry_run: bool,
+        force: bool = False,
+    ) -> Template:
+        run = preview_bundle if dry_run else apply_bundle
+        report: ImportReport | None = None
+        status = 200
+        problems = Problems.none()
+        detail = None
+        try:
+            report = run(db, session.principal, raw, force=force)
+        except ImportConflict as exc:
+            report, status, detail = exc.report, exc.status, exc.detail
+        except (ValidationFailed, PayloadTooLarge) as exc:
+            problems, status, detail = Problems(exc.errors), exc.status, exc.detail
+        return self._page(
+            session,
+            db,
+            status_code=status,
+            report=report,
+            problems=problems,
+            detail=detail,
+            bundle=_encoded(raw),
+            filename=filename,
+        )
+
+    def _page(
+        self, session: WebSession, db: Database, *, status_code: int = 200, **context: Any
+    ) -> Template:
+        with db.read() as conn:
+            types = list_types(conn, session.principal)
+        context.setdefault("problems", Problems.none())
+        context.setdefault("report", None)
+        return page(
+            "admin/config.html",
+            session,
+            status_code=status_code,
+            types=types,
+            describe_path=describe_path,
+            shown=compact_json,
+            default_name=DEFAULT_NAME,
+            default_version=DEFAULT_VERSION,
+            **context,
+        )

@@ -1,0 +1,392 @@
+"""The workflow designer: states and transitions edited in the page, with the machine drawn.
+
+Like the type designer, the draft travels with the page as hidden JSON and
+is rebuilt on each request from that JSON plus what is on screen: the states
+table and the one transition open in the editor. Publishing is
+``workflows.definitions.publish_workflow``, the same as
+``PUT /api/v1/workflows/{key}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.response import Template
+from sqlalchemy import Connection
+
+from labledger.db.engine import Database
+from labledger.errors import NotFound, ValidationFailed
+from labledger.identity.principal import CONFIGURE
+from labledger.identity.roles import existing_role_keys, list_roles
+from labledger.identity.sessions import WebSession
+from labledger.metadata import versions
+from labledger.metadata.types import KIND as TYPE_KIND
+from labledger.metadata.types import list_types, type_model
+from labledger.web.admin.common import (
+    Form,
+    FormBody,
+    Problems,
+    fresh_key,
+    parse_list,
+    put,
+    render,
+    require_permission,
+    slug,
+    swap,
+)
+from labledger.web.admin.diagram import layout
+from labledger.web.pages import page
+from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow, workflow_errors
+
+WHAT = "Designing workflows"
+EDITABLE_MODES = ("all", "none", "list")
+#: Each kind of action, as the editor names it and as it starts when added.
+ACTION_KINDS = {
+    "set": ("Set a field", {"type": "set", "field": "", "expression": ""}),
+    "create": ("Create a record", {"type": "create", "record_type": "", "fields": {}}),
+    "transition_referenced": (
+        "Move the referenced record",
+        {"type": "transition_referenced", "reference": "", "transition": ""},
+    ),
+}
+
+
+def new_draft() -> dict[str, Any]:
+    return {
+        "key": "",
+        "label": "",
+        "states": [{"key": "draft", "label": "Draft", "initial": True}],
+        "transitions": [],
+    }
+
+
+# --- rebuilding the draft from the posted form ---
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def merge_form(draft: Any, form: Form) -> dict[str, Any]:
+    """The draft with the values on screen applied (a new dict)."""
+    merged: dict[str, Any] = copy.deepcopy(draft) if isinstance(draft, dict) else {}
+    merged["states"] = _dicts(merged.get("states"))
+    merged["transitions"] = _dicts(merged.get("transitions"))
+    put(merged, "key", form.text("original") or form.text("key") or None)
+    put(merged, "label", form.text("label") or None)
+    put(merged, "description", form.raw("description") or None)
+    _merge_states(merged, form)
+    _merge_transition(merged, form)
+    return merged
+
+
+def _merge_states(draft: dict[str, Any], form: Form) -> None:
+    """The states table; renaming a state renames it in the transitions too."""
+    initial = form.index("initial")
+    states = draft["states"]
+    for index in range(min(form.count("state_count"), len(states))):
+        row = states[index]
+        previous, key = row.get("key"), form.text(f"state_key_{index}")
+        put(row, "key", key or None)
+        put(row, "label", form.text(f"state_label_{index}") or None)
+        put(row, "initial", initial == index, False)
+        put(row, "final", form.checked(f"state_final_{index}"), False)
+        mode = form.text(f"state_editable_{index}") or "all"
+        editable = parse_list(form.text(f"state_fields_{index}")) or [] if mode == "list" else mode
+        put(row, "editable", editable, "all")
+        put(row, "required", parse_list(form.text(f"state_required_{index}")), [])
+        if previous and key and previous != key:
+            for transition in draft["transitions"]:
+                sources = transition.get("from")
+                if isinstance(sources, list):
+                    transition["from"] = [key if s == previous else s for s in sources]
+                if transition.get("to") == previous:
+                    transition["to"] = key
+
+
+def _merge_transition(draft: dict[str, Any], form: Form) -> None:
+    index = form.index("editing")
+    if index is None or index >= len(draft["transitions"]):
+        return
+    transition = draft["transitions"][index]
+    put(transition, "key", form.text("t_key") or None)
+    put(transition, "label", form.text("t_label") or None)
+    transition["from"] = form.values("t_from")
+    put(transition, "to", form.text("t_to") or None)
+    put(transition, "roles", form.values("t_roles"), [])
+    put(transition, "guard", form.text("t_guard") or None)
+    put(transition, "guard_message", form.text("t_guard_message") or None)
+    put(transition, "requires_fields", parse_list(form.text("t_requires_fields")), [])
+    put(transition, "reason_required", form.checked("t_reason_required"), False)
+    meaning = form.text("t_signature")
+    signature = transition.get("signature")
+    signature = dict(signature) if isinstance(signature, dict) else {}
+    signature["meaning"] = meaning
+    put(transition, "signature", signature if meaning else None)
+    separation = transition.get("separation")
+    separation = dict(separation) if isinstance(separation, dict) else {}
+    put(separation, "creator", form.checked("t_sep_creator"), False)
+    put(separation, "transitions", form.values("t_sep_transitions"), [])
+    put(separation, "message", form.text("t_sep_message") or None)
+    put(transition, "separation", separation, {})
+    actions = _dicts(transition.get("actions"))
+    rows = [
+        _read_action(form, j, actions[j] if j < len(actions) else {})
+        for j in range(form.count("a_count"))
+    ]
+    put(transition, "actions", rows, [])
+
+
+def _read_action(form: Form, index: int, old: dict[str, Any]) -> dict[str, Any]:
+    """One action of the open transition; its type is fixed once it is added."""
+    kind = form.text(f"a_type_{index}")
+    action = dict(old) if old.get("type") == kind else {"type": kind}
+    if kind == "set":
+        put(action, "field", form.text(f"a_field_{index}") or None)
+        put(action, "expression", form.text(f"a_expression_{index}") or None)
+    elif kind == "create":
+        put(action, "record_type", form.text(f"a_record_type_{index}") or None)
+        put(action, "link_field", form.text(f"a_link_field_{index}") or None)
+        mapping = {}
+        for row in range(form.count(f"a_map_count_{index}")):
+            key = form.text(f"a_map_key_{index}_{row}")
+            expression = form.text(f"a_map_expression_{index}_{row}")
+            if key or expression:
+                mapping[key] = expression
+        action["fields"] = mapping
+    elif kind == "transition_referenced":
+        put(action, "reference", form.text(f"a_reference_{index}") or None)
+        put(action, "transition", form.text(f"a_transition_{index}") or None)
+    return action
+
+
+# --- the buttons ---
+
+
+def apply_op(draft: dict[str, Any], op: str, form: Form, selected: int | None) -> int | None:
+    """Apply the button ``op`` to ``draft``; returns the transition open in the editor."""
+    name, _, arg = op.partition(":")
+    states: list[dict[str, Any]] = draft["states"]
+    transitions: list[dict[str, Any]] = draft["transitions"]
+    if selected is not None and selected >= len(transitions):
+        selected = None
+    numbers = [int(part) for part in arg.split(":") if part.isdigit()]
+    index = numbers[0] if numbers else None
+    if name == "add_state":
+        label = form.text("new_state_label") or f"State {len(states) + 1}"
+        taken = {s.get("key") for s in states}
+        states.append({"key": fresh_key(slug(label, "state"), taken), "label": label})
+        return selected
+    if name == "add_transition":
+        transitions.append(_new_transition(draft, form))
+        return len(transitions) - 1
+    if name == "close":
+        return None
+    if name == "add_action" and selected is not None:
+        kind = form.text("new_action_type")
+        blank = ACTION_KINDS.get(kind, ACTION_KINDS["set"])[1]
+        transitions[selected].setdefault("actions", []).append(copy.deepcopy(blank))
+        return selected
+    if index is None:
+        return selected
+    if name == "select" and index < len(transitions):
+        return index
+    if name in ("up", "down"):
+        moved = swap(transitions, index, -1 if name == "up" else 1)
+        return moved if selected == index else (index if selected == moved else selected)
+    if name == "remove" and index < len(transitions):
+        del transitions[index]
+        if selected is None or selected == index:
+            return None
+        return selected - 1 if selected > index else selected
+    if name in ("state_up", "state_down"):
+        swap(states, index, -1 if name == "state_up" else 1)
+    elif name == "remove_state" and index < len(states):
+        gone = states.pop(index).get("key")
+        for transition in transitions:
+            if isinstance(transition.get("from"), list):
+                transition["from"] = [s for s in transition["from"] if s != gone]
+    elif selected is not None:
+        _action_op(transitions[selected], name, numbers)
+    return selected
+
+
+def _new_transition(draft: dict[str, Any], form: Form) -> dict[str, Any]:
+    states = [s.get("key") for s in draft["states"] if s.get("key")]
+    initial = next((s["key"] for s in draft["states"] if s.get("initial") and s.get("key")), None)
+    source = initial or (states[0] if states else "")
+    target = next((s for s in states if s != source), source)
+    label = form.text("new_transition_label") or f"Transition {len(draft['transitions']) + 1}"
+    taken = {t.get("key") for t in draft["transitions"]}
+    key = form.text("new_transition_key") or fresh_key(slug(label, "go"), taken)
+    return {"key": key, "label": label, "from": [source], "to": target}
+
+
+def _action_op(transition: dict[str, Any], name: str, numbers: list[int]) -> None:
+    """Remove an action, or add or remove a field mapping of a create action."""
+    actions = transition.get("actions")
+    if not isinstance(actions, list) or not numbers or numbers[0] >= len(actions):
+        return
+    action = actions[numbers[0]]
+    if name == "remove_action":
+        del actions[numbers[0]]
+    elif name == "add_mapping" and isinstance(action.get("fields"), dict):
+        action["fields"][fresh_key("field", action["fields"])] = ""
+    elif name == "remove_mapping" and len(numbers) == 2 and isinstance(action.get("fields"), dict):
+        keys = list(action["fields"])
+        if numbers[1] < len(keys):
+            del action["fields"][keys[numbers[1]]]
+
+
+# --- what the page shows ---
+
+
+def _context(
+    conn: Connection,
+    session: WebSession,
+    draft: dict[str, Any],
+    original: str,
+    selected: int | None,
+    problems: Problems,
+    message: str | None = None,
+) -> dict[str, Any]:
+    transitions = draft["transitions"]
+    if selected is None and problems:
+        selected = next(
+            (i for i in range(len(transitions)) if problems.under(f"transitions[{i}]")), None
+        )
+    if selected is not None and selected >= len(transitions):
+        selected = None
+    users = [
+        t for t in list_types(conn, session.principal) if original and t["workflow"] == original
+    ]
+    return {
+        "draft": draft,
+        "draft_json": json.dumps(draft, ensure_ascii=False, sort_keys=True),
+        "draft_pretty": json.dumps(draft, ensure_ascii=False, sort_keys=True, indent=2),
+        "original": original,
+        "selected": selected,
+        "problems": problems,
+        "live": Problems(workflow_errors(draft, existing_role_keys(conn))),
+        "message": message,
+        "diagram": layout(draft),
+        "roles": list_roles(conn),
+        "type_keys": versions.keys(conn, TYPE_KIND),
+        "used_by": users,
+        "fields_used": sorted({k for t in users for k in type_model(conn, t["key"]).fields}),
+        "editable_modes": EDITABLE_MODES,
+        "action_kinds": {kind: label for kind, (label, _) in ACTION_KINDS.items()},
+        "history": _history(conn, original),
+    }
+
+
+def _history(conn: Connection, key: str) -> list[dict[str, Any]]:
+    if not key:
+        return []
+    return [
+        {
+            "version": row["version"],
+            "published_at": row["published_at"],
+            "published_by": row["published_by"],
+            "json": json.dumps(row["body"], ensure_ascii=False, sort_keys=True, indent=2),
+        }
+        for row in reversed(versions.all_versions(conn, WORKFLOW_KIND, key))
+    ]
+
+
+class WorkflowDesignerController(Controller):
+    path = "/admin/workflows"
+    include_in_schema = False
+
+    @get("/", sync_to_thread=True)
+    def index(self, session: WebSession, db: Database) -> Template:
+        require_permission(session.principal, CONFIGURE, WHAT)
+        with db.read() as conn:
+            types = list_types(conn, session.principal)
+            items = []
+            for key in versions.keys(conn, WORKFLOW_KIND):
+                version, body = versions.current(conn, WORKFLOW_KIND, key) or (0, {})
+                items.append(
+                    {
+                        "key": key,
+                        "label": body.get("label", key),
+                        "version": version,
+                        "states": len(body.get("states", [])),
+                        "transitions": len(body.get("transitions", [])),
+                        "types": [t for t in types if t["workflow"] == key],
+                    }
+                )
+        return page("admin/workflows.html", session, workflows=items)
+
+    @get("/new", sync_to_thread=True)
+    def new(self, session: WebSession, db: Database) -> Template:
+        require_permission(session.principal, CONFIGURE, WHAT)
+        with db.read() as conn:
+            context = _context(conn, session, new_draft(), "", None, Problems.none())
+        return page("admin/workflow_designer.html", session, **context)
+
+    @get("/{key:str}", sync_to_thread=True)
+    def edit(self, key: str, session: WebSession, db: Database) -> Template:
+        require_permission(session.principal, CONFIGURE, WHAT)
+        with db.read() as conn:
+            found = versions.current(conn, WORKFLOW_KIND, key)
+            if found is None:
+                raise NotFound(f"There is no workflow '{key}'.")
+            context = _context(conn, session, dict(found[1]), key, None, Problems.none())
+        return page("admin/workflow_designer.html", session, **context)
+
+    @post("/designer", sync_to_thread=True, status_code=200)
+    def designer(
+        self, request: Request[Any, Any, Any], data: FormBody, session: WebSession, db: Database
+    ) -> Template:
+        """A button of the designer: change the draft, or publish it."""
+        require_permission(session.principal, CONFIGURE, WHAT)
+        form = Form(data)
+        draft = merge_form(form.json("draft"), form)
+        original = form.text("original")
+        selected = form.index("editing")
+        op = form.text("op")
+        problems, message = Problems.none(), None
+        if op == "publish":
+            try:
+                with db.write() as conn:
+                    published = publish_workflow(conn, session.principal, draft)
+            except ValidationFailed as exc:
+                problems = Problems(exc.errors)
+            else:
+                original = draft["key"]
+                message = (
+                    f"Published version {published.version}."
+                    if published.changed
+                    else f"Nothing changed: version {published.version} is current."
+                )
+        else:
+            selected = apply_op(draft, op, form, selected)
+        with db.read() as conn:
+            context = _context(conn, session, draft, original, selected, problems, message)
+        response = render(
+            request,
+            session,
+            "admin/workflow_designer.html",
+            "admin/_workflow_designer.html",
+            status_code=422 if problems else 200,
+            **context,
+        )
+        if message:
+            response.headers["HX-Push-Url"] = f"/admin/workflows/{original}"
+        return response
+
+    @post("/preview", sync_to_thread=True, status_code=200)
+    def preview(self, data: FormBody, session: WebSession, db: Database) -> Template:
+        """The diagram and the problems, redrawn as the admin edits."""
+        require_permission(session.principal, CONFIGURE, WHAT)
+        form = Form(data)
+        draft = merge_form(form.json("draft"), form)
+        with db.read() as conn:
+            context = _context(
+                conn, session, draft, form.text("original"), form.index("editing"), Problems.none()
+            )
+        return page("admin/_workflow_preview.html", session, oob=True, **context)

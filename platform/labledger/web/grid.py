@@ -1,0 +1,267 @@
+"""Grid entry: the child records of one or several parents as rows, their fields as cells.
+
+Any type with a reference field gets it (``?via=<field>`` picks the field
+when there are several; ``?parent=<id>`` repeats for several parents). A
+person moves with Tab along a row and Enter down a column (app.js), and
+each row saves by itself when one of its cells changes: the row posts its
+values with the version it was loaded at, and the answer updates only the
+row's version, computed cells, messages and status, never the inputs, so
+what was typed stays, saved or not.
+
+Cells are inputs for fields a person may change in the row's state;
+computed fields, read-only fields, fields locked by the state and field
+types that do not fit a cell (lists of choices, files) show their value.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Template
+from sqlalchemy import Connection
+
+from labledger.db.engine import Database
+from labledger.errors import Conflict, FieldError, ServiceError, ValidationFailed
+from labledger.identity.principal import Principal
+from labledger.identity.sessions import WebSession
+from labledger.metadata.model import TypeModel
+from labledger.metadata.types import readable_model
+from labledger.records.related import children_of, record_summaries
+from labledger.records.service import get_record, update_record
+from labledger.settings import Settings
+from labledger.web.display import Formatter, Shown
+from labledger.web.editing import Target, active_users, check_form, data_to_save
+from labledger.web.forms import error_map, first, step_of, stored_as_form
+from labledger.web.fragments import fragment
+from labledger.web.pages import page
+from labledger.web.records import state_labels
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+#: Field types that fit in a grid cell as an input.
+CELL_TYPES = frozenset(
+    {"text", "long_text", "integer", "decimal", "boolean", "date", "datetime", "choice"}
+    | {"user", "reference"}
+)
+#: Most rows one grid shows.
+GRID_LIMIT = 500
+
+
+def reference_fields(model: TypeModel) -> list[str]:
+    return [k for k, f in model.fields.items() if f["type"] == "reference"]
+
+
+def choose_via(model: TypeModel, via: str | None) -> str | None:
+    """The reference field that links rows to their parents (None: the person must choose)."""
+    fields = reference_fields(model)
+    if via:
+        if via not in fields:
+            raise ValidationFailed(
+                f"{model.label} has no reference field '{via}'.",
+                [FieldError("via", f"choose one of: {', '.join(fields) or 'none'}")],
+            )
+        return via
+    if not fields:
+        raise ValidationFailed(
+            f"{model.definition['plural']} have no reference field, so they have no parent "
+            "records to enter them for."
+        )
+    return fields[0] if len(fields) == 1 else None
+
+
+def cell_keys(conn: Connection, model: TypeModel, row: dict[str, Any], via: str) -> list[str]:
+    """The fields of ``row`` that are inputs in the grid: editable and fit for a cell.
+
+    A field shown only under a condition (``visible_if``) keeps its cell: the
+    condition may come true as the row is typed (an explanation once a value
+    is out of limits). What it holds is saved only while the condition holds.
+    """
+    editable = Target(model, row).editable(conn)
+    return [k for k in editable if k != via and model.fields[k]["type"] in CELL_TYPES]
+
+
+def computed_cells(model: TypeModel, fmt: Formatter, data: dict[str, Any]) -> dict[str, Shown]:
+    """The computed values of ``data`` as the row's computed cells show them."""
+    return {
+        k: fmt.value(f, data.get(k)) for k, f in model.fields.items() if f["type"] == "computed"
+    }
+
+
+class GridRow:
+    """One record as a grid row: its inputs' text and the values shown as text."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        model: TypeModel,
+        rec: dict[str, Any],
+        via: str,
+        fmt: Formatter,
+        numbers: dict[int, str],
+        may_edit: bool,
+    ) -> None:
+        self.rec = rec
+        self.inputs = set(cell_keys(conn, model, rec, via)) if may_edit else set()
+        self.form = stored_as_form(model, rec["data"], numbers)
+        self.shown = {k: fmt.value(f, rec["data"].get(k)) for k, f in model.fields.items()}
+
+
+def _grid_context(
+    conn: Connection,
+    actor: Principal,
+    model: TypeModel,
+    via: str,
+    parent_ids: list[int],
+) -> dict[str, Any]:
+    parent_type = model.fields[via]["to"]
+    found = record_summaries(conn, actor, parent_ids)
+    parents = [
+        found[i] for i in dict.fromkeys(parent_ids) if found.get(i, {}).get("type") == parent_type
+    ]
+    records = children_of(conn, model, via, [p["id"] for p in parents], limit=GRID_LIMIT)
+    datas = [r["data"] for r in records]
+    fmt = Formatter.load(conn, actor, model, datas)
+    numbers = {i: s["number"] for i, s in fmt.records.items()}
+    may_edit = model.allows(actor, "edit")
+    rows = [GridRow(conn, model, r, via, fmt, numbers, may_edit) for r in records]
+    columns = [k for k in model.fields if k != via]
+    users = active_users(conn) if any(model.fields[k]["type"] == "user" for k in columns) else []
+    return {
+        "model": model,
+        "type_key": model.key,
+        "via": via,
+        "via_label": model.fields[via]["label"],
+        "parent_type": readable_model(conn, actor, parent_type),
+        "groups": [(p, [r for r in rows if r.rec["data"].get(via) == p["id"]]) for p in parents],
+        "columns": columns,
+        "states": state_labels(conn, model),
+        "truncated": len(records) >= GRID_LIMIT,
+        "limit": GRID_LIMIT,
+        "users": users,
+        "step_of": step_of,
+        "may_edit": may_edit,
+    }
+
+
+class GridController(Controller):
+    include_in_schema = False
+    path = "/records/{type_key:str}/grid"
+
+    @get("/", sync_to_thread=True)
+    def grid(self, type_key: str, request: Request, session: WebSession, db: Database) -> Template:
+        actor = session.principal
+        params = request.query_params
+        parent_ids = [int(p) for p in params.getall("parent", []) if p.isdigit()]
+        with db.read() as conn:
+            model = readable_model(conn, actor, type_key)
+            via = choose_via(model, params.get("via"))
+            if via is None:
+                choices = [(k, model.fields[k]["label"]) for k in reference_fields(model)]
+                return page(
+                    "records/grid.html",
+                    session,
+                    model=model,
+                    type_key=type_key,
+                    choices=choices,
+                    parent_ids=parent_ids,
+                )
+            context = _grid_context(conn, actor, model, via, parent_ids)
+        return page("records/grid.html", session, choices=None, **context)
+
+    @post("/{record_id:int}", sync_to_thread=True, status_code=200)
+    def save_row(
+        self,
+        type_key: str,
+        record_id: int,
+        data: Form,
+        request: Request,
+        session: WebSession,
+        db: Database,
+        settings: Settings,
+    ) -> Template:
+        """Save one row; the answer updates its version, computed cells, messages and status."""
+        actor = session.principal
+        limit = settings.attachment_max_bytes
+        version = first(data, "version")
+        via = request.query_params.get("via") or ""
+        try:
+            with db.write() as conn:
+                model = readable_model(conn, actor, type_key)
+                via = choose_via(model, via or None) or ""
+                target = Target(model, get_record(conn, actor, type_key, record_id))
+                keys = cell_keys(conn, model, target.row or {}, via)
+                view = update_record(
+                    conn,
+                    actor,
+                    type_key,
+                    record_id,
+                    data_to_save(conn, actor, target, data, limit, keys),
+                    expected_version=int(version) if version.isdigit() else -1,
+                    reason=first(data, "reason"),
+                    attachment_limit=limit,
+                )
+                fmt = Formatter.load(conn, actor, model, [view["data"]])
+        except ServiceError as exc:
+            return self._refused(db, session, settings, type_key, record_id, via, data, exc)
+        computed = computed_cells(model, fmt, view["data"])
+        return fragment(
+            "records/_grid_save.html",
+            session,
+            record_id=record_id,
+            version=view["version"],
+            computed=computed,
+            keys=keys,
+            errors={},
+            problem=None,
+        )
+
+    def _refused(
+        self,
+        db: Database,
+        session: WebSession,
+        settings: Settings,
+        type_key: str,
+        record_id: int,
+        via: str,
+        form: dict[str, Any],
+        exc: ServiceError,
+    ) -> Template:
+        """The row's messages for a refused save; its inputs keep what was typed.
+
+        Computed cells show what the typed values give (an out-of-limits flag
+        shows at once), though nothing was saved.
+        """
+        actor = session.principal
+        with db.read() as conn:
+            model = readable_model(conn, actor, type_key)
+            row = get_record(conn, actor, type_key, record_id)
+            keys = cell_keys(conn, model, row, via)
+            typed = check_form(
+                conn, actor, Target(model, row), form, settings.attachment_max_bytes, keys
+            ).preview.data
+            fmt = Formatter.load(conn, actor, model, [typed])
+        computed = computed_cells(model, fmt, typed)
+        per_field, _ = error_map(exc.errors)
+        reason = per_field.pop("__reason", None)
+        if isinstance(exc, Conflict):
+            problem = f"{exc.detail} Your typed values are still in the row."
+        elif reason:
+            problem = f"Reason for change: {reason} (above the grid)."
+        else:
+            problem = exc.detail
+        return fragment(
+            "records/_grid_save.html",
+            session,
+            status_code=exc.status,
+            record_id=record_id,
+            version=None,
+            computed=computed,
+            keys=keys,
+            errors=per_field,
+            problem=problem,
+        )
+
+
+CONTROLLERS = [GridController]

@@ -1,0 +1,358 @@
+"""Record pages every type gets: the list, the record, its print view, CSV and files.
+
+Nothing here is written for a particular type: columns, filters, sections,
+labels and buttons all come from the type's metadata and its workflow, and
+every answer comes from the same services the JSON API calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, get
+from litestar.response import Stream, Template
+from sqlalchemy import Connection
+
+from labledger.audit.queries import record_history
+from labledger.db.engine import Database
+from labledger.db.types import utc_now
+from labledger.errors import ValidationFailed
+from labledger.identity.principal import Principal
+from labledger.identity.sessions import WebSession
+from labledger.metadata.fieldtypes import FIELD_TYPES
+from labledger.metadata.model import TypeModel
+from labledger.metadata.types import list_types, readable_model
+from labledger.records.attachments import read_attachment
+from labledger.records.csv_export import csv_export
+from labledger.records.preview import visible_fields
+from labledger.records.query import ListQuery, list_records
+from labledger.records.related import referencing_records, referencing_types
+from labledger.records.service import expression_context, state_rules
+from labledger.records.work import overdue_check
+from labledger.web.display import Formatter, sections, utc_text
+from labledger.web.fragments import fragment, is_htmx
+from labledger.web.pages import page
+from labledger.workflows.engine import available_transitions, record_with_signatures
+from labledger.workflows.model import workflow_model
+from labledger.workflows.signatures import CURRENT, EARLIER_VERSION
+
+#: Sort orders every list offers besides its filterable fields.
+BASE_SORTS = [
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+    ("-updated_at", "Recently changed"),
+    ("number", "Number"),
+]
+#: Filter kinds that take a range (from, to) instead of one value.
+RANGE_TYPES = ("integer", "decimal", "date", "datetime")
+SIGNATURE_STATUS = {
+    CURRENT: "Valid: applies to the record as it is now",
+    EARLIER_VERSION: "Belongs to an earlier version: the record changed after signing",
+}
+INVALID_TEXT = "INVALID: does not match what was signed or its audit event"
+ACTION_LABELS = {"record.create": "Created", "record.update": "Changed"}
+
+
+def state_labels(conn: Connection, model: TypeModel) -> dict[str, str]:
+    """State key -> label in the type's workflow (empty without a workflow)."""
+    if not model.workflow:
+        return {}
+    return {k: s["label"] for k, s in workflow_model(conn, model.workflow).states.items()}
+
+
+def list_params(request: Request) -> dict[str, str]:
+    """The list's query parameters that hold a value (an empty filter input filters nothing)."""
+    return {k: v for k, v in request.query_params.items() if v.strip()}
+
+
+class Filter:
+    """One filter input of a list page, from a filterable field."""
+
+    def __init__(self, key: str, fdef: dict[str, Any], params: dict[str, str]) -> None:
+        self.key = key
+        self.fdef = fdef
+        self.ranged = fdef["type"] in RANGE_TYPES or (
+            fdef["type"] == "computed" and fdef.get("result_type") in ("number", "date")
+        )
+        self.value = params.get(key, "")
+        self.low = params.get(f"{key}__gte", "")
+        self.high = params.get(f"{key}__lte", "")
+
+    @property
+    def input_type(self) -> str:
+        kind = (
+            self.fdef.get("result_type") if self.fdef["type"] == "computed" else self.fdef["type"]
+        )
+        return "date" if kind == "date" else "text"
+
+    @property
+    def yes_no(self) -> bool:
+        fdef = self.fdef
+        return fdef["type"] == "boolean" or (
+            fdef["type"] == "computed" and fdef.get("result_type") == "boolean"
+        )
+
+
+def _list_context(
+    conn: Connection, actor: Principal, model: TypeModel, params: dict[str, str]
+) -> dict[str, Any]:
+    columns = [k for k, f in model.fields.items() if f.get("in_list")]
+    query, errors = ListQuery(), []
+    try:
+        query = ListQuery.from_params(params)
+        result = list_records(conn, model, query)
+    except ValidationFailed as exc:
+        result, errors = {"items": [], "next": None}, exc.errors
+    without_cursor = {k: v for k, v in params.items() if k != "cursor"}
+    filterable = [k for k, f in model.fields.items() if f.get("filterable")]
+    return {
+        "model": model,
+        "type_key": model.key,
+        "columns": columns,
+        "items": result["items"],
+        "errors": errors,
+        "fmt": Formatter.load(conn, actor, model, [i["data"] for i in result["items"]]),
+        "states": state_labels(conn, model),
+        "filters": [Filter(k, model.fields[k], params) for k in filterable],
+        "params": params,
+        "sorts": BASE_SORTS
+        + [
+            (f"{sign}{k}", f"{model.fields[k]['label']} {word}")
+            for k in filterable
+            for sign, word in (("", "(ascending)"), ("-", "(descending)"))
+        ],
+        "sort": query.sort,
+        "query_string": urlencode(without_cursor),
+        "next_url": f"?{urlencode({**without_cursor, 'cursor': result['next']})}"
+        if result["next"]
+        else None,
+        "first_url": f"?{urlencode(without_cursor)}" if params.get("cursor") else None,
+        "may_create": model.allows(actor, "create"),
+        "children": referencing_types(conn, actor, model.key),
+        "overdue": overdue_check(conn, model),
+    }
+
+
+def _event_label(event: dict[str, Any], transitions: dict[str, str]) -> str:
+    details = event["details"] or {}
+    if event["action"] == "record.transition":
+        return transitions.get(details.get("transition"), details.get("transition", "Transition"))
+    if event["action"] == "record.sign":
+        return f"Signed: {details.get('meaning', '')}"
+    return ACTION_LABELS.get(event["action"], event["action"])
+
+
+def _history_view(
+    conn: Connection,
+    actor: Principal,
+    model: TypeModel,
+    events: list[dict[str, Any]],
+    states: dict[str, str],
+    attachment_base: str,
+) -> list[dict[str, Any]]:
+    """Audit events with labels and old and new values as people read them."""
+    values = [
+        {key: change.get(side)}
+        for e in events
+        for key, change in (e["changes"] or {}).items()
+        for side in ("old", "new")
+    ]
+    fmt = Formatter.load(conn, actor, model, values, attachment_base)
+    transitions: dict[str, str] = {}
+    if model.workflow:
+        workflow = workflow_model(conn, model.workflow)
+        transitions = {k: t["label"] for k, t in workflow.transitions.items()}
+    result = []
+    for event in events:
+        changes = []
+        for key, change in (event["changes"] or {}).items():
+            if key == "state":
+                label = "State"
+                old = fmt.value({"type": "text"}, states.get(change.get("old"), change.get("old")))
+                new = fmt.value({"type": "text"}, states.get(change.get("new"), change.get("new")))
+            else:
+                fdef = model.fields.get(key, {"type": "text", "label": key})
+                label = fdef["label"]
+                old, new = fmt.value(fdef, change.get("old")), fmt.value(fdef, change.get("new"))
+            changes.append({"label": label, "old": old, "new": new})
+        result.append(
+            {
+                "seq": event["seq"],
+                "when": utc_text(event["occurred_at"]),
+                "actor": event["actor"],
+                "action": event["action"],
+                "label": _event_label(event, transitions),
+                "changes": changes,
+                "reason": event["reason"],
+            }
+        )
+    return result
+
+
+def _since_last_signature(events: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Changes made after the last signature (None when the record was never signed)."""
+    signed = [i for i, e in enumerate(events) if e["action"] == "record.sign"]
+    if not signed:
+        return None
+    return [e for e in events[signed[-1] + 1 :] if e["changes"]]
+
+
+def _editable_now(conn: Connection, model: TypeModel, state: str | None) -> bool:
+    """Whether the record's state leaves any field a person could change."""
+    locked = state_rules(conn, model, state).locked
+    return any(
+        FIELD_TYPES[f["type"]].accepts_input and k not in locked and not f.get("read_only")
+        for k, f in model.fields.items()
+    )
+
+
+def record_context(
+    conn: Connection, actor: Principal, type_key: str, record_id: int
+) -> dict[str, Any]:
+    """Everything the record page and its print view show."""
+    model = readable_model(conn, actor, type_key)
+    rec = record_with_signatures(conn, actor, type_key, record_id)
+    base = f"/records/{type_key}/{record_id}"
+    states = state_labels(conn, model)
+    data = rec["data"]
+    shown = visible_fields(model, {**data, **expression_context(actor, rec)})
+    fmt = Formatter.load(conn, actor, model, [data], f"{base}/attachments")
+    groups = [
+        (label, [(model.fields[k], fmt.value(model.fields[k], data.get(k))) for k in keys])
+        for label, keys in sections(model, [k for k in model.fields if k in shown])
+    ]
+    transitions = available_transitions(conn, actor, type_key, record_id) if model.workflow else []
+    for transition in transitions:
+        transition["to_label"] = states.get(transition["to"], transition["to"])
+    history = _history_view(
+        conn,
+        actor,
+        model,
+        record_history(conn, actor, type_key, record_id),
+        states,
+        f"{base}/attachments",
+    )
+    referencing = referencing_records(conn, actor, record_id)
+    for group in referencing:
+        child = readable_model(conn, actor, group["type"])
+        group["model"] = child
+        group["states"] = state_labels(conn, child)
+        group["columns"] = [
+            k for k, f in child.fields.items() if f.get("in_list") and k != group["field"]
+        ]
+        group["fmt"] = Formatter.load(conn, actor, child, [i["data"] for i in group["items"]])
+    signatures = [
+        {
+            **sig,
+            "when": utc_text(sig["signed_at"]),
+            "status_text": SIGNATURE_STATUS.get(sig["status"], INVALID_TEXT),
+        }
+        for sig in rec["signatures"]
+    ]
+    return {
+        "model": model,
+        "type_key": type_key,
+        "rec": rec,
+        "base": base,
+        "state_label": states.get(rec["state"] or "", rec["state"]),
+        "overdue": overdue_check(conn, model)(rec),
+        "groups": groups,
+        "transitions": transitions,
+        "signatures": signatures,
+        "history": history,
+        "since_signature": _since_last_signature(history),
+        "referencing": referencing,
+        "may_edit": model.allows(actor, "edit") and _editable_now(conn, model, rec["state"]),
+        "created": utc_text(rec["created_at"]),
+        "updated": utc_text(rec["updated_at"]),
+    }
+
+
+class RecordPagesController(Controller):
+    include_in_schema = False
+    path = "/records"
+
+    @get("/", sync_to_thread=True)
+    def types(self, session: WebSession, db: Database) -> Template:
+        with db.read() as conn:
+            types = list_types(conn, session.principal)
+            for item in types:
+                item["may_create"] = readable_model(conn, session.principal, item["key"]).allows(
+                    session.principal, "create"
+                )
+        return page("records/types.html", session, types=types)
+
+    @get("/{type_key:str}", sync_to_thread=True)
+    def list(self, type_key: str, request: Request, session: WebSession, db: Database) -> Template:
+        with db.read() as conn:
+            model = readable_model(conn, session.principal, type_key)
+            context = _list_context(conn, session.principal, model, list_params(request))
+        status = 422 if context["errors"] else 200
+        if is_htmx(request):
+            return fragment("records/_results.html", session, status_code=status, **context)
+        return page("records/list.html", session, status_code=status, **context)
+
+    @get("/{type_key:str}/export.csv", sync_to_thread=True)
+    def export(self, type_key: str, request: Request, session: WebSession, db: Database) -> Stream:
+        query = ListQuery.from_params(list_params(request))
+        lines = csv_export(db, session.principal, type_key, query)
+        return Stream(
+            _with_bom(lines),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{type_key}.csv"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    @get("/{type_key:str}/choices", sync_to_thread=True)
+    def choices(
+        self, type_key: str, request: Request, session: WebSession, db: Database
+    ) -> Template:
+        """Options for a reference picker: records of the type matching the typed text."""
+        field = request.query_params.get("field", "")
+        text = (request.query_params.get(field) or request.query_params.get("q") or "").strip()
+        with db.read() as conn:
+            model = readable_model(conn, session.principal, type_key)
+            found = list_records(conn, model, ListQuery(search=text or None, limit=20))
+        return fragment("records/_choices.html", session, items=found["items"])
+
+    @get("/{type_key:str}/{record_id:int}", sync_to_thread=True)
+    def show(self, type_key: str, record_id: int, session: WebSession, db: Database) -> Template:
+        with db.read() as conn:
+            context = record_context(conn, session.principal, type_key, record_id)
+        return page("records/record.html", session, **context)
+
+    @get("/{type_key:str}/{record_id:int}/print", sync_to_thread=True)
+    def print_view(
+        self, type_key: str, record_id: int, session: WebSession, db: Database
+    ) -> Template:
+        with db.read() as conn:
+            context = record_context(conn, session.principal, type_key, record_id)
+        return page("records/print.html", session, printed=utc_text(utc_now()), **context)
+
+    @get("/{type_key:str}/{record_id:int}/attachments/{attachment_id:int}", sync_to_thread=True)
+    def download(
+        self, type_key: str, record_id: int, attachment_id: int, session: WebSession, db: Database
+    ) -> Response[bytes]:
+        with db.read() as conn:
+            found = read_attachment(conn, session.principal, attachment_id)
+        return Response(
+            found["content"],
+            media_type=found["content_type"],
+            headers={
+                "Content-Disposition": f'attachment; filename="{found["filename"]}"',
+                "X-Content-SHA256": found["sha256"],
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+
+def _with_bom(lines: Any) -> Any:
+    """A byte order mark first, so spreadsheet programs read the file as UTF-8."""
+    yield "\ufeff"
+    yield from lines
+
+
+CONTROLLERS = [RecordPagesController]

@@ -1,0 +1,152 @@
+"""Running a workflow step from a record page, with the electronic signature dialog.
+
+Every step opens a small dialog that says what will happen: the target
+state, the signature's meaning where one is needed, a reason where the
+workflow asks for one. A signature needs the password every time, and the
+username too on the first signature of a browser session (21 CFR 11.200:
+the first signing in a session uses both components). The password is
+checked by the workflow engine, which audits a wrong one and counts it
+toward lockout; the dialog then says so and stays open.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from labledger.db.engine import Database
+from labledger.errors import FieldError, NotFound, ServiceError, ValidationFailed
+from labledger.identity.sessions import WebSession, mark_signed_in_session
+from labledger.metadata.types import readable_model
+from labledger.records.service import get_record
+from labledger.settings import Settings
+from labledger.web.forms import first
+from labledger.web.fragments import fragment, htmx_redirect, is_htmx
+from labledger.web.pages import page
+from labledger.web.records import state_labels
+from labledger.workflows.engine import SignatureInput, available_transitions, run_transition
+from labledger.workflows.model import workflow_model
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _dialog_context(
+    db: Database, session: WebSession, type_key: str, record_id: int, key: str
+) -> dict[str, Any]:
+    actor = session.principal
+    with db.read() as conn:
+        model = readable_model(conn, actor, type_key)
+        rec = get_record(conn, actor, type_key, record_id)
+        found = [
+            t for t in available_transitions(conn, actor, type_key, record_id) if t["key"] == key
+        ]
+        states = state_labels(conn, model)
+        steps = workflow_model(conn, model.workflow).transitions if model.workflow else {}
+    if found:
+        transition = found[0]
+    elif key in steps:  # a step from another state: running it reports the conflict
+        step = steps[key]
+        transition = {
+            "key": key,
+            "label": step["label"],
+            "to": step["to"],
+            "allowed": False,
+            "why_not": [{"kind": "state", "message": "It does not start from the current state."}],
+            "reason_required": bool(step.get("reason_required")),
+            "signature": (step.get("signature") or {}).get("meaning"),
+        }
+    else:
+        raise NotFound(f"{model.label} records have no step '{key}'.")
+    return {
+        "model": model,
+        "type_key": type_key,
+        "rec": rec,
+        "base": f"/records/{type_key}/{record_id}",
+        "transition": transition,
+        "from_label": states.get(rec["state"] or "", rec["state"]),
+        "to_label": states.get(transition["to"], transition["to"]),
+        "ask_username": bool(transition["signature"]) and not session.signed_in_session,
+        "version": rec["version"],
+        "reason": "",
+        "username": "",
+        "error": None,
+        "errors": [],
+    }
+
+
+def _dialog(
+    request: Request, session: WebSession, context: dict[str, Any], status_code: int = 200
+) -> Template:
+    if is_htmx(request):
+        return fragment("records/_dialog.html", session, status_code=status_code, **context)
+    return page("records/transition.html", session, status_code=status_code, **context)
+
+
+class TransitionPagesController(Controller):
+    include_in_schema = False
+    path = "/records/{type_key:str}/{record_id:int}/transitions/{key:str}"
+
+    @get("/", sync_to_thread=True)
+    def dialog(
+        self,
+        type_key: str,
+        record_id: int,
+        key: str,
+        request: Request,
+        session: WebSession,
+        db: Database,
+    ) -> Template:
+        return _dialog(request, session, _dialog_context(db, session, type_key, record_id, key))
+
+    @post("/", sync_to_thread=True, status_code=200)
+    def run(
+        self,
+        type_key: str,
+        record_id: int,
+        key: str,
+        data: Form,
+        request: Request,
+        session: WebSession,
+        db: Database,
+        settings: Settings,
+    ) -> Response[Any]:
+        context = _dialog_context(db, session, type_key, record_id, key)
+        meaning = context["transition"]["signature"]
+        username = first(data, "username").strip().lower()
+        password = first(data, "password")
+        version = first(data, "version")
+        context.update(reason=first(data, "reason"), username=username)
+        try:
+            if context["ask_username"] and context["transition"]["allowed"] and not username:
+                raise ValidationFailed(
+                    "This is your first signature since you signed in: enter your username "
+                    "and your password.",
+                    [FieldError("signature.username", "enter your username")],
+                )
+            run_transition(
+                db,
+                session.principal,
+                type_key,
+                record_id,
+                key,
+                reason=context["reason"],
+                expected_version=int(version) if version.isdigit() else None,
+                signature=SignatureInput(username, password) if meaning else None,
+                attachment_limit=settings.attachment_max_bytes,
+                lockout_threshold=settings.lockout_threshold,
+            )
+        except ServiceError as exc:
+            context.update(error=exc.detail, errors=exc.errors)
+            return _dialog(request, session, context, status_code=exc.status)
+        if meaning and not session.signed_in_session:
+            with db.write() as conn:
+                mark_signed_in_session(conn, session)
+        target = context["base"]
+        return htmx_redirect(target) if is_htmx(request) else Redirect(target, status_code=303)
+
+
+CONTROLLERS = [TransitionPagesController]
