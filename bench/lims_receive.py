@@ -1,0 +1,192 @@
+"""Registering and receiving samples through the API, with the shipped LIMS configuration.
+
+Loads ``seeds/lims`` (configuration only) the way ``labledger init`` does,
+creates ten analyses and a sample type that has all ten as default analyses,
+then registers N samples and receives each one through the REST API as a lab
+technician: ``POST /api/v1/records/sample`` and ``POST .../transitions/receive``,
+which creates the sample's ten results with their limits copied from the
+analyses, all in one transaction per request. The API runs in-process
+(Litestar's TestClient), so the figures are the platform's and the
+database's, without network or HTTP server costs.
+
+Goal: 1,000 samples with 10 analyses each in under 60 seconds on PostgreSQL.
+
+    .venv/bin/python bench/lims_receive.py [-n 1000] [--database URL]
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from litestar.testing import TestClient
+
+from common import (
+    StatementCounter,
+    bench_database,
+    describe,
+    median,
+    parse_args,
+    percentile,
+    print_table,
+)
+from labledger.app import create_app
+from labledger.audit.verify import verify_chain
+from labledger.bundles.seeds import load_seed_bundles
+from labledger.db.engine import Database
+from labledger.identity.principal import SYSTEM
+from labledger.identity.tokens import create_token
+from labledger.identity.users import create_user
+from labledger.resources import data_path
+from labledger.settings import Settings
+
+GOAL_SECONDS = 60.0
+GOAL_SAMPLES = 1000
+ANALYSES = 10
+API = "/api/v1"
+
+
+def load_lims(db: Database) -> None:
+    """The shipped LIMS bundle, alone, as init loads it."""
+    folder = Path(tempfile.mkdtemp(prefix="labledger-seeds-"))
+    try:
+        shutil.copytree(data_path("seeds", "lims"), folder / "lims")
+        load_seed_bundles(db, demo=False, root=folder)
+    finally:
+        shutil.rmtree(folder)
+
+
+def bearer(db: Database, username: str, role: str) -> dict[str, str]:
+    with db.write() as conn:
+        create_user(
+            conn,
+            SYSTEM,
+            username=username,
+            full_name=username.title(),
+            roles=[role],
+            password="bench-password-not-used",
+            one_time=False,
+        )
+        return {"Authorization": f"Bearer {create_token(conn, SYSTEM, username)}"}
+
+
+def created(response: Any) -> dict[str, Any]:
+    if response.status_code not in (200, 201):
+        raise SystemExit(f"{response.request.url}: {response.status_code} {response.text}")
+    return response.json()
+
+
+def setup(client: TestClient[Any], manager: dict[str, str]) -> int:
+    """Ten analyses and a sample type that gets all of them; returns the sample type's id."""
+    analyses = [
+        created(
+            client.post(
+                f"{API}/records/analysis",
+                headers=manager,
+                json={
+                    "data": {
+                        "keyword": f"BENCH{i}",
+                        "name": f"Bench analysis {i}",
+                        "unit": "mg/L",
+                        "precision": 2,
+                        "spec_low": 1,
+                        "spec_high": 50,
+                        "warn_low": 2,
+                        "warn_high": 40,
+                        "lod": 0.1,
+                        "loq": 0.5,
+                    }
+                },
+            )
+        )["id"]
+        for i in range(ANALYSES)
+    ]
+    sample_type = created(
+        client.post(
+            f"{API}/records/sample_type",
+            headers=manager,
+            json={
+                "data": {
+                    "name": "Bench water",
+                    "matrix": "drinking_water",
+                    "default_analyses": analyses,
+                }
+            },
+        )
+    )
+    return sample_type["id"]
+
+
+def run(db: Database, n: int) -> None:
+    load_lims(db)
+    manager = bearer(db, "bench.manager", "lab_manager")
+    technician = bearer(db, "bench.tech", "lab_technician")
+    settings = Settings(database_url=str(db.engine.url))
+    with TestClient(create_app(settings, db)) as client:
+        sample_type = setup(client, manager)
+        per_sample: list[float] = []
+        counter = StatementCounter(db)
+        started = perf_counter()
+        with counter:
+            for i in range(n):
+                begin = perf_counter()
+                sample = created(
+                    client.post(
+                        f"{API}/records/sample",
+                        headers=technician,
+                        json={
+                            "data": {
+                                "sample_type": sample_type,
+                                "client": f"Bench client {i % 20}",
+                                "sampling_point": f"Tap {i}",
+                                "collected_at": "2026-11-20T08:00:00Z",
+                            }
+                        },
+                    )
+                )
+                received = created(
+                    client.post(
+                        f"{API}/records/sample/{sample['id']}/transitions/receive",
+                        headers=technician,
+                        json={},
+                    )
+                )
+                assert received["state"] == "received"
+                per_sample.append(perf_counter() - begin)
+        total = perf_counter() - started
+        results = created(client.get(f"{API}/records/result", headers=manager, params={"limit": 1}))
+    with db.read() as conn:
+        chain = verify_chain(conn)
+    print_table(
+        f"Registering and receiving {n:,} samples with {ANALYSES} analyses each ({describe(db)})",
+        ["measure", "value"],
+        [
+            ("total", f"{total:.1f} s"),
+            ("per sample (register + receive)", f"{total / n * 1000:.1f} ms mean"),
+            ("per sample, median", f"{median(per_sample) * 1000:.1f} ms"),
+            ("per sample, p95", f"{percentile(per_sample, 0.95) * 1000:.1f} ms"),
+            ("SQL statements per sample", f"{counter.count / n:.0f}"),
+            ("time in SQL", f"{counter.seconds:.1f} s ({counter.seconds / total:.0%})"),
+            ("results created", f"{n * ANALYSES:,}"),
+            ("audit chain", f"intact, {chain.count:,} events" if chain.ok else chain.problem),
+        ],
+    )
+    assert results["items"], "receiving created results"
+    if n == GOAL_SAMPLES and db.dialect == "postgresql":
+        verdict = "met" if total < GOAL_SECONDS else "NOT met"
+        print(f"\nGoal (under {GOAL_SECONDS:.0f} s for {GOAL_SAMPLES:,} on PostgreSQL): {verdict}")
+
+
+def main() -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    args = parse_args(__doc__.splitlines()[0], GOAL_SAMPLES).parse_args()
+    with bench_database(args.database) as db:
+        run(db, args.n)
+
+
+if __name__ == "__main__":
+    main()
