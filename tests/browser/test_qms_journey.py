@@ -100,12 +100,6 @@ def _edit(page: Any, base: str, **values: str) -> None:
 
 def _complete_action(page: Any, base: str, notes: str, filename: str) -> None:
     page.goto(f"{base}/edit")
-    # The file input inherits the form's hx-sync="this:replace", so the live validation
-    # the same change event starts cancels the upload. Until the input gets its own
-    # hx-sync in the field template, give it one here (a no-op once it has it).
-    page.eval_on_selector(
-        "#in-evidence", "e => e.hasAttribute('hx-sync') || e.setAttribute('hx-sync', 'this')"
-    )
     page.fill("#in-completion_notes", notes)
     page.set_input_files(
         "#in-evidence",
