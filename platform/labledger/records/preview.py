@@ -108,7 +108,7 @@ def preview_record(
         # required field is still empty, as it will be while a form is filled
         # in; the person should still see what the values typed so far give.
         built = dict(built)
-        check._compute(built, context)
+        check.compute(built, context)
     names = {**built, **context}
     return Preview(
         errors=check.errors,

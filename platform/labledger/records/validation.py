@@ -85,7 +85,7 @@ class DataCheck:
         self._check_required(merged, submitted)
         self._check_users(merged, submitted)
         self._check_attachments(merged, submitted)
-        self._compute(merged, context)
+        self.compute(merged, context)
         self._check_conditional(merged, context)
         self._check_rules(merged, context)
         if not self.errors:
@@ -199,7 +199,7 @@ class DataCheck:
             elif fdef.get("accept") and not accepts(fdef["accept"], row.filename, row.content_type):
                 self.error(key, f"this field takes only {', '.join(fdef['accept'])} files")
 
-    def _compute(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
+    def compute(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
         for key, expression in self.model.computed:
             try:
                 value = expression.evaluate({**merged, **context})

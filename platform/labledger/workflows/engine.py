@@ -27,7 +27,7 @@ from labledger.errors import Conflict, FieldError, Forbidden, NotFound, Validati
 from labledger.expressions import EvaluationError, compile_expression
 from labledger.identity.principal import Principal
 from labledger.identity.users import check_password
-from labledger.metadata.fieldtypes import FIELD_TYPES
+from labledger.metadata.fieldtypes import FIELD_TYPES, computed_result
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
 from labledger.records.relations import RELATED_FUNCTIONS, related_functions
@@ -234,11 +234,13 @@ def _evaluate(
 
 
 def _recompute(ctx: _Context, data: dict[str, Any]) -> dict[str, Any]:
+    """Computed fields after the step's actions, typed as a save would type them."""
     for key, expression in ctx.model.computed:
         try:
-            data[key] = expression.evaluate(ctx.evaluation_names(data))
+            value = expression.evaluate(ctx.evaluation_names(data))
         except EvaluationError:
-            data[key] = None
+            value = None
+        data[key] = computed_result(ctx.model.fields[key], value)
     return {k: v for k, v in data.items() if v is not None}
 
 
