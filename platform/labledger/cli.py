@@ -58,7 +58,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         print("Sign in and choose a new password before signing anything.")
     if report.demo_users:
         print()
-        print("Demo users (password for all of them shown beside each):")
+        print("Demo users and their passwords (demo installations only):")
         for username, password in sorted(report.demo_users.items()):
             print(f"    {username:<16} {password}")
     return 0
