@@ -137,6 +137,7 @@ def build_bundle() -> dict[str, Any]:
         ],
         "workflows": [_workflow("flow_a"), _workflow("flow_b")],
         "types": types,
+        "print_templates": [],
     }
 
 
