@@ -18,10 +18,13 @@ from labledger.api.attachments import AttachmentsController
 from labledger.api.audit import AuditController
 from labledger.api.config import ConfigController
 from labledger.api.deps import API_DEPENDENCIES, APP_DEPENDENCIES
+from labledger.api.events import EventsController
+from labledger.api.mappings import ImportsController, MappingsController
 from labledger.api.printing import PrintingController
 from labledger.api.problems import EXCEPTION_HANDLERS
 from labledger.api.records import RecordsController
 from labledger.api.types import TypesController
+from labledger.api.webhooks import WebhooksController
 from labledger.api.workflows import TransitionsController, WorkflowsController
 from labledger.db.engine import Database, open_database
 from labledger.resources import data_path
@@ -70,6 +73,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             AttachmentsController,
             ConfigController,
             PrintingController,
+            EventsController,
+            WebhooksController,
+            MappingsController,
+            ImportsController,
         ],
         dependencies=API_DEPENDENCIES,
     )

@@ -347,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     from labledger.bundles.cli import add_config_commands  # imports this module
 
     add_config_commands(commands)
+    from labledger.integration.cli import add_integration_commands  # imports this module
+
+    add_integration_commands(commands)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
+from sqlalchemy.exc import DBAPIError
 
 from labledger.db.engine import Database
 from labledger.identity.sessions import instance_secret
@@ -34,8 +35,13 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 
 def csrf_config(db: Database, secure: bool) -> CSRFConfig:
     """CSRF for every form; the API (bearer tokens only, no cookies) is exempt."""
-    with db.write() as conn:
-        secret = instance_secret(conn, "csrf_secret")
+    try:
+        with db.write() as conn:
+            secret = instance_secret(conn, "csrf_secret")
+    except DBAPIError:
+        raise SystemExit(
+            "The database is not set up (or not reachable): run 'labledger init' first."
+        ) from None
     return CSRFConfig(
         secret=secret,
         cookie_secure=secure,

@@ -1,0 +1,38 @@
+"""/api/v1/events: the event feed in commit order, resumable by cursor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get
+from litestar.params import QueryParameter
+
+from labledger.db.engine import Database
+from labledger.identity.principal import Principal
+from labledger.integration.feed import DEFAULT_LIMIT, EventFilter, read_feed
+
+
+class EventsController(Controller):
+    path = "/events"
+    tags = ["integration"]
+
+    @get(
+        "/",
+        sync_to_thread=True,
+        summary="Events after a cursor, oldest first; resume with 'next' as 'after'",
+    )
+    def feed(
+        self,
+        db: Database,
+        principal: Principal,
+        after: str | None = QueryParameter(default=None, description="cursor ('next' of a page)"),
+        type: str | None = QueryParameter(default=None, description="comma-separated type keys"),
+        kind: str | None = QueryParameter(
+            default=None, description="comma-separated kinds; 'record.*' matches a prefix"
+        ),
+        limit: int = QueryParameter(default=DEFAULT_LIMIT, description="1 to 1000"),
+    ) -> dict[str, Any]:
+        with db.read() as conn:
+            return read_feed(
+                conn, principal, after=after, events=EventFilter.of(type, kind), limit=limit
+            )

@@ -1,0 +1,1 @@
+"""Integration: the event feed, signed webhooks and audited import mappings."""

@@ -1,0 +1,299 @@
+"""Import mappings as versioned data: how a file's rows become records.
+
+A mapping is JSON validated by ``metadata/mapping.schema.json`` and then
+against its target type as it stands: every mapped field exists and takes
+input, lookups sit on reference fields and name the target's number or a
+unique field, units sit on number fields and agree with the field's declared
+unit, a match names a unique field (or the number, which cannot create). It
+is stored in the generic versioned store (kind ``mapping``), so every
+version stays readable and an import names the version it used. Publishing
+needs ``configure`` and is audited like every configuration change.
+
+A type can change after a mapping was published; the importer checks the
+mapping again before it reads a file, so a mapping that no longer fits is
+reported as such, never half-applied.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from labledger.audit.trail import AuditEntry, append
+from labledger.canonical import content_hash
+from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from labledger.identity.principal import CONFIGURE, Principal
+from labledger.metadata import versions
+from labledger.metadata.diff import diff_definitions
+from labledger.metadata.messages import field_errors
+from labledger.metadata.model import TypeModel
+from labledger.metadata.schemas import meta_validator
+from labledger.metadata.types import type_model
+
+MAPPING_KIND = "mapping"
+#: Match and lookup by the record's human number rather than by a field.
+BY_NUMBER = "number"
+NUMBER_TYPES = ("integer", "decimal")
+#: Field types a file cannot set: files are not uploaded through a mapping, and
+#: computed fields are never input.
+UNMAPPABLE = ("attachment", "computed")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One published version of a mapping, with its settings and defaults applied."""
+
+    key: str
+    version: int
+    definition: dict[str, Any]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.definition.get(name, default)
+
+    @property
+    def target(self) -> str:
+        return self.definition["target"]
+
+    @property
+    def columns(self) -> list[dict[str, Any]]:
+        return self.definition["columns"]
+
+    @property
+    def constants(self) -> dict[str, Any]:
+        return self.definition.get("constants", {})
+
+    @property
+    def match(self) -> dict[str, Any] | None:
+        return self.definition.get("match")
+
+    @property
+    def atomic(self) -> bool:
+        return self.definition.get("mode", "atomic") == "atomic"
+
+    def required_sources(self) -> list[str]:
+        """Columns the file must have: every mapped column not marked optional, the
+        match column and the unit columns of required columns."""
+        wanted: list[str] = []
+        for column in self.columns:
+            if column.get("optional"):
+                continue
+            wanted.append(column["source"])
+            if column.get("unit", {}).get("source"):
+                wanted.append(column["unit"]["source"])
+        if self.match:
+            wanted.append(self.match["source"])
+        return list(dict.fromkeys(wanted))
+
+    def known_sources(self) -> set[str]:
+        known = {c["source"] for c in self.columns}
+        known |= {c["unit"]["source"] for c in self.columns if c.get("unit", {}).get("source")}
+        if self.match:
+            known.add(self.match["source"])
+        return known
+
+
+def _unique_fields(model: TypeModel) -> set[str]:
+    return {key for key, fdef in model.fields.items() if fdef.get("unique")}
+
+
+def _model_or_none(conn: Connection, key: str) -> TypeModel | None:
+    try:
+        return type_model(conn, key)
+    except NotFound:
+        return None
+
+
+def mapping_errors(conn: Connection, definition: Any, prefix: str = "") -> list[FieldError]:
+    """Every problem of ``definition`` on its own and against its target type."""
+    errors = field_errors(meta_validator("mapping").iter_errors(definition), prefix)
+    if errors:
+        return errors
+
+    def error(path: str, message: str) -> None:
+        errors.append(FieldError(f"{prefix}.{path}" if prefix else path, message))
+
+    try:
+        codecs.lookup(definition.get("encoding", "utf-8"))
+    except LookupError:
+        error("encoding", f"there is no text encoding '{definition['encoding']}'")
+    if definition.get("delimiter", ",") == definition.get("decimal_separator", "."):
+        error("decimal_separator", "must differ from the delimiter")
+    model = _model_or_none(conn, definition["target"])
+    if model is None:
+        error("target", f"there is no object type '{definition['target']}'")
+        return errors
+    mapped = Counter(c["field"] for c in definition["columns"])
+    for index, column in enumerate(definition["columns"]):
+        for path, message in _column_problems(conn, model, column, mapped):
+            error(f"columns[{index}]{path}", message)
+    for key in definition.get("constants", {}):
+        problem = _settable(model, key)
+        if problem:
+            error(f"constants.{key}", problem)
+        elif key in mapped:
+            error(f"constants.{key}", "is also mapped from a column")
+    match = definition.get("match")
+    if match:
+        if match["by"] == BY_NUMBER:
+            if match.get("create", True):
+                error("match.create", "must be false: records are not created with a given number")
+        elif match["by"] not in _unique_fields(model):
+            error("match.by", f"must be 'number' or a unique field of {model.label}")
+    return errors
+
+
+def _settable(model: TypeModel, key: str) -> str | None:
+    fdef = model.fields.get(key)
+    if fdef is None:
+        return f"{model.label} has no field '{key}'"
+    if fdef["type"] in UNMAPPABLE:
+        return f"is a {fdef['type']} field, which an import cannot set"
+    return None
+
+
+def _column_problems(
+    conn: Connection, model: TypeModel, column: dict[str, Any], mapped: Counter[str]
+) -> Iterable[tuple[str, str]]:
+    key = column["field"]
+    problem = _settable(model, key)
+    if problem:
+        yield ".field", problem
+        return
+    if mapped[key] > 1:
+        yield ".field", f"'{key}' is mapped from more than one column"
+    fdef = model.fields[key]
+    lookup = column.get("lookup")
+    if lookup:
+        if fdef["type"] != "reference":
+            yield ".lookup", "only a reference field can look records up"
+        elif lookup["by"] != BY_NUMBER:
+            target = _model_or_none(conn, fdef["to"])
+            if target is None or lookup["by"] not in _unique_fields(target):
+                yield ".lookup.by", f"must be 'number' or a unique field of type '{fdef['to']}'"
+    unit = column.get("unit")
+    if unit:
+        if fdef["type"] not in NUMBER_TYPES:
+            yield ".unit", "only a number field has a unit"
+        elif fdef.get("unit") and unit["expected"] != fdef["unit"]:
+            yield ".unit.expected", f"the field '{key}' is in {fdef['unit']}"
+
+
+def require_configure(actor: Principal) -> None:
+    if not actor.has_permission(CONFIGURE):
+        raise Forbidden("Publishing import mappings needs the 'configure' permission.")
+
+
+def publish_mapping(
+    conn: Connection, actor: Principal, definition: Any, *, path_prefix: str = ""
+) -> versions.Published:
+    """Validate and publish ``definition`` as the next version of its mapping.
+
+    An unchanged definition changes nothing; a changed one becomes a new
+    immutable version, audited as ``config.publish`` with a field-level diff.
+    ``path_prefix`` locates errors inside a larger document (a bundle).
+    """
+    require_configure(actor)
+    errors = mapping_errors(conn, definition, path_prefix)
+    if errors:
+        raise ValidationFailed("The import mapping is not valid.", errors)
+    key = definition["key"]
+    published = versions.store(conn, MAPPING_KIND, key, definition, actor.username)
+    if published.changed:
+        append(
+            conn,
+            [
+                AuditEntry(
+                    actor=actor.username,
+                    action="config.publish",
+                    config_version=published.version,
+                    changes=diff_definitions(published.previous, definition),
+                    details={
+                        "kind": MAPPING_KIND,
+                        "key": key,
+                        "target": definition["target"],
+                        "hash": content_hash(definition),
+                    },
+                    outbox_kind="config.published",
+                    outbox_payload={"kind": MAPPING_KIND, "key": key, "version": published.version},
+                )
+            ],
+        )
+    return published
+
+
+def load_mapping(conn: Connection, key: str, version: int | None = None) -> Mapping:
+    """The current (or a given) version of mapping ``key``."""
+    if version is None:
+        found = versions.current(conn, MAPPING_KIND, key)
+        if found is None:
+            raise NotFound(f"There is no import mapping '{key}'.")
+        version, body = found
+    else:
+        body = versions.body_at(conn, MAPPING_KIND, key, version)
+        if body is None:
+            raise NotFound(f"Import mapping '{key}' has no version {version}.")
+    return Mapping(key, version, body)
+
+
+def _may_read(conn: Connection, actor: Principal, mapping: Mapping) -> bool:
+    if actor.has_permission(CONFIGURE):
+        return True
+    model = _model_or_none(conn, mapping.target)
+    return model is not None and model.allows(actor, "read")
+
+
+def readable_mapping(
+    conn: Connection, actor: Principal, key: str, version: int | None = None
+) -> Mapping:
+    """A mapping for someone who may read its target type's records (or configure)."""
+    mapping = load_mapping(conn, key, version)
+    if not _may_read(conn, actor, mapping):
+        raise Forbidden(f"You may not read import mapping '{key}'.")
+    return mapping
+
+
+def mapping_summary(mapping: Mapping) -> dict[str, Any]:
+    return {
+        "key": mapping.key,
+        "label": mapping.get("label"),
+        "target": mapping.target,
+        "format": mapping.get("format", "csv"),
+        "mode": mapping.get("mode", "atomic"),
+        "version": mapping.version,
+    }
+
+
+def list_mappings(conn: Connection, actor: Principal) -> list[dict[str, Any]]:
+    """The mappings whose target type the caller may read (all for a configurer)."""
+    found = [load_mapping(conn, key) for key in versions.keys(conn, MAPPING_KIND)]
+    return [mapping_summary(m) for m in found if _may_read(conn, actor, m)]
+
+
+def mapping_history(conn: Connection, actor: Principal, key: str) -> list[dict[str, Any]]:
+    """Every version of a mapping, oldest first: version, time, publisher and definition."""
+    readable_mapping(conn, actor, key)
+    return [
+        {
+            "version": row["version"],
+            "published_at": row["published_at"],
+            "published_by": row["published_by"],
+            "definition": row["body"],
+        }
+        for row in versions.all_versions(conn, MAPPING_KIND, key)
+    ]
+
+
+def export_mappings(conn: Connection, types: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Current definitions for a configuration bundle: all, or those targeting ``types``."""
+    wanted = None if types is None else set(types)
+    result = []
+    for key in versions.keys(conn, MAPPING_KIND):
+        mapping = load_mapping(conn, key)
+        if wanted is None or mapping.target in wanted:
+            result.append(mapping.definition)
+    return result
