@@ -6,7 +6,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from labledger.db.tables import outbox_event
@@ -15,9 +14,7 @@ from labledger.identity.users import create_user
 from labledger.integration.feed import read_feed
 from labledger.records.service import create_record
 from tests.definitions import acting, add_roles, batch_type, measurement_type
-from tests.test_integration_support import api_client
 
-api = pytest.fixture(api_client, name="api")
 ANALYST = acting("ann", "analyst")
 
 
@@ -37,13 +34,13 @@ def _all_ids(db) -> list[int]:
         return list(conn.execute(select(outbox_event.c.id).order_by(outbox_event.c.id)).scalars())
 
 
-def _walk(api, headers: dict[str, str], limit: int, **params: str) -> tuple[list[dict], str]:
+def _walk(client, headers: dict[str, str], limit: int, **params: str) -> tuple[list[dict], str]:
     """Every event a consumer gets by following ``next`` until ``more`` is false."""
     events: list[dict] = []
     after = None
     while True:
         query = {"limit": str(limit), **params, **({"after": after} if after else {})}
-        page = api.get("/api/v1/events", params=query, headers=headers)
+        page = client.get("/api/v1/events", params=query, headers=headers)
         assert page.status_code == 200, page.text
         body = page.json()
         events += body["items"]
@@ -52,10 +49,10 @@ def _walk(api, headers: dict[str, str], limit: int, **params: str) -> tuple[list
             return events, after
 
 
-def test_a_cursor_walk_sees_every_event_once_in_commit_order(db, api, admin, publish):
+def test_a_cursor_walk_sees_every_event_once_in_commit_order(db, client, admin, publish):
     _setup(db, publish)
     created = [_create(db, "batch", {"code": f"B-{n}", "quantity": n}) for n in range(12)]
-    events, cursor = _walk(api, admin.headers, limit=5)
+    events, cursor = _walk(client, admin.headers, limit=5)
     ids = [e["id"] for e in events]
     assert ids == _all_ids(db), "in id order, none missed, none twice"
     creates = [e for e in events if e["kind"] == "record.created"]
@@ -65,32 +62,32 @@ def test_a_cursor_walk_sees_every_event_once_in_commit_order(db, api, admin, pub
     assert cursor == str(ids[-1])
 
     # Resuming from the cursor: nothing old again, then exactly the new events.
-    empty = api.get("/api/v1/events", params={"after": cursor}, headers=admin.headers).json()
+    empty = client.get("/api/v1/events", params={"after": cursor}, headers=admin.headers).json()
     assert empty == {"items": [], "next": cursor, "more": False}
     later = _create(db, "batch", {"code": "B-LATE"})
-    resumed = api.get("/api/v1/events", params={"after": cursor}, headers=admin.headers).json()
+    resumed = client.get("/api/v1/events", params={"after": cursor}, headers=admin.headers).json()
     assert [e["record_id"] for e in resumed["items"]] == [later["id"]]
 
 
-def test_the_feed_filters_by_type_and_kind(db, api, admin, publish):
+def test_the_feed_filters_by_type_and_kind(db, client, admin, publish):
     _setup(db, publish)
     batch = _create(db, "batch", {"code": "B-1"})
     _create(db, "measurement", {"name": "pH", "batch": batch["id"], "value": 3})
-    events, _ = _walk(api, admin.headers, limit=100, type="measurement")
+    events, _ = _walk(client, admin.headers, limit=100, type="measurement")
     assert [e["kind"] for e in events] == ["config.published", "record.created"]
-    events, _ = _walk(api, admin.headers, limit=100, kind="record.*")
+    events, _ = _walk(client, admin.headers, limit=100, kind="record.*")
     assert [(e["type"], e["kind"]) for e in events] == [
         ("batch", "record.created"),
         ("measurement", "record.created"),
     ]
-    events, _ = _walk(api, admin.headers, limit=100, kind="config.published,config.role")
+    events, _ = _walk(client, admin.headers, limit=100, kind="config.published,config.role")
     assert {e["kind"] for e in events} == {"config.published", "config.role"}
     # A narrow filter still moves the cursor to the end, so polling does not rescan.
-    events, cursor = _walk(api, admin.headers, limit=100, type="nothing_like_it")
+    events, cursor = _walk(client, admin.headers, limit=100, type="nothing_like_it")
     assert events == [] and cursor == str(_all_ids(db)[-1])
 
 
-def test_each_reader_sees_the_events_they_may_read(db, api, admin, publish, make_person):
+def test_each_reader_sees_the_events_they_may_read(db, client, admin, publish, make_person):
     _setup(db, publish)
     batch = _create(db, "batch", {"code": "B-1"})
     _create(db, "measurement", {"name": "pH", "batch": batch["id"], "value": 3})
@@ -99,34 +96,34 @@ def test_each_reader_sees_the_events_they_may_read(db, api, admin, publish, make
     outsider = make_person("otto", "viewer")
     configurer = make_person("cora", "configurer", permissions=(CONFIGURE,))
     user_admin = make_person("uma", "user_admin", permissions=(MANAGE_USERS,))
-    everything = {e["kind"] for e in _walk(api, admin.headers, limit=50)[0]}
+    everything = {e["kind"] for e in _walk(client, admin.headers, limit=50)[0]}
     assert {"record.created", "config.published", "config.role", "user.create"} <= everything
 
     # Batches are readable by everyone, measurements by analysts and reviewers only.
-    seen = _walk(api, outsider.headers, limit=50)[0]
+    seen = _walk(client, outsider.headers, limit=50)[0]
     assert [(e["kind"], e["type"]) for e in seen] == [("record.created", "batch")]
-    seen = _walk(api, configurer.headers, limit=50)[0]
+    seen = _walk(client, configurer.headers, limit=50)[0]
     kinds = {e["kind"] for e in seen}
     assert {"record.created", "config.published", "config.role"} <= kinds
     assert not any(k.startswith("user.") for k in kinds)
     assert {e["type"] for e in seen if e["kind"] == "record.created"} == {"batch", "measurement"}
-    seen = _walk(api, user_admin.headers, limit=50)[0]
+    seen = _walk(client, user_admin.headers, limit=50)[0]
     assert {e["kind"].split(".")[0] for e in seen} == {"record", "user"}
     assert {e["type"] for e in seen if e["kind"] == "record.created"} == {"batch"}
 
 
-def test_bad_feed_requests_are_refused(db, api, admin):
+def test_bad_feed_requests_are_refused(db, client, admin):
     for params, location in (
         ({"after": "abc"}, "after"),
         ({"after": "-1"}, "after"),
         ({"limit": "0"}, "limit"),
         ({"limit": "1001"}, "limit"),
     ):
-        answer = api.get("/api/v1/events", params=params, headers=admin.headers)
+        answer = client.get("/api/v1/events", params=params, headers=admin.headers)
         assert answer.status_code == 422, params
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert answer.json()["errors"][0]["field"] == location
-    assert api.get("/api/v1/events").status_code == 401
+    assert client.get("/api/v1/events").status_code == 401
 
 
 def test_a_feed_read_while_writers_are_busy_sees_every_event_once(db, publish):

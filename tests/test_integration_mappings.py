@@ -18,9 +18,6 @@ from labledger.integration.mappings import export_mappings, publish_mapping
 from labledger.metadata.types import publish_type
 from labledger.records.service import create_record
 from tests.definitions import acting, add_roles, batch_type, counts, measurement_type, unchanged
-from tests.test_integration_support import api_client
-
-api = pytest.fixture(api_client, name="api")
 
 ANALYST = acting("ann", "analyst")
 HEADER = "Sample,Test,Result,Unit,Measured\n"
@@ -99,19 +96,19 @@ def _errors(report) -> list[tuple[int, str | None, str | None, str]]:
     return [(e.line, e.column, e.field, e.message) for e in report.errors]
 
 
-def test_mappings_are_versioned_audited_configuration(db, api, admin, lab, make_person):
+def test_mappings_are_versioned_audited_configuration(db, client, admin, lab, make_person):
     changed = results_mapping(label="Plate reader results (v2)")
-    answer = api.put("/api/v1/mappings/plate_results", json=changed, headers=admin.headers)
+    answer = client.put("/api/v1/mappings/plate_results", json=changed, headers=admin.headers)
     assert answer.json() == {"key": "plate_results", "version": 2, "changed": True}
-    again = api.put("/api/v1/mappings/plate_results", json=changed, headers=admin.headers)
+    again = client.put("/api/v1/mappings/plate_results", json=changed, headers=admin.headers)
     assert again.json()["changed"] is False
-    current = api.get("/api/v1/mappings/plate_results", headers=admin.headers).json()
+    current = client.get("/api/v1/mappings/plate_results", headers=admin.headers).json()
     assert current["version"] == 2 and current["definition"]["label"].endswith("(v2)")
-    first = api.get("/api/v1/mappings/plate_results?version=1", headers=admin.headers).json()
+    first = client.get("/api/v1/mappings/plate_results?version=1", headers=admin.headers).json()
     assert first["definition"]["label"] == "Plate reader results"
-    history = api.get("/api/v1/mappings/plate_results/versions", headers=admin.headers).json()
+    history = client.get("/api/v1/mappings/plate_results/versions", headers=admin.headers).json()
     assert [v["version"] for v in history["items"]] == [1, 2]
-    listed = api.get("/api/v1/mappings", headers=admin.headers).json()["items"]
+    listed = client.get("/api/v1/mappings", headers=admin.headers).json()["items"]
     assert [(m["key"], m["target"], m["version"]) for m in listed] == [
         ("batch_list", "batch", 1),
         ("plate_results", "measurement", 2),
@@ -128,14 +125,14 @@ def test_mappings_are_versioned_audited_configuration(db, api, admin, lab, make_
     # Publishing needs 'configure'; reading follows read permission on the target type.
     analyst = make_person("ann", "analyst")
     outsider = make_person("otto", "viewer")
-    refused = api.put("/api/v1/mappings/plate_results", json=changed, headers=analyst.headers)
+    refused = client.put("/api/v1/mappings/plate_results", json=changed, headers=analyst.headers)
     assert refused.status_code == 403
     assert [
-        m["key"] for m in api.get("/api/v1/mappings", headers=outsider.headers).json()["items"]
+        m["key"] for m in client.get("/api/v1/mappings", headers=outsider.headers).json()["items"]
     ] == ["batch_list"]
-    hidden = api.get("/api/v1/mappings/plate_results", headers=outsider.headers)
+    hidden = client.get("/api/v1/mappings/plate_results", headers=outsider.headers)
     assert hidden.status_code == 403
-    assert api.get("/api/v1/mappings/nope", headers=admin.headers).status_code == 404
+    assert client.get("/api/v1/mappings/nope", headers=admin.headers).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -174,9 +171,9 @@ def test_mappings_are_versioned_audited_configuration(db, api, admin, lab, make_
         ({"extra": 1}, "extra"),
     ],
 )
-def test_a_mapping_that_does_not_fit_is_refused(db, api, admin, lab, change, location):
+def test_a_mapping_that_does_not_fit_is_refused(db, client, admin, lab, change, location):
     with unchanged(db):
-        answer = api.put(
+        answer = client.put(
             "/api/v1/mappings/plate_results", json=results_mapping(**change), headers=admin.headers
         )
     assert answer.status_code == 422, answer.text
@@ -192,10 +189,10 @@ GOOD = (
 
 
 def test_an_applied_import_is_one_audit_event_and_every_record_traces_to_its_line(
-    db, api, lab, make_person
+    db, client, lab, make_person
 ):
     analyst = make_person("ann", "analyst")
-    answer = api.post(
+    answer = client.post(
         "/api/v1/mappings/plate_results/imports",
         params={"filename": "plate-0501.csv"},
         content=GOOD.encode(),
@@ -249,17 +246,17 @@ def test_an_applied_import_is_one_audit_event_and_every_record_traces_to_its_lin
     assert run["audit_seq"] == apply["seq"]
 
     # The import's page: the rows produced, by line; the feed announces the import.
-    detail = api.get(f"/api/v1/imports/{run['id']}", headers=analyst.headers).json()
+    detail = client.get(f"/api/v1/imports/{run['id']}", headers=analyst.headers).json()
     assert [(p["line"], p["action"], p["record"]["number"]) for p in detail["produced"]] == [
         (2, "create", created["pH"].number),
         (3, "create", created["Lead"].number),
         (4, "create", created["Zinc"].number),
     ]
-    listed = api.get("/api/v1/imports", headers=analyst.headers).json()["items"]
+    listed = client.get("/api/v1/imports", headers=analyst.headers).json()["items"]
     assert [i["id"] for i in listed] == [run["id"]] and "produced" not in listed[0]
     outsider = make_person("otto", "viewer")
-    assert api.get("/api/v1/imports", headers=outsider.headers).json()["items"] == []
-    assert api.get(f"/api/v1/imports/{run['id']}", headers=outsider.headers).status_code == 404
+    assert client.get("/api/v1/imports", headers=outsider.headers).json()["items"] == []
+    assert client.get(f"/api/v1/imports/{run['id']}", headers=outsider.headers).status_code == 404
 
 
 BAD = (
@@ -286,10 +283,10 @@ BAD_ERRORS = [
 ]
 
 
-def test_a_dry_run_reports_row_by_row_and_writes_nothing(db, api, lab, make_person):
+def test_a_dry_run_reports_row_by_row_and_writes_nothing(db, client, lab, make_person):
     analyst = make_person("ann", "analyst")
     with unchanged(db):
-        answer = api.post(
+        answer = client.post(
             "/api/v1/mappings/plate_results/imports?dry_run=true",
             content=BAD.encode(),
             headers=analyst.headers,
@@ -305,10 +302,10 @@ def test_a_dry_run_reports_row_by_row_and_writes_nothing(db, api, lab, make_pers
     assert good["line"] == 2 and good["data"]["batch"] == lab["B-1"]["id"]
 
 
-def test_an_atomic_import_with_a_bad_row_writes_nothing(db, api, lab, make_person):
+def test_an_atomic_import_with_a_bad_row_writes_nothing(db, client, lab, make_person):
     analyst = make_person("ann", "analyst")
     with unchanged(db):
-        answer = api.post(
+        answer = client.post(
             "/api/v1/mappings/plate_results/imports", content=BAD.encode(), headers=analyst.headers
         )
     assert answer.status_code == 422
@@ -363,13 +360,13 @@ def test_a_row_by_row_import_writes_the_good_rows_and_reports_the_rest(db, lab):
     }
 
 
-def test_the_same_file_is_never_imported_twice(db, api, lab, make_person):
+def test_the_same_file_is_never_imported_twice(db, client, lab, make_person):
     analyst = make_person("ann", "analyst")
     first = _import(db, GOOD)
     assert first.applied
     with unchanged(db):
         for dry_run in ("false", "true"):
-            again = api.post(
+            again = client.post(
                 "/api/v1/mappings/plate_results/imports",
                 params={"filename": "renamed.csv", "dry_run": dry_run},
                 content=GOOD.encode(),
@@ -448,12 +445,14 @@ def test_a_file_that_names_the_same_thing_twice_is_refused(db, lab):
     ]
 
 
-def test_files_that_cannot_be_read_get_a_clear_error_and_change_nothing(db, api, lab, make_person):
+def test_files_that_cannot_be_read_get_a_clear_error_and_change_nothing(
+    db, client, lab, make_person
+):
     analyst = make_person("ann", "analyst")
 
     def attempt(content: bytes, mapping: str = "plate_results") -> dict[str, Any]:
         with unchanged(db):
-            answer = api.post(
+            answer = client.post(
                 f"/api/v1/mappings/{mapping}/imports", content=content, headers=analyst.headers
             )
         assert answer.status_code in (413, 422), answer.text
@@ -578,10 +577,10 @@ def test_lookups_by_record_number_and_into_multiple_references(db, publish, lab)
     ]
 
 
-def test_importing_needs_permission_on_the_target_type(db, api, lab, make_person):
+def test_importing_needs_permission_on_the_target_type(db, client, lab, make_person):
     outsider = make_person("otto", "viewer")
     with unchanged(db):
-        answer = api.post(
+        answer = client.post(
             "/api/v1/mappings/plate_results/imports",
             content=GOOD.encode(),
             headers=outsider.headers,

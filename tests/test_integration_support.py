@@ -1,16 +1,16 @@
-"""What the integration tests share: the API with the integration controllers,
-the ``labledger`` command with the integration commands, and a webhook
-receiver on loopback that checks signatures the way docs/integration.md shows.
+"""What the integration tests share: a webhook receiver on loopback that checks
+signatures the way docs/integration.md shows, and the command for a child
+``labledger`` process.
 
 This module holds no tests; the ``test_integration_*`` modules import from it.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -19,65 +19,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from litestar import Router
-from litestar.testing import TestClient
 
-from labledger import cli
-from labledger.api.deps import API_DEPENDENCIES
-from labledger.api.events import EventsController
-from labledger.api.mappings import ImportsController, MappingsController
-from labledger.api.webhooks import WebhooksController
-from labledger.app import create_app
-from labledger.db.engine import Database
 from labledger.integration.allowlist import ALLOWLIST_ENV
-from labledger.integration.cli import add_integration_commands
-from labledger.settings import Settings
 
-CONTROLLERS = [EventsController, WebhooksController, MappingsController, ImportsController]
-
-
-def api_client(db: Database, settings: Settings) -> Iterator[TestClient[Any]]:
-    """The real app, with the integration controllers under /api/v1 if it lacks them.
-
-    A fixture body: test modules declare ``api = pytest.fixture(api_client, name="api")``.
-    """
-    app = create_app(settings, db)
-    if not any(route.path == "/api/v1/events" for route in app.routes):
-        app.register(
-            Router(path="/api/v1", route_handlers=CONTROLLERS, dependencies=API_DEPENDENCIES)
-        )
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
-def _subcommands(parser: argparse.ArgumentParser) -> Any:
-    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-
-
-_BUILD_PARSER = cli.build_parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """``labledger``'s parser, with the integration commands added if it lacks them."""
-    parser = _BUILD_PARSER()
-    commands = _subcommands(parser)
-    if "worker" not in commands.choices:
-        add_integration_commands(commands)
-    return parser
-
-
-def cli_main(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``labledger ARGS...`` in-process (returns the exit status); a fixture body."""
-    monkeypatch.setattr(cli, "build_parser", build_parser)
-    return cli.main
-
-
-#: The ``labledger`` command for a child process (``python -c``), integration commands included.
-CHILD_MAIN = (
-    "import sys; from labledger import cli; "
-    "from tests.test_integration_support import build_parser; "
-    "cli.build_parser = build_parser; sys.exit(cli.main(sys.argv[1:]))"
-)
+#: ``labledger`` for a child process.
+LABLEDGER = [sys.executable, "-m", "labledger.cli"]
 
 
 @dataclass
@@ -175,8 +121,11 @@ class Receiver:
 
 
 def running_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    """A running receiver, and an allowlist that lets webhooks reach it (and only it);
-    a fixture body."""
+    """A running receiver, and an allowlist that lets webhooks reach it (and only it).
+
+    A fixture body: test modules declare
+    ``receiver = pytest.fixture(running_receiver, name="receiver")``.
+    """
     found = Receiver()
     found.thread.start()
     monkeypatch.setenv(ALLOWLIST_ENV, f"127.0.0.1:{found.port}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -38,13 +37,11 @@ from labledger.integration.subscriptions import create_subscription
 from labledger.records.service import create_record, update_record
 from tests.definitions import acting, add_roles, batch_type, counts, database_url
 from tests.test_integration_support import (
-    CHILD_MAIN,
-    api_client,
+    LABLEDGER,
     running_receiver,
     signature_ok,
 )
 
-api = pytest.fixture(api_client, name="api")
 receiver = pytest.fixture(running_receiver, name="receiver")
 
 ANALYST = acting("ann", "analyst")
@@ -64,8 +61,8 @@ def _create(db, code: str) -> dict[str, Any]:
         return create_record(conn, ANALYST, "batch", {"code": code}, attachment_limit=1)
 
 
-def _subscribe(api, admin, receiver, **body: Any) -> dict[str, Any]:
-    answer = api.post(
+def _subscribe(client, admin, receiver, **body: Any) -> dict[str, Any]:
+    answer = client.post(
         "/api/v1/webhooks",
         json={"name": "lims-out", "url": receiver.url, "kinds": ["record.*"], **body},
         headers=admin.headers,
@@ -75,21 +72,25 @@ def _subscribe(api, admin, receiver, **body: Any) -> dict[str, Any]:
     return answer.json()
 
 
-def _monitor(api, admin, name: str = "lims-out") -> dict[str, Any]:
-    answer = api.get(f"/api/v1/webhooks/{name}", headers=admin.headers)
+def _monitor(client, admin, name: str = "lims-out") -> dict[str, Any]:
+    answer = client.get(f"/api/v1/webhooks/{name}", headers=admin.headers)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
 
-def _deliveries(api, admin, **params: str) -> list[dict[str, Any]]:
-    answer = api.get("/api/v1/webhooks/lims-out/deliveries", params=params, headers=admin.headers)
+def _deliveries(client, admin, **params: str) -> list[dict[str, Any]]:
+    answer = client.get(
+        "/api/v1/webhooks/lims-out/deliveries", params=params, headers=admin.headers
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["items"]
 
 
-def test_a_matching_event_is_delivered_signed_with_a_stable_id(db, api, admin, publish, receiver):
+def test_a_matching_event_is_delivered_signed_with_a_stable_id(
+    db, client, admin, publish, receiver
+):
     _batches(db, publish)
-    created = _subscribe(api, admin, receiver, types=["batch"])
+    created = _subscribe(client, admin, receiver, types=["batch"])
     assert created["secret"].startswith("whsec_") and created["filter"]["types"] == ["batch"]
     batch = _create(db, "B-1")
 
@@ -100,21 +101,21 @@ def test_a_matching_event_is_delivered_signed_with_a_stable_id(db, api, admin, p
     assert not signature_ok("whsec_a-different-secret-entirely", got.headers, got.body)
     assert got.timestamp == int(T0.timestamp())
     assert got.headers["x-labledger-webhook"] == "lims-out"
-    feed = api.get("/api/v1/events", params={"kind": "record.created"}, headers=admin.headers)
+    feed = client.get("/api/v1/events", params={"kind": "record.created"}, headers=admin.headers)
     [event] = feed.json()["items"]
     assert got.event == event and got.event_id == event["id"] == got.event["id"]
     assert got.event["record_id"] == batch["id"]
 
     assert not deliver_due(db, now=T0 + timedelta(hours=1), policy=POLICY).worked
-    monitor = _monitor(api, admin)
+    monitor = _monitor(client, admin)
     assert (monitor["queue"], monitor["delivered"], monitor["dead"]) == (0, 1, 0)
     assert monitor["last_success"] and monitor["failures"] == [] and "secret" not in monitor
-    [delivery] = _deliveries(api, admin)
+    [delivery] = _deliveries(client, admin)
     assert delivery["status"] == "delivered" and delivery["attempts"] == 1
 
 
-def test_failures_are_retried_with_exponential_backoff(db, api, admin, publish, receiver):
-    _subscribe(api, admin, receiver)
+def test_failures_are_retried_with_exponential_backoff(db, client, admin, publish, receiver):
+    _subscribe(client, admin, receiver)
     _batches(db, publish, "B-1")
     receiver.answers.extend([500, 503])
 
@@ -128,10 +129,10 @@ def test_failures_are_retried_with_exponential_backoff(db, api, admin, publish, 
     assert len(set(receiver.event_ids)) == 1 and len(receiver.received) == 3
     assert all(r.signed for r in receiver.received)
     assert [r.timestamp - int(T0.timestamp()) for r in receiver.received] == [0, 60, 180]
-    monitor = _monitor(api, admin)
+    monitor = _monitor(client, admin)
     assert [f["status_code"] for f in monitor["failures"]] == [503, 500]
     assert monitor["failures"][0]["response"] == "receiver says no"
-    [delivery] = _deliveries(api, admin, status="delivered")
+    [delivery] = _deliveries(client, admin, status="delivered")
     assert delivery["attempts"] == 3 and delivery["last_status"] == 200
 
 
@@ -141,31 +142,31 @@ def test_backoff_doubles_up_to_the_longest_delay():
 
 
 def test_a_delivery_out_of_attempts_is_dead_until_replayed(
-    db, api, admin, publish, receiver, make_person
+    db, client, admin, publish, receiver, make_person
 ):
-    _subscribe(api, admin, receiver, max_attempts=2)
+    _subscribe(client, admin, receiver, max_attempts=2)
     _batches(db, publish, "B-1")
     receiver.answers.extend([500, 500])
     deliver_due(db, now=T0, policy=POLICY)
     assert deliver_due(db, now=T0 + timedelta(minutes=1), policy=POLICY).dead == 1
     assert not deliver_due(db, now=T0 + timedelta(days=1), policy=POLICY).worked
-    monitor = _monitor(api, admin)
+    monitor = _monitor(client, admin)
     assert (monitor["queue"], monitor["dead"]) == (0, 1)
-    [dead] = _deliveries(api, admin, status="dead")
+    [dead] = _deliveries(client, admin, status="dead")
     assert dead["attempts"] == 2 and dead["last_status"] == 500
 
     someone = make_person("sam", "viewer")
-    refused = api.post(
+    refused = client.post(
         "/api/v1/webhooks/lims-out/deliveries/replay", json={}, headers=someone.headers
     )
     assert refused.status_code == 403
-    wrong = api.post(
+    wrong = client.post(
         "/api/v1/webhooks/lims-out/deliveries/replay",
         json={"ids": [dead["id"] + 1000]},
         headers=admin.headers,
     )
     assert wrong.status_code == 422
-    replayed = api.post(
+    replayed = client.post(
         "/api/v1/webhooks/lims-out/deliveries/replay", json={}, headers=admin.headers
     )
     assert replayed.json() == {"replayed": 1}
@@ -177,7 +178,7 @@ def test_a_delivery_out_of_attempts_is_dead_until_replayed(
 
     assert deliver_due(db, now=T0 + timedelta(days=1), policy=POLICY).delivered == 1
     assert len(receiver.received) == 3 and len(set(receiver.event_ids)) == 1
-    assert _monitor(api, admin)["dead"] == 0
+    assert _monitor(client, admin)["dead"] == 0
 
 
 def _closed_port() -> int:
@@ -187,12 +188,12 @@ def _closed_port() -> int:
 
 
 def test_timeouts_and_unreachable_receivers_are_retried(
-    db, api, admin, publish, receiver, monkeypatch
+    db, client, admin, publish, receiver, monkeypatch
 ):
     closed = _closed_port()
     monkeypatch.setenv(ALLOWLIST_ENV, f"127.0.0.1:{receiver.port}, 127.0.0.1:{closed}")
-    _subscribe(api, admin, receiver)
-    answer = api.post(
+    _subscribe(client, admin, receiver)
+    answer = client.post(
         "/api/v1/webhooks",
         json={"name": "gone", "url": f"http://127.0.0.1:{closed}/in", "kinds": ["record.*"]},
         headers=admin.headers,
@@ -204,15 +205,15 @@ def test_timeouts_and_unreachable_receivers_are_retried(
     quick = DeliveryPolicy(timeout=0.3, base_delay=60)
     result = deliver_due(db, now=T0, policy=quick)
     assert result.retrying == 2 and len(receiver.received) == 1
-    [waited] = _monitor(api, admin)["failures"]
+    [waited] = _monitor(client, admin)["failures"]
     assert waited["status_code"] is None and waited["error"] == "no answer within 0.3 s"
-    [refused] = _monitor(api, admin, "gone")["failures"]
+    [refused] = _monitor(client, admin, "gone")["failures"]
     assert refused["status_code"] is None and "ConnectError" in refused["error"]
 
     receiver.hold = False
     receiver.release.set()
     assert deliver_due(db, now=T0 + timedelta(minutes=1), policy=quick).delivered == 1
-    assert _monitor(api, admin, "gone")["queue"] == 1, "still queued, never lost"
+    assert _monitor(client, admin, "gone")["queue"] == 1, "still queued, never lost"
 
 
 def test_the_allowlist_decides_which_urls_may_be_called():
@@ -248,10 +249,10 @@ def test_the_allowlist_decides_which_urls_may_be_called():
 
 
 def test_a_url_outside_the_allowlist_is_refused_and_never_called(
-    db, api, admin, publish, receiver, monkeypatch
+    db, client, admin, publish, receiver, monkeypatch
 ):
     before = counts(db)
-    answer = api.post(
+    answer = client.post(
         "/api/v1/webhooks",
         json={"name": "internal", "url": "http://10.0.0.8:5432/"},
         headers=admin.headers,
@@ -259,21 +260,21 @@ def test_a_url_outside_the_allowlist_is_refused_and_never_called(
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["field"] == "url"
     assert counts(db) == before
-    assert api.get("/api/v1/webhooks", headers=admin.headers).json()["items"] == []
+    assert client.get("/api/v1/webhooks", headers=admin.headers).json()["items"] == []
 
     # A URL taken off the list after subscribing is no longer called.
-    _subscribe(api, admin, receiver)
+    _subscribe(client, admin, receiver)
     _batches(db, publish, "B-1")
     monkeypatch.setenv(ALLOWLIST_ENV, "elsewhere.example")
     assert deliver_due(db, now=T0, policy=POLICY).retrying == 1
     assert receiver.received == []
-    [failure] = _monitor(api, admin)["failures"]
+    [failure] = _monitor(client, admin)["failures"]
     assert failure["error"].startswith("not sent: the URL is not in the webhook allowlist")
 
 
-def test_filters_choose_the_events_a_subscription_gets(db, api, admin, publish, receiver):
+def test_filters_choose_the_events_a_subscription_gets(db, client, admin, publish, receiver):
     [batch] = _batches(db, publish, "B-1")
-    _subscribe(api, admin, receiver, types=["batch"], kinds=["record.updated"])
+    _subscribe(client, admin, receiver, types=["batch"], kinds=["record.updated"])
     with db.write() as conn:
         update_record(
             conn,
@@ -297,30 +298,32 @@ def test_filters_choose_the_events_a_subscription_gets(db, api, admin, publish, 
     assert not wanted.matches({**event, "kind": "config.published"})
 
 
-def test_a_paused_subscription_sends_nothing_and_catches_up(db, api, admin, publish, receiver):
-    _subscribe(api, admin, receiver)
+def test_a_paused_subscription_sends_nothing_and_catches_up(db, client, admin, publish, receiver):
+    _subscribe(client, admin, receiver)
     _batches(db, publish, "B-1")
-    paused = api.patch("/api/v1/webhooks/lims-out", json={"active": False}, headers=admin.headers)
+    paused = client.patch(
+        "/api/v1/webhooks/lims-out", json={"active": False}, headers=admin.headers
+    )
     assert paused.status_code == 200 and paused.json()["active"] is False
     _create(db, "B-2")
     assert not deliver_due(db, now=T0, policy=POLICY).worked
     assert receiver.received == []
-    api.patch("/api/v1/webhooks/lims-out", json={"active": True}, headers=admin.headers)
+    client.patch("/api/v1/webhooks/lims-out", json={"active": True}, headers=admin.headers)
     assert deliver_due(db, now=T0, policy=POLICY).delivered == 2
     codes = [r.event["payload"]["data"]["code"] for r in receiver.received]
     assert sorted(codes) == ["B-1", "B-2"]
 
 
 def test_subscriptions_are_configuration_managed_by_configurers_and_audited(
-    db, api, admin, receiver, make_person
+    db, client, admin, receiver, make_person
 ):
     someone = make_person("sam", "viewer")
     body = {"name": "erp", "url": receiver.url, "secret": "s" * 20}
-    assert api.post("/api/v1/webhooks", json=body, headers=someone.headers).status_code == 403
-    assert api.get("/api/v1/webhooks", headers=someone.headers).status_code == 403
-    created = api.post("/api/v1/webhooks", json=body, headers=admin.headers)
+    assert client.post("/api/v1/webhooks", json=body, headers=someone.headers).status_code == 403
+    assert client.get("/api/v1/webhooks", headers=someone.headers).status_code == 403
+    created = client.post("/api/v1/webhooks", json=body, headers=admin.headers)
     assert created.status_code == 201 and created.json()["secret"] == "s" * 20
-    again = api.post("/api/v1/webhooks", json=body, headers=admin.headers)
+    again = client.post("/api/v1/webhooks", json=body, headers=admin.headers)
     assert again.status_code == 422 and again.json()["errors"][0]["field"] == "name"
 
     for bad, field in (
@@ -330,19 +333,21 @@ def test_subscriptions_are_configuration_managed_by_configurers_and_audited(
         ({"name": "x", "url": receiver.url, "secret": "short"}, "secret"),
         ({"name": "x"}, "url"),
     ):
-        answer = api.post("/api/v1/webhooks", json=bad, headers=admin.headers)
+        answer = client.post("/api/v1/webhooks", json=bad, headers=admin.headers)
         assert answer.status_code == 422, bad
         assert [e["field"] for e in answer.json()["errors"]] == [field], answer.json()
 
-    rotated = api.patch("/api/v1/webhooks/erp", json={"rotate_secret": True}, headers=admin.headers)
+    rotated = client.patch(
+        "/api/v1/webhooks/erp", json={"rotate_secret": True}, headers=admin.headers
+    )
     assert rotated.status_code == 200
     assert rotated.json()["secret"].startswith("whsec_")
-    listed = api.get("/api/v1/webhooks", headers=admin.headers).json()["items"]
+    listed = client.get("/api/v1/webhooks", headers=admin.headers).json()["items"]
     assert [(w["name"], w["queue"]) for w in listed] == [("erp", 0)]
     assert "secret" not in listed[0]
-    renamed = api.patch("/api/v1/webhooks/erp", json={"name": "other"}, headers=admin.headers)
+    renamed = client.patch("/api/v1/webhooks/erp", json={"name": "other"}, headers=admin.headers)
     assert renamed.status_code == 422
-    assert api.patch("/api/v1/webhooks/nope", json={}, headers=admin.headers).status_code == 404
+    assert client.patch("/api/v1/webhooks/nope", json={}, headers=admin.headers).status_code == 404
 
     with db.read() as conn:
         events = conn.execute(
@@ -355,7 +360,7 @@ def test_subscriptions_are_configuration_managed_by_configurers_and_audited(
     assert events[0].changes["url"]["new"] == receiver.url
     assert events[1].changes == {"secret": {"old": "(set)", "new": "(set)"}}
     assert "s" * 20 not in str([e.changes for e in events])
-    feed = api.get("/api/v1/events", params={"kind": "config.webhook"}, headers=admin.headers)
+    feed = client.get("/api/v1/events", params={"kind": "config.webhook"}, headers=admin.headers)
     assert [e["payload"]["action"] for e in feed.json()["items"]] == [
         "webhook.create",
         "webhook.update",
@@ -433,9 +438,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(db, publish, receiver, tmp_p
     _subscribe_directly(db, receiver)
     records = _batches(db, publish, *(f"B-{n}" for n in range(5)))
     command = [
-        sys.executable,
-        "-c",
-        CHILD_MAIN,
+        *LABLEDGER,
         "--database",
         database_url(db),
         "worker",
