@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -18,10 +18,13 @@ from litestar import Request
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
+from sqlalchemy import Connection
 
+from labledger.db.engine import Database
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
+from labledger.metadata.versions import Published
 from labledger.web.pages import page
 
 #: A URL-encoded form; a name sent several times (a checkbox group) arrives as a list.
@@ -196,3 +199,24 @@ def swap(items: list[Any], index: int, offset: int) -> int:
         items[index], items[other] = items[other], items[index]
         return other
     return index
+
+
+def publish_draft(
+    db: Database,
+    publish: Callable[[Connection, Principal, dict[str, Any]], Published],
+    principal: Principal,
+    draft: dict[str, Any],
+) -> tuple[Problems, str | None]:
+    """Publish a designer's draft through its service.
+
+    Returns the problems to show beside the offending parts, or the message
+    saying which version is now current (exactly one of the two is set).
+    """
+    try:
+        with db.write() as conn:
+            published = publish(conn, principal, draft)
+    except ValidationFailed as exc:
+        return Problems(exc.errors), None
+    if published.changed:
+        return Problems.none(), f"Published version {published.version}."
+    return Problems.none(), f"Nothing changed: version {published.version} is current."

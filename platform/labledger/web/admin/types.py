@@ -43,6 +43,7 @@ from labledger.web.admin.common import (
     fresh_key,
     parse_list,
     parse_number,
+    publish_draft,
     put,
     render,
     require_permission,
@@ -462,18 +463,9 @@ class TypeDesignerController(Controller):
         op = form.text("op")
         problems, message = Problems.none(), None
         if op == "publish":
-            try:
-                with db.write() as conn:
-                    published = publish_type(conn, session.principal, draft)
-            except ValidationFailed as exc:
-                problems = Problems(exc.errors)
-            else:
+            problems, message = publish_draft(db, publish_type, session.principal, draft)
+            if message is not None:
                 original = draft["key"]
-                message = (
-                    f"Published version {published.version}."
-                    if published.changed
-                    else f"Nothing changed: version {published.version} is current."
-                )
         with db.read() as conn:
             if op != "publish":
                 selected = apply_op(draft, op, form, selected, versions.keys(conn, KIND))

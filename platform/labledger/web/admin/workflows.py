@@ -18,7 +18,7 @@ from litestar.response import Template
 from sqlalchemy import Connection
 
 from labledger.db.engine import Database
-from labledger.errors import NotFound, ValidationFailed
+from labledger.errors import NotFound
 from labledger.identity.principal import CONFIGURE
 from labledger.identity.roles import existing_role_keys, list_roles
 from labledger.identity.sessions import WebSession
@@ -31,6 +31,7 @@ from labledger.web.admin.common import (
     Problems,
     fresh_key,
     parse_list,
+    publish_draft,
     put,
     render,
     require_permission,
@@ -351,18 +352,9 @@ class WorkflowDesignerController(Controller):
         op = form.text("op")
         problems, message = Problems.none(), None
         if op == "publish":
-            try:
-                with db.write() as conn:
-                    published = publish_workflow(conn, session.principal, draft)
-            except ValidationFailed as exc:
-                problems = Problems(exc.errors)
-            else:
+            problems, message = publish_draft(db, publish_workflow, session.principal, draft)
+            if message is not None:
                 original = draft["key"]
-                message = (
-                    f"Published version {published.version}."
-                    if published.changed
-                    else f"Nothing changed: version {published.version} is current."
-                )
         else:
             selected = apply_op(draft, op, form, selected)
         with db.read() as conn:
