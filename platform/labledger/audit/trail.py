@@ -5,7 +5,8 @@ Every event carries the hash of the one before it, so the trail is a chain:
 the one-row ``audit_head`` table; a writer locks that row, so appends are
 serialised and sequence numbers have no gaps. Because the lock is held until
 commit, outbox ids are also handed out in commit order, which the event feed
-relies on.
+relies on. Holding the lock also means the tip cannot move under the
+transaction, so later appends in it take the tip from the transaction cache.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from labledger.canonical import content_hash, iso_utc
 from labledger.db.tables import audit_event, audit_head, outbox_event
+from labledger.db.txcache import transaction_cache
 from labledger.db.types import utc_now
 
 #: prev_hash of the first event.
@@ -106,8 +108,11 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
     """
     if not entries:
         return []
-    head = conn.execute(_LOCK_HEAD).one()
-    seq, prev = head.seq, head.hash
+    head = transaction_cache(conn, "audit_head")
+    if "tip" not in head:  # the first append of the transaction takes the lock
+        locked = conn.execute(_LOCK_HEAD).one()
+        head["tip"] = (locked.seq, locked.hash)
+    seq, prev = head["tip"]
     now = utc_now()
     rows: list[dict[str, Any]] = []
     outbox_rows: list[dict[str, Any]] = []
@@ -152,4 +157,5 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
         if outbox_rows:
             conn.execute(_INSERT_OUTBOX, outbox_rows)
         conn.execute(_MOVE_HEAD, head_values)
+    head["tip"] = (seq, prev)
     return [row["seq"] for row in rows]

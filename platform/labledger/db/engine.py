@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from labledger.db.txcache import install_transaction_cache
+
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
@@ -54,10 +56,12 @@ def build_engine(url: str, **engine_options: object) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, **engine_options)
         _configure_sqlite(engine)
-        return engine
-    options: dict[str, object] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
-    options.update(engine_options)
-    return create_engine(url, **options)
+    else:
+        options: dict[str, object] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+        options.update(engine_options)
+        engine = create_engine(url, **options)
+    install_transaction_cache(engine)
+    return engine
 
 
 @dataclass

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from labledger.canonical import content_hash
 from labledger.db.tables import config_item, config_version
+from labledger.db.txcache import forget, transaction_cache
 from labledger.db.types import utc_now
 
 Compiled = TypeVar("Compiled")
@@ -87,6 +88,7 @@ def store(conn: Connection, kind: str, key: str, body: dict[str, Any], actor: st
         return Published(found[0], False, found[1])
     version = 1 if found is None else found[0] + 1
     now = utc_now()
+    forget(conn, _CURRENT_SECTION)
     conn.execute(
         insert(config_version).values(
             kind=kind,
@@ -111,6 +113,8 @@ def store(conn: Connection, kind: str, key: str, body: dict[str, Any], actor: st
     return Published(version, True, None if found is None else found[1])
 
 
+#: Transaction cache section: (kind, key) -> (current version, body hash) or None.
+_CURRENT_SECTION = "current_version"
 _REF_COLUMNS = (config_version.c.version, config_version.c.body_hash)
 _SAME_ITEM = (config_version.c.kind == bindparam("kind")) & (
     config_version.c.key == bindparam("key")
@@ -134,13 +138,20 @@ _VERSION_REF = select(*_REF_COLUMNS).where(
 def version_ref(
     conn: Connection, kind: str, key: str, version: int | None = None
 ) -> tuple[int, str] | None:
-    """(version, body hash) of the current or a given version, in one query."""
+    """(version, body hash) of the current or a given version, in one query.
+
+    Which version is current is asked once per transaction (``store`` forgets
+    it when it publishes a new one).
+    """
     params = {"kind": kind, "key": key}
-    if version is None:
-        row = conn.execute(_CURRENT_REF, params).first()
-    else:
+    if version is not None:
         row = conn.execute(_VERSION_REF, {**params, "version": version}).first()
-    return None if row is None else (row.version, row.body_hash)
+        return None if row is None else (row.version, row.body_hash)
+    remembered = transaction_cache(conn, _CURRENT_SECTION)
+    if (kind, key) not in remembered:
+        row = conn.execute(_CURRENT_REF, params).first()
+        remembered[kind, key] = None if row is None else (row.version, row.body_hash)
+    return remembered[kind, key]
 
 
 class CompiledCache(Generic[Compiled]):

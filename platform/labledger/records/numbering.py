@@ -2,14 +2,16 @@
 
 A pattern has date parts ({YYYY}, {YY}, {MM}, {DD}) and one counter ({#####}).
 The counter is per *scope*, the pattern with its date parts filled in, so
-``SMP-{YYYY}-{#####}`` restarts every year. Each number comes from one atomic
-upsert (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``) that the database
-serialises on the counter row: concurrent creates never get the same number.
+``SMP-{YYYY}-{#####}`` restarts every year. Numbers come from one atomic
+upsert (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``) per scope that the
+database serialises on the counter row: concurrent creates never get the same
+number, and a batch of records takes a consecutive block in one statement.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -33,22 +35,40 @@ def scope_of(pattern: str, moment: datetime) -> str:
 def _upsert(insert: Callable[[Table], Any]) -> Any:
     return (
         insert(number_counter)
-        .values(scope=bindparam("scope"), last_value=1)
+        .values(scope=bindparam("scope"), last_value=bindparam("count"))
         .on_conflict_do_update(
             index_elements=[number_counter.c.scope],
-            set_={"last_value": number_counter.c.last_value + 1},
+            set_={"last_value": number_counter.c.last_value + bindparam("count")},
         )
         .returning(number_counter.c.last_value)
     )
 
 
-#: Built once: this runs for every record created.
+#: Built once: this runs for every record (or batch of records) created.
 _UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 
-def next_number(conn: Connection, pattern: str, moment: datetime) -> str:
-    """Reserve and return the next number for ``pattern`` at ``moment``."""
-    scope = scope_of(pattern, moment)
-    value = conn.execute(_UPSERT[conn.dialect.name], {"scope": scope}).scalar_one()
+def _formatted(scope: str, value: int) -> str:
     width = len(_COUNTER.search(scope).group(1))  # type: ignore[union-attr]
     return _COUNTER.sub(str(value).zfill(width), scope)
+
+
+def reserve_numbers(conn: Connection, patterns: list[str], moment: datetime) -> list[str]:
+    """The next number for each pattern at ``moment``, in order.
+
+    Patterns that share a scope take consecutive numbers from one counter
+    update, so a batch costs one statement per scope rather than per record.
+    """
+    scopes = [scope_of(pattern, moment) for pattern in patterns]
+    wanted = Counter(scopes)
+    next_value = {}
+    for scope, count in wanted.items():
+        last = conn.execute(
+            _UPSERT[conn.dialect.name], {"scope": scope, "count": count}
+        ).scalar_one()
+        next_value[scope] = last - count + 1
+    numbers = []
+    for scope in scopes:
+        numbers.append(_formatted(scope, next_value[scope]))
+        next_value[scope] += 1
+    return numbers

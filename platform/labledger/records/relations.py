@@ -26,10 +26,26 @@ def _states(states: Any) -> list[str] | None:
     return [states] if isinstance(states, str) else [str(s) for s in states]
 
 
+#: What ``lookup`` reads of a record; ``record_facts`` turns such a row into its answer.
+LOOKUP_COLUMNS = (record.c.data, record.c.state, record.c.number)
+
+
+def record_facts(record_id: int, row: Any) -> dict[str, Any]:
+    """A record as ``lookup`` answers: its fields, id, state and number."""
+    return {**row.data, "id": record_id, "state": row.state, "number": row.number}
+
+
 def related_functions(
-    conn: Connection, record_id: int | None, data: dict[str, Any]
+    conn: Connection,
+    record_id: int | None,
+    data: dict[str, Any],
+    looked_up: dict[int, dict[str, Any] | None] | None = None,
 ) -> dict[str, Callable[..., Any]]:
-    """The related-record functions bound to one record."""
+    """The related-record functions bound to one record.
+
+    ``looked_up`` may hold records the caller has already read (by id), so
+    that ``lookup`` does not read them again.
+    """
 
     def referencing(type_key: str, field: str) -> Any:
         return (
@@ -62,7 +78,7 @@ def related_functions(
         ).scalar_one()
         return total > 0 and outside == 0
 
-    looked_up: dict[int, dict[str, Any] | None] = {}
+    looked_up = {} if looked_up is None else looked_up
 
     def lookup(record_ref: Any) -> dict[str, Any] | None:
         """Any record by id: its fields, id, state and number (None when there is none).
@@ -77,12 +93,8 @@ def related_functions(
         return looked_up[record_ref]
 
     def _read(record_ref: int) -> dict[str, Any] | None:
-        row = conn.execute(
-            select(record.c.data, record.c.state, record.c.number).where(record.c.id == record_ref)
-        ).first()
-        if row is None:
-            return None
-        return {**row.data, "id": record_ref, "state": row.state, "number": row.number}
+        row = conn.execute(select(*LOOKUP_COLUMNS).where(record.c.id == record_ref)).first()
+        return None if row is None else record_facts(record_ref, row)
 
     def referenced(field: str) -> dict[str, Any] | None:
         """The record this one's reference ``field`` points at: its fields, state and number."""

@@ -15,12 +15,13 @@ from sqlalchemy import Connection, func, select
 
 from labledger.db.jsonfields import NUL_MESSAGE, field_column, nul_paths, type_key_literal
 from labledger.db.tables import app_user, attachment, record
+from labledger.db.txcache import transaction_cache
 from labledger.errors import FieldError
 from labledger.expressions import EvaluationError
 from labledger.metadata.fieldtypes import FIELD_TYPES, computed_result, sql_kind
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import TypeModel
-from labledger.records.relations import related_functions
+from labledger.records.relations import LOOKUP_COLUMNS, record_facts, related_functions
 
 
 def accepts(accept: list[str], filename: str, content_type: str) -> bool:
@@ -38,6 +39,30 @@ def accepts(accept: list[str], filename: str, content_type: str) -> bool:
 
 def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
+
+
+def _identify(
+    conn: Connection, value: Any, read: dict[int, dict[str, Any] | None]
+) -> tuple[int, str] | None:
+    """(id, type) of the record with id or number ``value``, or None.
+
+    Records keep their id, number and type forever, so what was found is
+    remembered for the rest of the transaction (a batch of results all naming
+    one sample asks once). The same query reads what ``lookup`` answers into
+    ``read``, since default expressions and rules mostly look up the records
+    the new values refer to.
+    """
+    known = transaction_cache(conn, "record_identity")
+    if value not in known:
+        condition = record.c.id == value if isinstance(value, int) else record.c.number == value
+        found = conn.execute(
+            select(record.c.id, record.c.type_key, *LOOKUP_COLUMNS).where(condition)
+        ).first()
+        if found is None:
+            return None
+        known[value] = (found.id, found.type_key)
+        read[found.id] = record_facts(found.id, found)
+    return known[value]
 
 
 class DataCheck:
@@ -64,6 +89,8 @@ class DataCheck:
         self.attachment_limit = attachment_limit
         self.errors: list[FieldError] = []
         self._related: dict[str, Any] | None = None
+        #: Records read while checking references, for ``lookup`` (by id).
+        self._read: dict[int, dict[str, Any] | None] = {}
 
     def error(self, key: str, message: str) -> None:
         self.errors.append(FieldError(f"data.{key}", message))
@@ -152,12 +179,11 @@ class DataCheck:
             merged[key] = resolved if fdef.get("multiple") else resolved[0]
 
     def _resolve(self, key: str, target_type: str, value: Any) -> Any:
-        condition = record.c.id == value if isinstance(value, int) else record.c.number == value
-        found = self.conn.execute(select(record.c.id, record.c.type_key).where(condition)).first()
-        if found is None or found.type_key != target_type:
+        found = _identify(self.conn, value, self._read)
+        if found is None or found[1] != target_type:
             self.error(key, f"there is no {target_type} record {value!r}")
             return value
-        return found.id
+        return found[0]
 
     def _check_users(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
         keys = self._changed_keys(submitted, "user")
@@ -210,7 +236,7 @@ class DataCheck:
     def _functions(self, merged: dict[str, Any]) -> dict[str, Any]:
         """The related-record functions, built once per check (lookups are cached in them)."""
         if self._related is None:
-            self._related = related_functions(self.conn, self.record_id, merged)
+            self._related = related_functions(self.conn, self.record_id, merged, self._read)
         return self._related
 
     def _check_shapes(self, merged: dict[str, Any]) -> None:

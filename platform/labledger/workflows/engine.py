@@ -32,8 +32,8 @@ from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
 from labledger.records.relations import RELATED_FUNCTIONS, related_functions
 from labledger.records.service import (
+    RecordBatch,
     bind_attachments,
-    create_record,
     expression_context,
     load_row,
     record_view,
@@ -255,25 +255,23 @@ def _run_actions_before(
                 ctx, action["field"], _evaluate(ctx, data, _compiled(action["expression"]))
             )
         elif action["type"] == "create":
+            batch = RecordBatch(
+                ctx.conn,
+                ctx.actor,
+                action["record_type"],
+                attachment_limit=attachment_limit,
+                skip_permission=True,
+            )
+            details = {"created_by_transition": transition["key"], "source": ctx.row["number"]}
             for extra in _items(ctx, data, action):
                 values = {
                     key: _evaluate(ctx, data, _compiled(source), extra)
                     for key, source in action["fields"].items()
                 }
-                created = create_record(
-                    ctx.conn,
-                    ctx.actor,
-                    action["record_type"],
-                    {k: v for k, v in values.items() if v is not None},
-                    attachment_limit=attachment_limit,
-                    skip_permission=True,
-                    audit_details={
-                        "created_by_transition": transition["key"],
-                        "source": ctx.row["number"],
-                    },
-                )
-                if action.get("link_field"):
-                    data[action["link_field"]] = created["id"]
+                batch.add({k: v for k, v in values.items() if v is not None}, audit_details=details)
+            created = batch.store()
+            if action.get("link_field") and created:
+                data[action["link_field"]] = created[-1]["id"]
     return _recompute(ctx, data)
 
 
@@ -350,8 +348,8 @@ def execute_transition(
         raise Conflict(f"Record {row['number']} changed while the step ran; try again.")
     # Links set by the step (set actions, link fields) must be visible to
     # count_referencing and "referenced by" lists at once.
-    write_references(conn, ctx.model, record_id, data, replace=True)
-    bind_attachments(conn, ctx.model, record_id, data)
+    write_references(conn, ctx.model, [(record_id, data)], replace=True)
+    bind_attachments(conn, ctx.model, [(record_id, data)])
     changes = {"state": {"old": row["state"], "new": transition["to"]}}
     changes.update(
         {
