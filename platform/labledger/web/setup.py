@@ -13,6 +13,7 @@ from labledger.resources import data_path
 from labledger.web.account import AccountController
 from labledger.web.admin import CONTROLLERS as ADMIN_CONTROLLERS
 from labledger.web.home import HomeController
+from labledger.web.integration import CONTROLLERS as INTEGRATION_CONTROLLERS
 from labledger.web.printing import CONTROLLERS as PRINT_CONTROLLERS
 from labledger.web.record_controllers import CONTROLLERS as RECORD_CONTROLLERS
 from labledger.web.scan import CONTROLLERS as SCAN_CONTROLLERS
@@ -23,6 +24,7 @@ WEB_CONTROLLERS = [
     HomeController,
     *PRINT_CONTROLLERS,
     *ADMIN_CONTROLLERS,
+    *INTEGRATION_CONTROLLERS,
     *RECORD_CONTROLLERS,
     *SCAN_CONTROLLERS,
 ]

@@ -8,6 +8,8 @@ so opening a published definition and publishing it again changes nothing.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from collections.abc import Callable, Collection, Mapping
@@ -220,3 +222,20 @@ def publish_draft(
     if published.changed:
         return Problems.none(), f"Published version {published.version}."
     return Problems.none(), f"Nothing changed: version {published.version} is current."
+
+
+def carried(raw: bytes) -> str:
+    """An uploaded file as a hidden input between preview and apply: base64, so not
+    one byte changes on the way back."""
+    return base64.b64encode(raw).decode("ascii")
+
+
+def uncarried(text: str, field: str) -> bytes:
+    """The file a preview page sent back to be applied (``field`` names the upload)."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise ValidationFailed(
+            f"The page sent a damaged {field}; upload it again.",
+            [FieldError(field, f"is not the {field} that was previewed")],
+        ) from None

@@ -8,8 +8,6 @@ where the admin may choose to overwrite the conflicting items it listed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
@@ -27,25 +25,19 @@ from labledger.errors import FieldError, PayloadTooLarge, ValidationFailed
 from labledger.identity.principal import CONFIGURE
 from labledger.identity.sessions import WebSession
 from labledger.metadata.types import list_types
-from labledger.web.admin.common import Form, FormBody, Problems, compact_json, require_permission
+from labledger.web.admin.common import (
+    Form,
+    FormBody,
+    Problems,
+    carried,
+    compact_json,
+    require_permission,
+    uncarried,
+)
 from labledger.web.pages import page
 
 WHAT = "Importing and exporting configuration"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def _encoded(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _decoded(form: Form) -> bytes:
-    try:
-        return base64.b64decode(form.text("bundle"), validate=True)
-    except binascii.Error:
-        raise ValidationFailed(
-            "The page sent a damaged bundle; upload it again.",
-            [FieldError("bundle", "is not the bundle that was previewed")],
-        ) from None
 
 
 class ConfigPagesController(Controller):
@@ -109,7 +101,7 @@ class ConfigPagesController(Controller):
         return self._import(
             session,
             db,
-            _decoded(form),
+            uncarried(form.text("bundle"), "bundle"),
             form.text("filename"),
             dry_run=False,
             force=form.checked("force"),
@@ -143,7 +135,7 @@ class ConfigPagesController(Controller):
             report=report,
             problems=problems,
             detail=detail,
-            bundle=_encoded(raw),
+            bundle=carried(raw),
             filename=filename,
         )
 
