@@ -13,9 +13,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+#: Types written as they are; checked first because nearly every value is one of them.
+_AS_IS = frozenset({str, int, bool, type(None)})
+
 
 def _normalise(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
+    if type(value) in _AS_IS:
         return value
     if isinstance(value, float):
         return int(value) if value.is_integer() else value

@@ -25,7 +25,7 @@ from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
 from labledger.records.numbering import reserve_numbers
-from labledger.records.validation import DataCheck
+from labledger.records.validation import DataCheck, identify_records
 
 #: Built once: every create runs one of them.
 _INSERT_RECORD = insert(record).returning(record.c.id)
@@ -235,9 +235,23 @@ class RecordBatch:
         self.initial_state = state_rules(conn, self.model, None).initial_state
         self._checked: list[_Checked] = []
         self._claimed: set[tuple[str, Any]] = set()
+        #: Records the checks read (by id): nothing is written between them.
+        self._read: dict[int, dict[str, Any] | None] = {}
 
     def __len__(self) -> int:
         return len(self._checked)
+
+    def prefetch(self, items: list[Any]) -> None:
+        """Read every record the reference fields of ``items`` name, in one query."""
+        references = [key for key, fdef in self.model.fields.items() if fdef["type"] == "reference"]
+        values = [
+            value
+            for data in items
+            if isinstance(data, dict)
+            for key in references
+            for value in (data[key] if isinstance(data.get(key), list) else [data.get(key)])
+        ]
+        identify_records(self.conn, values, self._read)
 
     def add(
         self,
@@ -257,6 +271,7 @@ class RecordBatch:
             actor=self.actor.username,
             record_id=None,
             attachment_limit=self.attachment_limit,
+            read=self._read,
         )
         stored = check.build(data, expression_context(self.actor, None))
         _fail_if(check.errors, model)

@@ -263,12 +263,17 @@ def _run_actions_before(
                 skip_permission=True,
             )
             details = {"created_by_transition": transition["key"], "source": ctx.row["number"]}
-            for extra in _items(ctx, data, action):
-                values = {
-                    key: _evaluate(ctx, data, _compiled(source), extra)
+            items = [
+                {
+                    key: value
                     for key, source in action["fields"].items()
+                    if (value := _evaluate(ctx, data, _compiled(source), extra)) is not None
                 }
-                batch.add({k: v for k, v in values.items() if v is not None}, audit_details=details)
+                for extra in _items(ctx, data, action)
+            ]
+            batch.prefetch(items)
+            for values in items:
+                batch.add(values, audit_details=details)
             created = batch.store()
             if action.get("link_field") and created:
                 data[action["link_field"]] = created[-1]["id"]
