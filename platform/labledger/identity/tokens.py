@@ -17,7 +17,7 @@ from labledger.db.tables import api_token, app_user
 from labledger.db.types import utc_now
 from labledger.errors import Forbidden, NotFound
 from labledger.identity.principal import MANAGE_USERS, Principal
-from labledger.identity.users import load_principal
+from labledger.identity.users import principal_where
 
 TOKEN_PREFIX = "llt_"  # noqa: S105 - a public marker, not a secret
 
@@ -79,12 +79,12 @@ def principal_for_token(conn: Connection, token: str) -> Principal | None:
     """The active user a bearer token belongs to, or None."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    user_id = conn.execute(
-        select(api_token.c.user_id).where(
-            api_token.c.token_hash == _digest(token), api_token.c.revoked_at.is_(None)
-        )
-    ).scalar()
-    return None if user_id is None else load_principal(conn, user_id)
+    return principal_where(
+        conn,
+        api_token.c.token_hash == _digest(token),
+        api_token.c.revoked_at.is_(None),
+        source=api_token.join(app_user, app_user.c.id == api_token.c.user_id),
+    )
 
 
 def list_tokens(conn: Connection, actor: Principal, username: str) -> list[dict[str, object]]:

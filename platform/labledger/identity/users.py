@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, FromClause, delete, func, insert, select, update
 
 from labledger.audit.trail import AuditEntry, append
 from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
@@ -50,28 +50,65 @@ def _user_row(conn: Connection, username: str) -> Any:
     return row
 
 
+def _build_principal(user: Any, roles: list[tuple[str, list[str]]]) -> Principal:
+    return Principal(
+        id=user["id"],
+        username=user["username"],
+        full_name=user["full_name"],
+        roles=frozenset(key for key, _ in roles),
+        permissions=frozenset(p for _, permissions in roles for p in permissions),
+        must_change_password=user["must_change_password"],
+    )
+
+
 def _principal(conn: Connection, row: Any) -> Principal:
     roles = conn.execute(
         select(role.c.key, role.c.permissions)
         .join(user_role, user_role.c.role_key == role.c.key)
         .where(user_role.c.user_id == row["id"])
     ).all()
-    return Principal(
-        id=row["id"],
-        username=row["username"],
-        full_name=row["full_name"],
-        roles=frozenset(r.key for r in roles),
-        permissions=frozenset(p for r in roles for p in r.permissions),
-        must_change_password=row["must_change_password"],
+    return _build_principal(row, [(r.key, r.permissions) for r in roles])
+
+
+def principal_where(
+    conn: Connection, *conditions: Any, source: FromClause = app_user
+) -> Principal | None:
+    """The active user ``conditions`` pick, with their roles, in one query, or None.
+
+    ``source`` is ``app_user`` or a join onto it (a token or a session row),
+    so that every authenticated request costs one statement.
+    """
+    rows = (
+        conn.execute(
+            select(
+                app_user.c.id,
+                app_user.c.username,
+                app_user.c.full_name,
+                app_user.c.active,
+                app_user.c.locked_at,
+                app_user.c.must_change_password,
+                role.c.key.label("role_key"),
+                role.c.permissions.label("role_permissions"),
+            )
+            .select_from(
+                source.outerjoin(user_role, user_role.c.user_id == app_user.c.id).outerjoin(
+                    role, role.c.key == user_role.c.role_key
+                )
+            )
+            .where(*conditions)
+        )
+        .mappings()
+        .all()
     )
+    if not rows or not rows[0]["active"] or rows[0]["locked_at"] is not None:
+        return None
+    roles = [(r["role_key"], r["role_permissions"]) for r in rows if r["role_key"] is not None]
+    return _build_principal(rows[0], roles)
 
 
 def load_principal(conn: Connection, user_id: int) -> Principal | None:
     """The active user with ``user_id`` as a principal, or None."""
-    row = conn.execute(select(app_user).where(app_user.c.id == user_id)).mappings().first()
-    if row is None or not row["active"] or row["locked_at"] is not None:
-        return None
-    return _principal(conn, row)
+    return principal_where(conn, app_user.c.id == user_id)
 
 
 def get_user(conn: Connection, username: str) -> dict[str, Any]:

@@ -28,21 +28,66 @@ class Published:
     version: int
     changed: bool
     previous: dict[str, Any] | None
+    #: ``content_hash`` of the body now current.
+    body_hash: str
+
+
+_CURRENT = (
+    select(config_version.c.version, config_version.c.body, config_version.c.body_hash)
+    .join(
+        config_item,
+        (config_item.c.kind == config_version.c.kind)
+        & (config_item.c.key == config_version.c.key)
+        & (config_item.c.current_version == config_version.c.version),
+    )
+    .where(config_item.c.kind == bindparam("kind"), config_item.c.key == bindparam("key"))
+)
 
 
 def current(conn: Connection, kind: str, key: str) -> tuple[int, dict[str, Any]] | None:
     """(version, body) of the current version, or None when never published."""
-    row = conn.execute(
-        select(config_version.c.version, config_version.c.body)
-        .join(
-            config_item,
-            (config_item.c.kind == config_version.c.kind)
-            & (config_item.c.key == config_version.c.key)
-            & (config_item.c.current_version == config_version.c.version),
-        )
-        .where(config_item.c.kind == kind, config_item.c.key == key)
-    ).first()
+    row = conn.execute(_CURRENT, {"kind": kind, "key": key}).first()
     return None if row is None else (row.version, row.body)
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """An item's current version and where it came from, as a bundle import needs them."""
+
+    #: None when the item has no version (a role: its ``config_item`` row only tracks it).
+    version: int | None
+    body: dict[str, Any] | None
+    body_hash: str | None
+    source_bundle: str | None
+    source_bundle_version: str | None
+    source_hash: str | None
+
+
+_ITEM_STATE = (
+    select(
+        config_version.c.version,
+        config_version.c.body,
+        config_version.c.body_hash,
+        config_item.c.source_bundle,
+        config_item.c.source_bundle_version,
+        config_item.c.source_hash,
+    )
+    .select_from(
+        config_item.outerjoin(
+            config_version,
+            (config_version.c.kind == config_item.c.kind)
+            & (config_version.c.key == config_item.c.key)
+            & (config_version.c.version == config_item.c.current_version),
+        )
+    )
+    .where(config_item.c.kind == bindparam("kind"), config_item.c.key == bindparam("key"))
+)
+
+
+def item_state(conn: Connection, kind: str, key: str) -> ItemState | None:
+    """The item's current version and source in one query (None: not tracked at all)."""
+    row = conn.execute(_ITEM_STATE, {"kind": kind, "key": key}).first()
+    return None if row is None else ItemState(*row)
 
 
 def current_version(conn: Connection, kind: str, key: str) -> int | None:
@@ -82,11 +127,11 @@ def all_versions(conn: Connection, kind: str, key: str) -> list[dict[str, Any]]:
 
 def store(conn: Connection, kind: str, key: str, body: dict[str, Any], actor: str) -> Published:
     """Store ``body`` as the next version unless it equals the current one."""
-    found = current(conn, kind, key)
+    found = conn.execute(_CURRENT, {"kind": kind, "key": key}).first()
     body_hash = content_hash(body)
-    if found is not None and content_hash(found[1]) == body_hash:
-        return Published(found[0], False, found[1])
-    version = 1 if found is None else found[0] + 1
+    if found is not None and found.body_hash == body_hash:
+        return Published(found.version, False, found.body, body_hash)
+    version = 1 if found is None else found.version + 1
     now = utc_now()
     forget(conn, _CURRENT_SECTION)
     conn.execute(
@@ -110,7 +155,7 @@ def store(conn: Connection, kind: str, key: str, body: dict[str, Any], actor: st
             .where(config_item.c.kind == kind, config_item.c.key == key)
             .values(current_version=version, updated_at=now)
         )
-    return Published(version, True, None if found is None else found[1])
+    return Published(version, True, None if found is None else found.body, body_hash)
 
 
 #: Transaction cache section: (kind, key) -> (current version, body hash) or None.
@@ -119,17 +164,15 @@ _REF_COLUMNS = (config_version.c.version, config_version.c.body_hash)
 _SAME_ITEM = (config_version.c.kind == bindparam("kind")) & (
     config_version.c.key == bindparam("key")
 )
-#: Built once: every request that touches records asks this.
-_CURRENT_REF = (
-    select(*_REF_COLUMNS)
-    .join(
-        config_item,
-        (config_item.c.kind == config_version.c.kind)
-        & (config_item.c.key == config_version.c.key)
-        & (config_item.c.current_version == config_version.c.version),
-    )
-    .where(_SAME_ITEM)
+#: Built once: every transaction that touches records asks this.
+_ALL_CURRENT_REFS = select(config_version.c.kind, config_version.c.key, *_REF_COLUMNS).join(
+    config_item,
+    (config_item.c.kind == config_version.c.kind)
+    & (config_item.c.key == config_version.c.key)
+    & (config_item.c.current_version == config_version.c.version),
 )
+#: Marks the section as filled (an empty configuration has no items).
+_LOADED = ("", "")
 _VERSION_REF = select(*_REF_COLUMNS).where(
     _SAME_ITEM, config_version.c.version == bindparam("version")
 )
@@ -138,20 +181,25 @@ _VERSION_REF = select(*_REF_COLUMNS).where(
 def version_ref(
     conn: Connection, kind: str, key: str, version: int | None = None
 ) -> tuple[int, str] | None:
-    """(version, body hash) of the current or a given version, in one query.
+    """(version, body hash) of the current or a given version.
 
-    Which version is current is asked once per transaction (``store`` forgets
-    it when it publishes a new one).
+    The current versions of every configuration item are read in one query,
+    once per transaction (``store`` forgets them when it publishes a new
+    one): a request touching a sample, its results and their workflows asks
+    once rather than once per item.
     """
-    params = {"kind": kind, "key": key}
     if version is not None:
-        row = conn.execute(_VERSION_REF, {**params, "version": version}).first()
+        params = {"kind": kind, "key": key, "version": version}
+        row = conn.execute(_VERSION_REF, params).first()
         return None if row is None else (row.version, row.body_hash)
-    remembered = transaction_cache(conn, _CURRENT_SECTION)
-    if (kind, key) not in remembered:
-        row = conn.execute(_CURRENT_REF, params).first()
-        remembered[kind, key] = None if row is None else (row.version, row.body_hash)
-    return remembered[kind, key]
+    current = transaction_cache(conn, _CURRENT_SECTION)
+    if not current:  # one small query tells every item's current version
+        current.update(
+            ((row.kind, row.key), (row.version, row.body_hash))
+            for row in conn.execute(_ALL_CURRENT_REFS)
+        )
+        current[_LOADED] = True
+    return current.get((kind, key))
 
 
 class CompiledCache(Generic[Compiled]):
