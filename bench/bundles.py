@@ -10,21 +10,33 @@ workflow. Timed, each on a new database, then on the loaded one:
 - the same import again (nothing changes, nothing is written);
 - export of everything (canonical bytes).
 
+The raw-SQL floor is what the database itself must do for the import: the
+statements of the import that write (inserts, updates, index and view DDL),
+recorded with their parameters and replayed one by one in a transaction on
+another empty database, without the platform's reads, checks and Python.
+The ratio of the import to the floor shows what the platform adds.
+
 Goal: well under a second each. Runs on a temporary SQLite file and, given
 ``--database`` or LABLEDGER_BENCH_DATABASE_URL / LABLEDGER_TEST_DATABASE_URL,
-on PostgreSQL too (in a schema of its own, dropped at the end).
+on PostgreSQL too (in a schema of its own, dropped at the end). ``--profile``
+then prints where one more import spends its time (cProfile).
 
-    .venv/bin/python bench/bundles.py [--repeat 3] [--database URL]
+    .venv/bin/python bench/bundles.py [--repeat 3] [--database URL] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import statistics
+import sys
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
+
+from sqlalchemy import event
 
 from common import bench_database, describe, print_table
 from labledger.bundles.export import export_bundle
@@ -38,6 +50,9 @@ FIELDS = 40
 ROLES = ("analyst", "reviewer", "approver", "supervisor", "clerk")
 GOAL_SECONDS = 1.0
 DESCRIPTION = f"{TYPES} types of {FIELDS} fields"
+FLOOR_STEP = "raw-SQL floor: the import's writes replayed"
+#: First words of the statements that write (``WITH``: an insert with a CTE).
+WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "WITH"})
 
 
 def _field(type_index: int, n: int) -> dict[str, Any]:
@@ -137,6 +152,7 @@ def build_bundle() -> dict[str, Any]:
         ],
         "workflows": [_workflow("flow_a"), _workflow("flow_b")],
         "types": types,
+        "mappings": [],
         "print_templates": [],
     }
 
@@ -152,28 +168,77 @@ def _export(db: Database) -> bytes:
         return dump_bundle(export_bundle(conn, SYSTEM, name="bench", description=DESCRIPTION))
 
 
-def one_run(db: Database, raw: bytes) -> dict[str, float]:
-    """Time each step once on ``db`` (empty at the start); check what each step did."""
+class WriteRecorder:
+    """The statements that write (with their parameters) an engine runs, and a count of all."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine
+        self.statements = 0
+        self.writes: list[tuple[str, Any]] = []
+
+    def __enter__(self) -> WriteRecorder:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def _record(self, _conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        self.statements += 1
+        if statement.lstrip().split(None, 1)[0].upper() in WRITES:
+            self.writes.append((statement, parameters))
+
+
+def replay(db: Database, writes: list[tuple[str, Any]]) -> None:
+    """The raw-SQL floor: the import's writes, as recorded, in one transaction."""
+    with db.write() as conn:
+        for statement, parameters in writes:
+            conn.exec_driver_sql(statement, parameters)
+
+
+def one_run(db: Database, floor_db: Database, raw: bytes) -> tuple[dict[str, float], WriteRecorder]:
+    """Time each step once on ``db`` (empty at the start); check what each step did.
+
+    The import's writes are recorded and replayed on ``floor_db`` (empty too).
+    """
     seconds: dict[str, float] = {}
     seconds["read and check the document"], _ = _timed(lambda: parse_bundle(raw))
     seconds["dry run on the empty database"], preview = _timed(
         lambda: preview_bundle(db, SYSTEM, raw)
     )
-    seconds["import into the empty database"], report = _timed(
-        lambda: apply_bundle(db, SYSTEM, raw)
-    )
+    with WriteRecorder(db) as recorder:
+        seconds["import into the empty database"], report = _timed(
+            lambda: apply_bundle(db, SYSTEM, raw)
+        )
+    seconds[FLOOR_STEP], _ = _timed(lambda: replay(floor_db, recorder.writes))
     seconds["import again (nothing changes)"], again = _timed(lambda: apply_bundle(db, SYSTEM, raw))
     seconds["export everything"], exported = _timed(lambda: _export(db))
     assert preview.changed and report.changed and not again.changed
     assert {i.action for i in report.items} == {"added"}
     assert exported == raw, "the export differs from the imported bundle"
-    return seconds
+    return seconds, recorder
+
+
+def profile(url: str | None, raw: bytes) -> None:
+    """Where the import into an empty database spends its time, by function (cProfile)."""
+    with bench_database(url) as db:
+        preview_bundle(db, SYSTEM, raw)  # warm-up: compiled schemas, statement caches
+        profiler = cProfile.Profile()
+        profiler.enable()
+        apply_bundle(db, SYSTEM, raw)
+        profiler.disable()
+        print(f"\nProfile of the import on {describe(db)} (cumulative time, top 30):")
+    stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median shown)")
     parser.add_argument("--database", help="a PostgreSQL URL to run on as well")
+    parser.add_argument(
+        "--profile", action="store_true", help="afterwards, profile one more import (cProfile)"
+    )
     args = parser.parse_args()
     postgres = (
         args.database
@@ -185,9 +250,10 @@ def main() -> None:
     for url in [None] + ([postgres] if postgres else []):
         runs = []
         for _ in range(args.repeat):
-            with bench_database(url) as db:
+            with bench_database(url) as db, bench_database(url) as floor_db:
                 name = describe(db)
-                runs.append(one_run(db, raw))
+                seconds, recorder = one_run(db, floor_db, raw)
+                runs.append(seconds)
         rows = [
             (
                 step,
@@ -197,6 +263,13 @@ def main() -> None:
             for step in runs[0]
         ]
         print_table(f"{name} (seconds, {args.repeat} runs)", ("step", "median", "max"), rows)
+        ratio = statistics.median(r["import into the empty database"] / r[FLOOR_STEP] for r in runs)
+        print(
+            f"  import / raw-SQL floor: {ratio:.1f}x (median); the import ran "
+            f"{recorder.statements:,} SQL statements, {len(recorder.writes):,} of them writes"
+        )
+        if args.profile:
+            profile(url, raw)
     print(f"\nGoal: each well under {GOAL_SECONDS:.0f} s.")
 
 

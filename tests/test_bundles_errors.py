@@ -13,7 +13,9 @@ from labledger.bundles.importer import apply_bundle, preview_bundle
 from labledger.errors import PayloadTooLarge, ValidationFailed
 from labledger.identity.principal import SYSTEM, SYSTEM_PERMISSIONS
 from labledger.metadata.schemas import meta_schema
+from labledger.records.service import create_record
 from tests.test_bundles import encode, snapshot, starter_bundle
+from tests.test_integration_mappings import results_mapping
 
 
 def _mutated(change: Callable[[dict[str, Any]], Any]) -> bytes:
@@ -137,6 +139,39 @@ def test_bad_bundle_is_refused_with_its_json_path(db, case):
         assert path in found, found
         assert message in found[path]
     assert snapshot(db) == before
+
+
+def test_a_failing_index_does_not_hide_the_problems_of_later_items(db):
+    """A unique index over duplicate values fails in the database itself; on PostgreSQL
+    that aborts the transaction, yet the mapping after it is still checked."""
+    apply_bundle(db, SYSTEM, encode(starter_bundle()))
+    with db.write() as conn:
+        data = {"code": "B-2", "product": "Aspirin"}
+        create_record(conn, SYSTEM, "batch", data, attachment_limit=1, skip_permission=True)
+    bundle = starter_bundle()
+    bundle["types"][1]["fields"][1]["unique"] = True  # two batches of Aspirin exist
+    bundle["mappings"] = [results_mapping()]
+    bundle["mappings"][0]["columns"][1]["field"] = "analyte"
+    before = snapshot(db)
+    for run in (preview_bundle, apply_bundle):
+        with pytest.raises(ValidationFailed) as refused:
+            run(db, SYSTEM, encode(bundle))
+        found = {e.field: e.message for e in refused.value.errors}
+        assert found == {
+            "types[1].fields": "existing records hold duplicate values",
+            "mappings[0].columns[1].field": "Measurement has no field 'analyte'",
+        }
+    assert snapshot(db) == before
+
+
+def test_a_field_keeps_its_type_across_bundle_versions(db):
+    apply_bundle(db, SYSTEM, encode(starter_bundle()))
+    bundle = starter_bundle()
+    bundle["types"][0]["fields"][4] = {"key": "value", "label": "Value", "type": "text"}
+    with pytest.raises(ValidationFailed) as refused:
+        apply_bundle(db, SYSTEM, encode(bundle))
+    found = {e.field: e.message for e in refused.value.errors}
+    assert "was published as decimal" in found["types[0].fields[4].type"]
 
 
 def test_bundle_over_the_size_limit_is_refused(db, monkeypatch):

@@ -21,6 +21,7 @@ from labledger.errors import Forbidden, ValidationFailed
 from labledger.identity.principal import SYSTEM
 from tests.conftest import PG_URL, _postgres_database
 from tests.test_bundles import encode, starter_bundle
+from tests.test_integration_mappings import results_mapping
 from tests.workflow_definitions import JOB_FLOW, TASK_FLOW, job_type, task_type
 
 
@@ -45,7 +46,8 @@ def fresh_database(backend: str, tmp_path: Path) -> Iterator[Database]:
 
 
 def rich_bundle() -> dict[str, Any]:
-    """The starter bundle plus what stresses a round trip: fractions, non-ASCII text, nesting."""
+    """The starter bundle plus what stresses a round trip: fractions, non-ASCII text,
+    nesting, and an import mapping with unit conversion factors."""
     bundle = starter_bundle()
     measurement = bundle["types"][0]
     measurement["label"] = "Messung (Größe in µg)"
@@ -54,6 +56,7 @@ def rich_bundle() -> dict[str, Any]:
     bundle["workflows"] += [JOB_FLOW, TASK_FLOW]
     bundle["types"] += [job_type(), task_type()]
     bundle["roles"].append({"key": "qa", "label": "Quality assurance"})
+    bundle["mappings"] = [results_mapping(label="Plattenleser (µg/L)")]
     return bundle
 
 
@@ -119,6 +122,7 @@ def test_export_refuses_unknown_types_bad_names_and_non_configurers(db, make_per
 def test_round_trip_into_an_empty_database_is_byte_identical(db, tmp_path):
     apply_bundle(db, SYSTEM, encode(rich_bundle()))
     first = exported(db)
+    assert [m["key"] for m in json.loads(first)["mappings"]] == ["plate_results"]
     with fresh_database(db.dialect, tmp_path) as other:
         report = apply_bundle(other, SYSTEM, first)
         assert {i.action for i in report.items} == {"added"}
@@ -135,6 +139,7 @@ def test_round_trip_sqlite_to_postgresql_and_back(tmp_path):
     ):
         apply_bundle(source, SYSTEM, encode(rich_bundle()))
         first = exported(source)
+        assert json.loads(first)["mappings"] == rich_bundle()["mappings"]
         apply_bundle(middle, SYSTEM, first)
         second = exported(middle)
         apply_bundle(target, SYSTEM, second)

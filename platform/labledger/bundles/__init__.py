@@ -1,4 +1,7 @@
-"""Configuration bundles: one JSON document carrying roles, workflows, types and seed records.
+"""Configuration bundles: one JSON document carrying a configuration and seed records.
+
+The configuration is roles, workflows, object types, import mappings and
+print templates.
 
 ``format`` reads and writes the document, ``export`` builds one from the
 database, ``importer`` previews and applies one, ``seeds`` loads the shipped

@@ -3,6 +3,7 @@
 Selected types pull in what they need to work elsewhere: the types their
 reference fields point at and their workflows' actions create, their
 workflows, and the roles named in type permissions and workflow transitions.
+The import mappings and print templates of the exported types come along.
 The built-in ``admin`` role is never exported: every installation has it.
 Records are never exported; a bundle carries configuration.
 """
@@ -19,6 +20,7 @@ from labledger.bundles.importer import require_configure
 from labledger.errors import FieldError, ValidationFailed
 from labledger.identity.principal import EVERYONE, Principal
 from labledger.identity.roles import ADMIN_ROLE, list_roles
+from labledger.integration.mappings import export_mappings
 from labledger.metadata import versions
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.printing.templates import KIND as PRINT_TEMPLATE_KIND
@@ -66,6 +68,7 @@ def export_bundle(
         "roles": [r for r in list_roles(conn) if r["key"] in role_keys],
         "workflows": [workflows[key] for key in sorted(workflows)],
         "types": [selected[key] for key in sorted(selected)],
+        "mappings": export_mappings(conn, set(selected)),
         "print_templates": _print_templates(conn, set(selected)),
     }
     errors = envelope_errors(bundle)

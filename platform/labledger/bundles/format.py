@@ -17,25 +17,22 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
-
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
 from labledger.canonical import canonical_json, sha256_hex
 from labledger.errors import FieldError, PayloadTooLarge, ValidationFailed
 from labledger.metadata.messages import field_errors, json_path
-from labledger.metadata.schemas import meta_schema
+from labledger.metadata.schemas import meta_validator
 
 FORMAT = "labledger.bundle/1"
 MAX_BYTES_ENV = "LABLEDGER_BUNDLE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-#: The keyed sections, in import order (records follow them).
-KEYED_SECTIONS = ("roles", "workflows", "types", "print_templates")
+#: The keyed sections, in import order (records follow them). Mappings and print
+#: templates name an object type, so they come after the types.
+KEYED_SECTIONS = ("roles", "workflows", "types", "mappings", "print_templates")
 #: Sections whose items the publish services validate themselves, each with its
 #: JSON path: the envelope check leaves them out so no item is validated twice.
-ITEM_VALIDATED_SECTIONS = ("workflows", "types", "print_templates")
+ITEM_VALIDATED_SECTIONS = ("workflows", "types", "mappings", "print_templates")
 DOCUMENT = "(document)"
 
 
@@ -71,19 +68,9 @@ class Bundle:
         return self.body.get(name, [])
 
 
-@cache
-def _validator(pointer: str) -> Draft202012Validator:
-    """A validator for ``bundle.schema.json`` (or a part of it), with its ``$ref`` targets."""
-    names = ("bundle", "object_type", "workflow", "role", "print_template")
-    resources = [(meta_schema(n)["$id"], Resource.from_contents(meta_schema(n))) for n in names]
-    registry: Registry[Any] = Registry().with_resources(resources)
-    bundle_id = meta_schema("bundle")["$id"]
-    return Draft202012Validator({"$ref": f"{bundle_id}{pointer}"}, registry=registry)
-
-
 def schema_errors(value: Any, pointer: str = "") -> list[FieldError]:
     """Errors of ``value`` against the bundle schema (``pointer``: e.g. ``#/$defs/demo``)."""
-    return field_errors(_validator(pointer).iter_errors(value))
+    return field_errors(meta_validator("bundle", pointer).iter_errors(value))
 
 
 def envelope_errors(body: dict[str, Any]) -> list[FieldError]:

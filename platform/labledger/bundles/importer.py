@@ -1,10 +1,11 @@
 """Previewing and applying a bundle: all of it, or nothing.
 
 An import runs in one transaction: roles, then workflows, then object types,
-then records, each through the service that publishes it on its own (so a
-bundle is validated exactly like an admin's edit, and each published item is
-audited like one), then one ``config.import`` audit event with the bundle's
-SHA-256 and a summary. A dry run is the same import in a transaction that is
+then import mappings and print templates (each names a type), then records,
+each through the service that publishes it on its own (so a bundle is
+validated exactly like an admin's edit, and each published item is audited
+like one), then one ``config.import`` audit event with the bundle's SHA-256
+and a summary. A dry run is the same import in a transaction that is
 rolled back: it checks everything the import would (record data, new unique
 indexes over existing records) and reports exactly what the import would do.
 
@@ -31,10 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from labledger.audit.trail import AuditEntry, append
 from labledger.bundles.format import (
@@ -54,11 +56,18 @@ from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import CONFIGURE, Principal
 from labledger.identity.roles import save_role
+from labledger.integration.mappings import MAPPING_KIND, publish_mapping
 from labledger.metadata import versions
-from labledger.metadata.diff import diff_definitions
+from labledger.metadata.diff import KEYED_LISTS, diff_definitions
 from labledger.metadata.fieldtypes import TEXT
 from labledger.metadata.types import KIND as TYPE_KIND
-from labledger.metadata.types import definition_context, publish_type, type_model
+from labledger.metadata.types import (
+    definition_context,
+    past_field_types,
+    publish_type,
+    type_model,
+)
+from labledger.metadata.validation import DefinitionContext
 from labledger.printing.templates import KIND as PRINT_TEMPLATE_KIND
 from labledger.printing.templates import publish_print_template
 from labledger.records.service import create_record
@@ -72,14 +81,22 @@ SECTION_KIND = {
     "roles": ROLE_KIND,
     "workflows": WORKFLOW_KIND,
     "types": TYPE_KIND,
+    "mappings": MAPPING_KIND,
     "print_templates": PRINT_TEMPLATE_KIND,
 }
 SECTION_LABEL = {
     "roles": "role",
     "workflows": "workflow",
     "types": "type",
+    "mappings": "mapping",
     "print_templates": "print template",
 }
+
+
+#: Remembers an item's source: executed with one parameter set per item.
+_TRACK_SOURCE = update(config_item).where(
+    config_item.c.kind == bindparam("item_kind"), config_item.c.key == bindparam("item_key")
+)
 
 
 def require_configure(actor: Principal) -> None:
@@ -134,9 +151,31 @@ def import_bundle(
     be overwritten; the caller's transaction must then be rolled back.
     """
     require_configure(actor)
-    report = _Import(conn, actor, bundle, force=force, dry_run=dry_run).run()
+    report = _run(conn, actor, bundle, force=force, dry_run=dry_run)
     if report.conflicts and not (force or dry_run):
         raise ImportConflict(report)
+    return report
+
+
+def _run(
+    conn: Connection, actor: Principal, bundle: Bundle, *, force: bool, dry_run: bool
+) -> ImportReport:
+    """Import item by item; on the first invalid item, start again item by item in savepoints.
+
+    A savepoint per item keeps the transaction usable on PostgreSQL after a
+    failed statement, so that one import reports the problems of every item
+    at once; but it costs two round trips per item. Nearly every bundle is
+    valid, so the import first runs without them inside one savepoint, and
+    only a bundle with a problem is rolled back to it and imported again with
+    a savepoint per item, to collect every problem.
+    """
+    attempt = conn.begin_nested()
+    try:
+        report = _Import(conn, actor, bundle, force=force, dry_run=dry_run).run()
+    except ValidationFailed:
+        attempt.rollback()
+        return _Import(conn, actor, bundle, force=force, dry_run=dry_run, savepoints=True).run()
+    attempt.commit()
     return report
 
 
@@ -195,12 +234,21 @@ def _records(count: int, singular: str, plural: str) -> str:
 
 class _Import:
     def __init__(
-        self, conn: Connection, actor: Principal, bundle: Bundle, *, force: bool, dry_run: bool
+        self,
+        conn: Connection,
+        actor: Principal,
+        bundle: Bundle,
+        *,
+        force: bool,
+        dry_run: bool,
+        savepoints: bool = False,
     ) -> None:
         self.conn = conn
         self.actor = actor
         self.bundle = bundle
         self.force = force
+        #: False: an item's problem stops the import (raised); True: collected, see ``_run``.
+        self.savepoints = savepoints
         self.errors: list[FieldError] = []
         self.changed = False
         self.keys = {
@@ -212,10 +260,15 @@ class _Import:
             for section in KEYED_SECTIONS
         }
         self.report = ImportReport(bundle.name, bundle.version, bundle.sha256, dry_run, force)
+        #: The types stored before the import: only they have earlier versions to check against.
+        self.types_here = set(versions.keys(conn, TYPE_KIND))
+        #: Sources of items to remember (see ``_track``), written in one statement at the end.
+        self.sources: list[dict[str, Any]] = []
         self.publishers: dict[str, Callable[[Any, str], tuple[bool, int | None]]] = {
             "roles": self._publish_role,
             "workflows": self._publish_workflow,
             "types": self._publish_type,
+            "mappings": self._publish_mapping,
             "print_templates": self._publish_print_template,
         }
 
@@ -232,11 +285,9 @@ class _Import:
         return self.report
 
     def _attempt(self, path: str, action: Callable[..., Any], *args: Any) -> Any:
-        """Run one item's step in a savepoint; collect its problems and carry on.
-
-        The savepoint keeps the transaction usable on PostgreSQL after a failed
-        statement, so one import reports the problems of every item at once.
-        """
+        """Run one item's step; with savepoints, in one, collecting its problems (see ``_run``)."""
+        if not self.savepoints:
+            return action(*args)
         savepoint = self.conn.begin_nested()
         try:
             result = action(*args)
@@ -251,13 +302,25 @@ class _Import:
         savepoint.commit()
         return result
 
-    # --- roles, workflows and types ---
+    # --- roles, workflows, types, mappings and print templates ---
 
-    def _current(self, section: str, key: str) -> tuple[int | None, dict[str, Any]] | None:
+    def _stored(
+        self, section: str, key: str
+    ) -> tuple[int | None, dict[str, Any] | None, str | None, _Source | None]:
+        """(version, definition, its hash, source) of the item as stored here."""
+        state = versions.item_state(self.conn, SECTION_KIND[section], key)
+        source = (
+            None
+            if state is None
+            else _Source(state.source_bundle, state.source_bundle_version, state.source_hash)
+        )
         if section == "roles":
             row = self.conn.execute(select(role).where(role.c.key == key)).mappings().first()
-            return None if row is None else (None, _role_body(dict(row)))
-        return versions.current(self.conn, SECTION_KIND[section], key)
+            body = None if row is None else _role_body(dict(row))
+            return None, body, None if body is None else content_hash(body), source
+        if state is None or state.body is None:
+            return None, None, None, source
+        return state.version, state.body, state.body_hash, source
 
     def _publish_role(self, definition: dict[str, Any], _path: str) -> tuple[bool, int | None]:
         return save_role(self.conn, self.actor, definition), None
@@ -278,18 +341,32 @@ class _Import:
         )
         return published.changed, published.version
 
-    def _publish_type(self, definition: Any, path: str) -> tuple[bool, int | None]:
-        key = definition.get("key") if isinstance(definition, dict) else None
-        context = definition_context(
+    @cached_property
+    def _names(self) -> DefinitionContext:
+        """The types, workflows and roles a type may name: the database's and the bundle's.
+
+        Asked once: what the import publishes meanwhile is the bundle's own.
+        """
+        return definition_context(
             self.conn,
-            key if isinstance(key, str) else "",
+            "",
             extra_types=self.keys["types"],
             extra_workflows=self.keys["workflows"],
             extra_roles=self.keys["roles"],
         )
+
+    def _publish_type(self, definition: Any, path: str) -> tuple[bool, int | None]:
+        key = definition.get("key") if isinstance(definition, dict) else None
+        existed = isinstance(key, str) and key in self.types_here
+        past = past_field_types(self.conn, key) if existed else {}
+        context = replace(self._names, past_field_types=past)
         published = publish_type(
             self.conn, self.actor, definition, context=context, path_prefix=path
         )
+        return published.changed, published.version
+
+    def _publish_mapping(self, definition: Any, path: str) -> tuple[bool, int | None]:
+        published = publish_mapping(self.conn, self.actor, definition, path_prefix=path)
         return published.changed, published.version
 
     def _publish_print_template(self, definition: Any, path: str) -> tuple[bool, int | None]:
@@ -304,14 +381,11 @@ class _Import:
             self._attempt(path, publish, definition, path)  # reports what is wrong with it
             return
         kind = SECTION_KIND[section]
-        found = self._current(section, key)
-        old_version, old_body = found if found else (None, None)
+        old_version, old_body, current_hash, source = self._stored(section, key)
         wanted = _role_body(definition) if section == "roles" else definition
         # The services store definitions as given (roles as _role_body gives them),
         # so after this item the stored definition hashes to wanted_hash.
         wanted_hash = content_hash(wanted)
-        source = self._source(kind, key)
-        current_hash = None if old_body is None else content_hash(old_body)
         decision, reason = _classify(current_hash, wanted_hash, source, self.bundle.name)
         item = ItemReport(SECTION_LABEL[section], key, path, "unchanged", old_version, old_version)
         if decision == "keep" and not self.force:
@@ -333,16 +407,6 @@ class _Import:
         self._track(kind, key, source, wanted_hash)
         self.report.items.append(item)
 
-    def _source(self, kind: str, key: str) -> _Source | None:
-        row = self.conn.execute(
-            select(
-                config_item.c.source_bundle,
-                config_item.c.source_bundle_version,
-                config_item.c.source_hash,
-            ).where(config_item.c.kind == kind, config_item.c.key == key)
-        ).first()
-        return None if row is None else _Source(*row)
-
     def _track(self, kind: str, key: str, found: _Source | None, definition_hash: str) -> None:
         """Remember that the item is the bundle's (as of this version and hash)."""
         wanted = _Source(self.bundle.name, self.bundle.version, definition_hash)
@@ -359,12 +423,8 @@ class _Import:
                     kind=kind, key=key, current_version=0, updated_at=utc_now(), **values
                 )
             )
-        else:
-            self.conn.execute(
-                update(config_item)
-                .where(config_item.c.kind == kind, config_item.c.key == key)
-                .values(**values)
-            )
+        else:  # written together by _finish: no item reads another's source
+            self.sources.append({"item_kind": kind, "item_key": key, **values})
         self.changed = True
 
     # --- the preview: differences and what they mean for existing records ---
@@ -374,7 +434,7 @@ class _Import:
     ) -> list[Change]:
         if old is None:
             return [
-                Change("added", f"{collection}.{entry['key']}")
+                Change("added", f"{collection}.{entry[KEYED_LISTS[collection]]}")
                 for collection in SINGULAR
                 for entry in new.get(collection, [])
             ]
@@ -523,6 +583,8 @@ class _Import:
     # --- the manifest and the one audit event of the import ---
 
     def _finish(self, refs: dict[str, int]) -> None:
+        if self.sources:
+            self.conn.execute(_TRACK_SOURCE, self.sources)
         body = self.bundle.body
         manifest = {
             "name": self.bundle.name,

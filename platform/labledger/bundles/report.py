@@ -10,12 +10,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: Lists of keyed items in definitions, and what one item is called.
+#: Lists of keyed items in definitions (see ``metadata.diff.KEYED_LISTS``), and
+#: what one item is called.
 SINGULAR = {
     "fields": "field",
     "sections": "section",
     "states": "state",
     "transitions": "transition",
+    "columns": "column",
 }
 _VALUE_WIDTH = 100
 
@@ -36,7 +38,7 @@ class Change:
 
 @dataclass
 class ItemReport:
-    kind: str  # "role", "workflow" or "type"
+    kind: str  # "role", "workflow", "type", "mapping" or "print template"
     key: str
     #: The item's JSON path in the bundle, e.g. ``types[3]``.
     path: str

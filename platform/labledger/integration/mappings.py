@@ -24,14 +24,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from labledger.audit.trail import AuditEntry, append
-from labledger.canonical import content_hash
 from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.identity.principal import CONFIGURE, Principal
 from labledger.metadata import versions
-from labledger.metadata.diff import diff_definitions
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import TypeModel
+from labledger.metadata.publishing import publish_version
 from labledger.metadata.schemas import meta_validator
 from labledger.metadata.types import type_model
 
@@ -108,14 +106,18 @@ def _model_or_none(conn: Connection, key: str) -> TypeModel | None:
         return None
 
 
-def mapping_errors(conn: Connection, definition: Any, prefix: str = "") -> list[FieldError]:
-    """Every problem of ``definition`` on its own and against its target type."""
-    errors = field_errors(meta_validator("mapping").iter_errors(definition), prefix)
+def mapping_errors(conn: Connection, definition: Any, *, path_prefix: str = "") -> list[FieldError]:
+    """Every problem of ``definition`` on its own and against its target type.
+
+    ``path_prefix`` locates the problems inside a larger document, e.g.
+    ``mappings[2]`` in a bundle gives ``mappings[2].columns[0].field``.
+    """
+    errors = field_errors(meta_validator("mapping").iter_errors(definition), path_prefix)
     if errors:
         return errors
 
     def error(path: str, message: str) -> None:
-        errors.append(FieldError(f"{prefix}.{path}" if prefix else path, message))
+        errors.append(FieldError(f"{path_prefix}.{path}" if path_prefix else path, message))
 
     try:
         codecs.lookup(definition.get("encoding", "utf-8"))
@@ -198,32 +200,12 @@ def publish_mapping(
     ``path_prefix`` locates errors inside a larger document (a bundle).
     """
     require_configure(actor)
-    errors = mapping_errors(conn, definition, path_prefix)
+    errors = mapping_errors(conn, definition, path_prefix=path_prefix)
     if errors:
         raise ValidationFailed("The import mapping is not valid.", errors)
-    key = definition["key"]
-    published = versions.store(conn, MAPPING_KIND, key, definition, actor.username)
-    if published.changed:
-        append(
-            conn,
-            [
-                AuditEntry(
-                    actor=actor.username,
-                    action="config.publish",
-                    config_version=published.version,
-                    changes=diff_definitions(published.previous, definition),
-                    details={
-                        "kind": MAPPING_KIND,
-                        "key": key,
-                        "target": definition["target"],
-                        "hash": content_hash(definition),
-                    },
-                    outbox_kind="config.published",
-                    outbox_payload={"kind": MAPPING_KIND, "key": key, "version": published.version},
-                )
-            ],
-        )
-    return published
+    return publish_version(
+        conn, actor.username, MAPPING_KIND, definition, details={"target": definition["target"]}
+    )
 
 
 def load_mapping(conn: Connection, key: str, version: int | None = None) -> Mapping:

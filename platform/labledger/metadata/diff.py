@@ -1,15 +1,24 @@
 """What changed between two versions of a definition, item by item.
 
 Used for the audit entry of every publish and for import previews. Lists of
-keyed items (fields, options, states, ...) are compared by key, so a moved
-field is not reported as removed and added.
+keyed items (fields, sections, states, transitions, a mapping's columns) are
+compared by their identity, so a moved field is not reported as removed and
+added.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-KEYED_LISTS = ("fields", "sections", "states", "transitions")
+#: Lists of items with an identity, and the member holding it: a mapping maps
+#: each field from one column, so its columns are known by their field.
+KEYED_LISTS = {
+    "fields": "key",
+    "sections": "key",
+    "states": "key",
+    "transitions": "key",
+    "columns": "field",
+}
 
 
 def diff_definitions(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -28,8 +37,9 @@ def diff_definitions(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[st
 def _diff_keyed(
     name: str, before: list[dict[str, Any]], after: list[dict[str, Any]], result: dict[str, Any]
 ) -> None:
-    old_items = {item["key"]: item for item in before}
-    new_items = {item["key"]: item for item in after}
+    identity = KEYED_LISTS[name]
+    old_items = {item[identity]: item for item in before}
+    new_items = {item[identity]: item for item in after}
     added = [k for k in new_items if k not in old_items]
     removed = [k for k in old_items if k not in new_items]
     if added:

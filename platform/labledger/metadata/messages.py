@@ -88,8 +88,8 @@ def field_errors(errors: Iterable[ValidationError], prefix: str = "") -> list[Fi
                 location = json_path([*path, extra])
                 result.append(FieldError(_prefixed(prefix, location), "is not a known field"))
         else:
-            location = json_path(path) or "(document)"
-            result.append(FieldError(_prefixed(prefix, location), _describe(error)))
+            location = _prefixed(prefix, json_path(path)) or "(document)"
+            result.append(FieldError(location, _describe(error)))
     return result
 
 
@@ -99,6 +99,7 @@ def _extras(error: ValidationError) -> list[str]:
 
 
 def _prefixed(prefix: str, location: str) -> str:
-    if not prefix:
-        return location
+    """``location`` inside the document at ``prefix`` (the whole of it when empty)."""
+    if not prefix or not location:
+        return prefix or location
     return f"{prefix}{location}" if location.startswith("[") else f"{prefix}.{location}"

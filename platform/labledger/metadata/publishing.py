@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from labledger.audit.trail import AuditEntry, append
-from labledger.canonical import content_hash
 from labledger.metadata import versions
 from labledger.metadata.diff import diff_definitions
 
@@ -24,11 +23,13 @@ def publish_version(
     definition: dict[str, Any],
     *,
     type_key: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> versions.Published:
     """Store ``definition`` as the next version of its item unless unchanged, audited.
 
-    The audit event carries what changed (field by field) and the hash of the
-    new definition; its outbox event lets integrations follow configuration.
+    The audit event carries what changed (field by field), the hash of the new
+    definition and any ``details`` the kind adds; its outbox event lets
+    integrations follow configuration.
     """
     key = definition["key"]
     published = versions.store(conn, kind, key, definition, actor)
@@ -42,7 +43,12 @@ def publish_version(
                     type_key=type_key,
                     config_version=published.version,
                     changes=diff_definitions(published.previous, definition),
-                    details={"kind": kind, "key": key, "hash": content_hash(definition)},
+                    details={
+                        "kind": kind,
+                        "key": key,
+                        **(details or {}),
+                        "hash": published.body_hash,
+                    },
                     outbox_kind="config.published",
                     outbox_payload={"kind": kind, "key": key, "version": published.version},
                 )

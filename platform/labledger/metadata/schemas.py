@@ -1,25 +1,75 @@
-"""The meta-model's JSON Schemas (files in ``metadata/``), loaded once."""
+"""The meta-model's JSON Schemas (files in ``metadata/``), loaded and compiled once.
+
+Each validator first asks the compiled yes-or-no check of ``quickcheck``;
+only a value it refuses is walked by jsonschema, whose errors name their
+JSON paths. Valid definitions, nearly all of them, are so checked quickly.
+The schemas themselves are shipped files, checked against JSON Schema by the
+test suite rather than by every process that starts.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
 
+from labledger.metadata.quickcheck import Unsupported, compile_check
 from labledger.resources import data_path
+
+SUFFIX = ".schema.json"
 
 
 @cache
 def meta_schema(name: str) -> dict[str, Any]:
     """The schema ``metadata/<name>.schema.json``."""
-    with data_path("metadata", f"{name}.schema.json").open(encoding="utf-8") as handle:
+    with data_path("metadata", f"{name}{SUFFIX}").open(encoding="utf-8") as handle:
         return json.load(handle)
 
 
 @cache
-def meta_validator(name: str) -> Draft202012Validator:
-    schema = meta_schema(name)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+def schema_names() -> tuple[str, ...]:
+    """The names of the schemas in ``metadata/``: ``bundle``, ``object_type``, ..."""
+    files = data_path("metadata").glob(f"*{SUFFIX}")
+    return tuple(sorted(path.name.removesuffix(SUFFIX) for path in files))
+
+
+@dataclass(frozen=True)
+class MetaValidator:
+    """jsonschema's validator behind the compiled check (None: the schema has none)."""
+
+    validator: Draft202012Validator
+    check: Callable[[Any], bool] | None
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        if self.check is not None and self.check(instance):
+            return iter(())
+        return self.validator.iter_errors(instance)
+
+
+@cache
+def _resources() -> dict[str, dict[str, Any]]:
+    """Every schema in ``metadata/`` by its ``$id``."""
+    return {meta_schema(name)["$id"]: meta_schema(name) for name in schema_names()}
+
+
+@cache
+def meta_validator(name: str, pointer: str = "") -> MetaValidator:
+    """The validator of ``metadata/<name>.schema.json``, or of its part at ``pointer``
+    (e.g. ``#/$defs/demo``); its ``$ref``s may name the other schemas in ``metadata/``."""
+    resources = _resources()
+    registry: Registry[Any] = Registry().with_resources(
+        (uri, Resource.from_contents(schema)) for uri, schema in resources.items()
+    )
+    uri = meta_schema(name)["$id"] + pointer
+    validator = Draft202012Validator({"$ref": uri}, registry=registry)
+    try:
+        check = compile_check(uri, resources)
+    except Unsupported:
+        check = None
+    return MetaValidator(validator, check)

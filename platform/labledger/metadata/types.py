@@ -13,7 +13,7 @@ from labledger.identity.roles import existing_role_keys
 from labledger.metadata import versions
 from labledger.metadata.fieldtypes import value_type
 from labledger.metadata.model import TypeModel, compile_model
-from labledger.metadata.physical import replace_report_view, sync_indexes
+from labledger.metadata.physical import sync_database_objects
 from labledger.metadata.publishing import publish_version
 from labledger.metadata.validation import DefinitionContext, validate_type_definition
 from labledger.workflows.definitions import WORKFLOW_KIND, check_type_workflow
@@ -69,16 +69,21 @@ def definition_context(
     extra_roles: set[str] | None = None,
 ) -> DefinitionContext:
     """What a definition of type ``key`` may refer to, as the database stands."""
-    past: dict[str, str] = {}
-    for row in versions.all_versions(conn, KIND, key):
-        for fdef in row["body"]["fields"]:
-            past.setdefault(fdef["key"], value_type(fdef))
     return DefinitionContext(
         types=set(versions.keys(conn, KIND)) | (extra_types or set()),
         workflows=set(versions.keys(conn, WORKFLOW_KIND)) | (extra_workflows or set()),
         roles=existing_role_keys(conn) | (extra_roles or set()),
-        past_field_types=past,
+        past_field_types=past_field_types(conn, key),
     )
+
+
+def past_field_types(conn: Connection, key: str) -> dict[str, str]:
+    """Every field key ever published for type ``key``, with its type."""
+    past: dict[str, str] = {}
+    for row in versions.all_versions(conn, KIND, key):
+        for fdef in row["body"]["fields"]:
+            past.setdefault(fdef["key"], value_type(fdef))
+    return past
 
 
 def publish_type(
@@ -116,7 +121,7 @@ def publish_type(
         return published
     model = compile_model(definition["key"], published.version, definition)
     try:
-        sync_indexes(conn, model)
+        sync_database_objects(conn, model, first=published.previous is None)
     except IntegrityError:  # a new unique index over existing duplicate values
         raise ValidationFailed(
             "A field cannot become unique: existing records hold duplicate values.",
@@ -127,5 +132,4 @@ def publish_type(
                 )
             ],
         ) from None
-    replace_report_view(conn, model)
     return published
