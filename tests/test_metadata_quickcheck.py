@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from labledger.metadata.model import compile_model
 from labledger.metadata.quickcheck import Unsupported, compile_check, equal
 from labledger.metadata.schemas import meta_schema, meta_validator, schema_names
 from labledger.resources import data_path
@@ -105,3 +106,24 @@ def test_json_equality_tells_booleans_from_numbers():
     assert equal(1, 1.0) and equal([1, {"a": True}], [1.0, {"a": True}])
     assert not equal(True, 1) and not equal(0, False) and not equal({"a": 1}, {"a": True})
     assert not equal("1", 1) and not equal([1], [1, 1])
+
+
+def test_the_record_input_check_agrees_with_jsonschema():
+    """Records are checked by the compiled check first: it must refuse every bad value."""
+    valid = {
+        "name": "m1",
+        "batch": 3,
+        "value": 2.5,
+        "replicates": 2,
+        "method": "hplc",
+        "tags": ["a"],
+        "measured_on": "2026-01-02",
+        "analyst": "ann",
+    }
+    for definition in (batch_type(), measurement_type()):
+        model = compile_model(definition["key"], 1, definition)
+        data = {k: v for k, v in valid.items() if k in model.input_schema["properties"]}
+        assert model.validator.check is not None
+        for variant in [data, *_variants(data)]:
+            expected = model.validator.validator.is_valid(variant)
+            assert model.validator.check(variant) is expected, json.dumps(variant)

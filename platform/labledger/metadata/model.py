@@ -2,8 +2,8 @@
 
 Definitions are immutable once published, so a compiled model is cached by
 (type key, version) for the life of the process: the input JSON Schema
-validator, the computed-field and conditional expressions are built once and
-reused for every record.
+validator (with its compiled quick check), the computed-field and
+conditional expressions are built once and reused for every record.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from labledger.expressions import Expression, compile_expression
 from labledger.identity.principal import Principal
 from labledger.metadata.fieldtypes import FIELD_TYPES
+from labledger.metadata.schemas import MetaValidator, runtime_validator
 from labledger.records.relations import RELATED_FUNCTIONS
 
 #: Names every expression may use besides the type's field keys.
@@ -36,7 +35,7 @@ class TypeModel:
     definition: dict[str, Any]
     fields: dict[str, dict[str, Any]]
     input_schema: dict[str, Any]
-    validator: Draft202012Validator
+    validator: MetaValidator
     computed: tuple[tuple[str, Expression], ...]
     required_if: dict[str, Expression] = field(default_factory=dict)
     #: Checks across fields: (expression, message, fields to show it on).
@@ -148,7 +147,7 @@ def compile_model(key: str, version: int, definition: dict[str, Any]) -> TypeMod
         definition=definition,
         fields=fields,
         input_schema=schema,
-        validator=Draft202012Validator(schema),
+        validator=runtime_validator(schema),
         computed=computed,
         required_if=required_if,
         rules=rules,

@@ -73,3 +73,18 @@ def meta_validator(name: str, pointer: str = "") -> MetaValidator:
     except Unsupported:
         check = None
     return MetaValidator(validator, check)
+
+
+#: The name a schema built at run time is compiled under (it refers to no other).
+_RUNTIME_URI = "urn:labledger:runtime-schema"
+
+
+def runtime_validator(schema: dict[str, Any]) -> MetaValidator:
+    """The validator of a schema built at run time, such as a type's record input:
+    jsonschema behind the compiled check, as for the meta-model's schemas, so a
+    valid record (nearly every one) is checked without walking the schema."""
+    try:
+        check = compile_check(_RUNTIME_URI, {_RUNTIME_URI: schema})
+    except Unsupported:
+        check = None
+    return MetaValidator(Draft202012Validator(schema), check)
