@@ -36,9 +36,7 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
-from sqlalchemy import event
-
-from common import bench_database, describe, print_table
+from common import WriteRecorder, bench_database, describe, print_table, replay
 from labledger.bundles.export import export_bundle
 from labledger.bundles.format import FORMAT, dump_bundle, parse_bundle
 from labledger.bundles.importer import apply_bundle, preview_bundle
@@ -51,8 +49,6 @@ ROLES = ("analyst", "reviewer", "approver", "supervisor", "clerk")
 GOAL_SECONDS = 1.0
 DESCRIPTION = f"{TYPES} types of {FIELDS} fields"
 FLOOR_STEP = "raw-SQL floor: the import's writes replayed"
-#: First words of the statements that write (``WITH``: an insert with a CTE).
-WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "WITH"})
 
 
 def _field(type_index: int, n: int) -> dict[str, Any]:
@@ -168,34 +164,6 @@ def _export(db: Database) -> bytes:
         return dump_bundle(export_bundle(conn, SYSTEM, name="bench", description=DESCRIPTION))
 
 
-class WriteRecorder:
-    """The statements that write (with their parameters) an engine runs, and a count of all."""
-
-    def __init__(self, db: Database) -> None:
-        self.engine = db.engine
-        self.statements = 0
-        self.writes: list[tuple[str, Any]] = []
-
-    def __enter__(self) -> WriteRecorder:
-        event.listen(self.engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._record)
-
-    def _record(self, _conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
-        self.statements += 1
-        if statement.lstrip().split(None, 1)[0].upper() in WRITES:
-            self.writes.append((statement, parameters))
-
-
-def replay(db: Database, writes: list[tuple[str, Any]]) -> None:
-    """The raw-SQL floor: the import's writes, as recorded, in one transaction."""
-    with db.write() as conn:
-        for statement, parameters in writes:
-            conn.exec_driver_sql(statement, parameters)
-
-
 def one_run(db: Database, floor_db: Database, raw: bytes) -> tuple[dict[str, float], WriteRecorder]:
     """Time each step once on ``db`` (empty at the start); check what each step did.
 
@@ -210,7 +178,7 @@ def one_run(db: Database, floor_db: Database, raw: bytes) -> tuple[dict[str, flo
         seconds["import into the empty database"], report = _timed(
             lambda: apply_bundle(db, SYSTEM, raw)
         )
-    seconds[FLOOR_STEP], _ = _timed(lambda: replay(floor_db, recorder.writes))
+    seconds[FLOOR_STEP] = replay(floor_db, recorder.transactions)
     seconds["import again (nothing changes)"], again = _timed(lambda: apply_bundle(db, SYSTEM, raw))
     seconds["export everything"], exported = _timed(lambda: _export(db))
     assert preview.changed and report.changed and not again.changed
@@ -266,7 +234,7 @@ def main() -> None:
         ratio = statistics.median(r["import into the empty database"] / r[FLOOR_STEP] for r in runs)
         print(
             f"  import / raw-SQL floor: {ratio:.1f}x (median); the import ran "
-            f"{recorder.statements:,} SQL statements, {len(recorder.writes):,} of them writes"
+            f"{recorder.statements:,} SQL statements, {recorder.write_count:,} of them writes"
         )
         if args.profile:
             profile(url, raw)

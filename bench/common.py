@@ -1,4 +1,4 @@
-"""What both benchmarks share: a private database, the benchmark type, printing.
+"""What the benchmarks share: a private database, the benchmark type, the raw-SQL floor, printing.
 
 A benchmark never touches data it did not create: by default it works in a
 new temporary SQLite file; given a PostgreSQL URL it creates its own schema
@@ -30,6 +30,8 @@ from labledger.identity.principal import SYSTEM, Principal
 from labledger.identity.users import load_principal
 from labledger.metadata.types import publish_type
 
+#: First words of the statements that write (``WITH``: an insert with a CTE).
+WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "WITH"})
 TYPE_KEY = "bench_item"
 STATUSES = ("received", "in_test", "passed", "failed", "archived")
 TAGS = ("urgent", "repeat", "external", "stability")
@@ -272,3 +274,48 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[obje
         )
         if index == 0:
             print("  " + "  ".join("-" * w for w in widths))
+
+
+class WriteRecorder:
+    """The statements that write (with their parameters) an engine runs, grouped by
+    transaction, and a count of all statements: the raw-SQL floor of a run is
+    these writes replayed (``replay``) on a database in the same starting state."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine
+        self.statements = 0
+        self.transactions: list[list[tuple[str, Any]]] = [[]]
+
+    @property
+    def write_count(self) -> int:
+        return sum(len(writes) for writes in self.transactions)
+
+    def __enter__(self) -> WriteRecorder:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        event.listen(self.engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+        event.remove(self.engine, "commit", self._commit)
+
+    def _record(self, _conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        self.statements += 1
+        if statement.lstrip().split(None, 1)[0].upper() in WRITES:
+            self.transactions[-1].append((statement, parameters))
+
+    def _commit(self, _conn) -> None:  # type: ignore[no-untyped-def]
+        if self.transactions[-1]:
+            self.transactions.append([])
+
+
+def replay(db: Database, transactions: list[list[tuple[str, Any]]]) -> float:
+    """The raw-SQL floor: recorded writes, one by one, each transaction committed as it
+    was; returns the seconds taken."""
+    started = perf_counter()
+    for writes in transactions:
+        if writes:
+            with db.write() as conn:
+                for statement, parameters in writes:
+                    conn.exec_driver_sql(statement, parameters)
+    return perf_counter() - started

@@ -7,7 +7,9 @@ technician: ``POST /api/v1/records/sample`` and ``POST .../transitions/receive``
 which creates the sample's ten results with their limits copied from the
 analyses, all in one transaction per request. The API runs in-process
 (Litestar's TestClient), so the figures are the platform's and the
-database's, without network or HTTP server costs.
+database's, without network or HTTP server costs. The raw-SQL floor is the
+run's writes, recorded with their parameters and replayed transaction by
+transaction on a second database set up the same way.
 
 Goal: 1,000 samples with 10 analyses each in under 60 seconds on PostgreSQL.
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -27,12 +31,14 @@ from litestar.testing import TestClient
 
 from common import (
     StatementCounter,
+    WriteRecorder,
     bench_database,
     describe,
     median,
     parse_args,
     percentile,
     print_table,
+    replay,
 )
 from labledger.app import create_app
 from labledger.audit.verify import verify_chain
@@ -121,43 +127,62 @@ def setup(client: TestClient[Any], manager: dict[str, str]) -> int:
     return sample_type["id"]
 
 
-def run(db: Database, n: int) -> None:
+@contextmanager
+def lims_site(
+    db: Database,
+) -> Iterator[tuple[dict[str, str], dict[str, str], TestClient[Any], int]]:
+    """The LIMS bundle, a manager and a technician, ten analyses and a sample type.
+
+    The same on every database, so the raw-SQL floor's database starts where
+    the measured one did (the same ids and the same audit chain length).
+    """
     load_lims(db)
     manager = bearer(db, "bench.manager", "lab_manager")
     technician = bearer(db, "bench.tech", "lab_technician")
-    settings = Settings(database_url=str(db.engine.url))
-    with TestClient(create_app(settings, db)) as client:
-        sample_type = setup(client, manager)
+    with TestClient(create_app(Settings(database_url=str(db.engine.url)), db)) as client:
+        yield manager, technician, client, setup(client, manager)
+
+
+def register_and_receive(
+    client: TestClient[Any], technician: dict[str, str], sample_type: int, i: int
+) -> None:
+    sample = created(
+        client.post(
+            f"{API}/records/sample",
+            headers=technician,
+            json={
+                "data": {
+                    "sample_type": sample_type,
+                    "client": f"Bench client {i % 20}",
+                    "sampling_point": f"Tap {i}",
+                    "collected_at": "2026-11-20T08:00:00Z",
+                }
+            },
+        )
+    )
+    received = created(
+        client.post(
+            f"{API}/records/sample/{sample['id']}/transitions/receive",
+            headers=technician,
+            json={},
+        )
+    )
+    assert received["state"] == "received"
+
+
+def run(db: Database, floor_db: Database, n: int) -> None:
+    with lims_site(db) as (manager, technician, client, sample_type), lims_site(floor_db):
         per_sample: list[float] = []
+        recorder = WriteRecorder(db)
         counter = StatementCounter(db)
         started = perf_counter()
-        with counter:
+        with counter, recorder:
             for i in range(n):
                 begin = perf_counter()
-                sample = created(
-                    client.post(
-                        f"{API}/records/sample",
-                        headers=technician,
-                        json={
-                            "data": {
-                                "sample_type": sample_type,
-                                "client": f"Bench client {i % 20}",
-                                "sampling_point": f"Tap {i}",
-                                "collected_at": "2026-11-20T08:00:00Z",
-                            }
-                        },
-                    )
-                )
-                received = created(
-                    client.post(
-                        f"{API}/records/sample/{sample['id']}/transitions/receive",
-                        headers=technician,
-                        json={},
-                    )
-                )
-                assert received["state"] == "received"
+                register_and_receive(client, technician, sample_type, i)
                 per_sample.append(perf_counter() - begin)
         total = perf_counter() - started
+        floor = replay(floor_db, recorder.transactions)
         results = created(client.get(f"{API}/records/result", headers=manager, params={"limit": 1}))
     with db.read() as conn:
         chain = verify_chain(conn)
@@ -171,6 +196,8 @@ def run(db: Database, n: int) -> None:
             ("per sample, p95", f"{percentile(per_sample, 0.95) * 1000:.1f} ms"),
             ("SQL statements per sample", f"{counter.count / n:.0f}"),
             ("time in SQL", f"{counter.seconds:.1f} s ({counter.seconds / total:.0%})"),
+            ("raw-SQL floor (the writes replayed)", f"{floor:.1f} s"),
+            ("total / raw-SQL floor", f"{total / floor:.1f}x"),
             ("results created", f"{n * ANALYSES:,}"),
             ("audit chain", f"intact, {chain.count:,} events" if chain.ok else chain.problem),
         ],
@@ -184,8 +211,8 @@ def run(db: Database, n: int) -> None:
 def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     args = parse_args(__doc__.splitlines()[0], GOAL_SAMPLES).parse_args()
-    with bench_database(args.database) as db:
-        run(db, args.n)
+    with bench_database(args.database) as db, bench_database(args.database) as floor_db:
+        run(db, floor_db, args.n)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from labledger.audit.trail import AuditEntry, append
@@ -30,6 +30,10 @@ from labledger.records.validation import DataCheck, identify_records
 #: Built once: every create runs one of them.
 _INSERT_RECORD = insert(record).returning(record.c.id)
 _INSERT_RECORDS = insert(record).returning(record.c.id, sort_by_parameter_order=True)
+_INSERT_RECORD_WITH_ID = insert(record)
+_NEXT_RECORD_IDS = select(func.nextval(func.pg_get_serial_sequence("record", "id"))).select_from(
+    func.generate_series(1, bindparam("count"))
+)
 _BIND_ATTACHMENT = (
     update(attachment)
     .where(attachment.c.id == bindparam("attachment_id"), attachment.c.record_id.is_(None))
@@ -333,12 +337,7 @@ class RecordBatch:
             for item, number in zip(checked, numbers, strict=True)
         ]
         try:
-            if len(rows) == 1:
-                rows[0]["id"] = conn.execute(_INSERT_RECORD, rows[0]).scalar_one()
-            else:
-                ids = conn.execute(_INSERT_RECORDS, rows).scalars().all()
-                for row, record_id in zip(rows, ids, strict=True):
-                    row["id"] = record_id
+            _insert_records(conn, rows)
         except IntegrityError:  # a concurrent writer took a unique value; the transaction ends
             raise _unique_violation(model) from None
         stored = [(row["id"], item.data) for row, item in zip(rows, checked, strict=True)]
@@ -366,6 +365,28 @@ class RecordBatch:
             ],
         )
         return views
+
+
+def _insert_records(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` and set each one's ``id``.
+
+    On PostgreSQL a batch takes its ids from the sequence first and is then
+    inserted as one prepared statement run per row: a multi-row ``INSERT ...
+    RETURNING`` would be a statement text thousands of placeholders long that
+    the driver parses afresh for every batch, which costs more than the insert.
+    """
+    if len(rows) == 1:
+        rows[0]["id"] = conn.execute(_INSERT_RECORD, rows[0]).scalar_one()
+        return
+    if conn.dialect.name == "postgresql":
+        ids = sorted(conn.execute(_NEXT_RECORD_IDS, {"count": len(rows)}).scalars())
+        for row, record_id in zip(rows, ids, strict=True):
+            row["id"] = record_id
+        conn.execute(_INSERT_RECORD_WITH_ID, rows)
+        return
+    ids = conn.execute(_INSERT_RECORDS, rows).scalars().all()
+    for row, record_id in zip(rows, ids, strict=True):
+        row["id"] = record_id
 
 
 def _hashable(value: Any) -> Any:
