@@ -21,7 +21,6 @@ from labledger.db.tables import record, role
 from labledger.identity.principal import SYSTEM
 from labledger.identity.tokens import create_token
 from labledger.identity.users import check_password
-from labledger.printing.templates import publish_print_template
 from labledger.resources import data_path
 from tests.test_bundles import snapshot
 from tests.test_cli import run
@@ -52,17 +51,6 @@ def load_lims(db: Database, tmp_path: Path, *, demo: bool) -> dict[str, str]:
     loaded, passwords = load_seed_bundles(db, demo=demo, root=lims_seeds(tmp_path))
     assert loaded == ["lims 1.0"]
     return passwords
-
-
-def publish_lims_templates(db: Database) -> list[str]:
-    """Publish the LIMS print templates (bundles do not carry print templates yet)."""
-    keys = []
-    with db.write() as conn:
-        for path in sorted((LIMS / "print_templates").glob("*.json")):
-            definition = json.loads(path.read_text(encoding="utf-8"))
-            publish_print_template(conn, SYSTEM, definition)
-            keys.append(definition["key"])
-    return keys
 
 
 def token_of(db: Database, username: str) -> dict[str, str]:

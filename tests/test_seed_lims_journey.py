@@ -6,13 +6,12 @@ verify the audit trail."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from labledger.audit.verify import verify_chain
 from tests.definitions import unchanged
-from tests.test_seed_lims import DEMO_PASSWORDS, LIMS, load_lims, token_of
+from tests.test_seed_lims import DEMO_PASSWORDS, load_lims, token_of
 
 API = "/api/v1"
 
@@ -68,18 +67,8 @@ class Lab:
         return response.json()["items"]
 
 
-def _publish_templates(client: Any, admin: Any) -> None:
-    for path in sorted((LIMS / "print_templates").glob("*.json")):
-        definition = json.loads(path.read_text(encoding="utf-8"))
-        response = client.put(
-            f"{API}/print-templates/{definition['key']}", headers=admin.headers, json=definition
-        )
-        assert response.status_code == 200, response.text
-
-
 def test_sample_journey_through_the_api(client, db, tmp_path, admin):
     load_lims(db, tmp_path, demo=True)
-    _publish_templates(client, admin)
     lab = Lab(client, db)
     effluent = lab.find("tina", "sample_type", name="Wastewater effluent")
 

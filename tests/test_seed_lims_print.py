@@ -1,4 +1,4 @@
-"""The LIMS print templates (seeds/lims/print_templates): sample labels with
+"""The LIMS print templates (shipped in seeds/lims/bundle.json): sample labels with
 barcodes, and the certificate of analysis, rendered for demo samples."""
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ import pytest
 
 pytest.importorskip("labledger.printing.render", reason="the printing engine is not installed")
 
+from labledger.identity.principal import SYSTEM
 from labledger.printing.render import print_labels, print_record
+from labledger.printing.templates import list_print_templates
 from labledger.workflows.engine import SignatureInput, run_transition
 from tests.test_printing_render import decode_code128
 from tests.test_seed_lims import (
     DEMO_PASSWORDS,
     LIMIT,
     load_lims,
-    publish_lims_templates,
     records_of,
 )
 from tests.test_seed_lims_rules import Lims
@@ -31,7 +32,9 @@ YEAR = datetime.now(UTC).year
 @pytest.fixture
 def lims(db, tmp_path) -> Lims:
     load_lims(db, tmp_path, demo=True)
-    assert publish_lims_templates(db) == ["certificate_of_analysis", "sample_label"]
+    with db.read() as conn:
+        shipped = [t["key"] for t in list_print_templates(conn, SYSTEM, "sample")]
+    assert shipped == ["certificate_of_analysis", "sample_label"]  # the bundle carries them
     return Lims(db)
 
 

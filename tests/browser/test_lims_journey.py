@@ -16,7 +16,6 @@ from tests.browser.conftest import SCREENSHOTS, sign_in_page
 from tests.test_seed_lims import (
     DEMO_PASSWORDS,
     load_lims,
-    publish_lims_templates,
     records_of,
 )
 
@@ -70,7 +69,6 @@ def _step(page, path: str, button: str, *, username: str | None = None) -> None:
 
 def test_sample_from_registration_to_certificate(page, db, tmp_path):
     load_lims(db, tmp_path, demo=True)
-    publish_lims_templates(db)
     effluent = next(
         t for t in records_of(db, "sample_type") if t["data"]["name"] == "Wastewater effluent"
     )
