@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from labledger.expressions import Expression, compile_expression
@@ -35,13 +36,18 @@ class TypeModel:
     definition: dict[str, Any]
     fields: dict[str, dict[str, Any]]
     input_schema: dict[str, Any]
-    validator: MetaValidator
     computed: tuple[tuple[str, Expression], ...]
     required_if: dict[str, Expression] = field(default_factory=dict)
     #: Checks across fields: (expression, message, fields to show it on).
     rules: tuple[tuple[Expression, str, tuple[str, ...]], ...] = ()
     #: Values computed for empty fields when a record is created.
     default_expressions: dict[str, Expression] = field(default_factory=dict)
+
+    @cached_property
+    def validator(self) -> MetaValidator:
+        """The record input validator, built on first use: publishing a type compiles
+        its model without validating any record."""
+        return runtime_validator(self.input_schema)
 
     @property
     def label(self) -> str:
@@ -147,7 +153,6 @@ def compile_model(key: str, version: int, definition: dict[str, Any]) -> TypeMod
         definition=definition,
         fields=fields,
         input_schema=schema,
-        validator=runtime_validator(schema),
         computed=computed,
         required_if=required_if,
         rules=rules,
