@@ -30,7 +30,8 @@ from labledger.identity.principal import SYSTEM, Principal
 from labledger.identity.users import load_principal
 from labledger.metadata.types import publish_type
 
-#: First words of the statements that write (``WITH``: an insert with a CTE).
+#: First words of the statements that write (``WITH``: an insert with a CTE); a
+#: query taking ids from a sequence counts as a write too.
 WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "WITH"})
 TYPE_KEY = "bench_item"
 STATUSES = ("received", "in_test", "passed", "failed", "archived")
@@ -301,7 +302,7 @@ class WriteRecorder:
 
     def _record(self, _conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
         self.statements += 1
-        if statement.lstrip().split(None, 1)[0].upper() in WRITES:
+        if statement.lstrip().split(None, 1)[0].upper() in WRITES or "nextval(" in statement:
             self.transactions[-1].append((statement, parameters))
 
     def _commit(self, _conn) -> None:  # type: ignore[no-untyped-def]

@@ -31,6 +31,8 @@ from labledger.records.validation import DataCheck, identify_records
 _INSERT_RECORD = insert(record).returning(record.c.id)
 _INSERT_RECORDS = insert(record).returning(record.c.id, sort_by_parameter_order=True)
 _INSERT_RECORD_WITH_ID = insert(record)
+#: Batches from this size on take their ids first on PostgreSQL (see _insert_records).
+_PREPARED_FROM = 100
 _NEXT_RECORD_IDS = select(func.nextval(func.pg_get_serial_sequence("record", "id"))).select_from(
     func.generate_series(1, bindparam("count"))
 )
@@ -370,15 +372,17 @@ class RecordBatch:
 def _insert_records(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` and set each one's ``id``.
 
-    On PostgreSQL a batch takes its ids from the sequence first and is then
-    inserted as one prepared statement run per row: a multi-row ``INSERT ...
-    RETURNING`` would be a statement text thousands of placeholders long that
-    the driver parses afresh for every batch, which costs more than the insert.
+    On PostgreSQL a large batch takes its ids from the sequence first and is
+    then inserted as one prepared statement run per row: a multi-row ``INSERT
+    ... RETURNING`` would be a statement text thousands of placeholders long
+    that the driver parses afresh for every batch, which costs more than the
+    insert. A small batch (a transition's ten results) is cheaper as one
+    multi-row statement than as two round trips.
     """
     if len(rows) == 1:
         rows[0]["id"] = conn.execute(_INSERT_RECORD, rows[0]).scalar_one()
         return
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and len(rows) >= _PREPARED_FROM:
         ids = sorted(conn.execute(_NEXT_RECORD_IDS, {"count": len(rows)}).scalars())
         for row, record_id in zip(rows, ids, strict=True):
             row["id"] = record_id
