@@ -134,3 +134,19 @@ def test_what_a_rolled_back_savepoint_wrote_is_forgotten(db, types):
         assert verify_chain(conn).ok
         stored = conn.execute(select(record.c.type_version).where(record.c.id == created["id"]))
         assert stored.scalar_one() == before
+
+
+def test_a_large_batch_keeps_ids_and_numbers_in_order(db, types):
+    """Large batches are inserted differently (ids taken first on PostgreSQL)."""
+    with db.write() as conn:
+        batch = batch_of(conn)
+        for i in range(120):
+            batch.add({"name": f"m{i}"})
+        views = batch.store()
+        after = create_record(conn, ANALYST, "measurement", {"name": "x"}, attachment_limit=LIMIT)
+    ids = [v["id"] for v in views] + [after["id"]]
+    assert ids == sorted(set(ids))  # in the order added, and the sequence moved past them
+    with db.read() as conn:
+        stored = dict(conn.execute(select(record.c.id, record.c.number)).all())
+        assert verify_chain(conn).ok
+    assert [stored[v["id"]] for v in views] == [v["number"] for v in views]

@@ -34,7 +34,8 @@ def test_an_instrument_file_fills_pending_results(lims):
     ).encode()
     tina = lims.people["tina"]
     preview = preview_import(lims.db, tina, "instrument_results", csv, "ph.csv")
-    assert [(row.line, row.action) for row in preview.rows] == [(2, "update"), (3, "update")], preview.lines()
+    actions = [(row.line, row.action) for row in preview.rows]
+    assert actions == [(2, "update"), (3, "update")], preview.lines()
     report = apply_import(lims.db, tina, "instrument_results", csv, "ph.csv")
     assert report.applied and not report.errors
     updated = {r["number"]: r for r in records_of(lims.db, "result")}
