@@ -224,6 +224,69 @@ def publish_draft(
     return Problems.none(), f"Nothing changed: version {published.version} is current."
 
 
+@dataclass
+class DesignerStep:
+    """One button pressed in a designer (type or workflow): the draft merged with
+    the form, and, when the button was Publish, what publishing said."""
+
+    form: Form
+    draft: dict[str, Any]
+    original: str
+    selected: int | None
+    op: str
+    problems: Problems
+    message: str | None
+
+    @property
+    def publishing(self) -> bool:
+        return self.op == "publish"
+
+
+def designer_step(
+    data: dict[str, Any],
+    merge: Callable[[Any, Form], dict[str, Any]],
+    db: Database,
+    publish: Callable[[Connection, Principal, dict[str, Any]], Published],
+    principal: Principal,
+) -> DesignerStep:
+    """Merge the posted form into the draft and, for Publish, publish it; the
+    designer then applies any other button itself."""
+    form = Form(data)
+    draft = merge(form.json("draft"), form)
+    step = DesignerStep(
+        form,
+        draft,
+        form.text("original"),
+        form.index("editing"),
+        form.text("op"),
+        Problems.none(),
+        None,
+    )
+    if step.publishing:
+        step.problems, step.message = publish_draft(db, publish, principal, draft)
+        if step.message is not None:
+            step.original = draft["key"]
+    return step
+
+
+def designer_response(
+    request: Request[Any, Any, Any],
+    session: WebSession,
+    step: DesignerStep,
+    templates: tuple[str, str],
+    url_prefix: str,
+    context: dict[str, Any],
+) -> Template:
+    """The designer re-rendered (422 with the problems); after a publish the
+    browser's address becomes the published item's page."""
+    response = render(
+        request, session, *templates, status_code=422 if step.problems else 200, **context
+    )
+    if step.message:
+        response.headers["HX-Push-Url"] = f"{url_prefix}/{step.original}"
+    return response
+
+
 def carried(raw: bytes) -> str:
     """An uploaded file as a hidden input between preview and apply: base64, so not
     one byte changes on the way back."""

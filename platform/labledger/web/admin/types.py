@@ -40,12 +40,12 @@ from labledger.web.admin.common import (
     Form,
     FormBody,
     Problems,
+    designer_response,
+    designer_step,
     fresh_key,
     parse_list,
     parse_number,
-    publish_draft,
     put,
-    render,
     require_permission,
     slug,
     swap,
@@ -456,31 +456,23 @@ class TypeDesignerController(Controller):
     ) -> Template:
         """A button of the designer: change the draft, or publish it."""
         require_permission(session.principal, CONFIGURE, WHAT)
-        form = Form(data)
-        draft = merge_form(form.json("draft"), form)
-        original = form.text("original")
-        selected = form.index("editing")
-        op = form.text("op")
-        problems, message = Problems.none(), None
-        if op == "publish":
-            problems, message = publish_draft(db, publish_type, session.principal, draft)
-            if message is not None:
-                original = draft["key"]
+        step = designer_step(data, merge_form, db, publish_type, session.principal)
+        selected = step.selected
         with db.read() as conn:
-            if op != "publish":
-                selected = apply_op(draft, op, form, selected, versions.keys(conn, KIND))
-            context = _context(conn, draft, original, selected, problems, message)
-        response = render(
+            if not step.publishing:
+                keys = versions.keys(conn, KIND)
+                selected = apply_op(step.draft, step.op, step.form, selected, keys)
+            context = _context(
+                conn, step.draft, step.original, selected, step.problems, step.message
+            )
+        return designer_response(
             request,
             session,
-            "admin/type_designer.html",
-            "admin/_type_designer.html",
-            status_code=422 if problems else 200,
-            **context,
+            step,
+            ("admin/type_designer.html", "admin/_type_designer.html"),
+            "/admin/types",
+            context,
         )
-        if message:
-            response.headers["HX-Push-Url"] = f"/admin/types/{original}"
-        return response
 
     @post("/preview", sync_to_thread=True, status_code=200)
     def preview(self, data: FormBody, session: WebSession, db: Database) -> Template:

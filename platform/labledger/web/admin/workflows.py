@@ -29,11 +29,11 @@ from labledger.web.admin.common import (
     Form,
     FormBody,
     Problems,
+    designer_response,
+    designer_step,
     fresh_key,
     parse_list,
-    publish_draft,
     put,
-    render,
     require_permission,
     slug,
     swap,
@@ -345,31 +345,22 @@ class WorkflowDesignerController(Controller):
     ) -> Template:
         """A button of the designer: change the draft, or publish it."""
         require_permission(session.principal, CONFIGURE, WHAT)
-        form = Form(data)
-        draft = merge_form(form.json("draft"), form)
-        original = form.text("original")
-        selected = form.index("editing")
-        op = form.text("op")
-        problems, message = Problems.none(), None
-        if op == "publish":
-            problems, message = publish_draft(db, publish_workflow, session.principal, draft)
-            if message is not None:
-                original = draft["key"]
-        else:
-            selected = apply_op(draft, op, form, selected)
+        step = designer_step(data, merge_form, db, publish_workflow, session.principal)
+        selected = step.selected
+        if not step.publishing:
+            selected = apply_op(step.draft, step.op, step.form, selected)
         with db.read() as conn:
-            context = _context(conn, session, draft, original, selected, problems, message)
-        response = render(
+            context = _context(
+                conn, session, step.draft, step.original, selected, step.problems, step.message
+            )
+        return designer_response(
             request,
             session,
-            "admin/workflow_designer.html",
-            "admin/_workflow_designer.html",
-            status_code=422 if problems else 200,
-            **context,
+            step,
+            ("admin/workflow_designer.html", "admin/_workflow_designer.html"),
+            "/admin/workflows",
+            context,
         )
-        if message:
-            response.headers["HX-Push-Url"] = f"/admin/workflows/{original}"
-        return response
 
     @post("/preview", sync_to_thread=True, status_code=200)
     def preview(self, data: FormBody, session: WebSession, db: Database) -> Template:
