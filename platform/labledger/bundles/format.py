@@ -116,11 +116,13 @@ def load_json(raw: bytes) -> Any:
     repeated: dict[int, list[str]] = {}
 
     def build_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for name, value in pairs:
-            if name in result:
-                repeated.setdefault(id(result), []).append(name)
-            result[name] = value
+        result = dict(pairs)
+        if len(result) < len(pairs):  # rare: only then look for the repeated names
+            seen: set[str] = set()
+            for name, _ in pairs:
+                if name in seen:
+                    repeated.setdefault(id(result), []).append(name)
+                seen.add(name)
         return result
 
     def refuse_constant(name: str) -> Any:
