@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from labledger import cli
 from labledger.audit.queries import record_history
-from labledger.audit.trail import event_hash
+from labledger.audit.trail import AuditEntry, append, event_hash, written_together
 from labledger.audit.verify import verify_chain
 from labledger.db.tables import audit_event, outbox_event, record
 from labledger.records.service import create_record, update_record
@@ -104,6 +104,60 @@ def test_a_change_and_its_audit_event_commit_together_or_not_at_all(db, publish)
         create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=1)
     with db.read() as conn:
         assert verify_chain(conn).ok
+
+
+def _config_events(count: int) -> list[AuditEntry]:
+    return [
+        AuditEntry(
+            actor="admin",
+            action="config.publish",
+            details={"n": n},
+            outbox_kind="config.published",
+            outbox_payload={"n": n},
+        )
+        for n in range(count)
+    ]
+
+
+def test_events_written_together_are_written_at_the_end_of_the_block_in_order(db):
+    with db.write() as conn:
+        first = append(conn, _config_events(1))[0]
+        with written_together(conn):
+            seqs = append(conn, _config_events(2)) + append(conn, _config_events(3))
+            assert max(_stored(conn)) == first  # chained, not yet written
+        assert max(_stored(conn)) == first + 5
+        seqs += append(conn, _config_events(1))  # after the block: written at once
+    assert seqs == list(range(first + 1, first + 7))
+    events = [e for e in _events(db) if e["seq"] >= first]
+    assert [e["details"]["n"] for e in events] == [0, 0, 1, 0, 1, 2, 0]
+    with db.read() as conn:
+        assert verify_chain(conn).ok
+        outbox = select(outbox_event.c.audit_seq).where(outbox_event.c.audit_seq >= first)
+        assert list(conn.execute(outbox.order_by(outbox_event.c.id)).scalars()) == [
+            e["seq"] for e in events
+        ]
+
+
+def test_events_waiting_in_a_failed_block_are_never_written(db):
+    with db.write() as conn:
+        first = append(conn, _config_events(1))[0]
+        with pytest.raises(ValueError), written_together(conn):
+            append(conn, _config_events(2))
+            raise ValueError("the import failed")
+        assert max(_stored(conn)) == first
+
+
+def test_a_savepoint_rolled_back_inside_the_block_is_refused_loudly(db):
+    before = _events(db)
+    refused = pytest.raises(RuntimeError, match="savepoint")
+    with refused, db.write() as conn, written_together(conn):
+        append(conn, _config_events(1))
+        conn.begin_nested().rollback()
+    assert _events(db) == before
+
+
+def _stored(conn) -> list[int]:
+    return list(conn.execute(select(audit_event.c.seq)).scalars())
 
 
 def counts_in(conn) -> tuple[int, int]:

@@ -12,9 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from labledger.audit.verify import verify_chain
+from labledger.canonical import content_hash
 from labledger.db.tables import audit_event, record, record_reference
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import SYSTEM
+from labledger.metadata import versions
+from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.metadata.types import publish_type, type_model
 from labledger.records.service import RecordBatch, create_record
 from tests.definitions import acting, add_roles, batch_type, measurement_type, unchanged
@@ -121,6 +124,22 @@ def test_a_version_published_inside_a_transaction_is_seen_at_once(db, types):
     assert created["type_version"] == before + 1
 
 
+def test_item_states_read_ahead_follow_what_the_transaction_publishes(db, types):
+    """A bundle import reads its items' states up front, then publishes them one by one."""
+    with db.write() as conn:
+        versions.prefetch_states(conn, [(TYPE_KIND, "batch"), (TYPE_KIND, "absent")])
+        before = versions.item_state(conn, TYPE_KIND, "batch")
+        assert versions.item_state(conn, TYPE_KIND, "absent") is None
+        for label in ("Lot", "Lot of product"):
+            publish_type(conn, SYSTEM, batch_type(label=label))
+        version, body = versions.current(conn, TYPE_KIND, "batch")
+        assert (version, body["label"]) == (before.version + 2, "Lot of product")
+    with db.read() as conn:
+        stored = versions.item_state(conn, TYPE_KIND, "batch")
+    assert (stored.version, stored.body["label"]) == (before.version + 2, "Lot of product")
+    assert stored.body_hash == content_hash(batch_type(label="Lot of product"))
+
+
 def test_what_a_rolled_back_savepoint_wrote_is_forgotten(db, types):
     with db.write() as conn:
         before = type_model(conn, "batch").version
@@ -129,6 +148,7 @@ def test_what_a_rolled_back_savepoint_wrote_is_forgotten(db, types):
         assert type_model(conn, "batch").version == before + 1
         savepoint.rollback()
         assert type_model(conn, "batch").version == before
+        assert versions.current(conn, TYPE_KIND, "batch")[1]["label"] != "Lot"
         created = create_record(conn, ANALYST, "batch", {"code": "L-2"}, attachment_limit=LIMIT)
     with db.read() as conn:
         assert verify_chain(conn).ok

@@ -11,7 +11,8 @@ transaction, so later appends in it take the tip from the transaction cache.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,9 @@ def event_hash(row: dict[str, Any]) -> str:
     return content_hash(body)
 
 
+#: Transaction cache section: the chain tip this transaction holds locked, and the
+#: events waiting inside ``written_together``.
+_HEAD_SECTION = "audit_head"
 #: Built once: every write runs them.
 _LOCK_HEAD = (
     select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
@@ -104,15 +108,63 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
     """Append ``entries`` to the chain and publish their outbox events.
 
     Must run inside the write transaction of the change it describes, so that
-    the change and its audit entry commit together or not at all.
+    the change and its audit entry commit together or not at all. Inside
+    ``written_together`` the events are chained at once and written at the
+    end of the block.
     """
     if not entries:
         return []
-    head = transaction_cache(conn, "audit_head")
+    head = transaction_cache(conn, _HEAD_SECTION)
     if "tip" not in head:  # the first append of the transaction takes the lock
         locked = conn.execute(_LOCK_HEAD).one()
         head["tip"] = (locked.seq, locked.hash)
-    seq, prev = head["tip"]
+    rows, outbox_rows = _chain(entries, *head["tip"])
+    head["tip"] = (rows[-1]["seq"], rows[-1]["hash"])
+    pending: _Pending | None = head.get("pending")
+    if pending is None:
+        _write(conn, rows, outbox_rows)
+    else:
+        pending.rows += rows
+        pending.outbox_rows += outbox_rows
+    return [row["seq"] for row in rows]
+
+
+@dataclass
+class _Pending:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    outbox_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@contextmanager
+def written_together(conn: Connection) -> Iterator[None]:
+    """Inside the block, ``append`` chains events as usual but writes them all at its end.
+
+    For work that appends dozens of events in one transaction (a bundle import
+    publishing 50 types): one insert instead of a round trip per event. No
+    savepoint may be rolled back inside the block (that would forget the
+    waiting events with the rest of the transaction cache: refused loudly).
+    Leaving the block by an exception writes nothing: the caller rolls back.
+    """
+    head = transaction_cache(conn, _HEAD_SECTION)
+    if "pending" in head:  # already inside a block: its end writes these too
+        yield
+        return
+    pending = head["pending"] = _Pending()
+    try:
+        yield
+    except BaseException:
+        transaction_cache(conn, _HEAD_SECTION).pop("pending", None)
+        raise
+    if transaction_cache(conn, _HEAD_SECTION).pop("pending", None) is not pending:
+        raise RuntimeError("a savepoint was rolled back while audit events waited to be written")
+    if pending.rows:
+        _write(conn, pending.rows, pending.outbox_rows)
+
+
+def _chain(
+    entries: Sequence[AuditEntry], seq: int, prev: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The event rows of ``entries`` chained after (seq, prev), and their outbox rows."""
     now = utc_now()
     rows: list[dict[str, Any]] = []
     outbox_rows: list[dict[str, Any]] = []
@@ -145,7 +197,12 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
                     "payload": entry.outbox_payload,
                 }
             )
-    head_values = {"new_seq": seq, "new_hash": prev}
+    return rows, outbox_rows
+
+
+def _write(conn: Connection, rows: list[dict[str, Any]], outbox_rows: list[dict[str, Any]]) -> None:
+    """Insert chained rows and move the head to the last of them."""
+    head_values = {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]}
     if conn.dialect.name == "postgresql" and len(rows) == 1 and len(outbox_rows) <= 1:
         # The common write, in one round trip: the inserts ride along as CTEs.
         params = {**head_values, **_prefixed("e_", rows[0])}
@@ -157,5 +214,3 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
         if outbox_rows:
             conn.execute(_INSERT_OUTBOX, outbox_rows)
         conn.execute(_MOVE_HEAD, head_values)
-    head["tip"] = (seq, prev)
-    return [row["seq"] for row in rows]

@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from labledger.audit.trail import AuditEntry, append
+from labledger.audit.trail import AuditEntry, append, written_together
 from labledger.bundles.format import (
     KEYED_SECTIONS,
     Bundle,
@@ -165,13 +165,15 @@ def _run(
     A savepoint per item keeps the transaction usable on PostgreSQL after a
     failed statement, so that one import reports the problems of every item
     at once; but it costs two round trips per item. Nearly every bundle is
-    valid, so the import first runs without them inside one savepoint, and
-    only a bundle with a problem is rolled back to it and imported again with
-    a savepoint per item, to collect every problem.
+    valid, so the import first runs without them inside one savepoint (its
+    audit events written together at the end), and only a bundle with a
+    problem is rolled back to it and imported again with a savepoint per
+    item, to collect every problem.
     """
     attempt = conn.begin_nested()
     try:
-        report = _Import(conn, actor, bundle, force=force, dry_run=dry_run).run()
+        with written_together(conn):
+            report = _Import(conn, actor, bundle, force=force, dry_run=dry_run).run()
     except ValidationFailed:
         attempt.rollback()
         return _Import(conn, actor, bundle, force=force, dry_run=dry_run, savepoints=True).run()
@@ -262,8 +264,10 @@ class _Import:
         self.report = ImportReport(bundle.name, bundle.version, bundle.sha256, dry_run, force)
         #: The types stored before the import: only they have earlier versions to check against.
         self.types_here = set(versions.keys(conn, TYPE_KIND))
-        #: Sources of items to remember (see ``_track``), written in one statement at the end.
+        #: Sources of items to remember (see ``_track``), written in one statement at the end,
+        #: for items with a ``config_item`` row and for new roles, which have none yet.
         self.sources: list[dict[str, Any]] = []
+        self.new_sources: list[dict[str, Any]] = []
         self.publishers: dict[str, Callable[[Any, str], tuple[bool, int | None]]] = {
             "roles": self._publish_role,
             "workflows": self._publish_workflow,
@@ -273,6 +277,15 @@ class _Import:
         }
 
     def run(self) -> ImportReport:
+        versions.prefetch_states(
+            self.conn,
+            [(BUNDLE_KIND, self.bundle.name)]
+            + [
+                (SECTION_KIND[section], key)
+                for section in KEYED_SECTIONS
+                for key in self.keys[section]
+            ],
+        )
         for section in KEYED_SECTIONS:
             for index, definition in enumerate(self.bundle.section(section)):
                 self._item(section, index, definition)
@@ -417,13 +430,10 @@ class _Import:
             "source_bundle_version": wanted.version,
             "source_hash": wanted.hash,
         }
+        # Written together by _finish: no item reads another's source.
         if found is None and kind == ROLE_KIND:  # roles have no row until their first import
-            self.conn.execute(
-                insert(config_item).values(
-                    kind=kind, key=key, current_version=0, updated_at=utc_now(), **values
-                )
-            )
-        else:  # written together by _finish: no item reads another's source
+            self.new_sources.append({"kind": kind, "key": key, "current_version": 0, **values})
+        else:
             self.sources.append({"item_kind": kind, "item_key": key, **values})
         self.changed = True
 
@@ -505,9 +515,8 @@ class _Import:
         """Create the records not created by an earlier import; returns ref -> id."""
         manifest = versions.current(self.conn, BUNDLE_KIND, self.bundle.name)
         known: dict[str, int] = dict(manifest[1].get("records", {})) if manifest else {}
-        existing = set(
-            self.conn.execute(select(record.c.id).where(record.c.id.in_(known.values()))).scalars()
-        )
+        ids = select(record.c.id).where(record.c.id.in_(known.values()))
+        existing = set(self.conn.execute(ids).scalars()) if known else set()
         refs = {ref: rid for ref, rid in known.items() if rid in existing}
         for index, item in enumerate(self.bundle.section("records")):
             ref = item["ref"]
@@ -583,8 +592,15 @@ class _Import:
     # --- the manifest and the one audit event of the import ---
 
     def _finish(self, refs: dict[str, int]) -> None:
+        if self.new_sources:
+            now = utc_now()
+            self.conn.execute(
+                insert(config_item), [{**row, "updated_at": now} for row in self.new_sources]
+            )
         if self.sources:
             self.conn.execute(_TRACK_SOURCE, self.sources)
+        if self.sources or self.new_sources:
+            versions.forget_states(self.conn)
         body = self.bundle.body
         manifest = {
             "name": self.bundle.name,

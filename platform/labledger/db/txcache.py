@@ -9,7 +9,8 @@ The cache hangs off the connection and is emptied whenever a transaction
 begins, commits or rolls back (including rolling back to a savepoint), so a
 value never outlives the transaction that read it and never survives the
 undoing of a write it depended on. Code that writes something a cached
-answer depends on (publishing a configuration version) calls ``forget``.
+answer depends on (publishing a configuration version) updates the answer or
+calls ``forget``.
 """
 
 from __future__ import annotations

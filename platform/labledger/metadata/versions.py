@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -32,22 +32,10 @@ class Published:
     body_hash: str
 
 
-_CURRENT = (
-    select(config_version.c.version, config_version.c.body, config_version.c.body_hash)
-    .join(
-        config_item,
-        (config_item.c.kind == config_version.c.kind)
-        & (config_item.c.key == config_version.c.key)
-        & (config_item.c.current_version == config_version.c.version),
-    )
-    .where(config_item.c.kind == bindparam("kind"), config_item.c.key == bindparam("key"))
-)
-
-
 def current(conn: Connection, kind: str, key: str) -> tuple[int, dict[str, Any]] | None:
     """(version, body) of the current version, or None when never published."""
-    row = conn.execute(_CURRENT, {"kind": kind, "key": key}).first()
-    return None if row is None else (row.version, row.body)
+    state = item_state(conn, kind, key)
+    return None if state is None or state.version is None else (state.version, state.body or {})
 
 
 @dataclass(frozen=True)
@@ -63,31 +51,73 @@ class ItemState:
     source_hash: str | None
 
 
+_ITEM_STATE_COLUMNS = (
+    config_version.c.version,
+    config_version.c.body,
+    config_version.c.body_hash,
+    config_item.c.source_bundle,
+    config_item.c.source_bundle_version,
+    config_item.c.source_hash,
+)
+#: An item with its current version (none for a role, which only has an item row).
+_ITEM_WITH_CURRENT = config_item.outerjoin(
+    config_version,
+    (config_version.c.kind == config_item.c.kind)
+    & (config_version.c.key == config_item.c.key)
+    & (config_version.c.version == config_item.c.current_version),
+)
+_ITEM_STATES = select(config_item.c.kind, config_item.c.key, *_ITEM_STATE_COLUMNS).select_from(
+    _ITEM_WITH_CURRENT
+)
 _ITEM_STATE = (
-    select(
-        config_version.c.version,
-        config_version.c.body,
-        config_version.c.body_hash,
-        config_item.c.source_bundle,
-        config_item.c.source_bundle_version,
-        config_item.c.source_hash,
-    )
-    .select_from(
-        config_item.outerjoin(
-            config_version,
-            (config_version.c.kind == config_item.c.kind)
-            & (config_version.c.key == config_item.c.key)
-            & (config_version.c.version == config_item.c.current_version),
-        )
-    )
+    select(*_ITEM_STATE_COLUMNS)
+    .select_from(_ITEM_WITH_CURRENT)
     .where(config_item.c.kind == bindparam("kind"), config_item.c.key == bindparam("key"))
 )
 
 
+#: Transaction cache section: (kind, key) -> ItemState, or None for an item not tracked.
+#: Only ``store`` writes versions, and it keeps the section up to date; code that
+#: changes an item's source columns calls ``forget_states``. Bodies in it are shared:
+#: never mutate one.
+_STATE_SECTION = "item_state"
+
+
 def item_state(conn: Connection, kind: str, key: str) -> ItemState | None:
-    """The item's current version and source in one query (None: not tracked at all)."""
-    row = conn.execute(_ITEM_STATE, {"kind": kind, "key": key}).first()
-    return None if row is None else ItemState(*row)
+    """The item's current version and source (None: not tracked at all).
+
+    Remembered until the end of the transaction, so that an import asking for
+    an item, checking against it and publishing it reads it once.
+    """
+    states = transaction_cache(conn, _STATE_SECTION)
+    if (kind, key) not in states:
+        row = conn.execute(_ITEM_STATE, {"kind": kind, "key": key}).first()
+        states[(kind, key)] = None if row is None else ItemState(*row)
+    state: ItemState | None = states[(kind, key)]
+    return state
+
+
+def prefetch_states(conn: Connection, items: Iterable[tuple[str, str]]) -> None:
+    """Read the state of every (kind, key) in ``items`` in one query.
+
+    A bundle of 50 types would otherwise ask once per item, three times over
+    (its state, the workflow a type names, the version to publish after).
+    """
+    states = transaction_cache(conn, _STATE_SECTION)
+    wanted = {item for item in items if item not in states}
+    if not wanted:
+        return
+    query = _ITEM_STATES.where(
+        config_item.c.kind.in_({kind for kind, _ in wanted}),
+        config_item.c.key.in_({key for _, key in wanted}),
+    )
+    found = {(row.kind, row.key): ItemState(*row[2:]) for row in conn.execute(query)}
+    states.update((item, found.get(item)) for item in wanted)
+
+
+def forget_states(conn: Connection) -> None:
+    """For code that writes ``config_item`` itself: forget what ``item_state`` remembered."""
+    forget(conn, _STATE_SECTION)
 
 
 def current_version(conn: Connection, kind: str, key: str) -> int | None:
@@ -125,37 +155,55 @@ def all_versions(conn: Connection, kind: str, key: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+#: Built once: a bundle import stores dozens of versions.
+_INSERT_VERSION = insert(config_version)
+_INSERT_ITEM = insert(config_item)
+_MOVE_ITEM = (
+    update(config_item)
+    .where(config_item.c.kind == bindparam("item_kind"), config_item.c.key == bindparam("item_key"))
+    .values(current_version=bindparam("new_version"), updated_at=bindparam("moved_at"))
+)
+
+
 def store(conn: Connection, kind: str, key: str, body: dict[str, Any], actor: str) -> Published:
     """Store ``body`` as the next version unless it equals the current one."""
-    found = conn.execute(_CURRENT, {"kind": kind, "key": key}).first()
+    found = item_state(conn, kind, key)
     body_hash = content_hash(body)
-    if found is not None and found.body_hash == body_hash:
+    if found is not None and found.body_hash == body_hash and found.version is not None:
         return Published(found.version, False, found.body, body_hash)
-    version = 1 if found is None else found.version + 1
+    previous = None if found is None else found.body
+    version = 1 if found is None or found.version is None else found.version + 1
     now = utc_now()
-    forget(conn, _CURRENT_SECTION)
     conn.execute(
-        insert(config_version).values(
-            kind=kind,
-            key=key,
-            version=version,
-            body=body,
-            body_hash=body_hash,
-            published_at=now,
-            published_by=actor,
-        )
+        _INSERT_VERSION,
+        {
+            "kind": kind,
+            "key": key,
+            "version": version,
+            "body": body,
+            "body_hash": body_hash,
+            "published_at": now,
+            "published_by": actor,
+        },
     )
     if found is None:
         conn.execute(
-            insert(config_item).values(kind=kind, key=key, current_version=version, updated_at=now)
+            _INSERT_ITEM, {"kind": kind, "key": key, "current_version": version, "updated_at": now}
         )
+        found = ItemState(None, None, None, None, None, None)
     else:
-        conn.execute(
-            update(config_item)
-            .where(config_item.c.kind == kind, config_item.c.key == key)
-            .values(current_version=version, updated_at=now)
-        )
-    return Published(version, True, None if found is None else found.body, body_hash)
+        moved = {"item_kind": kind, "item_key": key, "new_version": version, "moved_at": now}
+        conn.execute(_MOVE_ITEM, moved)
+    _remember(conn, kind, key, replace(found, version=version, body=body, body_hash=body_hash))
+    return Published(version, True, previous, body_hash)
+
+
+def _remember(conn: Connection, kind: str, key: str, state: ItemState) -> None:
+    """Keep what this transaction remembers in line with the version ``store`` just wrote."""
+    transaction_cache(conn, _STATE_SECTION)[(kind, key)] = state
+    refs = transaction_cache(conn, _CURRENT_SECTION)
+    if refs:  # loaded: every current item is in it
+        refs[(kind, key)] = (state.version, state.body_hash)
 
 
 #: Transaction cache section: (kind, key) -> (current version, body hash) or None.
@@ -184,7 +232,7 @@ def version_ref(
     """(version, body hash) of the current or a given version.
 
     The current versions of every configuration item are read in one query,
-    once per transaction (``store`` forgets them when it publishes a new
+    once per transaction (``store`` updates them when it publishes a new
     one): a request touching a sample, its results and their workflows asks
     once rather than once per item.
     """
