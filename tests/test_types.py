@@ -396,6 +396,25 @@ def test_filterable_and_unique_fields_get_expression_indexes(db, publish):
     assert set(now_wanted) <= now_present
 
 
+def test_a_rehearsal_creates_only_the_indexes_that_can_refuse_the_change(db):
+    """A dry run (rolled back) needs only new unique indexes: they can meet duplicates."""
+    add_roles(db, "analyst")
+    with db.write() as conn:
+        before = _catalog_indexes(conn)
+        publish_type(conn, SYSTEM, batch_type(), rehearsal=True)
+        created = _catalog_indexes(conn) - before
+        views = conn.exec_driver_sql(_VIEWS[conn.dialect.name]).scalars().all()
+        conn.rollback()
+    assert [name.split("_")[0] for name in created] == ["uxf"]
+    assert "report_batch" not in views
+
+
+_VIEWS = {
+    "postgresql": "SELECT viewname FROM pg_views WHERE schemaname = current_schema()",
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'view'",
+}
+
+
 def test_a_filtered_list_sorted_by_creation_uses_the_expression_index(db, publish):
     add_roles(db, "analyst")
     publish(batch_type())

@@ -7,7 +7,9 @@ validated exactly like an admin's edit, and each published item is audited
 like one), then one ``config.import`` audit event with the bundle's SHA-256
 and a summary. A dry run is the same import in a transaction that is
 rolled back: it checks everything the import would (record data, new unique
-indexes over existing records) and reports exactly what the import would do.
+indexes over existing records) and reports exactly what the import would do;
+it skips only the database objects that cannot fail (list indexes, report
+views).
 
 Each item remembers where it came from (``config_item.source_*``): bundle name,
 version and the hash of the definition as imported. On a later import the
@@ -374,7 +376,12 @@ class _Import:
         past = past_field_types(self.conn, key) if existed else {}
         context = replace(self._names, past_field_types=past)
         published = publish_type(
-            self.conn, self.actor, definition, context=context, path_prefix=path
+            self.conn,
+            self.actor,
+            definition,
+            context=context,
+            path_prefix=path,
+            rehearsal=self.report.dry_run,
         )
         return published.changed, published.version
 

@@ -33,6 +33,9 @@ BASE_COLUMNS = {
 }
 
 
+_CREATE_UNIQUE = "CREATE UNIQUE INDEX"
+
+
 def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -64,17 +67,26 @@ def desired_indexes(dialect: str, model: TypeModel) -> dict[str, str]:
             statements[name] = f"CREATE INDEX {name} ON record ({expr}, created_at, id) {where}"
         if fdef.get("unique"):
             name = _index_name("uxf", type_key, key)
-            statements[name] = f"CREATE UNIQUE INDEX {name} ON record ({expr}) {where}"
+            statements[name] = f"{_CREATE_UNIQUE} {name} ON record ({expr}) {where}"
     return statements
 
 
-def sync_database_objects(conn: Connection, model: TypeModel, *, first: bool = False) -> None:
+def sync_database_objects(
+    conn: Connection, model: TypeModel, *, first: bool = False, rehearsal: bool = False
+) -> None:
     """Bring the type's indexes and report view in line with ``model``.
 
     ``first``: the type's first version, which has no indexes yet to compare
     with. Raises IntegrityError when a new unique index meets duplicate values.
+    ``rehearsal``: the caller will roll back (a dry run), so only the objects
+    that can refuse the change are created: new unique indexes. The others
+    cannot fail over existing records (values keep their type, see
+    validation), and on PostgreSQL each index costs a file and a sync.
     """
     statements = index_changes(conn, model, first=first)
+    if rehearsal:
+        run_ddl(conn, [s for s in statements if s.startswith(_CREATE_UNIQUE)])
+        return
     run_ddl(conn, statements + report_view_statements(conn.dialect.name, model))
 
 

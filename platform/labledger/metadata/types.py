@@ -93,12 +93,14 @@ def publish_type(
     *,
     context: DefinitionContext | None = None,
     path_prefix: str = "",
+    rehearsal: bool = False,
 ) -> versions.Published:
     """Validate and publish ``definition`` as the next version of its type.
 
     Publishing an unchanged definition changes nothing. A changed one gets a
     new immutable version, its indexes and report view are brought in line,
-    and the change is audited with a field-by-field summary.
+    and the change is audited with a field-by-field summary. ``rehearsal``:
+    the caller rolls back (a dry run); see ``sync_database_objects``.
     """
     if not actor.has_permission(CONFIGURE):
         raise Forbidden("Publishing object types needs the 'configure' permission.")
@@ -121,7 +123,7 @@ def publish_type(
         return published
     model = compile_model(definition["key"], published.version, definition)
     try:
-        sync_database_objects(conn, model, first=published.previous is None)
+        sync_database_objects(conn, model, first=published.previous is None, rehearsal=rehearsal)
     except IntegrityError:  # a new unique index over existing duplicate values
         raise ValidationFailed(
             "A field cannot become unique: existing records hold duplicate values.",
