@@ -586,10 +586,8 @@ class _Writer:
             for row in report.rows:
                 if row.errors:
                     continue
-                if (
-                    failed and mapping.atomic
-                ):  # nothing will be kept: check the rest, for the report
-                    check(row)
+                if failed and mapping.atomic:
+                    check(row)  # nothing will be kept: check the rest, for the report
                     continue
                 try:
                     self._write_row(conn, row, run_id)
