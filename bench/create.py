@@ -36,7 +36,7 @@ from common import (
     record_input,
     stored_form,
 )
-from labledger.audit.verify import verify_chain
+from labledger.audit.verify import verify
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.records.service import create_record
@@ -207,8 +207,8 @@ def main() -> None:
         print(f"\nratio platform/raw: {ratio:.2f}x ({verdict} the goal of {goal}x on {db.dialect})")
         print("'ms in SQL' is time inside cursor.execute; 'ms other' is Python and COMMIT.")
         with db.read() as conn:
-            check = verify_chain(conn)
-        state = "intact" if check.ok else f"BROKEN at {check.first_bad_seq}: {check.problem}"
+            check = verify(conn)
+        state = "intact" if check.ok else check.summary()
         print(
             f"audit chain after the run (both paths appended to it): {state}, {check.count} events"
         )

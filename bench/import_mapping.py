@@ -49,7 +49,7 @@ from common import (
     record_input,
     replay,
 )
-from labledger.audit.verify import verify_chain
+from labledger.audit.verify import verify
 from labledger.db.engine import Database
 from labledger.db.tables import record
 from labledger.identity.principal import SYSTEM
@@ -249,10 +249,10 @@ def main() -> None:
         verdict = "meets" if seconds <= GOAL_SECONDS else "MISSES"
         print(f"\napply: {seconds:.1f} s ({verdict} the goal of {GOAL_SECONDS:.0f} s)")
         with db.read() as conn:
-            check = verify_chain(conn)
+            check = verify(conn)
         print(
             f"audit chain after the import: {'intact' if check.ok else 'BROKEN'}, "
-            f"{check.count:,} events"
+            f"{check.events:,} events"
         )
         if profiler:
             print("\nProfile of the apply (cumulative time, top 30):")

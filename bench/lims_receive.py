@@ -41,7 +41,7 @@ from common import (
     replay,
 )
 from labledger.app import create_app
-from labledger.audit.verify import verify_chain
+from labledger.audit.verify import verify
 from labledger.bundles.seeds import load_seed_bundles
 from labledger.db.engine import Database
 from labledger.identity.principal import SYSTEM
@@ -185,7 +185,7 @@ def run(db: Database, floor_db: Database, n: int) -> None:
         floor = replay(floor_db, recorder.transactions)
         results = created(client.get(f"{API}/records/result", headers=manager, params={"limit": 1}))
     with db.read() as conn:
-        chain = verify_chain(conn)
+        chain = verify(conn)
     print_table(
         f"Registering and receiving {n:,} samples with {ANALYSES} analyses each ({describe(db)})",
         ["measure", "value"],
@@ -199,7 +199,7 @@ def run(db: Database, floor_db: Database, n: int) -> None:
             ("raw-SQL floor (the writes replayed)", f"{floor:.1f} s"),
             ("total / raw-SQL floor", f"{total / floor:.1f}x"),
             ("results created", f"{n * ANALYSES:,}"),
-            ("audit chain", f"intact, {chain.count:,} events" if chain.ok else chain.problem),
+            ("audit chain", f"intact, {chain.events:,} events" if chain.ok else chain.summary()),
         ],
     )
     assert results["items"], "receiving created results"

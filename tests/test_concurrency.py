@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from labledger.audit.verify import verify_chain
+from labledger.audit.verify import verify
 from labledger.db.tables import audit_event
 from labledger.errors import Conflict, ServiceError, ValidationFailed
 from labledger.records.service import create_record, update_record
@@ -66,7 +66,7 @@ def test_concurrent_creates_get_unique_consecutive_numbers(db, publish):
     for result in results:
         assert result == sorted(result), "each writer's numbers rise"
     with db.read() as conn:
-        verified = verify_chain(conn)
+        verified = verify(conn)
         creates = conn.execute(
             select(func.count())
             .select_from(audit_event)
@@ -106,7 +106,7 @@ def test_two_updates_from_the_same_version_one_wins(db, publish):
         assert losers[0].extra["current"]["data"]["quantity"] == winners[0]["data"]["quantity"]
         assert counts(db) == (before[0], before[1] + 1, before[2] + 1), "one audit event"
     with db.read() as conn:
-        assert verify_chain(conn).ok
+        assert verify(conn).ok
 
 
 def test_two_creates_with_the_same_unique_value_one_succeeds(db, publish):
@@ -121,4 +121,4 @@ def test_two_creates_with_the_same_unique_value_one_succeeds(db, publish):
         assert [e.field for e in refused[0].errors] == ["data.code"]
         assert counts(db) == (before[0] + 1, before[1] + 1, before[2] + 1)
     with db.read() as conn:
-        assert verify_chain(conn).ok
+        assert verify(conn).ok

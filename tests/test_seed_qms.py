@@ -19,7 +19,7 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 
 from labledger.app import create_app
-from labledger.audit.verify import verify_chain
+from labledger.audit.verify import verify
 from labledger.bootstrap import initialise
 from labledger.bundles.seeds import load_seed_bundles
 from labledger.cli import main
@@ -235,7 +235,7 @@ def test_init_with_demo_loads_every_shipped_bundle_and_twice_changes_nothing(db)
     assert again.bundles == report.bundles and again.demo_users == {}
     assert snapshot(db) == before
     with db.read() as conn:
-        assert verify_chain(conn).ok
+        assert verify(conn).ok
 
 
 def test_init_command_on_a_fresh_sqlite_file(tmp_path, capsys):
@@ -249,7 +249,7 @@ def test_init_command_on_a_fresh_sqlite_file(tmp_path, capsys):
     fresh = open_database(url)
     try:
         with fresh.read() as conn:
-            assert verify_chain(conn).ok
+            assert verify(conn).ok
             deviations = conn.execute(
                 select(func.count()).select_from(record).where(record.c.type_key == "deviation")
             ).scalar_one()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from labledger.audit.verify import verify_chain
+from labledger.audit.verify import verify
 from labledger.db.tables import record_reference
 from labledger.errors import ValidationFailed
 from tests.conftest import Person
@@ -144,7 +144,7 @@ def test_an_oos_result_raises_a_deviation_that_points_back_at_it(db, client, lab
             )
         )
         assert list(rows.scalars()) == [investigation["id"]]
-        assert verify_chain(conn).ok
+        assert verify(conn).ok
 
     # From here the deviation is an ordinary one: QMS QA submits and assesses it.
     api.step(quentin, "deviation", deviation["id"], "submit")

@@ -1,40 +1,75 @@
 """Canonical JSON: one byte string per value, whichever database stored it.
 
-Audit hashes and signature hashes are computed over this form. JSONB on
-PostgreSQL gives back ``1e20`` as an integer and keeps ``1.0`` as a float, so
-integral floats are written as integers here; keys are sorted and the output
-is compact UTF-8, so the same content always hashes the same.
+Audit hashes and signature hashes are computed over this form. Keys are
+sorted and the output is compact UTF-8, so the same content always hashes the
+same; the subtle part is numbers. SQLite keeps JSON as text and gives back the
+float that was written; JSONB on PostgreSQL stores the *decimal text* a float
+was written as (``6.02214076e+23``) exactly and gives it back as the integer
+``602214076000000000000000``, keeps ``1.0`` as a float and turns ``-0.0`` into
+``0``. So every number is written by its exact decimal value: a float is read
+as the shortest decimal that round-trips it (what ``json.dumps`` writes and
+what PostgreSQL keeps), an integral value becomes its integer digits, and
+anything else stays the float Python prints. Both databases then give back
+byte-identical canonical forms.
+
+Version 1 (before this rule) wrote an integral float as ``int(value)``, which
+for floats past 2**53 is not the decimal PostgreSQL keeps. Audit events
+remember which version hashed them, so chains written then still verify.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+
+#: The canonical form new hashes use (see the module docstring).
+CANONICAL_VERSION = 2
 
 #: Types written as they are; checked first because nearly every value is one of them.
 _AS_IS = frozenset({str, int, bool, type(None)})
 
 
-def _normalise(value: Any) -> Any:
-    if type(value) in _AS_IS:
+def _float_v2(value: float) -> int | float:
+    """A float by its exact decimal value: integral ones as integer digits."""
+    if not math.isfinite(value):
+        raise ValueError("NaN and infinities have no canonical form")
+    if not value.is_integer():
         return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else value
-    if isinstance(value, dict):
-        return {str(k): _normalise(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_normalise(v) for v in value]
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    return value
+    return int(Decimal(repr(value))) if abs(value) >= 2**53 else int(value)
 
 
-def canonical_json(value: Any) -> bytes:
-    """Serialise ``value`` canonically (sorted keys, compact, UTF-8)."""
+def _float_v1(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
+
+
+def _normaliser(number: Any) -> Any:
+    def normalise(value: Any) -> Any:
+        if type(value) in _AS_IS:
+            return value
+        if isinstance(value, float):
+            return number(value)
+        if isinstance(value, dict):
+            return {str(k): normalise(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [normalise(v) for v in value]
+        if isinstance(value, datetime):
+            return iso_utc(value)
+        return value
+
+    return normalise
+
+
+_NORMALISERS = {1: _normaliser(_float_v1), 2: _normaliser(_float_v2)}
+
+
+def canonical_json(value: Any, version: int = CANONICAL_VERSION) -> bytes:
+    """Serialise ``value`` canonically (sorted keys, compact, UTF-8), in form ``version``."""
     return json.dumps(
-        _normalise(value),
+        _NORMALISERS[version](value),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -46,9 +81,9 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def content_hash(value: Any) -> str:
+def content_hash(value: Any, version: int = CANONICAL_VERSION) -> str:
     """SHA-256 of the canonical form of ``value``."""
-    return sha256_hex(canonical_json(value))
+    return sha256_hex(canonical_json(value, version))
 
 
 def iso_utc(moment: datetime) -> str:

@@ -242,6 +242,6 @@ def test_an_admin_designs_a_type_and_a_user_works_with_it(
     expect(rows).to_have_count(3)
     expect(rows.nth(0)).to_contain_text("record.transition")
     expect(rows.nth(1)).to_contain_text("Re-read the balance display.")
-    page.click("text=Verify the chain")
-    expect(page.locator("#verify-result")).to_contain_text("Chain intact")
+    page.click("text=Verify the audit trail")
+    expect(page.locator("#verify-result")).to_contain_text("Audit trail intact")
     shoot(page, db, "admin-audit-trail")

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from labledger.audit.verify import verify_chain
+from labledger.audit.verify import verify
 from tests.browser.conftest import SCREENSHOTS, sign_in_page
 from tests.test_seed_lims import (
     DEMO_PASSWORDS,
@@ -171,4 +171,4 @@ def test_sample_from_registration_to_certificate(page, db, tmp_path):
     _shoot(page, db, "lims-certificate")
 
     with db.read() as conn:
-        assert verify_chain(conn).ok
+        assert verify(conn).ok

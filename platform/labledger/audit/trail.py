@@ -1,7 +1,10 @@
 """Writing audit events (and their outbox events) inside the caller's transaction.
 
 Every event carries the hash of the one before it, so the trail is a chain:
-``hash = SHA-256(canonical(event fields + prev_hash))``. The chain tip lives in
+``hash = SHA-256(canonical(event fields + prev_hash))``. An event that
+produced something (a record row, a signature, a definition) also carries
+that thing's hash in ``result_hash``, so ``audit verify`` can prove the live
+rows are what the chain says they are. The chain tip lives in
 the one-row ``audit_head`` table; a writer locks that row, so appends are
 serialised and sequence numbers have no gaps. Because the lock is held until
 commit, outbox ids are also handed out in commit order, which the event feed
@@ -18,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
-from labledger.canonical import content_hash, iso_utc
+from labledger.canonical import CANONICAL_VERSION, content_hash, iso_utc
 from labledger.db.tables import audit_event, audit_head, outbox_event
 from labledger.db.txcache import transaction_cache
 from labledger.db.types import utc_now
@@ -43,6 +46,8 @@ class AuditEntry:
     #: Outbox kind to publish for integrations (None: nothing is published).
     outbox_kind: str | None = None
     outbox_payload: dict[str, Any] = field(default_factory=dict)
+    #: Hash of what the event produced (see ``audit.results``), None if nothing.
+    result_hash: str | None = None
 
 
 HASHED_COLUMNS = (
@@ -61,11 +66,20 @@ HASHED_COLUMNS = (
 )
 
 
-def event_hash(row: dict[str, Any]) -> str:
-    """The hash an event must carry, from its stored fields (including prev_hash)."""
+def event_hash(row: Any) -> str:
+    """The hash an event must carry, from its stored fields (including prev_hash).
+
+    Events of version 1 (``hash_version`` empty) were hashed without the
+    version and result columns, in the first canonical form; they keep
+    verifying as they were written.
+    """
+    version = row["hash_version"] or 1
     body = {name: row[name] for name in HASHED_COLUMNS}
     body["occurred_at"] = iso_utc(row["occurred_at"])
-    return content_hash(body)
+    if version > 1:
+        body["hash_version"] = version
+        body["result_hash"] = row["result_hash"]
+    return content_hash(body, version)
 
 
 #: Transaction cache section: the chain tip this transaction holds locked, and the
@@ -129,6 +143,11 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
     return [row["seq"] for row in rows]
 
 
+def held_tip(conn: Connection) -> tuple[int, str]:
+    """(seq, hash) of the chain tip after this transaction's last append."""
+    return transaction_cache(conn, _HEAD_SECTION)["tip"]
+
+
 @dataclass
 class _Pending:
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -183,6 +202,8 @@ def _chain(
             "config_version": entry.config_version,
             "details": entry.details,
             "prev_hash": prev,
+            "hash_version": CANONICAL_VERSION,
+            "result_hash": entry.result_hash,
         }
         row["hash"] = prev = event_hash(row)
         rows.append(row)

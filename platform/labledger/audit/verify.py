@@ -1,51 +1,439 @@
-"""Verification of the audit chain (``labledger audit verify``).
+"""``labledger audit verify``: prove the stored data is what the audit trail says.
 
-Walks every event in sequence order, recomputing each hash from the stored
-fields and the previous hash. An edited row fails its own hash, a removed row
-leaves a gap, a row inserted by hand breaks the link of the row after it, and
-rows added or removed at the end disagree with the chain tip in ``audit_head``.
+Three passes, each a single streaming read:
+
+1. **The chain.** Every event in sequence order: its own hash recomputed from
+   its stored fields, its link to the event before, no gap; then the chain
+   tip in ``audit_head`` (exactly one row) and, if given, a checkpoint kept
+   outside the system. An edited event fails its own hash, a removed one
+   leaves a gap, one inserted or reordered by hand breaks a link, a rewrite
+   of the whole chain no longer contains the checkpoint.
+2. **What the events produced.** While walking, the last result hash of every
+   record, role and configuration version, and every signature event, are
+   remembered (see ``audit.results``).
+3. **The live rows.** Every record, signature, configuration version and
+   role is hashed as it is stored now and compared with the event that
+   produced it. A row changed, added or removed outside the platform is
+   named with the event and the column or field that differs.
+
+Rows written before events carried result hashes cannot be proved this way;
+they are counted as *not provable*, not reported as tampered.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
+from labledger.audit.checkpoints import Checkpoint
+from labledger.audit.results import config_result, record_result, role_result
 from labledger.audit.trail import GENESIS_HASH, event_hash
-from labledger.db.tables import audit_event, audit_head
+from labledger.canonical import content_hash, iso_utc
+from labledger.db.tables import audit_event, audit_head, config_item, config_version, record, role
+from labledger.db.tables import signature as signature_table
+from labledger.workflows.signatures import SIGN_ACTION, matches_event
+
+#: More discrepancies than this are counted, not listed (a wholesale edit names thousands).
+MAX_LISTED = 200
+#: The events that publish a configuration version, and the role event.
+_PUBLISH, _IMPORT, _ROLE = "config.publish", "config.import", "role.save"
+_BUNDLE_KIND = "bundle"
+#: The signature columns an audit event's details name, for saying which one differs.
+_SIGNED_DETAILS = ("transition", "meaning", "signer", "printed_name", "record_version")
 
 
 @dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    count: int
-    first_bad_seq: int | None = None
-    problem: str | None = None
+class Discrepancy:
+    """One thing that is not as the audit trail says, named so a person can find it."""
+
+    kind: str  # chain, head, checkpoint, record, signature, configuration, role
+    message: str
+    seq: int | None = None
+    record_number: str | None = None
+    field: str | None = None
 
 
-def verify_chain(conn: Connection, batch_size: int = 5000) -> VerifyResult:
-    """Check the whole chain; report the first sequence number that is wrong."""
-    expected_seq, prev, count = 1, GENESIS_HASH, 0
-    result = conn.execution_options(yield_per=batch_size).execute(
-        select(audit_event).order_by(audit_event.c.seq)
-    )
-    for row in result.mappings():
-        seq = row["seq"]
-        if seq != expected_seq:
-            return VerifyResult(False, count, expected_seq, f"event {expected_seq} is missing")
-        if row["prev_hash"] != prev:
-            return VerifyResult(False, count, seq, f"event {seq} does not link to event {seq - 1}")
-        if event_hash(dict(row)) != row["hash"]:
-            return VerifyResult(False, count, seq, f"event {seq} was altered")
-        prev, expected_seq, count = row["hash"], seq + 1, count + 1
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
-    if head.seq > count:
-        return VerifyResult(False, count, count + 1, f"events {count + 1}..{head.seq} are missing")
-    if head.seq < count:
-        return VerifyResult(
-            False, count, head.seq + 1, f"event {head.seq + 1} was added outside the platform"
+@dataclass
+class VerifyReport:
+    """What was checked and every discrepancy found (the first ``MAX_LISTED``)."""
+
+    events: int = 0
+    records: int = 0
+    signatures: int = 0
+    config_versions: int = 0
+    roles: int = 0
+    #: Rows written before events carried result hashes: checked by the chain only.
+    not_provable: int = 0
+    checkpoint: Checkpoint | None = None
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+    unlisted: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.discrepancies
+
+    @property
+    def problem_count(self) -> int:
+        return len(self.discrepancies) + self.unlisted
+
+    def summary(self) -> str:
+        """One line saying what was proved, or how much is wrong."""
+        checked = (
+            f"{self.events:,} events, {self.records:,} records, {self.signatures:,} signatures, "
+            f"{self.config_versions:,} configuration versions and {self.roles:,} roles"
         )
-    if head.hash != prev:
-        return VerifyResult(False, count, count, f"event {count} does not match the chain tip")
-    return VerifyResult(True, count)
+        unproved = (
+            f" ({self.not_provable:,} rows written before result hashes: chain only)"
+            if self.not_provable
+            else ""
+        )
+        at = f" up to checkpoint {self.checkpoint.seq}" if self.checkpoint else ""
+        if self.ok:
+            return f"Audit trail intact{at}: {checked} verified{unproved}."
+        return f"AUDIT TRAIL NOT INTACT: {self.problem_count:,} discrepancies in {checked}."
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        if len(self.discrepancies) < MAX_LISTED:
+            self.discrepancies.append(Discrepancy(*args, **kwargs))
+        else:
+            self.unlisted += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "records": self.records,
+            "signatures": self.signatures,
+            "config_versions": self.config_versions,
+            "roles": self.roles,
+            "not_provable": self.not_provable,
+            "checkpoint": self.checkpoint.text if self.checkpoint else None,
+            "summary": self.summary(),
+            "problem_count": self.problem_count,
+            "discrepancies": [d.__dict__ for d in self.discrepancies],
+        }
+
+
+class _SignEvent(NamedTuple):
+    """What ``signatures.matches_event`` reads of a signature's event."""
+
+    action: str
+    record_id: int | None
+    details: dict[str, Any] | None
+    result_hash: str | None
+
+
+@dataclass
+class _Produced:
+    """What the chain says it produced, gathered while walking it."""
+
+    #: record id -> (seq, result hash) of its last event with a result.
+    records: dict[int, tuple[int, str]] = field(default_factory=dict)
+    #: record ids with any event at all (also those written before result hashes).
+    touched_records: set[int] = field(default_factory=set)
+    numbers: dict[int, str] = field(default_factory=dict)
+    #: seq -> the signature event.
+    signs: dict[int, _SignEvent] = field(default_factory=dict)
+    #: (kind, key, version) -> (seq, result hash or None, v1 body hash or None).
+    configs: dict[tuple[str, str, int], tuple[int, str | None, str | None]] = field(
+        default_factory=dict
+    )
+    #: role key -> (seq, result hash or None).
+    roles: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+
+    def remember(self, row: Any) -> None:
+        action, record_id, result, details = (
+            row.action,
+            row.record_id,
+            row.result_hash,
+            row.details or {},
+        )
+        if action == SIGN_ACTION:
+            self.signs[row.seq] = _SignEvent(action, record_id, row.details, result)
+        elif record_id is not None:
+            self.touched_records.add(record_id)
+            self.numbers[record_id] = row.record_number
+            if result is not None:
+                self.records[record_id] = (row.seq, result)
+        elif action == _PUBLISH and (result or details.get("hash")):
+            target = (details.get("kind"), details.get("key"), row.config_version)
+            self.configs[target] = (row.seq, result, details.get("hash"))
+        elif action == _IMPORT and details.get("bundle"):
+            target = (_BUNDLE_KIND, details.get("bundle"), row.config_version)
+            self.configs[target] = (row.seq, result, None)
+        elif action == _ROLE and details.get("role"):
+            self.roles[details["role"]] = (row.seq, result)
+
+
+def _stream(conn: Connection, statement: Select[Any], batch_size: int) -> Iterator[Any]:
+    yield from conn.execution_options(yield_per=batch_size).execute(statement)
+
+
+def verify(
+    conn: Connection, *, checkpoint: Checkpoint | None = None, batch_size: int = 5000
+) -> VerifyReport:
+    """Check the chain and every row it vouches for; never raises on bad data."""
+    report = VerifyReport(checkpoint=checkpoint)
+    produced = _walk_chain(conn, report, batch_size)
+    _check_records(conn, report, produced, batch_size)
+    _check_signatures(conn, report, produced, batch_size)
+    _check_configuration(conn, report, produced, batch_size)
+    _check_roles(conn, report, produced)
+    return report
+
+
+def _walk_chain(conn: Connection, report: VerifyReport, batch_size: int) -> _Produced:
+    produced = _Produced()
+    expected_seq, prev = 1, GENESIS_HASH
+    wanted = report.checkpoint
+    for row in _stream(conn, select(audit_event).order_by(audit_event.c.seq), batch_size):
+        seq = row.seq
+        if seq != expected_seq:
+            missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
+            report.add("chain", f"event {missing} is missing", seq=expected_seq)
+        elif row.prev_hash != prev:
+            report.add("chain", f"event {seq} does not link to event {seq - 1}", seq=seq)
+        if event_hash(row._mapping) != row.hash:
+            report.add(
+                "chain", f"event {seq} was altered", seq=seq, record_number=row.record_number
+            )
+        if wanted is not None and seq == wanted.seq and row.hash != wanted.hash:
+            report.add(
+                "checkpoint",
+                f"event {seq} is not the event of the checkpoint: the chain was rewritten",
+                seq=seq,
+            )
+        produced.remember(row)
+        prev, expected_seq = row.hash, seq + 1
+        report.events += 1
+    last_seq = expected_seq - 1
+    if wanted is not None and wanted.seq > last_seq:
+        report.add(
+            "checkpoint",
+            f"the checkpoint names event {wanted.seq}, but the chain ends at {last_seq}",
+            seq=wanted.seq,
+        )
+    _check_head(conn, report, last_seq, prev)
+    return produced
+
+
+def _check_head(conn: Connection, report: VerifyReport, last_seq: int, last_hash: str) -> None:
+    heads = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).all()
+    if len(heads) != 1:
+        report.add("head", f"the chain tip (audit_head) has {len(heads)} rows instead of one")
+        return
+    head = heads[0]
+    if head.seq > last_seq:
+        report.add("head", f"events {last_seq + 1}..{head.seq} are missing", seq=last_seq + 1)
+    elif head.seq < last_seq:
+        report.add("head", f"event {head.seq + 1} was added outside the platform", seq=head.seq + 1)
+    elif head.hash != last_hash:
+        report.add("head", f"event {last_seq} does not match the chain tip", seq=last_seq)
+
+
+def _check_records(
+    conn: Connection, report: VerifyReport, produced: _Produced, batch_size: int
+) -> None:
+    seen: set[int] = set()
+    for row in _stream(conn, select(record), batch_size):
+        report.records += 1
+        seen.add(row.id)
+        found = produced.records.get(row.id)
+        if found is None:
+            if row.id in produced.touched_records:
+                report.not_provable += 1
+            else:
+                report.add(
+                    "record",
+                    f"record {row.number} has no audit event: it was written outside the platform",
+                    record_number=row.number,
+                )
+            continue
+        seq, expected = found
+        if record_result(row._mapping) != expected:
+            for name in _differing_fields(conn, row._mapping) or ["row"]:
+                report.add(
+                    "record",
+                    f"record {row.number} differs from event {seq} that wrote it last ({name})",
+                    seq=seq,
+                    record_number=row.number,
+                    field=name,
+                )
+    for record_id in produced.records.keys() - seen:
+        seq, _ = produced.records[record_id]
+        number = produced.numbers.get(record_id)
+        report.add(
+            "record",
+            f"record {number} was removed outside the platform (last event {seq})",
+            seq=seq,
+            record_number=number,
+        )
+
+
+def _differing_fields(conn: Connection, row: Any) -> list[str]:
+    """Which fields of a record that fails its hash differ from its audit history.
+
+    The events' field-level new values are replayed to rebuild the data and
+    state the trail says the record has; the columns no event lists by value
+    (version, title, authors, times) are named together when only they differ.
+    """
+    data: dict[str, Any] = {}
+    state = None
+    changes = conn.execute(
+        select(audit_event.c.changes)
+        .where(audit_event.c.record_id == row["id"], audit_event.c.action != SIGN_ACTION)
+        .order_by(audit_event.c.seq)
+    ).scalars()
+    for change in changes:
+        for key, value in (change or {}).items():
+            if not isinstance(value, dict) or "new" not in value:
+                continue
+            if key == "state":
+                state = value["new"]
+            elif value["new"] is None:
+                data.pop(key, None)
+            else:
+                data[key] = value["new"]
+    names = [
+        f"data.{key}"
+        for key in sorted(set(data) | set(row["data"]))
+        if content_hash(data.get(key)) != content_hash(row["data"].get(key))
+    ]
+    if row["state"] != state:
+        names.append("state")
+    return names
+
+
+def _check_signatures(
+    conn: Connection, report: VerifyReport, produced: _Produced, batch_size: int
+) -> None:
+    matched: set[int] = set()
+    numbers = produced.numbers
+    for sig in _stream(conn, select(signature_table), batch_size):
+        report.signatures += 1
+        number = numbers.get(sig.record_id)
+        event = produced.signs.get(sig.audit_seq)
+        content = sig.content if isinstance(sig.content, dict) else {}
+        if content_hash(content) != sig.content_hash or content.get("record_id") != sig.record_id:
+            report.add(
+                "signature",
+                f"signature {sig.id} on record {number}: the signed content was altered",
+                seq=sig.audit_seq,
+                record_number=number,
+                field="content",
+            )
+        if not matches_event(sig._mapping, event):
+            for name in _differing_signature_columns(sig._mapping, event):
+                report.add(
+                    "signature",
+                    f"signature {sig.id} on record {number} differs from event "
+                    f"{sig.audit_seq} that recorded it ({name})",
+                    seq=sig.audit_seq,
+                    record_number=number,
+                    field=name,
+                )
+        elif sig.audit_seq in matched:
+            report.add(
+                "signature",
+                f"signature {sig.id} on record {number} is a copy of another signature",
+                seq=sig.audit_seq,
+                record_number=number,
+            )
+        matched.add(sig.audit_seq)
+    for seq in sorted(produced.signs.keys() - matched):
+        number = numbers.get(produced.signs[seq].record_id)
+        report.add(
+            "signature",
+            f"the signature recorded by event {seq} on record {number} was removed",
+            seq=seq,
+            record_number=number,
+        )
+
+
+def _differing_signature_columns(sig: Any, event: _SignEvent | None) -> list[str]:
+    if event is None:
+        return ["audit_seq"]
+    details = event.details or {}
+    names = [name for name in _SIGNED_DETAILS if details.get(name) != sig[name]]
+    if event.record_id != sig["record_id"]:
+        names.append("record_id")
+    if details.get("content_hash") != sig["content_hash"]:
+        names.append("content_hash")
+    if "signed_at" in details and details["signed_at"] != iso_utc(sig["signed_at"]):
+        names.append("signed_at")
+    return names or ["row"]
+
+
+def _check_configuration(
+    conn: Connection, report: VerifyReport, produced: _Produced, batch_size: int
+) -> None:
+    seen: set[tuple[str, str, int]] = set()
+    latest: dict[tuple[str, str], int] = {}
+    statement = select(
+        config_version.c.kind, config_version.c.key, config_version.c.version, config_version.c.body
+    )
+    for row in _stream(conn, statement, batch_size):
+        report.config_versions += 1
+        target = (row.kind, row.key, row.version)
+        seen.add(target)
+        latest[row.kind, row.key] = max(latest.get((row.kind, row.key), 0), row.version)
+        found = produced.configs.get(target)
+        name = f"{row.kind} '{row.key}' version {row.version}"
+        if found is None:
+            report.add("configuration", f"{name} was not published through the platform")
+            continue
+        seq, result, legacy_hash = found
+        if result is not None:
+            intact = config_result(*target, row.body) == result
+        elif legacy_hash is not None:
+            intact = content_hash(row.body, 1) == legacy_hash
+        else:
+            report.not_provable += 1
+            continue
+        if not intact:
+            report.add(
+                "configuration",
+                f"{name} differs from event {seq} that published it",
+                seq=seq,
+                field="body",
+            )
+    for kind, key, version in sorted(produced.configs.keys() - seen, key=repr):
+        seq = produced.configs[kind, key, version][0]
+        report.add(
+            "configuration",
+            f"{kind} '{key}' version {version} was removed (published by event {seq})",
+            seq=seq,
+        )
+    items = select(config_item.c.kind, config_item.c.key, config_item.c.current_version)
+    for item in conn.execute(items):
+        last = latest.get((item.kind, item.key))
+        if last is not None and item.current_version != last:
+            report.add(
+                "configuration",
+                f"{item.kind} '{item.key}' is set to version {item.current_version}, "
+                f"but version {last} was published last",
+                field="current_version",
+            )
+
+
+def _check_roles(conn: Connection, report: VerifyReport, produced: _Produced) -> None:
+    seen: set[str] = set()
+    for row in conn.execute(select(role)):
+        report.roles += 1
+        seen.add(row.key)
+        found = produced.roles.get(row.key)
+        if found is None:
+            report.add("role", f"role '{row.key}' was not saved through the platform")
+        elif found[1] is None:
+            report.not_provable += 1
+        elif role_result(row._mapping) != found[1]:
+            report.add(
+                "role",
+                f"role '{row.key}' differs from event {found[0]} that saved it",
+                seq=found[0],
+            )
+    for key in sorted(produced.roles.keys() - seen):
+        report.add("role", f"role '{key}' was removed (saved by event {produced.roles[key][0]})")

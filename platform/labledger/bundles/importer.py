@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from labledger.audit.results import config_result
 from labledger.audit.trail import AuditEntry, append, written_together
 from labledger.bundles.format import (
     KEYED_SECTIONS,
@@ -645,6 +646,9 @@ class _Import:
                         "version": self.bundle.version,
                         "sha256": self.bundle.sha256,
                     },
+                    result_hash=config_result(
+                        BUNDLE_KIND, self.bundle.name, stored.version, manifest
+                    ),
                 )
             ],
         )

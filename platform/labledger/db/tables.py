@@ -192,6 +192,11 @@ audit_event = Table(
     Column("details", JsonDocument),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    #: The canonical form that hashed the event (None: version 1, before it was recorded).
+    Column("hash_version", Integer),
+    #: Hash of what the event produced (a record row, a signature, a definition),
+    #: recomputed from the live rows by ``audit verify``.
+    Column("result_hash", String(64)),
     Index("ix_audit_event_record", "record_id", "seq"),
     Index("ix_audit_event_actor", "actor", "seq"),
     Index("ix_audit_event_type", "type_key", "seq"),

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from labledger.audit.results import role_result
 from labledger.audit.trail import AuditEntry, append
 from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.db.tables import role
@@ -81,6 +82,7 @@ def save_role(conn: Connection, actor: Principal, definition: dict[str, Any]) ->
                 details={"role": definition["key"]},
                 outbox_kind="config.role",
                 outbox_payload={"role": definition["key"]},
+                result_hash=role_result({"key": definition["key"], **values}),
             )
         ],
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from labledger.audit.results import config_result
 from labledger.audit.trail import AuditEntry, append
 from labledger.metadata import versions
 from labledger.metadata.diff import diff_definitions
@@ -51,6 +52,7 @@ def publish_version(
                     },
                     outbox_kind="config.published",
                     outbox_payload={"kind": kind, "key": key, "version": published.version},
+                    result_hash=config_result(kind, key, published.version, definition),
                 )
             ],
         )

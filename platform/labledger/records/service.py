@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from labledger.audit.results import record_result
 from labledger.audit.trail import AuditEntry, append
 from labledger.db.jsonfields import NUL_MESSAGE
 from labledger.db.tables import attachment, record, record_reference
@@ -362,8 +363,9 @@ class RecordBatch:
                     details=item.audit_details,
                     outbox_kind="record.created",
                     outbox_payload=_payload(view),
+                    result_hash=record_result(row),
                 )
-                for view, item in zip(views, checked, strict=True)
+                for row, view, item in zip(rows, views, checked, strict=True)
             ],
         )
         return views
@@ -512,7 +514,8 @@ def update_record(
     ):
         write_references(conn, model, [(record_id, stored)], replace=True)
     bind_attachments(conn, model, [(record_id, stored)])
-    view = record_view({**current, **values})
+    new_row = {**current, **values}
+    view = record_view(new_row)
     append(
         conn,
         [
@@ -528,6 +531,7 @@ def update_record(
                 details=audit_details,
                 outbox_kind="record.updated",
                 outbox_payload=_payload(view),
+                result_hash=record_result(new_row),
             )
         ],
     )

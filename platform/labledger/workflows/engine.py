@@ -18,8 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from labledger.audit.results import record_result, signature_result
 from labledger.audit.trail import AuditEntry, append
-from labledger.canonical import content_hash
+from labledger.canonical import iso_utc
 from labledger.db.engine import Database
 from labledger.db.tables import audit_event, record
 from labledger.db.types import utc_now
@@ -41,7 +42,12 @@ from labledger.records.service import (
 )
 from labledger.records.validation import is_empty
 from labledger.workflows.model import WorkflowModel, workflow_model
-from labledger.workflows.signatures import add_signature, signatures_of, signed_content
+from labledger.workflows.signatures import (
+    SIGN_ACTION,
+    add_signature,
+    signature_row,
+    signatures_of,
+)
 
 #: Why a transition may not run now; "role" and "separation" are refusals (403),
 #: the others are unmet conditions (422).
@@ -389,13 +395,16 @@ def execute_transition(
                 "to": transition["to"],
                 "version": new_row["version"],
             },
+            result_hash=record_result(new_row),
         )
     ]
+    sig = None
     if meaning and signer is not None:
+        sig = signature_row(signer, new_row, transition=transition_key, meaning=meaning)
         entries.append(
             AuditEntry(
                 actor=signer.username,
-                action="record.sign",
+                action=SIGN_ACTION,
                 type_key=type_key,
                 record_id=record_id,
                 record_number=row["number"],
@@ -407,7 +416,8 @@ def execute_transition(
                     "signer": signer.username,
                     "printed_name": signer.full_name,
                     "record_version": new_row["version"],
-                    "content_hash": content_hash(signed_content(new_row)),
+                    "content_hash": sig["content_hash"],
+                    "signed_at": iso_utc(sig["signed_at"]),
                 },
                 outbox_kind="record.signed",
                 outbox_payload={
@@ -416,13 +426,12 @@ def execute_transition(
                     "meaning": meaning,
                     "signer": signer.username,
                 },
+                result_hash=signature_result(sig),
             )
         )
     seqs = append(conn, entries)
-    if meaning and signer is not None:
-        add_signature(
-            conn, signer, new_row, transition=transition_key, meaning=meaning, audit_seq=seqs[-1]
-        )
+    if sig is not None:
+        add_signature(conn, sig, audit_seq=seqs[-1])
     _run_referenced_transitions(ctx, transition, data, attachment_limit, depth)
     return view
 

@@ -15,11 +15,14 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from labledger.audit.results import signature_result
 from labledger.canonical import content_hash
 from labledger.db.tables import audit_event, signature
 from labledger.db.types import utc_now
 from labledger.identity.principal import Principal
 
+#: The audit action that records a signature.
+SIGN_ACTION = "record.sign"
 #: The signature applies to the record as it is now.
 CURRENT = "current"
 #: The signed content was changed later: the signature belongs to an earlier version.
@@ -38,31 +41,49 @@ def signed_content(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def add_signature(
-    conn: Connection,
-    signer: Principal,
-    row: dict[str, Any],
-    *,
-    transition: str,
-    meaning: str,
-    audit_seq: int,
-) -> None:
-    """Store the signature of ``row`` (the record as it stands after the transition)."""
+def signature_row(
+    signer: Principal, row: dict[str, Any], *, transition: str, meaning: str
+) -> dict[str, Any]:
+    """The signature of ``row`` (the record as it stands after the transition), unstored.
+
+    Built before the audit event is written, so that the event can carry the
+    hash of this very manifest (``audit.results.signature_result``).
+    """
     content = signed_content(row)
-    conn.execute(
-        insert(signature).values(
-            record_id=row["id"],
-            type_key=row["type_key"],
-            record_version=row["version"],
-            transition=transition,
-            meaning=meaning,
-            signer=signer.username,
-            printed_name=signer.full_name,
-            signed_at=utc_now(),
-            content_hash=content_hash(content),
-            content=content,
-            audit_seq=audit_seq,
-        )
+    return {
+        "record_id": row["id"],
+        "type_key": row["type_key"],
+        "record_version": row["version"],
+        "transition": transition,
+        "meaning": meaning,
+        "signer": signer.username,
+        "printed_name": signer.full_name,
+        "signed_at": utc_now(),
+        "content_hash": content_hash(content),
+        "content": content,
+    }
+
+
+def add_signature(conn: Connection, sig: dict[str, Any], *, audit_seq: int) -> None:
+    """Store a signature built by ``signature_row``, linked to the event that records it."""
+    conn.execute(insert(signature).values(**sig, audit_seq=audit_seq))
+
+
+def matches_event(sig: Any, event: Any) -> bool:
+    """Whether a signature row is the one its chained audit event recorded.
+
+    Events written since result hashes exist prove the whole manifest (signer,
+    printed name, meaning, time, record, version, content hash); older ones
+    prove the signer and the content hash.
+    """
+    if event is None or event.action != SIGN_ACTION or event.record_id != sig["record_id"]:
+        return False
+    if event.result_hash is not None:
+        return event.result_hash == signature_result(sig)
+    details = event.details or {}
+    return (
+        details.get("content_hash") == sig["content_hash"]
+        and details.get("signer") == sig["signer"]
     )
 
 
@@ -71,17 +92,14 @@ def signature_status(conn: Connection, sig: Any, record_row: dict[str, Any]) -> 
     if content_hash(content) != sig["content_hash"] or content.get("record_id") != sig["record_id"]:
         return INVALID
     event = conn.execute(
-        select(audit_event.c.record_id, audit_event.c.details).where(
-            audit_event.c.seq == sig["audit_seq"]
-        )
+        select(
+            audit_event.c.action,
+            audit_event.c.record_id,
+            audit_event.c.details,
+            audit_event.c.result_hash,
+        ).where(audit_event.c.seq == sig["audit_seq"])
     ).first()
-    details = (event.details or {}) if event else {}
-    if (
-        event is None
-        or event.record_id != sig["record_id"]
-        or details.get("content_hash") != sig["content_hash"]
-        or details.get("signer") != sig["signer"]
-    ):
+    if not matches_event(sig, event):
         return INVALID
     if content_hash(signed_content(record_row)) == sig["content_hash"]:
         return CURRENT

@@ -14,8 +14,9 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, get
 from litestar.response import Template
 
+from labledger.audit.checkpoints import parse_checkpoint
 from labledger.audit.queries import AuditFilter, parse_time, search_events
-from labledger.audit.verify import verify_chain
+from labledger.audit.verify import verify
 from labledger.db.engine import Database
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import READ_AUDIT
@@ -129,12 +130,29 @@ class AuditPagesController(Controller):
 
     @get("/verify", sync_to_thread=True)
     def verify(
-        self, request: Request[Any, Any, Any], session: WebSession, db: Database
+        self,
+        request: Request[Any, Any, Any],
+        session: WebSession,
+        db: Database,
+        checkpoint: str = "",
     ) -> Template:
-        """Walk the whole chain and say whether it is intact, or where it breaks."""
+        """Check the chain and every row it vouches for; list what is not as it says."""
         require_permission(session.principal, READ_AUDIT, "Verifying the audit trail")
-        with db.read() as conn:
-            result = verify_chain(conn)
+        problems, report = Problems.none(), None
+        try:
+            wanted = parse_checkpoint(checkpoint) if checkpoint.strip() else None
+        except ValidationFailed as exc:
+            problems = Problems(exc.errors)
+        else:
+            with db.read() as conn:
+                report = verify(conn, checkpoint=wanted)
         return render(
-            request, session, "admin/audit_verify.html", "admin/_audit_verify.html", result=result
+            request,
+            session,
+            "admin/audit_verify.html",
+            "admin/_audit_verify.html",
+            status_code=422 if problems else 200,
+            report=report,
+            checkpoint=checkpoint,
+            problems=problems,
         )

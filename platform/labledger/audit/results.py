@@ -1,0 +1,67 @@
+"""What an audit event proves it produced: the hashes of live rows.
+
+An event's ``result_hash`` is computed by one of these functions when the
+change is written, and ``audit verify`` computes it again from the row as it
+is stored now. Each function takes exactly the columns a person relies on, so
+an edit of any of them made outside the platform (SQL, a restored backup, a
+bad migration) shows as a discrepancy that names the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from labledger.canonical import content_hash, iso_utc
+
+#: The record columns a record's result hash covers.
+RECORD_COLUMNS = (
+    "id",
+    "type_key",
+    "type_version",
+    "number",
+    "title",
+    "state",
+    "data",
+    "version",
+    "created_by",
+    "updated_by",
+)
+#: The signature columns a signature's manifest hash covers (all but its id and audit link).
+SIGNATURE_COLUMNS = (
+    "record_id",
+    "type_key",
+    "record_version",
+    "transition",
+    "meaning",
+    "signer",
+    "printed_name",
+    "content_hash",
+)
+#: The role columns a role's hash covers.
+ROLE_COLUMNS = ("key", "label", "description", "permissions")
+
+
+def record_result(row: Mapping[str, Any]) -> str:
+    """A record row as stored: identity, state, data, versions and who wrote it, with times."""
+    body = {name: row[name] for name in RECORD_COLUMNS}
+    body["created_at"] = iso_utc(row["created_at"])
+    body["updated_at"] = iso_utc(row["updated_at"])
+    return content_hash(body)
+
+
+def signature_result(row: Mapping[str, Any]) -> str:
+    """A signature's manifest: who signed what, meaning what, when, under which name."""
+    body = {name: row[name] for name in SIGNATURE_COLUMNS}
+    body["signed_at"] = iso_utc(row["signed_at"])
+    return content_hash(body)
+
+
+def config_result(kind: str, key: str, version: int, body: Any) -> str:
+    """One stored version of a configuration item (type, workflow, template, mapping, bundle)."""
+    return content_hash({"kind": kind, "key": key, "version": version, "body": body})
+
+
+def role_result(row: Mapping[str, Any]) -> str:
+    """A role as stored: its label, description and permissions."""
+    return content_hash({name: row[name] for name in ROLE_COLUMNS})
