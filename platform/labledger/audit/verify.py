@@ -122,6 +122,7 @@ class _SignEvent(NamedTuple):
 
     action: str
     record_id: int | None
+    type_key: str | None
     details: dict[str, Any] | None
     result_hash: str | None
 
@@ -152,7 +153,7 @@ class _Produced:
             row.details or {},
         )
         if action == SIGN_ACTION:
-            self.signs[row.seq] = _SignEvent(action, record_id, row.details, result)
+            self.signs[row.seq] = _SignEvent(action, record_id, row.type_key, row.details, result)
         elif record_id is not None:
             self.touched_records.add(record_id)
             self.numbers[record_id] = row.record_number
@@ -360,6 +361,8 @@ def _differing_signature_columns(sig: Any, event: _SignEvent | None) -> list[str
     names = [name for name in _SIGNED_DETAILS if details.get(name) != sig[name]]
     if event.record_id != sig["record_id"]:
         names.append("record_id")
+    if event.type_key != sig["type_key"]:
+        names.append("type_key")
     if details.get("content_hash") != sig["content_hash"]:
         names.append("content_hash")
     if "signed_at" in details and details["signed_at"] != iso_utc(sig["signed_at"]):

@@ -1,0 +1,391 @@
+"""The tampering catalogue: every way of editing stored data outside the platform
+that ``audit verify`` must detect, on both databases.
+
+Each case starts from one small installation with records, a signed workflow
+step, every kind of configuration and a checkpoint, changes something by SQL
+the way an intruder with database access (triggers switched off) would, and
+requires ``audit verify`` to name the discrepancy. The untouched installation
+verifies clean, so each case fails if the check it covers were removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, delete, insert, select, update
+
+from labledger import cli
+from labledger.audit.checkpoints import Checkpoint, create_checkpoint, parse_checkpoint
+from labledger.audit.trail import GENESIS_HASH, event_hash
+from labledger.audit.verify import VerifyReport, verify
+from labledger.db.tables import (
+    audit_event,
+    audit_head,
+    config_item,
+    config_version,
+    record,
+    role,
+    signature,
+)
+from labledger.errors import ValidationFailed
+from labledger.identity.principal import SYSTEM
+from labledger.integration.mappings import publish_mapping
+from labledger.metadata.types import definition_context, publish_type
+from labledger.printing.templates import publish_print_template
+from labledger.records.service import create_record
+from labledger.workflows.definitions import publish_workflow
+from labledger.workflows.engine import SignatureInput, run_transition
+from tests.conftest import TEST_PASSWORD
+from tests.definitions import batch_type, database_url
+from tests.tampering import bypassing_triggers
+from tests.test_integration_mappings import batch_mapping
+from tests.test_printing import label_template
+from tests.workflow_definitions import JOB_FLOW, TASK_FLOW, job_type, task_type
+
+LIMIT = 1024 * 1024
+
+
+@dataclass
+class Installation:
+    """What the cases tamper with."""
+
+    task_id: int
+    task_number: str
+    batch_id: int
+    batch_number: str
+    checkpoint: Checkpoint
+
+
+@pytest.fixture
+def installation(db, make_person) -> Installation:
+    analyst = make_person("alice", "analyst")
+    reviewer = make_person("rob", "reviewer")
+    make_person("quinn", "qa")
+    with db.write() as conn:
+        publish_workflow(conn, SYSTEM, TASK_FLOW)
+        publish_workflow(conn, SYSTEM, JOB_FLOW)
+        context = definition_context(conn, "job", extra_types={"task"})
+        publish_type(conn, SYSTEM, job_type(), context=context)
+        publish_type(conn, SYSTEM, task_type())
+        publish_type(conn, SYSTEM, batch_type())
+        publish_print_template(conn, SYSTEM, label_template())
+        publish_mapping(conn, SYSTEM, batch_mapping())
+        task = create_record(
+            conn, analyst.principal, "task", {"name": "assay", "value": 7.5}, attachment_limit=LIMIT
+        )
+        batch = create_record(
+            conn,
+            analyst.principal,
+            "batch",
+            {"code": "B-1", "product": "Salt"},
+            attachment_limit=LIMIT,
+        )
+    for person, step, password in ((analyst, "enter", None), (reviewer, "review", TEST_PASSWORD)):
+        run_transition(
+            db,
+            person.principal,
+            "task",
+            task["id"],
+            step,
+            signature=SignatureInput(person.username, password) if password else None,
+            attachment_limit=LIMIT,
+            lockout_threshold=5,
+        )
+    with db.write() as conn:
+        checkpoint = create_checkpoint(conn, SYSTEM.username)
+    return Installation(task["id"], task["number"], batch["id"], batch["number"], checkpoint)
+
+
+def _report(db, checkpoint: Checkpoint | None = None) -> VerifyReport:
+    with db.read() as conn:
+        return verify(conn, checkpoint=checkpoint)
+
+
+def _events(conn: Connection) -> list[dict[str, Any]]:
+    return [
+        dict(r) for r in conn.execute(select(audit_event).order_by(audit_event.c.seq)).mappings()
+    ]
+
+
+# --- the cases: each tampers and says what the report must name ---------------------------
+
+Tamper = Callable[[Connection, Installation], tuple[str, str]]
+
+
+def _edit_event(conn, inst):
+    conn.execute(update(audit_event).where(audit_event.c.seq == 5).values(actor="mallory"))
+    return "chain", "event 5 was altered"
+
+
+def _delete_event(conn, inst):
+    conn.execute(delete(audit_event).where(audit_event.c.seq == 5))
+    return "chain", "event 5 is missing"
+
+
+def _insert_event(conn, inst):
+    events = _events(conn)
+    forged = {**events[3], "seq": 5, "actor": "mallory", "prev_hash": events[3]["hash"]}
+    forged["hash"] = event_hash(forged)
+    for row in reversed(events[4:]):
+        conn.execute(
+            update(audit_event).where(audit_event.c.seq == row["seq"]).values(seq=row["seq"] + 1)
+        )
+    conn.execute(insert(audit_event).values(forged))
+    return "chain", "event 6 does not link to event 5"
+
+
+def _reorder_events(conn, inst):
+    events = _events(conn)
+    a, b = events[4], events[5]
+    conn.execute(update(audit_event).where(audit_event.c.seq == a["seq"]).values(seq=-1))
+    conn.execute(update(audit_event).where(audit_event.c.seq == b["seq"]).values(seq=a["seq"]))
+    conn.execute(update(audit_event).where(audit_event.c.seq == -1).values(seq=b["seq"]))
+    return "chain", f"event {a['seq']} does not link to event {a['seq'] - 1}"
+
+
+def _replace_event(conn, inst):
+    events = _events(conn)
+    replaced = {**events[4], "reason": "replaced"}
+    if conn.dialect.name == "sqlite":
+        conn.execute(insert(audit_event).prefix_with("OR REPLACE").values(replaced))
+    else:
+        conn.execute(delete(audit_event).where(audit_event.c.seq == replaced["seq"]))
+        conn.execute(insert(audit_event).values(replaced))
+    return "chain", f"event {replaced['seq']} was altered"
+
+
+def _rewrite_whole_chain(conn, inst):
+    """Change history, then recompute every hash and the head: only the checkpoint sees it."""
+    events = _events(conn)
+    conn.execute(delete(audit_event))
+    prev = GENESIS_HASH
+    for row in events:
+        if row["actor"] == "rob":
+            row["actor"] = "mallory"
+        row["prev_hash"] = prev
+        row["hash"] = prev = event_hash(row)
+        conn.execute(insert(audit_event).values(row))
+    conn.execute(update(audit_head).values(hash=prev))
+    return "checkpoint", "the chain was rewritten"
+
+
+def _record_data(conn, inst):
+    conn.execute(
+        update(record).where(record.c.id == inst.task_id).values(data={"name": "assay", "value": 9})
+    )
+    return "record", f"record {inst.task_number} differs from event"
+
+
+def _record_state(conn, inst):
+    conn.execute(update(record).where(record.c.id == inst.batch_id).values(state="released"))
+    return "record", f"record {inst.batch_number} differs"
+
+
+def _record_inserted(conn, inst):
+    row = dict(conn.execute(select(record).where(record.c.id == inst.batch_id)).mappings().one())
+    del row["id"]
+    row.update(number="BAT-FORGED", data={"code": "B-9", "product": "Gold"})
+    conn.execute(insert(record).values(row))
+    return "record", "record BAT-FORGED has no audit event"
+
+
+def _record_deleted(conn, inst):
+    conn.execute(delete(record).where(record.c.id == inst.batch_id))
+    return "record", f"record {inst.batch_number} was removed"
+
+
+def _signature_column(column: str, value: Any) -> Tamper:
+    def tamper(conn, inst):
+        current = conn.execute(select(signature.c[column])).scalar_one()
+        new = value(current) if callable(value) else value
+        conn.execute(update(signature).values({column: new}))
+        return "signature", f"({column})" if column != "content" else "content was altered"
+
+    return tamper
+
+
+def _signature_deleted(conn, inst):
+    conn.execute(delete(signature))
+    return "signature", "was removed"
+
+
+def _signature_copied(conn, inst):
+    row = dict(conn.execute(select(signature)).mappings().one())
+    del row["id"]
+    conn.execute(insert(signature).values(row))
+    return "signature", "is a copy of another signature"
+
+
+def _config_body(kind: str, key: str) -> Tamper:
+    def tamper(conn, inst):
+        where = (config_version.c.kind == kind) & (config_version.c.key == key)
+        body = conn.execute(select(config_version.c.body).where(where)).scalars().first()
+        conn.execute(update(config_version).where(where).values(body={**body, "label": "Forged"}))
+        return "configuration", f"{kind} '{key}' version 1 differs from event"
+
+    return tamper
+
+
+def _config_rolled_back(conn, inst):
+    """Point a workflow at a version that was never published (as if to drop a signature)."""
+    where = (config_item.c.kind == "workflow") & (config_item.c.key == "task_flow")
+    conn.execute(update(config_item).where(where).values(current_version=7))
+    return "configuration", "is set to version 7, but version 1 was published last"
+
+
+def _role_changed(conn, inst):
+    conn.execute(update(role).where(role.c.key == "analyst").values(permissions=["configure"]))
+    return "role", "role 'analyst' differs from event"
+
+
+def _head_removed(conn, inst):
+    conn.execute(delete(audit_head))
+    return "head", "has 0 rows instead of one"
+
+
+def _head_doubled(conn, inst):
+    head = dict(conn.execute(select(audit_head)).mappings().one())
+    conn.execute(insert(audit_head).values({**head, "id": 2}))
+    return "head", "has 2 rows instead of one"
+
+
+CASES: dict[str, Tamper] = {
+    "edit an event": _edit_event,
+    "delete an event": _delete_event,
+    "insert an event": _insert_event,
+    "reorder events": _reorder_events,
+    "replace an event": _replace_event,
+    "rewrite the whole chain after a checkpoint": _rewrite_whole_chain,
+    "record data": _record_data,
+    "record state": _record_state,
+    "record inserted by SQL": _record_inserted,
+    "record deleted by SQL": _record_deleted,
+    "signature meaning": _signature_column("meaning", "Approved"),
+    "signature printed name": _signature_column("printed_name", "Someone Else"),
+    "signature time": _signature_column("signed_at", lambda t: t - timedelta(days=3)),
+    "signature signer": _signature_column("signer", "alice"),
+    "signature record version": _signature_column("record_version", 1),
+    "signature transition": _signature_column("transition", "enter"),
+    "signature content hash": _signature_column("content_hash", "0" * 64),
+    "signature content": _signature_column("content", {"record_id": 0}),
+    "signature type": _signature_column("type_key", "job"),
+    "signature moved to its audit event's neighbour": _signature_column(
+        "audit_seq", lambda s: s - 1
+    ),
+    "signature deleted": _signature_deleted,
+    "signature copied": _signature_copied,
+    "object type definition": _config_body("object_type", "task"),
+    "workflow definition": _config_body("workflow", "task_flow"),
+    "print template definition": _config_body("print_template", "batch_label"),
+    "import mapping definition": _config_body("mapping", "batch_list"),
+    "workflow rolled back to another version": _config_rolled_back,
+    "role permissions": _role_changed,
+    "chain tip removed": _head_removed,
+    "chain tip doubled": _head_doubled,
+}
+
+
+def test_the_untouched_installation_verifies(db, installation):
+    report = _report(db, installation.checkpoint)
+    assert report.ok, report.discrepancies
+    assert report.records == 2 and report.signatures == 1 and report.not_provable == 0
+    assert report.config_versions >= 6 and report.roles >= 3
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_tampering_is_detected_and_named(db, installation, case, capsys):
+    tables = ("audit_event", "signature")
+    with bypassing_triggers(db, *tables) as conn:
+        kind, words = CASES[case](conn, installation)
+    report = _report(db, installation.checkpoint)
+    assert not report.ok
+    named = [d for d in report.discrepancies if d.kind == kind and words in d.message]
+    assert named, report.discrepancies
+    url = database_url(db)
+    command = ["--database", url, "audit", "verify", "--checkpoint", installation.checkpoint.text]
+    assert cli.main(command) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "AUDIT TRAIL NOT INTACT" in err and named[0].message in err
+    assert "Traceback" not in err
+
+
+def test_record_discrepancies_name_the_field(db, installation):
+    with db.write() as conn:
+        conn.execute(
+            update(record)
+            .where(record.c.id == installation.task_id)
+            .values(data={"name": "assay", "value": 9}, state="entered")
+        )
+    problems = _report(db).discrepancies
+    assert {(d.record_number, d.field) for d in problems} == {
+        (installation.task_number, "data.value"),
+        (installation.task_number, "state"),
+    }
+    assert all(d.seq is not None for d in problems)
+
+
+def test_a_signature_edited_after_the_fact_shows_as_invalid(db, installation, client, make_person):
+    viewer = make_person("vera", "analyst")
+    url = f"/api/v1/records/task/{installation.task_id}/signatures"
+    assert client.get(url, headers=viewer.headers).json()["items"][0]["status"] == "current"
+    with bypassing_triggers(db, "signature") as conn:
+        conn.execute(update(signature).values(meaning="Approved for release"))
+    assert client.get(url, headers=viewer.headers).json()["items"][0]["status"] == "invalid"
+
+
+def test_the_platform_cannot_change_or_replace_events_and_signatures(db, installation):
+    """The append-only triggers stand on both databases, INSERT OR REPLACE included."""
+    with db.read() as conn:
+        event = dict(
+            conn.execute(select(audit_event).where(audit_event.c.seq == 3)).mappings().one()
+        )
+        sig = dict(conn.execute(select(signature)).mappings().one())
+    attempts = [
+        update(signature).values(meaning="x"),
+        delete(signature),
+    ]
+    if db.dialect == "sqlite":
+        attempts += [
+            insert(audit_event).prefix_with("OR REPLACE").values({**event, "actor": "mallory"}),
+            insert(signature).prefix_with("OR REPLACE").values({**sig, "meaning": "x"}),
+        ]
+    for statement in attempts:
+        with pytest.raises(Exception, match="append-only"), db.write() as conn:
+            conn.execute(statement)
+    assert _report(db).ok
+
+
+def test_a_checkpoint_is_recorded_and_checked(db, installation, capsys):
+    url = database_url(db)
+    assert cli.main(["--database", url, "audit", "checkpoint"]) == 0
+    line = capsys.readouterr().out.strip()
+    checkpoint = parse_checkpoint(line)
+    with db.read() as conn:
+        last = (
+            conn.execute(select(audit_event).order_by(audit_event.c.seq.desc())).mappings().first()
+        )
+    assert (last["action"], last["seq"], last["hash"]) == (
+        "audit.checkpoint",
+        checkpoint.seq,
+        checkpoint.hash,
+    )
+    assert cli.main(["--database", url, "audit", "verify", "--checkpoint", line]) == 0
+    assert "up to checkpoint" in capsys.readouterr().out
+    beyond = Checkpoint(checkpoint.seq + 5, checkpoint.hash).text
+    assert cli.main(["--database", url, "audit", "verify", "--checkpoint", beyond]) == 1
+    assert "but the chain ends at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "text", ["", "labledger-checkpoint:12", "x" * 200, "labledger-checkpoint:1:zz"]
+)
+def test_a_malformed_checkpoint_is_refused_readably(db, installation, capsys, client, text):
+    with pytest.raises(ValidationFailed, match="not a checkpoint"):
+        parse_checkpoint(text)
+    url = database_url(db)
+    assert cli.main(["--database", url, "audit", "verify", "--checkpoint", text or " "]) == 1
+    assert "not a checkpoint" in capsys.readouterr().err
