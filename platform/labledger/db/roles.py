@@ -278,7 +278,7 @@ def _install_type_ddl_function(conn: Connection, schema: str, runtime: str) -> N
         f"""
         CREATE OR REPLACE FUNCTION {quote(schema)}.{TYPE_DDL_FUNCTION}(statements text[])
         RETURNS void LANGUAGE plpgsql SECURITY DEFINER
-        SET search_path = pg_catalog, {quote(schema)}, pg_temp AS $fn$
+        SET search_path = {quote(schema)}, pg_temp AS $fn$
         DECLARE
             statement text;
         BEGIN
