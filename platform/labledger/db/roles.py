@@ -67,10 +67,14 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "alembic_version": ("SELECT",),
 }
 
-#: What the runtime role gets on a table the list above does not name (the
-#: default privileges of tables a later migration creates) and on views.
-DEFAULT_TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
-VIEW_PRIVILEGES = ("SELECT",)
+#: What the runtime role gets on a table the list above does not name yet
+#: (one a later release adds): what the application may need of any table.
+UNLISTED_TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
+#: Views, and any relation the owner creates before the grants are renewed
+#: (the default privileges), can only be read. Write privileges on a view
+#: would act on ``record`` with the view owner's rights, DELETE included.
+READ_ONLY = ("SELECT",)
 
 TYPE_DDL_FUNCTION = "labledger_type_ddl"
 
@@ -264,11 +268,18 @@ def _objects_owned_by_others(conn: Connection, schema: str, owner: str) -> list[
 
 
 def _set_default_privileges(conn: Connection, schema: str, owner: str, runtime: str) -> None:
-    """What tables and sequences the owner creates later give the runtime role."""
+    """What tables, views and sequences the owner creates later give the runtime role.
+
+    Read-only: a table a migration adds gets its write privileges when the
+    migration's grants are renewed (``renew_runtime_grants``), a report view
+    never gets any.
+    """
     scope = f"ALTER DEFAULT PRIVILEGES FOR ROLE {quote(owner)} IN SCHEMA {quote(schema)}"
+    grantee = quote(runtime)
     conn.exec_driver_sql(
-        f"{scope} GRANT {', '.join(DEFAULT_TABLE_PRIVILEGES)} ON TABLES TO {quote(runtime)};\n"
-        f"{scope} GRANT USAGE, SELECT ON SEQUENCES TO {quote(runtime)}"
+        f"{scope} REVOKE ALL ON TABLES FROM {grantee};\n"
+        f"{scope} GRANT {', '.join(READ_ONLY)} ON TABLES TO {grantee};\n"
+        f"{scope} GRANT USAGE, SELECT ON SEQUENCES TO {grantee}"
     )
 
 
@@ -316,10 +327,10 @@ def grant_runtime_privileges(conn: Connection, schema: str, runtime: str) -> Non
     statements = [f"GRANT USAGE ON SCHEMA {quote(schema)} TO {grantee}"]
     for name, is_view in relations:
         target = f"{quote(schema)}.{quote(name)}"
-        allowed = VIEW_PRIVILEGES if is_view else RUNTIME_PRIVILEGES.get(name)
+        allowed = READ_ONLY if is_view else RUNTIME_PRIVILEGES.get(name)
         statements += [
             f"REVOKE ALL ON {target} FROM {grantee}",
-            f"GRANT {', '.join(allowed or DEFAULT_TABLE_PRIVILEGES)} ON {target} TO {grantee}",
+            f"GRANT {', '.join(allowed or UNLISTED_TABLE_PRIVILEGES)} ON {target} TO {grantee}",
         ]
     statements.append(
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quote(schema)} TO {grantee}"
