@@ -252,6 +252,16 @@ def test_a_superuser_is_not_accepted_as_a_role(db, roles, capsys):
     assert "is a superuser" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="database roles exist only on PostgreSQL")
+def test_a_runtime_role_that_may_act_as_the_owner_is_refused(db, roles, capsys):
+    assert _set_up(db, roles) == 0
+    with db.write() as conn:
+        conn.exec_driver_sql(f'GRANT "{roles.owner}" TO "{roles.runtime}"')
+    assert _set_up(db, roles) == 1
+    assert f"is a member of '{roles.owner}'" in capsys.readouterr().err
+
+
 def test_sqlite_is_refused_readably(tmp_path, capsys):
     path = tmp_path / "lab.db"
     assert main(["--database", f"sqlite:///{path}", "db", "roles"]) == 1

@@ -142,10 +142,9 @@ def quote(identifier: str) -> str:
 def set_up_roles(db: Database, plan: RolePlan, actor: Principal) -> RoleReport:
     """Create or update the owner and runtime roles and hand the schema to the owner.
 
-    One transaction, run by a superuser (or a role with CREATEROLE that owns
-    the schema): roles, ownership, migrations (as the owner), grants and the
-    audit event commit together or not at all. Running it again repairs
-    whatever drifted and changes nothing else.
+    One transaction, run by a superuser: roles, ownership, migrations (as the
+    owner), grants and the audit event commit together or not at all.
+    Running it again repairs whatever drifted and changes nothing else.
     """
     if db.dialect != "postgresql":
         raise Conflict(
@@ -156,11 +155,12 @@ def set_up_roles(db: Database, plan: RolePlan, actor: Principal) -> RoleReport:
     with db.write() as conn:
         schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
         report = RoleReport(schema)
-        for name, password in (
-            (plan.owner, plan.owner_password),
-            (plan.runtime, plan.runtime_password),
+        for where, name, password in (
+            ("owner", plan.owner, plan.owner_password),
+            ("runtime", plan.runtime, plan.runtime_password),
         ):
-            report.steps.append(_ensure_login_role(conn, name, password))
+            report.steps.append(_ensure_login_role(conn, where, name, password))
+        _refuse_inherited_ownership(conn, plan)
         report.steps += _hand_schema_to_owner(conn, schema, plan.owner)
         conn.exec_driver_sql(f"SET LOCAL ROLE {quote(plan.owner)}")
         _set_default_privileges(conn, schema, plan.owner, plan.runtime)
@@ -189,7 +189,7 @@ def _check_names(plan: RolePlan) -> None:
         raise ValidationFailed("The role names are not valid.", errors)
 
 
-def _ensure_login_role(conn: Connection, name: str, password: str | None) -> str:
+def _ensure_login_role(conn: Connection, where: str, name: str, password: str | None) -> str:
     """Create the role, or bring an existing one back to a plain login role."""
     existing = conn.execute(
         text("SELECT rolsuper FROM pg_roles WHERE rolname = :name"), {"name": name}
@@ -197,7 +197,7 @@ def _ensure_login_role(conn: Connection, name: str, password: str | None) -> str
     if existing is not None and existing.rolsuper:
         raise ValidationFailed(
             f"Role '{name}' is a superuser; choose a role that serves labledger alone.",
-            [FieldError("owner/runtime", f"'{name}' is a superuser")],
+            [FieldError(where, f"'{name}' is a superuser")],
         )
     verb = "ALTER" if existing else "CREATE"
     conn.exec_driver_sql(
@@ -209,6 +209,20 @@ def _ensure_login_role(conn: Connection, name: str, password: str | None) -> str
         _set_password(conn, name, password)
         step += ", password set"
     return step
+
+
+def _refuse_inherited_ownership(conn: Connection, plan: RolePlan) -> None:
+    """A runtime role that is a member of the owner role would own everything the owner owns."""
+    member = conn.execute(
+        text("SELECT pg_has_role(:runtime, :owner, 'MEMBER')"),
+        {"runtime": plan.runtime, "owner": plan.owner},
+    ).scalar_one()
+    if member:
+        raise ValidationFailed(
+            f"Role '{plan.runtime}' is a member of '{plan.owner}' and so may act as the owner; "
+            f"revoke that membership first (REVOKE {plan.owner} FROM {plan.runtime}).",
+            [FieldError("runtime", f"member of '{plan.owner}'")],
+        )
 
 
 def _set_password(conn: Connection, name: str, password: str) -> None:
