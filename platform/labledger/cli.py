@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from labledger.db.engine import Database, open_database
 from labledger.errors import ServiceError
@@ -23,6 +23,8 @@ from labledger.settings import Settings
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: PostgreSQL's SQLSTATE for "permission denied" (a role lacks a privilege).
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class CliError(Exception):
@@ -235,6 +237,36 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _role_password(role: str, from_env: str | None, prompt: bool) -> str | None:
+    """A role's new password: from the environment, else asked for (twice), else none."""
+    if from_env is not None or not prompt:
+        return from_env
+    first = getpass.getpass(f"Password for role {role} (empty: leave unchanged): ")
+    if first and getpass.getpass("Repeat the password: ") != first:
+        raise CliError("The passwords differ; nothing was changed.")
+    return first or None
+
+
+def cmd_db_roles(args: argparse.Namespace) -> int:
+    from labledger.db.roles import RolePlan, set_up_roles
+    from labledger.identity.principal import SYSTEM
+
+    settings = _settings(args)
+    plan = RolePlan(
+        owner=args.owner,
+        runtime=args.runtime,
+        owner_password=_role_password(args.owner, settings.db_owner_password, args.passwords),
+        runtime_password=_role_password(args.runtime, settings.db_runtime_password, args.passwords),
+    )
+    with _database(args) as db:
+        report = set_up_roles(db, plan, SYSTEM)
+    print(f"Database roles ready in schema {report.schema}:")
+    for step in report.steps:
+        print(f"    {step}")
+    print(f"Run 'labledger init' and migrations as {plan.owner}; serve as {plan.runtime}.")
+    return 0
+
+
 def cmd_type_publish(args: argparse.Namespace) -> int:
     from labledger.identity.principal import SYSTEM
     from labledger.metadata.types import publish_type
@@ -271,6 +303,7 @@ def _load_json(path: str) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from labledger.db.roles import OWNER_DEFAULT, RUNTIME_DEFAULT
     from labledger.identity import users
 
     parser = argparse.ArgumentParser(prog="labledger", description="labledger LIMS/QMS platform")
@@ -358,6 +391,25 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoint", help="record and print the chain tip, to keep outside the system"
     ).set_defaults(handler=cmd_audit_checkpoint)
 
+    database = commands.add_parser("db", help="database administration").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db_roles = database.add_parser(
+        "roles",
+        help="PostgreSQL: set up the owner role and the runtime role (run as a superuser)",
+    )
+    db_roles.add_argument("--owner", default=OWNER_DEFAULT, help="owns the schema, runs migrations")
+    db_roles.add_argument(
+        "--runtime", default=RUNTIME_DEFAULT, help="owns nothing; the application runs as it"
+    )
+    db_roles.add_argument(
+        "--passwords",
+        action="store_true",
+        help="ask for the roles' passwords ($LABLEDGER_DB_OWNER_PASSWORD and "
+        "$LABLEDGER_DB_RUNTIME_PASSWORD are used when set)",
+    )
+    db_roles.set_defaults(handler=cmd_db_roles)
+
     types = commands.add_parser("type", help="object types").add_subparsers(
         dest="type_command", required=True, metavar="ACTION"
     )
@@ -386,6 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        reason = str(exc.orig).splitlines()[0]
+        print(f"error: the database refused: {reason}", file=sys.stderr)
         return EXIT_FAILED
     except (ArgumentError, OperationalError) as exc:  # a bad URL, a database out of reach
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]

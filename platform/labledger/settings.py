@@ -39,6 +39,9 @@ class Settings:
     secure_cookies: bool = False
     #: Largest page a list request may ask for.
     max_page_size: int = 500
+    #: Passwords ``labledger db roles`` gives the owner and runtime roles (never shown).
+    db_owner_password: str | None = field(default=None, repr=False)
+    db_runtime_password: str | None = field(default=None, repr=False)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -55,6 +58,8 @@ class Settings:
             "lockout_threshold": _int_env("LABLEDGER_LOCKOUT_THRESHOLD", cls.lockout_threshold),
             "secure_cookies": os.environ.get("LABLEDGER_SECURE_COOKIES", "").lower()
             in ("1", "true", "yes"),
+            "db_owner_password": os.environ.get("LABLEDGER_DB_OWNER_PASSWORD") or None,
+            "db_runtime_password": os.environ.get("LABLEDGER_DB_RUNTIME_PASSWORD") or None,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

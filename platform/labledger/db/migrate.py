@@ -10,18 +10,33 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(conn: Connection) -> Config:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
-    config.attributes["engine"] = engine
+    config.attributes["connection"] = conn
     return config
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema up to ``revision`` (the newest by default)."""
-    command.upgrade(alembic_config(engine), revision)
+    with engine.connect() as conn, conn.begin():
+        upgrade_connection(conn, revision)
+
+
+def upgrade_connection(conn: Connection, revision: str = "head") -> None:
+    """Migrate inside the caller's transaction, then renew the runtime role's grants.
+
+    Tables a migration creates get the runtime role's default privileges;
+    renewing the grants narrows those of append-only tables (see
+    ``labledger.db.roles``) before anything can use them.
+    """
+    command.upgrade(alembic_config(conn), revision)
+    if conn.dialect.name == "postgresql":
+        from labledger.db.roles import renew_runtime_grants  # roles runs migrations too
+
+        renew_runtime_grants(conn)

@@ -15,6 +15,7 @@ import hashlib
 from sqlalchemy import Connection
 
 from labledger.db.jsonfields import field_sql, safe_identifier
+from labledger.db.roles import run_type_ddl
 from labledger.metadata.fieldtypes import sql_kind, view_cast
 from labledger.metadata.model import TypeModel
 
@@ -96,10 +97,12 @@ def run_ddl(conn: Connection, statements: list[str]) -> None:
     A type of 40 fields may need dozens of statements, and a bundle of 50
     types over a thousand: one round trip per type instead of one per
     statement. SQLite runs one statement per call, and has no round trips.
+    On PostgreSQL a role that does not own ``record`` (the runtime role)
+    runs them through the owner's checking function (see ``db.roles``).
     """
     if conn.dialect.name == "postgresql":
         if statements:
-            conn.exec_driver_sql(";\n".join(statements))
+            run_type_ddl(conn, statements)
         return
     for statement in statements:
         conn.exec_driver_sql(statement)

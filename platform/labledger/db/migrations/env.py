@@ -1,4 +1,8 @@
-"""Alembic environment: uses the engine handed over by labledger.db.migrate."""
+"""Alembic environment: runs on the connection handed over by labledger.db.migrate.
+
+The caller owns the connection and its transaction, so migrations can run
+inside a larger change (``labledger db roles`` runs them as the owner role).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,7 @@ from alembic import context
 
 from labledger.db.tables import metadata
 
-engine = context.config.attributes["engine"]
-
-with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=metadata)
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata)
+with context.begin_transaction():
+    context.run_migrations()
