@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Select, select
 
 from labledger.audit.checkpoints import Checkpoint
 from labledger.audit.results import config_result, record_result, role_result
-from labledger.audit.trail import GENESIS_HASH, event_hash
+from labledger.audit.trail import GENESIS_HASH, event_intact
 from labledger.canonical import content_hash, iso_utc
 from labledger.db.tables import audit_event, audit_head, config_item, config_version, record, role
 from labledger.db.tables import signature as signature_table
@@ -197,7 +197,7 @@ def _walk_chain(conn: Connection, report: VerifyReport, batch_size: int) -> _Pro
             report.add("chain", f"event {missing} is missing", seq=expected_seq)
         elif row.prev_hash != prev:
             report.add("chain", f"event {seq} does not link to event {seq - 1}", seq=seq)
-        if event_hash(row._mapping) != row.hash:
+        if not event_intact(row._mapping):
             report.add(
                 "chain", f"event {seq} was altered", seq=seq, record_number=row.record_number
             )

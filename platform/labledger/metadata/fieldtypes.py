@@ -98,6 +98,8 @@ def _normalise_datetime(value: Any, _field: dict[str, Any]) -> str:
 
 
 def _normalise_decimal(value: Any, field: dict[str, Any]) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("is not a finite number")
     precision = field.get("precision")
     if precision is None:
         return value

@@ -1,0 +1,154 @@
+"""Hashes that cannot lie: values round-trip byte-identically through both databases.
+
+PostgreSQL's JSONB keeps the decimal a float was written as and gives it back
+as an integer (``6.02214076e23`` comes back as ``602214076000000000000000``);
+a hash taken over the float's ``int()`` then never matched again, and
+``audit verify`` reported tampering forever. These tests store the awkward
+values a person can type and require the audit trail to verify.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, update
+
+from labledger.audit.trail import event_hash
+from labledger.audit.verify import verify
+from labledger.canonical import canonical_json
+from labledger.db.tables import audit_event, audit_head, record
+from labledger.errors import ValidationFailed
+from labledger.identity.principal import SYSTEM
+from labledger.records.service import create_record, update_record
+from labledger.web.forms import parse_value
+
+LIMIT = 1024 * 1024
+
+AWKWARD_DECIMALS = [
+    6.02214076e23,
+    1e23,
+    1.7976931348623157e308,
+    -1.7976931348623157e308,
+    5e-324,
+    2.2250738585072014e-308,
+    -0.0,
+    0.1,
+    1e-7,
+    123456789.125,
+]
+AWKWARD_INTEGERS = [2**53 + 1, 2**63 - 1, -(2**63)]
+
+
+def _reading_type() -> dict[str, Any]:
+    return {
+        "key": "reading",
+        "label": "Reading",
+        "plural": "Readings",
+        "numbering": "RD-{#####}",
+        "title": "{label}",
+        "permissions": {"read": ["*"], "create": ["*"], "edit": ["*"]},
+        "fields": [
+            {"key": "label", "label": "Label", "type": "text"},
+            {"key": "value", "label": "Value", "type": "decimal"},
+            {"key": "count", "label": "Count", "type": "integer"},
+            {"key": "values", "label": "Series", "type": "long_text"},
+        ],
+    }
+
+
+@pytest.fixture
+def readings(db, publish, make_person):
+    publish(_reading_type())
+    return make_person("tess", "technician")
+
+
+def _create(db, person, data):
+    with db.write() as conn:
+        return create_record(conn, person.principal, "reading", data, attachment_limit=LIMIT)
+
+
+@pytest.mark.parametrize("value", AWKWARD_DECIMALS, ids=repr)
+def test_awkward_decimals_keep_the_audit_trail_verifiable(db, readings, value):
+    created = _create(db, readings, {"label": "ü 😀 𝄞", "value": value})
+    with db.write() as conn:
+        update_record(
+            conn,
+            readings.principal,
+            "reading",
+            created["id"],
+            {"value": value / 2 if value else 1.5},
+            expected_version=1,
+            attachment_limit=LIMIT,
+        )
+    with db.read() as conn:
+        report = verify(conn)
+        stored = conn.execute(select(record.c.data).where(record.c.id == created["id"])).scalar()
+    assert report.ok, report.discrepancies
+    assert report.records == 1 and report.not_provable == 0
+    assert canonical_json(stored["value"]) == canonical_json(value / 2 if value else 1.5)
+
+
+@pytest.mark.parametrize("value", AWKWARD_INTEGERS, ids=repr)
+def test_integers_past_two_to_the_53_keep_every_digit(db, readings, value):
+    created = _create(db, readings, {"label": "big", "count": value})
+    with db.read() as conn:
+        stored = conn.execute(select(record.c.data).where(record.c.id == created["id"])).scalar()
+        assert verify(conn).ok
+    assert stored["count"] == value and type(stored["count"]) is int
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_nan_and_infinities_are_refused_with_a_field_error(db, readings, bad):
+    with pytest.raises(ValidationFailed) as refused:
+        _create(db, readings, {"label": "bad", "value": bad})
+    assert [e.field for e in refused.value.errors] == ["data.value"]
+    with db.read() as conn:
+        assert conn.execute(select(record.c.id)).first() is None
+
+
+def test_a_form_value_too_large_for_a_float_is_refused_not_stored_as_infinity(db, readings):
+    """The browser's text 1e400 is a finite decimal that no float can hold."""
+    field = _reading_type()["fields"][1]
+    typed = parse_value(field, {"value": "1e400"}, "value")
+    with pytest.raises(ValidationFailed) as refused:
+        _create(db, readings, {"label": "huge", "value": typed})
+    assert "finite" in refused.value.errors[0].message
+
+
+def test_events_hashed_in_the_first_canonical_form_keep_verifying(db, readings):
+    """A chain written before canonical form 2 (no hash_version) still verifies.
+
+    The old form wrote 1e23 as int(1e23) = 99999999999999991611392; the new
+    writes its decimal 10**23. An old event is checked the old way, and on
+    PostgreSQL, which gave the old event's 1e23 back as 10**23, it now
+    verifies instead of raising a false alarm forever.
+    """
+    assert canonical_json(1e23, 1) != canonical_json(1e23)
+    with db.write() as conn:
+        head = conn.execute(select(audit_head)).mappings().one()
+        last = conn.execute(select(audit_event).where(audit_event.c.seq == head["seq"])).one()
+        legacy = {
+            "seq": head["seq"] + 1,
+            "occurred_at": last.occurred_at,
+            "actor": SYSTEM.username,
+            "action": "note.legacy",
+            "type_key": None,
+            "record_id": None,
+            "record_number": None,
+            "changes": None,
+            "reason": None,
+            "config_version": None,
+            "details": {"reading": 1e23},
+            "prev_hash": head["hash"],
+            "hash_version": None,
+            "result_hash": None,
+        }
+        legacy["hash"] = event_hash(legacy)
+        conn.execute(insert(audit_event).values(legacy))
+        conn.execute(update(audit_head).values(seq=legacy["seq"], hash=legacy["hash"]))
+    _create(db, readings, {"label": "after the upgrade", "value": 1e23})
+    with db.read() as conn:
+        report = verify(conn)
+    assert report.ok, report.discrepancies
