@@ -44,6 +44,7 @@ from tests.definitions import batch_type, database_url
 from tests.tampering import bypassing_triggers
 from tests.test_integration_mappings import batch_mapping
 from tests.test_printing import label_template
+from tests.web.helpers import sign_in
 from tests.workflow_definitions import JOB_FLOW, TASK_FLOW, job_type, task_type
 
 LIMIT = 1024 * 1024
@@ -389,3 +390,31 @@ def test_a_malformed_checkpoint_is_refused_readably(db, installation, capsys, cl
     url = database_url(db)
     assert cli.main(["--database", url, "audit", "verify", "--checkpoint", text or " "]) == 1
     assert "not a checkpoint" in capsys.readouterr().err
+
+
+def test_the_api_and_the_admin_page_show_the_same_result(db, installation, client, make_person):
+    auditor = make_person("audrey", "auditor", permissions=("read_audit",))
+    url = "/api/v1/audit/verify"
+    line = installation.checkpoint.text
+    assert client.get(url, params={"checkpoint": line}, headers=auditor.headers).json()["ok"]
+    with db.write() as conn:
+        conn.execute(update(record).where(record.c.id == installation.batch_id).values(state="x"))
+    body = client.get(url, params={"checkpoint": line}, headers=auditor.headers).json()
+    assert body["ok"] is False and body["problem_count"] == 1
+    problem = body["discrepancies"][0]
+    assert (problem["kind"], problem["record_number"], problem["field"]) == (
+        "record",
+        installation.batch_number,
+        "state",
+    )
+    refused = client.get(url, params={"checkpoint": "nonsense"}, headers=auditor.headers)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["errors"][0]["field"] == "checkpoint"
+
+    sign_in(client, "audrey", TEST_PASSWORD)
+    page = client.get("/audit/verify", params={"checkpoint": line})
+    assert "AUDIT TRAIL NOT INTACT" in page.text and problem["message"] in page.text
+    bad = client.get("/audit/verify", params={"checkpoint": "<script>"})
+    assert bad.status_code == 422
+    assert "expected labledger-checkpoint" in bad.text and "<script>" not in bad.text
