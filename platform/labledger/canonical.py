@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 #: The canonical form new hashes use (see the module docstring).
 CANONICAL_VERSION = 2
 
@@ -77,6 +79,45 @@ def canonical_json(value: Any, version: int = CANONICAL_VERSION) -> bytes:
     ).encode("utf-8")
 
 
+#: Sorted, compact, UTF-8: for plain JSON values without floats, byte for byte what
+#: ``canonical_json`` writes (strings, integers of any size, keys, nesting).
+_PLAIN_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
+class _FloatFound(Exception):
+    pass
+
+
+def _float_found(_text: str) -> float:
+    raise _FloatFound
+
+
+#: Reads encoded JSON back only to learn whether it holds a float (stops at the first).
+_FLOAT_DETECTOR = msgspec.json.Decoder(float_hook=_float_found)
+
+
+def canonical_json_of_plain(value: Any) -> bytes:
+    """``canonical_json(value)`` for values read from JSON (no datetimes), fast.
+
+    Verifying a million audit events hashes a million such values: most hold
+    no float, and for them msgspec's sorted encoding is byte-identical to the
+    canonical form at a fraction of the cost. msgspec writes floats in other
+    forms than Python does (``1e-7`` for ``1e-07``), so a value holding a
+    float takes the exact path.
+    """
+    raw = _PLAIN_ENCODER.encode(value)
+    try:
+        _FLOAT_DETECTOR.decode(raw)
+    except (_FloatFound, msgspec.ValidationError):
+        return canonical_json(value)
+    return raw
+
+
+def plain_content_hash(value: Any) -> str:
+    """``content_hash(value)`` for values read from JSON (no datetimes), fast."""
+    return sha256_hex(canonical_json_of_plain(value))
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -88,4 +129,4 @@ def content_hash(value: Any, version: int = CANONICAL_VERSION) -> str:
 
 def iso_utc(moment: datetime) -> str:
     """A UTC timestamp with microseconds, e.g. ``2026-11-21T09:30:00.000123Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

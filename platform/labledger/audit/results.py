@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from labledger.canonical import content_hash, iso_utc
+from labledger.canonical import iso_utc, plain_content_hash
 
 #: The record columns a record's result hash covers.
 RECORD_COLUMNS = (
@@ -47,21 +47,21 @@ def record_result(row: Mapping[str, Any]) -> str:
     body = {name: row[name] for name in RECORD_COLUMNS}
     body["created_at"] = iso_utc(row["created_at"])
     body["updated_at"] = iso_utc(row["updated_at"])
-    return content_hash(body)
+    return plain_content_hash(body)
 
 
 def signature_result(row: Mapping[str, Any]) -> str:
     """A signature's manifest: who signed what, meaning what, when, under which name."""
     body = {name: row[name] for name in SIGNATURE_COLUMNS}
     body["signed_at"] = iso_utc(row["signed_at"])
-    return content_hash(body)
+    return plain_content_hash(body)
 
 
 def config_result(kind: str, key: str, version: int, body: Any) -> str:
     """One stored version of a configuration item (type, workflow, template, mapping, bundle)."""
-    return content_hash({"kind": kind, "key": key, "version": version, "body": body})
+    return plain_content_hash({"kind": kind, "key": key, "version": version, "body": body})
 
 
 def role_result(row: Mapping[str, Any]) -> str:
     """A role as stored: its label, description and permissions."""
-    return content_hash({name: row[name] for name in ROLE_COLUMNS})
+    return plain_content_hash({name: row[name] for name in ROLE_COLUMNS})

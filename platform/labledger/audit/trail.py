@@ -21,7 +21,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
-from labledger.canonical import CANONICAL_VERSION, content_hash, iso_utc
+from labledger.canonical import (
+    CANONICAL_VERSION,
+    content_hash,
+    iso_utc,
+    plain_content_hash,
+)
 from labledger.db.tables import audit_event, audit_head, outbox_event
 from labledger.db.txcache import transaction_cache
 from labledger.db.types import utc_now
@@ -76,10 +81,11 @@ def event_hash(row: Any) -> str:
     version = row["hash_version"] or 1
     body = {name: row[name] for name in HASHED_COLUMNS}
     body["occurred_at"] = iso_utc(row["occurred_at"])
-    if version > 1:
-        body["hash_version"] = version
-        body["result_hash"] = row["result_hash"]
-    return content_hash(body, version)
+    if version == 1:
+        return content_hash(body, 1)
+    body["hash_version"] = version
+    body["result_hash"] = row["result_hash"]
+    return plain_content_hash(body)
 
 
 def event_intact(row: Any) -> bool:
