@@ -10,20 +10,27 @@ holds on the parent).
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import pytest
+from sqlalchemy import Connection, insert, select, text, update
+
 from labledger.audit.verify import verify_chain
-from labledger.db.engine import Database
-from labledger.errors import Conflict
+from labledger.db.engine import WRITE_ATTEMPTS, Database
+from labledger.db.tables import number_counter
+from labledger.errors import Conflict, ValidationFailed
 from labledger.identity.principal import SYSTEM
 from labledger.metadata.types import publish_type
 from labledger.records.service import create_record, load_row
 from labledger.workflows.definitions import publish_workflow
 from labledger.workflows.engine import run_transition
+from tests.conftest import TEST_PASSWORD
 from tests.definitions import acting, add_roles
+from tests.web.helpers import csrf_token, sign_in
 
 T = TypeVar("T")
 ANALYST = acting("ann", "analyst")
@@ -198,3 +205,149 @@ def test_children_and_parent_stepped_together_conflict_cleanly(db):
     assert len({v["version"] for v in parent_views}) == THREADS
     parent = _parent(db, parent_id)
     assert parent["version"] == 1 + 2 * THREADS
+
+
+def test_scan_page_answers_concurrent_scans_without_errors(db, client, make_person):
+    """The scan page posts each number as it is scanned: six at once all get their line."""
+    make_person("sam", "analyst")
+    parent_id, marks = _parent_with_children(db, THREADS)
+    with db.read() as conn:
+        numbers = [load_row(conn, "mark", m)["number"] for m in marks]
+    assert sign_in(client, "sam", TEST_PASSWORD).status_code == 302
+    token = csrf_token(client, "/records/mark/scan?transition=finish")
+
+    def scan(number: str) -> Callable[[], Any]:
+        return lambda: client.post(
+            "/records/mark/scan",
+            data={"number": number, "transition": "finish"},
+            headers={"HX-Request": "true", "x-csrftoken": token},
+        )
+
+    responses = _outcomes([scan(n) for n in numbers])
+    assert [r.status_code for r in responses] == [200] * THREADS
+    assert all("Finish: now Done." in r.text for r in responses)
+    assert _parent(db, parent_id)["version"] == 1 + THREADS
+
+
+def _postgresql_only(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: it never aborts one to break a deadlock")
+
+
+def _counters(db: Database, *scopes: str) -> None:
+    """Plain rows to lock and change (number counters are not audited)."""
+    with db.write() as conn:
+        conn.execute(insert(number_counter), [{"scope": s, "last_value": 0} for s in scopes])
+
+
+def _increment(conn: Connection, scope: str) -> None:
+    conn.execute(
+        update(number_counter)
+        .where(number_counter.c.scope == scope)
+        .values(last_value=number_counter.c.last_value + 1)
+    )
+
+
+def _counter_in(conn: Connection, scope: str) -> int:
+    return conn.execute(
+        select(number_counter.c.last_value).where(number_counter.c.scope == scope)
+    ).scalar_one()
+
+
+def _counter(db: Database, scope: str) -> int:
+    with db.read() as conn:
+        return _counter_in(conn, scope)
+
+
+def _pid(conn: Connection) -> int:
+    return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+
+
+def _wait_until_blocked_by(conn: Connection, waiting_pid: int) -> None:
+    """Return once the backend ``waiting_pid`` waits for a lock this connection holds."""
+    mine, deadline = _pid(conn), time.monotonic() + 30
+    blockers = text("SELECT pg_blocking_pids(:pid)").bindparams(pid=waiting_pid)
+    while mine not in conn.execute(blockers).scalar_one():
+        assert time.monotonic() < deadline, "the other transaction never waited for our lock"
+
+
+def test_a_transaction_aborted_for_a_deadlock_runs_again(db):
+    """A real deadlock between two transactions: the retried one is aborted, then succeeds.
+
+    The retried work holds row A and asks for row B only once the other
+    transaction, holding B, waits for A. Its deadlock check comes after 50 ms
+    and the other's after a minute, so the database aborts the retried one.
+    """
+    _postgresql_only(db)
+    _counters(db, "A", "B")
+    holding_a, other_pid = threading.Event(), threading.Event()
+    pids: list[int] = []
+    tries: list[int] = []
+
+    def retried(conn: Connection) -> int:
+        tries.append(len(tries) + 1)
+        if len(tries) == 1:
+            conn.exec_driver_sql("SET LOCAL deadlock_timeout = '50ms'")
+            _increment(conn, "A")
+            holding_a.set()
+            other_pid.wait()
+            _wait_until_blocked_by(conn, pids[0])
+        else:
+            _increment(conn, "A")
+        _increment(conn, "B")
+        return len(tries)
+
+    def other() -> None:
+        with db.write() as conn:
+            conn.exec_driver_sql("SET LOCAL deadlock_timeout = '60s'")
+            holding_a.wait()
+            _increment(conn, "B")
+            pids.append(_pid(conn))
+            other_pid.set()
+            _increment(conn, "A")
+
+    with ThreadPoolExecutor(2) as pool:
+        other_done = pool.submit(other)
+        assert db.write_retrying(retried) == 2
+        other_done.result()
+    assert (_counter(db, "A"), _counter(db, "B")) == (2, 2), "the aborted try left nothing"
+
+
+def test_retries_are_bounded_and_end_in_a_conflict(db):
+    """Work aborted every time runs WRITE_ATTEMPTS times; then the caller gets a Conflict.
+
+    Each try reads a row in a repeatable-read snapshot, another transaction
+    changes that row and commits, and the try's own change of it is then a
+    serialisation failure.
+    """
+    _postgresql_only(db)
+    _counters(db, "A")
+    tries: list[int] = []
+
+    def always_stale(conn: Connection) -> None:
+        tries.append(len(tries) + 1)
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        _counter_in(conn, "A")
+        with db.write() as other:
+            _increment(other, "A")
+        _increment(conn, "A")
+
+    with pytest.raises(Conflict, match=r"nothing was saved\. Try again"):
+        db.write_retrying(always_stale)
+    assert len(tries) == WRITE_ATTEMPTS
+    assert _counter(db, "A") == WRITE_ATTEMPTS, "only the other transactions' changes stayed"
+
+
+def test_other_failures_are_not_retried(db):
+    """A refusal is final: the work ran once and its change was rolled back."""
+    _counters(db, "A")
+    tries: list[int] = []
+
+    def refused(conn: Connection) -> None:
+        tries.append(1)
+        _increment(conn, "A")
+        raise ValidationFailed("not this")
+
+    with pytest.raises(ValidationFailed):
+        db.write_retrying(refused)
+    assert len(tries) == 1 and _counter(db, "A") == 0

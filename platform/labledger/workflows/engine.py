@@ -6,7 +6,8 @@ commit in one transaction or not at all. The record row is locked first, so
 two transitions racing from the same state serialise: the second finds the
 state moved on and gets a conflict. Record rows are locked in one order (the
 record, then the records its step moves on, then counters and the audit
-chain's head).
+chain's head), and a step the database still aborts for a deadlock runs
+again in a fresh transaction (``Database.write_retrying``).
 
 Only the password check of a signature runs in a transaction of its own: a
 wrong password must be audited and counted toward lockout even though the
@@ -564,8 +565,10 @@ def run_transition(
         if needs_signature
         else None
     )
-    with db.write() as conn:
-        return execute_transition(
+    # Only the step is retried when the database aborts it for a deadlock: the
+    # password check above stays one check, recorded once.
+    return db.write_retrying(
+        lambda conn: execute_transition(
             conn,
             actor,
             type_key,
@@ -576,6 +579,7 @@ def run_transition(
             signer=signer,
             attachment_limit=attachment_limit,
         )
+    )
 
 
 def record_with_signatures(
