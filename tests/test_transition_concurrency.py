@@ -25,7 +25,7 @@ from labledger.db.tables import number_counter
 from labledger.errors import Conflict, ValidationFailed
 from labledger.identity.principal import SYSTEM
 from labledger.metadata.types import publish_type
-from labledger.records.service import create_record, load_row
+from labledger.records.service import create_record, load_row, update_record
 from labledger.workflows.definitions import publish_workflow
 from labledger.workflows.engine import run_transition
 from tests.conftest import TEST_PASSWORD
@@ -227,6 +227,70 @@ def test_scan_page_answers_concurrent_scans_without_errors(db, client, make_pers
     assert [r.status_code for r in responses] == [200] * THREADS
     assert all("Finish: now Done." in r.text for r in responses)
     assert _parent(db, parent_id)["version"] == 1 + THREADS
+
+
+#: A step whose chain comes back to the record: finishing an echo nudges its
+#: partner, and the partner's nudge reopens the echo in the same transaction.
+ECHO_FLOW: dict[str, Any] = {
+    "key": "echo_flow",
+    "label": "Echo flow",
+    "states": [
+        {"key": "pending", "label": "Pending", "initial": True},
+        {"key": "done", "label": "Done"},
+    ],
+    "transitions": [
+        {
+            "key": "finish",
+            "label": "Finish",
+            "from": ["pending"],
+            "to": "done",
+            "roles": ["analyst"],
+            "actions": [
+                {"type": "transition_referenced", "reference": "partner", "transition": "nudge"}
+            ],
+        },
+        {
+            "key": "nudge",
+            "label": "Nudge",
+            "from": ["pending"],
+            "to": "pending",
+            "actions": [
+                {"type": "transition_referenced", "reference": "partner", "transition": "reopen"}
+            ],
+        },
+        {"key": "reopen", "label": "Reopen", "from": ["done"], "to": "pending"},
+    ],
+}
+
+
+def test_a_transition_answers_with_the_state_and_version_it_produced(db, client, make_person):
+    """The answer is the step's own outcome, not the record as read after it."""
+    ann = make_person("ann", "analyst")
+    partner = [{"key": "partner", "label": "Partner", "type": "reference", "to": "echo"}]
+    with db.write() as conn:
+        publish_workflow(conn, SYSTEM, ECHO_FLOW)
+        publish_type(conn, SYSTEM, _type("echo", "echo_flow", partner))
+        first = create_record(conn, ANALYST, "echo", {"name": "A"}, attachment_limit=LIMIT)
+        second = create_record(
+            conn, ANALYST, "echo", {"name": "B", "partner": first["id"]}, attachment_limit=LIMIT
+        )
+        update_record(
+            conn,
+            ANALYST,
+            "echo",
+            first["id"],
+            {"partner": second["id"]},
+            expected_version=1,
+            attachment_limit=LIMIT,
+        )
+    answer = client.post(
+        f"/api/v1/records/echo/{first['id']}/transitions/finish", json={}, headers=ann.headers
+    )
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["state"], answer.json()["version"]) == ("done", 3)
+    assert "signatures" in answer.json()
+    now = client.get(f"/api/v1/records/echo/{first['id']}", headers=ann.headers).json()
+    assert (now["state"], now["version"]) == ("pending", 4), "the chain reopened it"
 
 
 def _postgresql_only(db: Database) -> None:
