@@ -4,7 +4,9 @@ Each child's step moves its parent on (a ``transition_referenced`` action), so
 every transition writes a reference to the parent and then locks the parent
 row: the pattern that deadlocked on PostgreSQL when record rows were locked
 ``FOR UPDATE`` (that lock waits for the key-share lock each reference insert
-holds on the parent).
+holds on the parent). The last tests provoke real deadlocks and serialisation
+failures to show that ``Database.write_retrying`` runs aborted work again, a
+bounded number of times, and nothing else.
 """
 
 from __future__ import annotations
