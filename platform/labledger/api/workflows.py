@@ -91,7 +91,7 @@ class TransitionsController(Controller):
             if data.signature
             else None
         )
-        run_transition(
+        view = run_transition(
             db,
             principal,
             type_key,
@@ -103,8 +103,11 @@ class TransitionsController(Controller):
             attachment_limit=settings.attachment_max_bytes,
             lockout_threshold=settings.lockout_threshold,
         )
+        # The record as this step left it (a later change or a chained step that
+        # came back to it must not show as its outcome), with its signatures.
         with db.read() as conn:
-            return record_with_signatures(conn, principal, type_key, record_id)
+            signatures = record_with_signatures(conn, principal, type_key, record_id)
+        return {**view, "signatures": signatures["signatures"]}
 
     @get("/signatures", sync_to_thread=True, summary="Signatures with verification status")
     def signatures(

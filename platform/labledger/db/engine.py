@@ -4,18 +4,43 @@ SQLite is configured for a multi-process server: WAL so readers never block
 the writer, a busy timeout instead of instant "database is locked" errors, and
 write transactions that start with ``BEGIN IMMEDIATE`` so two writers queue
 up front instead of deadlocking when both try to upgrade a read lock.
+
+PostgreSQL runs writers side by side and may abort one of them to resolve a
+deadlock or a serialisation failure. ``Database.write_retrying`` runs a unit
+of work again, in a fresh transaction, when that happens, so a person's
+request sees the outcome of their change rather than the database's choice of
+victim.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from labledger.db.txcache import install_transaction_cache
+from labledger.errors import Conflict
+
+T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
+
+#: PostgreSQL's SQLSTATEs for a transaction aborted only because of concurrent
+#: ones: deadlock_detected and serialization_failure. Running it again is safe.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+#: How often one unit of work runs at most: the first try and three retries.
+WRITE_ATTEMPTS = 4
+#: Upper bound, in seconds, of the random pause before the first retry (doubles
+#: with each retry), so that transactions that collided do not collide again.
+RETRY_PAUSE = 0.02
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -40,6 +65,11 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def aborted_by_concurrency(exc: DBAPIError) -> bool:
+    """True when the database aborted the transaction for a deadlock or serialisation failure."""
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def normalise_url(url: str) -> str:
@@ -81,6 +111,38 @@ class Database:
             conn = conn.execution_options(write=True)
             with conn.begin():
                 yield conn
+
+    def write_retrying(
+        self, work: Callable[[Connection], T], *, attempts: int = WRITE_ATTEMPTS
+    ) -> T:
+        """Run ``work`` in one write transaction, again if concurrency aborted it.
+
+        A transaction the database aborts for a deadlock or a serialisation
+        failure is rolled back whole and ``work`` runs again in a fresh one, at
+        most ``attempts`` times in all; any other error propagates at once.
+        ``work`` may therefore run more than once: it must change nothing
+        outside its transaction (a password check that must stay recorded runs
+        before, in a transaction of its own). When every attempt was aborted
+        the caller gets a Conflict asking to try again, never a database error.
+        """
+        attempt = 1
+        while True:
+            try:
+                with self.write() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                if not aborted_by_concurrency(exc):
+                    raise
+                _log.info(
+                    "write aborted by concurrency (try %d of %d): %s", attempt, attempts, exc.orig
+                )
+                if attempt >= attempts:
+                    raise Conflict(
+                        "Other changes made at the same moment kept interfering with this one, "
+                        "so nothing was saved. Try again."
+                    ) from exc
+                time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** (attempt - 1)))
+                attempt += 1
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

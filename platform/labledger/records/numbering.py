@@ -62,7 +62,8 @@ def reserve_numbers(conn: Connection, patterns: list[str], moment: datetime) -> 
     scopes = [scope_of(pattern, moment) for pattern in patterns]
     wanted = Counter(scopes)
     next_value = {}
-    for scope, count in wanted.items():
+    # Counter rows are locked in scope order, so two batches never wait on each other in a circle.
+    for scope, count in sorted(wanted.items()):
         last = conn.execute(
             _UPSERT[conn.dialect.name], {"scope": scope, "count": count}
         ).scalar_one()

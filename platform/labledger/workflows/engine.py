@@ -4,7 +4,10 @@ A transition and everything it causes (field updates, created records,
 transitions of referenced records, its signature and all audit events)
 commit in one transaction or not at all. The record row is locked first, so
 two transitions racing from the same state serialise: the second finds the
-state moved on and gets a conflict.
+state moved on and gets a conflict. Record rows are locked in one order (the
+record, then the records its step moves on, then counters and the audit
+chain's head), and a step the database still aborts for a deadlock runs
+again in a fresh transaction (``Database.write_retrying``).
 
 Only the password check of a signature runs in a transaction of its own: a
 wrong password must be audited and counted toward lockout even though the
@@ -16,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Select, select, update
 
 from labledger.audit.results import record_result, signature_result
 from labledger.audit.trail import AuditEntry, append
@@ -92,6 +95,16 @@ class _Context:
         return found[1]
 
 
+def _locked_for_step(statement: Select[Any]) -> Select[Any]:
+    """``statement`` locking the record rows it reads until the step commits.
+
+    FOR NO KEY UPDATE on PostgreSQL: a step changes no key column, and unlike
+    FOR UPDATE this lock does not wait for the key-share locks that other
+    transactions' reference rows (children pointing at the record) hold on it.
+    """
+    return statement.with_for_update(key_share=True)
+
+
 def _context(
     conn: Connection, actor: Principal, type_key: str, record_id: int, lock: bool
 ) -> _Context:
@@ -99,10 +112,31 @@ def _context(
     if not model.workflow:
         raise ValidationFailed(f"{model.definition['plural']} have no workflow.")
     statement = select(record).where(record.c.id == record_id, record.c.type_key == type_key)
-    found = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
+    found = conn.execute(_locked_for_step(statement) if lock else statement).mappings().first()
     if found is None:
         raise NotFound(f"There is no {type_key} record {record_id}.")
     return _Context(conn, actor, model, workflow_model(conn, model.workflow), dict(found))
+
+
+def _lock_step_targets(ctx: _Context, transition: dict[str, Any]) -> None:
+    """Lock the records the step will move on, right after the record itself.
+
+    Locks are taken in one order: the stepped record, then the records it
+    moves on (a child before its parent, lowest id first), then number
+    counters and the audit chain's head. Locking a parent only when its
+    child's step reaches it, after the child has taken the chain head, would
+    deadlock with a step run on the parent itself.
+    """
+    targets = {
+        ctx.row["data"].get(action["reference"])
+        for action in transition.get("actions", [])
+        if action["type"] == "transition_referenced"
+    }
+    ids = [t for t in targets if isinstance(t, int)]
+    if ids:
+        ctx.conn.execute(
+            _locked_for_step(select(record.c.id).where(record.c.id.in_(ids)).order_by(record.c.id))
+        )
 
 
 def _earlier_actors(conn: Connection, record_id: int, transitions: list[str]) -> set[str]:
@@ -323,6 +357,7 @@ def execute_transition(
     meaning = (transition.get("signature") or {}).get("meaning")
     if meaning and signer is None:
         raise Forbidden(f"'{transition['label']}' needs your electronic signature ({meaning}).")
+    _lock_step_targets(ctx, transition)
     data = _run_actions_before(ctx, transition, row["data"], attachment_limit)
     missing = [k for k in ctx.workflow.required_fields(transition["to"]) if is_empty(data.get(k))]
     if missing:
@@ -539,8 +574,10 @@ def run_transition(
         if needs_signature
         else None
     )
-    with db.write() as conn:
-        return execute_transition(
+    # Only the step is retried when the database aborts it for a deadlock: the
+    # password check above stays one check, recorded once.
+    return db.write_retrying(
+        lambda conn: execute_transition(
             conn,
             actor,
             type_key,
@@ -551,6 +588,7 @@ def run_transition(
             signer=signer,
             attachment_limit=attachment_limit,
         )
+    )
 
 
 def record_with_signatures(
