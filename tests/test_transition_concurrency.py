@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Connection, insert, select, text, update
 
-from labledger.audit.verify import verify_chain
+from labledger.audit.verify import verify
 from labledger.db.engine import WRITE_ATTEMPTS, Database
 from labledger.db.tables import number_counter
 from labledger.errors import Conflict, ValidationFailed
@@ -167,7 +167,7 @@ def _tally(outcomes: list[Any]) -> Counter[str]:
 
 def _parent(db: Database, parent_id: int) -> dict[str, Any]:
     with db.read() as conn:
-        assert verify_chain(conn).ok
+        assert verify(conn).ok
         return load_row(conn, "tally", parent_id)
 
 
