@@ -418,3 +418,28 @@ def test_the_api_and_the_admin_page_show_the_same_result(db, installation, clien
     bad = client.get("/audit/verify", params={"checkpoint": "<script>"})
     assert bad.status_code == 422
     assert "expected labledger-checkpoint" in bad.text and "<script>" not in bad.text
+
+
+@pytest.mark.parametrize("damage", ["removed", "doubled"])
+def test_writes_stop_readably_while_the_chain_tip_is_damaged(
+    db, installation, client, make_person, damage
+):
+    analyst = make_person("ann", "analyst")
+    with db.write() as conn:
+        before = conn.execute(select(audit_event.c.seq)).all()
+        if damage == "removed":
+            conn.execute(delete(audit_head))
+        else:
+            head = dict(conn.execute(select(audit_head)).mappings().one())
+            conn.execute(insert(audit_head).values({**head, "id": 2}))
+    response = client.post(
+        "/api/v1/records/batch", json={"data": {"code": "B-2"}}, headers=analyst.headers
+    )
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "labledger audit verify" in response.json()["detail"]
+    with db.read() as conn:
+        assert conn.execute(select(audit_event.c.seq)).all() == before
+        assert conn.execute(select(record.c.number).where(record.c.number.like("BAT-%"))).all()
+        numbers = conn.execute(select(record.c.data)).scalars().all()
+    assert all(data.get("code") != "B-2" for data in numbers)

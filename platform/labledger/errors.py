@@ -73,3 +73,10 @@ class PreconditionRequired(ServiceError):
 class PayloadTooLarge(ServiceError):
     status = 413
     title = "Payload too large"
+
+
+class WritesSuspended(ServiceError):
+    """The installation cannot record changes safely (its audit chain tip is damaged)."""
+
+    status = 503
+    title = "Changes cannot be recorded"

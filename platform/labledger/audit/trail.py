@@ -30,6 +30,7 @@ from labledger.canonical import (
 from labledger.db.tables import audit_event, audit_head, outbox_event
 from labledger.db.txcache import transaction_cache
 from labledger.db.types import utc_now
+from labledger.errors import WritesSuspended
 
 #: prev_hash of the first event.
 GENESIS_HASH = "0" * 64
@@ -123,9 +124,8 @@ def _as_floats(value: Any) -> Any:
 #: events waiting inside ``written_together``.
 _HEAD_SECTION = "audit_head"
 #: Built once: every write runs them.
-_LOCK_HEAD = (
-    select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-)
+#: Every row, not only id 1: a second row must stop writes as surely as a missing one.
+_LOCK_HEAD = select(audit_head.c.seq, audit_head.c.hash).with_for_update()
 _MOVE_HEAD = (
     update(audit_head)
     .where(audit_head.c.id == 1)
@@ -167,8 +167,7 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
         return []
     head = transaction_cache(conn, _HEAD_SECTION)
     if "tip" not in head:  # the first append of the transaction takes the lock
-        locked = conn.execute(_LOCK_HEAD).one()
-        head["tip"] = (locked.seq, locked.hash)
+        head["tip"] = _lock_tip(conn)
     rows, outbox_rows = _chain(entries, *head["tip"])
     head["tip"] = (rows[-1]["seq"], rows[-1]["hash"])
     pending: _Pending | None = head.get("pending")
@@ -183,6 +182,22 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
 def held_tip(conn: Connection) -> tuple[int, str]:
     """(seq, hash) of the chain tip after this transaction's last append."""
     return transaction_cache(conn, _HEAD_SECTION)["tip"]
+
+
+def _lock_tip(conn: Connection) -> tuple[int, str]:
+    """Lock the chain tip; refuse every change if it is missing or doubled.
+
+    Appending after a damaged tip would fork or restart the chain and hide the
+    damage, so nothing is recorded until an administrator has looked
+    (``labledger audit verify`` names the problem).
+    """
+    rows = conn.execute(_LOCK_HEAD).all()
+    if len(rows) != 1:
+        raise WritesSuspended(
+            "No change can be recorded: the audit trail's chain tip is missing or damaged. "
+            "An administrator must run 'labledger audit verify'."
+        )
+    return rows[0].seq, rows[0].hash
 
 
 @dataclass
