@@ -31,16 +31,16 @@ from sqlalchemy import Connection, Select, select
 from labledger.audit.checkpoints import Checkpoint
 from labledger.audit.results import config_result, record_result, role_result
 from labledger.audit.trail import GENESIS_HASH, event_intact
+from labledger.bundles.importer import BUNDLE_KIND, IMPORT_ACTION
 from labledger.canonical import content_hash, iso_utc
 from labledger.db.tables import audit_event, audit_head, config_item, config_version, record, role
 from labledger.db.tables import signature as signature_table
+from labledger.identity.roles import ROLE_SAVE_ACTION
+from labledger.metadata.publishing import PUBLISH_ACTION
 from labledger.workflows.signatures import SIGN_ACTION, matches_event
 
 #: More discrepancies than this are counted, not listed (a wholesale edit names thousands).
 MAX_LISTED = 200
-#: The events that publish a configuration version, and the role event.
-_PUBLISH, _IMPORT, _ROLE = "config.publish", "config.import", "role.save"
-_BUNDLE_KIND = "bundle"
 #: The signature columns an audit event's details name, for saying which one differs.
 _SIGNED_DETAILS = ("transition", "meaning", "signer", "printed_name", "record_version")
 
@@ -159,13 +159,13 @@ class _Produced:
             self.numbers[record_id] = row.record_number
             if result is not None:
                 self.records[record_id] = (row.seq, result)
-        elif action == _PUBLISH and (result or details.get("hash")):
+        elif action == PUBLISH_ACTION and (result or details.get("hash")):
             target = (details.get("kind"), details.get("key"), row.config_version)
             self.configs[target] = (row.seq, result, details.get("hash"))
-        elif action == _IMPORT and details.get("bundle"):
-            target = (_BUNDLE_KIND, details.get("bundle"), row.config_version)
+        elif action == IMPORT_ACTION and details.get("bundle"):
+            target = (BUNDLE_KIND, details.get("bundle"), row.config_version)
             self.configs[target] = (row.seq, result, None)
-        elif action == _ROLE and details.get("role"):
+        elif action == ROLE_SAVE_ACTION and details.get("role"):
             self.roles[details["role"]] = (row.seq, result)
 
 

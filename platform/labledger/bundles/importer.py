@@ -80,6 +80,8 @@ from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow
 ROLE_KIND = "role"
 #: The manifest of an imported bundle: its items and the records it created.
 BUNDLE_KIND = "bundle"
+#: The audit action of an imported bundle (its manifest is a configuration version).
+IMPORT_ACTION = "config.import"
 SECTION_KIND = {
     "roles": ROLE_KIND,
     "workflows": WORKFLOW_KIND,
@@ -631,7 +633,7 @@ class _Import:
             [
                 AuditEntry(
                     actor=self.actor.username,
-                    action="config.import",
+                    action=IMPORT_ACTION,
                     config_version=stored.version,
                     details={
                         "bundle": self.bundle.name,

@@ -15,6 +15,9 @@ from labledger.db.types import utc_now
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import CONFIGURE, SYSTEM_PERMISSIONS, Principal
 
+#: The audit action of a role created or changed.
+ROLE_SAVE_ACTION = "role.save"
+
 ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 #: The one role every installation has: full system permissions.
@@ -77,7 +80,7 @@ def save_role(conn: Connection, actor: Principal, definition: dict[str, Any]) ->
         [
             AuditEntry(
                 actor=actor.username,
-                action="role.save",
+                action=ROLE_SAVE_ACTION,
                 changes=changes,
                 details={"role": definition["key"]},
                 outbox_kind="config.role",

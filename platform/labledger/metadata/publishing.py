@@ -16,6 +16,9 @@ from labledger.audit.trail import AuditEntry, append
 from labledger.metadata import versions
 from labledger.metadata.diff import diff_definitions
 
+#: The audit action of a published configuration version.
+PUBLISH_ACTION = "config.publish"
+
 
 def publish_version(
     conn: Connection,
@@ -40,7 +43,7 @@ def publish_version(
             [
                 AuditEntry(
                     actor=actor,
-                    action="config.publish",
+                    action=PUBLISH_ACTION,
                     type_key=type_key,
                     config_version=published.version,
                     changes=diff_definitions(published.previous, definition),
