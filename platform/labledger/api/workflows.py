@@ -20,6 +20,7 @@ from labledger.workflows.engine import (
     available_transitions,
     record_with_signatures,
     run_transition,
+    transition_result,
 )
 
 
@@ -91,7 +92,7 @@ class TransitionsController(Controller):
             if data.signature
             else None
         )
-        run_transition(
+        produced = run_transition(
             db,
             principal,
             type_key,
@@ -104,7 +105,7 @@ class TransitionsController(Controller):
             lockout_threshold=settings.lockout_threshold,
         )
         with db.read() as conn:
-            return record_with_signatures(conn, principal, type_key, record_id)
+            return transition_result(conn, produced)
 
     @get("/signatures", sync_to_thread=True, summary="Signatures with verification status")
     def signatures(

@@ -6,9 +6,9 @@ commit in one transaction or not at all. The record row is locked first, so
 two transitions racing from the same state serialise: the second finds the
 state moved on and gets a conflict.
 
-Only the password check of a signature runs in a transaction of its own: a
-wrong password must be audited and counted toward lockout even though the
-transition it was for is refused.
+Only the password check of a signature (``workflows.signing``) and the
+audit event of a refused attempt (``workflows.refusals``) run in transactions
+of their own: both must stay recorded although the step is refused.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.expressions import EvaluationError, compile_expression
 from labledger.identity.principal import Principal
-from labledger.identity.users import check_password
 from labledger.metadata.fieldtypes import FIELD_TYPES, computed_result
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
@@ -41,7 +40,15 @@ from labledger.records.service import (
 )
 from labledger.records.validation import is_empty
 from labledger.workflows.model import WorkflowModel, workflow_model
+from labledger.workflows.refusals import (
+    BLOCKED_BY,
+    SIGN_REFUSED,
+    TRANSITION_REFUSED,
+    Attempt,
+    refusals_audited,
+)
 from labledger.workflows.signatures import add_signature, signatures_of, signed_content
+from labledger.workflows.signing import SignatureInput, SigningSession, verify_signer
 
 #: Why a transition may not run now; "role" and "separation" are refusals (403),
 #: the others are unmet conditions (422).
@@ -55,12 +62,6 @@ class Blocker:
     kind: str
     message: str
     fields: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SignatureInput:
-    username: str
-    password: str
 
 
 @dataclass
@@ -186,14 +187,21 @@ def available_transitions(
 def _raise_for(blockers: list[Blocker]) -> None:
     refusals = [b for b in blockers if b.kind in (ROLE, SEPARATION)]
     if refusals:
-        raise Forbidden(" ".join(b.message for b in refusals))
+        raise Forbidden(
+            " ".join(b.message for b in refusals),
+            extra={BLOCKED_BY: [b.kind for b in refusals]},
+        )
     if blockers:
         errors = [
             FieldError(f"data.{f}" if f != "reason" else f, b.message)
             for b in blockers
             for f in (b.fields or (b.kind,))
         ]
-        raise ValidationFailed(" ".join(b.message for b in blockers), errors)
+        raise ValidationFailed(
+            " ".join(b.message for b in blockers),
+            errors,
+            {BLOCKED_BY: [b.kind for b in blockers]},
+        )
 
 
 def _compiled(source: str) -> Any:
@@ -305,18 +313,29 @@ def execute_transition(
     if expected_version is not None and row["version"] != expected_version:
         raise Conflict(
             f"Record {row['number']} changed since you loaded it (now version {row['version']}).",
-            extra={"current_version": row["version"], "current": record_view(row)},
+            extra={
+                "current_version": row["version"],
+                "current": record_view(row),
+                BLOCKED_BY: ["version"],
+            },
         )
     if row["state"] not in transition["from"]:
         raise Conflict(
             f"Record {row['number']} is in state '{row['state']}'; "
             f"'{transition['label']}' starts from {', '.join(transition['from'])}.",
-            extra={"current_version": row["version"], "current": record_view(row)},
+            extra={
+                "current_version": row["version"],
+                "current": record_view(row),
+                BLOCKED_BY: ["state"],
+            },
         )
     _raise_for(_blockers(ctx, transition, row["data"], reason, automatic=automatic))
     meaning = (transition.get("signature") or {}).get("meaning")
     if meaning and signer is None:
-        raise Forbidden(f"'{transition['label']}' needs your electronic signature ({meaning}).")
+        raise Forbidden(
+            f"'{transition['label']}' needs your electronic signature ({meaning}).",
+            extra={BLOCKED_BY: ["signature"]},
+        )
     data = _run_actions_before(ctx, transition, row["data"], attachment_limit)
     missing = [k for k in ctx.workflow.required_fields(transition["to"]) if is_empty(data.get(k))]
     if missing:
@@ -474,32 +493,6 @@ def _refuse_unauthorised(
     _raise_for([b for b in blockers if b.kind in (ROLE, SEPARATION)])
 
 
-def verify_signer(
-    db: Database, actor: Principal, credentials: SignatureInput | None, *, lockout_threshold: int
-) -> Principal:
-    """Check the signer's password in a transaction of its own (failures must stay recorded)."""
-    if credentials is None or not credentials.password:
-        raise ValidationFailed(
-            "This step needs your electronic signature.",
-            [FieldError("signature.password", "enter your password to sign")],
-        )
-    if credentials.username and credentials.username != actor.username:
-        raise Forbidden("You can only sign with your own account.")
-    with db.write() as conn:
-        check = check_password(
-            conn,
-            actor.username,
-            credentials.password,
-            lockout_threshold=lockout_threshold,
-            purpose="signature",
-        )
-    if check.principal is None:
-        raise Forbidden(f"Signature refused: {check.message}")
-    if check.principal.must_change_password:
-        raise Forbidden("Change your one-time password before signing anything.")
-    return check.principal
-
-
 def run_transition(
     db: Database,
     actor: Principal,
@@ -510,27 +503,36 @@ def run_transition(
     reason: str | None = None,
     expected_version: int | None = None,
     signature: SignatureInput | None = None,
+    signing_session: SigningSession | None = None,
     attachment_limit: int,
     lockout_threshold: int,
 ) -> dict[str, Any]:
-    """The whole transition as a person asks for it: signature check, then the step."""
-    with db.read() as conn:
-        model = type_model(conn, type_key)
-        workflow = workflow_model(conn, model.workflow) if model.workflow else None
-    needs_signature = bool(
-        workflow and (workflow.transitions.get(transition_key) or {}).get("signature")
-    )
+    """The whole transition as a person asks for it: signature check, then the step.
+
+    ``signing_session`` is the caller's continuous session (a browser's), or
+    None (an API call): it decides whether the signature needs the username.
+    Every refusal is written to the record's audit trail before it is raised.
+    Returns the record as the step left it.
+    """
+    attempt = Attempt(actor, type_key, record_id, transition_key, reason)
+    with refusals_audited(db, attempt, TRANSITION_REFUSED):
+        needs_signature = _needs_signature(db, type_key, transition_key)
+        if needs_signature:
+            # Refuse a person who may not do this step before asking for a password,
+            # so a wrong password is never counted against someone without the role.
+            with db.read() as conn:
+                _refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
+    signer = None
     if needs_signature:
-        # Refuse a person who may not do this step before asking for a password,
-        # so a wrong password is never counted against someone without the role.
-        with db.read() as conn:
-            _refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
-    signer = (
-        verify_signer(db, actor, signature, lockout_threshold=lockout_threshold)
-        if needs_signature
-        else None
-    )
-    with db.write() as conn:
+        with refusals_audited(db, attempt, SIGN_REFUSED):
+            signer = verify_signer(
+                db,
+                actor,
+                signature,
+                session=signing_session,
+                lockout_threshold=lockout_threshold,
+            )
+    with refusals_audited(db, attempt, TRANSITION_REFUSED), db.write() as conn:
         return execute_transition(
             conn,
             actor,
@@ -542,6 +544,24 @@ def run_transition(
             signer=signer,
             attachment_limit=attachment_limit,
         )
+
+
+def _needs_signature(db: Database, type_key: str, transition_key: str) -> bool:
+    with db.read() as conn:
+        model = type_model(conn, type_key)
+        workflow = workflow_model(conn, model.workflow) if model.workflow else None
+    return bool(workflow and (workflow.transitions.get(transition_key) or {}).get("signature"))
+
+
+def transition_result(conn: Connection, view: dict[str, Any]) -> dict[str, Any]:
+    """The record as a step left it (``view``), with the signatures it had then.
+
+    Read after the step's commit, so a later write must not leak in: the
+    signatures are those up to the step's version, checked against its content.
+    """
+    row = {**view, "type_key": view["type"]}
+    signatures = [s for s in signatures_of(conn, row) if s["record_version"] <= view["version"]]
+    return {**view, "signatures": signatures}
 
 
 def record_with_signatures(
