@@ -254,7 +254,7 @@ def test_two_reviews_by_two_people_who_did_not_enter_the_result(lims, db):
     lims.step("rita", assay, "first_review", sign=True)
     with (
         refusal_recorded(db),
-        pytest.raises(Forbidden, match="neither submitted this result nor gave"),
+        pytest.raises(Forbidden, match="did not enter or submit this result and did not give"),
     ):
         lims.step("rita", assay, "second_review", sign=True)
     done = lims.step("mark", assay, "second_review", sign=True)
@@ -321,3 +321,21 @@ def test_priority_sets_the_due_date_unless_one_is_given(lims):
     )
     assert stat["data"]["due_date"] < routine["data"]["due_date"]
     assert given["data"]["due_date"] == "2031-01-01"
+
+
+def test_whoever_entered_a_value_does_not_review_it(lims, db):
+    """A manager types the value, a technician submits it: the manager may not review it."""
+    ph = next(
+        r
+        for r in lims.results(lims.received("Surface water"))
+        if r["data"]["analysis_name"] == "pH"
+    )
+    lims.update("mark", ph, {"value": 7.1})
+    lims.step("tina", ph, "enter")
+    with (
+        refusal_recorded(db),
+        pytest.raises(Forbidden, match="Whoever entered or submitted this result cannot review"),
+    ):
+        lims.step("mark", ph, "review", sign=True)
+    assert lims.read(ph)["state"] == "entered"
+    assert lims.step("rita", ph, "review", sign=True)["state"] == "reviewed"

@@ -100,13 +100,28 @@ def _context(
     return _Context(conn, actor, model, workflow_model(conn, model.workflow), dict(found))
 
 
-def _earlier_actors(conn: Connection, record_id: int, transitions: list[str]) -> set[str]:
-    rows = conn.execute(
-        select(audit_event.c.actor, audit_event.c.details).where(
-            audit_event.c.record_id == record_id, audit_event.c.action == "record.transition"
-        )
+def _separated_actors(ctx: _Context, separation: dict[str, Any]) -> set[str]:
+    """Everyone a separation rule keeps from the step, read from the record's audit trail.
+
+    That is the record's creator (``creator``), whoever ran one of the named
+    earlier steps (``transitions``), and whoever entered or changed one of the
+    named fields (``authors_of``): by hand, by import or by a step's action.
+    """
+    excluded = {ctx.row["created_by"]} if separation.get("creator") else set()
+    steps = set(separation.get("transitions", []))
+    fields = set(separation.get("authors_of", []))
+    if not steps and not fields:
+        return excluded
+    rows = ctx.conn.execute(
+        select(
+            audit_event.c.actor, audit_event.c.action, audit_event.c.details, audit_event.c.changes
+        ).where(audit_event.c.record_id == ctx.row["id"])
     ).all()
-    return {r.actor for r in rows if (r.details or {}).get("transition") in transitions}
+    for r in rows:
+        ran_step = r.action == "record.transition" and (r.details or {}).get("transition") in steps
+        if ran_step or fields & set(r.changes or {}):
+            excluded.add(r.actor)
+    return excluded
 
 
 def _blockers(
@@ -126,15 +141,12 @@ def _blockers(
             Blocker(ROLE, f"Only these roles may {transition['label'].lower()}: {roles}.")
         )
     separation = transition.get("separation") or {}
-    if not automatic and separation:
-        same_as_creator = separation.get("creator") and ctx.row["created_by"] == actor.username
-        earlier = _earlier_actors(ctx.conn, ctx.row["id"], separation.get("transitions", []))
-        if same_as_creator or actor.username in earlier:
-            message = separation.get("message") or (
-                "Separation of duties: you created this record or did an earlier step on it, "
-                "so someone else must do this one."
-            )
-            result.append(Blocker(SEPARATION, message))
+    if not automatic and separation and actor.username in _separated_actors(ctx, separation):
+        message = separation.get("message") or (
+            "Separation of duties: you created this record, did an earlier step on it or "
+            "entered what this step judges, so someone else must do this one."
+        )
+        result.append(Blocker(SEPARATION, message))
     set_by_step = {a.get("field") or a.get("link_field") for a in transition.get("actions", [])} - {
         None
     }
