@@ -20,7 +20,6 @@ from labledger.workflows.engine import (
     available_transitions,
     record_with_signatures,
     run_transition,
-    transition_result,
 )
 
 
@@ -92,7 +91,7 @@ class TransitionsController(Controller):
             if data.signature
             else None
         )
-        produced = run_transition(
+        view = run_transition(
             db,
             principal,
             type_key,
@@ -104,8 +103,11 @@ class TransitionsController(Controller):
             attachment_limit=settings.attachment_max_bytes,
             lockout_threshold=settings.lockout_threshold,
         )
+        # The record as this step left it (a later change or a chained step that
+        # came back to it must not show as its outcome), with its signatures.
         with db.read() as conn:
-            return transition_result(conn, produced)
+            signatures = record_with_signatures(conn, principal, type_key, record_id)
+        return {**view, "signatures": signatures["signatures"]}
 
     @get("/signatures", sync_to_thread=True, summary="Signatures with verification status")
     def signatures(

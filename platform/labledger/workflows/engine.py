@@ -6,9 +6,9 @@ commit in one transaction or not at all. The record row is locked first, so
 two transitions racing from the same state serialise: the second finds the
 state moved on and gets a conflict.
 
-Only the password check of a signature (``workflows.signing``) and the
-audit event of a refused attempt (``workflows.refusals``) run in transactions
-of their own: both must stay recorded although the step is refused.
+Only the password check of a signature runs in a transaction of its own: a
+wrong password must be audited and counted toward lockout even though the
+transition it was for is refused.
 """
 
 from __future__ import annotations
@@ -40,13 +40,7 @@ from labledger.records.service import (
 )
 from labledger.records.validation import is_empty
 from labledger.workflows.model import WorkflowModel, workflow_model
-from labledger.workflows.refusals import (
-    BLOCKED_BY,
-    SIGN_REFUSED,
-    TRANSITION_REFUSED,
-    Attempt,
-    refusals_audited,
-)
+from labledger.workflows.refusals import BLOCKED_BY, Attempt, refusals_audited
 from labledger.workflows.signatures import add_signature, signatures_of, signed_content
 from labledger.workflows.signing import SignatureInput, SigningSession, verify_signer
 
@@ -100,28 +94,29 @@ def _context(
     return _Context(conn, actor, model, workflow_model(conn, model.workflow), dict(found))
 
 
-def _separated_actors(ctx: _Context, separation: dict[str, Any]) -> set[str]:
-    """Everyone a separation rule keeps from the step, read from the record's audit trail.
-
-    That is the record's creator (``creator``), whoever ran one of the named
-    earlier steps (``transitions``), and whoever entered or changed one of the
-    named fields (``authors_of``): by hand, by import or by a step's action.
-    """
-    excluded = {ctx.row["created_by"]} if separation.get("creator") else set()
-    steps = set(separation.get("transitions", []))
-    fields = set(separation.get("authors_of", []))
-    if not steps and not fields:
-        return excluded
-    rows = ctx.conn.execute(
-        select(
-            audit_event.c.actor, audit_event.c.action, audit_event.c.details, audit_event.c.changes
-        ).where(audit_event.c.record_id == ctx.row["id"])
+def _earlier_actors(conn: Connection, record_id: int, transitions: list[str]) -> set[str]:
+    rows = conn.execute(
+        select(audit_event.c.actor, audit_event.c.details).where(
+            audit_event.c.record_id == record_id, audit_event.c.action == "record.transition"
+        )
     ).all()
-    for r in rows:
-        ran_step = r.action == "record.transition" and (r.details or {}).get("transition") in steps
-        if ran_step or fields & set(r.changes or {}):
-            excluded.add(r.actor)
-    return excluded
+    return {r.actor for r in rows if (r.details or {}).get("transition") in transitions}
+
+
+def _field_authors(conn: Connection, record_id: int, fields: list[str]) -> set[str]:
+    """Whoever entered or changed one of ``fields`` on the record, by the audit trail.
+
+    Every write names the fields it changed in its event (by hand, in a grid,
+    by an import or by a step's action), so this finds each of them.
+    """
+    if not fields:
+        return set()
+    rows = conn.execute(
+        select(audit_event.c.actor, audit_event.c.changes).where(
+            audit_event.c.record_id == record_id, audit_event.c.changes.is_not(None)
+        )
+    ).all()
+    return {r.actor for r in rows if set(fields) & set(r.changes or {})}
 
 
 def _blockers(
@@ -141,12 +136,16 @@ def _blockers(
             Blocker(ROLE, f"Only these roles may {transition['label'].lower()}: {roles}.")
         )
     separation = transition.get("separation") or {}
-    if not automatic and separation and actor.username in _separated_actors(ctx, separation):
-        message = separation.get("message") or (
-            "Separation of duties: you created this record, did an earlier step on it or "
-            "entered what this step judges, so someone else must do this one."
-        )
-        result.append(Blocker(SEPARATION, message))
+    if not automatic and separation:
+        same_as_creator = separation.get("creator") and ctx.row["created_by"] == actor.username
+        earlier = _earlier_actors(ctx.conn, ctx.row["id"], separation.get("transitions", []))
+        authors = _field_authors(ctx.conn, ctx.row["id"], separation.get("authors_of", []))
+        if same_as_creator or actor.username in earlier | authors:
+            message = separation.get("message") or (
+                "Separation of duties: you created this record, did an earlier step on it or "
+                "entered what this step judges, so someone else must do this one."
+            )
+            result.append(Blocker(SEPARATION, message))
     set_by_step = {a.get("field") or a.get("link_field") for a in transition.get("actions", [])} - {
         None
     }
@@ -344,10 +343,7 @@ def execute_transition(
     _raise_for(_blockers(ctx, transition, row["data"], reason, automatic=automatic))
     meaning = (transition.get("signature") or {}).get("meaning")
     if meaning and signer is None:
-        raise Forbidden(
-            f"'{transition['label']}' needs your electronic signature ({meaning}).",
-            extra={BLOCKED_BY: ["signature"]},
-        )
+        raise Forbidden(f"'{transition['label']}' needs your electronic signature ({meaning}).")
     data = _run_actions_before(ctx, transition, row["data"], attachment_limit)
     missing = [k for k in ctx.workflow.required_fields(transition["to"]) if is_empty(data.get(k))]
     if missing:
@@ -493,18 +489,6 @@ def _run_referenced_transitions(
         )
 
 
-def _refuse_unauthorised(
-    conn: Connection, actor: Principal, type_key: str, record_id: int, transition_key: str
-) -> None:
-    readable_model(conn, actor, type_key)
-    ctx = _context(conn, actor, type_key, record_id, lock=False)
-    transition = ctx.workflow.transitions.get(transition_key)
-    if transition is None:
-        return  # execute_transition reports the unknown transition
-    blockers = _blockers(ctx, transition, ctx.row["data"], "(asked later)")
-    _raise_for([b for b in blockers if b.kind in (ROLE, SEPARATION)])
-
-
 def run_transition(
     db: Database,
     actor: Principal,
@@ -519,32 +503,76 @@ def run_transition(
     attachment_limit: int,
     lockout_threshold: int,
 ) -> dict[str, Any]:
-    """The whole transition as a person asks for it: signature check, then the step.
+    """The whole transition as a person asks for it; returns the record as the step left it.
 
     ``signing_session`` is the caller's continuous session (a browser's), or
-    None (an API call): it decides whether the signature needs the username.
-    Every refusal is written to the record's audit trail before it is raised.
-    Returns the record as the step left it.
+    None (an API call): it decides whether the signature needs the username
+    (``workflows.signing``). Every refusal is written to the record's audit
+    trail, in a transaction of its own, before it is raised
+    (``workflows.refusals``).
     """
-    attempt = Attempt(actor, type_key, record_id, transition_key, reason)
-    with refusals_audited(db, attempt, TRANSITION_REFUSED):
-        needs_signature = _needs_signature(db, type_key, transition_key)
-        if needs_signature:
-            # Refuse a person who may not do this step before asking for a password,
-            # so a wrong password is never counted against someone without the role.
-            with db.read() as conn:
-                _refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
-    signer = None
+    with refusals_audited(db, Attempt(actor, type_key, record_id, transition_key, reason)):
+        return _attempt_transition(
+            db,
+            actor,
+            type_key,
+            record_id,
+            transition_key,
+            reason=reason,
+            expected_version=expected_version,
+            signature=signature,
+            signing_session=signing_session,
+            attachment_limit=attachment_limit,
+            lockout_threshold=lockout_threshold,
+        )
+
+
+def _refuse_unauthorised(
+    conn: Connection, actor: Principal, type_key: str, record_id: int, transition_key: str
+) -> None:
+    readable_model(conn, actor, type_key)
+    ctx = _context(conn, actor, type_key, record_id, lock=False)
+    transition = ctx.workflow.transitions.get(transition_key)
+    if transition is None:
+        return  # execute_transition reports the unknown transition
+    blockers = _blockers(ctx, transition, ctx.row["data"], "(asked later)")
+    _raise_for([b for b in blockers if b.kind in (ROLE, SEPARATION)])
+
+
+def _attempt_transition(
+    db: Database,
+    actor: Principal,
+    type_key: str,
+    record_id: int,
+    transition_key: str,
+    *,
+    reason: str | None = None,
+    expected_version: int | None = None,
+    signature: SignatureInput | None = None,
+    signing_session: SigningSession | None = None,
+    attachment_limit: int,
+    lockout_threshold: int,
+) -> dict[str, Any]:
+    """Signature check, then the step (``run_transition`` records what it refuses)."""
+    with db.read() as conn:
+        model = type_model(conn, type_key)
+        workflow = workflow_model(conn, model.workflow) if model.workflow else None
+    needs_signature = bool(
+        workflow and (workflow.transitions.get(transition_key) or {}).get("signature")
+    )
     if needs_signature:
-        with refusals_audited(db, attempt, SIGN_REFUSED):
-            signer = verify_signer(
-                db,
-                actor,
-                signature,
-                session=signing_session,
-                lockout_threshold=lockout_threshold,
-            )
-    with refusals_audited(db, attempt, TRANSITION_REFUSED), db.write() as conn:
+        # Refuse a person who may not do this step before asking for a password,
+        # so a wrong password is never counted against someone without the role.
+        with db.read() as conn:
+            _refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
+    signer = (
+        verify_signer(
+            db, actor, signature, session=signing_session, lockout_threshold=lockout_threshold
+        )
+        if needs_signature
+        else None
+    )
+    with db.write() as conn:
         return execute_transition(
             conn,
             actor,
@@ -556,24 +584,6 @@ def run_transition(
             signer=signer,
             attachment_limit=attachment_limit,
         )
-
-
-def _needs_signature(db: Database, type_key: str, transition_key: str) -> bool:
-    with db.read() as conn:
-        model = type_model(conn, type_key)
-        workflow = workflow_model(conn, model.workflow) if model.workflow else None
-    return bool(workflow and (workflow.transitions.get(transition_key) or {}).get("signature"))
-
-
-def transition_result(conn: Connection, view: dict[str, Any]) -> dict[str, Any]:
-    """The record as a step left it (``view``), with the signatures it had then.
-
-    Read after the step's commit, so a later write must not leak in: the
-    signatures are those up to the step's version, checked against its content.
-    """
-    row = {**view, "type_key": view["type"]}
-    signatures = [s for s in signatures_of(conn, row) if s["record_version"] <= view["version"]]
-    return {**view, "signatures": signatures}
 
 
 def record_with_signatures(

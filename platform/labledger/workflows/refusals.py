@@ -27,6 +27,8 @@ TRANSITION_REFUSED = "record.transition_refused"
 SIGN_REFUSED = "record.sign_refused"
 #: Extra key of a refusal error naming why it was refused (also in the API's problem JSON).
 BLOCKED_BY = "blocked_by"
+#: The causes that make a refusal a refused signature (set by ``workflows.signing``).
+SIGNATURE_KINDS = frozenset({"signature", "signer", "password", "one_time_password"})
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,12 @@ def refusal_kinds(error: ServiceError) -> list[str]:
     return list(error.extra.get(BLOCKED_BY) or [error.title.lower()])
 
 
-def record_refusal(db: Database, attempt: Attempt, action: str, error: ServiceError) -> None:
+def refusal_action(error: ServiceError) -> str:
+    """The refusal's audit action: a refused signature, or a refused step."""
+    return SIGN_REFUSED if SIGNATURE_KINDS & set(refusal_kinds(error)) else TRANSITION_REFUSED
+
+
+def record_refusal(db: Database, attempt: Attempt, error: ServiceError) -> None:
     """Write the refusal event in its own transaction (nothing when the record is unknown)."""
     with db.write() as conn:
         found = conn.execute(
@@ -60,7 +67,7 @@ def record_refusal(db: Database, attempt: Attempt, action: str, error: ServiceEr
             [
                 AuditEntry(
                     actor=attempt.actor.username,
-                    action=action,
+                    action=refusal_action(error),
                     type_key=attempt.type_key,
                     record_id=attempt.record_id,
                     record_number=found.number,
@@ -78,7 +85,7 @@ def record_refusal(db: Database, attempt: Attempt, action: str, error: ServiceEr
 
 
 @contextmanager
-def refusals_audited(db: Database, attempt: Attempt, action: str) -> Iterator[None]:
+def refusals_audited(db: Database, attempt: Attempt) -> Iterator[None]:
     """Record every refusal raised in the block, then let it through unchanged.
 
     A step or record that does not exist is not a refusal: nothing is written.
@@ -88,5 +95,5 @@ def refusals_audited(db: Database, attempt: Attempt, action: str) -> Iterator[No
     except NotFound:
         raise
     except ServiceError as exc:
-        record_refusal(db, attempt, action, exc)
+        record_refusal(db, attempt, exc)
         raise
