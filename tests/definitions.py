@@ -168,6 +168,34 @@ def unchanged(db: Database) -> Iterator[None]:
     assert counts(db) == before, "a refused request changed the database"
 
 
+def actions_after(db: Database, seq: int) -> list[str]:
+    """The actions of the audit events after sequence number ``seq``, in order."""
+    with db.read() as conn:
+        return list(
+            conn.execute(
+                select(audit_event.c.action)
+                .where(audit_event.c.seq > seq)
+                .order_by(audit_event.c.seq)
+            ).scalars()
+        )
+
+
+def last_seq(db: Database) -> int:
+    with db.read() as conn:
+        return conn.execute(select(func.coalesce(func.max(audit_event.c.seq), 0))).scalar_one()
+
+
+@contextmanager
+def refusal_recorded(db: Database, *actions: str) -> Iterator[None]:
+    """Assert that the block changes no record and publishes nothing, and that the
+    audit trail gains exactly ``actions`` (by default: one refused step)."""
+    before, seq = counts(db), last_seq(db)
+    yield
+    after = counts(db)
+    assert (after[0], after[2]) == (before[0], before[2]), "a refused request changed the database"
+    assert actions_after(db, seq) == list(actions or ["record.transition_refused"])
+
+
 def add_roles(db: Database, *keys: str) -> None:
     """Define roles (types may only name roles that exist)."""
     with db.write() as conn:

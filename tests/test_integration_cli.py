@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from labledger import cli
 from labledger.db.integration_tables import import_run
 from labledger.identity.principal import SYSTEM
+from labledger.integration.cli import TOKEN_ENV
 from labledger.integration.mappings import publish_mapping
 from labledger.records.service import create_record
 from tests.definitions import (
@@ -28,10 +29,10 @@ receiver = pytest.fixture(running_receiver, name="receiver")
 
 
 @pytest.fixture
-def lab(db, publish, make_person):
-    """The types, the results mapping, and 'ann', an analyst."""
+def lab(db, publish, make_person, monkeypatch):
+    """The types, the results mapping, and 'ann', an analyst, whose token the commands hold."""
     add_roles(db, "analyst", "reviewer")
-    make_person("ann", "analyst")
+    monkeypatch.setenv(TOKEN_ENV, make_person("ann", "analyst").token)
     publish(batch_type())
     publish(measurement_type())
     with db.write() as conn:
@@ -101,7 +102,7 @@ def test_import_run_dry_run_and_apply(db, lab, tmp_path, capsys):
         capsys.readouterr().err
     )
     assert _cli(db, "import", "run", "plate_results", str(good), "--user", "nobody") == 1
-    assert "no active, unlocked user 'nobody'" in capsys.readouterr().err
+    assert "LABLEDGER_TOKEN belongs to 'ann', not to 'nobody'." in capsys.readouterr().err
     missing = str(tmp_path / "missing.csv")
     assert _cli(db, "import", "run", "plate_results", missing, "--user", "ann") == 1
     assert "Cannot read" in capsys.readouterr().err

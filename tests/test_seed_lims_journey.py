@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from labledger.audit.verify import verify
-from tests.definitions import unchanged
+from tests.definitions import refusal_recorded, unchanged
 from tests.test_seed_lims import DEMO_PASSWORDS, load_lims, token_of
 
 API = "/api/v1"
@@ -142,13 +142,13 @@ def test_sample_journey_through_the_api(client, db, tmp_path, admin):
         assert lab.step("tina", result, "enter").status_code == 200
     sample = lab.read("tina", sample)
     assert sample["state"] == "in_testing", "the first submitted result started testing"
-    with unchanged(db):
+    with refusal_recorded(db):
         early = lab.step("tina", sample, "to_review")
     assert early.status_code == 422 and "Every result must be reviewed" in early.json()["detail"]
 
     # The analyst may not review their own results; the reviewer signs each one.
     first = lab.results_of(sample)[0]
-    with unchanged(db):
+    with refusal_recorded(db):
         assert lab.step("tina", first, "review", sign=True).status_code == 403
     wrong = lab.step("rita", first, "review", signature={"username": "rita", "password": "nope"})
     assert wrong.status_code == 403 and "Signature refused" in wrong.json()["detail"]
@@ -161,7 +161,7 @@ def test_sample_journey_through_the_api(client, db, tmp_path, admin):
     assert sample["state"] == "awaiting_review", "the last review sent the sample on"
 
     # Release, signed, by someone who analysed none of its results.
-    with unchanged(db):
+    with refusal_recorded(db):
         assert lab.step("tina", sample, "release", sign=True).status_code == 403
     released = lab.step("quinn", sample, "release", sign=True)
     assert released.status_code == 200, released.text
@@ -189,7 +189,9 @@ def test_sample_journey_through_the_api(client, db, tmp_path, admin):
         ("record.transition", "receive", "tina"),
         ("record.update", None, "tina"),
         ("record.transition", "start_testing", "tina"),
+        ("record.transition_refused", "to_review", "tina"),
         ("record.transition", "to_review", "rita"),
+        ("record.transition_refused", "release", "tina"),
         ("record.transition", "release", "quinn"),
         ("record.sign", "release", "quinn"),
     ]
@@ -197,7 +199,7 @@ def test_sample_journey_through_the_api(client, db, tmp_path, admin):
     assert receipt["state"] == {"old": "registered", "new": "received"}
     assert receipt["received_by"] == {"old": None, "new": "tina"}
     assert storage == {"storage_location": {"old": None, "new": freezer["id"]}}
-    assert [e["details"]["automatic"] for e in audit[3:5]] == [True, True]
+    assert [audit[i]["details"]["automatic"] for i in (3, 5)] == [True, True]
 
     verified = client.get(f"{API}/audit/verify", headers=admin.headers).json()
     assert verified["ok"] and verified["events"] > 200

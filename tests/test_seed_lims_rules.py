@@ -13,7 +13,7 @@ from labledger.identity.users import check_password
 from labledger.records.lookup import record_id_by_number
 from labledger.records.service import create_record, get_record, update_record
 from labledger.workflows.engine import SignatureInput, run_transition
-from tests.definitions import unchanged
+from tests.definitions import refusal_recorded, unchanged
 from tests.test_seed_lims import DEMO_PASSWORDS, LIMIT, load_lims, records_of
 
 
@@ -213,7 +213,7 @@ def test_a_retest_keeps_the_original_value_and_holds_the_sample(lims, db):
         lims.update("tina", result, {"value": value})
         lims.step("tina", result, "enter")
     original = results[2]
-    with unchanged(db), pytest.raises(ValidationFailed, match="reason"):
+    with refusal_recorded(db), pytest.raises(ValidationFailed, match="reason"):
         lims.step("rita", original, "request_retest")
     lims.step("rita", original, "request_retest", reason="Nitrate above the limit: repeat")
     assert _refused(db, lims.update, "tina", original, {"value": 12.0}) == {
@@ -247,12 +247,15 @@ def test_two_reviews_by_two_people_who_did_not_enter_the_result(lims, db):
     )
     lims.update("tina", assay, {"value": 99.1})
     lims.step("tina", assay, "enter")
-    with unchanged(db), pytest.raises(ValidationFailed, match="needs two reviews"):
+    with refusal_recorded(db), pytest.raises(ValidationFailed, match="needs two reviews"):
         lims.step("rita", assay, "review", sign=True)
-    with unchanged(db), pytest.raises(Forbidden, match="cannot review"):
+    with refusal_recorded(db), pytest.raises(Forbidden, match="cannot review"):
         lims.step("tina", assay, "first_review", sign=True)
     lims.step("rita", assay, "first_review", sign=True)
-    with unchanged(db), pytest.raises(Forbidden, match="neither submitted this result nor gave"):
+    with (
+        refusal_recorded(db),
+        pytest.raises(Forbidden, match="did not enter or submit this result and did not give"),
+    ):
         lims.step("rita", assay, "second_review", sign=True)
     done = lims.step("mark", assay, "second_review", sign=True)
     assert done["state"] == "reviewed" and done["data"]["reviewed_by"] == "mark"
@@ -266,9 +269,12 @@ def test_nobody_who_analysed_a_result_releases_the_sample(lims, db):
         lims.step("rita", result, "review", sign=True)
     sample = lims.read(sample)
     assert sample["state"] == "awaiting_review"
-    with unchanged(db), pytest.raises(ValidationFailed, match="analysed a result of this sample"):
+    with (
+        refusal_recorded(db),
+        pytest.raises(ValidationFailed, match="analysed a result of this sample"),
+    ):
         lims.step("mark", sample, "release", sign=True)
-    with unchanged(db), pytest.raises(ServiceError, match="reason"):
+    with refusal_recorded(db), pytest.raises(ServiceError, match="reason"):
         lims.step("quinn", sample, "reject", sign=True)
     released = lims.step("quinn", sample, "release", sign=True)
     assert (released["state"], released["data"]["released_by"]) == ("released", "quinn")
@@ -276,7 +282,7 @@ def test_nobody_who_analysed_a_result_releases_the_sample(lims, db):
 
 def test_cancelling_needs_a_reason_and_locks_all_but_custody(lims, db):
     sample = lims.received("Surface water")
-    with unchanged(db), pytest.raises(ValidationFailed, match="reason"):
+    with refusal_recorded(db), pytest.raises(ValidationFailed, match="reason"):
         lims.step("quinn", sample, "cancel")
     cancelled = lims.step("quinn", sample, "cancel", reason="Container broken in transit")
     assert cancelled["state"] == "cancelled"
@@ -315,3 +321,21 @@ def test_priority_sets_the_due_date_unless_one_is_given(lims):
     )
     assert stat["data"]["due_date"] < routine["data"]["due_date"]
     assert given["data"]["due_date"] == "2031-01-01"
+
+
+def test_whoever_entered_a_value_does_not_review_it(lims, db):
+    """A manager types the value, a technician submits it: the manager may not review it."""
+    ph = next(
+        r
+        for r in lims.results(lims.received("Surface water"))
+        if r["data"]["analysis_name"] == "pH"
+    )
+    lims.update("mark", ph, {"value": 7.1})
+    lims.step("tina", ph, "enter")
+    with (
+        refusal_recorded(db),
+        pytest.raises(Forbidden, match="Whoever entered or submitted this result cannot review"),
+    ):
+        lims.step("mark", ph, "review", sign=True)
+    assert lims.read(ph)["state"] == "entered"
+    assert lims.step("rita", ph, "review", sign=True)["state"] == "reviewed"

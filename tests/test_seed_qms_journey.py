@@ -27,16 +27,20 @@ def people(db, tmp_path) -> dict[str, Person]:
 
 
 def _refused(db, response: Any, status: int, message: str) -> None:
-    """A wrong move: refused with this message, and nothing but a failed signing recorded."""
+    """A wrong move: refused with this message; only the refusal (and a failed signing) stays."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert message in response.json()["detail"]
 
 
+#: What a refused request records: the failed signing and the refusal on the record.
+REFUSAL_EVENTS = ("signature.failed", "record.transition_refused", "record.sign_refused")
+
+
 def _unchanged(db) -> tuple[int, int, int]:
     return (
         count(db),
-        count(db, audit_event, audit_event.c.action != "signature.failed"),
+        count(db, audit_event, audit_event.c.action.not_in(REFUSAL_EVENTS)),
         count(db, signature),
     )
 
@@ -149,6 +153,7 @@ def test_major_deviation_with_capa_from_report_to_closure(db, client, people):
     )
     assert _unchanged(db) == before
     assert count(db, audit_event, audit_event.c.action == "signature.failed") == 1
+    assert count(db, audit_event, audit_event.c.action == "record.sign_refused") == 1
     capa = api.step(quentin, "capa", capa_id, "approve_plan", sign=True)
     assert capa["state"] == "plan_approved"
     assert [(s["meaning"], s["printed_name"]) for s in capa["signatures"]] == [
@@ -275,15 +280,20 @@ def test_major_deviation_with_capa_from_report_to_closure(db, client, people):
         ("record.transition", "start_investigation", "quentin"),
         ("record.update", None, "owen"),
         ("record.transition", "send_for_final_approval", "owen"),
+        ("record.transition_refused", "approve_final", "owen"),
+        ("record.sign_refused", "approve_final", "hilde"),
         ("record.transition", "approve_final", "quentin"),
         ("record.sign", "approve_final", "quentin"),
     ]
     assert history("capa", capa_id) == [
         ("record.create", None, "quentin"),
         ("record.update", None, "owen"),
+        ("record.transition_refused", "approve_plan", "owen"),
+        ("record.sign_refused", "approve_plan", "quentin"),
         ("record.transition", "approve_plan", "quentin"),
         ("record.sign", "approve_plan", "quentin"),
         ("record.transition", "start_implementation", "owen"),
+        ("record.transition_refused", "complete_implementation", "owen"),
         ("record.transition", "complete_implementation", "owen"),
         ("record.update", None, "quentin"),
         ("record.transition", "close", "quentin"),

@@ -100,6 +100,7 @@ def test_an_admin_designs_a_workflow_with_every_rule(signed_in_admin, db, publis
         t_signature="Released for use",
         t_sep_creator="1",
         t_sep_transitions=["send_to_review"],
+        t_sep_authors_of="quantity",
         t_sep_message="Not the one who sent it.",
         t_guard="quantity > 0",
         t_guard_message="Nothing to release.",
@@ -162,6 +163,7 @@ def test_an_admin_designs_a_workflow_with_every_rule(signed_in_admin, db, publis
                 "separation": {
                     "creator": True,
                     "transitions": ["send_to_review"],
+                    "authors_of": ["quantity"],
                     "message": "Not the one who sent it.",
                 },
                 "actions": [

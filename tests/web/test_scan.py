@@ -11,7 +11,7 @@ from sqlalchemy import select
 from labledger.db.tables import audit_event
 from labledger.records.service import get_record
 from tests.conftest import TEST_PASSWORD
-from tests.definitions import unchanged
+from tests.definitions import refusal_recorded, unchanged
 from tests.web.helpers import csrf_token, sign_in
 from tests.web.record_fixtures import create, make_lab
 
@@ -122,7 +122,7 @@ def test_refusals_name_the_reason_and_change_nothing(client, db, lab):
     lot = _lots(db, lab.analyst, 1)[0]
     result = create(db, lab.analyst, "result", {"lot": lot["id"], "test": "pH"})
     sign_in(client, "quinn", TEST_PASSWORD)
-    with unchanged(db):
+    with refusal_recorded(db):
         response = _scan(client, lot["number"])
     assert response.status_code == 403
     assert _line(response.text) == ("Refused", "Only these roles may submit: analyst.")
@@ -134,7 +134,7 @@ def test_refusals_name_the_reason_and_change_nothing(client, db, lab):
     assert _line(response.text)[1] == f"{result['number']} is a Result, not a Lot."
 
     assert _scan(client, lot["number"]).status_code == 200
-    with unchanged(db):
+    with refusal_recorded(db):
         again = _scan(client, lot["number"])
     assert again.status_code == 409, "scanned twice: the second finds it moved on"
     assert "is in state &#39;in_review&#39;; &#39;Submit&#39; starts from open." in again.text
@@ -147,7 +147,7 @@ def test_a_step_that_needs_a_reason_takes_it_once_for_every_number(client, db, l
         assert _scan(client, lot["number"]).status_code == 200
     sign_in(client, "quinn", TEST_PASSWORD)
     assert 'id="scan-reason" name="reason"' in client.get(f"{SCAN}?transition=reject").text
-    with unchanged(db):
+    with refusal_recorded(db):
         missing = _scan(client, lots[0]["number"], "reject")
     assert missing.status_code == 422 and "Give a reason for this step." in missing.text
     for lot in lots:

@@ -15,7 +15,12 @@ class RecordWrite(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SignaturePayload(msgspec.Struct, forbid_unknown_fields=True):
-    """The signer's credentials, re-entered for every signature."""
+    """The signer's credentials, re-entered for every signature.
+
+    Both are required: an API call has no signing session. The username is
+    optional here only so that leaving it out gets a field-level problem
+    (``signature.username``) from the workflow service, not a parse error.
+    """
 
     password: str
     username: str | None = None

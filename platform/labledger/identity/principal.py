@@ -39,3 +39,24 @@ SYSTEM = Principal(
     roles=frozenset(),
     permissions=frozenset(SYSTEM_PERMISSIONS),
 )
+
+#: The audit name of command-line work done without a person's credentials
+#: (``labledger import run`` or ``watch`` without ``--user``). A username cannot
+#: contain a colon, so it is never mistaken for a person.
+COMMAND_LINE = "system:command-line"
+
+
+def command_line_principal(roles: Iterable[str]) -> Principal:
+    """The command line acting on its own behalf, with ``roles`` (all that exist).
+
+    Whoever runs ``labledger`` holds the database already, so withholding a
+    role would protect nothing; what matters is that the trail never names a
+    person who did not act.
+    """
+    return Principal(
+        id=0,
+        username=COMMAND_LINE,
+        full_name="labledger command line (no person)",
+        roles=frozenset(roles),
+        permissions=frozenset(),
+    )

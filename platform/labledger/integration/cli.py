@@ -3,32 +3,43 @@ deliveries.
 
 Administration commands act as the system, like every ``labledger`` command
 (whoever runs them has the database in hand). Imports are different: the
-records they write carry a person in their audit trail, so ``import run``
-and ``watch`` name the user they act for (``--user``), whose permissions on
-the target type apply.
+records they write carry an actor in their audit trail. ``import run`` and
+``watch`` act in a person's name only with that person's credentials: one of
+their API tokens in ``LABLEDGER_TOKEN``, or their password typed at a
+terminal prompt (``--user NAME``); the person's permissions on the target
+type then apply. Without credentials they act as the command line itself,
+which the audit trail names ``system:command-line``.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from labledger.identity.principal import SYSTEM, Principal, command_line_principal
 
-from labledger.db.tables import app_user
-from labledger.identity.principal import SYSTEM, Principal
-from labledger.identity.users import load_principal
+if TYPE_CHECKING:
+    from labledger.db.engine import Database
 
 #: Row errors printed by ``import run`` (all of them are in ``--json``).
 SHOWN_ERRORS = 50
+#: The environment variable holding the API token of the person an import acts for.
+TOKEN_ENV = "LABLEDGER_TOKEN"  # noqa: S105 - a variable's name, not a secret
+#: What ``--user`` means, for the help of both commands.
+USER_HELP = (
+    f"act as this person, proven by one of their API tokens in {TOKEN_ENV} or by their "
+    "password typed at the prompt (default: the token's owner, or the command line itself)"
+)
 
 
 def add_integration_commands(commands: Any) -> None:
@@ -57,7 +68,7 @@ def add_integration_commands(commands: Any) -> None:
     run = imports.add_parser("run", help="import FILE through MAPPING (- reads stdin)")
     run.add_argument("mapping")
     run.add_argument("file")
-    run.add_argument("--user", required=True, help="the user the records are written by")
+    run.add_argument("--user", help=USER_HELP)
     run.add_argument("--dry-run", action="store_true", help="report row by row, write nothing")
     run.add_argument("--reason", help="reason for change given to updated records")
     run.add_argument("--json", action="store_true", help="print the whole report as JSON")
@@ -74,7 +85,7 @@ def add_integration_commands(commands: Any) -> None:
     watch = commands.add_parser("watch", help="import the files dropped into DIR")
     watch.add_argument("dir")
     watch.add_argument("--mapping", required=True, help="the mapping the files go through")
-    watch.add_argument("--user", required=True, help="the user the records are written by")
+    watch.add_argument("--user", help=USER_HELP)
     watch.add_argument("--once", action="store_true", help="import what is there, then exit")
     watch.add_argument("--interval", type=float, default=5.0, help="seconds between passes")
     watch.set_defaults(handler=cmd_watch)
@@ -112,14 +123,48 @@ def add_integration_commands(commands: Any) -> None:
     replay.set_defaults(handler=cmd_deliveries_replay)
 
 
-def _acting_user(conn: Connection, username: str) -> Principal:
+def _acting_user(db: Database, username: str | None, lockout_threshold: int) -> Principal:
+    """Who an import acts as: a person proven by their credentials, or the command line."""
     from labledger.cli import CliError
+    from labledger.identity.roles import existing_role_keys
+    from labledger.identity.tokens import principal_for_token
 
-    user_id = conn.execute(select(app_user.c.id).where(app_user.c.username == username)).scalar()
-    principal = load_principal(conn, user_id) if user_id is not None else None
-    if principal is None:
-        raise CliError(f"There is no active, unlocked user '{username}'.")
-    return principal
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if token:
+        with db.read() as conn:
+            principal = principal_for_token(conn, token)
+        if principal is None:
+            raise CliError(f"{TOKEN_ENV} is not a valid API token of an active, unlocked user.")
+        if username and principal.username != username:
+            raise CliError(f"{TOKEN_ENV} belongs to '{principal.username}', not to '{username}'.")
+        return principal
+    if not username:
+        with db.read() as conn:
+            return command_line_principal(existing_role_keys(conn))
+    return _person_by_password(db, username, lockout_threshold)
+
+
+def _person_by_password(db: Database, username: str, lockout_threshold: int) -> Principal:
+    """The person ``username``, once they typed their password (checked and audited as a login)."""
+    from labledger.cli import CliError
+    from labledger.identity.users import check_password
+
+    if not sys.stdin.isatty():
+        raise CliError(
+            f"Acting as '{username}' needs their credentials: set {TOKEN_ENV} to one of their "
+            "API tokens, or run the command in a terminal to type their password."
+        )
+    password = getpass.getpass(f"Password of {username}: ")
+    with db.write() as conn:
+        check = check_password(conn, username, password, lockout_threshold=lockout_threshold)
+    if check.principal is None:
+        raise CliError(check.message)
+    if check.principal.must_change_password:
+        raise CliError(
+            f"'{username}' has a one-time password: sign in to the web application and choose "
+            "your own first."
+        )
+    return check.principal
 
 
 @contextmanager
@@ -172,14 +217,13 @@ def _read_file(path: str) -> bytes:
 
 
 def cmd_import_run(args: argparse.Namespace) -> int:
-    from labledger.cli import EXIT_FAILED, _database
+    from labledger.cli import EXIT_FAILED, _database, _settings
     from labledger.integration.importer import apply_import, preview_import
 
     raw = _read_file(args.file)
     filename = "stdin" if args.file == "-" else Path(args.file).name
     with _database(args) as db:
-        with db.read() as conn:
-            actor = _acting_user(conn, args.user)
+        actor = _acting_user(db, args.user, _settings(args).lockout_threshold)
         if args.dry_run:
             report = preview_import(db, actor, args.mapping, raw, filename)
         else:
@@ -217,7 +261,7 @@ def cmd_mapping_list(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from labledger.cli import EXIT_FAILED, CliError, _database
+    from labledger.cli import EXIT_FAILED, CliError, _database, _settings
     from labledger.integration.mappings import load_mapping
     from labledger.integration.watch import FAILED, watch_folder, watch_pass
 
@@ -226,8 +270,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise CliError(f"{args.dir} is not a folder.")
     _log_to_stderr()
     with _database(args) as db:
+        actor = _acting_user(db, args.user, _settings(args).lockout_threshold)
         with db.read() as conn:
-            actor = _acting_user(conn, args.user)
             load_mapping(conn, args.mapping)
         if args.once:
             results = watch_pass(db, folder, args.mapping, actor)

@@ -11,9 +11,11 @@ from litestar.response import Redirect, Template
 
 from labledger.db.engine import Database
 from labledger.errors import ValidationFailed
+from labledger.identity.reset_notice import ResetNotice, password_reset_notice
 from labledger.identity.sessions import SESSION_COOKIE, WebSession, end_session, start_session
 from labledger.identity.users import change_own_password, check_password
 from labledger.settings import Settings
+from labledger.web.display import utc_text
 from labledger.web.pages import page
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -38,6 +40,18 @@ def _cookie_response(
             SESSION_COOKIE, token, path="/", httponly=True, samesite="lax", secure=secure
         )
     return response
+
+
+def _shown(notice: ResetNotice | None) -> dict[str, Any] | None:
+    """The reset notice with its times written out in UTC."""
+    if notice is None:
+        return None
+    return {
+        "reset_by": notice.reset_by,
+        "reset_at": utc_text(notice.reset_at),
+        "last_sign_in": utc_text(notice.last_sign_in),
+        "failed_attempts": notice.failed_attempts,
+    }
 
 
 class AccountController(Controller):
@@ -73,9 +87,11 @@ class AccountController(Controller):
             end_session(conn, request.cookies.get(SESSION_COOKIE))
         return _cookie_response(request, settings, "/login", None)
 
-    @get("/account/password", sync_to_thread=False)
-    def password_form(self, session: WebSession) -> Template:
-        return page("password.html", session, errors={}, done=False)
+    @get("/account/password", sync_to_thread=True)
+    def password_form(self, session: WebSession, db: Database) -> Template:
+        with db.read() as conn:
+            notice = password_reset_notice(conn, session.principal.username)
+        return page("password.html", session, errors={}, done=False, notice=_shown(notice))
 
     @post("/account/password", sync_to_thread=True)
     def change_password(

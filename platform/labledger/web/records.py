@@ -35,6 +35,7 @@ from labledger.web.fragments import fragment, is_htmx
 from labledger.web.pages import page
 from labledger.workflows.engine import available_transitions, record_with_signatures
 from labledger.workflows.model import workflow_model
+from labledger.workflows.refusals import SIGN_REFUSED, TRANSITION_REFUSED
 from labledger.workflows.signatures import CURRENT, EARLIER_VERSION
 
 #: Sort orders every list offers besides its filterable fields.
@@ -52,6 +53,7 @@ SIGNATURE_STATUS = {
 }
 INVALID_TEXT = "INVALID: does not match what was signed or its audit event"
 ACTION_LABELS = {"record.create": "Created", "record.update": "Changed"}
+REFUSAL_LABELS = {TRANSITION_REFUSED: "Step refused", SIGN_REFUSED: "Signature refused"}
 
 
 def state_labels(conn: Connection, model: TypeModel) -> dict[str, str]:
@@ -136,10 +138,13 @@ def _list_context(
 
 def _event_label(event: dict[str, Any], transitions: dict[str, str]) -> str:
     details = event["details"] or {}
+    step = transitions.get(details.get("transition"), details.get("transition", "Transition"))
     if event["action"] == "record.transition":
-        return transitions.get(details.get("transition"), details.get("transition", "Transition"))
+        return step
     if event["action"] == "record.sign":
         return f"Signed: {details.get('meaning', '')}"
+    if event["action"] in REFUSAL_LABELS:
+        return f"{REFUSAL_LABELS[event['action']]}: {step} ({details.get('message', '')})"
     return ACTION_LABELS.get(event["action"], event["action"])
 
 

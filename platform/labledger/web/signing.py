@@ -2,11 +2,11 @@
 
 Every step opens a small dialog that says what will happen: the target
 state, the signature's meaning where one is needed, a reason where the
-workflow asks for one. A signature needs the password every time, and the
-username too on the first signature of a browser session (21 CFR 11.200:
-the first signing in a session uses both components). The password is
-checked by the workflow engine, which audits a wrong one and counts it
-toward lockout; the dialog then says so and stays open.
+workflow asks for one. Which signature components are needed is decided by
+the workflow engine (``workflows.signing``): the dialog tells it whether
+this browser session has signed before, and asks for the username only when
+it has not. The engine audits a wrong password and counts it toward lockout;
+the dialog then says so and stays open.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from labledger.db.engine import Database
-from labledger.errors import FieldError, NotFound, ServiceError, ValidationFailed
+from labledger.errors import NotFound, ServiceError
 from labledger.identity.sessions import WebSession, mark_signed_in_session
 from labledger.metadata.types import readable_model
 from labledger.records.service import get_record
@@ -28,8 +28,9 @@ from labledger.web.forms import first
 from labledger.web.fragments import fragment, htmx_redirect, is_htmx
 from labledger.web.pages import page
 from labledger.web.records import state_labels
-from labledger.workflows.engine import SignatureInput, available_transitions, run_transition
+from labledger.workflows.engine import available_transitions, run_transition
 from labledger.workflows.model import workflow_model
+from labledger.workflows.signing import SignatureInput, SigningSession
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -121,12 +122,6 @@ class TransitionPagesController(Controller):
         version = first(data, "version")
         context.update(reason=first(data, "reason"), username=username)
         try:
-            if context["ask_username"] and context["transition"]["allowed"] and not username:
-                raise ValidationFailed(
-                    "This is your first signature since you signed in: enter your username "
-                    "and your password.",
-                    [FieldError("signature.username", "enter your username")],
-                )
             run_transition(
                 db,
                 session.principal,
@@ -136,6 +131,7 @@ class TransitionPagesController(Controller):
                 reason=context["reason"],
                 expected_version=int(version) if version.isdigit() else None,
                 signature=SignatureInput(username, password) if meaning else None,
+                signing_session=SigningSession(signed_before=session.signed_in_session),
                 attachment_limit=settings.attachment_max_bytes,
                 lockout_threshold=settings.lockout_threshold,
             )

@@ -111,6 +111,9 @@ def type_fit_errors(
         for key in transition.get("requires_fields", []):
             if key not in fields:
                 error(f"{path}.requires_fields", f"names unknown field '{key}'")
+        for position, key in enumerate(transition.get("separation", {}).get("authors_of", [])):
+            if key not in fields:
+                error(f"{path}.separation.authors_of[{position}]", f"names unknown field '{key}'")
         if transition.get("guard"):
             problem = _expression_problem(transition["guard"], names)
             if problem:

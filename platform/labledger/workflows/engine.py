@@ -30,7 +30,6 @@ from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.expressions import EvaluationError, compile_expression
 from labledger.identity.principal import Principal
-from labledger.identity.users import check_password
 from labledger.metadata.fieldtypes import FIELD_TYPES, computed_result
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
@@ -45,12 +44,14 @@ from labledger.records.service import (
 )
 from labledger.records.validation import is_empty
 from labledger.workflows.model import WorkflowModel, workflow_model
+from labledger.workflows.refusals import BLOCKED_BY, Attempt, refusals_audited
 from labledger.workflows.signatures import (
     SIGN_ACTION,
     add_signature,
     signature_row,
     signatures_of,
 )
+from labledger.workflows.signing import SignatureInput, SigningSession, verify_signer
 
 #: Why a transition may not run now; "role" and "separation" are refusals (403),
 #: the others are unmet conditions (422).
@@ -64,12 +65,6 @@ class Blocker:
     kind: str
     message: str
     fields: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SignatureInput:
-    username: str
-    password: str
 
 
 @dataclass
@@ -148,6 +143,22 @@ def _earlier_actors(conn: Connection, record_id: int, transitions: list[str]) ->
     return {r.actor for r in rows if (r.details or {}).get("transition") in transitions}
 
 
+def _field_authors(conn: Connection, record_id: int, fields: list[str]) -> set[str]:
+    """Whoever entered or changed one of ``fields`` on the record, by the audit trail.
+
+    Every write names the fields it changed in its event (by hand, in a grid,
+    by an import or by a step's action), so this finds each of them.
+    """
+    if not fields:
+        return set()
+    rows = conn.execute(
+        select(audit_event.c.actor, audit_event.c.changes).where(
+            audit_event.c.record_id == record_id, audit_event.c.changes.is_not(None)
+        )
+    ).all()
+    return {r.actor for r in rows if set(fields) & set(r.changes or {})}
+
+
 def _blockers(
     ctx: _Context,
     transition: dict[str, Any],
@@ -168,10 +179,11 @@ def _blockers(
     if not automatic and separation:
         same_as_creator = separation.get("creator") and ctx.row["created_by"] == actor.username
         earlier = _earlier_actors(ctx.conn, ctx.row["id"], separation.get("transitions", []))
-        if same_as_creator or actor.username in earlier:
+        authors = _field_authors(ctx.conn, ctx.row["id"], separation.get("authors_of", []))
+        if same_as_creator or actor.username in earlier | authors:
             message = separation.get("message") or (
-                "Separation of duties: you created this record or did an earlier step on it, "
-                "so someone else must do this one."
+                "Separation of duties: you created this record, did an earlier step on it or "
+                "entered what this step judges, so someone else must do this one."
             )
             result.append(Blocker(SEPARATION, message))
     set_by_step = {a.get("field") or a.get("link_field") for a in transition.get("actions", [])} - {
@@ -226,14 +238,21 @@ def available_transitions(
 def _raise_for(blockers: list[Blocker]) -> None:
     refusals = [b for b in blockers if b.kind in (ROLE, SEPARATION)]
     if refusals:
-        raise Forbidden(" ".join(b.message for b in refusals))
+        raise Forbidden(
+            " ".join(b.message for b in refusals),
+            extra={BLOCKED_BY: [b.kind for b in refusals]},
+        )
     if blockers:
         errors = [
             FieldError(f"data.{f}" if f != "reason" else f, b.message)
             for b in blockers
             for f in (b.fields or (b.kind,))
         ]
-        raise ValidationFailed(" ".join(b.message for b in blockers), errors)
+        raise ValidationFailed(
+            " ".join(b.message for b in blockers),
+            errors,
+            {BLOCKED_BY: [b.kind for b in blockers]},
+        )
 
 
 def _compiled(source: str) -> Any:
@@ -345,13 +364,21 @@ def execute_transition(
     if expected_version is not None and row["version"] != expected_version:
         raise Conflict(
             f"Record {row['number']} changed since you loaded it (now version {row['version']}).",
-            extra={"current_version": row["version"], "current": record_view(row)},
+            extra={
+                "current_version": row["version"],
+                "current": record_view(row),
+                BLOCKED_BY: ["version"],
+            },
         )
     if row["state"] not in transition["from"]:
         raise Conflict(
             f"Record {row['number']} is in state '{row['state']}'; "
             f"'{transition['label']}' starts from {', '.join(transition['from'])}.",
-            extra={"current_version": row["version"], "current": record_view(row)},
+            extra={
+                "current_version": row["version"],
+                "current": record_view(row),
+                BLOCKED_BY: ["state"],
+            },
         )
     _raise_for(_blockers(ctx, transition, row["data"], reason, automatic=automatic))
     meaning = (transition.get("signature") or {}).get("meaning")
@@ -506,6 +533,44 @@ def _run_referenced_transitions(
         )
 
 
+def run_transition(
+    db: Database,
+    actor: Principal,
+    type_key: str,
+    record_id: int,
+    transition_key: str,
+    *,
+    reason: str | None = None,
+    expected_version: int | None = None,
+    signature: SignatureInput | None = None,
+    signing_session: SigningSession | None = None,
+    attachment_limit: int,
+    lockout_threshold: int,
+) -> dict[str, Any]:
+    """The whole transition as a person asks for it; returns the record as the step left it.
+
+    ``signing_session`` is the caller's continuous session (a browser's), or
+    None (an API call): it decides whether the signature needs the username
+    (``workflows.signing``). Every refusal is written to the record's audit
+    trail, in a transaction of its own, before it is raised
+    (``workflows.refusals``).
+    """
+    with refusals_audited(db, Attempt(actor, type_key, record_id, transition_key, reason)):
+        return _attempt_transition(
+            db,
+            actor,
+            type_key,
+            record_id,
+            transition_key,
+            reason=reason,
+            expected_version=expected_version,
+            signature=signature,
+            signing_session=signing_session,
+            attachment_limit=attachment_limit,
+            lockout_threshold=lockout_threshold,
+        )
+
+
 def _refuse_unauthorised(
     conn: Connection, actor: Principal, type_key: str, record_id: int, transition_key: str
 ) -> None:
@@ -518,33 +583,7 @@ def _refuse_unauthorised(
     _raise_for([b for b in blockers if b.kind in (ROLE, SEPARATION)])
 
 
-def verify_signer(
-    db: Database, actor: Principal, credentials: SignatureInput | None, *, lockout_threshold: int
-) -> Principal:
-    """Check the signer's password in a transaction of its own (failures must stay recorded)."""
-    if credentials is None or not credentials.password:
-        raise ValidationFailed(
-            "This step needs your electronic signature.",
-            [FieldError("signature.password", "enter your password to sign")],
-        )
-    if credentials.username and credentials.username != actor.username:
-        raise Forbidden("You can only sign with your own account.")
-    with db.write() as conn:
-        check = check_password(
-            conn,
-            actor.username,
-            credentials.password,
-            lockout_threshold=lockout_threshold,
-            purpose="signature",
-        )
-    if check.principal is None:
-        raise Forbidden(f"Signature refused: {check.message}")
-    if check.principal.must_change_password:
-        raise Forbidden("Change your one-time password before signing anything.")
-    return check.principal
-
-
-def run_transition(
+def _attempt_transition(
     db: Database,
     actor: Principal,
     type_key: str,
@@ -554,10 +593,11 @@ def run_transition(
     reason: str | None = None,
     expected_version: int | None = None,
     signature: SignatureInput | None = None,
+    signing_session: SigningSession | None = None,
     attachment_limit: int,
     lockout_threshold: int,
 ) -> dict[str, Any]:
-    """The whole transition as a person asks for it: signature check, then the step."""
+    """Signature check, then the step (``run_transition`` records what it refuses)."""
     with db.read() as conn:
         model = type_model(conn, type_key)
         workflow = workflow_model(conn, model.workflow) if model.workflow else None
@@ -570,7 +610,9 @@ def run_transition(
         with db.read() as conn:
             _refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
     signer = (
-        verify_signer(db, actor, signature, lockout_threshold=lockout_threshold)
+        verify_signer(
+            db, actor, signature, session=signing_session, lockout_threshold=lockout_threshold
+        )
         if needs_signature
         else None
     )

@@ -131,6 +131,7 @@ def _merge_transition(draft: dict[str, Any], form: Form) -> None:
     separation = dict(separation) if isinstance(separation, dict) else {}
     put(separation, "creator", form.checked("t_sep_creator"), False)
     put(separation, "transitions", form.values("t_sep_transitions"), [])
+    put(separation, "authors_of", parse_list(form.text("t_sep_authors_of")), [])
     put(separation, "message", form.text("t_sep_message") or None)
     put(transition, "separation", separation, {})
     actions = _dicts(transition.get("actions"))
