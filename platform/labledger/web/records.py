@@ -200,9 +200,11 @@ def _since_last_signature(events: list[dict[str, Any]]) -> list[dict[str, Any]] 
 
 def _editable_now(conn: Connection, model: TypeModel, state: str | None) -> bool:
     """Whether the record's state leaves any field a person could change."""
-    locked = state_rules(conn, model, state).locked
+    rules = state_rules(conn, model, state)
     return any(
-        FIELD_TYPES[f["type"]].accepts_input and k not in locked and not f.get("read_only")
+        FIELD_TYPES[f["type"]].accepts_input
+        and k not in rules.locked | rules.system_set
+        and not f.get("read_only")
         for k, f in model.fields.items()
     )
 
