@@ -14,9 +14,13 @@ from labledger.bundles.importer import apply_bundle, preview_bundle
 from labledger.db.tables import audit_event, record
 from labledger.errors import Forbidden, ValidationFailed
 from labledger.identity.principal import CONFIGURE, MIGRATE_RECORDS, SYSTEM
+from labledger.printing.render import print_labels, print_record
 from labledger.records.validation import SYSTEM_SET_MESSAGE
+from tests.conftest import TEST_PASSWORD
 from tests.test_bundles import encode, snapshot, starter_bundle
 from tests.test_bundles_cli import labledger  # noqa: F401 - the fixture
+from tests.test_printing import certificate_template, label_template, publish_template
+from tests.web.helpers import sign_in
 
 
 def history_bundle() -> dict[str, Any]:
@@ -133,6 +137,42 @@ def test_a_reconciliation_mismatch_fails_the_whole_import(db):
     assert "content hash" in problems["records[0]"]
     assert "1 batch record(s) in state 'released' were written, 0 are stored" in problems["records"]
     assert snapshot(db) == before
+
+
+def test_the_record_page_and_every_printout_show_the_migration(db, client, make_person):
+    raw = encode(history_bundle())
+    apply_bundle(db, SYSTEM, raw, migrate=True)
+    make_person("ann", "analyst")
+    with db.read() as conn:
+        batch_id = conn.execute(select(record.c.id).where(record.c.type_key == "batch")).scalar()
+    sign_in(client, "ann", TEST_PASSWORD)
+    notice = f"source file SHA-256 {hashlib.sha256(raw).hexdigest()}"
+    assert notice in client.get(f"/records/batch/{batch_id}").text
+    assert notice in client.get(f"/records/batch/{batch_id}/print").text
+    publish_template(db, label_template())
+    labels = client.get("/records/batch/labels/batch_label", params={"id": batch_id})
+    assert labels.status_code == 200 and notice in labels.text
+
+
+def test_every_printout_of_a_migrated_record_says_so(db):
+    raw = encode(history_bundle())
+    apply_bundle(db, SYSTEM, raw, migrate=True)
+    publish_template(db, label_template())
+    publish_template(
+        db, certificate_template(template="<p>{{ record.migration.source_sha256 }}</p>")
+    )
+    sha256 = hashlib.sha256(raw).hexdigest()
+    with db.read() as conn:
+        batch = conn.execute(
+            select(record.c.id, record.c.number).where(record.c.type_key == "batch")
+        ).one()
+        labels = print_labels(conn, SYSTEM, "batch", [batch.id, batch.id], "batch_label")
+        document = print_record(conn, SYSTEM, "batch", batch.id, "batch_certificate")
+    assert labels.notices == document.notices
+    (notice,) = labels.notices
+    assert notice.startswith(f"{batch.number} was migrated from another system")
+    assert notice.endswith(f"source file SHA-256 {sha256}.")
+    assert [[str(body) for body in page] for page in document.pages] == [[f"<p>{sha256}</p>"]]
 
 
 def test_the_cli_migrates_with_migrate(db, labledger, tmp_path):  # noqa: F811

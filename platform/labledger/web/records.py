@@ -15,6 +15,7 @@ from litestar.response import Stream, Template
 from sqlalchemy import Connection
 
 from labledger.audit.queries import record_history
+from labledger.bundles.migration import migration_notice, migrations_of
 from labledger.db.engine import Database
 from labledger.db.types import utc_now
 from labledger.errors import ValidationFailed
@@ -209,6 +210,11 @@ def _editable_now(conn: Connection, model: TypeModel, state: str | None) -> bool
     )
 
 
+def _migration_notice(conn: Connection, rec: dict[str, Any]) -> str | None:
+    marker = migrations_of(conn, [rec["id"]]).get(rec["id"])
+    return None if marker is None else migration_notice(rec["number"], marker)
+
+
 def record_context(
     conn: Connection, actor: Principal, type_key: str, record_id: int
 ) -> dict[str, Any]:
@@ -266,6 +272,7 @@ def record_context(
         "since_signature": _since_last_signature(history),
         "referencing": referencing,
         "may_edit": model.allows(actor, "edit") and _editable_now(conn, model, rec["state"]),
+        "migration": _migration_notice(conn, rec),
         "created": utc_text(rec["created_at"]),
         "updated": utc_text(rec["updated_at"]),
     }
