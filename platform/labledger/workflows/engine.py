@@ -247,16 +247,20 @@ def _checked_step_data(
             as_system=True,
         )
     except ValidationFailed as exc:
-        fields = "; ".join(
-            f"{ctx.model.fields.get(k, {}).get('label', k)}: {e.message}"
-            for e in exc.errors
-            for k in [e.field.removeprefix("data.")]
-        )
         raise ValidationFailed(
             f"'{transition['label']}' was refused: the record's values after its actions "
-            f"are not valid ({fields}).",
+            f"are not valid ({_labelled(ctx.model, exc.errors)}).",
             exc.errors,
         ) from None
+
+
+def _labelled(model: TypeModel, errors: list[FieldError]) -> str:
+    """Field errors as a person reads them, e.g. "Score: must be at most 10"."""
+    parts = []
+    for error in errors:
+        key = error.field.removeprefix("data.")
+        parts.append(f"{model.fields.get(key, {}).get('label', key)}: {error.message}")
+    return "; ".join(parts)
 
 
 def _run_actions_before(
