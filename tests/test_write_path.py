@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from labledger.db.tables import audit_event, record
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import SYSTEM
+from labledger.integration.importer import apply_import
 from labledger.integration.mappings import publish_mapping
 from labledger.metadata.types import publish_type
 from labledger.records.service import create_record, update_record
@@ -238,6 +239,27 @@ def test_a_mapping_cannot_target_a_system_set_field(db, tech):
         publish_mapping(conn, SYSTEM, mapping)
     assert {e.field for e in refused.value.errors} == {"columns[1].field", "constants.stamp"}
     assert all(SYSTEM_SET_MESSAGE in e.message for e in refused.value.errors)
+
+
+def test_an_import_through_a_mapping_that_now_targets_a_system_set_field_is_refused(db, tech):
+    mapping = {
+        "key": "gauges",
+        "label": "Gauges",
+        "target": "gauge",
+        "format": "csv",
+        "columns": [{"source": "Name", "field": "name"}, {"source": "Note", "field": "note"}],
+    }
+    with db.write() as conn:
+        publish_mapping(conn, SYSTEM, mapping)
+        definition = gauge_type()
+        definition["fields"][7]["system_set"] = True
+        publish_type(conn, SYSTEM, definition)
+    with pytest.raises(ValidationFailed) as refused:
+        apply_import(db, tech.principal, "gauges", b"Name,Note\nG1,forged\n", "gauges.csv")
+    assert "no longer fits" in refused.value.detail
+    assert [e.field for e in refused.value.errors] == ["columns[1].field"]
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(record)).scalar_one() == 0
 
 
 def test_a_system_set_field_cannot_also_be_required(db, tech):
