@@ -194,13 +194,13 @@ def test_records_are_created_with_refs_resolved_and_states(db):
     assert event["details"] == {"bundle": "starter", "bundle_version": "1.0", "ref": "m-1"}
 
 
-def test_a_record_may_name_its_state(db):
+def test_a_record_enters_its_workflows_initial_state(db):
     bundle = starter_bundle()
-    bundle["records"][0]["state"] = "checked"
+    bundle["records"][0]["state"] = "draft"
     apply_bundle(db, SYSTEM, encode(bundle))
     with db.read() as conn:
         states = set(conn.execute(select(record.c.state).where(record.c.type_key == "batch")))
-    assert states == {("checked",)}
+    assert states == {("draft",)}
 
 
 def test_importing_the_same_bundle_again_changes_nothing(db):
@@ -291,7 +291,7 @@ def test_new_version_publishes_only_what_changed_and_previews_effects(db):
 def test_removed_state_reports_records_in_it(db):
     bundle = starter_bundle()
     bundle["records"][0]["state"] = "checked"
-    apply_bundle(db, SYSTEM, encode(bundle))
+    apply_bundle(db, SYSTEM, encode(bundle), migrate=True)
     flow = bundle["workflows"][0]
     flow["states"] = [s for s in flow["states"] if s["key"] != "released"]
     flow["transitions"] = [t for t in flow["transitions"] if t["key"] != "release"]

@@ -56,7 +56,8 @@ class ConfigController(Controller):
     @post(
         "/import",
         status_code=200,
-        summary="Import a bundle sent as the request body (?dry_run=true: preview only)",
+        summary="Import a bundle sent as the request body (?dry_run=true: preview only; "
+        "?migrate=true: a migration of records with their history)",
     )
     async def import_bundle(
         self,
@@ -67,10 +68,15 @@ class ConfigController(Controller):
         force: bool = QueryParameter(
             default=False, description="overwrite items changed here since they were imported"
         ),
+        migrate: bool = QueryParameter(
+            default=False,
+            description="records keep their state and system-set fields, marked as migrated "
+            "(needs 'migrate_records'); the import ends with a reconciliation",
+        ),
     ) -> dict[str, Any]:
         # The raw bytes, not parsed JSON: the audit trail records their SHA-256, and
         # the bundle reader refuses repeated member names a JSON decoder would hide.
         raw = await request.body()
         run = preview_bundle if dry_run else apply_bundle
-        report = await run_sync(lambda: run(db, principal, raw, force=force))
+        report = await run_sync(lambda: run(db, principal, raw, force=force, migrate=migrate))
         return report.as_dict()

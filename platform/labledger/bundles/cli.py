@@ -47,6 +47,12 @@ def add_config_commands(commands: Any) -> None:
         action="store_true",
         help="overwrite items changed here since they were imported",
     )
+    load.add_argument(
+        "--migrate",
+        action="store_true",
+        help="bring records with their history: they keep their state and system-set fields, "
+        "are marked as migrated, and the import ends with a reconciliation",
+    )
     load.set_defaults(handler=cmd_config_import)
 
 
@@ -92,7 +98,7 @@ def cmd_config_import(args: argparse.Namespace) -> int:
     run = preview_bundle if args.dry_run else apply_bundle
     try:
         with _database(args) as db:
-            report = run(db, SYSTEM, raw, force=args.force)
+            report = run(db, SYSTEM, raw, force=args.force, migrate=args.migrate)
     except ImportConflict as exc:
         print("\n".join(exc.report.lines()))
         raise

@@ -50,6 +50,7 @@ from labledger.bundles.format import (
     parse_bundle,
     record_refs,
 )
+from labledger.bundles.migration import Migrated, migration_detail, reconcile
 from labledger.bundles.report import SINGULAR, Change, ImportReport, ItemReport, RecordReport
 from labledger.canonical import content_hash
 from labledger.db.engine import Database
@@ -57,7 +58,7 @@ from labledger.db.jsonfields import field_column
 from labledger.db.tables import config_item, record, role
 from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, ValidationFailed
-from labledger.identity.principal import CONFIGURE, Principal
+from labledger.identity.principal import CONFIGURE, MIGRATE_RECORDS, Principal
 from labledger.identity.roles import save_role
 from labledger.integration.mappings import MAPPING_KIND, publish_mapping
 from labledger.metadata import versions
@@ -104,29 +105,46 @@ _TRACK_SOURCE = update(config_item).where(
 )
 
 
-def require_configure(actor: Principal) -> None:
+def require_configure(actor: Principal, *, migrate: bool = False) -> None:
+    """Importing needs 'configure'; a migration of records also 'migrate_records'."""
     if not actor.has_permission(CONFIGURE):
         raise Forbidden("Importing and exporting bundles needs the 'configure' permission.")
+    if migrate and not actor.has_permission(MIGRATE_RECORDS):
+        raise Forbidden(
+            "Migrating records with their state needs the 'migrate_records' permission."
+        )
 
 
 def preview_bundle(
-    db: Database, actor: Principal, raw: bytes, *, force: bool = False, max_bytes: int | None = None
+    db: Database,
+    actor: Principal,
+    raw: bytes,
+    *,
+    force: bool = False,
+    migrate: bool = False,
+    max_bytes: int | None = None,
 ) -> ImportReport:
     """What importing ``raw`` would do; the database is left exactly as it was."""
-    require_configure(actor)
+    require_configure(actor, migrate=migrate)
     bundle = parse_bundle(raw, max_bytes=max_bytes)
     with _rolled_back(db) as conn:
-        return import_bundle(conn, actor, bundle, force=force, dry_run=True)
+        return import_bundle(conn, actor, bundle, force=force, migrate=migrate, dry_run=True)
 
 
 def apply_bundle(
-    db: Database, actor: Principal, raw: bytes, *, force: bool = False, max_bytes: int | None = None
+    db: Database,
+    actor: Principal,
+    raw: bytes,
+    *,
+    force: bool = False,
+    migrate: bool = False,
+    max_bytes: int | None = None,
 ) -> ImportReport:
     """Import ``raw`` in one transaction; refused as a whole on any problem or conflict."""
-    require_configure(actor)
+    require_configure(actor, migrate=migrate)
     bundle = parse_bundle(raw, max_bytes=max_bytes)
     with db.write() as conn:
-        return import_bundle(conn, actor, bundle, force=force)
+        return import_bundle(conn, actor, bundle, force=force, migrate=migrate)
 
 
 @contextmanager
@@ -147,6 +165,7 @@ def import_bundle(
     bundle: Bundle,
     *,
     force: bool = False,
+    migrate: bool = False,
     dry_run: bool = False,
 ) -> ImportReport:
     """Import ``bundle`` in the caller's transaction and report item by item.
@@ -154,16 +173,18 @@ def import_bundle(
     Raises ValidationFailed listing every invalid item (by JSON path) and,
     unless ``force`` or ``dry_run``, Conflict when an item changed here would
     be overwritten; the caller's transaction must then be rolled back.
+    With ``migrate`` the bundle's records keep their state and system-set
+    fields (see ``labledger.bundles.migration``).
     """
-    require_configure(actor)
-    report = _run(conn, actor, bundle, force=force, dry_run=dry_run)
+    require_configure(actor, migrate=migrate)
+    report = _run(conn, actor, bundle, force=force, migrate=migrate, dry_run=dry_run)
     if report.conflicts and not (force or dry_run):
         raise ImportConflict(report)
     return report
 
 
 def _run(
-    conn: Connection, actor: Principal, bundle: Bundle, *, force: bool, dry_run: bool
+    conn: Connection, actor: Principal, bundle: Bundle, *, force: bool, migrate: bool, dry_run: bool
 ) -> ImportReport:
     """Import item by item; on the first invalid item, start again item by item in savepoints.
 
@@ -178,10 +199,14 @@ def _run(
     attempt = conn.begin_nested()
     try:
         with written_together(conn):
-            report = _Import(conn, actor, bundle, force=force, dry_run=dry_run).run()
+            report = _Import(
+                conn, actor, bundle, force=force, migrate=migrate, dry_run=dry_run
+            ).run()
     except ValidationFailed:
         attempt.rollback()
-        return _Import(conn, actor, bundle, force=force, dry_run=dry_run, savepoints=True).run()
+        return _Import(
+            conn, actor, bundle, force=force, migrate=migrate, dry_run=dry_run, savepoints=True
+        ).run()
     attempt.commit()
     return report
 
@@ -247,6 +272,7 @@ class _Import:
         bundle: Bundle,
         *,
         force: bool,
+        migrate: bool,
         dry_run: bool,
         savepoints: bool = False,
     ) -> None:
@@ -254,6 +280,7 @@ class _Import:
         self.actor = actor
         self.bundle = bundle
         self.force = force
+        self.migrate = migrate
         #: False: an item's problem stops the import (raised); True: collected, see ``_run``.
         self.savepoints = savepoints
         self.errors: list[FieldError] = []
@@ -528,6 +555,7 @@ class _Import:
         ids = select(record.c.id).where(record.c.id.in_(known.values()))
         existing = set(self.conn.execute(ids).scalars()) if known else set()
         refs = {ref: rid for ref, rid in known.items() if rid in existing}
+        migrated: list[Migrated] = []
         for index, item in enumerate(self.bundle.section("records")):
             ref = item["ref"]
             if ref in refs:
@@ -537,6 +565,7 @@ class _Import:
             view = self._attempt(path, self._create_record, item, refs)
             if view is not None:
                 refs[ref] = view["id"]
+                migrated.append(Migrated(path, ref, view))
                 dry = self.report.dry_run
                 self.report.records.append(
                     RecordReport(
@@ -548,7 +577,15 @@ class _Import:
                     )
                 )
                 self.changed = True
+        if self.migrate:
+            self._reconcile(migrated)
         return refs
+
+    def _reconcile(self, migrated: list[Migrated]) -> None:
+        """Prove the migrated records are stored as written; any difference fails the import."""
+        reconciliation = reconcile(self.conn, migrated)
+        self.report.reconciliation = reconciliation
+        self.errors += reconciliation.mismatches
 
     def _create_record(self, item: dict[str, Any], refs: dict[str, int]) -> dict[str, Any]:
         problems = []
@@ -567,6 +604,9 @@ class _Import:
             problems += self._state_problems(item["type"], item["state"])
         if problems:
             raise ValidationFailed("The record is not valid.", problems)
+        details = {"bundle": self.bundle.name, "bundle_version": self.bundle.version}
+        if self.migrate:
+            details.update(migration_detail(self.bundle.sha256))
         return create_record(
             self.conn,
             self.actor,
@@ -575,27 +615,37 @@ class _Import:
             # Bundles carry no files: an attachment field can only name a missing one.
             attachment_limit=Settings.attachment_max_bytes,
             state=item.get("state"),
-            audit_details={
-                "bundle": self.bundle.name,
-                "bundle_version": self.bundle.version,
-                "ref": item["ref"],
-            },
+            audit_details={**details, "ref": item["ref"]},
             # Seed records are configuration: importing them needs 'configure'
             # (checked up front), not the type's day-to-day create permission.
             skip_permission=True,
+            # A migration brings what the other system's workflow recorded.
+            as_system=self.migrate,
         )
 
     def _state_problems(self, type_key: str, state: str) -> list[FieldError]:
+        """A record enters its workflow's initial state; only a migration brings another."""
         workflow = type_model(self.conn, type_key).workflow
         if not workflow:
             return [FieldError("state", f"type '{type_key}' has no workflow, so no states")]
         found = versions.current(self.conn, WORKFLOW_KIND, workflow)
         states = [s["key"] for s in found[1]["states"]] if found else []
-        if state in states:
+        if state not in states:
+            return [
+                FieldError(
+                    "state",
+                    f"'{state}' is not a state of workflow '{workflow}' ({', '.join(states)})",
+                )
+            ]
+        initial = next((s["key"] for s in found[1]["states"] if s.get("initial")), None)
+        if self.migrate or state == initial:
             return []
         return [
             FieldError(
-                "state", f"'{state}' is not a state of workflow '{workflow}' ({', '.join(states)})"
+                "state",
+                f"a bundle's records enter their workflow's initial state '{initial}'; "
+                f"bringing one in state '{state}' is a migration of history "
+                "(config import --migrate, with the 'migrate_records' permission)",
             )
         ]
 

@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from labledger.bundles.migration import Reconciliation
+
 #: Lists of keyed items in definitions (see ``metadata.diff.KEYED_LISTS``), and
 #: what one item is called.
 SINGULAR = {
@@ -73,6 +75,8 @@ class ImportReport:
     records: list[RecordReport] = field(default_factory=list)
     #: Whether the import wrote anything (a dry run: would write).
     changed: bool = False
+    #: A migration's records as read back (see ``labledger.bundles.migration``).
+    reconciliation: Reconciliation | None = None
 
     @property
     def conflicts(self) -> list[ItemReport]:
@@ -103,6 +107,9 @@ class ImportReport:
             ],
             "unchanged": sum(1 for i in self.items if i.action == "unchanged"),
             "records_created": [r.ref for r in self.records if r.action == "created"],
+            **(
+                {"migration": {"counts": self.reconciliation.counts}} if self.reconciliation else {}
+            ),
         }
 
     def lines(self) -> list[str]:
@@ -122,6 +129,8 @@ class ImportReport:
                 f"  records: {created:,} {'to create' if self.dry_run else 'created'}, "
                 f"{existing:,} already imported"
             )
+        if self.reconciliation is not None:
+            out += self.reconciliation.lines()
         out.append(self._outcome())
         return out
 

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 CONFIGURE = "configure"  # publish object types, workflows, bundles
 MANAGE_USERS = "manage_users"  # create users, assign roles, unlock
 READ_AUDIT = "read_audit"  # browse the system-wide audit trail
-SYSTEM_PERMISSIONS = (CONFIGURE, MANAGE_USERS, READ_AUDIT)
+#: Bring records with their history (state, system-set fields) from another system.
+MIGRATE_RECORDS = "migrate_records"
+SYSTEM_PERMISSIONS = (CONFIGURE, MANAGE_USERS, READ_AUDIT, MIGRATE_RECORDS)
 
 #: Role key that, in a type's permissions, means "every signed-in user".
 EVERYONE = "*"

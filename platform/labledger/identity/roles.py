@@ -13,19 +13,20 @@ from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.db.tables import role
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, Forbidden, ValidationFailed
-from labledger.identity.principal import CONFIGURE, SYSTEM_PERMISSIONS, Principal
+from labledger.identity.principal import CONFIGURE, MIGRATE_RECORDS, SYSTEM_PERMISSIONS, Principal
 
 #: The audit action of a role created or changed.
 ROLE_SAVE_ACTION = "role.save"
 
 ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
-#: The one role every installation has: full system permissions.
+#: The one role every installation has: every system permission but migrating
+#: records, which an installation grants deliberately, for a migration.
 ADMIN_ROLE = {
     "key": "admin",
     "label": "Administrator",
     "description": "Configures the system and manages users.",
-    "permissions": list(SYSTEM_PERMISSIONS),
+    "permissions": [p for p in SYSTEM_PERMISSIONS if p != MIGRATE_RECORDS],
 }
 
 

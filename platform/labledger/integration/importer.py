@@ -73,11 +73,12 @@ from labledger.metadata.model import TypeModel
 from labledger.metadata.types import list_types, type_model
 from labledger.records.service import (
     RecordBatch,
+    StateRules,
     expression_context,
+    field_check,
     state_rules,
     update_record,
 )
-from labledger.records.validation import DataCheck
 
 #: Mappings cannot set attachment fields, so no upload limit applies to their rows.
 NO_ATTACHMENTS = 0
@@ -337,23 +338,19 @@ class _RowCheck:
 
     def __init__(self, conn: Connection, actor: Principal, model: TypeModel, mapping: Mapping):
         self.conn, self.actor, self.model, self.mapping = conn, actor, model, mapping
-        self.rules: dict[str | None, Any] = {}
+        self.rules: dict[str | None, StateRules] = {}
 
     def __call__(self, row: Row) -> None:
         current = row.target
-        locked: frozenset[str] = frozenset()
-        if current is not None:
-            state = current["state"]
-            if state not in self.rules:
-                self.rules[state] = state_rules(self.conn, self.model, state)
-            locked = self.rules[state].locked
-        check = DataCheck(
+        state = None if current is None else current["state"]
+        if state not in self.rules:
+            self.rules[state] = state_rules(self.conn, self.model, state)
+        check = field_check(
             self.conn,
+            self.actor,
             self.model,
-            None if current is None else current["data"],
-            actor=self.actor.username,
-            record_id=None if current is None else current["id"],
-            locked_fields=locked,
+            current,
+            rules=self.rules[state],
             attachment_limit=NO_ATTACHMENTS,
         )
         stored = check.build(row.data, expression_context(self.actor, current))

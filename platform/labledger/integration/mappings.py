@@ -32,6 +32,8 @@ from labledger.metadata.model import TypeModel
 from labledger.metadata.publishing import publish_version
 from labledger.metadata.schemas import meta_validator
 from labledger.metadata.types import type_model
+from labledger.records.service import state_rules
+from labledger.records.validation import SYSTEM_SET_MESSAGE
 
 MAPPING_KIND = "mapping"
 #: Match and lookup by the record's human number rather than by a field.
@@ -130,11 +132,12 @@ def mapping_errors(conn: Connection, definition: Any, *, path_prefix: str = "") 
         error("target", f"there is no object type '{definition['target']}'")
         return errors
     mapped = Counter(c["field"] for c in definition["columns"])
+    system_set = _system_set(conn, model)
     for index, column in enumerate(definition["columns"]):
-        for path, message in _column_problems(conn, model, column, mapped):
+        for path, message in _column_problems(conn, model, column, mapped, system_set):
             error(f"columns[{index}]{path}", message)
     for key in definition.get("constants", {}):
-        problem = _settable(model, key)
+        problem = _settable(model, key, system_set)
         if problem:
             error(f"constants.{key}", problem)
         elif key in mapped:
@@ -149,20 +152,34 @@ def mapping_errors(conn: Connection, definition: Any, *, path_prefix: str = "") 
     return errors
 
 
-def _settable(model: TypeModel, key: str) -> str | None:
+def _system_set(conn: Connection, model: TypeModel) -> frozenset[str]:
+    """The type's fields only the system sets (its workflow's, when that is published)."""
+    try:
+        return state_rules(conn, model, None).system_set
+    except NotFound:  # the workflow is refused in the same bundle: reported there
+        return model.system_set
+
+
+def _settable(model: TypeModel, key: str, system_set: frozenset[str]) -> str | None:
     fdef = model.fields.get(key)
     if fdef is None:
         return f"{model.label} has no field '{key}'"
     if fdef["type"] in UNMAPPABLE:
         return f"is a {fdef['type']} field, which an import cannot set"
+    if key in system_set:
+        return f"'{key}' {SYSTEM_SET_MESSAGE}, so an import cannot set it"
     return None
 
 
 def _column_problems(
-    conn: Connection, model: TypeModel, column: dict[str, Any], mapped: Counter[str]
+    conn: Connection,
+    model: TypeModel,
+    column: dict[str, Any],
+    mapped: Counter[str],
+    system_set: frozenset[str],
 ) -> Iterable[tuple[str, str]]:
     key = column["field"]
-    problem = _settable(model, key)
+    problem = _settable(model, key, system_set)
     if problem:
         yield ".field", problem
         return

@@ -57,6 +57,11 @@ class TypeModel:
     def workflow(self) -> str | None:
         return self.definition.get("workflow")
 
+    @cached_property
+    def system_set(self) -> frozenset[str]:
+        """Fields the metadata marks as written only by the system (``system_set``)."""
+        return frozenset(k for k, f in self.fields.items() if f.get("system_set"))
+
     @property
     def require_reason(self) -> bool:
         return bool(self.definition.get("require_reason"))

@@ -204,6 +204,12 @@ class _Checker:
             self.error(f"{path}.filterable", f"a {kind} field cannot be filtered")
         if "default" in fdef and kind != "computed":
             self.check_default(path, fdef)
+        if fdef.get("system_set") and fdef.get("required"):
+            self.error(
+                f"{path}.system_set",
+                "a system-set field cannot be required: nobody could create a record "
+                "(list it in a workflow state's required fields instead)",
+            )
 
     def check_expression(self, path: str, source: str, names: Collection[str]) -> None:
         try:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from labledger.audit.queries import record_history
+from labledger.bundles.migration import migrations_of
 from labledger.db.tables import app_user, attachment, record, record_reference
 from labledger.errors import NotFound
 from labledger.identity.principal import Principal
@@ -164,6 +165,7 @@ class PrintContext:
             return []
         models = [self.model(row) for row in rows]
         lookups = _Lookups(self.conn, rows, models)
+        migrated = migrations_of(self.conn, [row["id"] for row in rows])
         result = []
         for row, model in zip(rows, models, strict=True):
             fields = [
@@ -187,6 +189,7 @@ class PrintContext:
                     "updated_by_name": lookups.names.get(row["updated_by"], row["updated_by"]),
                     "fields": fields,
                     "field": {f["key"]: f for f in fields},
+                    "migration": migrated.get(row["id"]),
                 }
             )
         return result

@@ -17,6 +17,7 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import Connection, select
 
+from labledger.bundles.migration import migration_notice, migrations_of
 from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, NotFound, ValidationFailed
@@ -58,6 +59,8 @@ class Sheet:
     rows: int | None = None
     gap_mm: float = 0
     row_gap_mm: float = 0
+    #: What the platform says on every page whatever the template: migrated records.
+    notices: tuple[str, ...] = ()
 
 
 def _failed(key: str, problem: TemplateProblem) -> ValidationFailed:
@@ -103,14 +106,33 @@ def _render(
         raise _failed(key, problem) from None
 
 
-def _sheet(definition: dict[str, Any], title: str, bodies: list[Markup], skip: int = 0) -> Sheet:
+def _notices(conn: Connection, rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """One line per migrated record printed (each once, in the order printed)."""
+    markers = migrations_of(conn, [row["id"] for row in rows])
+    notices = {
+        row["number"]: migration_notice(row["number"], markers[row["id"]])
+        for row in rows
+        if row["id"] in markers
+    }
+    return tuple(notices.values())
+
+
+def _sheet(
+    definition: dict[str, Any],
+    title: str,
+    bodies: list[Markup],
+    notices: tuple[str, ...],
+    skip: int = 0,
+) -> Sheet:
     page = definition.get("page", {})
     width, height = page_size_mm(page)
     margin = page.get("margin_mm", DEFAULT_MARGIN_MM)
     style = Markup(definition.get("style", ""))  # noqa: S704 - CSS without '<' stays in <style>
     labels = definition.get("labels")
     if labels is None:
-        return Sheet(title, width, height, margin, [[body] for body in bodies], style)
+        return Sheet(
+            title, width, height, margin, [[body] for body in bodies], style, notices=notices
+        )
     per_page = labels["columns"] * labels["rows"]
     cells: list[Markup | None] = [None] * skip + list(bodies)
     return Sheet(
@@ -126,6 +148,7 @@ def _sheet(definition: dict[str, Any], title: str, bodies: list[Markup], skip: i
         rows=labels["rows"],
         gap_mm=labels.get("gap_mm", 0),
         row_gap_mm=labels.get("row_gap_mm", labels.get("gap_mm", 0)),
+        notices=notices,
     )
 
 
@@ -143,7 +166,8 @@ def print_record(
     definition, compiled = _template_for(conn, template_key, model)
     row = load_row(conn, type_key, record_id)
     bodies = _render(conn, actor, template_key, compiled, [row], limits)
-    return _sheet(definition, f"{definition['label']} {row['number']}", bodies)
+    title = f"{definition['label']} {row['number']}"
+    return _sheet(definition, title, bodies, _notices(conn, [row]))
 
 
 def print_labels(
@@ -195,5 +219,7 @@ def print_labels(
         raise NotFound(
             f"There is no {model.label} with id {', '.join(missing)}: no labels were printed."
         )
-    bodies = _render(conn, actor, template_key, compiled, [found[i] for i in record_ids], limits)
-    return _sheet(definition, f"{definition['label']}: {len(bodies)} labels", bodies, skip=skip)
+    rows = [found[i] for i in record_ids]
+    bodies = _render(conn, actor, template_key, compiled, rows, limits)
+    title = f"{definition['label']}: {len(bodies)} labels"
+    return _sheet(definition, title, bodies, _notices(conn, rows), skip=skip)

@@ -2,7 +2,7 @@
 
 The errors and computed values come from the very ``DataCheck`` that
 ``create_record`` and ``update_record`` run, with the same expression
-context, read-only and locked fields, so a form can never show as valid what
+context, read-only, locked and system-set fields, so a form can never show as valid what
 the service would refuse, nor the reverse. Nothing is written.
 
 On top of that the preview says which fields are visible (``visible_if``)
@@ -22,8 +22,7 @@ from labledger.expressions import EvaluationError, compile_expression
 from labledger.identity.principal import Principal
 from labledger.metadata.model import CONTEXT_NAMES, TypeModel
 from labledger.metadata.types import type_model
-from labledger.records.service import expression_context, load_row, state_rules
-from labledger.records.validation import DataCheck
+from labledger.records.service import expression_context, field_check, load_row, state_rules
 
 
 @dataclass(frozen=True)
@@ -92,15 +91,7 @@ def preview_record(
         raise Forbidden(f"You may not {action} {model.definition['plural']}.")
     row = load_row(conn, type_key, record_id) if record_id is not None else None
     rules = state_rules(conn, model, row["state"] if row else None)
-    check = DataCheck(
-        conn,
-        model,
-        row["data"] if row else None,
-        actor=actor.username,
-        record_id=record_id,
-        locked_fields=rules.locked,
-        attachment_limit=attachment_limit,
-    )
+    check = field_check(conn, actor, model, row, rules=rules, attachment_limit=attachment_limit)
     context = expression_context(actor, row)
     built = check.build(data, context)
     if check.errors:

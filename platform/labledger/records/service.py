@@ -56,12 +56,14 @@ class StateRules:
     locked: frozenset[str] = frozenset()
     #: Fields that must have a value in the current state.
     required: frozenset[str] = frozenset()
+    #: Fields only the system writes (workflow actions, fields marked ``system_set``).
+    system_set: frozenset[str] = frozenset()
 
 
 def state_rules(conn: Connection, model: TypeModel, state: str | None) -> StateRules:
-    """The workflow's rules for ``state`` (no workflow: no rules)."""
+    """The workflow's rules for ``state`` (no workflow: only the type's system-set fields)."""
     if not model.workflow:
-        return StateRules()
+        return StateRules(system_set=model.system_set)
     from labledger.workflows.model import rules_for_state  # workflows build on records
 
     return rules_for_state(conn, model, state)
@@ -121,6 +123,66 @@ def _check_reason(model: TypeModel, reason: str | None, *, required: bool) -> st
 def _fail_if(errors: list[FieldError], model: TypeModel) -> None:
     if errors:
         raise ValidationFailed(f"The {model.label} was not saved: check the fields.", errors)
+
+
+def field_check(
+    conn: Connection,
+    actor: Principal,
+    model: TypeModel,
+    row: dict[str, Any] | None,
+    *,
+    rules: StateRules,
+    attachment_limit: int,
+    as_system: bool = False,
+    read: dict[int, dict[str, Any] | None] | None = None,
+) -> DataCheck:
+    """The field checks of a change to ``row`` (None: a new record) under ``rules``.
+
+    Every write of record data is checked by one of these: a person's create,
+    update, grid save and import, a preview, and (``as_system``) a workflow
+    step's actions and a migration, so no writer has rules of its own.
+    """
+    return DataCheck(
+        conn,
+        model,
+        None if row is None else row["data"],
+        actor=actor.username,
+        record_id=None if row is None else row["id"],
+        locked_fields=rules.locked,
+        system_set=rules.system_set,
+        as_system=as_system,
+        attachment_limit=attachment_limit,
+        read=read,
+    )
+
+
+def checked_data(
+    conn: Connection,
+    actor: Principal,
+    model: TypeModel,
+    row: dict[str, Any] | None,
+    submitted: Any,
+    *,
+    rules: StateRules,
+    attachment_limit: int,
+    as_system: bool = False,
+    read: dict[int, dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
+    """The data to store once ``submitted`` is applied to ``row`` (None: a new record):
+    merged, normalised and computed; raises ``ValidationFailed`` naming every bad field."""
+    check = field_check(
+        conn,
+        actor,
+        model,
+        row,
+        rules=rules,
+        attachment_limit=attachment_limit,
+        as_system=as_system,
+        read=read,
+    )
+    stored = check.build(submitted, expression_context(actor, row))
+    _fail_if(check.errors, model)
+    return stored
 
 
 def write_references(
@@ -231,15 +293,20 @@ class RecordBatch:
         *,
         attachment_limit: int,
         skip_permission: bool = False,
+        as_system: bool = False,
     ) -> None:
         """``skip_permission`` is for records a workflow action creates: the admin who
-        defined the action granted it, whatever the acting user's roles."""
+        defined the action granted it, whatever the acting user's roles.
+        ``as_system``: the values are the system's (a workflow action's, a migration's),
+        so they may fill system-set fields (see ``DataCheck``)."""
         self.conn, self.actor = conn, actor
         self.model = type_model(conn, type_key)
         if not skip_permission and not self.model.allows(actor, "create"):
             raise Forbidden(f"You may not create {self.model.definition['plural']}.")
         self.attachment_limit = attachment_limit
-        self.initial_state = state_rules(conn, self.model, None).initial_state
+        self.as_system = as_system
+        self.rules = state_rules(conn, self.model, None)
+        self.initial_state = self.rules.initial_state
         self._checked: list[_Checked] = []
         self._claimed: set[tuple[str, Any]] = set()
         #: Records the checks read (by id): nothing is written between them.
@@ -271,17 +338,17 @@ class RecordBatch:
         """Check one new record; raises ``ValidationFailed`` (and keeps nothing) if it is bad."""
         model = self.model
         reason = _check_reason(model, reason, required=False)
-        check = DataCheck(
+        stored = checked_data(
             self.conn,
+            self.actor,
             model,
             None,
-            actor=self.actor.username,
-            record_id=None,
+            data,
+            rules=self.rules,
             attachment_limit=self.attachment_limit,
+            as_system=self.as_system,
             read=self._read,
         )
-        stored = check.build(data, expression_context(self.actor, None))
-        _fail_if(check.errors, model)
         claims = self._claims(stored)
         _fail_if(
             [FieldError(f"data.{key}", message) for key, message in self._clashes(claims)], model
@@ -410,14 +477,21 @@ def create_record(
     state: str | None = None,
     audit_details: dict[str, Any] | None = None,
     skip_permission: bool = False,
+    as_system: bool = False,
 ) -> dict[str, Any]:
     """Validate ``data`` and store a new record of ``type_key``; returns its view.
 
     ``skip_permission`` is for records a workflow action creates: the admin who
     defined the action granted it, whatever the acting user's roles.
+    ``as_system``: the values are the system's, not a person's (see ``RecordBatch``).
     """
     batch = RecordBatch(
-        conn, actor, type_key, attachment_limit=attachment_limit, skip_permission=skip_permission
+        conn,
+        actor,
+        type_key,
+        attachment_limit=attachment_limit,
+        skip_permission=skip_permission,
+        as_system=as_system,
     )
     batch.add(data, reason=reason, state=state, audit_details=audit_details)
     return batch.store()[0]
@@ -475,18 +549,15 @@ def update_record(
     current = load_row(conn, type_key, record_id)
     if current["version"] != expected_version:
         raise _stale(current)
-    rules = state_rules(conn, model, current["state"])
-    check = DataCheck(
+    stored = checked_data(
         conn,
+        actor,
         model,
-        current["data"],
-        actor=actor.username,
-        record_id=record_id,
-        locked_fields=rules.locked,
+        current,
+        data,
+        rules=state_rules(conn, model, current["state"]),
         attachment_limit=attachment_limit,
     )
-    stored = check.build(data, expression_context(actor, current))
-    _fail_if(check.errors, model)
     changes = _changes(current["data"], stored)
     if not changes:
         return record_view(current)

@@ -2,7 +2,7 @@
 
 JSON Schema (compiled once per type version) checks shapes, ranges and
 options; this module adds what a schema cannot: real calendar dates and
-decimal places, read-only and computed fields, conditional requiredness,
+decimal places, read-only, system-set and computed fields, conditional requiredness,
 references that point at an existing record of the right type, users who
 exist, attachments within their size limit, and unique values.
 """
@@ -36,6 +36,10 @@ def accepts(accept: list[str], filename: str, content_type: str) -> bool:
         if pattern == media:
             return True
     return False
+
+
+#: Why a person may not give a field that the system (a workflow step) sets.
+SYSTEM_SET_MESSAGE = "is set by the system (a workflow step) and cannot be given"
 
 
 def is_empty(value: Any) -> bool:
@@ -105,10 +109,18 @@ class DataCheck:
         actor: str,
         record_id: int | None,
         locked_fields: frozenset[str] = frozenset(),
+        system_set: frozenset[str] = frozenset(),
+        as_system: bool = False,
         attachment_limit: int,
         read: dict[int, dict[str, Any] | None] | None = None,
     ) -> None:
-        """``read`` holds records already read (by id), shared by the checks of a batch."""
+        """``system_set`` are fields only the system writes (a workflow step's actions,
+        fields marked ``system_set``): a person who gives one is refused.
+        ``as_system`` is for the values the system itself writes (a workflow step's
+        actions, a migration of history): the rules that keep people from changing
+        what the system records (read-only, locked and system-set fields) do not
+        apply to it; every other check does.
+        ``read`` holds records already read (by id), shared by the checks of a batch."""
         self.conn = conn
         self.model = model
         self.current = current
@@ -116,6 +128,8 @@ class DataCheck:
         self.actor = actor
         self.record_id = record_id
         self.locked_fields = locked_fields
+        self.system_set = system_set
+        self.as_system = as_system
         self.attachment_limit = attachment_limit
         self.errors: list[FieldError] = []
         self._related: dict[str, Any] | None = None
@@ -159,11 +173,22 @@ class DataCheck:
                 self.error(key, f"is not a field of {self.model.label}")
             elif not FIELD_TYPES[fdef["type"]].accepts_input:
                 self.error(key, "is computed and cannot be set")
-            elif self.current is not None and value != self.current.get(key):
-                if fdef.get("read_only"):
-                    self.error(key, "is read-only once the record is created")
-                elif key in self.locked_fields:
-                    self.error(key, "cannot be changed in the record's current state")
+            elif not self.as_system:
+                self._check_person_may_give(key, fdef, value)
+
+    def _check_person_may_give(self, key: str, fdef: dict[str, Any], value: Any) -> None:
+        """A person gives a value only to a field people write, and changes it only
+        while it is neither read-only nor locked (giving the stored value again is
+        no change)."""
+        changes = not is_empty(value) if self.current is None else value != self.current.get(key)
+        if not changes:
+            return
+        if key in self.system_set:
+            self.error(key, SYSTEM_SET_MESSAGE)
+        elif self.current is not None and fdef.get("read_only"):
+            self.error(key, "is read-only once the record is created")
+        elif self.current is not None and key in self.locked_fields:
+            self.error(key, "cannot be changed in the record's current state")
 
     def _merge(self, submitted: dict[str, Any]) -> dict[str, Any]:
         if self.current is not None:

@@ -37,7 +37,13 @@ from labledger.metadata.types import readable_model
 from labledger.records.attachments import store_attachment
 from labledger.records.preview import Preview, preview_record
 from labledger.records.related import attachment_summaries, record_summaries
-from labledger.records.service import create_record, get_record, state_rules, update_record
+from labledger.records.service import (
+    StateRules,
+    create_record,
+    get_record,
+    state_rules,
+    update_record,
+)
 from labledger.settings import Settings
 from labledger.web.display import Formatter, ids_of, sections
 from labledger.web.forms import (
@@ -75,13 +81,24 @@ class Target:
     def creating(self) -> bool:
         return self.row is None
 
+    def rules(self, conn: Connection) -> StateRules:
+        return state_rules(conn, self.model, None if self.row is None else self.row["state"])
+
     def editable(self, conn: Connection) -> list[str]:
-        """The fields the form has inputs for (a new record: every field a person types)."""
-        keys = input_keys(self.model)
+        """The fields the form has inputs for: never a field only the system sets
+        (a new record: every other field a person types)."""
+        rules = self.rules(conn)
+        keys = [k for k in input_keys(self.model) if k not in rules.system_set]
         if self.row is None:
             return keys
-        locked = state_rules(conn, self.model, self.row["state"]).locked
-        return [k for k in keys if k not in locked and not self.model.fields[k].get("read_only")]
+        return [
+            k for k in keys if k not in rules.locked and not self.model.fields[k].get("read_only")
+        ]
+
+    def system_set_given(self, conn: Connection, form: dict[str, Any]) -> list[str]:
+        """System-set fields the posted form gives a value anyway (no input offers
+        them): they are handed to the service, which refuses them by name."""
+        return [k for k in sorted(self.rules(conn).system_set) if any(values_of(form, k))]
 
     def base(self) -> str:
         key = self.model.key
@@ -177,7 +194,7 @@ def data_to_save(
     form at once. The preview runs only where fields may be hidden: the
     service checks everything else itself.
     """
-    keys = target.editable(conn) if keys is None else keys
+    keys = (target.editable(conn) if keys is None else keys) + target.system_set_given(conn, form)
     data, unread = _parsed(target, form, keys)
     if unread:
         raise ValidationFailed(
@@ -200,6 +217,7 @@ def _field_list(
 ) -> list[FormField]:
     model = target.model
     editable = set(target.editable(conn))
+    system_set = target.rules(conn).system_set
     stored = target.row["data"] if target.row else {}
     states = state_labels(conn, model)
     attachment_ids = {
@@ -228,13 +246,8 @@ def _field_list(
         if fdef["type"] == "computed":
             item.locked = "computed"
             item.shown = fmt.value(fdef, preview.data.get(key))
-        elif key not in editable:  # only ever on an edit: a new record may set every field
-            state = target.row["state"] if target.row else None
-            item.locked = (
-                "read-only once the record is created"
-                if fdef.get("read_only")
-                else f"locked in state {states.get(state or '', state)}"
-            )
+        elif key not in editable:
+            item.locked = _why_locked(target, key, system_set, states)
             item.shown = fmt.value(fdef, stored.get(key))
         elif fdef["type"] == "attachment":
             chosen = first(form, key)
@@ -243,6 +256,18 @@ def _field_list(
             item.now = fmt.value(fdef, now[key])
         fields.append(item)
     return fields
+
+
+def _why_locked(
+    target: Target, key: str, system_set: frozenset[str], states: dict[str, str]
+) -> str:
+    """Why the form shows a field's value instead of an input."""
+    if key in system_set:
+        return "set by the system (a workflow step)"
+    if target.model.fields[key].get("read_only"):
+        return "read-only once the record is created"
+    state = target.row["state"] if target.row else None
+    return f"locked in state {states.get(state or '', state)}"
 
 
 def _form_context(

@@ -15,6 +15,7 @@ from litestar.response import Stream, Template
 from sqlalchemy import Connection
 
 from labledger.audit.queries import record_history
+from labledger.bundles.migration import migration_notice, migrations_of
 from labledger.db.engine import Database
 from labledger.db.types import utc_now
 from labledger.errors import ValidationFailed
@@ -205,11 +206,18 @@ def _since_last_signature(events: list[dict[str, Any]]) -> list[dict[str, Any]] 
 
 def _editable_now(conn: Connection, model: TypeModel, state: str | None) -> bool:
     """Whether the record's state leaves any field a person could change."""
-    locked = state_rules(conn, model, state).locked
+    rules = state_rules(conn, model, state)
     return any(
-        FIELD_TYPES[f["type"]].accepts_input and k not in locked and not f.get("read_only")
+        FIELD_TYPES[f["type"]].accepts_input
+        and k not in rules.locked | rules.system_set
+        and not f.get("read_only")
         for k, f in model.fields.items()
     )
+
+
+def _migration_notice(conn: Connection, rec: dict[str, Any]) -> str | None:
+    marker = migrations_of(conn, [rec["id"]]).get(rec["id"])
+    return None if marker is None else migration_notice(rec["number"], marker)
 
 
 def record_context(
@@ -269,6 +277,7 @@ def record_context(
         "since_signature": _since_last_signature(history),
         "referencing": referencing,
         "may_edit": model.allows(actor, "edit") and _editable_now(conn, model, rec["state"]),
+        "migration": _migration_notice(conn, rec),
         "created": utc_text(rec["created_at"]),
         "updated": utc_text(rec["updated_at"]),
     }

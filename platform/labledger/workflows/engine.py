@@ -30,13 +30,14 @@ from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.expressions import EvaluationError, compile_expression
 from labledger.identity.principal import Principal
-from labledger.metadata.fieldtypes import FIELD_TYPES, computed_result
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
 from labledger.records.relations import RELATED_FUNCTIONS, related_functions
 from labledger.records.service import (
     RecordBatch,
+    StateRules,
     bind_attachments,
+    checked_data,
     expression_context,
     load_row,
     record_view,
@@ -259,17 +260,6 @@ def _compiled(source: str) -> Any:
     return compile_expression(source, functions=RELATED_FUNCTIONS)
 
 
-def _set_value(ctx: _Context, key: str, value: Any) -> Any:
-    """A value a set action computed, normalised like a typed one (e.g. UTC seconds)."""
-    fdef = ctx.model.fields.get(key)
-    if value is None or fdef is None:
-        return value
-    try:
-        return FIELD_TYPES[fdef["type"]].normalise(value, fdef)
-    except ValueError as exc:
-        raise ValidationFailed(f"A workflow action set '{key}' to a value that {exc}.") from None
-
-
 def _items(ctx: _Context, data: dict[str, Any], action: dict[str, Any]) -> list[dict[str, Any]]:
     """One name set per record to create: ``item`` is each element of ``for_each``."""
     if not action.get("for_each"):
@@ -292,15 +282,44 @@ def _evaluate(
         raise ValidationFailed(f"A workflow action could not be computed: {exc}") from None
 
 
-def _recompute(ctx: _Context, data: dict[str, Any]) -> dict[str, Any]:
-    """Computed fields after the step's actions, typed as a save would type them."""
-    for key, expression in ctx.model.computed:
-        try:
-            value = expression.evaluate(ctx.evaluation_names(data))
-        except EvaluationError:
-            value = None
-        data[key] = computed_result(ctx.model.fields[key], value)
-    return {k: v for k, v in data.items() if v is not None}
+def _checked_step_data(
+    ctx: _Context, transition: dict[str, Any], data: dict[str, Any], attachment_limit: int
+) -> dict[str, Any]:
+    """The record's data after the step's actions, through the same field checks as a
+    person's save (type, limits, options, pattern, rules; computed fields recomputed).
+
+    The values are the workflow's own, so fields locked in the record's state or
+    set only by the system take them; a value the field does not accept refuses
+    the step, naming the field, and nothing is written.
+    """
+    before = ctx.row["data"]
+    changed = {k: data.get(k) for k in set(before) | set(data) if before.get(k) != data.get(k)}
+    try:
+        return checked_data(
+            ctx.conn,
+            ctx.actor,
+            ctx.model,
+            ctx.row,
+            changed,
+            rules=StateRules(),
+            attachment_limit=attachment_limit,
+            as_system=True,
+        )
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            f"'{transition['label']}' was refused: the record's values after its actions "
+            f"are not valid ({_labelled(ctx.model, exc.errors)}).",
+            exc.errors,
+        ) from None
+
+
+def _labelled(model: TypeModel, errors: list[FieldError]) -> str:
+    """Field errors as a person reads them, e.g. "Score: must be at most 10"."""
+    parts = []
+    for error in errors:
+        key = error.field.removeprefix("data.")
+        parts.append(f"{model.fields.get(key, {}).get('label', key)}: {error.message}")
+    return "; ".join(parts)
 
 
 def _run_actions_before(
@@ -310,9 +329,7 @@ def _run_actions_before(
     data = dict(data)
     for action in transition.get("actions", []):
         if action["type"] == "set":
-            data[action["field"]] = _set_value(
-                ctx, action["field"], _evaluate(ctx, data, _compiled(action["expression"]))
-            )
+            data[action["field"]] = _evaluate(ctx, data, _compiled(action["expression"]))
         elif action["type"] == "create":
             batch = RecordBatch(
                 ctx.conn,
@@ -320,6 +337,7 @@ def _run_actions_before(
                 action["record_type"],
                 attachment_limit=attachment_limit,
                 skip_permission=True,
+                as_system=True,
             )
             details = {"created_by_transition": transition["key"], "source": ctx.row["number"]}
             items = [
@@ -336,7 +354,7 @@ def _run_actions_before(
             created = batch.store()
             if action.get("link_field") and created:
                 data[action["link_field"]] = created[-1]["id"]
-    return _recompute(ctx, data)
+    return _checked_step_data(ctx, transition, data, attachment_limit)
 
 
 def execute_transition(

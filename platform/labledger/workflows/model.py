@@ -30,6 +30,9 @@ class WorkflowModel:
     guards: dict[str, Expression]
     initial_state: str
     final_states: frozenset[str]
+    #: Fields the workflow's steps write (``set`` actions, ``link_field`` of ``create``
+    #: actions): the system records them, people never give them.
+    action_fields: frozenset[str] = frozenset()
 
     def from_state(self, state: str | None) -> list[dict[str, Any]]:
         """Transitions that start in ``state``, in definition order."""
@@ -65,6 +68,12 @@ def compile_workflow(key: str, version: int, definition: dict[str, Any]) -> Work
         },
         initial_state=initial,
         final_states=frozenset(s["key"] for s in definition["states"] if s.get("final")),
+        action_fields=frozenset(
+            action.get("field") or action["link_field"]
+            for t in definition["transitions"]
+            for action in t.get("actions", [])
+            if action["type"] == "set" or action.get("link_field")
+        ),
     )
 
 
@@ -86,4 +95,5 @@ def rules_for_state(conn: Connection, model: TypeModel, state: str | None) -> St
         initial_state=workflow.initial_state,
         locked=workflow.locked_fields(model, state) if state else frozenset(),
         required=frozenset(workflow.required_fields(state)),
+        system_set=model.system_set | workflow.action_fields,
     )
