@@ -77,13 +77,16 @@ def _check_history(
 
 
 def _check_signatures(conn: Connection, row: Any, events: list[Any]) -> int:
-    """Signature rows match the signed steps, by whoever ran them; none is invalid."""
+    """Signature rows match the signed steps, by whoever ran them, never by the creator."""
     stored = conn.execute(
         select(signature.c.transition, signature.c.signer)
         .where(signature.c.record_id == row["id"])
         .order_by(signature.c.id)
     ).all()
     steps = [e for e in events if e["action"] == "record.sign"]
+    assert row["created_by"] not in {s.signer for s in stored}, (
+        f"{row['number']}: signed by its creator"
+    )
     assert [(s.transition, s.signer) for s in stored] == [
         (e["details"]["transition"], e["actor"]) for e in steps
     ], row["number"]
@@ -126,8 +129,27 @@ def test_init_demo_runs_every_demo_record_through_its_workflow(db: Database) -> 
             _check_history(row, workflow, history[row["id"]], users)
             signatures += _check_signatures(conn, row, history[row["id"]])
         assert signatures > 80, "reviews, releases, approvals and checks are signed"
+        _check_reviews(conn)
         _check_releases(conn)
         assert verify_chain(conn).ok
+
+
+def _check_reviews(conn: Connection) -> None:
+    """Nobody signs the review of a result whose value they entered."""
+    entered = defaultdict(set)
+    for event in conn.execute(
+        select(audit_event.c.record_id, audit_event.c.actor, audit_event.c.changes).where(
+            audit_event.c.action == "record.update", audit_event.c.type_key == "result"
+        )
+    ):
+        if {"value", "text_value"} & set(event.changes):
+            entered[event.record_id].add(event.actor)
+    reviews = conn.execute(
+        select(signature.c.record_id, signature.c.signer).where(signature.c.type_key == "result")
+    ).all()
+    assert len(reviews) > 50
+    for review in reviews:
+        assert entered[review.record_id] and review.signer not in entered[review.record_id]
 
 
 def _check_releases(conn: Connection) -> None:
