@@ -195,7 +195,7 @@ class _DemoRun:
 
     def _find(self, type_key: str, wanted: dict[str, Any]) -> int:
         """The one record of ``type_key`` made by an earlier step whose fields match ``wanted``."""
-        values = {key: self._value(value, SYSTEM) for key, value in wanted.items()}
+        values = {key: self._with_ids(value) for key, value in wanted.items()}
         named = {record_id for _, record_id in self.records.values()}
         rows = self.conn.execute(
             select(record.c.id, record.c.data).where(
@@ -271,12 +271,16 @@ class _DemoRun:
     def _values(self, data: dict[str, Any], person: Principal) -> dict[str, Any]:
         return {key: self._value(value, person) for key, value in data.items()}
 
-    def _value(self, value: Any, person: Principal) -> Any:
-        """A field value with refs replaced by record ids and files uploaded as ``person``."""
+    def _with_ids(self, value: Any) -> Any:
+        """A field value with its refs (alone or in a list) replaced by record ids."""
         if is_record_ref(value):
             return self.records[value["ref"]][1]
         if isinstance(value, list):
-            return [self._value(item, person) for item in value]
+            return [self._with_ids(item) for item in value]
+        return value
+
+    def _value(self, value: Any, person: Principal) -> Any:
+        """A field value as ``person`` enters it: refs as record ids, files uploaded."""
         if isinstance(value, dict) and set(value) == {"file", "text"}:
             stored = store_attachment(
                 self.conn,
@@ -287,4 +291,4 @@ class _DemoRun:
                 max_bytes=ATTACHMENT_LIMIT,
             )
             return stored["id"]
-        return value
+        return self._with_ids(value)
