@@ -208,15 +208,16 @@ def test_overdue_demo_records_are_listed(db, tmp_path, client):
     """Demo records past their (fixed) due date and not final are overdue; the others are not."""
     load_seeds(db, tmp_path, "qms", demo=True)
     reader = person(db, "reader", "qms_originator")
-    demo = json.loads((SEEDS / "qms" / "demo.json").read_text(encoding="utf-8"))["records"]
     finals = {"closed", "cancelled", "completed", "effective", "not_effective", "inconclusive"}
     for type_key in ("deviation", "capa", "capa_action", "effectiveness_check"):
+        with db.read() as conn:
+            rows = conn.execute(
+                select(record.c.state, record.c.data).where(record.c.type_key == type_key)
+            ).all()
         expected = sorted(
-            r["data"]["due_date"]
-            for r in demo
-            if r["type"] == type_key
-            and r["data"].get("due_date", "9999") < today().isoformat()
-            and r["state"] not in finals
+            row.data["due_date"]
+            for row in rows
+            if row.data.get("due_date", "9999") < today().isoformat() and row.state not in finals
         )
         response = client.get(
             f"/api/v1/records/{type_key}?overdue=true&limit=100", headers=reader.headers

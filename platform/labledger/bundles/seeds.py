@@ -7,8 +7,8 @@ and remembered like any other bundle: running init again changes nothing,
 and local changes to seeded items are kept (or reported as conflicts when a
 newer seed changes the same item).
 
-Demo records are imported as a bundle of their own, ``<name>-demo``, so that
-they are remembered (and never duplicated) separately from the configuration.
+Demo data is not imported: its records are created and moved through their
+workflows by the demo users (see ``labledger.bundles.demo``), once.
 """
 
 from __future__ import annotations
@@ -16,26 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Connection, select
-
-from labledger.bundles.format import (
-    FORMAT,
-    Bundle,
-    dump_bundle,
-    invalid,
-    load_json,
-    parse_bundle,
-    record_ref_errors,
-    schema_errors,
-)
+from labledger.bundles.demo import load_demo, read_demo
+from labledger.bundles.format import parse_bundle
 from labledger.bundles.importer import import_bundle
 from labledger.db.engine import Database
-from labledger.db.tables import app_user
 from labledger.errors import ServiceError
 from labledger.identity.principal import SYSTEM
-from labledger.identity.users import create_user
 from labledger.resources import data_path
 
 BUNDLE_FILE = "bundle.json"
@@ -70,13 +57,13 @@ def load_seed_bundles(
         demo_body = None
         if demo and demo_file.is_file():
             with _about(demo_file):
-                demo_body = _read_demo(demo_file)
+                demo_body = read_demo(demo_file.read_bytes())
         with db.write() as conn:
             with _about(bundle_file):
                 import_bundle(conn, SYSTEM, bundle)
             if demo_body is not None:
                 with _about(demo_file):
-                    passwords.update(_load_demo(conn, bundle, demo_body))
+                    passwords.update(load_demo(conn, bundle.name, demo_body))
         loaded.append(f"{bundle.name} {bundle.version}")
     return loaded, passwords
 
@@ -89,50 +76,3 @@ def _about(path: Path) -> Iterator[None]:
     except ServiceError as exc:
         exc.detail = f"seed {path.parent.name}/{path.name}: {exc.detail}"
         raise
-
-
-def _read_demo(path: Path) -> dict[str, Any]:
-    body = load_json(path.read_bytes())
-    errors = schema_errors(body, "#/$defs/demo")
-    if not errors:
-        errors = record_ref_errors(body.get("records", []))
-    if errors:
-        raise invalid(errors)
-    return body
-
-
-def _load_demo(conn: Connection, bundle: Bundle, demo: dict[str, Any]) -> dict[str, str]:
-    users = demo.get("users", [])
-    taken = set(
-        conn.execute(
-            select(app_user.c.username).where(
-                app_user.c.username.in_([u["username"] for u in users])
-            )
-        ).scalars()
-    )
-    passwords = {
-        user["username"]: create_user(
-            conn,
-            SYSTEM,
-            username=user["username"],
-            full_name=user["full_name"],
-            email=user.get("email", ""),
-            roles=user.get("roles", []),
-            password=user.get("password"),
-            one_time=False,  # demo users sign in and sign straight away
-        )
-        for user in users
-        if user["username"] not in taken
-    }
-    if demo.get("records"):
-        demo_bundle = {
-            "format": FORMAT,
-            "name": f"{bundle.name}-demo",
-            "version": bundle.version,
-            "description": f"Demo records of {bundle.name}",
-            "records": demo["records"],
-        }
-        # Demo records come in the states a working lab leaves them, with what its
-        # steps recorded: a migration of history, and marked as one.
-        import_bundle(conn, SYSTEM, parse_bundle(dump_bundle(demo_bundle)), migrate=True)
-    return passwords
