@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select
 
-from labledger.audit.verify import verify_chain
+from labledger.audit.verify import verify
 from labledger.bootstrap import ADMIN_USERNAME, initialise
 from labledger.db.engine import Database
 from labledger.db.tables import audit_event, record, signature
@@ -131,7 +131,7 @@ def test_init_demo_runs_every_demo_record_through_its_workflow(db: Database) -> 
         assert signatures > 80, "reviews, releases, approvals and checks are signed"
         _check_reviews(conn)
         _check_releases(conn)
-        assert verify_chain(conn).ok
+        assert verify(conn).ok
 
 
 def _check_reviews(conn: Connection) -> None:

@@ -19,6 +19,7 @@ from labledger.records.service import create_record, update_record
 from labledger.records.validation import SYSTEM_SET_MESSAGE
 from labledger.workflows.definitions import publish_workflow
 from labledger.workflows.engine import run_transition
+from tests.definitions import refusal_recorded
 
 LIMIT = 1024 * 1024
 
@@ -156,11 +157,12 @@ def test_a_set_action_value_the_field_refuses_refuses_the_step(
 ):
     gauge = _create(db, tech, {"name": "G1"})
     before = _stored(db, gauge["id"])
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(ValidationFailed) as refused, refusal_recorded(db):
         _step(db, tech, gauge["id"], transition)
     assert [e.field for e in refused.value.errors] == [f"data.{field}"]
     assert message in refused.value.detail and "was refused" in refused.value.detail
-    assert _stored(db, gauge["id"]) == before, "nothing written: state, data, audit"
+    state, version, data, events = _stored(db, gauge["id"])
+    assert (state, version, data, events - 1) == before, "nothing written but the refusal"
 
 
 def test_set_action_values_are_normalised_and_write_locked_fields(db, tech):

@@ -282,7 +282,7 @@ def _differing_fields(conn: Connection, row: Any) -> list[str]:
     (version, title, authors, times) are named together when only they differ.
     """
     data: dict[str, Any] = {}
-    state = None
+    state = None  # a record's creation records the state it starts in, if any
     changes = conn.execute(
         select(audit_event.c.changes)
         .where(audit_event.c.record_id == row["id"], audit_event.c.action != SIGN_ACTION)

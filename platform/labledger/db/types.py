@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
+import msgspec
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
+
+
+def load_json(text: str | bytes) -> Any:
+    """Read a stored JSON document; the engines of both databases use it.
+
+    msgspec reads JSON several times faster than the standard library, which
+    matters when ``audit verify`` reads a million events; the standard
+    library takes over for the rare number msgspec will not hold (an integer
+    of hundreds of digits that PostgreSQL's JSONB keeps exactly).
+    """
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
+
 
 #: JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")

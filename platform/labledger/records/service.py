@@ -424,7 +424,7 @@ class RecordBatch:
                     type_key=model.key,
                     record_id=view["id"],
                     record_number=view["number"],
-                    changes={k: {"old": None, "new": v} for k, v in sorted(item.data.items())},
+                    changes=_creation_changes(item),
                     reason=item.reason,
                     config_version=model.version,
                     details=item.audit_details,
@@ -436,6 +436,13 @@ class RecordBatch:
             ],
         )
         return views
+
+
+def _creation_changes(item: _Checked) -> dict[str, Any]:
+    """Every stored value of a new record, and the state it starts in (when it has one)."""
+    changes = {"state": {"old": None, "new": item.state}} if item.state is not None else {}
+    changes.update({k: {"old": None, "new": v} for k, v in sorted(item.data.items())})
+    return changes
 
 
 def _insert_records(conn: Connection, rows: list[dict[str, Any]]) -> None:
