@@ -574,18 +574,35 @@ def run_transition(
     (``workflows.refusals``).
     """
     with refusals_audited(db, Attempt(actor, type_key, record_id, transition_key, reason)):
-        return _attempt_transition(
-            db,
-            actor,
-            type_key,
-            record_id,
-            transition_key,
-            reason=reason,
-            expected_version=expected_version,
-            signature=signature,
-            signing_session=signing_session,
-            attachment_limit=attachment_limit,
-            lockout_threshold=lockout_threshold,
+        with db.read() as conn:
+            model = type_model(conn, type_key)
+            workflow = workflow_model(conn, model.workflow) if model.workflow else None
+        needs_signature = bool(
+            workflow and (workflow.transitions.get(transition_key) or {}).get("signature")
+        )
+        signer = None
+        if needs_signature:
+            # Refuse a person who may not do this step before asking for a password,
+            # so a wrong password is never counted against someone without the role.
+            with db.read() as conn:
+                _refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
+            signer = verify_signer(
+                db, actor, signature, session=signing_session, lockout_threshold=lockout_threshold
+            )
+        # Only the step is retried when the database aborts it for a deadlock: the
+        # password check above stays one check, recorded once.
+        return db.write_retrying(
+            lambda conn: execute_transition(
+                conn,
+                actor,
+                type_key,
+                record_id,
+                transition_key,
+                reason=reason,
+                expected_version=expected_version,
+                signer=signer,
+                attachment_limit=attachment_limit,
+            )
         )
 
 
@@ -599,56 +616,6 @@ def _refuse_unauthorised(
         return  # execute_transition reports the unknown transition
     blockers = _blockers(ctx, transition, ctx.row["data"], "(asked later)")
     _raise_for([b for b in blockers if b.kind in (ROLE, SEPARATION)])
-
-
-def _attempt_transition(
-    db: Database,
-    actor: Principal,
-    type_key: str,
-    record_id: int,
-    transition_key: str,
-    *,
-    reason: str | None = None,
-    expected_version: int | None = None,
-    signature: SignatureInput | None = None,
-    signing_session: SigningSession | None = None,
-    attachment_limit: int,
-    lockout_threshold: int,
-) -> dict[str, Any]:
-    """Signature check, then the step (``run_transition`` records what it refuses)."""
-    with db.read() as conn:
-        model = type_model(conn, type_key)
-        workflow = workflow_model(conn, model.workflow) if model.workflow else None
-    needs_signature = bool(
-        workflow and (workflow.transitions.get(transition_key) or {}).get("signature")
-    )
-    if needs_signature:
-        # Refuse a person who may not do this step before asking for a password,
-        # so a wrong password is never counted against someone without the role.
-        with db.read() as conn:
-            _refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
-    signer = (
-        verify_signer(
-            db, actor, signature, session=signing_session, lockout_threshold=lockout_threshold
-        )
-        if needs_signature
-        else None
-    )
-    # Only the step is retried when the database aborts it for a deadlock: the
-    # password check above stays one check, recorded once.
-    return db.write_retrying(
-        lambda conn: execute_transition(
-            conn,
-            actor,
-            type_key,
-            record_id,
-            transition_key,
-            reason=reason,
-            expected_version=expected_version,
-            signer=signer,
-            attachment_limit=attachment_limit,
-        )
-    )
 
 
 def record_with_signatures(
