@@ -82,8 +82,10 @@ class VerifyReport:
     def summary(self) -> str:
         """One line saying what was proved, or how much is wrong."""
         checked = (
-            f"{self.events:,} events, {self.records:,} records, {self.signatures:,} signatures, "
-            f"{self.config_versions:,} configuration versions and {self.roles:,} roles"
+            f"{_counted(self.events, 'event')}, {_counted(self.records, 'record')}, "
+            f"{_counted(self.signatures, 'signature')}, "
+            f"{_counted(self.config_versions, 'configuration version')} "
+            f"and {_counted(self.roles, 'role')}"
         )
         unproved = (
             f" ({self.not_provable:,} rows written before result hashes: chain only)"
@@ -93,7 +95,8 @@ class VerifyReport:
         at = f" up to checkpoint {self.checkpoint.seq}" if self.checkpoint else ""
         if self.ok:
             return f"Audit trail intact{at}: {checked} verified{unproved}."
-        return f"AUDIT TRAIL NOT INTACT: {self.problem_count:,} discrepancies in {checked}."
+        found = _counted(self.problem_count, "discrepancy", "discrepancies")
+        return f"AUDIT TRAIL NOT INTACT: {found} in {checked}."
 
     def add(self, *args: Any, **kwargs: Any) -> None:
         if len(self.discrepancies) < MAX_LISTED:
@@ -115,6 +118,10 @@ class VerifyReport:
             "problem_count": self.problem_count,
             "discrepancies": [d.__dict__ for d in self.discrepancies],
         }
+
+
+def _counted(count: int, one: str, many: str | None = None) -> str:
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
 class _SignEvent(NamedTuple):
