@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from labledger import cli
 from labledger.audit.checkpoints import Checkpoint, create_checkpoint, parse_checkpoint
@@ -181,6 +181,18 @@ def _record_data(conn, inst):
     return "record", f"record {inst.task_number} differs from event"
 
 
+def _event_details_not_an_object(conn, inst):
+    sign = conn.execute(select(audit_event.c.seq).where(audit_event.c.action == "record.sign"))
+    seq = sign.scalar_one()
+    conn.execute(update(audit_event).where(audit_event.c.seq == seq).values(details=[1, 2]))
+    return "chain", f"event {seq} was altered"
+
+
+def _record_data_not_an_object(conn, inst):
+    conn.execute(update(record).where(record.c.id == inst.task_id).values(data=["x"]))
+    return "record", f"record {inst.task_number} differs"
+
+
 def _record_state(conn, inst):
     conn.execute(update(record).where(record.c.id == inst.batch_id).values(state="released"))
     return "record", f"record {inst.batch_number} differs"
@@ -263,6 +275,8 @@ CASES: dict[str, Tamper] = {
     "rewrite the whole chain after a checkpoint": _rewrite_whole_chain,
     "record data": _record_data,
     "record state": _record_state,
+    "event details replaced by a list": _event_details_not_an_object,
+    "record data replaced by a list": _record_data_not_an_object,
     "record inserted by SQL": _record_inserted,
     "record deleted by SQL": _record_deleted,
     "signature meaning": _signature_column("meaning", "Approved"),
@@ -443,3 +457,16 @@ def test_writes_stop_readably_while_the_chain_tip_is_damaged(
         assert conn.execute(select(record.c.number).where(record.c.number.like("BAT-%"))).all()
         numbers = conn.execute(select(record.c.data)).scalars().all()
     assert all(data.get("code") != "B-2" for data in numbers)
+
+
+def test_verify_reads_one_moment_while_others_write(db, installation, make_person):
+    """A change committed while verify runs must not look like tampering."""
+    analyst = make_person("ann", "analyst")
+    with db.snapshot() as conn:
+        before = conn.execute(select(func.count()).select_from(record)).scalar_one()
+        with db.write() as other:
+            create_record(
+                other, analyst.principal, "batch", {"code": "B-7"}, attachment_limit=LIMIT
+            )
+        assert conn.execute(select(func.count()).select_from(record)).scalar_one() == before
+        assert verify(conn).ok

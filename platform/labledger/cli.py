@@ -212,7 +212,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from labledger.audit.verify import verify
 
     checkpoint = parse_checkpoint(args.checkpoint) if args.checkpoint else None
-    with _database(args) as db, db.read() as conn:
+    with _database(args) as db, db.snapshot() as conn:
         report = verify(conn, checkpoint=checkpoint)
     print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
     for problem in report.discrepancies:

@@ -57,5 +57,5 @@ class AuditController(Controller):
         if not principal.has_permission(READ_AUDIT):
             raise Forbidden("Verifying the audit trail needs the 'read_audit' permission.")
         wanted = parse_checkpoint(checkpoint) if checkpoint else None
-        with db.read() as conn:
+        with db.snapshot() as conn:
             return verify(conn, checkpoint=wanted).as_dict()

@@ -153,12 +153,8 @@ class _Produced:
     roles: dict[str, tuple[int, str | None]] = field(default_factory=dict)
 
     def remember(self, row: Any) -> None:
-        action, record_id, result, details = (
-            row.action,
-            row.record_id,
-            row.result_hash,
-            row.details or {},
-        )
+        action, record_id, result = row.action, row.record_id, row.result_hash
+        details = row.details if isinstance(row.details, dict) else {}
         if action == SIGN_ACTION:
             self.signs[row.seq] = _SignEvent(action, record_id, row.type_key, row.details, result)
         elif record_id is not None:
@@ -290,13 +286,14 @@ def _differing_fields(conn: Connection, row: Any) -> list[str]:
     """
     data: dict[str, Any] = {}
     state = None  # a record's creation records the state it starts in, if any
+    stored = row["data"] if isinstance(row["data"], dict) else {}
     changes = conn.execute(
         select(audit_event.c.changes)
         .where(audit_event.c.record_id == row["id"], audit_event.c.action != SIGN_ACTION)
         .order_by(audit_event.c.seq)
     ).scalars()
     for change in changes:
-        for key, value in (change or {}).items():
+        for key, value in (change if isinstance(change, dict) else {}).items():
             if not isinstance(value, dict) or "new" not in value:
                 continue
             if key == "state":
@@ -307,8 +304,8 @@ def _differing_fields(conn: Connection, row: Any) -> list[str]:
                 data[key] = value["new"]
     names = [
         f"data.{key}"
-        for key in sorted(set(data) | set(row["data"]))
-        if content_hash(data.get(key)) != content_hash(row["data"].get(key))
+        for key in sorted(set(data) | set(stored))
+        if content_hash(data.get(key)) != content_hash(stored.get(key))
     ]
     if row["state"] != state:
         names.append("state")
@@ -364,7 +361,7 @@ def _check_signatures(
 def _differing_signature_columns(sig: Any, event: _SignEvent | None) -> list[str]:
     if event is None:
         return ["audit_seq"]
-    details = event.details or {}
+    details = event.details if isinstance(event.details, dict) else {}
     names = [name for name in _SIGNED_DETAILS if details.get(name) != sig[name]]
     if event.record_id != sig["record_id"]:
         names.append("record_id")

@@ -148,9 +148,27 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction (a consistent snapshot on both databases)."""
+        """A read transaction. On PostgreSQL each statement sees the data committed when
+        it starts; a reader comparing several tables uses ``snapshot``."""
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction whose statements all see one moment.
+
+        ``audit verify`` walks the chain and then the records, signatures and
+        definitions it vouches for; a change committed in between would look
+        like tampering. PostgreSQL needs REPEATABLE READ for that; SQLite's read
+        transaction keeps one snapshot from its first read.
+        """
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            with conn.begin():
+                yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -80,7 +80,7 @@ def matches_event(sig: Any, event: Any) -> bool:
         return False
     if event.result_hash is not None:
         return event.result_hash == signature_result(sig)
-    details = event.details or {}
+    details = event.details if isinstance(event.details, dict) else {}
     return (
         details.get("content_hash") == sig["content_hash"]
         and details.get("signer") == sig["signer"]

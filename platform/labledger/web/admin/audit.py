@@ -144,7 +144,7 @@ class AuditPagesController(Controller):
         except ValidationFailed as exc:
             problems = Problems(exc.errors)
         else:
-            with db.read() as conn:
+            with db.snapshot() as conn:
                 report = verify(conn, checkpoint=wanted)
         return render(
             request,
