@@ -21,6 +21,7 @@ from labledger.identity.users import (
     get_user,
     reset_password,
 )
+from labledger.settings import Settings
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import counts, database_url
 from tests.test_cli import run
@@ -194,3 +195,10 @@ def test_the_cli_refuses_a_common_password_with_the_reason(db, capsys, monkeypat
     assert code != 0
     assert "does not meet the policy" in err and "password: is one of the most common" in err
     assert counts(db) == before
+
+
+def test_expiry_is_off_unless_the_administrator_sets_a_number_of_days(monkeypatch):
+    monkeypatch.delenv("LABLEDGER_PASSWORD_MAX_AGE_DAYS", raising=False)
+    assert Settings.from_env().password_max_age_days == 0
+    monkeypatch.setenv("LABLEDGER_PASSWORD_MAX_AGE_DAYS", "90")
+    assert Settings.from_env().password_max_age_days == 90
