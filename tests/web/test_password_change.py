@@ -83,6 +83,8 @@ def test_an_expired_password_must_be_changed_before_anything_else(db, settings, 
         page = client.get("/account/password").text
         assert 'id="expired-notice"' in page and "Your password has expired" in page
         assert "set by an administrator" not in page
+        refused = _change(client, TEST_PASSWORD, "password12")
+        assert refused.status_code == 422 and 'id="expired-notice"' in refused.text
 
         assert _change(client, TEST_PASSWORD, NEW_PASSWORD).status_code == 200
         assert client.get("/", follow_redirects=False).status_code == 200

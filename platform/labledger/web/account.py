@@ -59,9 +59,36 @@ def _shown(notice: ResetNotice | None) -> dict[str, Any] | None:
     }
 
 
-def _password_rules(settings: Settings) -> dict[str, int]:
-    """The lengths the password page states, from the policy in force."""
-    return {"min_length": settings.password_min_length, "max_length": MAX_PASSWORD_LENGTH}
+def _password_page(
+    session: WebSession,
+    db: Database,
+    settings: Settings,
+    *,
+    errors: dict[str, str],
+    done: bool = False,
+) -> Template:
+    """The change-password page: the policy in force, and why a change is due.
+
+    Shown before a change, after a refused one (422, the reason at its field)
+    and after a successful one (``done``). Until the user has chosen a
+    password it says whether an administrator reset it or it expired, so a
+    refused attempt does not lose that explanation.
+    """
+    username = session.principal.username
+    with db.read() as conn:
+        notice = password_reset_notice(conn, username)
+        expired = password_expired(conn, username)
+    return page(
+        "password.html",
+        session,
+        status_code=422 if errors else 200,
+        errors=errors,
+        done=done,
+        notice=_shown(notice),
+        expired=expired,
+        min_length=settings.password_min_length,
+        max_length=MAX_PASSWORD_LENGTH,
+    )
 
 
 class AccountController(Controller):
@@ -102,19 +129,7 @@ class AccountController(Controller):
 
     @get("/account/password", sync_to_thread=True)
     def password_form(self, session: WebSession, db: Database, settings: Settings) -> Template:
-        username = session.principal.username
-        with db.read() as conn:
-            notice = password_reset_notice(conn, username)
-            expired = password_expired(conn, username)
-        return page(
-            "password.html",
-            session,
-            errors={},
-            done=False,
-            notice=_shown(notice),
-            expired=expired,
-            **_password_rules(settings),
-        )
+        return _password_page(session, db, settings, errors={})
 
     @post("/account/password", sync_to_thread=True)
     def change_password(
@@ -136,11 +151,4 @@ class AccountController(Controller):
                     )
             except ValidationFailed as exc:
                 errors = {e.field: e.message for e in exc.errors}
-        return page(
-            "password.html",
-            session,
-            status_code=422 if errors else 200,
-            errors=errors,
-            done=not errors,
-            **_password_rules(settings),
-        )
+        return _password_page(session, db, settings, errors=errors, done=not errors)
