@@ -35,6 +35,8 @@ class Settings:
     lockout_threshold: int = 5
     #: Minimum length of a user-chosen password.
     password_min_length: int = 10
+    #: Days after which a password expires and must be changed at sign-in (0: never).
+    password_max_age_days: int = 0
     #: Mark cookies Secure (set when the app is served over HTTPS, e.g. behind a proxy).
     secure_cookies: bool = False
     #: Largest page a list request may ask for.
@@ -56,6 +58,9 @@ class Settings:
                 "LABLEDGER_SESSION_IDLE_MINUTES", cls.session_idle_minutes
             ),
             "lockout_threshold": _int_env("LABLEDGER_LOCKOUT_THRESHOLD", cls.lockout_threshold),
+            "password_max_age_days": _int_env(
+                "LABLEDGER_PASSWORD_MAX_AGE_DAYS", cls.password_max_age_days
+            ),
             "secure_cookies": os.environ.get("LABLEDGER_SECURE_COOKIES", "").lower()
             in ("1", "true", "yes"),
             "db_owner_password": os.environ.get("LABLEDGER_DB_OWNER_PASSWORD") or None,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+from functools import cache
+from pathlib import Path
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -26,15 +30,51 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def check_policy(password: str, *, username: str, min_length: int, field: str = "password") -> None:
-    """Refuse passwords that are short, blank-padded or contain the username."""
+#: Longest password accepted: room for any passphrase, yet no megabyte-sized input to hash.
+MAX_PASSWORD_LENGTH = 256
+
+_COMMON_PASSWORDS = Path(__file__).parent / "common_passwords" / "common-passwords.txt.gz"
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords (lower-case), read once per process.
+
+    The list and its source and licence are described in
+    ``common_passwords/README.md`` beside this module.
+    """
+    with gzip.open(_COMMON_PASSWORDS, "rt", encoding="utf-8") as lines:
+        return frozenset(line.strip() for line in lines if line.strip())
+
+
+def check_policy(
+    password: str,
+    *,
+    username: str,
+    min_length: int,
+    field: str = "password",
+    current: str | None = None,
+) -> None:
+    """Refuse passwords an attacker would guess first, or that cannot be handled sanely.
+
+    Refused: too short or longer than :data:`MAX_PASSWORD_LENGTH`, blank-padded,
+    containing the username, on the shipped list of common passwords, or equal
+    to ``current`` (the password being replaced). Every problem is reported at
+    once, under ``field``.
+    """
     problems = []
     if len(password) < min_length:
         problems.append(f"must be at least {min_length} characters long")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        problems.append(f"must be at most {MAX_PASSWORD_LENGTH} characters long")
     if password != password.strip():
         problems.append("must not start or end with a space")
     if username and username.lower() in password.lower():
         problems.append("must not contain the username")
+    if password.lower() in common_passwords():
+        problems.append("is one of the most common passwords; choose one that is hard to guess")
+    if current is not None and password == current:
+        problems.append("must differ from the current password")
     if problems:
         raise ValidationFailed(
             "The password does not meet the policy.",

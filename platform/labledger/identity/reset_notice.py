@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 from labledger.db.tables import audit_event
 
 RESET, CHANGE = "user.password_reset", "user.password_change"
+EXPIRED = "user.password_expired"
 SIGN_IN = "login"
 #: Attempts that did not get in: wrong passwords, and tries on a locked or deactivated account.
 FAILED_ATTEMPTS = ("login.failed", "login.refused", "signature.failed", "signature.refused")
@@ -35,7 +36,7 @@ class ResetNotice:
 
 
 def _last_password_event(conn: Connection, username: str) -> Any:
-    """The user's latest password reset or change (the audit events name the user in details)."""
+    """The user's latest password reset, change or expiry (the events name the user in details)."""
     rows = conn.execute(
         select(
             audit_event.c.actor,
@@ -43,10 +44,16 @@ def _last_password_event(conn: Connection, username: str) -> Any:
             audit_event.c.occurred_at,
             audit_event.c.details,
         )
-        .where(audit_event.c.action.in_((RESET, CHANGE)))
+        .where(audit_event.c.action.in_((RESET, CHANGE, EXPIRED)))
         .order_by(audit_event.c.seq.desc())
     ).mappings()
     return next((r for r in rows if (r["details"] or {}).get("user") == username), None)
+
+
+def password_expired(conn: Connection, username: str) -> bool:
+    """True while an expiry is the latest password event of ``username`` (no change since)."""
+    event = _last_password_event(conn, username)
+    return event is not None and event["action"] == EXPIRED
 
 
 def password_reset_notice(conn: Connection, username: str) -> ResetNotice | None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, FromClause, delete, func, insert, select, update
 
 from labledger.audit.trail import AuditEntry, append
 from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
-from labledger.db.tables import app_user, role, user_role
+from labledger.db.tables import app_user, role, user_role, web_session
 from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.identity.passwords import check_policy, hash_password, verify_password
@@ -199,6 +200,7 @@ def create_user(
             password_hash=hash_password(password),
             active=True,
             must_change_password=one_time,
+            password_changed_at=now,
             failed_attempts=0,
             created_at=now,
             created_by=actor.username,
@@ -291,34 +293,55 @@ def unlock(conn: Connection, actor: Principal, username: str) -> None:
 def reset_password(
     conn: Connection, actor: Principal, username: str, password: str | None = None
 ) -> str:
-    """An admin sets a new one-time password; returns it."""
+    """An admin sets a new one-time password and ends all the user's sessions; returns it.
+
+    Whoever held the old password (the reason for a reset, often) is signed
+    out everywhere at once.
+    """
     _require(actor, MANAGE_USERS, "Resetting passwords")
     row = _user_row(conn, username)
     password = password or secrets.token_urlsafe(12)
     conn.execute(
         update(app_user)
         .where(app_user.c.id == row["id"])
-        .values(password_hash=hash_password(password), must_change_password=True)
+        .values(
+            password_hash=hash_password(password),
+            must_change_password=True,
+            password_changed_at=utc_now(),
+        )
     )
     _audit(conn, actor, "user.password_reset", username)
+    _end_sessions(conn, actor, row["id"], username, reason="password reset")
     return password
 
 
 def change_own_password(
-    conn: Connection, username: str, old_password: str, new_password: str, min_length: int
+    conn: Connection,
+    username: str,
+    old_password: str,
+    new_password: str,
+    min_length: int,
+    *,
+    keep_session: str | None = None,
 ) -> None:
-    """The user replaces their password (required after an admin set it)."""
+    """The user replaces their password (required after an admin set it, or once it expired).
+
+    Every other session of the user ends, so a session opened by someone who
+    knew the old password does not outlive it; ``keep_session`` is the token
+    hash of the session the change was made in, which stays signed in.
+    """
     row = _user_row(conn, username)
     if not verify_password(row["password_hash"], old_password):
         raise ValidationFailed(
             "The current password is wrong.", [FieldError("old_password", "wrong password")]
         )
-    check_policy(new_password, username=username, min_length=min_length, field="new_password")
-    if new_password == old_password:
-        raise ValidationFailed(
-            "Choose a new password.",
-            [FieldError("new_password", "must differ from the current password")],
-        )
+    check_policy(
+        new_password,
+        username=username,
+        min_length=min_length,
+        field="new_password",
+        current=old_password,
+    )
     conn.execute(
         update(app_user)
         .where(app_user.c.id == row["id"])
@@ -329,6 +352,58 @@ def change_own_password(
         )
     )
     _audit(conn, username, "user.password_change", username)
+    _end_sessions(conn, username, row["id"], username, "password changed", keep_session)
+
+
+def _end_sessions(
+    conn: Connection,
+    actor: Principal | str,
+    user_id: int,
+    username: str,
+    reason: str,
+    keep_session: str | None = None,
+) -> None:
+    """End the user's open browser sessions but ``keep_session``, one audited revocation each."""
+    conditions = [web_session.c.user_id == user_id, web_session.c.ended_at.is_(None)]
+    if keep_session is not None:
+        conditions.append(web_session.c.token_hash != keep_session)
+    ended = conn.execute(
+        update(web_session)
+        .where(*conditions)
+        .values(ended_at=utc_now())
+        .returning(web_session.c.token_hash)
+    ).all()
+    for _ in ended:
+        _audit(conn, actor, "session.revoked", username, reason=reason)
+
+
+def expire_password_if_due(conn: Connection, principal: Principal, max_age_days: int) -> Principal:
+    """Force a change of a password older than ``max_age_days`` (0: passwords never expire).
+
+    Called at sign-in (21 CFR 11.300(b): passwords are revised periodically).
+    An expired password puts the account in the same state as a one-time
+    password: the user must choose a new one before doing anything else or
+    signing. The change is stored on the account and audited, so it holds
+    for every session and every worker.
+    """
+    if max_age_days <= 0 or principal.must_change_password:
+        return principal
+    row = _user_row(conn, principal.username)
+    changed_at = row["password_changed_at"] or row["created_at"]
+    if utc_now() - changed_at < timedelta(days=max_age_days):
+        return principal
+    conn.execute(
+        update(app_user).where(app_user.c.id == row["id"]).values(must_change_password=True)
+    )
+    _audit(
+        conn,
+        "system",
+        "user.password_expired",
+        principal.username,
+        {"must_change_password": {"old": False, "new": True}},
+        reason=f"password older than {max_age_days} days",
+    )
+    return replace(principal, must_change_password=True)
 
 
 def check_password(

@@ -11,9 +11,14 @@ from litestar.response import Redirect, Template
 
 from labledger.db.engine import Database
 from labledger.errors import ValidationFailed
-from labledger.identity.reset_notice import ResetNotice, password_reset_notice
+from labledger.identity.passwords import MAX_PASSWORD_LENGTH
+from labledger.identity.reset_notice import ResetNotice, password_expired, password_reset_notice
 from labledger.identity.sessions import SESSION_COOKIE, WebSession, end_session, start_session
-from labledger.identity.users import change_own_password, check_password
+from labledger.identity.users import (
+    change_own_password,
+    check_password,
+    expire_password_if_due,
+)
 from labledger.settings import Settings
 from labledger.web.display import utc_text
 from labledger.web.pages import page
@@ -54,6 +59,38 @@ def _shown(notice: ResetNotice | None) -> dict[str, Any] | None:
     }
 
 
+def _password_page(
+    session: WebSession,
+    db: Database,
+    settings: Settings,
+    *,
+    errors: dict[str, str],
+    done: bool = False,
+) -> Template:
+    """The change-password page: the policy in force, and why a change is due.
+
+    Shown before a change, after a refused one (422, the reason at its field)
+    and after a successful one (``done``). Until the user has chosen a
+    password it says whether an administrator reset it or it expired, so a
+    refused attempt does not lose that explanation.
+    """
+    username = session.principal.username
+    with db.read() as conn:
+        notice = password_reset_notice(conn, username)
+        expired = password_expired(conn, username)
+    return page(
+        "password.html",
+        session,
+        status_code=422 if errors else 200,
+        errors=errors,
+        done=done,
+        notice=_shown(notice),
+        expired=expired,
+        min_length=settings.password_min_length,
+        max_length=MAX_PASSWORD_LENGTH,
+    )
+
+
 class AccountController(Controller):
     include_in_schema = False
 
@@ -74,7 +111,10 @@ class AccountController(Controller):
                 data.get("password", ""),
                 lockout_threshold=settings.lockout_threshold,
             )
-            token = start_session(conn, check.principal) if check.principal else None
+            principal = check.principal and expire_password_if_due(
+                conn, check.principal, settings.password_max_age_days
+            )
+            token = start_session(conn, principal) if principal else None
         if token is None:
             return page(
                 "login.html", status_code=401, next=target, username=username, message=check.message
@@ -88,10 +128,8 @@ class AccountController(Controller):
         return _cookie_response(request, settings, "/login", None)
 
     @get("/account/password", sync_to_thread=True)
-    def password_form(self, session: WebSession, db: Database) -> Template:
-        with db.read() as conn:
-            notice = password_reset_notice(conn, session.principal.username)
-        return page("password.html", session, errors={}, done=False, notice=_shown(notice))
+    def password_form(self, session: WebSession, db: Database, settings: Settings) -> Template:
+        return _password_page(session, db, settings, errors={})
 
     @post("/account/password", sync_to_thread=True)
     def change_password(
@@ -109,13 +147,8 @@ class AccountController(Controller):
                         data.get("old_password", ""),
                         data.get("new_password", ""),
                         settings.password_min_length,
+                        keep_session=session.token_hash,
                     )
             except ValidationFailed as exc:
                 errors = {e.field: e.message for e in exc.errors}
-        return page(
-            "password.html",
-            session,
-            status_code=422 if errors else 200,
-            errors=errors,
-            done=not errors,
-        )
+        return _password_page(session, db, settings, errors=errors, done=not errors)
