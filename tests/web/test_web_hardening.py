@@ -109,6 +109,20 @@ def test_a_token_works_only_in_the_session_it_was_issued_to(
     assert _schematic_count(db) == 1
 
 
+def test_a_forged_or_garbled_token_is_refused_cleanly(client, db, schematics):
+    sign_in(client, "ann", TEST_PASSWORD)
+    genuine = csrf_token(client, "/records/schematic/new")
+    forged = genuine[:-1] + ("0" if genuine[-1] != "0" else "1")
+    with unchanged(db):
+        for token in (forged, genuine[:32], "é" * 100, genuine[:32] + "é" * 64):
+            response = client.post(
+                "/records/schematic/new",
+                data={"code": "S-4", "_csrf_token": token},
+                follow_redirects=False,
+            )
+            assert response.status_code == 403, token
+
+
 def test_signing_in_binds_new_tokens_to_the_new_session(client, db, schematics):
     before = csrf_token(client, "/login")
     sign_in(client, "ann", TEST_PASSWORD)

@@ -58,7 +58,9 @@ def token_is_valid(secret: str, binding: str, token: str) -> bool:
     nonce, mac = token[: _NONCE_BYTES * 2], token[_NONCE_BYTES * 2 :]
     if len(nonce) != _NONCE_BYTES * 2 or not mac:
         return False
-    return hmac.compare_digest(mac, _mac(secret, nonce, binding))
+    # Compared as bytes: compare_digest refuses text that is not ASCII.
+    expected = _mac(secret, nonce, binding).encode()
+    return hmac.compare_digest(mac.encode("utf-8", "surrogatepass"), expected)
 
 
 def _mac(secret: str, nonce: str, binding: str) -> str:
