@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from litestar import Litestar, Router
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
@@ -24,6 +23,7 @@ from labledger.api.printing import PrintingController
 from labledger.api.problems import EXCEPTION_HANDLERS
 from labledger.api.records import RecordsController
 from labledger.api.types import TypesController
+from labledger.api.viewer import StaticSwaggerPage
 from labledger.api.webhooks import WebhooksController
 from labledger.api.workflows import TransitionsController, WorkflowsController
 from labledger.db.engine import Database, open_database
@@ -31,7 +31,8 @@ from labledger.resources import data_path
 from labledger.settings import Settings
 from labledger.web.deps import WEB_DEPENDENCIES, LoginRequired, PasswordChangeRequired
 from labledger.web.errors import for_pages, login_required_handler, password_change_handler
-from labledger.web.setup import WEB_CONTROLLERS, csrf_config, template_config
+from labledger.web.headers import add_security_headers
+from labledger.web.setup import WEB_CONTROLLERS, csrf_middleware, template_config
 
 SWAGGER = "/static/vendor/swagger-ui"
 
@@ -43,13 +44,11 @@ def _openapi() -> OpenAPIConfig:
         version=__version__,
         path="/schema",
         render_plugins=[
-            SwaggerRenderPlugin(
+            StaticSwaggerPage(
                 js_url=f"{SWAGGER}/swagger-ui-bundle.js",
                 css_url=f"{SWAGGER}/swagger-ui.css",
                 standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
                 path="/swagger",
-                # The default favicon is fetched from a CDN; air-gapped labs have none.
-                favicon="",
             )
         ],
         components=Components(
@@ -89,7 +88,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         dependencies={**APP_DEPENDENCIES, **WEB_DEPENDENCIES},
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         template_config=template_config(),
-        csrf_config=csrf_config(db, secure=settings.secure_cookies),
+        middleware=[csrf_middleware(db)],
+        before_send=[add_security_headers],
         openapi_config=_openapi(),
         request_max_body_size=settings.request_max_bytes,
         on_shutdown=[db.dispose],

@@ -80,6 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=True,
+        forwarded_allow_ips=_settings(args).trusted_proxies,
         log_level="info",
     )
     return 0

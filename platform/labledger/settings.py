@@ -37,8 +37,11 @@ class Settings:
     password_min_length: int = 10
     #: Days after which a password expires and must be changed at sign-in (0: never).
     password_max_age_days: int = 0
-    #: Mark cookies Secure (set when the app is served over HTTPS, e.g. behind a proxy).
+    #: Mark cookies Secure even on requests that arrive as plain HTTP (an untrusted proxy).
     secure_cookies: bool = False
+    #: Addresses whose X-Forwarded-Proto/-For headers ``labledger serve`` believes
+    #: (comma-separated addresses or networks, ``*`` for any).
+    trusted_proxies: str = "127.0.0.1"
     #: Largest page a list request may ask for.
     max_page_size: int = 500
     #: Passwords ``labledger db roles`` gives the owner and runtime roles (never shown).
@@ -63,6 +66,7 @@ class Settings:
             ),
             "secure_cookies": os.environ.get("LABLEDGER_SECURE_COOKIES", "").lower()
             in ("1", "true", "yes"),
+            "trusted_proxies": os.environ.get("LABLEDGER_TRUSTED_PROXIES") or cls.trusted_proxies,
             "db_owner_password": os.environ.get("LABLEDGER_DB_OWNER_PASSWORD") or None,
             "db_runtime_password": os.environ.get("LABLEDGER_DB_RUNTIME_PASSWORD") or None,
         }

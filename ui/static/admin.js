@@ -30,3 +30,8 @@ document.addEventListener("submit", function (event) {
   var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// The designer's form preview shows the form as people will see it; it never submits.
+document.addEventListener("submit", function (event) {
+  if (event.target.hasAttribute && event.target.hasAttribute("data-preview-only")) event.preventDefault();
+});

@@ -106,6 +106,11 @@
     else if (button.dataset.close) window.location.href = button.dataset.close;
   });
 
+  // A Print button prints the page it is on.
+  document.addEventListener("click", function (evt) {
+    if (evt.target.closest("[data-print]")) window.print();
+  });
+
   // Grid entry: Enter moves down the column (Shift+Enter up), like a spreadsheet.
   // Leaving the cell fires its change, which saves the row.
   document.addEventListener("keydown", function (evt) {

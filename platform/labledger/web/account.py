@@ -20,6 +20,7 @@ from labledger.identity.users import (
     expire_password_if_due,
 )
 from labledger.settings import Settings
+from labledger.web.cookies import cookie_is_secure
 from labledger.web.display import utc_text
 from labledger.web.pages import page
 
@@ -33,11 +34,9 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _cookie_response(
-    request: Request, settings: Settings, location: str, token: str | None
-) -> Response[Any]:
+def _cookie_response(request: Request, location: str, token: str | None) -> Response[Any]:
     response: Response[Any] = Redirect(location)
-    secure = settings.secure_cookies or request.url.scheme == "https"
+    secure = cookie_is_secure(request)
     if token is None:
         response.delete_cookie(SESSION_COOKIE, path="/")
     else:
@@ -119,13 +118,13 @@ class AccountController(Controller):
             return page(
                 "login.html", status_code=401, next=target, username=username, message=check.message
             )
-        return _cookie_response(request, settings, target, token)
+        return _cookie_response(request, target, token)
 
     @post("/logout", sync_to_thread=True)
-    def logout(self, request: Request, db: Database, settings: Settings) -> Response[Any]:
+    def logout(self, request: Request, db: Database) -> Response[Any]:
         with db.write() as conn:
             end_session(conn, request.cookies.get(SESSION_COOKIE))
-        return _cookie_response(request, settings, "/login", None)
+        return _cookie_response(request, "/login", None)
 
     @get("/account/password", sync_to_thread=True)
     def password_form(self, session: WebSession, db: Database, settings: Settings) -> Template:

@@ -1,8 +1,8 @@
 """What web handlers receive: the signed-in session, or a redirect to the login page.
 
 Pages use the session cookie only; the JSON API never does. State-changing
-forms are protected by Litestar's CSRF middleware (token in a cookie and in
-each form or htmx request header).
+forms are protected by ``labledger.web.csrf`` (a token bound to the session,
+sent in each form or htmx request header).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def content_security_policy(script: bool) -> str:
             "font-src 'self'",
             "base-uri 'none'",
             "form-action 'none'",
-            "frame-ancestors 'self'",
+            "frame-ancestors 'none'",
         )
     )
 

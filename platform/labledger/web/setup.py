@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import DBAPIError
@@ -12,6 +11,7 @@ from labledger.identity.sessions import instance_secret
 from labledger.resources import data_path
 from labledger.web.account import AccountController
 from labledger.web.admin import CONTROLLERS as ADMIN_CONTROLLERS
+from labledger.web.csrf import SessionBoundCSRF
 from labledger.web.home import HomeController
 from labledger.web.integration import CONTROLLERS as INTEGRATION_CONTROLLERS
 from labledger.web.printing import CONTROLLERS as PRINT_CONTROLLERS
@@ -35,8 +35,8 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     return TemplateConfig(directory=data_path("ui", "templates"), engine=JinjaTemplateEngine)
 
 
-def csrf_config(db: Database, secure: bool) -> CSRFConfig:
-    """CSRF for every form; the API (bearer tokens only, no cookies) is exempt."""
+def csrf_middleware(db: Database) -> SessionBoundCSRF:
+    """CSRF for every form, keyed by the secret all workers share; the API is exempt."""
     try:
         with db.write() as conn:
             secret = instance_secret(conn, "csrf_secret")
@@ -44,9 +44,4 @@ def csrf_config(db: Database, secure: bool) -> CSRFConfig:
         raise SystemExit(
             "The database is not set up (or not reachable): run 'labledger init' first."
         ) from None
-    return CSRFConfig(
-        secret=secret,
-        cookie_secure=secure,
-        cookie_samesite="lax",
-        exclude=["/api/", "/schema"],
-    )
+    return SessionBoundCSRF(secret)
