@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from labledger.db.tables import app_user, audit_event, rate_limit
 from labledger.db.types import utc_now
 from labledger.errors import Forbidden, TooManyRequests
-from labledger.identity import users
+from labledger.identity import passwords, users
 from labledger.identity.principal import SYSTEM
 from labledger.identity.users import check_password, set_active
 from labledger.settings import RateLimits
@@ -22,6 +22,12 @@ from tests.web.helpers import sign_in
 
 THRESHOLD = 5
 LIMITS = RateLimits()
+
+
+@pytest.fixture(autouse=True)
+def cheap_dummy_hash(monkeypatch) -> None:
+    """Refusals verify against a dummy hash made with production cost; use the tests' cost."""
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", passwords.hash_password("timing"))
 
 
 def _events(db, action: str) -> list:
@@ -129,6 +135,23 @@ def test_another_address_is_unaffected(db, make_person):
     signed_in = _check(db, "ann", TEST_PASSWORD, lab, limits=LIMITS)
     assert signed_in.principal is not None and signed_in.principal.username == "ann"
     assert _check(db, "bob", TEST_PASSWORD, lab, limits=LIMITS).principal is not None
+
+
+def test_parallel_guesses_from_one_address_check_at_most_its_limit(db, make_person):
+    make_person("ann", "analyst")
+    guesses = 16
+    start = threading.Barrier(guesses, timeout=30)
+
+    def guess(number: int) -> int | None:
+        start.wait()
+        account = "ann" if number % 2 else f"user{number}"
+        return _check(db, account, "a wrong guess", "203.0.113.9", limits=LIMITS).retry_after
+
+    with ThreadPoolExecutor(max_workers=guesses) as pool:
+        waits = list(pool.map(guess, range(guesses)))
+
+    assert len(_events(db, "login.failed")) == LIMITS.per_address
+    assert sum(wait is not None for wait in waits) == guesses - LIMITS.per_address
 
 
 def test_many_addresses_cannot_lock_an_account_within_a_window(db):

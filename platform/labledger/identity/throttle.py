@@ -120,28 +120,33 @@ def count_attempt(conn: Connection, found: list[Counter], window: timedelta) -> 
     """Count one attempt against every counter; seconds to wait if that went over a limit.
 
     The first attempt over a limit in a window is audited; later ones are
-    refused by ``blocked_for`` without being counted.
+    refused by ``blocked_for`` without being counted. The audit event is
+    appended after every counter is counted, so a transaction always takes
+    the counters' row locks before the audit trail's and two of them cannot
+    deadlock.
     """
     now = utc_now()
     waits = []
+    exceeded = []
     for counter in found:
         attempts, seconds_left = _count(conn, counter, window, now)
         if attempts > counter.limit:
             waits.append(seconds_left)
         if attempts == counter.limit + 1:
-            append(
-                conn,
-                [
-                    AuditEntry(
-                        actor="system",
-                        action="rate_limit.exceeded",
-                        details={"counter": counter.key, "limit": counter.limit},
-                        reason=f"more than {counter.limit} refused attempts in "
-                        f"{int(window.total_seconds())} seconds",
-                    )
-                ],
-            )
+            exceeded.append(_exceeded_event(counter, window))
+    if exceeded:
+        append(conn, exceeded)
     return max(waits, default=None)
+
+
+def _exceeded_event(counter: Counter, window: timedelta) -> AuditEntry:
+    return AuditEntry(
+        actor="system",
+        action="rate_limit.exceeded",
+        details={"counter": counter.key, "limit": counter.limit},
+        reason=f"more than {counter.limit} refused attempts in "
+        f"{int(window.total_seconds())} seconds",
+    )
 
 
 def admit(conn: Connection, limits: RateLimits, found: list[Counter]) -> int | None:

@@ -346,20 +346,27 @@ def _equalise_timing(password: str) -> None:
     verify_password(None, password)
 
 
-def _locked_user_row(conn: Connection, username: str) -> Any:
-    """The user row, locked until the transaction ends, or None.
-
-    Concurrent checks for one user queue here, so each reads the failure
-    count the previous one wrote: the lockout threshold is exact however
-    many guesses arrive at once. A name no account can have is not looked up.
-    """
+def _account(conn: Connection, username: str, *, for_update: bool = False) -> Any:
+    """The user row for a typed name, or None; a name no account can have is not looked up."""
     if not USERNAME.match(username):
         return None
-    return (
-        conn.execute(select(app_user).where(app_user.c.username == username).with_for_update())
-        .mappings()
-        .first()
-    )
+    query = select(app_user).where(app_user.c.username == username)
+    return conn.execute(query.with_for_update() if for_update else query).mappings().first()
+
+
+def _account_to_check(conn: Connection, username: str) -> Any:
+    """The user row, locked until the transaction ends when its password is to be checked.
+
+    Concurrent checks for one user queue on that lock, so each reads the
+    failure count and lock the previous one wrote: the lockout threshold is
+    exact however many guesses arrive at once. Accounts that will be refused
+    anyway (unknown, deactivated, locked) are read without the lock, so their
+    slow dummy verification does not hold up anyone.
+    """
+    row = _account(conn, username)
+    if row is None or not row["active"] or row["locked_at"] is not None:
+        return row
+    return _account(conn, username, for_update=True)
 
 
 def _count_failure(conn: Connection, row: Any, lockout_threshold: int, purpose: str) -> str:
@@ -412,7 +419,7 @@ def check_password(
             None, f"Too many failed attempts: try again in {wait} seconds.", retry_after=wait
         )
     typed = bounded(username)
-    row = _locked_user_row(conn, username)
+    row = _account_to_check(conn, username)
     if row is None:
         _equalise_timing(password)
         _audit(conn, typed or "(blank)", f"{purpose}.failed", typed, reason="unknown user")
