@@ -96,6 +96,9 @@ def test_a_nul_byte_in_a_username_is_refused_and_stored_visibly(db):
     assert check.principal is None and check.message == "Invalid username or password."
     (event,) = _events(db, "login.failed")
     assert event.details["user"] == "ti\\x00na"
+    only_nul = _check(db, "\x00" * 100, "whatever", "192.0.2.10", limits=LIMITS)
+    assert only_nul.message == "Invalid username or password."
+    assert _events(db, "login.failed")[-1].details["user"].endswith("...(+336 characters)")
 
 
 def test_an_absurd_sign_in_form_is_refused_before_it_is_read(client, db):

@@ -44,10 +44,10 @@ def bounded(text: str, limit: int = TYPED_INPUT_LIMIT) -> str:
     keys; anyone can type megabytes, so only its beginning is kept, and a NUL
     (which PostgreSQL cannot store in text) is kept as the four characters ``\\x00``.
     """
-    shown = text[:limit].replace("\x00", "\\x00")
-    if len(text) <= limit:
+    shown = text.replace("\x00", "\\x00")
+    if len(shown) <= limit:
         return shown
-    return f"{shown}...(+{len(text) - limit} characters)"
+    return f"{shown[:limit]}...(+{len(shown) - limit} characters)"
 
 
 def client_address(request: ASGIConnection) -> str | None:  # type: ignore[type-arg]
