@@ -65,6 +65,17 @@ class Conflict(ServiceError):
     title = "Conflict"
 
 
+class TooManyRequests(ServiceError):
+    """Too many refused attempts from one address or for one account; ``retry_after`` seconds."""
+
+    status = 429
+    title = "Too many requests"
+
+    @property
+    def retry_after(self) -> int:
+        return int(self.extra.get("retry_after", 60))
+
+
 class PreconditionRequired(ServiceError):
     status = 428
     title = "Precondition required"

@@ -21,6 +21,23 @@ def _int_env(name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
+class RateLimits:
+    """How many refused attempts a client address or an account may make per window.
+
+    Both limits sit below the default lockout threshold, so that within one
+    window nobody can lock an account out, neither from one address nor by
+    naming the account from many (``identity.throttle``).
+    """
+
+    #: Length of one counting window, in seconds.
+    window_seconds: int = 60
+    #: Refused sign-ins, signatures or API tokens from one client address per window.
+    per_address: int = 4
+    #: Refused sign-ins or signatures naming one account per window.
+    per_account: int = 4
+
+
+@dataclass(frozen=True)
 class Settings:
     """What the platform needs to know about its surroundings."""
 
@@ -33,6 +50,8 @@ class Settings:
     session_idle_minutes: int = 15
     #: Failed logins or signings in a row that lock an account.
     lockout_threshold: int = 5
+    #: Refused attempts allowed per client address and per account (then 429).
+    rate_limits: RateLimits = field(default_factory=RateLimits)
     #: Minimum length of a user-chosen password.
     password_min_length: int = 10
     #: Days after which a password expires and must be changed at sign-in (0: never).
@@ -63,6 +82,13 @@ class Settings:
             "lockout_threshold": _int_env("LABLEDGER_LOCKOUT_THRESHOLD", cls.lockout_threshold),
             "password_max_age_days": _int_env(
                 "LABLEDGER_PASSWORD_MAX_AGE_DAYS", cls.password_max_age_days
+            ),
+            "rate_limits": RateLimits(
+                window_seconds=_int_env(
+                    "LABLEDGER_RATE_LIMIT_WINDOW_SECONDS", RateLimits.window_seconds
+                ),
+                per_address=_int_env("LABLEDGER_RATE_LIMIT_PER_ADDRESS", RateLimits.per_address),
+                per_account=_int_env("LABLEDGER_RATE_LIMIT_PER_ACCOUNT", RateLimits.per_account),
             ),
             "secure_cookies": os.environ.get("LABLEDGER_SECURE_COOKIES", "").lower()
             in ("1", "true", "yes"),

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from labledger.db.tables import audit_event, web_session
+from labledger.db.tables import audit_event, rate_limit, web_session
 from labledger.db.types import utc_now
 from labledger.identity.principal import SYSTEM
 from labledger.identity.sessions import SESSION_COOKIE
@@ -42,6 +42,9 @@ def test_wrong_password_and_lockout(client, db, make_person):
     for _ in range(4):
         response = sign_in(client, "ann", "not the password")
         assert response.status_code == 401 and "Invalid username or password" in response.text
+    assert sign_in(client, "ann", "not the password").status_code == 429, "the rate limit first"
+    with db.write() as conn:  # a minute later the rate limit has let go; the count has not
+        conn.execute(update(rate_limit).values(window_start=utc_now() - timedelta(minutes=2)))
     response = sign_in(client, "ann", "not the password")
     assert "locked" in response.text
     assert "locked" in sign_in(client, "ann", TEST_PASSWORD).text

@@ -7,12 +7,15 @@ the API needs no CSRF token.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from litestar import Request
 from litestar.di import Provide
 
 from labledger.db.engine import Database
-from labledger.errors import Unauthorized
+from labledger.errors import TooManyRequests, Unauthorized
 from labledger.identity.principal import Principal
+from labledger.identity.throttle import admit, client_address, counters
 from labledger.identity.tokens import principal_for_token
 from labledger.settings import Settings
 
@@ -33,8 +36,22 @@ def provide_principal(request: Request) -> Principal:
     with db.read() as conn:
         principal = principal_for_token(conn, token.strip())
     if principal is None:
-        raise Unauthorized("The API token is unknown, revoked, or its user is inactive or locked.")
+        _refuse_token(db, request)
     return principal
+
+
+def _refuse_token(db: Database, request: Request) -> NoReturn:
+    """A 401 for a token that does not work; 429 once its address has sent too many."""
+    limits = request.app.state.settings.rate_limits
+    found = counters(limits, "api-token", address=client_address(request), account=None)
+    with db.write() as conn:
+        wait = admit(conn, limits, found)
+    if wait is not None:
+        raise TooManyRequests(
+            f"Too many requests with a wrong API token: try again in {wait} seconds.",
+            extra={"retry_after": wait},
+        )
+    raise Unauthorized("The API token is unknown, revoked, or its user is inactive or locked.")
 
 
 APP_DEPENDENCIES = {

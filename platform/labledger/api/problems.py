@@ -13,7 +13,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from labledger.errors import ServiceError, Unauthorized
+from labledger.errors import ServiceError, TooManyRequests, Unauthorized
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("labledger")
@@ -40,10 +40,17 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _error_headers(exc: ServiceError) -> dict[str, str] | None:
+    """The headers RFC 6750 and RFC 9110 ask for with a 401 and a 429."""
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": 'Bearer realm="labledger"'}
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
+
+
 def service_error_handler(request: Request, exc: ServiceError) -> Response[dict[str, Any]]:
-    headers = (
-        {"WWW-Authenticate": 'Bearer realm="labledger"'} if isinstance(exc, Unauthorized) else None
-    )
+    headers = _error_headers(exc)
     return problem(
         exc.status,
         exc.title,

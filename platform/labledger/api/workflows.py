@@ -102,6 +102,7 @@ class TransitionsController(Controller):
             signature=signature,
             attachment_limit=settings.attachment_max_bytes,
             lockout_threshold=settings.lockout_threshold,
+            rate_limits=settings.rate_limits,
         )
         # The record as this step left it (a later change or a chained step that
         # came back to it must not show as its outcome), with its signatures.

@@ -61,6 +61,8 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "webhook_subscription": _READ_WRITE,
     "webhook_delivery": _READ_WRITE,
     "import_run": _READ_WRITE,
+    # Rate-limit counters: a key's row is upserted, its window restarted in place.
+    "rate_limit": _READ_WRITE,
     # Link rows rewritten as a whole (a user's roles, a record's references).
     "user_role": _READ_LINK,
     "record_reference": _READ_LINK,

@@ -261,3 +261,13 @@ instance_setting = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+rate_limit = Table(
+    "rate_limit",
+    metadata,
+    #: What is counted and for whom, e.g. ``sign-in:address:192.0.2.7``.
+    Column("key", String(200), primary_key=True),
+    #: When the current counting window began; an older one starts afresh.
+    Column("window_start", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+)

@@ -23,6 +23,8 @@ from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.identity.passwords import check_policy, hash_password, verify_password
 from labledger.identity.principal import MANAGE_USERS, Principal
+from labledger.identity.throttle import admit, bounded, counters, give_back
+from labledger.settings import RateLimits
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -37,6 +39,8 @@ class PasswordCheck:
 
     principal: Principal | None
     message: str = ""
+    #: Seconds to wait before trying again, when a rate limit refused the attempt.
+    retry_after: int | None = None
 
 
 def _require(actor: Principal, permission: str, what: str) -> None:
@@ -231,7 +235,8 @@ def _audit(
     changes: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> None:
-    # A failed login names whatever was typed; the actor column holds 64 characters.
+    # A failed login names whatever was typed; callers pass it through ``bounded``,
+    # and the actor column holds 64 characters.
     name = (actor if isinstance(actor, str) else actor.username)[:64]
     append(
         conn,
@@ -406,6 +411,63 @@ def expire_password_if_due(conn: Connection, principal: Principal, max_age_days:
     return replace(principal, must_change_password=True)
 
 
+def _equalise_timing(password: str) -> None:
+    """Verify against a dummy hash, so a refusal takes as long as a wrong password.
+
+    Without it an unknown, locked or deactivated account answers in a few
+    milliseconds instead of a hash verification's time, which tells an
+    attacker the account's state.
+    """
+    verify_password(None, password)
+
+
+def _account(conn: Connection, username: str, *, for_update: bool = False) -> Any:
+    """The user row for a typed name, or None; a name no account can have is not looked up."""
+    if not USERNAME.match(username):
+        return None
+    query = select(app_user).where(app_user.c.username == username)
+    return conn.execute(query.with_for_update() if for_update else query).mappings().first()
+
+
+def _account_to_check(conn: Connection, username: str) -> Any:
+    """The user row, locked until the transaction ends when its password is to be checked.
+
+    Concurrent checks for one user queue on that lock, so each reads the
+    failure count and lock the previous one wrote: the lockout threshold is
+    exact however many guesses arrive at once. Accounts that will be refused
+    anyway (unknown, deactivated, locked) are read without the lock, so their
+    slow dummy verification does not hold up anyone.
+    """
+    row = _account(conn, username)
+    if row is None or not row["active"] or row["locked_at"] is not None:
+        return row
+    return _account(conn, username, for_update=True)
+
+
+def _count_failure(conn: Connection, row: Any, lockout_threshold: int, purpose: str) -> str:
+    """Record a wrong password (and the lock it may cause); returns the message to show."""
+    username = row["username"]
+    failures = conn.execute(
+        update(app_user)
+        .where(app_user.c.id == row["id"])
+        .values(failed_attempts=app_user.c.failed_attempts + 1)
+        .returning(app_user.c.failed_attempts)
+    ).scalar_one()
+    _audit(conn, username, f"{purpose}.failed", username, reason="wrong password")
+    if failures < lockout_threshold:
+        return "Invalid username or password."
+    conn.execute(update(app_user).where(app_user.c.id == row["id"]).values(locked_at=utc_now()))
+    _audit(
+        conn,
+        "system",
+        "user.lock",
+        username,
+        {"locked": {"old": False, "new": True}},
+        reason=f"{failures} failed attempts",
+    )
+    return "Too many failed attempts: the account is now locked."
+
+
 def check_password(
     conn: Connection,
     username: str,
@@ -413,42 +475,41 @@ def check_password(
     *,
     lockout_threshold: int,
     purpose: str = "login",
+    limits: RateLimits | None = None,
+    client: str | None = None,
 ) -> PasswordCheck:
     """Check a username and password for a login or a signature.
 
     Failures are audited and counted; at ``lockout_threshold`` failures in a
     row the account locks until an admin unlocks it. A success resets the count.
+    With ``limits``, attempts are first counted per ``client`` address and per
+    account (``identity.throttle``); over a limit the password is not checked
+    and the result carries the seconds to wait. What was typed as the
+    username is stored in the audit trail only in part (``throttle.bounded``).
     """
-    row = conn.execute(select(app_user).where(app_user.c.username == username)).mappings().first()
+    found = counters(limits, purpose, address=client, account=username) if limits else []
+    wait = admit(conn, limits, found) if limits else None
+    if wait is not None:
+        return PasswordCheck(
+            None, f"Too many failed attempts: try again in {wait} seconds.", retry_after=wait
+        )
+    typed = bounded(username)
+    row = _account_to_check(conn, username)
     if row is None:
-        verify_password(None, password)  # same time as a real check
-        _audit(conn, username or "(blank)", f"{purpose}.failed", username, reason="unknown user")
+        _equalise_timing(password)
+        _audit(conn, typed or "(blank)", f"{purpose}.failed", typed, reason="unknown user")
         return PasswordCheck(None, "Invalid username or password.")
     if not row["active"]:
+        _equalise_timing(password)
         _audit(conn, username, f"{purpose}.refused", username, reason="account deactivated")
         return PasswordCheck(None, "This account is deactivated.")
     if row["locked_at"] is not None:
+        _equalise_timing(password)
         _audit(conn, username, f"{purpose}.refused", username, reason="account locked")
         return PasswordCheck(None, "This account is locked. Ask an administrator to unlock it.")
     if not verify_password(row["password_hash"], password):
-        failures = row["failed_attempts"] + 1
-        values: dict[str, Any] = {"failed_attempts": failures}
-        locked = failures >= lockout_threshold
-        if locked:
-            values["locked_at"] = utc_now()
-        conn.execute(update(app_user).where(app_user.c.id == row["id"]).values(**values))
-        _audit(conn, username, f"{purpose}.failed", username, reason="wrong password")
-        if locked:
-            _audit(
-                conn,
-                "system",
-                "user.lock",
-                username,
-                {"locked": {"old": False, "new": True}},
-                reason=f"{failures} failed attempts",
-            )
-            return PasswordCheck(None, "Too many failed attempts: the account is now locked.")
-        return PasswordCheck(None, "Invalid username or password.")
+        return PasswordCheck(None, _count_failure(conn, row, lockout_threshold, purpose))
+    give_back(conn, found)
     if row["failed_attempts"]:
         conn.execute(update(app_user).where(app_user.c.id == row["id"]).values(failed_attempts=0))
     if purpose == "login":

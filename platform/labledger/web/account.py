@@ -14,7 +14,9 @@ from labledger.errors import ValidationFailed
 from labledger.identity.passwords import MAX_PASSWORD_LENGTH
 from labledger.identity.reset_notice import ResetNotice, password_expired, password_reset_notice
 from labledger.identity.sessions import SESSION_COOKIE, WebSession, end_session, start_session
+from labledger.identity.throttle import bounded, client_address
 from labledger.identity.users import (
+    PasswordCheck,
     change_own_password,
     check_password,
     expire_password_if_due,
@@ -25,6 +27,10 @@ from labledger.web.display import utc_text
 from labledger.web.pages import page
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+#: Largest sign-in form accepted (bytes): a username, a password and a CSRF token
+#: fit many times over; anything bigger is refused (413) before it is parsed.
+LOGIN_BODY_LIMIT = 16 * 1024
 
 
 def _safe_next(target: str | None) -> str:
@@ -90,6 +96,20 @@ def _password_page(
     )
 
 
+def _login_refused(target: str, username: str, check: PasswordCheck) -> Template:
+    """The sign-in form again with the reason: 401, or 429 with ``Retry-After``."""
+    response = page(
+        "login.html",
+        status_code=401 if check.retry_after is None else 429,
+        next=target,
+        username=bounded(username),
+        message=check.message,
+    )
+    if check.retry_after is not None:
+        response.headers["Retry-After"] = str(check.retry_after)
+    return response
+
+
 class AccountController(Controller):
     include_in_schema = False
 
@@ -97,7 +117,7 @@ class AccountController(Controller):
     def login_form(self, next: str | None = None) -> Template:
         return page("login.html", next=_safe_next(next), username="", message=None)
 
-    @post("/login", sync_to_thread=True)
+    @post("/login", sync_to_thread=True, request_max_body_size=LOGIN_BODY_LIMIT)
     def login(
         self, request: Request, data: Form, db: Database, settings: Settings
     ) -> Response[Any]:
@@ -109,15 +129,15 @@ class AccountController(Controller):
                 username,
                 data.get("password", ""),
                 lockout_threshold=settings.lockout_threshold,
+                limits=settings.rate_limits,
+                client=client_address(request),
             )
             principal = check.principal and expire_password_if_due(
                 conn, check.principal, settings.password_max_age_days
             )
             token = start_session(conn, principal) if principal else None
         if token is None:
-            return page(
-                "login.html", status_code=401, next=target, username=username, message=check.message
-            )
+            return _login_refused(target, username, check)
         return _cookie_response(request, target, token)
 
     @post("/logout", sync_to_thread=True)

@@ -115,6 +115,7 @@ def _scan_one(
             reason=reason or None,
             attachment_limit=settings.attachment_max_bytes,
             lockout_threshold=settings.lockout_threshold,
+            rate_limits=settings.rate_limits,
         )
         with db.read() as conn:
             state = state_labels(conn, model).get(view["state"], view["state"])

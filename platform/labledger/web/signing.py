@@ -134,6 +134,7 @@ class TransitionPagesController(Controller):
                 signing_session=SigningSession(signed_before=session.signed_in_session),
                 attachment_limit=settings.attachment_max_bytes,
                 lockout_threshold=settings.lockout_threshold,
+                rate_limits=settings.rate_limits,
             )
         except ServiceError as exc:
             context.update(error=exc.detail, errors=exc.errors)

@@ -44,6 +44,7 @@ from labledger.records.service import (
     write_references,
 )
 from labledger.records.validation import is_empty
+from labledger.settings import RateLimits
 from labledger.workflows.model import WorkflowModel, workflow_model
 from labledger.workflows.refusals import BLOCKED_BY, Attempt, refusals_audited
 from labledger.workflows.signatures import (
@@ -564,6 +565,7 @@ def run_transition(
     signing_session: SigningSession | None = None,
     attachment_limit: int,
     lockout_threshold: int,
+    rate_limits: RateLimits | None = None,
 ) -> dict[str, Any]:
     """The whole transition as a person asks for it; returns the record as the step left it.
 
@@ -587,7 +589,12 @@ def run_transition(
             with db.read() as conn:
                 _refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
             signer = verify_signer(
-                db, actor, signature, session=signing_session, lockout_threshold=lockout_threshold
+                db,
+                actor,
+                signature,
+                session=signing_session,
+                lockout_threshold=lockout_threshold,
+                rate_limits=rate_limits,
             )
         # Only the step is retried when the database aborts it for a deadlock: the
         # password check above stays one check, recorded once.

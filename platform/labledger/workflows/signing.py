@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labledger.db.engine import Database
-from labledger.errors import FieldError, Forbidden, ValidationFailed
+from labledger.errors import FieldError, Forbidden, TooManyRequests, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.identity.users import check_password
+from labledger.settings import RateLimits
 from labledger.workflows.refusals import BLOCKED_BY
 
 
@@ -73,8 +74,13 @@ def verify_signer(
     *,
     session: SigningSession | None,
     lockout_threshold: int,
+    rate_limits: RateLimits | None = None,
 ) -> Principal:
-    """The signer, once every component required now is given and the password is right."""
+    """The signer, once every component required now is given and the password is right.
+
+    ``rate_limits`` counts refused signatures per signer (``identity.throttle``);
+    over the limit the password is not checked and the step is refused with 429.
+    """
     errors = _missing_components(credentials, session)
     if errors or credentials is None:
         raise ValidationFailed(
@@ -89,6 +95,12 @@ def verify_signer(
             credentials.password,
             lockout_threshold=lockout_threshold,
             purpose="signature",
+            limits=rate_limits,
+        )
+    if check.retry_after is not None:
+        raise TooManyRequests(
+            f"Signature refused: {check.message}",
+            extra={BLOCKED_BY: ["password"], "retry_after": check.retry_after},
         )
     if check.principal is None:
         raise Forbidden(f"Signature refused: {check.message}", extra={BLOCKED_BY: ["password"]})
