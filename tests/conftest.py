@@ -36,6 +36,7 @@ from labledger.settings import Settings
 # Tests hash many passwords: use argon2id with the cheapest parameters, so the
 # suite measures behaviour, not key stretching. Production keeps the defaults.
 passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+passwords._DUMMY_HASH = passwords.hash_password("timing equaliser")
 
 PG_URL = os.environ.get("LABLEDGER_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
