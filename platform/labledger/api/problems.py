@@ -55,7 +55,8 @@ def service_error_handler(request: Request, exc: ServiceError) -> Response[dict[
     )
 
 
-def _framework_errors(exc: HTTPException) -> list[dict[str, str]]:
+def framework_errors(exc: HTTPException) -> list[dict[str, str]]:
+    """The field errors of a parameter or body Litestar refused (out of range, wrong type)."""
     if not isinstance(exc, ValidationException) or not isinstance(exc.extra, list):
         return []
     result = []
@@ -81,7 +82,7 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response[dict[st
         title,
         detail,
         instance=request.url.path,
-        errors=_framework_errors(exc),
+        errors=framework_errors(exc),
         headers=getattr(exc, "headers", None),
     )
 

@@ -1,0 +1,138 @@
+"""Hostile input to the API: numbers beyond 64 bits, NUL characters, JSON nested
+thousands deep, over-long headers and over-size bodies are refused with a clear
+4xx as RFC 9457 problem JSON, before they reach the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+
+from labledger.app import create_app
+from labledger.integration.allowlist import ALLOWLIST_ENV
+from labledger.records.query import encode_cursor
+from tests.definitions import batch_type, measurement_type, unchanged
+from tests.test_api import problem
+from tests.web.test_admin_types import ADMIN_PERMISSIONS
+
+#: One more than the largest 64-bit id: no database column can hold it.
+BEYOND_64_BITS = "99999999999999999999"
+#: 2**63, the smallest integer that overflows a signed 64-bit column.
+TWO_TO_THE_63 = 9223372036854775808
+#: Names a handler receives from the framework or its dependencies, not from the request.
+_NOT_FROM_REQUEST = {"self", "request", "state", "scope", "headers", "cookies", "query"}
+
+
+@pytest.fixture
+def lab(make_person, publish) -> Any:
+    """The batch and measurement types published, and an analyst who also configures
+    and reads the audit trail, so that every request passes the permission checks."""
+    person = make_person("ann", "analyst", "reviewer", permissions=ADMIN_PERMISSIONS)
+    publish(batch_type())
+    publish(measurement_type())
+    return person
+
+
+def _unbounded_integers(info: msgspec.inspect.Type, path: str, seen: set[type]) -> list[str]:
+    """Paths of the integers in a parameter or body type that have no lower or upper bound."""
+    inspect = msgspec.inspect
+    if isinstance(info, inspect.IntType):
+        return [] if info.ge is not None and info.le is not None else [path]
+    if isinstance(info, inspect.UnionType):
+        return [found for item in info.types for found in _unbounded_integers(item, path, seen)]
+    if isinstance(info, inspect.ListType | inspect.SetType | inspect.VarTupleType):
+        return _unbounded_integers(info.item_type, f"{path}[]", seen)
+    if isinstance(info, inspect.DictType):
+        return _unbounded_integers(info.value_type, f"{path}{{}}", seen)
+    if isinstance(info, inspect.StructType | inspect.DataclassType) and info.cls not in seen:
+        seen.add(info.cls)
+        return [
+            found
+            for member in info.fields
+            for found in _unbounded_integers(member.type, f"{path}.{member.name}", seen)
+        ]
+    return []
+
+
+def _request_integers_without_bounds(app: Litestar) -> list[str]:
+    """Every integer a handler reads from a path, query string or body without a range."""
+    found = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            dependencies = set(handler.resolve_dependencies())
+            for name, parameter in handler.parsed_fn_signature.parameters.items():
+                if name in dependencies or name in _NOT_FROM_REQUEST:
+                    continue
+                declared = parameter.kwarg_definition
+                bounds = (getattr(declared, "ge", None), getattr(declared, "le", None))
+                if None not in bounds:
+                    continue
+                info = msgspec.inspect.type_info(parameter.raw)
+                found += [
+                    f"{route.path} {sorted(handler.http_methods)} {where}"
+                    for where in _unbounded_integers(info, name, set())
+                ]
+    return found
+
+
+def test_every_integer_a_request_carries_is_bounded(db, settings):
+    """An unbounded id would reach the database and overflow there (a 500)."""
+    assert _request_integers_without_bounds(create_app(settings, db)) == []
+
+
+def test_ids_and_cursors_beyond_64_bits_are_refused_before_the_database(
+    db, client, lab, monkeypatch
+):
+    monkeypatch.setenv(ALLOWLIST_ENV, "erp.example.com")
+    body = {"name": "erp", "url": "https://erp.example.com/hook", "secret": "s" * 20}
+    assert client.post("/api/v1/webhooks", json=body, headers=lab.headers).status_code == 201
+    refused_parameter = {
+        f"/api/v1/audit?before={BEYOND_64_BITS}": "before",
+        f"/api/v1/audit?record_id={BEYOND_64_BITS}": "record_id",
+        f"/api/v1/imports?before={BEYOND_64_BITS}": "before",
+        f"/api/v1/imports/{BEYOND_64_BITS}": "import_id",
+        f"/api/v1/attachments/{BEYOND_64_BITS}": "attachment_id",
+        f"/api/v1/records/batch/{BEYOND_64_BITS}": "record_id",
+        f"/api/v1/records/batch/{BEYOND_64_BITS}/audit": "record_id",
+        f"/api/v1/records/batch/{BEYOND_64_BITS}/transitions": "record_id",
+        f"/api/v1/webhooks/erp/deliveries?before={BEYOND_64_BITS}": "before",
+        f"/api/v1/mappings/anything?version={BEYOND_64_BITS}": "version",
+        f"/api/v1/records/batch/labels/any?id={BEYOND_64_BITS}": "ids",
+    }
+    for url, parameter in refused_parameter.items():
+        body = problem(client.get(url, headers=lab.headers), 400)
+        assert body["errors"][0]["field"] == parameter, url
+        assert body["errors"][0]["message"].startswith("Expected `int` <= ")
+        assert BEYOND_64_BITS not in body["title"]
+    with unchanged(db):
+        replay = client.post(
+            "/api/v1/webhooks/erp/deliveries/replay",
+            json={"ids": [TWO_TO_THE_63]},
+            headers=lab.headers,
+        )
+        assert problem(replay, 400)["errors"][0]["field"] == "ids[0]"
+
+
+def test_a_cursor_naming_an_id_beyond_64_bits_is_a_bad_cursor(client, lab):
+    forged = encode_cursor("-created_at", "2030-01-01T00:00:00+00:00", TWO_TO_THE_63)
+    body = problem(client.get(f"/api/v1/records/batch?cursor={forged}", headers=lab.headers), 422)
+    assert body["errors"] == [
+        {"field": "cursor", "message": "is not a cursor of this list and sort order"}
+    ]
+
+
+def test_a_reference_beyond_64_bits_is_a_field_error(db, client, lab):
+    with unchanged(db):
+        answer = client.post(
+            "/api/v1/records/measurement",
+            json={"data": {"name": "pH", "batch": TWO_TO_THE_63}},
+            headers=lab.headers,
+        )
+        body = problem(answer, 422)
+    assert [e["field"] for e in body["errors"]] == ["data.batch"]
+
