@@ -4,6 +4,7 @@ thousands deep, over-long headers and over-size bodies are refused with a clear
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
@@ -12,10 +13,13 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 
 from labledger.app import create_app
+from labledger.errors import ValidationFailed
 from labledger.integration.allowlist import ALLOWLIST_ENV
+from labledger.limits import MAX_JSON_DEPTH, check_json_depth
 from labledger.records.query import encode_cursor
-from tests.definitions import batch_type, measurement_type, unchanged
+from tests.definitions import batch_type, database_url, measurement_type, unchanged
 from tests.test_api import problem
+from tests.test_cli import run
 from tests.web.test_admin_types import ADMIN_PERMISSIONS
 
 #: One more than the largest 64-bit id: no database column can hold it.
@@ -135,4 +139,81 @@ def test_a_reference_beyond_64_bits_is_a_field_error(db, client, lab):
         )
         body = problem(answer, 422)
     assert [e["field"] for e in body["errors"]] == ["data.batch"]
+
+
+def test_a_nul_in_the_address_is_refused_before_the_database(db, client, lab):
+    refused_parameter = {
+        "/api/v1/audit?user=a%00b": "user",
+        "/api/v1/events?type=a%00b": "type",
+        "/api/v1/print-templates/a%00b": "path",
+        "/api/v1/mappings/a%00b": "path",
+        "/api/v1/imports?mapping=a%00b": "mapping",
+        "/api/v1/records/batch?code=a%00b": "code",
+    }
+    with unchanged(db):
+        for url, parameter in refused_parameter.items():
+            for headers in (lab.headers, {}):
+                body = problem(client.get(url, headers=headers), 422)
+                assert body["errors"] == [
+                    {"field": parameter, "message": "must not contain the NUL character (\\u0000)"}
+                ], url
+
+
+def _nested(depth: int) -> str:
+    """A JSON array nested ``depth`` levels deep."""
+    return "[" * depth + "]" * depth
+
+
+def test_json_depth_counts_arrays_and_objects_but_not_brackets_in_text():
+    check_json_depth(_nested(MAX_JSON_DEPTH))
+    check_json_depth(json.dumps({"text": "[{" * 1000, "list": [[1], {"a": "]"}]}))
+    with pytest.raises(ValidationFailed) as refused:
+        check_json_depth('{"a": ' + _nested(MAX_JSON_DEPTH) + "}", "file")
+    assert refused.value.errors[0].as_dict() == {
+        "field": "file",
+        "message": f"is nested too deeply (more than {MAX_JSON_DEPTH} levels)",
+    }
+
+
+def _deep_problem(response) -> dict:
+    body = problem(response, 422)
+    assert "nested too deeply" in body["errors"][0]["message"]
+    return body
+
+
+def test_json_nested_ten_thousand_deep_is_refused_without_recursion(db, client, lab):
+    created = client.post(
+        "/api/v1/records/batch", json={"data": {"code": "B-1", "quantity": 1}}, headers=lab.headers
+    )
+    assert created.status_code == 201, created.text
+    deep = '{"data": {"code": ' + _nested(10_000) + "}}"
+    json_headers = {**lab.headers, "Content-Type": "application/json"}
+    with unchanged(db):
+        body = _deep_problem(
+            client.post("/api/v1/records/batch", content=deep, headers=json_headers)
+        )
+        assert body["errors"][0]["field"] == "body"
+        patch = client.patch(
+            f"/api/v1/records/batch/{created.json()['id']}",
+            content=deep,
+            headers={**json_headers, "If-Match": '"1"'},
+        )
+        _deep_problem(patch)
+        definition = '{"key": "batch", "fields": ' + _nested(10_000) + "}"
+        _deep_problem(client.put("/api/v1/types/batch", content=definition, headers=json_headers))
+        for content_type in ("application/json", "text/plain"):
+            imported = client.post(
+                "/api/v1/config/import",
+                content='{"format": ' + _nested(10_000) + "}",
+                headers={**lab.headers, "Content-Type": content_type},
+            )
+            assert _deep_problem(imported)["errors"][0]["field"] == "(document)"
+
+
+def test_the_command_line_refuses_deep_json_with_a_message(db, tmp_path, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"key": "batch", "fields": ' + _nested(10_000) + "}")
+    with unchanged(db):
+        code, _, err = run(capsys, "--database", database_url(db), "type", "publish", str(deep))
+    assert code != 0 and "nested too deeply" in err and "deep.json" in err
 

@@ -27,6 +27,7 @@ from labledger.api.types import TypesController
 from labledger.api.webhooks import WebhooksController
 from labledger.api.workflows import TransitionsController, WorkflowsController
 from labledger.db.engine import Database, open_database
+from labledger.input_guard import InputGuard
 from labledger.resources import data_path
 from labledger.settings import Settings
 from labledger.web.deps import WEB_DEPENDENCIES, LoginRequired, PasswordChangeRequired
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         csrf_config=csrf_config(db, secure=settings.secure_cookies),
         openapi_config=_openapi(),
         request_max_body_size=settings.request_max_bytes,
+        middleware=[InputGuard()],
         on_shutdown=[db.dispose],
     )
     app.state.db = db

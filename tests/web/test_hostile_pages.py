@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import TEST_PASSWORD
-from tests.definitions import batch_type
+from tests.definitions import batch_type, unchanged
 from tests.test_hostile_input import BEYOND_64_BITS
-from tests.web.helpers import sign_in
+from tests.web.helpers import csrf_token, sign_in
 from tests.web.test_admin_types import ADMIN_PERMISSIONS
 
 
@@ -42,3 +42,18 @@ def test_ids_and_cursors_beyond_64_bits_get_an_error_page(signed_in):
         text = _error_page(signed_in.get(url), 400)
         assert f"<code>{parameter}</code>" in text, url
 
+
+def test_a_nul_in_the_address_gets_an_error_page(signed_in):
+    for url, parameter in {"/audit?user=a%00b": "user", "/mappings/a%00b": "path"}.items():
+        text = _error_page(signed_in.get(url), 422)
+        assert f"<code>{parameter}</code>" in text, url
+
+
+def test_a_nul_in_a_sign_in_form_is_refused_before_the_database(db, client):
+    token = csrf_token(client)
+    with unchanged(db):
+        answer = client.post(
+            "/login",
+            data={"username": "ti\x00na", "password": "x", "next": "/", "_csrf_token": token},
+        )
+        assert "<code>username</code>" in _error_page(answer, 422)
