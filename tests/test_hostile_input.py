@@ -5,14 +5,18 @@ thousands deep, over-long headers and over-size bodies are refused with a clear
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import msgspec
 import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
+from litestar.testing import TestClient
+from sqlalchemy import func, select
 
 from labledger.app import create_app
+from labledger.db.tables import attachment
 from labledger.errors import ValidationFailed
 from labledger.integration.allowlist import ALLOWLIST_ENV
 from labledger.limits import MAX_JSON_DEPTH, check_json_depth
@@ -217,3 +221,35 @@ def test_the_command_line_refuses_deep_json_with_a_message(db, tmp_path, capsys)
         code, _, err = run(capsys, "--database", database_url(db), "type", "publish", str(deep))
     assert code != 0 and "nested too deeply" in err and "deep.json" in err
 
+
+def _attachment_count(db) -> int:
+    with db.read() as conn:
+        return conn.execute(select(func.count()).select_from(attachment)).scalar_one()
+
+
+def test_an_over_long_or_malformed_content_type_is_refused(db, client, lab):
+    for content_type, message in (
+        ("a/" + "b" * 298, "is 300 characters; the limit is 200"),
+        ("not a media type", "must be a media type such as application/pdf"),
+    ):
+        answer = client.post(
+            "/api/v1/attachments?filename=data.csv",
+            content=b"1,2\n",
+            headers={**lab.headers, "Content-Type": content_type},
+        )
+        assert problem(answer, 422)["errors"] == [{"field": "Content-Type", "message": message}]
+    assert _attachment_count(db) == 0
+    kept = client.post(
+        "/api/v1/attachments?filename=data.csv",
+        content=b"1,2\n",
+        headers={**lab.headers, "Content-Type": "text/csv; charset=utf-8"},
+    )
+    assert kept.status_code == 201 and kept.json()["content_type"] == "text/csv; charset=utf-8"
+
+
+def test_a_body_over_the_request_limit_is_refused_with_413(db, settings, lab):
+    limited = create_app(replace(settings, request_max_bytes=1000), db)
+    with TestClient(limited, raise_server_exceptions=False) as client, unchanged(db):
+        oversized = {"data": {"code": "B-1", "notes": "x" * 1000}}
+        answer = client.post("/api/v1/records/batch", json=oversized, headers=lab.headers)
+        assert "1,000 bytes" in problem(answer, 413)["detail"]

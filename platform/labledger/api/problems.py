@@ -13,7 +13,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from labledger.errors import ServiceError, Unauthorized
+from labledger.errors import PayloadTooLarge, ServiceError, Unauthorized
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("labledger")
@@ -67,6 +67,12 @@ def framework_errors(exc: HTTPException) -> list[dict[str, str]]:
     return result
 
 
+def _too_large_detail(request: Request) -> str:
+    """Name the body size limit (``Settings.request_max_bytes``) that was exceeded."""
+    limit = request.route_handler.resolve_request_max_body_size()
+    return f"The request body is larger than the limit of {limit or 0:,} bytes."
+
+
 def http_error_handler(request: Request, exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
     detail = exc.detail
@@ -74,9 +80,14 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response[dict[st
         detail = f"There is nothing at {request.url.path}."
     elif status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
-    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}.get(
-        status, "Request failed"
-    )
+    elif status == 413:
+        detail = _too_large_detail(request)
+    title = {
+        400: "Bad request",
+        404: "Not found",
+        405: "Method not allowed",
+        413: PayloadTooLarge.title,
+    }.get(status, "Request failed")
     return problem(
         status,
         title,
