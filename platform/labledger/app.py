@@ -27,6 +27,7 @@ from labledger.api.viewer import StaticSwaggerPage
 from labledger.api.webhooks import WebhooksController
 from labledger.api.workflows import TransitionsController, WorkflowsController
 from labledger.db.engine import Database, open_database
+from labledger.input_guard import InputGuard
 from labledger.resources import data_path
 from labledger.settings import Settings
 from labledger.web.deps import WEB_DEPENDENCIES, LoginRequired, PasswordChangeRequired
@@ -88,7 +89,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         dependencies={**APP_DEPENDENCIES, **WEB_DEPENDENCIES},
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         template_config=template_config(),
-        middleware=[csrf_middleware(db)],
+        # Hostile input is refused first, before the CSRF check reads any form.
+        middleware=[InputGuard(), csrf_middleware(db)],
         before_send=[add_security_headers],
         openapi_config=_openapi(),
         request_max_body_size=settings.request_max_bytes,

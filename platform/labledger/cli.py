@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from labledger.db.engine import Database, open_database
 from labledger.errors import ServiceError
+from labledger.limits import check_json_depth
 from labledger.settings import Settings
 
 EXIT_FAILED = 1
@@ -295,6 +296,7 @@ def _load_json(path: str) -> Any:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"Cannot read {path}: {exc.strerror}") from None
+    check_json_depth(text, path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -10,6 +10,7 @@ from litestar.params import QueryParameter
 
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
+from labledger.params import RowId
 from labledger.records.attachments import read_attachment, store_attachment
 from labledger.settings import Settings
 
@@ -44,7 +45,7 @@ class AttachmentsController(Controller):
         return Response(await run_sync(save), status_code=201)
 
     @get("/{attachment_id:int}", sync_to_thread=True, summary="Download a file")
-    def download(self, attachment_id: int, db: Database, principal: Principal) -> Response[bytes]:
+    def download(self, attachment_id: RowId, db: Database, principal: Principal) -> Response[bytes]:
         with db.read() as conn:
             found = read_attachment(conn, principal, attachment_id)
         return Response(

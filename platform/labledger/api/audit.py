@@ -13,6 +13,7 @@ from labledger.audit.verify import verify
 from labledger.db.engine import Database
 from labledger.errors import Forbidden
 from labledger.identity.principal import READ_AUDIT, Principal
+from labledger.params import BeforeCursor, Count, OptionalRowId
 
 
 class AuditController(Controller):
@@ -26,12 +27,12 @@ class AuditController(Controller):
         principal: Principal,
         user: str | None = None,
         type: str | None = None,
-        record_id: int | None = None,
+        record_id: OptionalRowId = None,
         action: str | None = None,
         since: str | None = QueryParameter(name="from", default=None),
         until: str | None = QueryParameter(name="to", default=None),
-        before: int | None = None,
-        limit: int = 100,
+        before: BeforeCursor = None,
+        limit: Count = 100,
     ) -> dict[str, Any]:
         query = AuditFilter(
             actor=user,

@@ -10,6 +10,7 @@ from litestar.params import QueryParameter
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.integration.feed import DEFAULT_LIMIT, EventFilter, read_feed
+from labledger.limits import INT32_MAX
 
 
 class EventsController(Controller):
@@ -30,7 +31,9 @@ class EventsController(Controller):
         kind: str | None = QueryParameter(
             default=None, description="comma-separated kinds; 'record.*' matches a prefix"
         ),
-        limit: int = QueryParameter(default=DEFAULT_LIMIT, description="1 to 1000"),
+        limit: int = QueryParameter(
+            default=DEFAULT_LIMIT, ge=0, le=INT32_MAX, description="1 to 1000"
+        ),
     ) -> dict[str, Any]:
         with db.read() as conn:
             return read_feed(

@@ -23,6 +23,8 @@ from labledger.integration.mappings import (
     publish_mapping,
     readable_mapping,
 )
+from labledger.limits import INT32_MAX
+from labledger.params import BeforeCursor, OptionalVersion, RowId
 
 
 class MappingsController(Controller):
@@ -36,7 +38,7 @@ class MappingsController(Controller):
 
     @get("/{key:str}", sync_to_thread=True, summary="A mapping (current, or ?version=N)")
     def read(
-        self, key: str, db: Database, principal: Principal, version: int | None = None
+        self, key: str, db: Database, principal: Principal, version: OptionalVersion = None
     ) -> dict[str, Any]:
         with db.read() as conn:
             mapping = readable_mapping(conn, principal, key, version)
@@ -106,13 +108,13 @@ class ImportsController(Controller):
         db: Database,
         principal: Principal,
         mapping: str | None = None,
-        before: int | None = QueryParameter(default=None, description="'next' of a page"),
-        limit: int = QueryParameter(default=50, description="1 to 500"),
+        before: BeforeCursor = None,
+        limit: int = QueryParameter(default=50, ge=0, le=INT32_MAX, description="1 to 500"),
     ) -> dict[str, Any]:
         with db.read() as conn:
             return list_imports(conn, principal, mapping_key=mapping, before=before, limit=limit)
 
     @get("/{import_id:int}", sync_to_thread=True, summary="An import: rows produced, row errors")
-    def read(self, import_id: int, db: Database, principal: Principal) -> dict[str, Any]:
+    def read(self, import_id: RowId, db: Database, principal: Principal) -> dict[str, Any]:
         with db.read() as conn:
             return get_import(conn, principal, import_id)

@@ -16,6 +16,8 @@ from litestar.response import Template
 from labledger.db.engine import Database
 from labledger.errors import FieldError, ValidationFailed
 from labledger.identity.principal import Principal
+from labledger.limits import RowIdValue
+from labledger.params import Count, RowId
 from labledger.printing.render import print_labels, print_record
 from labledger.printing.templates import (
     list_print_templates,
@@ -66,7 +68,7 @@ class PrintingController(Controller):
         summary="A record printed with a print template (text/html)",
     )
     def print_record(
-        self, type_key: str, record_id: int, template_key: str, db: Database, principal: Principal
+        self, type_key: str, record_id: RowId, template_key: str, db: Database, principal: Principal
     ) -> Template:
         with db.read() as conn:
             sheet = print_record(conn, principal, type_key, record_id, template_key)
@@ -83,8 +85,8 @@ class PrintingController(Controller):
         template_key: str,
         db: Database,
         principal: Principal,
-        ids: list[int] | None = LABEL_IDS,
-        skip: int = QueryParameter(default=0),
+        ids: list[RowIdValue] | None = LABEL_IDS,
+        skip: Count = 0,
     ) -> Template:
         with db.read() as conn:
             sheet = print_labels(conn, principal, type_key, ids or [], template_key, skip=skip)

@@ -13,7 +13,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from labledger.errors import ServiceError, TooManyRequests, Unauthorized
+from labledger.errors import PayloadTooLarge, ServiceError, TooManyRequests, Unauthorized
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("labledger")
@@ -62,7 +62,8 @@ def service_error_handler(request: Request, exc: ServiceError) -> Response[dict[
     )
 
 
-def _framework_errors(exc: HTTPException) -> list[dict[str, str]]:
+def framework_errors(exc: HTTPException) -> list[dict[str, str]]:
+    """The field errors of a parameter or body Litestar refused (out of range, wrong type)."""
     if not isinstance(exc, ValidationException) or not isinstance(exc.extra, list):
         return []
     result = []
@@ -73,6 +74,12 @@ def _framework_errors(exc: HTTPException) -> list[dict[str, str]]:
     return result
 
 
+def _too_large_detail(request: Request) -> str:
+    """Name the body size limit (``Settings.request_max_bytes``) that was exceeded."""
+    limit = request.route_handler.resolve_request_max_body_size()
+    return f"The request body is larger than the limit of {limit or 0:,} bytes."
+
+
 def http_error_handler(request: Request, exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
     detail = exc.detail
@@ -80,15 +87,20 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response[dict[st
         detail = f"There is nothing at {request.url.path}."
     elif status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
-    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}.get(
-        status, "Request failed"
-    )
+    elif status == 413:
+        detail = _too_large_detail(request)
+    title = {
+        400: "Bad request",
+        404: "Not found",
+        405: "Method not allowed",
+        413: PayloadTooLarge.title,
+    }.get(status, "Request failed")
     return problem(
         status,
         title,
         detail,
         instance=request.url.path,
-        errors=_framework_errors(exc),
+        errors=framework_errors(exc),
         headers=getattr(exc, "headers", None),
     )
 

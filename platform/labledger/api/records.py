@@ -13,6 +13,7 @@ from labledger.db.engine import Database
 from labledger.errors import FieldError, PreconditionRequired, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata.types import readable_model
+from labledger.params import RowId
 from labledger.records.query import ListQuery, list_records
 from labledger.records.service import create_record, get_record, update_record
 from labledger.settings import Settings
@@ -77,7 +78,7 @@ class RecordsController(Controller):
 
     @get("/{record_id:int}", sync_to_thread=True, summary="Read a record")
     def read(
-        self, type_key: str, record_id: int, db: Database, principal: Principal
+        self, type_key: str, record_id: RowId, db: Database, principal: Principal
     ) -> Response[dict[str, Any]]:
         with db.read() as conn:
             return with_etag(get_record(conn, principal, type_key, record_id))
@@ -86,7 +87,7 @@ class RecordsController(Controller):
     def update(
         self,
         type_key: str,
-        record_id: int,
+        record_id: RowId,
         data: RecordWrite,
         db: Database,
         principal: Principal,
@@ -109,7 +110,7 @@ class RecordsController(Controller):
 
     @get("/{record_id:int}/audit", sync_to_thread=True, summary="Audit trail of a record")
     def audit(
-        self, type_key: str, record_id: int, db: Database, principal: Principal
+        self, type_key: str, record_id: RowId, db: Database, principal: Principal
     ) -> dict[str, Any]:
         with db.read() as conn:
             return {"items": record_history(conn, principal, type_key, record_id)}

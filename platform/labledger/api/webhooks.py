@@ -19,12 +19,14 @@ from labledger.integration.subscriptions import (
     subscription_status,
     update_subscription,
 )
+from labledger.limits import INT32_MAX, RowIdValue
+from labledger.params import BeforeCursor
 
 
 class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Which dead deliveries to send again: the listed ids, or all of them."""
 
-    ids: list[int] | None = None
+    ids: list[RowIdValue] | None = None
 
 
 class WebhooksController(Controller):
@@ -64,8 +66,8 @@ class WebhooksController(Controller):
         db: Database,
         principal: Principal,
         status: str | None = QueryParameter(default=None, description="pending, delivered, dead"),
-        before: int | None = QueryParameter(default=None, description="'next' of a page"),
-        limit: int = QueryParameter(default=50, description="1 to 500"),
+        before: BeforeCursor = None,
+        limit: int = QueryParameter(default=50, ge=0, le=INT32_MAX, description="1 to 500"),
     ) -> dict[str, Any]:
         with db.read() as conn:
             return list_deliveries(conn, principal, name, status=status, before=before, limit=limit)

@@ -13,6 +13,7 @@ from labledger.db.engine import Database
 from labledger.errors import FieldError, NotFound, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
+from labledger.params import RowId
 from labledger.settings import Settings
 from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow
 from labledger.workflows.engine import (
@@ -64,7 +65,7 @@ class TransitionsController(Controller):
 
     @get("/transitions", sync_to_thread=True, summary="Transitions you may run now, and why not")
     def list(
-        self, type_key: str, record_id: int, db: Database, principal: Principal
+        self, type_key: str, record_id: RowId, db: Database, principal: Principal
     ) -> dict[str, Any]:
         with db.read() as conn:
             return {"items": available_transitions(conn, principal, type_key, record_id)}
@@ -78,7 +79,7 @@ class TransitionsController(Controller):
     def run(
         self,
         type_key: str,
-        record_id: int,
+        record_id: RowId,
         transition: str,
         data: TransitionWrite,
         db: Database,
@@ -112,7 +113,7 @@ class TransitionsController(Controller):
 
     @get("/signatures", sync_to_thread=True, summary="Signatures with verification status")
     def signatures(
-        self, type_key: str, record_id: int, db: Database, principal: Principal
+        self, type_key: str, record_id: RowId, db: Database, principal: Principal
     ) -> dict[str, Any]:
         with db.read() as conn:
             return {

@@ -21,6 +21,7 @@ from typing import Any
 
 from labledger.canonical import canonical_json, sha256_hex
 from labledger.errors import FieldError, PayloadTooLarge, ValidationFailed
+from labledger.limits import check_json_depth
 from labledger.metadata.messages import field_errors, json_path
 from labledger.metadata.schemas import meta_validator
 
@@ -113,6 +114,7 @@ def load_json(raw: bytes) -> Any:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise invalid([FieldError(DOCUMENT, f"is not UTF-8 text (byte {exc.start})")]) from None
+    check_json_depth(raw, DOCUMENT)
     repeated: dict[int, list[str]] = {}
 
     def build_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

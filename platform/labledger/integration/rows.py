@@ -22,6 +22,7 @@ from typing import Any
 
 from labledger.errors import FieldError, ValidationFailed
 from labledger.integration.mappings import NUMBER_TYPES, Mapping
+from labledger.limits import check_json_depth
 from labledger.metadata.model import TypeModel
 
 CREATE, UPDATE, UNCHANGED, ERROR = "create", "update", "unchanged", "error"
@@ -184,6 +185,7 @@ def _member(item: dict[str, Any], path: str) -> Any:
 
 def _json_rows(mapping: Mapping, text: str) -> list[Row]:
     """Rows of a JSON array of objects; a row's "line" is its position in the array."""
+    check_json_depth(text, "file")
     try:
         items = json.loads(text)
     except json.JSONDecodeError as exc:

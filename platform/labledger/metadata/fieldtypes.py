@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from labledger.limits import INT64_MAX
+
 #: How a value compares in SQL.
 TEXT, NUMBER, BOOLEAN, JSON = "text", "number", "boolean", "json"
 
@@ -52,7 +54,13 @@ def _multi_choice_schema(field: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "uniqueItems": True, "items": _choice_schema(field)}
 
 
-_ONE_REFERENCE = {"type": ["integer", "string"], "minimum": 1, "maxLength": 100}
+#: A record id (64-bit, like the column it is looked up in) or a record number.
+_ONE_REFERENCE = {
+    "type": ["integer", "string"],
+    "minimum": 1,
+    "maximum": INT64_MAX,
+    "maxLength": 100,
+}
 
 
 def _reference_schema(field: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +173,10 @@ FIELD_TYPES: dict[str, FieldType] = {
         ),
         FieldType("user", _const({"type": "string", "maxLength": 64}), TEXT, ("text", "TEXT")),
         FieldType(
-            "attachment", _const({"type": "integer", "minimum": 1}), NUMBER, ("bigint", "INTEGER")
+            "attachment",
+            _const({"type": "integer", "minimum": 1, "maximum": INT64_MAX}),
+            NUMBER,
+            ("bigint", "INTEGER"),
         ),
         FieldType("computed", _const({}), TEXT, None, accepts_input=False),
     )

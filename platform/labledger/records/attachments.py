@@ -21,12 +21,31 @@ from labledger.identity.principal import Principal
 from labledger.metadata.types import readable_model
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
+_MEDIA_NAME = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+#: ``type/subtype`` (tokens), then parameters in printable characters (RFC 9110 8.3.1).
+_MEDIA_TYPE = re.compile(rf"{_MEDIA_NAME}/{_MEDIA_NAME}(?:[ \t]*;[\x20-\x7e\t]*)?")
+#: As long as the column that keeps it.
+MAX_CONTENT_TYPE_LENGTH: int = attachment.c.content_type.type.length  # type: ignore[attr-defined]
 
 
 def clean_filename(name: str) -> str:
     """Keep the base name with safe characters only (it ends up in headers)."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return _UNSAFE_NAME.sub("_", base)[:200] or "file"
+
+
+def content_type_errors(content_type: str) -> list[FieldError]:
+    """A field error unless ``content_type`` is a media type that fits its column.
+
+    The type comes from the client (a header, or a browser's multipart part),
+    and is sent back when the file is downloaded.
+    """
+    if len(content_type) > MAX_CONTENT_TYPE_LENGTH:
+        message = f"is {len(content_type)} characters; the limit is {MAX_CONTENT_TYPE_LENGTH}"
+        return [FieldError("Content-Type", message)]
+    if not _MEDIA_TYPE.fullmatch(content_type):
+        return [FieldError("Content-Type", "must be a media type such as application/pdf")]
+    return []
 
 
 def store_attachment(
@@ -42,10 +61,13 @@ def store_attachment(
         raise PayloadTooLarge(f"The file is {len(content)} bytes; the limit is {max_bytes} bytes.")
     if not content:
         raise ValidationFailed("The file is empty.", [FieldError("file", "is empty")])
+    content_type = content_type or "application/octet-stream"
+    if errors := content_type_errors(content_type):
+        raise ValidationFailed("The file's content type is not valid.", errors)
     row = {
         "sha256": hashlib.sha256(content).hexdigest(),
         "filename": clean_filename(filename),
-        "content_type": content_type or "application/octet-stream",
+        "content_type": content_type,
         "size": len(content),
         "content": content,
         "created_at": utc_now(),

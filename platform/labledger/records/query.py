@@ -22,6 +22,7 @@ from labledger.db.jsonfields import NUL_MESSAGE, field_column, nul_paths, type_k
 from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, ValidationFailed
+from labledger.limits import INT64_MAX, check_json_depth
 from labledger.metadata.fieldtypes import BOOLEAN, NUMBER, TEXT, parse_filter_value, sql_kind
 from labledger.metadata.model import TypeModel
 from labledger.records.service import record_view
@@ -104,10 +105,12 @@ def _bad_cursor() -> ValidationFailed:
 def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        cursor_sort, value, record_id = json.loads(base64.urlsafe_b64decode(padded))
-        if cursor_sort != sort or not isinstance(record_id, int):
+        raw = base64.urlsafe_b64decode(padded)
+        check_json_depth(raw, "cursor")
+        cursor_sort, value, record_id = json.loads(raw)
+        if cursor_sort != sort or not isinstance(record_id, int) or not 1 <= record_id <= INT64_MAX:
             raise ValueError
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, ValidationFailed):
         raise _bad_cursor() from None
     return value, record_id
 

@@ -34,6 +34,7 @@ from labledger.identity.sessions import WebSession
 from labledger.identity.users import list_users
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model
+from labledger.params import RowId
 from labledger.records.attachments import store_attachment
 from labledger.records.preview import Preview, preview_record
 from labledger.records.related import attachment_summaries, record_summaries
@@ -422,7 +423,7 @@ class RecordFormController(Controller):
     def edit(
         self,
         type_key: str,
-        record_id: int,
+        record_id: RowId,
         session: WebSession,
         db: Database,
         settings: Settings,
@@ -436,7 +437,7 @@ class RecordFormController(Controller):
     def update(
         self,
         type_key: str,
-        record_id: int,
+        record_id: RowId,
         data: Form,
         session: WebSession,
         db: Database,
@@ -513,7 +514,7 @@ class RecordFormController(Controller):
     def validate_edit(
         self,
         type_key: str,
-        record_id: int,
+        record_id: RowId,
         data: Form,
         session: WebSession,
         db: Database,

@@ -14,7 +14,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 
-from labledger.errors import ServiceError
+from labledger.api.problems import framework_errors
+from labledger.errors import FieldError, ServiceError
 from labledger.web.deps import LoginRequired, PasswordChangeRequired
 from labledger.web.pages import page
 
@@ -50,7 +51,8 @@ def for_pages(
             status, title, detail = exc.status, exc.title, exc.detail
             errors = exc.errors
         elif isinstance(exc, HTTPException):
-            status, title, detail, errors = exc.status_code, "Request failed", exc.detail, []
+            status, title, detail = exc.status_code, "Request failed", exc.detail
+            errors = [FieldError(**error) for error in framework_errors(exc)]
             if status == 404:
                 title, detail = "Not found", "There is no page at this address."
         else:

@@ -29,6 +29,7 @@ from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model
+from labledger.params import RowId
 from labledger.records.related import children_of, record_summaries
 from labledger.records.service import get_record, update_record
 from labledger.settings import Settings
@@ -174,7 +175,7 @@ class GridController(Controller):
     def save_row(
         self,
         type_key: str,
-        record_id: int,
+        record_id: RowId,
         data: Form,
         request: Request,
         session: WebSession,

@@ -21,6 +21,8 @@ from markupsafe import Markup
 
 from labledger.db.engine import Database
 from labledger.identity.sessions import WebSession
+from labledger.limits import RowIdValue
+from labledger.params import Count, RowId
 from labledger.printing.render import Sheet, print_labels, print_record
 
 PRINT_SCRIPT = Markup(
@@ -77,7 +79,7 @@ class PrintPagesController(Controller):
 
     @get("/records/{type_key:str}/{record_id:int}/print/{template_key:str}", sync_to_thread=True)
     def record(
-        self, type_key: str, record_id: int, template_key: str, session: WebSession, db: Database
+        self, type_key: str, record_id: RowId, template_key: str, session: WebSession, db: Database
     ) -> Template:
         with db.read() as conn:
             sheet = print_record(conn, session.principal, type_key, record_id, template_key)
@@ -92,8 +94,8 @@ class PrintPagesController(Controller):
         template_key: str,
         session: WebSession,
         db: Database,
-        ids: list[int] | None = LABEL_IDS,
-        skip: int = 0,
+        ids: list[RowIdValue] | None = LABEL_IDS,
+        skip: Count = 0,
     ) -> Template:
         with db.read() as conn:
             sheet = print_labels(

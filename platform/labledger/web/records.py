@@ -24,6 +24,7 @@ from labledger.identity.sessions import WebSession
 from labledger.metadata.fieldtypes import FIELD_TYPES
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import list_types, readable_model
+from labledger.params import RowId
 from labledger.records.attachments import read_attachment
 from labledger.records.csv_export import csv_export
 from labledger.records.preview import visible_fields
@@ -333,14 +334,14 @@ class RecordPagesController(Controller):
         return fragment("records/_choices.html", session, items=found["items"])
 
     @get("/{type_key:str}/{record_id:int}", sync_to_thread=True)
-    def show(self, type_key: str, record_id: int, session: WebSession, db: Database) -> Template:
+    def show(self, type_key: str, record_id: RowId, session: WebSession, db: Database) -> Template:
         with db.read() as conn:
             context = record_context(conn, session.principal, type_key, record_id)
         return page("records/record.html", session, **context)
 
     @get("/{type_key:str}/{record_id:int}/print", sync_to_thread=True)
     def print_view(
-        self, type_key: str, record_id: int, session: WebSession, db: Database
+        self, type_key: str, record_id: RowId, session: WebSession, db: Database
     ) -> Template:
         with db.read() as conn:
             context = record_context(conn, session.principal, type_key, record_id)
@@ -348,7 +349,12 @@ class RecordPagesController(Controller):
 
     @get("/{type_key:str}/{record_id:int}/attachments/{attachment_id:int}", sync_to_thread=True)
     def download(
-        self, type_key: str, record_id: int, attachment_id: int, session: WebSession, db: Database
+        self,
+        type_key: str,
+        record_id: RowId,
+        attachment_id: RowId,
+        session: WebSession,
+        db: Database,
     ) -> Response[bytes]:
         with db.read() as conn:
             found = read_attachment(conn, session.principal, attachment_id)

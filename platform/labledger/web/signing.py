@@ -22,6 +22,7 @@ from labledger.db.engine import Database
 from labledger.errors import NotFound, ServiceError
 from labledger.identity.sessions import WebSession, mark_signed_in_session
 from labledger.metadata.types import readable_model
+from labledger.params import RowId
 from labledger.records.service import get_record
 from labledger.settings import Settings
 from labledger.web.forms import first
@@ -95,7 +96,7 @@ class TransitionPagesController(Controller):
     def dialog(
         self,
         type_key: str,
-        record_id: int,
+        record_id: RowId,
         key: str,
         request: Request,
         session: WebSession,
@@ -107,7 +108,7 @@ class TransitionPagesController(Controller):
     def run(
         self,
         type_key: str,
-        record_id: int,
+        record_id: RowId,
         key: str,
         data: Form,
         request: Request,

@@ -24,6 +24,7 @@ from labledger.identity.sessions import WebSession
 from labledger.identity.users import list_users
 from labledger.metadata import versions
 from labledger.metadata.types import KIND as TYPE_KIND
+from labledger.params import BeforeCursor
 from labledger.records.lookup import record_id_by_number
 from labledger.web.admin.common import Problems, compact_json, render, require_permission
 from labledger.web.pages import page
@@ -80,7 +81,7 @@ class AuditPagesController(Controller):
         request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
-        before: int | None = None,
+        before: BeforeCursor = None,
     ) -> Template:
         require_permission(session.principal, READ_AUDIT, WHAT)
         chosen = {name: request.query_params.get(name, "").strip() for name in FILTERS}

@@ -26,6 +26,7 @@ from labledger.db.engine import Database
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
+from labledger.limits import check_json_depth
 from labledger.metadata.versions import Published
 from labledger.web.pages import page
 
@@ -96,6 +97,7 @@ class Form:
 
     def json(self, name: str) -> Any:
         """A hidden JSON input written by the server; a broken one is a bad request."""
+        check_json_depth(self.raw(name), name)
         try:
             return json.loads(self.raw(name) or "null")
         except ValueError:

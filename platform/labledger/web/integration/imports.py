@@ -29,6 +29,7 @@ from labledger.integration.importer import (
     preview_import,
 )
 from labledger.integration.mappings import list_mappings
+from labledger.params import BeforeCursor, RowId
 from labledger.web.admin.common import Form, FormBody, Problems, carried, compact_json, uncarried
 from labledger.web.display import utc_text
 from labledger.web.pages import page
@@ -46,7 +47,7 @@ class ImportPagesController(Controller):
 
     @get("/", sync_to_thread=True)
     def index(
-        self, session: WebSession, db: Database, mapping: str = "", before: int | None = None
+        self, session: WebSession, db: Database, mapping: str = "", before: BeforeCursor = None
     ) -> Template:
         return self._page(session, db, chosen=mapping, before=before)
 
@@ -88,7 +89,7 @@ class ImportPagesController(Controller):
         )
 
     @get("/{import_id:int}", sync_to_thread=True)
-    def detail(self, import_id: int, session: WebSession, db: Database) -> Template:
+    def detail(self, import_id: RowId, session: WebSession, db: Database) -> Template:
         """One applied import: its file, mapping version, the records it produced, its errors."""
         with db.read() as conn:
             found = get_import(conn, session.principal, import_id)

@@ -37,6 +37,7 @@ from labledger.integration.mappings import (
 )
 from labledger.metadata import versions
 from labledger.metadata.types import list_types, type_model
+from labledger.params import OptionalVersion
 from labledger.web.admin.common import Form, FormBody, Problems, fresh_key, require_permission
 from labledger.web.integration.common import pretty_json
 from labledger.web.pages import page
@@ -147,8 +148,8 @@ class MappingPagesController(Controller):
         key: str,
         session: WebSession,
         db: Database,
-        version: int | None = None,
-        published: int | None = None,
+        version: OptionalVersion = None,
+        published: OptionalVersion = None,
     ) -> Template:
         with db.read() as conn:
             mapping = readable_mapping(conn, session.principal, key, version)

@@ -28,6 +28,7 @@ from labledger.integration.subscriptions import (
     replay_dead,
     subscription_status,
 )
+from labledger.params import BeforeCursor, OptionalCount
 from labledger.web.admin.common import Form, FormBody, Problems, compact_json, require_permission
 from labledger.web.display import utc_text
 from labledger.web.integration.subscriptions import WHAT
@@ -67,8 +68,8 @@ class DeliveryMonitorController(Controller):
         session: WebSession,
         db: Database,
         status: str = DEAD,
-        before: int | None = None,
-        replayed: int | None = None,
+        before: BeforeCursor = None,
+        replayed: OptionalCount = None,
     ) -> Template:
         require_permission(session.principal, CONFIGURE, WHAT)
         message = None if replayed is None else _replayed(replayed)
