@@ -16,13 +16,19 @@ from labledger.identity.principal import SYSTEM
 from labledger.metadata.messages import field_errors
 from labledger.metadata.schemas import runtime_validator
 from labledger.metadata.types import publish_type
-from labledger.printing.render import print_record
+from labledger.printing.render import print_labels, print_record
 from labledger.printing.sandbox import Limits, PrintRun
 from tests.browser.conftest import live_server  # noqa: F401 - the real server, as a fixture
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import acting, add_roles, batch_type, unchanged
 from tests.test_api import problem
-from tests.test_printing import certificate_template, make_batch, publish_template, publish_types
+from tests.test_printing import (
+    certificate_template,
+    label_template,
+    make_batch,
+    publish_template,
+    publish_types,
+)
 from tests.web.helpers import sign_in
 
 #: Backtracks catastrophically in Python's ``re``: 27 characters took 13 seconds.
@@ -134,7 +140,8 @@ def test_loops_look_at_the_clock_at_every_item(db, types):
             "batch_certificate",
             limits=Limits(seconds=0.05),
         )
-    assert "took longer than 0.05 seconds and was stopped" in refused.value.errors[0].message
+    message = refused.value.errors[0].message
+    assert "printing one record took longer than 0.05 seconds and was stopped" in message
 
 
 def test_the_browser_shows_why_a_printout_was_stopped(client, db, types, make_person):
@@ -194,5 +201,23 @@ def test_another_request_is_served_while_a_printout_runs_away(
     assert stopped.status_code == 422
     assert stopped.headers["content-type"].startswith("application/problem+json")
     [error] = stopped.json()["errors"]
-    assert "took longer than 2 seconds and was stopped" in error["message"]
+    assert "printing one record took longer than 2 seconds and was stopped" in error["message"]
     assert printed["at"] - started < 10, "a generous bound: the limit is two seconds"
+
+
+def test_a_run_of_labels_has_a_time_limit_of_its_own(db, types):
+    """A run of labels is stopped at the printout's limit, though each label
+    is well within its own."""
+    publish_template(db, label_template(template="{{ record.number }}"))
+    batch = make_batch(db, "B-1")
+    with pytest.raises(ValidationFailed) as refused, db.read() as conn:
+        print_labels(
+            conn,
+            acting("rita", "reader"),
+            "batch",
+            [batch["id"]] * 3,
+            "batch_label",
+            limits=Limits(printout_seconds=0),
+        )
+    message = refused.value.errors[0].message
+    assert "the printout took longer than 0 seconds and was stopped" in message

@@ -27,7 +27,8 @@ still exhaust the process:
 - every loop iteration, output, call and checked operator looks at the
   clock, and the output is counted: between two looks at the clock a
   template can only do work bounded by the sizes above, so a printout stops
-  within its time limit (two seconds) whatever the template does.
+  within its time limits (two seconds a record, ten a printout) whatever
+  the template does.
 
 Templates are checked when they are published (:func:`template_problems`),
 each problem with its line, and again when compiled for printing.
@@ -72,8 +73,12 @@ class Limits:
 
     #: Characters of HTML produced.
     output_chars: int = 5_000_000
-    #: Wall-clock seconds, checked at each loop iteration, output, call and checked operator.
+    #: Wall-clock seconds one record's rendering may take, checked at each loop
+    #: iteration, output, call and checked operator.
     seconds: float = 2.0
+    #: Wall-clock seconds the whole printout may take (a run of labels renders many
+    #: records: 500 labels with barcodes take a few seconds).
+    printout_seconds: float = 10.0
     #: Numbers all ``range(...)`` calls of the printout may produce together.
     range_items: int = 100_000
     #: Largest text or list a template may build: characters of text, and the
@@ -193,14 +198,26 @@ class TemplateProblem(Exception):
 @dataclass
 class _Budget:
     limits: Limits
-    deadline: float
+    printout_deadline: float
     range_left: int
     output_left: int
+    #: Set as each record starts rendering (see ``start_record``).
+    record_deadline: float = 0.0
+
+    def start_record(self) -> None:
+        self.record_deadline = time.monotonic() + self.limits.seconds
 
     def tick(self) -> None:
-        if time.monotonic() > self.deadline:
+        now = time.monotonic()
+        if now > self.record_deadline:
             raise TemplateProblem(
-                f"the printout took longer than {self.limits.seconds:g} seconds and was stopped"
+                f"printing one record took longer than {self.limits.seconds:g} seconds "
+                "and was stopped"
+            )
+        if now > self.printout_deadline:
+            raise TemplateProblem(
+                f"the printout took longer than {self.limits.printout_seconds:g} seconds "
+                "and was stopped"
             )
 
 
@@ -561,7 +578,7 @@ class PrintRun:
     def __init__(self, limits: Limits = LIMITS) -> None:
         self._budget = _Budget(
             limits,
-            deadline=time.monotonic() + limits.seconds,
+            printout_deadline=time.monotonic() + limits.printout_seconds,
             range_left=limits.range_items,
             output_left=limits.output_chars,
         )
@@ -582,6 +599,7 @@ class PrintRun:
         """
         parts: list[str] = []
         with self._active() as budget:
+            budget.start_record()
             try:
                 for chunk in compiled.template.generate(context):
                     budget.tick()
