@@ -109,6 +109,7 @@ RUNAWAY_TEMPLATES = {
     ),
     "{{ ('x' * 1000)|list|join('-' * 100) }}": "the separator of join takes at most 10",
     "{{ ([[1]] * 50000)|sum(start=[]) }}": "sum() adds numbers",
+    "{{ ('x' * 100000)|wordwrap(1) }}": "wordwrap takes texts of at most 10,000 characters",
     "{% for i in range(10 ** 9) %}{% endfor %}": "range() of 1,000,000,000 numbers",
 }
 

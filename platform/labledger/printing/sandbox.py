@@ -88,6 +88,8 @@ class Limits:
     integer_bits: int = 100_000
     #: Longest separator of ``join`` and ``wordwrap`` (each copy multiplies the text).
     separator_chars: int = 10
+    #: Longest text ``wordwrap`` takes (it cuts long words in time quadratic in their length).
+    wordwrap_chars: int = 10_000
 
 
 LIMITS = Limits()
@@ -395,8 +397,12 @@ def _wordwrap(
     wrapstring: str | None = None,
     break_on_hyphens: bool = True,
 ) -> str:
-    """``wordwrap`` with a short ``wrapstring``: it is copied at every break."""
+    """``wordwrap`` of a text of bounded length with a short ``wrapstring``, copied
+    at every break."""
     _check_separator(wrapstring, "wordwrap")
+    limit = _budget().limits.wordwrap_chars
+    if len(s) > limit:
+        raise TemplateProblem(f"wordwrap takes texts of at most {limit:,} characters")
     return do_wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
 
 
@@ -413,7 +419,7 @@ def _sum(
 @pass_context
 def _bounded(_context: Any, value: Any) -> Any:
     """A list, tuple or dictionary literal or a ``~`` text, refused past the size limit
-    (see ``_guard``: templates never name this filter themselves)."""
+    (put in by ``_guard``; a template naming it gains nothing)."""
     _check_size(value, "this expression", _budget().limits)
     return value
 
