@@ -18,7 +18,6 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from sqlalchemy import Connection, func, insert, select, update
 
 from labledger.audit.trail import AuditEntry, append
@@ -30,6 +29,7 @@ from labledger.integration.allowlist import Allowlist
 from labledger.integration.feed import EventFilter, feed_head
 from labledger.metadata import versions
 from labledger.metadata.messages import field_errors
+from labledger.metadata.patterns import PatternValidator
 from labledger.metadata.types import KIND as TYPE_KIND
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
@@ -61,7 +61,7 @@ _SCHEMA: dict[str, Any] = {
         "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
     },
 }
-_VALIDATOR = Draft202012Validator(_SCHEMA)
+_VALIDATOR = PatternValidator(_SCHEMA)
 #: What a change may touch (the name is the subscription's identity).
 _CHANGEABLE = ("url", "types", "kinds", "states", "active", "max_attempts")
 

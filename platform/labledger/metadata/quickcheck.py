@@ -10,17 +10,18 @@ again by jsonschema for its messages (see ``schemas.meta_validator``).
 The compiler knows the keywords of the JSON Schema 2020-12 subset that the
 schemas in ``metadata/`` use and checks them exactly as jsonschema does
 (``true`` is not ``1``, ``1.0`` is an integer, patterns are searched, not
-matched). A schema using any other keyword raises ``Unsupported``: such a
+matched; by RE2, see ``patterns``). A schema using any other keyword raises ``Unsupported``: such a
 schema is then checked by jsonschema alone, slower but never half-checked.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from numbers import Number
 from typing import Any
 from urllib.parse import urldefrag, urljoin
+
+from labledger.metadata.patterns import PatternError, compile_pattern
 
 Check = Callable[[Any], bool]
 
@@ -173,7 +174,10 @@ class _Compiler:
         return lambda value: equal(value, expected)
 
     def pattern(self, pattern: str, *_: Any) -> Check:
-        search = re.compile(pattern).search
+        try:
+            search = compile_pattern(pattern).search
+        except PatternError:  # jsonschema alone explains a pattern RE2 cannot run
+            raise Unsupported(f"pattern {pattern!r}") from None
         return lambda value: not isinstance(value, str) or search(value) is not None
 
     def min_length(self, limit: int, *_: Any) -> Check:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
+from labledger.metadata.patterns import PatternValidator
 from labledger.metadata.quickcheck import Unsupported, compile_check
 from labledger.resources import data_path
 
@@ -43,7 +43,7 @@ def schema_names() -> tuple[str, ...]:
 class MetaValidator:
     """jsonschema's validator behind the compiled check (None: the schema has none)."""
 
-    validator: Draft202012Validator
+    validator: Any
     check: Callable[[Any], bool] | None
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
@@ -67,7 +67,7 @@ def meta_validator(name: str, pointer: str = "") -> MetaValidator:
         (uri, Resource.from_contents(schema)) for uri, schema in resources.items()
     )
     uri = meta_schema(name)["$id"] + pointer
-    validator = Draft202012Validator({"$ref": uri}, registry=registry)
+    validator = PatternValidator({"$ref": uri}, registry=registry)
     try:
         check = compile_check(uri, resources)
     except Unsupported:
@@ -87,4 +87,4 @@ def runtime_validator(schema: dict[str, Any]) -> MetaValidator:
         check = compile_check(_RUNTIME_URI, {_RUNTIME_URI: schema})
     except Unsupported:
         check = None
-    return MetaValidator(Draft202012Validator(schema), check)
+    return MetaValidator(PatternValidator(schema), check)

@@ -15,8 +15,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.errors import FieldError, ValidationFailed
 from labledger.expressions import ExpressionError, compile_expression
@@ -24,6 +22,7 @@ from labledger.identity.principal import EVERYONE
 from labledger.metadata.fieldtypes import FIELD_TYPES, value_type
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import CONTEXT_NAMES, TITLE_PLACEHOLDER
+from labledger.metadata.patterns import PatternError, PatternValidator, compile_pattern
 from labledger.metadata.physical import BASE_COLUMNS
 from labledger.metadata.schemas import meta_validator
 from labledger.records.relations import RELATED_FUNCTIONS
@@ -193,9 +192,9 @@ class _Checker:
                 self.check_expression(f"{path}.{option}", fdef[option], names)
         if fdef.get("pattern"):
             try:
-                re.compile(fdef["pattern"])
-            except re.error as exc:
-                self.error(f"{path}.pattern", f"is not a valid regular expression: {exc}")
+                compile_pattern(fdef["pattern"])
+            except PatternError as exc:
+                self.error(f"{path}.pattern", str(exc))
         if "min" in fdef and "max" in fdef and fdef["min"] > fdef["max"]:
             self.error(f"{path}.min", "must not be greater than max")
         if fdef.get("unique") and kind not in SCALAR_TYPES:
@@ -222,7 +221,7 @@ class _Checker:
         if fdef["default"] is None:
             return
         kind = FIELD_TYPES[fdef["type"]]
-        for problem in Draft202012Validator(kind.schema(fdef)).iter_errors(fdef["default"]):
+        for problem in PatternValidator(kind.schema(fdef)).iter_errors(fdef["default"]):
             for item in field_errors([problem]):
                 self.error(f"{path}.default", item.message)
             return

@@ -17,8 +17,18 @@ still exhaust the process:
   ``loop.cycle``/``loop.changed`` and a few read-only methods of texts,
   mappings and dates, so ``'{:>999999999}'.format(1)`` or ``'a'.ljust(...)``
   cannot build giant strings;
-- ``*``, ``**`` and ``%`` are checked before they run (``'a' * 10**9`` is
-  refused), the output is counted and the printout has a time limit.
+- arithmetic is checked before it runs: whole numbers stay below a size in
+  bits (``(2**50000) * ...`` is refused before Python multiplies), and ``*``,
+  ``+`` and ``~`` cannot build a text or list past a size, counted through
+  nested lists, so ``[[1] * 100000] * 100000`` is refused too;
+- list, tuple and dictionary literals are measured the same way, and the
+  separators of ``join`` and ``wordwrap`` are short, so no value a template
+  holds can grow past that size however it is combined;
+- every loop iteration, output, call and checked operator looks at the
+  clock, and the output is counted: between two looks at the clock a
+  template can only do work bounded by the sizes above, so a printout stops
+  within its time limits (two seconds a record, ten a printout) whatever
+  the template does.
 
 Templates are checked when they are published (:func:`template_problems`),
 each problem with its line, and again when compiled for printing.
@@ -36,9 +46,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
-from jinja2 import Template, TemplateError, TemplateSyntaxError, nodes
+from jinja2 import (
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    nodes,
+    pass_context,
+    pass_environment,
+    pass_eval_context,
+)
+from jinja2.filters import do_wordwrap, sync_do_join, sync_do_sum
 from jinja2.meta import find_undeclared_variables
 from jinja2.runtime import BlockReference, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
@@ -53,14 +73,23 @@ class Limits:
 
     #: Characters of HTML produced.
     output_chars: int = 5_000_000
-    #: Wall-clock seconds, checked at each output, call and checked operator.
-    seconds: float = 30.0
+    #: Wall-clock seconds one record's rendering may take, checked at each loop
+    #: iteration, output, call and checked operator.
+    seconds: float = 2.0
+    #: Wall-clock seconds the whole printout may take (a run of labels renders many
+    #: records: 500 labels with barcodes take a few seconds).
+    printout_seconds: float = 10.0
     #: Numbers all ``range(...)`` calls of the printout may produce together.
     range_items: int = 100_000
-    #: Longest text or list that ``*`` may build.
+    #: Largest text or list a template may build: characters of text, and the
+    #: items of a list counted through the lists inside it (see ``_size``).
     sequence_items: int = 100_000
-    #: Largest whole number ``**`` may build, in bits.
-    power_bits: int = 100_000
+    #: Largest whole number arithmetic may build, in bits.
+    integer_bits: int = 100_000
+    #: Longest separator of ``join`` and ``wordwrap`` (each copy multiplies the text).
+    separator_chars: int = 10
+    #: Longest text ``wordwrap`` takes (it cuts long words in time quadratic in their length).
+    wordwrap_chars: int = 10_000
 
 
 LIMITS = Limits()
@@ -171,14 +200,26 @@ class TemplateProblem(Exception):
 @dataclass
 class _Budget:
     limits: Limits
-    deadline: float
+    printout_deadline: float
     range_left: int
     output_left: int
+    #: Set as each record starts rendering (see ``start_record``).
+    record_deadline: float = 0.0
+
+    def start_record(self) -> None:
+        self.record_deadline = time.monotonic() + self.limits.seconds
 
     def tick(self) -> None:
-        if time.monotonic() > self.deadline:
+        now = time.monotonic()
+        if now > self.record_deadline:
             raise TemplateProblem(
-                f"the printout took longer than {self.limits.seconds:g} seconds and was stopped"
+                f"printing one record took longer than {self.limits.seconds:g} seconds "
+                "and was stopped"
+            )
+        if now > self.printout_deadline:
+            raise TemplateProblem(
+                f"the printout took longer than {self.limits.printout_seconds:g} seconds "
+                "and was stopped"
             )
 
 
@@ -238,36 +279,82 @@ def utc(value: Any, pattern: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
     return str(value)
 
 
+_CONTAINERS = (list, tuple, dict)
+
+
+def _size(value: Any, limit: int) -> int:
+    """How big ``value`` is, counted as it would be printed: characters of a
+    text; for a list, tuple or dictionary, its items and those of the
+    containers inside it (a text item counts its characters, any other item
+    one). A list holding the same big list many times is as big as it looks
+    printed. Counting stops once past ``limit``."""
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, _CONTAINERS):
+        return 1
+    total, pending = 0, [value]
+    while pending:
+        container = pending.pop()
+        items = chain.from_iterable(container.items()) if isinstance(container, dict) else container
+        for item in items:
+            if isinstance(item, str):
+                total += max(1, len(item))
+            else:
+                total += 1
+                if isinstance(item, _CONTAINERS):
+                    pending.append(item)
+            if total > limit:
+                return total
+    return total
+
+
+def _check_size(value: Any, what: str, limits: Limits) -> None:
+    if _size(value, limits.sequence_items) > limits.sequence_items:
+        raise TemplateProblem(
+            f"{what} would build more than {limits.sequence_items:,} items (the limit)"
+        )
+
+
+def _result_bits(operator: str, left: int, right: int) -> int:
+    """At most how many bits ``left <operator> right`` has, known without computing it."""
+    bits = max(abs(left).bit_length(), abs(right).bit_length())
+    if operator in ("+", "-"):
+        return bits + 1
+    if operator == "*":
+        return abs(left).bit_length() + abs(right).bit_length()
+    if operator == "**":
+        return abs(left).bit_length() * right if right > 0 and abs(left) > 1 else 1
+    return bits  # /, // and % never grow
+
+
+def _check_operands(operator: str, left: Any, right: Any, limits: Limits) -> None:
+    """Refuse an arithmetic step whose result would pass the limits, before it runs."""
+    if isinstance(left, int) and isinstance(right, int):
+        if _result_bits(operator, left, right) > limits.integer_bits:
+            raise TemplateProblem(f"'{operator}' would build a number too large to print")
+    elif operator == "*":
+        for sequence, times in ((left, right), (right, left)):
+            if isinstance(sequence, str | list | tuple) and isinstance(times, int):
+                items = _size(sequence, limits.sequence_items) * max(times, 0)
+                if items > limits.sequence_items:
+                    raise TemplateProblem(
+                        f"'*' would build {items:,} items (the limit is {limits.sequence_items:,})"
+                    )
+    elif operator == "+" and isinstance(left, str | list | tuple):
+        _check_size([left, right], "'+'", limits)
+    elif operator == "%" and isinstance(left, str):
+        raise TemplateProblem("'%' cannot format text in a template; use the number filter")
+
+
 class PrintSandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox, narrowed to what printing needs (see the module notes)."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         budget = _budget()
         budget.tick()
-        limits = budget.limits
-        if operator == "*":
-            for sequence, times in ((left, right), (right, left)):
-                if (
-                    isinstance(sequence, str | list | tuple)
-                    and isinstance(times, int)
-                    and len(sequence) * times > limits.sequence_items
-                ):
-                    raise TemplateProblem(
-                        f"'*' would build {len(sequence) * times:,} items "
-                        f"(the limit is {limits.sequence_items:,})"
-                    )
-        elif operator == "**":
-            if (
-                isinstance(left, int)
-                and isinstance(right, int)
-                and right > 0
-                and abs(left).bit_length() * right > limits.power_bits
-            ):
-                raise TemplateProblem("'**' would build a number too large to print")
-        elif isinstance(left, str):
-            raise TemplateProblem("'%' cannot format text in a template; use the number filter")
+        _check_operands(operator, left, right, budget.limits)
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -288,10 +375,98 @@ def _may_call(context: Any, obj: Any) -> bool:
     return any(isinstance(owner, kind) and name in names for kind, names in _METHODS)
 
 
+def _check_separator(separator: str | None, filter_name: str) -> None:
+    limit = _budget().limits.separator_chars
+    if separator is not None and len(str(separator)) > limit:
+        raise TemplateProblem(f"the separator of {filter_name} takes at most {limit} characters")
+
+
+@pass_eval_context
+def _join(eval_ctx: Any, value: Any, d: str = "", attribute: str | int | None = None) -> str:
+    """``join`` with a short separator: each copy of it lengthens the text."""
+    _check_separator(d, "join")
+    return sync_do_join(eval_ctx, value, d, attribute)
+
+
+@pass_environment
+def _wordwrap(
+    environment: Any,
+    s: str,
+    width: int = 79,
+    break_long_words: bool = True,
+    wrapstring: str | None = None,
+    break_on_hyphens: bool = True,
+) -> str:
+    """``wordwrap`` of a text of bounded length with a short ``wrapstring``, copied
+    at every break."""
+    _check_separator(wrapstring, "wordwrap")
+    limit = _budget().limits.wordwrap_chars
+    if len(s) > limit:
+        raise TemplateProblem(f"wordwrap takes texts of at most {limit:,} characters")
+    return do_wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
+
+
+@pass_environment
+def _sum(
+    environment: Any, iterable: Any, attribute: str | int | None = None, start: Any = 0
+) -> Any:
+    """``sum`` of numbers only: summing lists copies the growing list at every step."""
+    if isinstance(start, str | list | tuple | dict):
+        raise TemplateProblem("sum() adds numbers; its start must be a number")
+    return sync_do_sum(environment, iterable, attribute, start)
+
+
+@pass_context
+def _bounded(_context: Any, value: Any) -> Any:
+    """A list, tuple or dictionary literal or a ``~`` text, refused past the size limit
+    (put in by ``_guard``; a template naming it gains nothing)."""
+    _check_size(value, "this expression", _budget().limits)
+    return value
+
+
+@pass_context
+def _ticking(_context: Any, iterable: Any) -> Iterator[Any]:
+    """A loop's items, each one a look at the clock (see ``_guard``)."""
+    budget = _budget()
+    for item in iterable:
+        budget.tick()
+        yield item
+
+
+#: The filters ``_guard`` puts into compiled templates.
+_GUARDS = {"_bounded": _bounded, "_ticking": _ticking}
+
+
+def _guard(tree: nodes.Template) -> nodes.Template:
+    """``tree`` with its loops looking at the clock at every item and its literals
+    and ``~`` texts measured (the sandbox has no hook for either)."""
+
+    def through(name: str, node: nodes.Expr) -> nodes.Filter:
+        return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+
+    for loop in tree.find_all(nodes.For):
+        loop.iter = through("_ticking", loop.iter)
+    for parent in list(tree.find_all(nodes.Node)):  # listed first: wrapping adds nodes
+        for name, child in parent.iter_fields():
+            if _is_literal(child):
+                setattr(parent, name, through("_bounded", child))
+            elif isinstance(child, list):
+                child[:] = [through("_bounded", c) if _is_literal(c) else c for c in child]
+    return tree
+
+
+def _is_literal(node: Any) -> bool:
+    """A literal that builds a value from others: ``[a, b]``, ``(a, b)``, ``{k: v}``, ``a ~ b``."""
+    if isinstance(node, nodes.Tuple):
+        return node.ctx == "load"
+    return isinstance(node, nodes.List | nodes.Dict | nodes.Concat)
+
+
 def _environment() -> PrintSandbox:
     env = PrintSandbox(autoescape=True, extensions=["jinja2.ext.loopcontrols"])
     env.filters = {k: v for k, v in env.filters.items() if k in _JINJA_FILTERS}
-    env.filters.update(number=number, utc=utc)
+    env.filters.update(number=number, utc=utc, join=_join, wordwrap=_wordwrap, sum=_sum)
+    env.filters.update(_GUARDS)
     env.globals = {"range": _capped_range}
     return env
 
@@ -389,10 +564,8 @@ def compile_template(source: str) -> CompiledTemplate:
     if problems:
         raise problems[0]
     tree = ENVIRONMENT.parse(source)
-    return CompiledTemplate(
-        ENVIRONMENT.from_string(tree),
-        frozenset(find_undeclared_variables(tree) & CONTEXT_NAMES),
-    )
+    names = frozenset(find_undeclared_variables(tree) & CONTEXT_NAMES)
+    return CompiledTemplate(ENVIRONMENT.from_string(_guard(tree)), names)
 
 
 def _template_line(exc: BaseException) -> int | None:
@@ -411,7 +584,7 @@ class PrintRun:
     def __init__(self, limits: Limits = LIMITS) -> None:
         self._budget = _Budget(
             limits,
-            deadline=time.monotonic() + limits.seconds,
+            printout_deadline=time.monotonic() + limits.printout_seconds,
             range_left=limits.range_items,
             output_left=limits.output_chars,
         )
@@ -432,6 +605,7 @@ class PrintRun:
         """
         parts: list[str] = []
         with self._active() as budget:
+            budget.start_record()
             try:
                 for chunk in compiled.template.generate(context):
                     budget.tick()
