@@ -8,7 +8,6 @@ that workers must share lives in process memory.
 from __future__ import annotations
 
 from litestar import Litestar, Router
-from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
@@ -19,6 +18,7 @@ from labledger.api.config import ConfigController
 from labledger.api.deps import API_DEPENDENCIES, APP_DEPENDENCIES
 from labledger.api.events import EventsController
 from labledger.api.mappings import ImportsController, MappingsController
+from labledger.api.openapi import ApiOpenAPIConfig
 from labledger.api.printing import PrintingController
 from labledger.api.problems import EXCEPTION_HANDLERS
 from labledger.api.records import RecordsController
@@ -38,9 +38,10 @@ from labledger.web.setup import WEB_CONTROLLERS, csrf_middleware, template_confi
 SWAGGER = "/static/vendor/swagger-ui"
 
 
-def _openapi() -> OpenAPIConfig:
-    """OpenAPI at /schema/openapi.json, with a viewer that loads nothing from a CDN."""
-    return OpenAPIConfig(
+def _openapi() -> ApiOpenAPIConfig:
+    """OpenAPI at /schema/openapi.json (errors documented as problem JSON), with a viewer
+    that loads nothing from a CDN."""
+    return ApiOpenAPIConfig(
         title="labledger API",
         version=__version__,
         path="/schema",
