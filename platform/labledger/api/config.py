@@ -7,6 +7,7 @@ from typing import Any
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
@@ -26,6 +27,12 @@ class ConfigController(Controller):
         "/export",
         sync_to_thread=True,
         summary="Export all types (or ?types=a,b and what they need) as a canonical bundle",
+        # The body is the bundle's canonical bytes; document it as the JSON object it is.
+        responses={
+            200: ResponseSpec(
+                dict[str, Any], description="the bundle, a JSON object", generate_examples=False
+            )
+        },
     )
     def export(
         self,
