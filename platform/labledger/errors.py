@@ -86,6 +86,13 @@ class PayloadTooLarge(ServiceError):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(ServiceError):
+    """A body sent with a media type its endpoint does not decode (JSON as text/plain)."""
+
+    status = 415
+    title = "Unsupported media type"
+
+
 class WritesSuspended(ServiceError):
     """The installation cannot record changes safely (its audit chain tip is damaged)."""
 

@@ -12,6 +12,12 @@ clear message:
 
 Both are refused here as problem JSON (or an error page) with status 422 and
 a field error naming the parameter, on both databases alike.
+
+A body for an endpoint that decodes JSON must also say it is JSON
+(``application/json`` or ``application/*+json``): the framework would decode
+JSON sent as ``text/plain`` just the same, which the OpenAPI document does not
+describe. Anything else is refused with 415 (an empty body is left to the
+handler, which reports the missing data itself).
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ from __future__ import annotations
 from litestar import Request
 from litestar.enums import RequestEncodingType, ScopeType
 from litestar.middleware import ASGIMiddleware
+from litestar.params import BodyKwarg
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from labledger.db.jsonfields import NUL_MESSAGE
-from labledger.errors import FieldError, ValidationFailed
+from labledger.errors import FieldError, UnsupportedMediaType, ValidationFailed
 from labledger.limits import check_json_depth
 
 
@@ -51,19 +58,46 @@ async def _form_nul_errors(request: Request) -> list[FieldError]:
     ]
 
 
-def _decodes_json_body(request: Request) -> bool:
-    """Whether the framework decodes this request's body (its handler takes ``data``)."""
-    media_type = request.content_type[0]
-    takes_data = "data" in request.route_handler.parsed_fn_signature.parameters
-    return takes_data and (media_type == "application/json" or media_type.endswith("+json"))
+SHOWN_MEDIA_TYPE_CHARS = 100
+"""How much of a refused media type the 415 message repeats (the header may be long)."""
+
+
+def _takes_json_body(request: Request) -> bool:
+    """Whether this request's handler takes ``data`` that the framework decodes as JSON."""
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return False
+    body = data.kwarg_definition
+    return not isinstance(body, BodyKwarg) or body.media_type == RequestEncodingType.JSON
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def _refuse_media_type(media_type: str) -> UnsupportedMediaType:
+    shown = media_type[:SHOWN_MEDIA_TYPE_CHARS] or "missing"
+    return UnsupportedMediaType(
+        "The request body must be JSON sent with 'Content-Type: application/json'.",
+        [FieldError("Content-Type", f"is {shown}; send application/json")],
+    )
 
 
 async def refuse_hostile_input(request: Request) -> None:
-    """Raise ValidationFailed for a NUL in the address or a form, or over-deep JSON."""
+    """Raise for a NUL in the address or a form, a JSON body not sent as JSON, or over-deep JSON."""
     if errors := _nul_errors(request) + await _form_nul_errors(request):
         raise ValidationFailed("The request contains a NUL character.", errors)
-    if _decodes_json_body(request):
-        check_json_depth(await request.body())  # kept by the request for the decoder
+    if not _takes_json_body(request):
+        return
+    body = await request.body()  # kept by the request for the decoder
+    if not body:
+        return
+    media_type = request.content_type[0]
+    if not _is_json(media_type):
+        raise _refuse_media_type(media_type)
+    check_json_depth(body)
 
 
 class InputGuard(ASGIMiddleware):
