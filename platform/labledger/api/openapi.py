@@ -10,6 +10,7 @@ pointing at one shared ``Problem`` schema component.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -142,7 +143,7 @@ def problem_response(status: int) -> dict[str, Any]:
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
     if status in _HEADERS:
-        response["headers"] = _HEADERS[status]
+        response["headers"] = deepcopy(_HEADERS[status])
     return response
 
 
@@ -150,11 +151,13 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
     """Add the Problem components and each API operation's problem responses.
 
     Litestar's own error responses (its 400 ``ValidationException`` shape) are
-    replaced, since the app never sends that shape.
+    replaced, since the app never sends that shape. The constants are copied
+    in, so a consumer that edits its document (a fuzzer resolving references)
+    cannot change the next one.
     """
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas["Problem"] = PROBLEM_SCHEMA
-    schemas["ProblemFieldError"] = PROBLEM_FIELD_ERROR_SCHEMA
+    schemas["Problem"] = deepcopy(PROBLEM_SCHEMA)
+    schemas["ProblemFieldError"] = deepcopy(PROBLEM_FIELD_ERROR_SCHEMA)
     for path, item in document.get("paths", {}).items():
         if not path.startswith(API_PREFIX):
             continue
