@@ -58,17 +58,20 @@ ANALYST = acting("ann", "analyst")
 
 @dataclass
 class Findings:
-    """What the run saw: examples sent, server errors, conformance failures by kind."""
+    """What the run saw: examples sent, statuses, server errors, conformance failures."""
 
     examples: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
     conformance: Counter[str] = field(default_factory=Counter)
 
     def summary(self, operations: int) -> str:
         kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.conformance.items()))
+        statuses = ", ".join(f"{status}: {n}" for status, n in sorted(self.statuses.items()))
         return (
             f"fuzz: {operations} operations, {self.examples} examples, "
-            f"{len(self.server_errors)} server errors; conformance failures: {kinds or 'none'}"
+            f"{len(self.server_errors)} server errors; conformance failures: {kinds or 'none'}; "
+            f"statuses: {statuses}"
         )
 
 
@@ -145,6 +148,7 @@ def _fuzz_operation(
     def run(case: Any) -> None:
         findings.examples += 1
         response = case.call(session=client, headers=headers)
+        findings.statuses[response.status_code] += 1
         if _fails(case, response, not_a_server_error):
             curl = case.as_curl_command(headers=headers)
             findings.server_errors.append(f"{response.status_code} {curl}")
