@@ -157,13 +157,20 @@ def _fuzz_operation(
                 findings.conformance[check.__name__] += 1
                 assert not STRICT_CONFORMANCE, f"{check.__name__}: {case.as_curl_command()}"
 
-    run()
+    try:
+        run()
+    except hypothesis.errors.Unsatisfiable:
+        # Without a token parameter, an operation taking no input has nothing to make invalid.
+        assert mode is GenerationMode.NEGATIVE
 
 
 def test_no_operation_answers_with_a_server_error(
     fuzz_client: Any, callers: dict[str, dict[str, str]]
 ) -> None:
     schema = schemathesis.openapi.from_asgi("/schema/openapi.json", fuzz_client.app)
+    # Each caller sends its own token; generated (or negated) ones would turn most
+    # requests of the admin and the one-role user into a 401 before any handler ran.
+    schema.config.generation.update(with_security_parameters=False)
     operations = [result.ok() for result in schema.get_all_operations()]
     findings = Findings()
     for operation in operations:
