@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install clean
+.PHONY: run test fuzz lint install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -29,6 +29,12 @@ run: $(STAMP)
 ## LABLEDGER_TEST_DATABASE_URL is set).
 test: $(STAMP) lint
 	$(BIN)/pytest -n 2
+
+## Fuzz the JSON API from its OpenAPI document with a large example budget
+## (the suite runs the same test with a small one) and print the figures.
+FUZZ_EXAMPLES ?= 100
+fuzz: $(STAMP)
+	LABLEDGER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -m fuzz -s -p no:xdist tests/fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check platform tests $(wildcard bench)
