@@ -98,8 +98,13 @@ class VerifyReport:
         found = _counted(self.problem_count, "discrepancy", "discrepancies")
         return f"AUDIT TRAIL NOT INTACT: {found} in {checked}."
 
+    @property
+    def full(self) -> bool:
+        """True once further discrepancies are only counted, not listed."""
+        return len(self.discrepancies) >= MAX_LISTED
+
     def add(self, *args: Any, **kwargs: Any) -> None:
-        if len(self.discrepancies) < MAX_LISTED:
+        if not self.full:
             self.discrepancies.append(Discrepancy(*args, **kwargs))
         else:
             self.unlisted += 1
@@ -258,7 +263,9 @@ def _check_records(
             continue
         seq, expected = found
         if record_result(row._mapping) != expected:
-            for name in _differing_fields(conn, row._mapping) or ["row"]:
+            # Naming the field costs a query: only while the report still lists.
+            names = _differing_fields(conn, row._mapping) if not report.full else []
+            for name in names or ["row"]:
                 report.add(
                     "record",
                     f"record {row.number} differs from event {seq} that wrote it last ({name})",
