@@ -41,11 +41,20 @@ def _require(
     return value
 
 
-def _len(value: Any, /) -> int | None:
-    if value is None:
-        return None
-    _require(value, (str, *COLLECTION_TYPES), "text, a list or a record", "len")
-    return len(value)
+def _null_keeping(
+    name: str,
+    types: type[_Required] | tuple[type[_Required], ...],
+    what: str,
+    operation: Callable[[Any], Any],
+) -> Callable[[Any], Any]:
+    """Build a one-argument function that needs ``types`` and keeps null as null."""
+
+    def apply(value: Any, /) -> Any:
+        if value is None:
+            return None
+        return operation(_require(value, types, what, name))
+
+    return apply
 
 
 def _aggregate_items(values: tuple[Any, ...]) -> list[Any]:
@@ -77,13 +86,6 @@ def _extreme(function: str, pick: Callable[[list[Any]], Any]) -> Callable[..., A
     return extreme
 
 
-def _abs(value: Any, /) -> Any:
-    if value is None:
-        return None
-    _require(value, NUMBER_TYPES, "a number", "abs")
-    return abs(value)
-
-
 def _round(value: Any, ndigits: Any = None) -> Any:
     if value is None:
         return None
@@ -107,30 +109,6 @@ def _sum(values: Any, /) -> Any:
             raise EvaluationError(f"sum() can only add numbers, not {kind(item)}")
         total = add(total, item)
     return total
-
-
-def _list_test(name: str, test: Callable[[Any], bool]) -> Callable[[Any], bool | None]:
-    """Build ``any`` and ``all`` over a list; null stays null."""
-
-    def apply(values: Any, /) -> bool | None:
-        if values is None:
-            return None
-        _require(values, CONTAINER_TYPES, "a list", name)
-        return test(values)
-
-    return apply
-
-
-def _text_function(name: str, operation: Callable[[str], str]) -> Callable[[Any], str | None]:
-    """Build ``lower``, ``upper`` and ``strip``: text only; null stays null."""
-
-    def transform(value: Any, /) -> str | None:
-        if value is None:
-            return None
-        _require(value, str, "text", name)
-        return operation(value)
-
-    return transform
 
 
 def _contains(haystack: Any, needle: Any) -> bool:
@@ -202,17 +180,17 @@ def _text(value: Any, /) -> str | None:
 
 
 BUILTINS: dict[str, Callable[..., Any]] = {
-    "len": _len,
+    "len": _null_keeping("len", (str, *COLLECTION_TYPES), "text, a list or a record", len),
     "min": _extreme("min", min),
     "max": _extreme("max", max),
-    "abs": _abs,
+    "abs": _null_keeping("abs", NUMBER_TYPES, "a number", abs),
     "round": _round,
     "sum": _sum,
-    "any": _list_test("any", any),
-    "all": _list_test("all", all),
-    "lower": _text_function("lower", str.lower),
-    "upper": _text_function("upper", str.upper),
-    "strip": _text_function("strip", str.strip),
+    "any": _null_keeping("any", CONTAINER_TYPES, "a list", any),
+    "all": _null_keeping("all", CONTAINER_TYPES, "a list", all),
+    "lower": _null_keeping("lower", str, "text", str.lower),
+    "upper": _null_keeping("upper", str, "text", str.upper),
+    "strip": _null_keeping("strip", str, "text", str.strip),
     "contains": _contains,
     "startswith": _startswith,
     "coalesce": _coalesce,
