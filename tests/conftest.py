@@ -43,6 +43,15 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 TEST_PASSWORD = "correct horse battery"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        metavar="DIR",
+        help="write the browser tests' screenshots into DIR (`make screenshots`: "
+        "docs/screenshots) instead of a temporary directory",
+    )
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
