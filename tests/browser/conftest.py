@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from playwright.sync_api import expect
 
 from labledger.app import create_app
 
@@ -43,6 +44,14 @@ CHROMIUM_ARGS = [
 ]
 #: `shoot(name, full_page=True)`: save the page as NAME.png (see the `shoot` fixture).
 Shoot = Callable[..., None]
+
+#: How long an `expect(...)` waits for the page to reach the state it names. Playwright's
+#: default (5 s) is shorter than a round trip takes on a busy 2-core machine running two
+#: test processes, each with Chromium, a server and a database: an answer arriving after
+#: 5 s failed the grid test, whose row status still showed the previous save's message.
+#: Waiting longer changes no assertion; a page that never gets there still fails.
+EXPECT_TIMEOUT_MS = 20_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 pytestmark = pytest.mark.browser
 
