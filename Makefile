@@ -4,21 +4,37 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+#: Every package `make install` puts in $(VENV), pinned with its hashes: runtime, the dev
+#: extra and the build backend. Written by `make lock`, never by hand.
+LOCK := requirements.lock
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test fuzz lint install clean
+.PHONY: run test fuzz lint install lock screenshots clean
 
-$(STAMP): pyproject.toml
+# The environment is rebuilt from scratch whenever the lock changes, so it holds exactly
+# the locked versions (no leftovers from an older lock). pip checks every hash; the project
+# itself is installed without dependencies and built with the locked hatchling (no build
+# isolation, which would fetch an unlocked one).
+$(STAMP): $(LOCK) pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "labledger needs Python 3.11 or newer (found: $$($(PYTHON) --version))" >&2; exit 1; }
-	@$(PYTHON) -m venv $(VENV) \
+	@$(PYTHON) -m venv --clear $(VENV) \
 		|| { echo "Could not create $(VENV). On Debian/Ubuntu: sudo apt-get install python3-venv" >&2; exit 1; }
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## Re-resolve $(LOCK): the newest versions pyproject.toml allows (dependencies, dev extra
+## and build backend), for Python 3.11+ on every platform, each with its hashes.
+## Review the diff, commit it; the next make target reinstalls from it.
+lock: $(STAMP)
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(BIN)/uv pip compile pyproject.toml - --extra dev --universal --python-version 3.11 \
+			--generate-hashes --no-build --upgrade --quiet --custom-compile-command 'make lock' \
+			--output-file $(LOCK)
 
 ## Create (or upgrade) labledger.db with the shipped configurations and demo users, then serve.
 run: $(STAMP)
@@ -35,6 +51,11 @@ test: $(STAMP) lint
 FUZZ_EXAMPLES ?= 100
 fuzz: $(STAMP)
 	LABLEDGER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -m fuzz -s -p no:xdist tests/fuzz
+
+## Refresh the screenshots in docs/screenshots from the browser tests (SQLite only, so
+## each picture is taken once). The suite itself keeps its screenshots in a temporary directory.
+screenshots: $(STAMP)
+	LABLEDGER_TEST_DATABASE_URL= $(BIN)/pytest -m browser -n 2 --screenshots=docs/screenshots tests/browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check platform tests $(wildcard bench)

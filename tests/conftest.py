@@ -2,8 +2,10 @@
 
 Every database test runs on SQLite and, when LABLEDGER_TEST_DATABASE_URL is
 set, on PostgreSQL too. SQLite databases are copied from one migrated
-template file; PostgreSQL tests each get their own schema, migrated with the
-real Alembic migrations and dropped afterwards.
+template file; PostgreSQL tests each get their own schema, built by replaying
+the SQL of one real migration (tests/schema_script.py) and dropped afterwards.
+PostgreSQL sessions of the tests do not wait for the WAL to reach the disk
+(synchronous_commit=off): a test never survives a server crash anyway.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from labledger.identity.tokens import create_token
 from labledger.identity.users import create_user, load_principal
 from labledger.metadata.types import publish_type
 from labledger.settings import Settings
+from tests.schema_script import Statement, record, replay
 
 # Tests hash many passwords: use argon2id with the cheapest parameters, so the
 # suite measures behaviour, not key stretching. Production keeps the defaults.
@@ -41,6 +44,15 @@ passwords._DUMMY_HASH = passwords.hash_password("timing equaliser")
 PG_URL = os.environ.get("LABLEDGER_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 TEST_PASSWORD = "correct horse battery"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        metavar="DIR",
+        help="write the browser tests' screenshots into DIR (`make screenshots`: "
+        "docs/screenshots) instead of a temporary directory",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -53,24 +65,48 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _postgres_database() -> Iterator[Database]:
+def _migrate(db: Database, _schema: str = "") -> None:
+    """What `labledger init --empty` does: the migrations, then the admin role and user."""
+    upgrade(db.engine)
+    ensure_admin(db)
+
+
+def _postgres_database(
+    build: Callable[[Database, str], None] = _migrate,
+) -> Iterator[Database]:
+    """A schema of its own, made by ``build`` (by default the real migrations), dropped after."""
     assert PG_URL
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     db = open_database(
-        PG_URL, connect_args={"options": f"-csearch_path={schema}"}, pool_size=5, max_overflow=5
+        PG_URL,
+        connect_args={"options": f"-csearch_path={schema} -csynchronous_commit=off"},
+        pool_size=5,
+        max_overflow=5,
     )
     try:
-        upgrade(db.engine)
-        ensure_admin(db)
+        build(db, schema)
         yield db
     finally:
         db.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_script() -> list[Statement]:
+    """The SQL that builds a PostgreSQL test schema, recorded once per test process."""
+    script: list[Statement] = []
+
+    def build(db: Database, schema: str) -> None:
+        script.extend(record(db.engine, lambda: _migrate(db), schema))
+
+    for _ in _postgres_database(build):
+        pass
+    return script
 
 
 @pytest.fixture(params=BACKENDS)
@@ -83,7 +119,8 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) ->
         yield database
         database.dispose()
     else:
-        yield from _postgres_database()
+        script = request.getfixturevalue("postgres_script")
+        yield from _postgres_database(lambda database, _schema: replay(database.engine, script))
 
 
 @pytest.fixture

@@ -4,6 +4,11 @@ the real app, served by uvicorn on a loopback port, on each database backend.
 Playwright's own browser download cannot work on machines without internet
 access, so the tests launch the system Chromium and skip, saying why, when
 there is none.
+
+The tests photograph the main pages through the `shoot` fixture. A test run
+never writes into the repository: the pictures go to a temporary directory
+unless pytest is given `--screenshots=DIR` (`make screenshots` passes
+docs/screenshots, the pictures the documentation shows).
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+from playwright.sync_api import expect
 
 from labledger.app import create_app
 
@@ -36,8 +42,16 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-#: Where the screenshots of the main pages are refreshed by the browser tests.
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: `shoot(name, full_page=True)`: save the page as NAME.png (see the `shoot` fixture).
+Shoot = Callable[..., None]
+
+#: How long an `expect(...)` waits for the page to reach the state it names. Playwright's
+#: default (5 s) is shorter than a round trip takes on a busy 2-core machine running two
+#: test processes, each with Chromium, a server and a database: an answer arriving after
+#: 5 s failed the grid test, whose row status still showed the previous save's message.
+#: Waiting longer changes no assertion; a page that never gets there still fails.
+EXPECT_TIMEOUT_MS = 20_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 pytestmark = pytest.mark.browser
 
@@ -86,6 +100,31 @@ def page(browser, live_server) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """`--screenshots` (relative to the repository's root), or a temporary directory."""
+    chosen = request.config.getoption("screenshots")
+    if chosen is None:
+        return tmp_path_factory.mktemp("screenshots")
+    return request.config.rootpath / chosen
+
+
+@pytest.fixture
+def shoot(page, db, screenshots_dir: Path) -> Shoot:
+    """Save the page as NAME.png, on SQLite only: a run on both backends takes
+    each picture once, and the documentation's pictures do not depend on which
+    backend ran last."""
+
+    def take(name: str, *, full_page: bool = True) -> None:
+        if db.dialect == "sqlite":
+            screenshots_dir.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshots_dir / f"{name}.png"), full_page=full_page)
+
+    return take
 
 
 def sign_in_page(page: Any, username: str, password: str) -> None:

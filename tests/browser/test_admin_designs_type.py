@@ -20,7 +20,7 @@ from sqlalchemy import select
 from labledger.db.tables import record as record_table
 from labledger.metadata import versions
 from labledger.workflows.definitions import WORKFLOW_KIND
-from tests.browser.conftest import SCREENSHOTS, sign_in_page
+from tests.browser.conftest import Shoot, sign_in_page
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import add_roles
 
@@ -45,12 +45,6 @@ FIELDS: list[tuple[str, str, dict[str, str]]] = [
     ("attachment", "Certificate", {"#f_accept": ".pdf"}),
     ("computed", "Reading in mg", {"#f_expression": "reading * 1000 if reading else None"}),
 ]
-
-
-def shoot(page: Any, db: Any, name: str) -> None:
-    if db.dialect == "sqlite":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def click_op(page: Any, value: str) -> None:
@@ -119,7 +113,7 @@ def add_field(page: Any, kind: str, label: str, options: dict[str, str]) -> None
     page.keyboard.press("Tab")  # leaving the last input updates the preview
 
 
-def design_type(page: Any, db: Any) -> None:
+def design_type(page: Any, shoot: Shoot) -> None:
     page.goto("/admin/types/new")
     page.fill("#key", "calibration")
     page.fill("#label", "Calibration")
@@ -147,20 +141,20 @@ def design_type(page: Any, db: Any) -> None:
     expect(page.locator("#field-rows > tr").last).to_contain_text("Reading (mg)")
     expect(preview).to_contain_text("Reading (mg)")
     page.evaluate("window.scrollTo(0, 0)")
-    shoot(page, db, "admin-type-designer")
+    shoot("admin-type-designer")
     click_op(page, "publish")
     expect(page.locator("#designer [role=status]")).to_have_text("Published version 1.")
     expect(page).to_have_url(re.compile(r"/admin/types/calibration$"))
 
 
-def create_user(page: Any, db: Any) -> str:
+def create_user(page: Any, shoot: Shoot) -> str:
     page.goto("/admin/users")
     page.fill("#username", "tom")
     page.fill("#full_name", "Tom Technician")
     page.check("#new-user ~ form input[name=roles][value=technician]")
     page.click("text=Create user")
     expect(page.locator("[role=status]").first).to_have_text("User tom was created.")
-    shoot(page, db, "admin-users")
+    shoot("admin-users")
     return page.locator("#one-time-password").inner_text()
 
 
@@ -211,7 +205,7 @@ def work_as_user(browser: Any, live_server: str, one_time: str) -> str:
 
 
 def test_an_admin_designs_a_type_and_a_user_works_with_it(
-    page, browser, live_server, db, make_person
+    page, browser, live_server, db, make_person, shoot
 ):
     add_roles(db, "technician", "reviewer")
     make_person("ada", "configurer", permissions=ADMIN_PERMISSIONS)
@@ -221,9 +215,9 @@ def test_an_admin_designs_a_type_and_a_user_works_with_it(
     design_workflow(page)
     page.click("#transition-rows button[value='select:1']")
     expect(page.locator("#t_signature")).to_have_value("Approved")
-    shoot(page, db, "admin-workflow-designer")
-    design_type(page, db)
-    one_time = create_user(page, db)
+    shoot("admin-workflow-designer")
+    design_type(page, shoot)
+    one_time = create_user(page, shoot)
 
     number = work_as_user(browser, live_server, one_time)
 
@@ -244,4 +238,4 @@ def test_an_admin_designs_a_type_and_a_user_works_with_it(
     expect(rows.nth(1)).to_contain_text("Re-read the balance display.")
     page.click("text=Verify the audit trail")
     expect(page.locator("#verify-result")).to_contain_text("Audit trail intact")
-    shoot(page, db, "admin-audit-trail")
+    shoot("admin-audit-trail")

@@ -21,8 +21,8 @@ from labledger.integration.allowlist import ALLOWLIST_ENV
 from labledger.integration.delivery import DeliveryPolicy, deliver_due
 from labledger.integration.mappings import publish_mapping
 from labledger.records.service import create_record
-from tests.browser.conftest import sign_in_page
-from tests.browser.test_admin_designs_type import ADMIN_PERMISSIONS, shoot
+from tests.browser.conftest import Shoot, sign_in_page
+from tests.browser.test_admin_designs_type import ADMIN_PERMISSIONS
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import acting, add_roles, batch_type, measurement_type
 from tests.test_integration_mappings import HEADER, results_mapping
@@ -58,12 +58,12 @@ def upload(page: Any, content: str, name: str) -> None:
     page.get_by_role("button", name="Preview").click()
 
 
-def test_an_admin_imports_a_file_through_a_mapping(admin_page: Any, db: Any) -> None:
+def test_an_admin_imports_a_file_through_a_mapping(admin_page: Any, shoot: Shoot) -> None:
     page = admin_page
     page.goto("/mappings/new?target=measurement")
     page.get_by_role("button", name="Check").click()
     expect(page.locator("#check-result")).to_contain_text("No problems found")
-    shoot(page, db, "integration-mapping-editor")
+    shoot("integration-mapping-editor")
 
     upload(page, TYPO, "plate-0501.csv")
     errors = page.locator("table.row-errors")
@@ -75,13 +75,13 @@ def test_an_admin_imports_a_file_through_a_mapping(admin_page: Any, db: Any) -> 
     upload(page, GOOD, "plate-0501-fixed.csv")
     expect(page.locator("#report")).to_contain_text("Preview only: nothing was written yet.")
     expect(page.locator("table.import-rows .badge.ok")).to_have_count(2)
-    shoot(page, db, "integration-import-preview")
+    shoot("integration-import-preview")
     page.locator("#apply").click()
     expect(page.locator("#report")).to_contain_text("2 created")
     page.locator("#import-link").click()
     expect(page.locator("h1")).to_contain_text("plate-0501-fixed.csv")
     expect(page.locator("table.produced tbody tr")).to_have_count(2)
-    shoot(page, db, "integration-import")
+    shoot("integration-import")
     first = page.locator("table.produced a").first
     number = first.inner_text()
     first.click()
@@ -96,7 +96,7 @@ def _closed_port() -> int:
 
 
 def test_the_monitor_shows_a_dead_delivery_and_replays_it(
-    admin_page: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+    admin_page: Any, db: Any, shoot: Shoot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     page = admin_page
     port = _closed_port()
@@ -117,7 +117,7 @@ def test_the_monitor_shows_a_dead_delivery_and_replays_it(
     page.get_by_role("link", name="lims-out").click()
     expect(page.locator("#stat-dead")).to_have_text("1")
     expect(page.locator("table.failures")).to_contain_text("ConnectError")
-    shoot(page, db, "integration-webhook-monitor")
+    shoot("integration-webhook-monitor")
     page.get_by_role("button", name=re.compile(r"Replay delivery \d+")).click()
     expect(page.get_by_role("status")).to_contain_text("1 dead delivery was replayed")
     expect(page.locator("#stat-dead")).to_have_text("0")

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from labledger.audit.verify import verify
-from tests.browser.conftest import SCREENSHOTS, sign_in_page
+from tests.browser.conftest import sign_in_page
 from tests.test_seed_lims import (
     DEMO_PASSWORDS,
     load_lims,
@@ -20,12 +20,6 @@ from tests.test_seed_lims import (
 )
 
 pytestmark = pytest.mark.browser
-
-
-def _shoot(page, db, name: str) -> None:
-    if db.dialect == "sqlite":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def _sign_in(page, username: str) -> None:
@@ -67,7 +61,7 @@ def _step(page, path: str, button: str, *, username: str | None = None) -> None:
     expect(page.locator("dialog[open]")).to_have_count(0)
 
 
-def test_sample_from_registration_to_certificate(page, db, tmp_path):
+def test_sample_from_registration_to_certificate(page, db, tmp_path, shoot):
     load_lims(db, tmp_path, demo=True)
     effluent = next(
         t for t in records_of(db, "sample_type") if t["data"]["name"] == "Wastewater effluent"
@@ -86,7 +80,7 @@ def test_sample_from_registration_to_certificate(page, db, tmp_path):
     expect(labels.first.locator(".number")).to_have_text(first)
     expect(labels.first.locator("svg.code128")).to_be_visible()
     expect(labels.first.locator("svg.qr")).to_be_visible()
-    _shoot(page, db, "lims-labels")
+    shoot("lims-labels")
 
     # Receiving by scanning: each number and Enter, the field keeps the focus.
     page.goto("/records/sample/scan?transition=receive")
@@ -101,7 +95,7 @@ def test_sample_from_registration_to_certificate(page, db, tmp_path):
     expect(lines.nth(1)).to_contain_text("There is no Sample numbered 'SMP-1999-99999'.")
     expect(page.locator("#scan-summary")).to_have_text("2 done, 1 refused")
     expect(page.locator("#scan-number")).to_be_focused()
-    _shoot(page, db, "lims-scan")
+    shoot("lims-scan")
 
     # The sample goes into the reception refrigerator (an audited change).
     page.goto(f"/records/sample/{first_id}/edit")
@@ -127,7 +121,7 @@ def test_sample_from_registration_to_certificate(page, db, tmp_path):
     expect(page.locator(f"#k-{nitrate}-out_of_spec")).to_have_text("Yes")
     expect(page.locator(f"#k-{ph}-out_of_spec")).to_have_text("No")
     page.evaluate("document.activeElement.blur()")
-    _shoot(page, db, "lims-grid")
+    shoot("lims-grid")
 
     # The analyst submits each result (a step without a signature, by number).
     page.goto("/records/result/scan?transition=enter")
@@ -141,7 +135,7 @@ def test_sample_from_registration_to_certificate(page, db, tmp_path):
         _step(page, f"/records/result/{result['id']}", "Review", username="rita")
         expect(page.locator(".meta")).to_contain_text("Reviewed")
         if index == 0:
-            _shoot(page, db, "lims-result")
+            shoot("lims-result")
     page.goto(f"/records/sample/{first_id}")
     expect(page.locator(".meta")).to_contain_text("Awaiting review")
 
@@ -158,7 +152,7 @@ def test_sample_from_registration_to_certificate(page, db, tmp_path):
     for text in ("Receive", "Storage location", "Start testing", "Send to review", "Release"):
         expect(history).to_contain_text(text)
     expect(history).to_contain_text("Signed: Approved for release")
-    _shoot(page, db, "lims-sample")
+    shoot("lims-sample")
 
     # The certificate of analysis.
     page.goto(f"/records/sample/{first_id}/print/certificate_of_analysis")
@@ -168,7 +162,7 @@ def test_sample_from_registration_to_certificate(page, db, tmp_path):
     expect(certificate.locator("tr.result").nth(2)).to_contain_text("Out of specification")
     expect(certificate.locator(".signature")).to_contain_text("Quinn Quist")
     expect(certificate).not_to_contain_text("Not released")
-    _shoot(page, db, "lims-certificate")
+    shoot("lims-certificate")
 
     with db.read() as conn:
         assert verify(conn).ok

@@ -8,20 +8,14 @@ from sqlalchemy import select
 
 from labledger.db.tables import audit_event
 from labledger.workflows.engine import run_transition
-from tests.browser.conftest import SCREENSHOTS, sign_in_page
+from tests.browser.conftest import sign_in_page
 from tests.conftest import TEST_PASSWORD
 from tests.web.record_fixtures import LIMIT, create, make_lab
 
 pytestmark = pytest.mark.browser
 
 
-def _shoot(page, db, name):
-    if db.dialect == "sqlite":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def test_qa_signs_an_approval(page, db, make_person):
+def test_qa_signs_an_approval(page, db, make_person, shoot):
     lab = make_lab(db, make_person)
     lot = create(
         db,
@@ -46,7 +40,7 @@ def test_qa_signs_an_approval(page, db, make_person):
     inbox.get_by_role("link", name=lot["number"]).click()
     expect(page.locator("h1")).to_contain_text(lot["number"])
     expect(page.locator(".meta")).to_contain_text("In review")
-    _shoot(page, db, "record")
+    shoot("record")
 
     page.get_by_role("link", name="Approve").click()
     dialog = page.locator("dialog[open]")
@@ -59,7 +53,7 @@ def test_qa_signs_an_approval(page, db, make_person):
     expect(alert).to_contain_text("Signature refused: Invalid username or password.")
     expect(page.locator("dialog[open] #dlg-username")).to_have_value("quinn")
     expect(page.locator("dialog[open] #dlg-password")).to_have_value("")
-    _shoot(page, db, "signature-dialog")
+    shoot("signature-dialog")
 
     page.locator("dialog[open] #dlg-password").fill(TEST_PASSWORD)
     page.locator("dialog[open]").get_by_role("button", name="Sign and approve").click()
@@ -74,7 +68,7 @@ def test_qa_signs_an_approval(page, db, make_person):
     expect(page.locator(".signature")).to_contain_text("Quinn Tester")
     expect(page.locator(".signature")).to_contain_text("Approved for release")
     expect(page.locator("table.history")).to_contain_text("Signed: Approved for release")
-    _shoot(page, db, "print")
+    shoot("print")
 
     with db.read() as conn:
         actions = conn.execute(select(audit_event.c.action)).scalars().all()

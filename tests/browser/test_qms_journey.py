@@ -12,16 +12,10 @@ from sqlalchemy import select
 
 from labledger.audit.verify import verify
 from labledger.db.tables import record
-from tests.browser.conftest import SCREENSHOTS, sign_in_page
+from tests.browser.conftest import sign_in_page
 from tests.test_seed_qms import DEMO_PASSWORD, days_from_today, load_seeds
 
 pytestmark = pytest.mark.browser
-
-
-def _shoot(page: Any, db: Any, name: str) -> None:
-    if db.dialect == "sqlite":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"qms-{name}.png"), full_page=True)
 
 
 def _data(db: Any, record_id: int) -> dict[str, Any]:
@@ -118,7 +112,7 @@ def _complete_action(page: Any, base: str, notes: str, filename: str) -> None:
     expect(page.locator(".card.fields")).to_contain_text(filename)
 
 
-def test_major_deviation_and_its_capa_in_the_browser(page, db, tmp_path):
+def test_major_deviation_and_its_capa_in_the_browser(page, db, tmp_path, shoot):
     load_seeds(db, tmp_path, "qms", demo=True)
 
     # The originator raises a major deviation and submits it.
@@ -134,7 +128,7 @@ def test_major_deviation_and_its_capa_in_the_browser(page, db, tmp_path):
     page.fill("#in-batch_lot", "MET-26-2230")
     page.select_option("#in-classification", "major")
     page.fill("#in-immediate_actions", "Press stopped; tablets of the period segregated.")
-    _shoot(page, db, "deviation-form")
+    shoot("qms-deviation-form")
     page.click("form.record-form button[type=submit]")
     expect(page.locator("h1")).to_contain_text("DEV-")
     deviation = page.url.split("/records/", 1)[1]
@@ -144,7 +138,7 @@ def test_major_deviation_and_its_capa_in_the_browser(page, db, tmp_path):
     _as(page, "quentin")
     expect(page.locator(f"a[href='/records/{deviation}']").first).to_be_visible()
     expect(page.locator(".badge.overdue").first).to_be_visible()
-    _shoot(page, db, "home")
+    shoot("qms-home")
     page.goto(f"/records/{deviation}")
     _step(page, "Start assessment", "In assessment")
     _edit(
@@ -194,7 +188,7 @@ def test_major_deviation_and_its_capa_in_the_browser(page, db, tmp_path):
     expect(dialog.locator("#sig-meaning")).to_have_text("CAPA Plan Approval")
     dialog.locator("#dlg-username").fill("quentin")
     dialog.locator("#dlg-password").fill("not my password")
-    _shoot(page, db, "signature-dialog")
+    shoot("qms-signature-dialog")
     dialog.locator("button[type=submit]").click()
     expect(dialog.locator("[role=alert]")).to_contain_text("Signature refused")
     _state(page, "Open")
@@ -239,13 +233,13 @@ def test_major_deviation_and_its_capa_in_the_browser(page, db, tmp_path):
     expect(page.locator(".signatures .sig-meaning")).to_have_text(
         ["CAPA Plan Approval", "Quality Approval"]
     )
-    _shoot(page, db, "capa")
+    shoot("qms-capa")
     page.goto(f"/records/{deviation}")
     _step(page, "Approve and close", "Closed", password=DEMO_PASSWORD)
     expect(page.locator(".signatures .sig-meaning")).to_have_text(["Quality Approval"])
     expect(page.locator(".signatures .sig-who")).to_contain_text("Quentin Hale")
     expect(page.locator(".referencing")).to_contain_text("CAPA-")
-    _shoot(page, db, "deviation")
+    shoot("qms-deviation")
     with db.read() as conn:
         assert verify(conn).ok
 
@@ -254,4 +248,4 @@ def test_major_deviation_and_its_capa_in_the_browser(page, db, tmp_path):
     page.goto("/admin/workflows/deviation")
     expect(page.locator("h1")).to_have_text("Workflow deviation")
     expect(page.locator("body")).to_contain_text("Quality Approval")
-    _shoot(page, db, "deviation-workflow")
+    shoot("qms-deviation-workflow")

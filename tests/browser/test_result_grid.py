@@ -8,17 +8,11 @@ import pytest
 from playwright.sync_api import expect
 
 from labledger.records.service import get_record
-from tests.browser.conftest import SCREENSHOTS, sign_in_page
+from tests.browser.conftest import sign_in_page
 from tests.conftest import TEST_PASSWORD
 from tests.web.record_fixtures import create, make_lab
 
 pytestmark = pytest.mark.browser
-
-
-def _shoot(page, db, name):
-    if db.dialect == "sqlite":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def _data(db, person, record_id):
@@ -26,7 +20,7 @@ def _data(db, person, record_id):
         return get_record(conn, person.principal, "result", record_id)["data"]
 
 
-def test_technician_enters_results_with_the_keyboard(page, db, make_person, tmp_path):
+def test_technician_enters_results_with_the_keyboard(page, db, make_person, tmp_path, shoot):
     lab = make_lab(db, make_person)
     create(db, lab.analyst, "lot", {"code": "L-8", "product": "Ibuprofen", "due": "2000-01-01"})
     certificate = tmp_path / "certificate.pdf"
@@ -56,7 +50,7 @@ def test_technician_enters_results_with_the_keyboard(page, db, make_person, tmp_
         create(db, lab.analyst, "result", {"lot": lot["id"], "test": t}) for t in ("Assay", "pH")
     ]
     page.goto("/")
-    _shoot(page, db, "home")
+    shoot("home")
 
     # A new result through the form: the lot picked by searching, the flag and
     # the explanation following the value typed.
@@ -69,7 +63,7 @@ def test_technician_enters_results_with_the_keyboard(page, db, make_person, tmp_
     expect(page.locator("#out-out_of_spec")).to_have_text("Yes")
     expect(page.locator("#fld-explanation")).to_be_visible()
     expect(page.locator("#req-explanation")).to_have_text("*")
-    _shoot(page, db, "form")
+    shoot("form")
     page.locator("#in-value").press("Tab")
     page.fill("#in-value", "3")
     expect(page.locator("#out-out_of_spec")).to_have_text("No")
@@ -91,7 +85,7 @@ def test_technician_enters_results_with_the_keyboard(page, db, make_person, tmp_
     page.fill("#q", "L-")
     expect(page.locator("table.list tbody tr")).to_have_count(2)
     expect(page).to_have_url(re.compile(r"/records/lot\?q=L-&sort=-created_at$"))
-    _shoot(page, db, "list")
+    shoot("list")
     page.check(f"input[name=parent][value='{lot['id']}']")
     page.click("button[value=lot]")
     expect(page.locator("h1")).to_have_text("Results: grid entry")
@@ -125,7 +119,7 @@ def test_technician_enters_results_with_the_keyboard(page, db, make_person, tmp_
     page.evaluate(
         "document.activeElement.blur(); document.querySelector('.table-wrap').scrollLeft = 0"
     )
-    _shoot(page, db, "grid")
+    shoot("grid")
 
     assert _data(db, lab.analyst, first)["value"] == 2.5
     saved = _data(db, lab.analyst, second)
