@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack
 
 from sqlalchemy import Connection, bindparam, insert, update
@@ -154,11 +154,13 @@ class ImportConflict(Conflict):
 
 @dataclass(frozen=True)
 class _Mode:
-    """Overwrite local changes; bring records with their state; roll back in the end."""
+    """How an import runs: see ``import_bundle``, and ``_run`` for ``savepoints``."""
 
     force: bool
     migrate: bool
     dry_run: bool
+    #: False: an item's problem stops the import (raised); True: collected.
+    savepoints: bool = False
 
 
 def _run(conn: Connection, actor: Principal, bundle: Bundle, mode: _Mode) -> ImportReport:
@@ -178,7 +180,7 @@ def _run(conn: Connection, actor: Principal, bundle: Bundle, mode: _Mode) -> Imp
             report = _Import(conn, actor, bundle, mode).run()
     except ValidationFailed:
         attempt.rollback()
-        return _Import(conn, actor, bundle, mode, savepoints=True).run()
+        return _Import(conn, actor, bundle, replace(mode, savepoints=True)).run()
     attempt.commit()
     return report
 
@@ -186,21 +188,11 @@ def _run(conn: Connection, actor: Principal, bundle: Bundle, mode: _Mode) -> Imp
 class _Import:
     """One run of an import: publishes the items, creates the records, writes the manifest."""
 
-    def __init__(
-        self,
-        conn: Connection,
-        actor: Principal,
-        bundle: Bundle,
-        mode: _Mode,
-        *,
-        savepoints: bool = False,
-    ) -> None:
+    def __init__(self, conn: Connection, actor: Principal, bundle: Bundle, mode: _Mode) -> None:
         self.conn = conn
         self.actor = actor
         self.bundle = bundle
         self.mode = mode
-        #: False: an item's problem stops the import (raised); True: collected, see ``_run``.
-        self.savepoints = savepoints
         self.errors: list[FieldError] = []
         self.changed = False
         self.publish = ItemPublisher(conn, actor, bundle, rehearsal=mode.dry_run)
@@ -237,7 +229,7 @@ class _Import:
         self, path: str, action: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> _T | None:
         """Run one item's step; with savepoints, in one, collecting its problems (see ``_run``)."""
-        if not self.savepoints:
+        if not self.mode.savepoints:
             return action(*args, **kwargs)
         savepoint = self.conn.begin_nested()
         try:
