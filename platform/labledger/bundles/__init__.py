@@ -4,6 +4,8 @@ The configuration is roles, workflows, object types, import mappings and
 print templates.
 
 ``format`` reads and writes the document, ``export`` builds one from the
-database, ``importer`` previews and applies one, ``seeds`` loads the shipped
-bundles at ``labledger init`` and ``cli`` adds ``labledger config``.
+database, ``importer`` previews and applies one (its rooms: ``resolve``,
+``publish``, ``impact``, ``dryrun``, ``apply``, ``report``, ``access``),
+``seeds`` loads the shipped bundles at ``labledger init`` and ``cli`` adds
+``labledger config``.
 """
