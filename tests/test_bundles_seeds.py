@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from labledger.bundles.seeds import load_seed_bundles
 from labledger.db.tables import record
-from labledger.errors import Conflict, Forbidden, ServiceError
+from labledger.errors import Conflict, Forbidden, ServiceError, ValidationFailed
 from labledger.identity.principal import SYSTEM
 from labledger.identity.users import check_password, create_user, get_user
 from labledger.workflows.signatures import signatures_of
@@ -170,6 +170,20 @@ def test_a_demo_step_runs_only_as_its_workflow_allows(db, tmp_path, steps, refus
     with pytest.raises(Forbidden) as refused:
         load_seed_bundles(db, demo=True, root=tmp_path)
     assert refused.value.detail.endswith(f"demo.json: records[0].{refusal}")
+    assert snapshot(db) == before
+
+
+def test_a_demo_transition_on_a_type_without_a_workflow_is_refused_as_such(db, tmp_path):
+    """The step is refused for what is wrong with it, not for a workflow named 'None'."""
+    step = {"by": "ann", "transition": "check"}
+    demo = {**DEMO, "records": [DEMO["records"][0], {**DEMO["records"][1], "steps": [step]}]}
+    write_seed(tmp_path, "starter", encode(starter_bundle()), json.dumps(demo).encode())
+    before = snapshot(db)
+    with pytest.raises(ValidationFailed) as refused:
+        load_seed_bundles(db, demo=True, root=tmp_path)
+    assert refused.value.detail.endswith(
+        "demo.json: records[1].steps[0] (demo-ph): Measurements have no workflow."
+    )
     assert snapshot(db) == before
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from litestar import Litestar, Router
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
+from litestar.types import ExceptionHandlersMap
 
 from labledger import __version__
 from labledger.api.attachments import AttachmentsController
@@ -82,13 +83,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         dependencies=API_DEPENDENCIES,
     )
     static = create_static_files_router(path="/static", directories=[data_path("ui", "static")])
-    exception_handlers = {kind: for_pages(h) for kind, h in EXCEPTION_HANDLERS.items()}
+    exception_handlers: ExceptionHandlersMap = {
+        kind: for_pages(h) for kind, h in EXCEPTION_HANDLERS.items()
+    }
     exception_handlers[LoginRequired] = login_required_handler
     exception_handlers[PasswordChangeRequired] = password_change_handler
     app = Litestar(
         route_handlers=[api, static, *WEB_CONTROLLERS],
         dependencies={**APP_DEPENDENCIES, **WEB_DEPENDENCIES},
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers=exception_handlers,
         template_config=template_config(),
         # Hostile input is refused first, before the CSRF check reads any form.
         middleware=[InputGuard(), csrf_middleware(db)],

@@ -22,6 +22,8 @@ handler, which reports the missing data itself).
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request
 from litestar.enums import RequestEncodingType, ScopeType
 from litestar.middleware import ASGIMiddleware
@@ -33,7 +35,7 @@ from labledger.errors import FieldError, UnsupportedMediaType, ValidationFailed
 from labledger.limits import check_json_depth
 
 
-def _nul_errors(request: Request) -> list[FieldError]:
+def _nul_errors(request: Request[Any, Any, Any]) -> list[FieldError]:
     """A field error for the path and for each query parameter holding a NUL."""
     errors = [FieldError("path", NUL_MESSAGE)] if "\x00" in request.scope["path"] else []
     return errors + [
@@ -43,7 +45,7 @@ def _nul_errors(request: Request) -> list[FieldError]:
     ]
 
 
-async def _form_nul_errors(request: Request) -> list[FieldError]:
+async def _form_nul_errors(request: Request[Any, Any, Any]) -> list[FieldError]:
     """A field error for each field of a URL-encoded form holding a NUL.
 
     Multipart forms are left alone: their files may hold any byte.
@@ -62,7 +64,7 @@ SHOWN_MEDIA_TYPE_CHARS = 100
 """How much of a refused media type the 415 message repeats (the header may be long)."""
 
 
-def _takes_json_body(request: Request) -> bool:
+def _takes_json_body(request: Request[Any, Any, Any]) -> bool:
     """Whether this request's handler takes ``data`` that the framework decodes as JSON."""
     data = request.route_handler.parsed_fn_signature.parameters.get("data")
     if data is None:
@@ -85,7 +87,7 @@ def _refuse_media_type(media_type: str) -> UnsupportedMediaType:
     )
 
 
-async def refuse_hostile_input(request: Request) -> None:
+async def refuse_hostile_input(request: Request[Any, Any, Any]) -> None:
     """Raise for a NUL in the address or a form, a JSON body not sent as JSON, or over-deep JSON."""
     if errors := _nul_errors(request) + await _form_nul_errors(request):
         raise ValidationFailed("The request contains a NUL character.", errors)

@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from labledger.errors import PayloadTooLarge, ServiceError, TooManyRequests, Unauthorized
 
@@ -115,7 +116,7 @@ def unexpected_error_handler(request: Request, exc: Exception) -> Response[dict[
     )
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ServiceError: service_error_handler,
     HTTPException: http_error_handler,
     Exception: unexpected_error_handler,

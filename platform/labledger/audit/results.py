@@ -41,8 +41,12 @@ SIGNATURE_COLUMNS = (
 #: The role columns a role's hash covers.
 ROLE_COLUMNS = ("key", "label", "description", "permissions")
 
+#: A stored row by column name: SQLAlchemy's ``RowMapping`` (whose keys may also be
+#: column objects) or a plain dict built by the service that writes the row.
+StoredRow = Mapping[Any, Any]
 
-def record_result(row: Mapping[str, Any]) -> str:
+
+def record_result(row: StoredRow) -> str:
     """A record row as stored: identity, state, data, versions and who wrote it, with times."""
     body = {name: row[name] for name in RECORD_COLUMNS}
     body["created_at"] = iso_utc(row["created_at"])
@@ -50,7 +54,7 @@ def record_result(row: Mapping[str, Any]) -> str:
     return plain_content_hash(body)
 
 
-def signature_result(row: Mapping[str, Any]) -> str:
+def signature_result(row: StoredRow) -> str:
     """A signature's manifest: who signed what, meaning what, when, under which name."""
     body = {name: row[name] for name in SIGNATURE_COLUMNS}
     body["signed_at"] = iso_utc(row["signed_at"])
@@ -62,6 +66,6 @@ def config_result(kind: str, key: str, version: int, body: Any) -> str:
     return plain_content_hash({"kind": kind, "key": key, "version": version, "body": body})
 
 
-def role_result(row: Mapping[str, Any]) -> str:
+def role_result(row: StoredRow) -> str:
     """A role as stored: its label, description and permissions."""
     return plain_content_hash({name: row[name] for name in ROLE_COLUMNS})

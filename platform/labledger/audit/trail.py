@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
+from labledger.audit.results import StoredRow
 from labledger.canonical import (
     CANONICAL_VERSION,
     content_hash,
@@ -72,7 +73,7 @@ HASHED_COLUMNS = (
 )
 
 
-def event_hash(row: Any) -> str:
+def event_hash(row: StoredRow) -> str:
     """The hash an event must carry, from its stored fields (including prev_hash).
 
     Events of version 1 (``hash_version`` empty) were hashed without the
@@ -89,7 +90,7 @@ def event_hash(row: Any) -> str:
     return plain_content_hash(body)
 
 
-def event_intact(row: Any) -> bool:
+def event_intact(row: StoredRow) -> bool:
     """Whether an event's stored fields still give its stored hash.
 
     Version 1 hashed an integral float as ``int(value)``; PostgreSQL's JSONB
@@ -98,12 +99,13 @@ def event_intact(row: Any) -> bool:
     events the large integers read back are also tried as the floats they
     were, which clears that false alarm without weakening version 2.
     """
-    if event_hash(row) == row["hash"]:
+    stored: str = row["hash"]
+    if event_hash(row) == stored:
         return True
     if row["hash_version"]:
         return False
     rounded = {**row, "changes": _as_floats(row["changes"]), "details": _as_floats(row["details"])}
-    return event_hash(rounded) == row["hash"]
+    return event_hash(rounded) == stored
 
 
 def _as_floats(value: Any) -> Any:
@@ -181,7 +183,8 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
 
 def held_tip(conn: Connection) -> tuple[int, str]:
     """(seq, hash) of the chain tip after this transaction's last append."""
-    return transaction_cache(conn, _HEAD_SECTION)["tip"]
+    tip: tuple[int, str] = transaction_cache(conn, _HEAD_SECTION)["tip"]
+    return tip
 
 
 def _lock_tip(conn: Connection) -> tuple[int, str]:

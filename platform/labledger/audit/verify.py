@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Select, select
 
 from labledger.audit.checkpoints import Checkpoint
-from labledger.audit.results import config_result, record_result, role_result
+from labledger.audit.results import StoredRow, config_result, record_result, role_result
 from labledger.audit.trail import GENESIS_HASH, event_intact
 from labledger.bundles.importer import BUNDLE_KIND, IMPORT_ACTION
 from labledger.canonical import content_hash, iso_utc
@@ -139,6 +139,11 @@ class _SignEvent(NamedTuple):
     result_hash: str | None
 
 
+#: (kind, key, version) of a configuration version as its event names it: the
+#: parts the event's details lack are None.
+_ConfigTarget = tuple[str | None, str | None, int | None]
+
+
 @dataclass
 class _Produced:
     """What the chain says it produced, gathered while walking it."""
@@ -151,9 +156,7 @@ class _Produced:
     #: seq -> the signature event.
     signs: dict[int, _SignEvent] = field(default_factory=dict)
     #: (kind, key, version) -> (seq, result hash or None, v1 body hash or None).
-    configs: dict[tuple[str, str, int], tuple[int, str | None, str | None]] = field(
-        default_factory=dict
-    )
+    configs: dict[_ConfigTarget, tuple[int, str | None, str | None]] = field(default_factory=dict)
     #: role key -> (seq, result hash or None).
     roles: dict[str, tuple[int, str | None]] = field(default_factory=dict)
 
@@ -175,6 +178,10 @@ class _Produced:
             self.configs[target] = (row.seq, result, None)
         elif action == ROLE_SAVE_ACTION and details.get("role"):
             self.roles[details["role"]] = (row.seq, result)
+
+    def number_of(self, record_id: int | None) -> str | None:
+        """The number of a record the chain wrote (None for none, or an unknown one)."""
+        return None if record_id is None else self.numbers.get(record_id)
 
 
 def _stream(conn: Connection, statement: Select[Any], batch_size: int) -> Iterator[Any]:
@@ -284,7 +291,7 @@ def _check_records(
         )
 
 
-def _differing_fields(conn: Connection, row: Any) -> list[str]:
+def _differing_fields(conn: Connection, row: StoredRow) -> list[str]:
     """Which fields of a record that fails its hash differ from its audit history.
 
     The events' field-level new values are replayed to rebuild the data and
@@ -323,10 +330,9 @@ def _check_signatures(
     conn: Connection, report: VerifyReport, produced: _Produced, batch_size: int
 ) -> None:
     matched: set[int] = set()
-    numbers = produced.numbers
     for sig in _stream(conn, select(signature_table), batch_size):
         report.signatures += 1
-        number = numbers.get(sig.record_id)
+        number = produced.number_of(sig.record_id)
         event = produced.signs.get(sig.audit_seq)
         content = sig.content if isinstance(sig.content, dict) else {}
         if content_hash(content) != sig.content_hash or content.get("record_id") != sig.record_id:
@@ -356,7 +362,7 @@ def _check_signatures(
             )
         matched.add(sig.audit_seq)
     for seq in sorted(produced.signs.keys() - matched):
-        number = numbers.get(produced.signs[seq].record_id)
+        number = produced.number_of(produced.signs[seq].record_id)
         report.add(
             "signature",
             f"the signature recorded by event {seq} on record {number} was removed",
@@ -365,7 +371,7 @@ def _check_signatures(
         )
 
 
-def _differing_signature_columns(sig: Any, event: _SignEvent | None) -> list[str]:
+def _differing_signature_columns(sig: StoredRow, event: _SignEvent | None) -> list[str]:
     if event is None:
         return ["audit_seq"]
     details = event.details if isinstance(event.details, dict) else {}

@@ -53,7 +53,7 @@ ATTACHMENT_LIMIT = Settings.attachment_max_bytes
 
 def read_demo(raw: bytes) -> dict[str, Any]:
     """A demo document checked against ``#/$defs/demo`` and for dangling names."""
-    body = load_json(raw)
+    body: dict[str, Any] = load_json(raw)  # returned only once the schema found an object
     errors = schema_errors(body, "#/$defs/demo")
     if not errors:
         errors = demo_name_errors(body)
@@ -202,7 +202,7 @@ class _DemoRun:
                 record.c.type_key == type_key, record.c.id > self.floor
             )
         )
-        found = [
+        found: list[int] = [
             row.id
             for row in rows
             if row.id not in named and all(row.data.get(k) == v for k, v in values.items())
@@ -251,7 +251,10 @@ class _DemoRun:
         on the same connection -- once per user: each check costs about 0.1 s
         of argon2 and a demo signs a hundred times as a handful of people.
         """
-        workflow = workflow_model(self.conn, type_model(self.conn, type_key).workflow)
+        model = type_model(self.conn, type_key)
+        if not model.workflow:  # the transition refuses the step, saying why
+            return None
+        workflow = workflow_model(self.conn, model.workflow)
         if not (workflow.transitions.get(transition_key) or {}).get("signature"):
             return None
         signer = self.signers.get(username)

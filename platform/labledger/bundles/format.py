@@ -59,14 +59,17 @@ class Bundle:
 
     @property
     def name(self) -> str:
-        return self.body["name"]
+        name: str = self.body["name"]
+        return name
 
     @property
     def version(self) -> str:
-        return self.body["version"]
+        version: str = self.body["version"]
+        return version
 
     def section(self, name: str) -> list[Any]:
-        return self.body.get(name, [])
+        items: list[Any] = self.body.get(name, [])
+        return items
 
 
 def schema_errors(value: Any, pointer: str = "") -> list[FieldError]:

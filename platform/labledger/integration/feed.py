@@ -75,7 +75,7 @@ class EventFilter:
         if self.kinds:
             exact = [k for k in self.kinds if not k.endswith(".*")]
             prefixes = [k[:-1] for k in self.kinds if k.endswith(".*")]
-            options = [outbox_event.c.kind.in_(exact)] if exact else []
+            options: list[ColumnElement[bool]] = [outbox_event.c.kind.in_(exact)] if exact else []
             options += [outbox_event.c.kind.startswith(p, autoescape=True) for p in prefixes]
             result.append(or_(*options))
         return result
@@ -138,7 +138,8 @@ def visible_condition(conn: Connection, actor: Principal) -> ColumnElement[bool]
 
 def feed_head(conn: Connection) -> int:
     """The highest outbox id visible now (0 when there is none)."""
-    return conn.execute(select(func.coalesce(func.max(outbox_event.c.id), 0))).scalar_one()
+    head: int = conn.execute(select(func.coalesce(func.max(outbox_event.c.id), 0))).scalar_one()
+    return head
 
 
 def parse_cursor(raw: str | None) -> int:

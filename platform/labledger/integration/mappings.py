@@ -57,23 +57,28 @@ class Mapping:
 
     @property
     def target(self) -> str:
-        return self.definition["target"]
+        target: str = self.definition["target"]
+        return target
 
     @property
     def columns(self) -> list[dict[str, Any]]:
-        return self.definition["columns"]
+        columns: list[dict[str, Any]] = self.definition["columns"]
+        return columns
 
     @property
     def constants(self) -> dict[str, Any]:
-        return self.definition.get("constants", {})
+        constants: dict[str, Any] = self.definition.get("constants", {})
+        return constants
 
     @property
     def match(self) -> dict[str, Any] | None:
-        return self.definition.get("match")
+        match: dict[str, Any] | None = self.definition.get("match")
+        return match
 
     @property
     def atomic(self) -> bool:
-        return self.definition.get("mode", "atomic") == "atomic"
+        mode: str = self.definition.get("mode", "atomic")
+        return mode == "atomic"
 
     def required_sources(self) -> list[str]:
         """Columns the file must have: every mapped column not marked optional, the
@@ -227,6 +232,7 @@ def publish_mapping(
 
 def load_mapping(conn: Connection, key: str, version: int | None = None) -> Mapping:
     """The current (or a given) version of mapping ``key``."""
+    body: dict[str, Any] | None
     if version is None:
         found = versions.current(conn, MAPPING_KIND, key)
         if found is None:

@@ -101,7 +101,7 @@ class _Lookups:
             targets = value if fdef.get("multiple") else [value]
             return ", ".join(self.numbers.get(v, f"#{v}") for v in targets)
         if kind == "user":
-            return self.names.get(value, value)
+            return self.names.get(value, str(value))
         if kind == "attachment":
             return self.files.get(value, f"#{value}")
         if kind == "datetime":
@@ -122,7 +122,8 @@ def _reference_field(model: TypeModel, field_key: str, target_type: str | None =
         raise TemplateProblem(
             f"'{field_key}' of {model.label} refers to '{fdef['to']}', not '{target_type}'"
         )
-    return fdef["to"]
+    target: str = fdef["to"]
+    return target
 
 
 class PrintContext:
@@ -206,7 +207,7 @@ class PrintContext:
         model = self.model(row)
 
         def field(key: str) -> dict[str, Any]:
-            found = printable["field"].get(key)
+            found: dict[str, Any] | None = printable["field"].get(key)
             if found is None:
                 raise TemplateProblem(f"there is no field '{key}' in {model.definition['plural']}")
             return found

@@ -58,10 +58,11 @@ from jinja2 import (
     pass_environment,
     pass_eval_context,
 )
+from jinja2.exceptions import SecurityError
 from jinja2.filters import do_wordwrap, sync_do_join, sync_do_sum
 from jinja2.meta import find_undeclared_variables
 from jinja2.runtime import BlockReference, LoopContext, Macro
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from labledger.errors import ServiceError
@@ -157,7 +158,7 @@ _JINJA_FILTERS = frozenset(
 )
 
 #: Methods a template may call, by the type of the object they belong to.
-_METHODS: tuple[tuple[type, frozenset[str]], ...] = (
+_METHODS: tuple[tuple[type | tuple[type, ...], frozenset[str]], ...] = (
     (
         str,
         frozenset(
@@ -178,7 +179,7 @@ _METHODS: tuple[tuple[type, frozenset[str]], ...] = (
         ),
     ),
     (dict, frozenset({"get", "items", "keys", "values"})),
-    ((datetime, date), frozenset({"date", "isoformat", "strftime"})),  # type: ignore[arg-type]
+    ((datetime, date), frozenset({"date", "isoformat", "strftime"})),
     (LoopContext, frozenset({"changed", "cycle"})),
 )
 
@@ -267,10 +268,11 @@ def utc(value: Any, pattern: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            return value
+            return text
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return moment.astimezone(UTC).strftime(pattern)
@@ -441,7 +443,7 @@ def _guard(tree: nodes.Template) -> nodes.Template:
     """``tree`` with its loops looking at the clock at every item and its literals
     and ``~`` texts measured (the sandbox has no hook for either)."""
 
-    def through(name: str, node: nodes.Expr) -> nodes.Filter:
+    def through(name: str, node: nodes.Node) -> nodes.Filter:
         return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
 
     for loop in tree.find_all(nodes.For):

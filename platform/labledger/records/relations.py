@@ -70,8 +70,8 @@ def related_functions(
     def all_referencing_in(type_key: str, field: str, states: Any) -> bool:
         """True when every record pointing here is in one of ``states`` (and one exists)."""
         wanted = _states(states) or []
-        total = conn.execute(referencing(type_key, field)).scalar_one()
-        outside = conn.execute(
+        total: int = conn.execute(referencing(type_key, field)).scalar_one()
+        outside: int = conn.execute(
             referencing(type_key, field).where(
                 record.c.state.is_(None) | record.c.state.not_in(wanted)
             )

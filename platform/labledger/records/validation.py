@@ -67,7 +67,8 @@ def _identify(
             return None
         known[value] = (found.id, found.type_key)
         read[found.id] = record_facts(found.id, found)
-    return known[value]
+    identity: tuple[int, str] = known[value]
+    return identity
 
 
 def identify_records(

@@ -40,7 +40,9 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _cookie_response(request: Request, location: str, token: str | None) -> Response[Any]:
+def _cookie_response(
+    request: Request[Any, Any, Any], location: str, token: str | None
+) -> Response[Any]:
     response: Response[Any] = Redirect(location)
     secure = cookie_is_secure(request)
     if token is None:
@@ -119,7 +121,7 @@ class AccountController(Controller):
 
     @post("/login", sync_to_thread=True, request_max_body_size=LOGIN_BODY_LIMIT)
     def login(
-        self, request: Request, data: Form, db: Database, settings: Settings
+        self, request: Request[Any, Any, Any], data: Form, db: Database, settings: Settings
     ) -> Response[Any]:
         username = data.get("username", "").strip().lower()
         target = _safe_next(data.get("next"))
@@ -141,7 +143,7 @@ class AccountController(Controller):
         return _cookie_response(request, target, token)
 
     @post("/logout", sync_to_thread=True)
-    def logout(self, request: Request, db: Database) -> Response[Any]:
+    def logout(self, request: Request[Any, Any, Any], db: Database) -> Response[Any]:
         with db.write() as conn:
             end_session(conn, request.cookies.get(SESSION_COOKIE))
         return _cookie_response(request, "/login", None)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Request
 from litestar.datastructures import Cookie, MutableScopeHeaders
-from litestar.enums import RequestEncodingType
+from litestar.enums import RequestEncodingType, ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.utils.scope.state import ScopeState
 
@@ -88,7 +88,7 @@ class SessionBoundCSRF(ASGIMiddleware):
         self.secret = secret
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if scope["type"] != "http" or EXEMPT_PATHS.match(scope["path"]):
+        if scope["type"] != ScopeType.HTTP or EXEMPT_PATHS.match(scope["path"]):
             await next_app(scope, receive, send)
             return
         request: Request[Any, Any, Any] = Request(scope, receive)

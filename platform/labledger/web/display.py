@@ -42,10 +42,11 @@ def utc_text(moment: datetime | str | None) -> str:
     if moment is None or moment == "":
         return ""
     if isinstance(moment, str):
+        text = moment
         try:
-            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            return moment
+            return text
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

@@ -20,31 +20,33 @@ from labledger.web.deps import LoginRequired, PasswordChangeRequired
 from labledger.web.pages import page
 
 
-def _is_page_request(request: Request) -> bool:
+def _is_page_request(request: Request[Any, Any, Any]) -> bool:
     path = request.url.path
     return not (path.startswith("/api/") or path.startswith("/schema"))
 
 
-def _redirect(request: Request, location: str) -> Response[Any]:
+def _redirect(request: Request[Any, Any, Any], location: str) -> Response[Any]:
     if request.headers.get("hx-request"):
         return Response(b"", status_code=204, headers={"HX-Redirect": location})
     return Redirect(location)
 
 
-def login_required_handler(request: Request, exc: LoginRequired) -> Response[Any]:
+def login_required_handler(request: Request[Any, Any, Any], exc: LoginRequired) -> Response[Any]:
     return _redirect(request, f"/login?next={exc.next_path}")
 
 
-def password_change_handler(request: Request, exc: PasswordChangeRequired) -> Response[Any]:
+def password_change_handler(
+    request: Request[Any, Any, Any], exc: PasswordChangeRequired
+) -> Response[Any]:
     return _redirect(request, "/account/password")
 
 
 def for_pages(
-    api_handler: Callable[[Request, Any], Response[Any]],
-) -> Callable[[Request, Any], Response[Any]]:
+    api_handler: Callable[[Request[Any, Any, Any], Any], Response[Any]],
+) -> Callable[[Request[Any, Any, Any], Any], Response[Any]]:
     """Wrap an API error handler: browsers get an HTML error page instead."""
 
-    def handler(request: Request, exc: Any) -> Response[Any]:
+    def handler(request: Request[Any, Any, Any], exc: Any) -> Response[Any]:
         if not _is_page_request(request):
             return api_handler(request, exc)
         if isinstance(exc, ServiceError):

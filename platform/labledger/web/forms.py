@@ -133,7 +133,7 @@ def same_value(fdef: dict[str, Any], old: Any, new: Any) -> bool:
         return sorted(map(str, old)) == sorted(map(str, new))
     if fdef["type"] == "boolean" and old is None and new is False:
         return True
-    return old == new
+    return bool(old == new)
 
 
 def changed_only(model: TypeModel, current: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:

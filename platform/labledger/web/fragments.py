@@ -19,7 +19,7 @@ from labledger.web.pages import page
 FRAGMENT_HEADER = "X-Fragment"
 
 
-def is_htmx(request: Request) -> bool:
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
     """An htmx request for part of a page (a history restore needs the whole page)."""
     headers = request.headers
     return headers.get("hx-request") == "true" and not headers.get("hx-history-restore-request")

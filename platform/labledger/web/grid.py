@@ -151,7 +151,9 @@ class GridController(Controller):
     path = "/records/{type_key:str}/grid"
 
     @get("/", sync_to_thread=True)
-    def grid(self, type_key: str, request: Request, session: WebSession, db: Database) -> Template:
+    def grid(
+        self, type_key: str, request: Request[Any, Any, Any], session: WebSession, db: Database
+    ) -> Template:
         actor = session.principal
         params = request.query_params
         parent_ids = [int(p) for p in params.getall("parent", []) if p.isdigit()]
@@ -177,7 +179,7 @@ class GridController(Controller):
         type_key: str,
         record_id: RowId,
         data: Form,
-        request: Request,
+        request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
         settings: Settings,

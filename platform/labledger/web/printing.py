@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from typing import Annotated
 
 from litestar import Controller, get
 from litestar.enums import MediaType
@@ -94,7 +95,7 @@ class PrintPagesController(Controller):
         template_key: str,
         session: WebSession,
         db: Database,
-        ids: list[RowIdValue] | None = LABEL_IDS,
+        ids: Annotated[list[RowIdValue] | None, LABEL_IDS] = None,
         skip: Count = 0,
     ) -> Template:
         with db.read() as conn:

@@ -65,7 +65,7 @@ def state_labels(conn: Connection, model: TypeModel) -> dict[str, str]:
     return {k: s["label"] for k, s in workflow_model(conn, model.workflow).states.items()}
 
 
-def list_params(request: Request) -> dict[str, str]:
+def list_params(request: Request[Any, Any, Any]) -> dict[str, str]:
     """The list's query parameters that hold a value (an empty filter input filters nothing)."""
     return {k: v for k, v in request.query_params.items() if v.strip()}
 
@@ -139,15 +139,17 @@ def _list_context(
 
 
 def _event_label(event: dict[str, Any], transitions: dict[str, str]) -> str:
-    details = event["details"] or {}
-    step = transitions.get(details.get("transition"), details.get("transition", "Transition"))
-    if event["action"] == "record.transition":
+    action: str = event["action"]
+    details: dict[str, Any] = event["details"] or {}
+    key = details.get("transition")
+    step = "Transition" if key is None else transitions.get(key, key)
+    if action == "record.transition":
         return step
-    if event["action"] == "record.sign":
+    if action == "record.sign":
         return f"Signed: {details.get('meaning', '')}"
-    if event["action"] in REFUSAL_LABELS:
-        return f"{REFUSAL_LABELS[event['action']]}: {step} ({details.get('message', '')})"
-    return ACTION_LABELS.get(event["action"], event["action"])
+    if action in REFUSAL_LABELS:
+        return f"{REFUSAL_LABELS[action]}: {step} ({details.get('message', '')})"
+    return ACTION_LABELS.get(action, action)
 
 
 def _history_view(
@@ -299,7 +301,9 @@ class RecordPagesController(Controller):
         return page("records/types.html", session, types=types)
 
     @get("/{type_key:str}", sync_to_thread=True)
-    def list(self, type_key: str, request: Request, session: WebSession, db: Database) -> Template:
+    def list(
+        self, type_key: str, request: Request[Any, Any, Any], session: WebSession, db: Database
+    ) -> Template:
         with db.read() as conn:
             model = readable_model(conn, session.principal, type_key)
             context = _list_context(conn, session.principal, model, list_params(request))
@@ -309,7 +313,9 @@ class RecordPagesController(Controller):
         return page("records/list.html", session, status_code=status, **context)
 
     @get("/{type_key:str}/export.csv", sync_to_thread=True)
-    def export(self, type_key: str, request: Request, session: WebSession, db: Database) -> Stream:
+    def export(
+        self, type_key: str, request: Request[Any, Any, Any], session: WebSession, db: Database
+    ) -> Stream:
         query = ListQuery.from_params(list_params(request))
         lines = csv_export(db, session.principal, type_key, query)
         return Stream(
@@ -323,7 +329,7 @@ class RecordPagesController(Controller):
 
     @get("/{type_key:str}/choices", sync_to_thread=True)
     def choices(
-        self, type_key: str, request: Request, session: WebSession, db: Database
+        self, type_key: str, request: Request[Any, Any, Any], session: WebSession, db: Database
     ) -> Template:
         """Options for a reference picker: records of the type matching the typed text."""
         field = request.query_params.get("field", "")

@@ -130,7 +130,9 @@ class ScanController(Controller):
     path = "/records/{type_key:str}/scan"
 
     @get("/", sync_to_thread=True)
-    def form(self, type_key: str, request: Request, session: WebSession, db: Database) -> Template:
+    def form(
+        self, type_key: str, request: Request[Any, Any, Any], session: WebSession, db: Database
+    ) -> Template:
         """The scan page for ``?transition=<key>``, or the steps to choose from."""
         key = request.query_params.get("transition", "")
         with db.read() as conn:
@@ -155,7 +157,7 @@ class ScanController(Controller):
         self,
         type_key: str,
         data: Form,
-        request: Request,
+        request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
         settings: Settings,

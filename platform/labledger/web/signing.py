@@ -81,7 +81,10 @@ def _dialog_context(
 
 
 def _dialog(
-    request: Request, session: WebSession, context: dict[str, Any], status_code: int = 200
+    request: Request[Any, Any, Any],
+    session: WebSession,
+    context: dict[str, Any],
+    status_code: int = 200,
 ) -> Template:
     if is_htmx(request):
         return fragment("records/_dialog.html", session, status_code=status_code, **context)
@@ -98,7 +101,7 @@ class TransitionPagesController(Controller):
         type_key: str,
         record_id: RowId,
         key: str,
-        request: Request,
+        request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
     ) -> Template:
@@ -111,7 +114,7 @@ class TransitionPagesController(Controller):
         record_id: RowId,
         key: str,
         data: Form,
-        request: Request,
+        request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
         settings: Settings,

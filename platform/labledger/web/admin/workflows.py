@@ -145,7 +145,7 @@ def _merge_transition(draft: dict[str, Any], form: Form) -> None:
 def _read_action(form: Form, index: int, old: dict[str, Any]) -> dict[str, Any]:
     """One action of the open transition; its type is fixed once it is added."""
     kind = form.text(f"a_type_{index}")
-    action = dict(old) if old.get("type") == kind else {"type": kind}
+    action: dict[str, Any] = dict(old) if old.get("type") == kind else {"type": kind}
     if kind == "set":
         put(action, "field", form.text(f"a_field_{index}") or None)
         put(action, "expression", form.text(f"a_expression_{index}") or None)
