@@ -27,13 +27,14 @@ $(STAMP): $(LOCK) pyproject.toml
 
 install: $(STAMP)
 
-## Re-resolve $(LOCK): the newest versions pyproject.toml allows (dependencies, dev extra
-## and build backend), for Python 3.11+ on every platform, each with its hashes.
+## Re-resolve $(LOCK) after a change to pyproject.toml (dependencies, dev extra and build
+## backend), for Python 3.11+ on every platform, each with its hashes; pins that still fit
+## are kept. `make lock UPGRADE=1` moves every pin to the newest version allowed.
 ## Review the diff, commit it; the next make target reinstalls from it.
 lock: $(STAMP)
 	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
 		| $(BIN)/uv pip compile pyproject.toml - --extra dev --universal --python-version 3.11 \
-			--generate-hashes --no-build --upgrade --quiet --custom-compile-command 'make lock' \
+			--generate-hashes --no-build $(if $(UPGRADE),--upgrade) --quiet --custom-compile-command 'make lock' \
 			--output-file $(LOCK)
 
 ## Create (or upgrade) labledger.db with the shipped configurations and demo users, then serve.
