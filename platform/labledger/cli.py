@@ -27,7 +27,7 @@ from labledger.cli_support import (
     command_settings,
     load_json,
 )
-from labledger.db.roles import OWNER_DEFAULT, RUNTIME_DEFAULT, RolePlan, set_up_roles
+from labledger.database_roles import OWNER_DEFAULT, RUNTIME_DEFAULT, RolePlan, set_up_roles
 from labledger.errors import ServiceError
 from labledger.identity import users
 from labledger.identity.principal import SYSTEM
