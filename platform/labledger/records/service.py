@@ -26,6 +26,7 @@ from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
 from labledger.records.numbering import reserve_numbers
+from labledger.records.states import StateRules, state_rules
 from labledger.records.validation import DataCheck, identify_records
 
 #: Built once: every create runs one of them.
@@ -45,28 +46,6 @@ _BIND_ATTACHMENT = (
 
 #: Largest reason for change accepted (characters).
 REASON_MAX = 2000
-
-
-@dataclass(frozen=True)
-class StateRules:
-    """What a record's workflow state allows; filled in by the workflow engine."""
-
-    initial_state: str | None = None
-    #: Fields that may not change in the current state.
-    locked: frozenset[str] = frozenset()
-    #: Fields that must have a value in the current state.
-    required: frozenset[str] = frozenset()
-    #: Fields only the system writes (workflow actions, fields marked ``system_set``).
-    system_set: frozenset[str] = frozenset()
-
-
-def state_rules(conn: Connection, model: TypeModel, state: str | None) -> StateRules:
-    """The workflow's rules for ``state`` (no workflow: only the type's system-set fields)."""
-    if not model.workflow:
-        return StateRules(system_set=model.system_set)
-    from labledger.workflows.model import rules_for_state  # workflows build on records
-
-    return rules_for_state(conn, model, state)
 
 
 def record_view(row: Any) -> dict[str, Any]:
