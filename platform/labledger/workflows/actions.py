@@ -11,7 +11,8 @@ from typing import Any
 
 from labledger.errors import FieldError, ValidationFailed
 from labledger.metadata.model import TypeModel
-from labledger.records.service import RecordBatch, checked_data
+from labledger.records.checks import checked_data
+from labledger.records.create import RecordBatch
 from labledger.records.states import StateRules
 from labledger.workflows.evaluation import compiled, evaluate, for_each_items
 from labledger.workflows.step import StepContext

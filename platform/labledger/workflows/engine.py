@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.metadata.types import readable_model, type_model
-from labledger.records.service import load_row, record_view
+from labledger.records.views import load_row, record_view
 from labledger.settings import RateLimits
 from labledger.workflows.checks import available_transitions, refuse_unauthorised
 from labledger.workflows.model import workflow_model

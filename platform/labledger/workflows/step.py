@@ -16,8 +16,8 @@ from labledger.errors import NotFound, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import type_model
+from labledger.records.checks import expression_context
 from labledger.records.relations import related_functions
-from labledger.records.service import expression_context
 from labledger.workflows.model import WorkflowModel, workflow_model
 
 

@@ -21,8 +21,9 @@ from labledger.db.types import utc_now
 from labledger.errors import Conflict, Forbidden, NotFound
 from labledger.identity.principal import Principal
 from labledger.metadata.types import readable_model
-from labledger.records.service import bind_attachments, record_view, write_references
+from labledger.records.references import bind_attachments, write_references
 from labledger.records.validation import is_empty
+from labledger.records.views import record_view
 from labledger.workflows.actions import run_actions
 from labledger.workflows.checks import FIELDS, Blocker, blockers, raise_for
 from labledger.workflows.refusals import BLOCKED_BY
