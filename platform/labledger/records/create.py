@@ -52,7 +52,8 @@ def _parent_number(conn: Connection, parent_id: int) -> str:
         numbers[parent_id] = conn.execute(
             select(record.c.number).where(record.c.id == parent_id)
         ).scalar_one()
-    return numbers[parent_id]
+    number: str = numbers[parent_id]
+    return number
 
 
 def _numbering_pattern(conn: Connection, model: TypeModel, data: dict[str, Any]) -> str:
@@ -61,10 +62,11 @@ def _numbering_pattern(conn: Connection, model: TypeModel, data: dict[str, Any])
     With ``child_numbering`` ``{"field": "parent", "pattern": "{parent}-A{##}"}``
     an aliquot of SMP-2026-00042 is numbered SMP-2026-00042-A01, counted per parent.
     """
-    spec = model.definition.get("child_numbering")
+    spec: dict[str, str] | None = model.definition.get("child_numbering")
     parent_id = data.get(spec["field"]) if spec else None
-    if parent_id is None:
-        return model.definition["numbering"]
+    if spec is None or parent_id is None:
+        pattern: str = model.definition["numbering"]
+        return pattern
     return spec["pattern"].replace("{parent}", _parent_number(conn, parent_id))
 
 
@@ -203,7 +205,7 @@ class RecordBatch:
             return []
         conn, model, now = self.conn, self.model, utc_now()
         numbers = reserve_numbers(conn, [item.pattern for item in checked], now)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "type_key": model.key,
                 "type_version": model.version,
@@ -277,8 +279,7 @@ def _insert_records(conn: Connection, rows: list[dict[str, Any]]) -> None:
             row["id"] = record_id
         conn.execute(_INSERT_RECORD_WITH_ID, rows)
         return
-    ids = conn.execute(_INSERT_RECORDS, rows).scalars().all()
-    for row, record_id in zip(rows, ids, strict=True):
+    for row, record_id in zip(rows, conn.execute(_INSERT_RECORDS, rows).scalars(), strict=True):
         row["id"] = record_id
 
 

@@ -207,6 +207,7 @@ class _SortOrder:
     kind: str
 
     def order_by(self) -> list[ColumnElement[Any]]:
+        order: list[ColumnElement[Any]]
         if self.descending:
             order = [self.column.desc(), record.c.id.desc()]
         else:

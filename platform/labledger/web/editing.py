@@ -85,7 +85,7 @@ class RecordFormController(Controller):
     def new(
         self,
         type_key: str,
-        request: Request,
+        request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
         settings: Settings,
@@ -257,7 +257,7 @@ class RecordFormController(Controller):
     async def upload(
         self,
         type_key: str,
-        request: Request,
+        request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
         settings: Settings,
