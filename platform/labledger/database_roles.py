@@ -21,10 +21,7 @@ from labledger.errors import Conflict, FieldError, ValidationFailed
 from labledger.identity.principal import Principal
 
 OWNER_DEFAULT = "labledger_owner"
-
-
 RUNTIME_DEFAULT = "labledger_app"
-
 
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 

@@ -28,18 +28,10 @@ from labledger.records.views import outbox_payload, record_view
 
 #: Built once: every create runs one of them.
 _INSERT_RECORD = insert(record).returning(record.c.id)
-
-
 _INSERT_RECORDS = insert(record).returning(record.c.id, sort_by_parameter_order=True)
-
-
 _INSERT_RECORD_WITH_ID = insert(record)
-
-
 #: Batches from this size on take their ids first on PostgreSQL (see _insert_records).
 _PREPARED_FROM = 100
-
-
 _NEXT_RECORD_IDS = select(func.nextval(func.pg_get_serial_sequence("record", "id"))).select_from(
     func.generate_series(1, bindparam("count"))
 )
