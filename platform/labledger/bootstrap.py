@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from labledger.bundles.seeds import load_seed_bundles
 from labledger.db.engine import Database
 from labledger.db.migrate import upgrade
 from labledger.db.tables import app_user, role
@@ -55,7 +56,5 @@ def initialise(db: Database, *, with_seeds: bool = True, demo: bool = False) -> 
     upgrade(db.engine)
     report = InitReport(admin_password=ensure_admin(db))
     if with_seeds:
-        from labledger.bundles.seeds import load_seed_bundles
-
         report.bundles, report.demo_users = load_seed_bundles(db, demo=demo)
     return report

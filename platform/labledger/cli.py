@@ -8,48 +8,42 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
+import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import uvicorn
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
-from labledger.db.engine import Database, open_database
+from labledger.audit.checkpoints import create_checkpoint, parse_checkpoint
+from labledger.audit.verify import verify
+from labledger.bootstrap import initialise
+from labledger.bundles.cli import add_config_commands
+from labledger.cli_support import (
+    EXIT_FAILED,
+    CliError,
+    command_database,
+    command_settings,
+    load_json,
+)
+from labledger.database_roles import OWNER_DEFAULT, RUNTIME_DEFAULT, RolePlan, set_up_roles
 from labledger.errors import ServiceError
-from labledger.limits import check_json_depth
-from labledger.settings import Settings
+from labledger.identity import users
+from labledger.identity.principal import SYSTEM
+from labledger.identity.roles import list_roles, save_role
+from labledger.identity.tokens import create_token, list_tokens, revoke_token
+from labledger.integration.cli import add_integration_commands
+from labledger.metadata.types import list_types, publish_type
 
-EXIT_FAILED = 1
+#: The exit status argparse gives a command line it cannot parse.
 EXIT_USAGE = 2
 #: PostgreSQL's SQLSTATE for "permission denied" (a role lacks a privilege).
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
-class CliError(Exception):
-    """A problem worth one line to the operator."""
-
-
-@contextmanager
-def _database(args: argparse.Namespace) -> Iterator[Database]:
-    """The database for one command, closed afterwards (commands also run in-process)."""
-    db = open_database(_settings(args).database_url)
-    try:
-        yield db
-    finally:
-        db.dispose()
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(**({"database_url": args.database} if args.database else {}))
-
-
 def cmd_init(args: argparse.Namespace) -> int:
-    from labledger.bootstrap import initialise
-
-    with _database(args) as db:
+    with command_database(args) as db:
         report = initialise(db, with_seeds=not args.empty, demo=args.demo)
     print(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
     for bundle in report.bundles:
@@ -68,10 +62,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
-    import uvicorn
-
     if args.database:
         os.environ["LABLEDGER_DATABASE_URL"] = args.database
     uvicorn.run(
@@ -81,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=True,
-        forwarded_allow_ips=_settings(args).trusted_proxies,
+        forwarded_allow_ips=command_settings(args).trusted_proxies,
         log_level="info",
     )
     return 0
@@ -101,12 +91,9 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from labledger.identity.principal import SYSTEM
-    from labledger.identity.users import create_user
-
     password = _read_password(args)
-    with _database(args) as db, db.write() as conn:
-        chosen = create_user(
+    with command_database(args) as db, db.write() as conn:
+        chosen = users.create_user(
             conn,
             SYSTEM,
             username=args.username,
@@ -114,7 +101,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             email=args.email,
             roles=args.role,
             password=password,
-            min_password_length=_settings(args).password_min_length,
+            min_password_length=command_settings(args).password_min_length,
         )
     print(f"Created user '{args.username}'.")
     if password is None:
@@ -123,11 +110,9 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    from labledger.identity.users import list_users
-
-    with _database(args) as db, db.read() as conn:
-        users = list_users(conn)
-    for user in users:
+    with command_database(args) as db, db.read() as conn:
+        listed = users.list_users(conn)
+    for user in listed:
         status = "active" if user["active"] else "inactive"
         if user["locked"]:
             status += ", locked"
@@ -139,9 +124,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 def _user_action(action: Callable[..., Any], *extra: Any) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from labledger.identity.principal import SYSTEM
-
-        with _database(args) as db, db.write() as conn:
+        with command_database(args) as db, db.write() as conn:
             result = action(conn, SYSTEM, args.username, *extra)
         if isinstance(result, str):
             print(f"One-time password for '{args.username}' (shown only now): {result}")
@@ -153,20 +136,14 @@ def _user_action(action: Callable[..., Any], *extra: Any) -> Callable[[argparse.
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    from labledger.identity.principal import SYSTEM
-    from labledger.identity.tokens import create_token
-
-    with _database(args) as db, db.write() as conn:
+    with command_database(args) as db, db.write() as conn:
         token = create_token(conn, SYSTEM, args.username, args.name)
     print(token)
     return 0
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    from labledger.identity.principal import SYSTEM
-    from labledger.identity.tokens import list_tokens
-
-    with _database(args) as db, db.read() as conn:
+    with command_database(args) as db, db.read() as conn:
         tokens = list_tokens(conn, SYSTEM, args.username)
     for token in tokens:
         status = f"revoked {token['revoked_at']:%Y-%m-%d}" if token["revoked_at"] else "active"
@@ -175,46 +152,35 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    from labledger.identity.principal import SYSTEM
-    from labledger.identity.tokens import revoke_token
-
-    with _database(args) as db, db.write() as conn:
+    with command_database(args) as db, db.write() as conn:
         revoke_token(conn, SYSTEM, args.prefix)
     print(f"Revoked token {args.prefix}.")
     return 0
 
 
 def cmd_role_save(args: argparse.Namespace) -> int:
-    from labledger.identity.principal import SYSTEM
-    from labledger.identity.roles import save_role
-
     definition = {
         "key": args.key,
         "label": args.label,
         "description": args.description,
         "permissions": args.permission,
     }
-    with _database(args) as db, db.write() as conn:
+    with command_database(args) as db, db.write() as conn:
         changed = save_role(conn, SYSTEM, definition)
     print(f"Role '{args.key}' {'saved' if changed else 'unchanged'}.")
     return 0
 
 
 def cmd_role_list(args: argparse.Namespace) -> int:
-    from labledger.identity.roles import list_roles
-
-    with _database(args) as db, db.read() as conn:
+    with command_database(args) as db, db.read() as conn:
         for item in list_roles(conn):
             print(f"{item['key']:<20} {item['label']:<30} {','.join(item['permissions'])}")
     return 0
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from labledger.audit.checkpoints import parse_checkpoint
-    from labledger.audit.verify import verify
-
     checkpoint = parse_checkpoint(args.checkpoint) if args.checkpoint else None
-    with _database(args) as db, db.snapshot() as conn:
+    with command_database(args) as db, db.snapshot() as conn:
         report = verify(conn, checkpoint=checkpoint)
     print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
     for problem in report.discrepancies:
@@ -225,10 +191,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
-    from labledger.audit.checkpoints import create_checkpoint
-    from labledger.identity.principal import SYSTEM
-
-    with _database(args) as db, db.write() as conn:
+    with command_database(args) as db, db.write() as conn:
         checkpoint = create_checkpoint(conn, SYSTEM.username)
     print(checkpoint.text)
     print(
@@ -250,17 +213,14 @@ def _role_password(role: str, from_env: str | None, prompt: bool) -> str | None:
 
 
 def cmd_db_roles(args: argparse.Namespace) -> int:
-    from labledger.db.roles import RolePlan, set_up_roles
-    from labledger.identity.principal import SYSTEM
-
-    settings = _settings(args)
+    settings = command_settings(args)
     plan = RolePlan(
         owner=args.owner,
         runtime=args.runtime,
         owner_password=_role_password(args.owner, settings.db_owner_password, args.passwords),
         runtime_password=_role_password(args.runtime, settings.db_runtime_password, args.passwords),
     )
-    with _database(args) as db:
+    with command_database(args) as db:
         report = set_up_roles(db, plan, SYSTEM)
     print(f"Database roles ready in schema {report.schema}:")
     for step in report.steps:
@@ -270,11 +230,8 @@ def cmd_db_roles(args: argparse.Namespace) -> int:
 
 
 def cmd_type_publish(args: argparse.Namespace) -> int:
-    from labledger.identity.principal import SYSTEM
-    from labledger.metadata.types import publish_type
-
-    definition = _load_json(args.file)
-    with _database(args) as db, db.write() as conn:
+    definition = load_json(args.file)
+    with command_database(args) as db, db.write() as conn:
         published = publish_type(conn, SYSTEM, definition)
     state = "published as version" if published.changed else "unchanged at version"
     print(f"{definition['key']}: {state} {published.version}")
@@ -282,33 +239,13 @@ def cmd_type_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_type_list(args: argparse.Namespace) -> int:
-    from labledger.identity.principal import SYSTEM
-    from labledger.metadata.types import list_types
-
-    with _database(args) as db, db.read() as conn:
+    with command_database(args) as db, db.read() as conn:
         for item in list_types(conn, SYSTEM):
             print(f"{item['key']:<24} v{item['version']:<4} {item['label']}")
     return 0
 
 
-def _load_json(path: str) -> Any:
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"Cannot read {path}: {exc.strerror}") from None
-    check_json_depth(text, path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(
-            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from labledger.db.roles import OWNER_DEFAULT, RUNTIME_DEFAULT
-    from labledger.identity import users
-
     parser = argparse.ArgumentParser(prog="labledger", description="labledger LIMS/QMS platform")
     parser.add_argument(
         "--database",
@@ -422,11 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file")
     publish.set_defaults(handler=cmd_type_publish)
     types.add_parser("list", help="list object types").set_defaults(handler=cmd_type_list)
-    from labledger.bundles.cli import add_config_commands  # imports this module
 
     add_config_commands(commands)
-    from labledger.integration.cli import add_integration_commands  # imports this module
-
     add_integration_commands(commands)
     return parser
 
@@ -434,8 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return args.handler(args)
+        return handler(args)
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

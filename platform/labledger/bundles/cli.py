@@ -16,6 +16,7 @@ from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundl
 from labledger.bundles.format import dump_bundle
 from labledger.bundles.importer import ImportConflict, apply_bundle, preview_bundle
 from labledger.bundles.report import count_of
+from labledger.cli_support import EXIT_FAILED, CliError, command_database, read_input
 from labledger.identity.principal import SYSTEM
 
 
@@ -57,11 +58,8 @@ def add_config_commands(commands: Any) -> None:
 
 
 def cmd_config_export(args: argparse.Namespace) -> int:
-    # labledger.cli builds its parser from this module: import its helpers when run.
-    from labledger.cli import CliError, _database
-
     types = [t.strip() for t in args.types.split(",") if t.strip()] if args.types else None
-    with _database(args) as db, db.read() as conn:
+    with command_database(args) as db, db.read() as conn:
         bundle = export_bundle(
             conn,
             SYSTEM,
@@ -89,15 +87,10 @@ def cmd_config_export(args: argparse.Namespace) -> int:
 
 
 def cmd_config_import(args: argparse.Namespace) -> int:
-    from labledger.cli import EXIT_FAILED, CliError, _database
-
-    try:
-        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    except OSError as exc:
-        raise CliError(f"Cannot read {args.file}: {exc.strerror}") from None
+    raw = read_input(args.file)
     run = preview_bundle if args.dry_run else apply_bundle
     try:
-        with _database(args) as db:
+        with command_database(args) as db:
             report = run(db, SYSTEM, raw, force=args.force, migrate=args.migrate)
     except ImportConflict as exc:
         print("\n".join(exc.report.lines()))

@@ -12,6 +12,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine
 
+from labledger.db.roles import renew_runtime_grants
+
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -37,6 +39,4 @@ def upgrade_connection(conn: Connection, revision: str = "head") -> None:
     """
     command.upgrade(alembic_config(conn), revision)
     if conn.dialect.name == "postgresql":
-        from labledger.db.roles import renew_runtime_grants  # roles runs migrations too
-
         renew_runtime_grants(conn)

@@ -24,12 +24,34 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from labledger.cli_support import (
+    EXIT_FAILED,
+    CliError,
+    command_database,
+    command_settings,
+    load_json,
+    read_input,
+)
+from labledger.db.engine import Database
 from labledger.identity.principal import SYSTEM, Principal, command_line_principal
-
-if TYPE_CHECKING:
-    from labledger.db.engine import Database
+from labledger.identity.roles import existing_role_keys
+from labledger.identity.tokens import principal_for_token
+from labledger.identity.users import check_password
+from labledger.integration.allowlist import Allowlist
+from labledger.integration.delivery import DeliveryPolicy
+from labledger.integration.importer import apply_import, preview_import
+from labledger.integration.mappings import list_mappings, load_mapping, publish_mapping
+from labledger.integration.subscriptions import (
+    create_subscription,
+    list_subscriptions,
+    replay_dead,
+    subscription_status,
+    update_subscription,
+)
+from labledger.integration.watch import FAILED, watch_folder, watch_pass
+from labledger.integration.worker import run_worker
 
 #: Row errors printed by ``import run`` (all of them are in ``--json``).
 SHOWN_ERRORS = 50
@@ -125,10 +147,6 @@ def add_integration_commands(commands: Any) -> None:
 
 def _acting_user(db: Database, username: str | None, lockout_threshold: int) -> Principal:
     """Who an import acts as: a person proven by their credentials, or the command line."""
-    from labledger.cli import CliError
-    from labledger.identity.roles import existing_role_keys
-    from labledger.identity.tokens import principal_for_token
-
     token = os.environ.get(TOKEN_ENV, "").strip()
     if token:
         with db.read() as conn:
@@ -146,9 +164,6 @@ def _acting_user(db: Database, username: str | None, lockout_threshold: int) -> 
 
 def _person_by_password(db: Database, username: str, lockout_threshold: int) -> Principal:
     """The person ``username``, once they typed their password (checked and audited as a login)."""
-    from labledger.cli import CliError
-    from labledger.identity.users import check_password
-
     if not sys.stdin.isatty():
         raise CliError(
             f"Acting as '{username}' needs their credentials: set {TOKEN_ENV} to one of their "
@@ -186,11 +201,6 @@ def _log_to_stderr() -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from labledger.cli import _database
-    from labledger.integration.allowlist import Allowlist
-    from labledger.integration.delivery import DeliveryPolicy
-    from labledger.integration.worker import run_worker
-
     policy = DeliveryPolicy(
         timeout=args.timeout,
         batch=args.batch,
@@ -200,30 +210,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     allowlist = Allowlist.from_env()
     _log_to_stderr()
-    with _database(args) as db, _until_signalled() as stop:
+    with command_database(args) as db, _until_signalled() as stop:
         run_worker(
             db, policy=policy, allowlist=allowlist, poll=args.poll, once=args.once, stop=stop
         )
     return 0
 
 
-def _read_file(path: str) -> bytes:
-    from labledger.cli import CliError
-
-    try:
-        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as exc:
-        raise CliError(f"Cannot read {path}: {exc.strerror}") from None
-
-
 def cmd_import_run(args: argparse.Namespace) -> int:
-    from labledger.cli import EXIT_FAILED, _database, _settings
-    from labledger.integration.importer import apply_import, preview_import
-
-    raw = _read_file(args.file)
+    raw = read_input(args.file)
     filename = "stdin" if args.file == "-" else Path(args.file).name
-    with _database(args) as db:
-        actor = _acting_user(db, args.user, _settings(args).lockout_threshold)
+    with command_database(args) as db:
+        actor = _acting_user(db, args.user, command_settings(args).lockout_threshold)
         if args.dry_run:
             report = preview_import(db, actor, args.mapping, raw, filename)
         else:
@@ -236,11 +234,8 @@ def cmd_import_run(args: argparse.Namespace) -> int:
 
 
 def cmd_mapping_publish(args: argparse.Namespace) -> int:
-    from labledger.cli import _database, _load_json
-    from labledger.integration.mappings import publish_mapping
-
-    definition = _load_json(args.file)
-    with _database(args) as db, db.write() as conn:
+    definition = load_json(args.file)
+    with command_database(args) as db, db.write() as conn:
         published = publish_mapping(conn, SYSTEM, definition)
     state = "published as version" if published.changed else "unchanged at version"
     print(f"{definition['key']}: {state} {published.version}")
@@ -248,10 +243,7 @@ def cmd_mapping_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_mapping_list(args: argparse.Namespace) -> int:
-    from labledger.cli import _database
-    from labledger.integration.mappings import list_mappings
-
-    with _database(args) as db, db.read() as conn:
+    with command_database(args) as db, db.read() as conn:
         for item in list_mappings(conn, SYSTEM):
             print(
                 f"{item['key']:<24} v{item['version']:<4} {item['target']:<20} "
@@ -261,16 +253,12 @@ def cmd_mapping_list(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from labledger.cli import EXIT_FAILED, CliError, _database, _settings
-    from labledger.integration.mappings import load_mapping
-    from labledger.integration.watch import FAILED, watch_folder, watch_pass
-
     folder = Path(args.dir)
     if not folder.is_dir():
         raise CliError(f"{args.dir} is not a folder.")
     _log_to_stderr()
-    with _database(args) as db:
-        actor = _acting_user(db, args.user, _settings(args).lockout_threshold)
+    with command_database(args) as db:
+        actor = _acting_user(db, args.user, command_settings(args).lockout_threshold)
         with db.read() as conn:
             load_mapping(conn, args.mapping)
         if args.once:
@@ -283,16 +271,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _allowlist() -> Any:
-    from labledger.integration.allowlist import Allowlist
-
-    return Allowlist.from_env()
-
-
 def cmd_webhook_add(args: argparse.Namespace) -> int:
-    from labledger.cli import _database
-    from labledger.integration.subscriptions import create_subscription
-
     body: dict[str, Any] = {
         "name": args.name,
         "url": args.url,
@@ -305,8 +284,8 @@ def cmd_webhook_add(args: argparse.Namespace) -> int:
         body["max_attempts"] = args.max_attempts
     if args.secret_stdin:
         body["secret"] = sys.stdin.readline().rstrip("\n")
-    with _database(args) as db, db.write() as conn:
-        created = create_subscription(conn, SYSTEM, body, _allowlist())
+    with command_database(args) as db, db.write() as conn:
+        created = create_subscription(conn, SYSTEM, body, Allowlist.from_env())
     print(f"Created webhook '{created['name']}' to {created['url']}.")
     if not args.secret_stdin:
         print(f"Signing secret (shown only now): {created['secret']}")
@@ -314,10 +293,7 @@ def cmd_webhook_add(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_list(args: argparse.Namespace) -> int:
-    from labledger.cli import _database
-    from labledger.integration.subscriptions import list_subscriptions
-
-    with _database(args) as db, db.read() as conn:
+    with command_database(args) as db, db.read() as conn:
         for item in list_subscriptions(conn, SYSTEM):
             state = "active" if item["active"] else "paused"
             print(
@@ -328,30 +304,21 @@ def cmd_webhook_list(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_show(args: argparse.Namespace) -> int:
-    from labledger.cli import _database
-    from labledger.integration.subscriptions import subscription_status
-
-    with _database(args) as db, db.read() as conn:
+    with command_database(args) as db, db.read() as conn:
         status = subscription_status(conn, SYSTEM, args.name)
     print(json.dumps(status, indent=2, default=str, ensure_ascii=False))
     return 0
 
 
 def cmd_webhook_active(args: argparse.Namespace) -> int:
-    from labledger.cli import _database
-    from labledger.integration.subscriptions import update_subscription
-
-    with _database(args) as db, db.write() as conn:
-        update_subscription(conn, SYSTEM, args.name, {"active": args.active}, _allowlist())
+    with command_database(args) as db, db.write() as conn:
+        update_subscription(conn, SYSTEM, args.name, {"active": args.active}, Allowlist.from_env())
     print(f"Webhook '{args.name}' is {'active' if args.active else 'paused'}.")
     return 0
 
 
 def cmd_deliveries_replay(args: argparse.Namespace) -> int:
-    from labledger.cli import _database
-    from labledger.integration.subscriptions import replay_dead
-
-    with _database(args) as db, db.write() as conn:
+    with command_database(args) as db, db.write() as conn:
         count = replay_dead(conn, SYSTEM, args.name, delivery_ids=args.id)
     print(f"{count} dead deliveries of '{args.name}' will be sent again.")
     return 0

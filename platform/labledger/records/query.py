@@ -26,6 +26,7 @@ from labledger.limits import INT64_MAX, check_json_depth
 from labledger.metadata.fieldtypes import BOOLEAN, NUMBER, TEXT, parse_filter_value, sql_kind
 from labledger.metadata.model import TypeModel
 from labledger.records.service import record_view
+from labledger.records.states import final_states
 
 RANGE_OPERATORS = {"gte": "__ge__", "gt": "__gt__", "lte": "__le__", "lt": "__lt__"}
 #: Sort kind of the timestamp columns (field values compare as TEXT, NUMBER or BOOLEAN).
@@ -206,6 +207,7 @@ class _SortOrder:
     kind: str
 
     def order_by(self) -> list[ColumnElement[Any]]:
+        order: list[ColumnElement[Any]]
         if self.descending:
             order = [self.column.desc(), record.c.id.desc()]
         else:
@@ -241,15 +243,6 @@ class _SortOrder:
         if self.kind == BOOLEAN or (self.kind == TEXT and isinstance(value, str)):
             return value
         raise ValueError(f"{value!r} is not a {self.kind} sort value")
-
-
-def final_states(conn: Connection, model: TypeModel) -> list[str]:
-    """The final states of the type's workflow (none without a workflow)."""
-    if not model.workflow:
-        return []
-    from labledger.workflows.model import workflow_model  # workflows build on records
-
-    return sorted(workflow_model(conn, model.workflow).final_states)
 
 
 def _escape_like(text: str) -> str:

@@ -34,10 +34,11 @@ from labledger.records.related import children_of, record_summaries
 from labledger.records.service import get_record, update_record
 from labledger.settings import Settings
 from labledger.web.display import Formatter, Shown
-from labledger.web.editing import Target, active_users, check_form, data_to_save
+from labledger.web.form_view import active_users
 from labledger.web.forms import error_map, first, step_of, stored_as_form
 from labledger.web.fragments import fragment
 from labledger.web.pages import page
+from labledger.web.record_form import Target, check_form, data_to_save
 from labledger.web.records import state_labels
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]

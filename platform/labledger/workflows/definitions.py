@@ -25,9 +25,9 @@ from labledger.metadata.model import CONTEXT_NAMES
 from labledger.metadata.publishing import publish_version
 from labledger.metadata.schemas import meta_validator
 from labledger.records.relations import RELATED_FUNCTIONS
+from labledger.records.states import WORKFLOW_KIND
 
 TYPE_KIND = "object_type"
-WORKFLOW_KIND = "workflow"
 
 
 def _expression_problem(source: str, names: Collection[str] | None) -> str | None:

@@ -14,9 +14,7 @@ from sqlalchemy import Connection
 from labledger.errors import NotFound
 from labledger.expressions import Expression, compile_expression
 from labledger.metadata import versions
-from labledger.metadata.model import TypeModel
 from labledger.records.relations import RELATED_FUNCTIONS
-from labledger.records.service import StateRules
 from labledger.workflows.definitions import WORKFLOW_KIND
 
 
@@ -29,22 +27,10 @@ class WorkflowModel:
     transitions: dict[str, dict[str, Any]]
     guards: dict[str, Expression]
     initial_state: str
-    final_states: frozenset[str]
-    #: Fields the workflow's steps write (``set`` actions, ``link_field`` of ``create``
-    #: actions): the system records them, people never give them.
-    action_fields: frozenset[str] = frozenset()
 
     def from_state(self, state: str | None) -> list[dict[str, Any]]:
         """Transitions that start in ``state``, in definition order."""
         return [t for t in self.definition["transitions"] if state in t["from"]]
-
-    def locked_fields(self, model: TypeModel, state: str | None) -> frozenset[str]:
-        editable = self.states.get(state or "", {}).get("editable", "all")
-        if editable == "all":
-            return frozenset()
-        if editable == "none":
-            return frozenset(model.fields)
-        return frozenset(model.fields) - set(editable)
 
     def required_fields(self, state: str | None) -> tuple[str, ...]:
         """Fields a record must have to enter ``state``, in the state's own order."""
@@ -67,13 +53,6 @@ def compile_workflow(key: str, version: int, definition: dict[str, Any]) -> Work
             if t.get("guard")
         },
         initial_state=initial,
-        final_states=frozenset(s["key"] for s in definition["states"] if s.get("final")),
-        action_fields=frozenset(
-            action.get("field") or action["link_field"]
-            for t in definition["transitions"]
-            for action in t.get("actions", [])
-            if action["type"] == "set" or action.get("link_field")
-        ),
     )
 
 
@@ -86,14 +65,3 @@ def workflow_model(conn: Connection, key: str) -> WorkflowModel:
     if found is None:
         raise NotFound(f"There is no workflow '{key}'.")
     return found
-
-
-def rules_for_state(conn: Connection, model: TypeModel, state: str | None) -> StateRules:
-    """What the type's workflow allows in ``state`` (the record service asks this)."""
-    workflow = workflow_model(conn, model.workflow or "")
-    return StateRules(
-        initial_state=workflow.initial_state,
-        locked=workflow.locked_fields(model, state) if state else frozenset(),
-        required=frozenset(workflow.required_fields(state)),
-        system_set=model.system_set | workflow.action_fields,
-    )

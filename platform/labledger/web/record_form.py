@@ -1,0 +1,158 @@
+"""What a posted record form means: what it edits, its typed values and their checks.
+
+The form's inputs are parsed into typed data (``web.forms``) and checked by
+the record service's own rules (``records.preview``), writing nothing; a
+field the person could not see is never handed on to be saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from labledger.errors import FieldError, Forbidden, ValidationFailed
+from labledger.identity.principal import Principal
+from labledger.metadata.model import TypeModel
+from labledger.metadata.types import readable_model
+from labledger.records.preview import Preview, preview_record
+from labledger.records.service import StateRules, get_record, state_rules
+from labledger.web.forms import changed_only, input_keys, parse_form, values_of
+
+
+@dataclass
+class Target:
+    """What a form edits: a new record of a type, or one record at one version."""
+
+    model: TypeModel
+    row: dict[str, Any] | None = None
+
+    @property
+    def creating(self) -> bool:
+        return self.row is None
+
+    def rules(self, conn: Connection) -> StateRules:
+        return state_rules(conn, self.model, None if self.row is None else self.row["state"])
+
+    def editable(self, conn: Connection) -> list[str]:
+        """The fields the form has inputs for: never a field only the system sets
+        (a new record: every other field a person types)."""
+        rules = self.rules(conn)
+        keys = [k for k in input_keys(self.model) if k not in rules.system_set]
+        if self.row is None:
+            return keys
+        return [
+            k for k in keys if k not in rules.locked and not self.model.fields[k].get("read_only")
+        ]
+
+    def system_set_given(self, conn: Connection, form: dict[str, Any]) -> list[str]:
+        """System-set fields the posted form gives a value anyway (no input offers
+        them): they are handed to the service, which refuses them by name."""
+        return [k for k in sorted(self.rules(conn).system_set) if any(values_of(form, k))]
+
+    def base(self) -> str:
+        key = self.model.key
+        return f"/records/{key}/new" if self.row is None else f"/records/{key}/{self.row['id']}"
+
+
+def form_target(conn: Connection, actor: Principal, type_key: str, record_id: int | None) -> Target:
+    """What the form edits, refused unless the actor may create (or edit) such records."""
+    model = readable_model(conn, actor, type_key)
+    action = "create" if record_id is None else "edit"
+    if not model.allows(actor, action):
+        raise Forbidden(f"You may not {action} {model.definition['plural']}.")
+    if record_id is None:
+        return Target(model)
+    return Target(model, get_record(conn, actor, type_key, record_id))
+
+
+@dataclass
+class Checked:
+    """A posted form, parsed and previewed."""
+
+    preview: Preview
+    #: Inputs that are not even a number (the service never sees them).
+    parse_errors: list[FieldError]
+    #: Replaces the preview's errors with those of a refused save.
+    refused: list[FieldError] | None = None
+
+    @property
+    def errors(self) -> list[FieldError]:
+        found = self.preview.errors if self.refused is None else self.refused
+        unread = {e.field for e in self.parse_errors}
+        return self.parse_errors + [e for e in found if e.field not in unread]
+
+
+def _parsed(
+    target: Target, form: dict[str, Any], keys: list[str]
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """Typed values of the posted fields that were read: a new record's filled-in
+    values, or an edit's real changes."""
+    data, unread = parse_form(target.model, form, keys)
+    bad = {e.field for e in unread}
+    if target.row is not None:
+        data = changed_only(target.model, target.row["data"], data)
+    else:
+        data = {k: v for k, v in data.items() if v is not None}
+    return {k: v for k, v in data.items() if f"data.{k}" not in bad}, unread
+
+
+def _visible_only(
+    conn: Connection, actor: Principal, target: Target, data: dict[str, Any], limit: int
+) -> tuple[dict[str, Any], Preview]:
+    """``data`` without the fields its values hide (``visible_if``), and its preview.
+
+    A field the person could not see is never saved.
+    """
+    record_id = target.row["id"] if target.row else None
+    preview = preview_record(
+        conn, actor, target.model.key, data, record_id=record_id, attachment_limit=limit
+    )
+    if all(k in preview.visible for k in data):
+        return data, preview
+    data = {k: v for k, v in data.items() if k in preview.visible}
+    return data, preview_record(
+        conn, actor, target.model.key, data, record_id=record_id, attachment_limit=limit
+    )
+
+
+def check_form(
+    conn: Connection,
+    actor: Principal,
+    target: Target,
+    form: dict[str, Any],
+    limit: int,
+    keys: list[str] | None = None,
+) -> Checked:
+    """Parse the posted fields (``keys``, by default every editable one) and run the
+    service's checks on them, writing nothing: what a form shows."""
+    data, unread = _parsed(target, form, target.editable(conn) if keys is None else keys)
+    _, preview = _visible_only(conn, actor, target, data, limit)
+    return Checked(preview, unread)
+
+
+def data_to_save(
+    conn: Connection,
+    actor: Principal,
+    target: Target,
+    form: dict[str, Any],
+    limit: int,
+    keys: list[str] | None = None,
+) -> dict[str, Any]:
+    """The typed data of a posted form, for the record service to check and store.
+
+    Text that is no number is refused here, with every other message of the
+    form at once. The preview runs only where fields may be hidden: the
+    service checks everything else itself.
+    """
+    keys = (target.editable(conn) if keys is None else keys) + target.system_set_given(conn, form)
+    data, unread = _parsed(target, form, keys)
+    if unread:
+        raise ValidationFailed(
+            "Some values could not be read.",
+            check_form(conn, actor, target, form, limit, keys).errors,
+        )
+    if any(f.get("visible_if") for f in target.model.fields.values()):
+        data, _ = _visible_only(conn, actor, target, data, limit)
+    return data

@@ -1,0 +1,63 @@
+"""Evaluating a workflow's expressions against a record: guards and action values.
+
+Guards are compiled with the workflow (``workflows.model``); action
+expressions are compiled here when a step runs them. Both see the record's
+fields, the acting user and the related-record functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labledger.errors import ValidationFailed
+from labledger.expressions import EvaluationError, Expression, compile_expression
+from labledger.records.relations import RELATED_FUNCTIONS
+from labledger.workflows.step import StepContext
+
+_NOT_MET = "The conditions are not met."
+
+
+def guard_refusal(ctx: StepContext, transition: dict[str, Any], data: dict[str, Any]) -> str | None:
+    """Why the transition's guard does not let it run on ``data`` (None: it does, or has none)."""
+    guard = ctx.workflow.guards.get(transition["key"])
+    if guard is None:
+        return None
+    try:
+        if guard.evaluate(ctx.evaluation_names(data), ctx.functions(data)):
+            return None
+    except EvaluationError as exc:
+        return f"{exc}" or _NOT_MET
+    return transition.get("guard_message") or _NOT_MET
+
+
+def compiled(source: str) -> Expression:
+    """An action's expression, ready to evaluate."""
+    return compile_expression(source, functions=RELATED_FUNCTIONS)
+
+
+def evaluate(
+    ctx: StepContext,
+    source_data: dict[str, Any],
+    expression: Expression,
+    extra: dict[str, Any] | None = None,
+) -> Any:
+    """An action expression's value over ``source_data`` (and ``extra`` names)."""
+    try:
+        names = {**ctx.evaluation_names(source_data), **(extra or {})}
+        return expression.evaluate(names, ctx.functions(source_data))
+    except EvaluationError as exc:
+        raise ValidationFailed(f"A workflow action could not be computed: {exc}") from None
+
+
+def for_each_items(
+    ctx: StepContext, data: dict[str, Any], action: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One name set per record to create: ``item`` is each element of ``for_each``."""
+    if not action.get("for_each"):
+        return [{}]
+    items = evaluate(ctx, data, compiled(action["for_each"]))
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ValidationFailed("A workflow action's for_each did not give a list.")
+    return [{"item": item} for item in items]
