@@ -3,7 +3,8 @@
 The cookie holds a random token; the database holds only its SHA-256. A
 session ends on logout, or when it has been idle longer than the configured
 timeout; either way the next request must sign in again (and so must the next
-signature).
+signature). Resuming a session, which every page does, only reads (see
+``resume_session``).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def resume_session(
         idle = now - row["last_seen_at"]
         principal = None if idle > idle_limit else load_principal(conn, row["user_id"])
     if idle > idle_limit:
-        with db.write() as conn:  # unless a request touched it meanwhile
+        # Ended only if still idle: another request may have just touched it.
+        with db.write() as conn:
             _end(
                 conn,
                 token_hash,
