@@ -97,11 +97,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def _set_pragmas(conn: Connection, **wanted: int) -> None:
     """Bring the connection's SQLite settings to ``wanted``, running only the PRAGMAs that
-    change something (most transactions need none)."""
+    change something (most transactions need none). They run on the driver's connection,
+    out of sight of statement events, so a page's statement count does not depend on
+    what the pooled connection did before."""
     state: dict[str, int] = conn.info[_PRAGMA_STATE]
     for name, value in wanted.items():
         if state[name] != value:
-            conn.exec_driver_sql(f"PRAGMA {name}={value}")
+            conn.connection.driver_connection.execute(f"PRAGMA {name}={value}")  # type: ignore[union-attr]
             state[name] = value
 
 
