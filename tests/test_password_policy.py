@@ -112,16 +112,15 @@ def test_changing_ones_password_ends_ones_other_sessions_only(db, make_person):
         current = start_session(conn, ann.principal)
         other = start_session(conn, ann.principal)
         bobs = start_session(conn, bob.principal)
-        kept = resume_session(conn, current, idle_minutes=15)
+    kept = resume_session(db, current, idle_minutes=15)
     assert kept is not None
     with db.write() as conn:
         change_own_password(
             conn, "ann", TEST_PASSWORD, NEW_PASSWORD, min_length=10, keep_session=kept.token_hash
         )
-    with db.write() as conn:
-        assert resume_session(conn, current, idle_minutes=15) is not None
-        assert resume_session(conn, other, idle_minutes=15) is None
-        assert resume_session(conn, bobs, idle_minutes=15) is not None
+    assert resume_session(db, current, idle_minutes=15) is not None
+    assert resume_session(db, other, idle_minutes=15) is None
+    assert resume_session(db, bobs, idle_minutes=15) is not None
     assert _audited(db, "session.revoked") == [("ann", "password changed")]
 
 
@@ -131,8 +130,7 @@ def test_an_administrators_reset_ends_all_the_users_sessions(db, make_person, ad
         tokens = [start_session(conn, ann.principal) for _ in range(2)]
     with db.write() as conn:
         reset_password(conn, admin.principal, "ann")
-    with db.write() as conn:
-        assert all(resume_session(conn, t, idle_minutes=15) is None for t in tokens)
+    assert all(resume_session(db, t, idle_minutes=15) is None for t in tokens)
     assert all(ended is not None for ended in _sessions(db, "ann"))
     assert _audited(db, "session.revoked") == [("admin", "password reset")] * 2
 

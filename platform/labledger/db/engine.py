@@ -5,6 +5,13 @@ the writer, a busy timeout instead of instant "database is locked" errors, and
 write transactions that start with ``BEGIN IMMEDIATE`` so two writers queue
 up front instead of deadlocking when both try to upgrade a read lock.
 
+Reads never join that queue. ``Database.read`` opens a plain deferred
+transaction on SQLite (with ``query_only`` on, so a read that tried to write
+would fail instead of quietly taking the write lock) and a ``READ ONLY``
+transaction on PostgreSQL. Bookkeeping that may be skipped, such as a
+session's last-seen time, uses ``Database.write_unless_busy``, which gives up
+at once rather than wait for a lock.
+
 PostgreSQL runs writers side by side and may abort one of them to resolve a
 deadlock or a serialisation failure. ``Database.write_retrying`` runs a unit
 of work again, in a fresh transaction, when that happens, so a person's
@@ -43,12 +50,23 @@ WRITE_ATTEMPTS = 4
 #: with each retry), so that transactions that collided do not collide again.
 RETRY_PAUSE = 0.02
 
+#: How long, in milliseconds, an SQLite transaction waits for the write lock.
+SQLITE_BUSY_TIMEOUT = 30000
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
 )
+#: The per-transaction SQLite settings and their values outside ``read`` and
+#: ``write_unless_busy`` (the connection's state is remembered in its ``info``).
+_SQLITE_DEFAULTS = {"busy_timeout": SQLITE_BUSY_TIMEOUT, "query_only": 0}
+_PRAGMA_STATE = "labledger.sqlite_pragmas"
+#: SQLite's primary result codes for "another connection holds the lock".
+_SQLITE_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+#: PostgreSQL's SQLSTATE lock_not_available: ``lock_timeout`` ran out.
+_LOCK_NOT_AVAILABLE = "55P03"
+#: On PostgreSQL ``write_unless_busy`` waits at most this long for a lock.
+_PG_NO_WAIT = "SET LOCAL lock_timeout = '1ms'"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -60,17 +78,52 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in _SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        for name, value in _SQLITE_DEFAULTS.items():
+            cursor.execute(f"PRAGMA {name}={value}")
         cursor.close()
+        _record.info[_PRAGMA_STATE] = dict(_SQLITE_DEFAULTS)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
+        options = conn.get_execution_options()
+        _set_pragmas(
+            conn,
+            busy_timeout=0 if options.get("unless_busy") else SQLITE_BUSY_TIMEOUT,
+            query_only=1 if options.get("read_only") else 0,
+        )
+        mode = "IMMEDIATE" if options.get("write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _set_pragmas(conn: Connection, **wanted: int) -> None:
+    """Bring the connection's SQLite settings to ``wanted``, running only the PRAGMAs that
+    change something (most transactions need none). They run on the driver's connection,
+    out of sight of statement events, so a page's statement count does not depend on
+    what the pooled connection did before."""
+    state: dict[str, int] = conn.info[_PRAGMA_STATE]
+    for name, value in wanted.items():
+        if state[name] != value:
+            conn.connection.driver_connection.execute(f"PRAGMA {name}={value}")  # type: ignore[union-attr]
+            state[name] = value
+
+
+def _read_only(conn: Connection) -> Connection:
+    """``conn`` with its transactions read-only: ``query_only`` on SQLite (see
+    ``_on_begin``), ``BEGIN READ ONLY`` on PostgreSQL."""
+    return conn.execution_options(read_only=True, postgresql_readonly=True)
 
 
 def aborted_by_concurrency(exc: DBAPIError) -> bool:
     """True when the database aborted the transaction for a deadlock or serialisation failure."""
     return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def lock_was_busy(exc: DBAPIError) -> bool:
+    """True when a statement gave up because another transaction held a lock it needed."""
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if sqlite_code is not None:
+        return sqlite_code & 0xFF in _SQLITE_BUSY_CODES
+    return getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
 
 
 def normalise_url(url: str) -> str:
@@ -146,12 +199,41 @@ class Database:
                 time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** (attempt - 1)))
                 attempt += 1
 
+    def write_unless_busy(self, work: Callable[[Connection], T]) -> T | None:
+        """Run ``work`` in a write transaction, or not at all if that means waiting for a lock.
+
+        For bookkeeping a request may skip and a later one will do (a
+        session's last-seen time), so that it never queues a page behind a
+        long write. On SQLite the transaction gives up when another connection
+        holds the write lock; on PostgreSQL a statement gives up when a row or
+        table it needs is locked. Either way nothing is written and the
+        result is None.
+        """
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(write=True, unless_busy=True)
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.exec_driver_sql(_PG_NO_WAIT)
+                    return work(conn)
+        except DBAPIError as exc:
+            if not lock_was_busy(exc):
+                raise
+            _log.debug("skipped a write that would have waited for a lock: %s", exc.orig)
+            return None
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read transaction. On PostgreSQL each statement sees the data committed when
-        it starts; a reader comparing several tables uses ``snapshot``."""
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        """A read-only transaction that takes no write lock, so it never waits for a writer.
+
+        On PostgreSQL each statement sees the data committed when it starts; a
+        reader comparing several tables uses ``snapshot``. A statement that
+        writes fails on both databases.
+        """
+        with self.engine.connect() as conn:
+            conn = _read_only(conn)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
@@ -163,10 +245,9 @@ class Database:
         transaction keeps one snapshot from its first read.
         """
         with self.engine.connect() as conn:
+            conn = _read_only(conn)
             if self.dialect == "postgresql":
-                conn = conn.execution_options(
-                    isolation_level="REPEATABLE READ", postgresql_readonly=True
-                )
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
 

@@ -3,7 +3,8 @@
 The cookie holds a random token; the database holds only its SHA-256. A
 session ends on logout, or when it has been idle longer than the configured
 timeout; either way the next request must sign in again (and so must the next
-signature).
+signature). Resuming a session, which every page does, only reads (see
+``resume_session``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from labledger.audit.trail import AuditEntry, append
+from labledger.db.engine import Database
 from labledger.db.tables import instance_setting, web_session
 from labledger.db.types import utc_now
 from labledger.identity.principal import Principal
@@ -56,42 +58,79 @@ def start_session(conn: Connection, principal: Principal) -> str:
     return token
 
 
-def resume_session(conn: Connection, token: str | None, idle_minutes: int) -> WebSession | None:
-    """The live session for a cookie value, or None (unknown, ended, idle too long)."""
+def resume_session(
+    db: Database, token: str | None, idle_minutes: int, now: datetime | None = None
+) -> WebSession | None:
+    """The live session for a cookie value, or None (unknown, ended, idle too long).
+
+    Every page asks this, so it only reads, in a read transaction that never
+    waits for the writer. It writes in two cases. A session found idle too
+    long, or whose user was deactivated or locked, is ended with its audit
+    entry, which must be recorded, so that write waits its turn; it happens
+    once per session. And last-seen moves forward at most once a minute, in
+    a write that gives up if it would wait for a lock: a request that skips
+    it leaves it to the next one, which finds last-seen still due.
+    """
     if not token:
         return None
-    row = (
-        conn.execute(
-            select(web_session).where(
-                web_session.c.token_hash == _digest(token), web_session.c.ended_at.is_(None)
+    now = now or utc_now()
+    token_hash = _digest(token)
+    idle_limit = timedelta(minutes=idle_minutes)
+    with db.read() as conn:
+        row = (
+            conn.execute(
+                select(web_session).where(
+                    web_session.c.token_hash == token_hash, web_session.c.ended_at.is_(None)
+                )
             )
+            .mappings()
+            .first()
         )
-        .mappings()
-        .first()
-    )
-    if row is None:
+        if row is None:
+            return None
+        idle = now - row["last_seen_at"]
+        principal = None if idle > idle_limit else load_principal(conn, row["user_id"])
+    if idle > idle_limit:
+        # Ended only if still idle: another request may have just touched it.
+        with db.write() as conn:
+            _end(
+                conn,
+                token_hash,
+                "session.timeout",
+                now,
+                web_session.c.last_seen_at < now - idle_limit,
+            )
         return None
-    now = utc_now()
-    if now - row["last_seen_at"] > timedelta(minutes=idle_minutes):
-        _end(conn, row["token_hash"], "session.timeout", now)
-        return None
-    principal = load_principal(conn, row["user_id"])
     if principal is None:  # deactivated or locked since signing in
-        _end(conn, row["token_hash"], "session.revoked", now)
+        with db.write() as conn:
+            _end(conn, token_hash, "session.revoked", now)
         return None
-    if now - row["last_seen_at"] > _TOUCH_INTERVAL:
-        conn.execute(
-            update(web_session)
-            .where(web_session.c.token_hash == row["token_hash"])
-            .values(last_seen_at=now)
+    if idle > _TOUCH_INTERVAL:
+        db.write_unless_busy(lambda conn: _touch(conn, token_hash, now))
+    return WebSession(principal, token_hash, row["signed_in_session"])
+
+
+def _touch(conn: Connection, token_hash: str, now: datetime) -> None:
+    """Move last-seen to ``now`` unless another request moved it within the minute."""
+    conn.execute(
+        update(web_session)
+        .where(
+            web_session.c.token_hash == token_hash,
+            web_session.c.ended_at.is_(None),
+            web_session.c.last_seen_at < now - _TOUCH_INTERVAL,
         )
-    return WebSession(principal, row["token_hash"], row["signed_in_session"])
+        .values(last_seen_at=now)
+    )
 
 
-def _end(conn: Connection, token_hash: str, action: str, now: object) -> None:
+def _end(
+    conn: Connection, token_hash: str, action: str, now: datetime, *conditions: ColumnElement[bool]
+) -> None:
     user = conn.execute(
         update(web_session)
-        .where(web_session.c.token_hash == token_hash, web_session.c.ended_at.is_(None))
+        .where(
+            web_session.c.token_hash == token_hash, web_session.c.ended_at.is_(None), *conditions
+        )
         .values(ended_at=now)
         .returning(web_session.c.user_id)
     ).scalar()

@@ -36,10 +36,7 @@ _ALLOWED_BEFORE_CHANGE = ("/account/password", "/logout")
 def provide_web_session(request: Request) -> WebSession:
     db: Database = request.app.state.db
     settings: Settings = request.app.state.settings
-    with db.write() as conn:
-        session = resume_session(
-            conn, request.cookies.get(SESSION_COOKIE), settings.session_idle_minutes
-        )
+    session = resume_session(db, request.cookies.get(SESSION_COOKIE), settings.session_idle_minutes)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(quote(target, safe="/?=&"))
