@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
 from litestar.params import QueryParameter
 
+from labledger.api.schemas.attachments import AttachmentInfo
+from labledger.api.schemas.base import shaped
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.params import RowId
@@ -27,13 +27,13 @@ class AttachmentsController(Controller):
         principal: Principal,
         settings: Settings,
         filename: str = QueryParameter(name="filename", default="file"),
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[AttachmentInfo]:
         content = await request.body()
         content_type = request.headers.get("content-type", "application/octet-stream")
 
-        def save() -> dict[str, Any]:
+        def save() -> AttachmentInfo:
             with db.write() as conn:
-                return store_attachment(
+                stored = store_attachment(
                     conn,
                     principal,
                     filename=filename,
@@ -41,6 +41,7 @@ class AttachmentsController(Controller):
                     content=content,
                     max_bytes=settings.attachment_max_bytes,
                 )
+            return shaped(stored, AttachmentInfo)
 
         return Response(await run_sync(save), status_code=201)
 

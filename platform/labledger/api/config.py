@@ -10,6 +10,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
+from labledger.api.schemas.base import shaped
+from labledger.api.schemas.bundles import BundleDocument, BundleImportReport
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
 from labledger.bundles.format import dump_bundle
 from labledger.bundles.importer import apply_bundle, preview_bundle
@@ -27,10 +29,10 @@ class ConfigController(Controller):
         "/export",
         sync_to_thread=True,
         summary="Export all types (or ?types=a,b and what they need) as a canonical bundle",
-        # The body is the bundle's canonical bytes; document it as the JSON object it is.
+        # The body is the bundle's canonical bytes; document it as the bundle it is.
         responses={
             200: ResponseSpec(
-                dict[str, Any], description="the bundle, a JSON object", generate_examples=False
+                BundleDocument, description="the bundle (a JSON file)", generate_examples=False
             )
         },
     )
@@ -80,10 +82,10 @@ class ConfigController(Controller):
             description="records keep their state and system-set fields, marked as migrated "
             "(needs 'migrate_records'); the import ends with a reconciliation",
         ),
-    ) -> dict[str, Any]:
+    ) -> BundleImportReport:
         # The raw bytes, not parsed JSON: the audit trail records their SHA-256, and
         # the bundle reader refuses repeated member names a JSON decoder would hide.
         raw = await request.body()
         run = preview_bundle if dry_run else apply_bundle
         report = await run_sync(lambda: run(db, principal, raw, force=force, migrate=migrate))
-        return report.as_dict()
+        return shaped(report.as_dict(), BundleImportReport)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get
 from litestar.params import QueryParameter
 
+from labledger.api.schemas.base import shaped
+from labledger.api.schemas.integration import EventPage
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.integration.feed import DEFAULT_LIMIT, EventFilter, read_feed
@@ -34,8 +34,9 @@ class EventsController(Controller):
         limit: int = QueryParameter(
             default=DEFAULT_LIMIT, ge=0, le=INT32_MAX, description="1 to 1000"
         ),
-    ) -> dict[str, Any]:
+    ) -> EventPage:
         with db.read() as conn:
-            return read_feed(
+            page = read_feed(
                 conn, principal, after=after, events=EventFilter.of(type, kind), limit=limit
             )
+        return shaped(page, EventPage)
