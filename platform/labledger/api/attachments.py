@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
 from litestar.params import QueryParameter
@@ -22,11 +24,11 @@ class AttachmentsController(Controller):
     @post("/", summary="Upload a file as the raw request body; ?filename=name.pdf")
     async def upload(
         self,
-        request: Request,
+        request: Request[Any, Any, Any],
         db: Database,
         principal: Principal,
         settings: Settings,
-        filename: str = QueryParameter(name="filename", default="file"),
+        filename: Annotated[str, QueryParameter(name="filename")] = "file",
     ) -> Response[AttachmentInfo]:
         content = await request.body()
         content_type = request.headers.get("content-type", "application/octet-stream")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, get
 from litestar.params import QueryParameter
 
@@ -29,8 +31,8 @@ class AuditController(Controller):
         type: str | None = None,
         record_id: OptionalRowId = None,
         action: str | None = None,
-        since: str | None = QueryParameter(name="from", default=None),
-        until: str | None = QueryParameter(name="to", default=None),
+        since: Annotated[str | None, QueryParameter(name="from")] = None,
+        until: Annotated[str | None, QueryParameter(name="to")] = None,
         before: BeforeCursor = None,
         limit: Count = 100,
     ) -> AuditPage:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
@@ -40,10 +40,12 @@ class ConfigController(Controller):
         self,
         db: Database,
         principal: Principal,
-        types: str | None = QueryParameter(default=None, description="comma-separated type keys"),
-        name: str = QueryParameter(default=DEFAULT_NAME),
-        version: str = QueryParameter(default=DEFAULT_VERSION),
-        description: str = QueryParameter(default=""),
+        types: Annotated[
+            str | None, QueryParameter(description="comma-separated type keys")
+        ] = None,
+        name: str = DEFAULT_NAME,
+        version: str = DEFAULT_VERSION,
+        description: str = "",
     ) -> Response[bytes]:
         selected = [t.strip() for t in types.split(",") if t.strip()] if types else None
         with db.read() as conn:
@@ -73,15 +75,18 @@ class ConfigController(Controller):
         request: Request[Any, Any, Any],
         db: Database,
         principal: Principal,
-        dry_run: bool = QueryParameter(default=False, description="report, change nothing"),
-        force: bool = QueryParameter(
-            default=False, description="overwrite items changed here since they were imported"
-        ),
-        migrate: bool = QueryParameter(
-            default=False,
-            description="records keep their state and system-set fields, marked as migrated "
-            "(needs 'migrate_records'); the import ends with a reconciliation",
-        ),
+        dry_run: Annotated[bool, QueryParameter(description="report, change nothing")] = False,
+        force: Annotated[
+            bool,
+            QueryParameter(description="overwrite items changed here since they were imported"),
+        ] = False,
+        migrate: Annotated[
+            bool,
+            QueryParameter(
+                description="records keep their state and system-set fields, marked as migrated "
+                "(needs 'migrate_records'); the import ends with a reconciliation"
+            ),
+        ] = False,
     ) -> BundleImportReport:
         # The raw bytes, not parsed JSON: the audit trail records their SHA-256, and
         # the bundle reader refuses repeated member names a JSON decoder would hide.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, get
 from litestar.params import QueryParameter
 
@@ -26,14 +28,17 @@ class EventsController(Controller):
         self,
         db: Database,
         principal: Principal,
-        after: str | None = QueryParameter(default=None, description="cursor ('next' of a page)"),
-        type: str | None = QueryParameter(default=None, description="comma-separated type keys"),
-        kind: str | None = QueryParameter(
-            default=None, description="comma-separated kinds; 'record.*' matches a prefix"
-        ),
-        limit: int = QueryParameter(
-            default=DEFAULT_LIMIT, ge=0, le=INT32_MAX, description="1 to 1000"
-        ),
+        after: Annotated[
+            str | None, QueryParameter(description="cursor ('next' of a page)")
+        ] = None,
+        type: Annotated[str | None, QueryParameter(description="comma-separated type keys")] = None,
+        kind: Annotated[
+            str | None,
+            QueryParameter(description="comma-separated kinds; 'record.*' matches a prefix"),
+        ] = None,
+        limit: Annotated[
+            int, QueryParameter(ge=0, le=INT32_MAX, description="1 to 1000")
+        ] = DEFAULT_LIMIT,
     ) -> EventPage:
         with db.read() as conn:
             page = read_feed(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, get, post, put
@@ -80,11 +80,11 @@ class MappingsController(Controller):
         request: Request[Any, Any, Any],
         db: Database,
         principal: Principal,
-        filename: str = QueryParameter(default="upload", description="the file's name"),
-        dry_run: bool = QueryParameter(default=False, description="report, write nothing"),
-        reason: str | None = QueryParameter(
-            default=None, description="reason for change given to updated records"
-        ),
+        filename: Annotated[str, QueryParameter(description="the file's name")] = "upload",
+        dry_run: Annotated[bool, QueryParameter(description="report, write nothing")] = False,
+        reason: Annotated[
+            str | None, QueryParameter(description="reason for change given to updated records")
+        ] = None,
     ) -> ImportReport:
         raw = await request.body()
         if dry_run:
@@ -116,7 +116,7 @@ class ImportsController(Controller):
         principal: Principal,
         mapping: str | None = None,
         before: BeforeCursor = None,
-        limit: int = QueryParameter(default=50, ge=0, le=INT32_MAX, description="1 to 500"),
+        limit: Annotated[int, QueryParameter(ge=0, le=INT32_MAX, description="1 to 500")] = 50,
     ) -> ImportPage:
         with db.read() as conn:
             page = list_imports(conn, principal, mapping_key=mapping, before=before, limit=limit)

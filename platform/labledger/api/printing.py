@@ -7,6 +7,8 @@ toolbar, so an integration can hand it to a PDF converter or a print server.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, get, put
 from litestar.params import QueryParameter
 from litestar.response import Template
@@ -24,7 +26,12 @@ from labledger.printing.templates import (
     publish_print_template,
     read_print_template,
 )
-from labledger.web.printing import LABEL_IDS, sheet_response
+from labledger.web.printing import sheet_response
+
+#: ``?id=1&id=2``: the records to print labels for, in order (repeat an id for copies).
+LabelIds = Annotated[
+    list[RowIdValue] | None, QueryParameter(name="id", description="record ids, in print order")
+]
 
 
 class PrintingController(Controller):
@@ -35,7 +42,7 @@ class PrintingController(Controller):
         self,
         db: Database,
         principal: Principal,
-        type_key: str | None = QueryParameter(name="type", default=None),
+        type_key: Annotated[str | None, QueryParameter(name="type")] = None,
     ) -> PrintTemplateList:
         with db.read() as conn:
             items = list_print_templates(conn, principal, type_key)
@@ -83,7 +90,7 @@ class PrintingController(Controller):
         template_key: str,
         db: Database,
         principal: Principal,
-        ids: list[RowIdValue] | None = LABEL_IDS,
+        ids: LabelIds = None,
         skip: Count = 0,
     ) -> Template:
         with db.read() as conn:

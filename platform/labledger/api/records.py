@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import HeaderParameter
 
@@ -47,7 +49,7 @@ class RecordsController(Controller):
     def list(
         self,
         type_key: str,
-        request: Request,
+        request: Request[Any, Any, Any],
         db: Database,
         principal: Principal,
         settings: Settings,
@@ -94,7 +96,7 @@ class RecordsController(Controller):
         db: Database,
         principal: Principal,
         settings: Settings,
-        if_match: str | None = HeaderParameter(name="If-Match", default=None),
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[RecordView]:
         expected = parse_if_match(if_match)
         with db.write() as conn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Response, get, patch, post
 from litestar.params import QueryParameter
 
@@ -71,9 +73,11 @@ class WebhooksController(Controller):
         name: str,
         db: Database,
         principal: Principal,
-        status: str | None = QueryParameter(default=None, description="pending, delivered, dead"),
+        status: Annotated[
+            str | None, QueryParameter(description="pending, delivered, dead")
+        ] = None,
         before: BeforeCursor = None,
-        limit: int = QueryParameter(default=50, ge=0, le=INT32_MAX, description="1 to 500"),
+        limit: Annotated[int, QueryParameter(ge=0, le=INT32_MAX, description="1 to 500")] = 50,
     ) -> DeliveryPage:
         with db.read() as conn:
             page = list_deliveries(conn, principal, name, status=status, before=before, limit=limit)

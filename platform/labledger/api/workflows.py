@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, get, post, put
 from litestar.params import HeaderParameter
 
@@ -23,11 +25,11 @@ from labledger.params import RowId
 from labledger.settings import Settings
 from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow
 from labledger.workflows.engine import (
-    SignatureInput,
     available_transitions,
     record_with_signatures,
     run_transition,
 )
+from labledger.workflows.signing import SignatureInput
 
 
 class WorkflowsController(Controller):
@@ -88,7 +90,7 @@ class TransitionsController(Controller):
         db: Database,
         principal: Principal,
         settings: Settings,
-        if_match: str | None = HeaderParameter(name="If-Match", default=None),
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> SignedRecord:
         signature = (
             SignatureInput(data.signature.username or "", data.signature.password)
