@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
+from labledger.api.rawbody import raw_body
 from labledger.api.schemas.attachments import AttachmentInfo
 from labledger.api.schemas.base import shaped
 from labledger.db.engine import Database
@@ -21,7 +23,14 @@ class AttachmentsController(Controller):
     path = "/attachments"
     tags = ["attachments"]
 
-    @post("/", summary="Upload a file as the raw request body; ?filename=name.pdf")
+    @post(
+        "/",
+        summary="Upload a file as the raw request body; ?filename=name.pdf",
+        operation_class=raw_body(
+            "application/octet-stream",
+            "the file's bytes, sent with its own Content-Type (kept for the download)",
+        ),
+    )
     async def upload(
         self,
         request: Request[Any, Any, Any],
@@ -47,7 +56,20 @@ class AttachmentsController(Controller):
 
         return Response(await run_sync(save), status_code=201)
 
-    @get("/{attachment_id:int}", sync_to_thread=True, summary="Download a file")
+    @get(
+        "/{attachment_id:int}",
+        sync_to_thread=True,
+        summary="Download a file",
+        # The body is the file as uploaded, sent with the media type it was uploaded with.
+        responses={
+            200: ResponseSpec(
+                bytes,
+                media_type="application/octet-stream",
+                description="the file's bytes, with the Content-Type it was uploaded with",
+                generate_examples=False,
+            )
+        },
+    )
     def download(self, attachment_id: RowId, db: Database, principal: Principal) -> Response[bytes]:
         with db.read() as conn:
             found = read_attachment(conn, principal, attachment_id)

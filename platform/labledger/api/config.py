@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Reference
 from litestar.params import QueryParameter
 
+from labledger.api.rawbody import raw_body
 from labledger.api.schemas.base import shaped
 from labledger.api.schemas.bundles import BundleDocument, BundleImportReport
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
@@ -69,6 +71,11 @@ class ConfigController(Controller):
         status_code=200,
         summary="Import a bundle sent as the request body (?dry_run=true: preview only; "
         "?migrate=true: a migration of records with their history)",
+        operation_class=raw_body(
+            "application/json",
+            "the bundle file as exported (metadata/bundle.schema.json is its contract)",
+            Reference("#/components/schemas/BundleDocument"),
+        ),
     )
     async def import_bundle(
         self,

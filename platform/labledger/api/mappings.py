@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, post, put
 from litestar.params import QueryParameter
 
 from labledger.api.definitions import DefinitionBody, keyed_definition
+from labledger.api.rawbody import raw_body
 from labledger.api.schemas.base import Published, VersionedDefinition, shaped
 from labledger.api.schemas.integration import (
     ImportPage,
@@ -73,6 +74,9 @@ class MappingsController(Controller):
         "/{key:str}/imports",
         status_code=200,
         summary="Import the file sent as the request body (?dry_run=true: report only)",
+        operation_class=raw_body(
+            "application/octet-stream", "the file, in the format its mapping reads (CSV or JSON)"
+        ),
     )
     async def run(
         self,
