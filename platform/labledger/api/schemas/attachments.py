@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from labledger.api.schemas.base import Response
+from labledger.api.schemas.base import ResponseStruct
 
 
-class AttachmentInfo(Response):
+class AttachmentInfo(ResponseStruct):
     """A stored file; name its ``id`` in a record's attachment field."""
 
     id: int

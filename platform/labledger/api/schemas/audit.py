@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from labledger.api.schemas.base import Response
+from labledger.api.schemas.base import ResponseStruct
 from labledger.api.schemas.records import AuditEvent
 
 
-class AuditPage(Response):
+class AuditPage(ResponseStruct):
     """Events newest first; ``next`` is the ``before`` of the next page (None: last page)."""
 
     items: list[AuditEvent]
     next: int | None
 
 
-class Discrepancy(Response):
+class Discrepancy(ResponseStruct):
     """One thing that is not as the audit trail says."""
 
     #: chain, head, checkpoint, record, signature, configuration or role.
@@ -24,7 +24,7 @@ class Discrepancy(Response):
     field: str | None
 
 
-class VerifyReport(Response):
+class VerifyReport(ResponseStruct):
     """What verification checked and every discrepancy found (the first 200 listed)."""
 
     ok: bool

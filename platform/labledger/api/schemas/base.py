@@ -12,11 +12,11 @@ Body = TypeVar("Body", bound=msgspec.Struct)
 JsonObject = dict[str, Any]
 
 
-class Request(msgspec.Struct, forbid_unknown_fields=True):
+class RequestStruct(msgspec.Struct, forbid_unknown_fields=True):
     """A request body: unknown members are refused (400), never silently dropped."""
 
 
-class Response(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ResponseStruct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A response body.
 
     Unknown members are refused when service data is shaped into it, so a key a
@@ -30,7 +30,7 @@ def shaped(value: Any, kind: type[Body]) -> Body:
     return msgspec.convert(value, kind)
 
 
-class Published(Response):
+class Published(ResponseStruct):
     """A definition published: its new version, and whether it differed from the last."""
 
     key: str
@@ -38,7 +38,7 @@ class Published(Response):
     changed: bool
 
 
-class VersionedDefinition(Response):
+class VersionedDefinition(ResponseStruct):
     """A definition (workflow, mapping, print template) at one version."""
 
     key: str
@@ -46,7 +46,7 @@ class VersionedDefinition(Response):
     definition: JsonObject
 
 
-class FieldProblem(Response):
+class FieldProblem(ResponseStruct):
     """One problem with one input location, as in a problem document's ``errors``."""
 
     field: str

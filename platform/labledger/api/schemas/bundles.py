@@ -6,10 +6,10 @@ from typing import Any, Literal
 
 import msgspec
 
-from labledger.api.schemas.base import FieldProblem, JsonObject, Response
+from labledger.api.schemas.base import FieldProblem, JsonObject, ResponseStruct
 
 
-class BundleDocument(Response):
+class BundleDocument(ResponseStruct):
     """A configuration bundle (``metadata/bundle.schema.json`` is its full contract)."""
 
     format: Literal["labledger.bundle/1"]
@@ -24,7 +24,7 @@ class BundleDocument(Response):
     records: list[JsonObject] | msgspec.UnsetType = msgspec.UNSET
 
 
-class DefinitionChange(Response):
+class DefinitionChange(ResponseStruct):
     """One difference between the definition here and the bundle's."""
 
     #: added, removed or changed.
@@ -38,7 +38,7 @@ class DefinitionChange(Response):
     records: int | None
 
 
-class ItemReport(Response):
+class ItemReport(ResponseStruct):
     """What the import does to one role, workflow, type, mapping or print template."""
 
     kind: str
@@ -55,7 +55,7 @@ class ItemReport(Response):
     changes: list[DefinitionChange]
 
 
-class RecordReport(Response):
+class RecordReport(ResponseStruct):
     """A record the bundle carries: created, or imported before."""
 
     ref: str
@@ -66,7 +66,7 @@ class RecordReport(Response):
     number: str | None
 
 
-class Reconciliation(Response):
+class Reconciliation(ResponseStruct):
     """A migration's records as read back: counts, content hashes, mismatches."""
 
     #: type -> state -> number of records, as stored.
@@ -75,7 +75,7 @@ class Reconciliation(Response):
     mismatches: list[FieldProblem]
 
 
-class Conflict(Response):
+class Conflict(ResponseStruct):
     """An item that would overwrite a local change and was not forced."""
 
     kind: str
@@ -84,7 +84,7 @@ class Conflict(Response):
     message: str
 
 
-class BundleImportReport(Response):
+class BundleImportReport(ResponseStruct):
     """What an import did, or a dry run would do, item by item."""
 
     name: str

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from labledger.api.schemas.base import JsonObject, Response
+from labledger.api.schemas.base import JsonObject, ResponseStruct
 
 
-class TypeSummary(Response):
+class TypeSummary(ResponseStruct):
     key: str
     label: str
     plural: str
@@ -14,11 +14,11 @@ class TypeSummary(Response):
     workflow: str | None
 
 
-class TypeList(Response):
+class TypeList(ResponseStruct):
     items: list[TypeSummary]
 
 
-class TypeDetail(Response):
+class TypeDetail(ResponseStruct):
     """A type's current definition and the JSON Schema of its records' ``data``."""
 
     key: str
@@ -27,7 +27,7 @@ class TypeDetail(Response):
     json_schema: JsonObject
 
 
-class PrintTemplateSummary(Response):
+class PrintTemplateSummary(ResponseStruct):
     key: str
     label: str
     #: The object type whose records the template prints.
@@ -37,5 +37,5 @@ class PrintTemplateSummary(Response):
     version: int
 
 
-class PrintTemplateList(Response):
+class PrintTemplateList(ResponseStruct):
     items: list[PrintTemplateSummary]

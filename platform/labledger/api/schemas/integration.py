@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import msgspec
 from litestar.params import Body
 
-from labledger.api.schemas.base import JsonObject, Request, Response
+from labledger.api.schemas.base import JsonObject, RequestStruct, ResponseStruct
 from labledger.limits import RowIdValue
 
 
-class FeedEvent(Response):
+class FeedEvent(ResponseStruct):
     """An outbox event, exactly as webhooks deliver it."""
 
     id: int
@@ -25,7 +25,7 @@ class FeedEvent(Response):
     payload: JsonObject
 
 
-class EventPage(Response):
+class EventPage(ResponseStruct):
     """Events after the cursor; send ``next`` back as ``after`` (also when ``more`` is false)."""
 
     items: list[FeedEvent]
@@ -33,7 +33,7 @@ class EventPage(Response):
     more: bool
 
 
-class EventFilter(Response):
+class EventFilter(ResponseStruct):
     """Which events a subscription receives (empty lists match everything)."""
 
     types: list[str]
@@ -41,7 +41,7 @@ class EventFilter(Response):
     states: list[str]
 
 
-class Subscription(Response):
+class Subscription(ResponseStruct):
     """A webhook subscription, without its secret."""
 
     name: str
@@ -75,11 +75,11 @@ class SubscriptionCounts(Subscription):
     delivered: int
 
 
-class SubscriptionList(Response):
+class SubscriptionList(ResponseStruct):
     items: list[SubscriptionCounts]
 
 
-class DeliveryAttempt(Response):
+class DeliveryAttempt(ResponseStruct):
     """One failed attempt: the HTTP status and start of the answer, or the network error."""
 
     delivery: int
@@ -101,7 +101,7 @@ class SubscriptionStatus(SubscriptionCounts):
     failures: list[DeliveryAttempt]
 
 
-class Delivery(Response):
+class Delivery(ResponseStruct):
     id: int
     event_id: int
     #: pending, delivered or dead.
@@ -115,7 +115,7 @@ class Delivery(Response):
     created_at: datetime
 
 
-class DeliveryPage(Response):
+class DeliveryPage(ResponseStruct):
     """Deliveries newest first; ``next`` is the ``before`` of the next page."""
 
     items: list[Delivery]
@@ -133,17 +133,17 @@ SubscriptionBody = Annotated[
 ]
 
 
-class ReplayRequest(Request):
+class ReplayRequest(RequestStruct):
     """Which dead deliveries to send again: the listed ids, or all of them."""
 
     ids: list[RowIdValue] | None = None
 
 
-class ReplayResult(Response):
+class ReplayResult(ResponseStruct):
     replayed: int
 
 
-class MappingSummary(Response):
+class MappingSummary(ResponseStruct):
     key: str
     label: str | None
     #: The object type the mapping imports into.
@@ -154,22 +154,22 @@ class MappingSummary(Response):
     version: int
 
 
-class MappingList(Response):
+class MappingList(ResponseStruct):
     items: list[MappingSummary]
 
 
-class MappingVersion(Response):
+class MappingVersion(ResponseStruct):
     version: int
     published_at: datetime
     published_by: str
     definition: JsonObject
 
 
-class MappingHistory(Response):
+class MappingHistory(ResponseStruct):
     items: list[MappingVersion]
 
 
-class RowProblem(Response):
+class RowProblem(ResponseStruct):
     """One problem of one file row: its line, and the column and field where known."""
 
     line: int
@@ -178,12 +178,12 @@ class RowProblem(Response):
     message: str
 
 
-class RecordRef(Response):
+class RecordRef(ResponseStruct):
     id: int
     number: str
 
 
-class ReportRow(Response):
+class ReportRow(ResponseStruct):
     line: int
     #: create, update, unchanged or error.
     action: str
@@ -193,7 +193,7 @@ class ReportRow(Response):
     errors: list[RowProblem]
 
 
-class ImportReport(Response):
+class ImportReport(ResponseStruct):
     """What a file import did, or a dry run would do, row by row."""
 
     mapping: str
@@ -213,7 +213,7 @@ class ImportReport(Response):
     rows: list[ReportRow]
 
 
-class ImportRun(Response):
+class ImportRun(ResponseStruct):
     """An applied import."""
 
     id: int
@@ -231,7 +231,7 @@ class ImportRun(Response):
     audit_seq: int | None
 
 
-class ProducedRow(Response):
+class ProducedRow(ResponseStruct):
     line: int
     action: str
     record: RecordRef
@@ -244,7 +244,7 @@ class ImportRunDetails(ImportRun):
     errors: list[Any]
 
 
-class ImportPage(Response):
+class ImportPage(ResponseStruct):
     """Imports newest first; ``next`` is the ``before`` of the next page."""
 
     items: list[ImportRun]

@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from labledger.api.schemas.base import JsonObject, Request, Response
+from labledger.api.schemas.base import JsonObject, RequestStruct, ResponseStruct
 
 
-class RecordWrite(Request):
+class RecordWrite(RequestStruct):
     """Create or update a record: field values and, where needed, the reason for change."""
 
     data: JsonObject
     reason: str | None = None
 
 
-class RecordView(Response):
+class RecordView(ResponseStruct):
     """A record: its envelope is fixed, ``data`` holds the fields its type defines."""
 
     id: int
@@ -34,14 +34,14 @@ class RecordView(Response):
     updated_by: str
 
 
-class RecordPage(Response):
+class RecordPage(ResponseStruct):
     """One page of records; ``next`` is the cursor of the next page (None: last page)."""
 
     items: list[RecordView]
     next: str | None
 
 
-class AuditEvent(Response):
+class AuditEvent(ResponseStruct):
     """One event of the hash-chained audit trail."""
 
     seq: int
@@ -59,7 +59,7 @@ class AuditEvent(Response):
     hash: str
 
 
-class RecordHistory(Response):
+class RecordHistory(ResponseStruct):
     """Every event of one record, oldest first."""
 
     items: list[AuditEvent]

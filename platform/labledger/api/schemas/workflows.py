@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from labledger.api.schemas.base import Request, Response
+from labledger.api.schemas.base import RequestStruct, ResponseStruct
 from labledger.api.schemas.records import RecordView
 
 
-class SignaturePayload(Request):
+class SignaturePayload(RequestStruct):
     """The signer's credentials, re-entered for every signature.
 
     Both are required: an API call has no signing session. The username is
@@ -20,31 +20,31 @@ class SignaturePayload(Request):
     username: str | None = None
 
 
-class TransitionWrite(Request):
+class TransitionWrite(RequestStruct):
     """Run a transition: an optional reason, and the signature where one is required."""
 
     reason: str | None = None
     signature: SignaturePayload | None = None
 
 
-class WorkflowSummary(Response):
+class WorkflowSummary(ResponseStruct):
     key: str
     label: str | None
     version: int
 
 
-class WorkflowList(Response):
+class WorkflowList(ResponseStruct):
     items: list[WorkflowSummary]
 
 
-class Blocker(Response):
+class Blocker(ResponseStruct):
     """Why a transition cannot run now: a kind (roles, guard, required, ...) and a sentence."""
 
     kind: str
     message: str
 
 
-class TransitionOption(Response):
+class TransitionOption(ResponseStruct):
     """A transition from the record's state, whether the caller may run it, and why not."""
 
     key: str
@@ -57,11 +57,11 @@ class TransitionOption(Response):
     signature: str | None
 
 
-class TransitionList(Response):
+class TransitionList(ResponseStruct):
     items: list[TransitionOption]
 
 
-class Signature(Response):
+class Signature(ResponseStruct):
     """An electronic signature and whether it still matches the signed record."""
 
     signer: str
@@ -75,7 +75,7 @@ class Signature(Response):
     status: str
 
 
-class SignatureList(Response):
+class SignatureList(ResponseStruct):
     items: list[Signature]
 
 
