@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from litestar import Controller, get
 from litestar.params import QueryParameter
 
+from labledger.api.schemas.audit import AuditPage, VerifyReport
+from labledger.api.schemas.base import shaped
 from labledger.audit.checkpoints import parse_checkpoint
 from labledger.audit.queries import AuditFilter, parse_time, search_events
 from labledger.audit.verify import verify
@@ -29,11 +31,11 @@ class AuditController(Controller):
         type: str | None = None,
         record_id: OptionalRowId = None,
         action: str | None = None,
-        since: str | None = QueryParameter(name="from", default=None),
-        until: str | None = QueryParameter(name="to", default=None),
+        since: Annotated[str | None, QueryParameter(name="from")] = None,
+        until: Annotated[str | None, QueryParameter(name="to")] = None,
         before: BeforeCursor = None,
         limit: Count = 100,
-    ) -> dict[str, Any]:
+    ) -> AuditPage:
         query = AuditFilter(
             actor=user,
             type_key=type,
@@ -45,7 +47,8 @@ class AuditController(Controller):
             limit=limit,
         )
         with db.read() as conn:
-            return search_events(conn, principal, query)
+            page = search_events(conn, principal, query)
+        return shaped(page, AuditPage)
 
     @get(
         "/verify",
@@ -54,9 +57,10 @@ class AuditController(Controller):
     )
     def verify(
         self, db: Database, principal: Principal, checkpoint: str | None = None
-    ) -> dict[str, Any]:
+    ) -> VerifyReport:
         if not principal.has_permission(READ_AUDIT):
             raise Forbidden("Verifying the audit trail needs the 'read_audit' permission.")
         wanted = parse_checkpoint(checkpoint) if checkpoint else None
         with db.snapshot() as conn:
-            return verify(conn, checkpoint=wanted).as_dict()
+            report = verify(conn, checkpoint=wanted)
+        return shaped(report.as_dict(), VerifyReport)

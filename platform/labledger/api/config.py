@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Reference
 from litestar.params import QueryParameter
 
+from labledger.api.rawbody import raw_body
+from labledger.api.schemas.base import shaped
+from labledger.api.schemas.bundles import BundleDocument, BundleImportReport
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
 from labledger.bundles.format import dump_bundle
 from labledger.bundles.importer import apply_bundle, preview_bundle
@@ -27,10 +31,10 @@ class ConfigController(Controller):
         "/export",
         sync_to_thread=True,
         summary="Export all types (or ?types=a,b and what they need) as a canonical bundle",
-        # The body is the bundle's canonical bytes; document it as the JSON object it is.
+        # The body is the bundle's canonical bytes; document it as the bundle it is.
         responses={
             200: ResponseSpec(
-                dict[str, Any], description="the bundle, a JSON object", generate_examples=False
+                BundleDocument, description="the bundle (a JSON file)", generate_examples=False
             )
         },
     )
@@ -38,10 +42,12 @@ class ConfigController(Controller):
         self,
         db: Database,
         principal: Principal,
-        types: str | None = QueryParameter(default=None, description="comma-separated type keys"),
-        name: str = QueryParameter(default=DEFAULT_NAME),
-        version: str = QueryParameter(default=DEFAULT_VERSION),
-        description: str = QueryParameter(default=""),
+        types: Annotated[
+            str | None, QueryParameter(description="comma-separated type keys")
+        ] = None,
+        name: str = DEFAULT_NAME,
+        version: str = DEFAULT_VERSION,
+        description: str = "",
     ) -> Response[bytes]:
         selected = [t.strip() for t in types.split(",") if t.strip()] if types else None
         with db.read() as conn:
@@ -65,25 +71,33 @@ class ConfigController(Controller):
         status_code=200,
         summary="Import a bundle sent as the request body (?dry_run=true: preview only; "
         "?migrate=true: a migration of records with their history)",
+        operation_class=raw_body(
+            "application/json",
+            "the bundle file as exported (metadata/bundle.schema.json is its contract)",
+            Reference("#/components/schemas/BundleDocument"),
+        ),
     )
     async def import_bundle(
         self,
         request: Request[Any, Any, Any],
         db: Database,
         principal: Principal,
-        dry_run: bool = QueryParameter(default=False, description="report, change nothing"),
-        force: bool = QueryParameter(
-            default=False, description="overwrite items changed here since they were imported"
-        ),
-        migrate: bool = QueryParameter(
-            default=False,
-            description="records keep their state and system-set fields, marked as migrated "
-            "(needs 'migrate_records'); the import ends with a reconciliation",
-        ),
-    ) -> dict[str, Any]:
+        dry_run: Annotated[bool, QueryParameter(description="report, change nothing")] = False,
+        force: Annotated[
+            bool,
+            QueryParameter(description="overwrite items changed here since they were imported"),
+        ] = False,
+        migrate: Annotated[
+            bool,
+            QueryParameter(
+                description="records keep their state and system-set fields, marked as migrated "
+                "(needs 'migrate_records'); the import ends with a reconciliation"
+            ),
+        ] = False,
+    ) -> BundleImportReport:
         # The raw bytes, not parsed JSON: the audit trail records their SHA-256, and
         # the bundle reader refuses repeated member names a JSON decoder would hide.
         raw = await request.body()
         run = preview_bundle if dry_run else apply_bundle
         report = await run_sync(lambda: run(db, principal, raw, force=force, migrate=migrate))
-        return report.as_dict()
+        return shaped(report.as_dict(), BundleImportReport)

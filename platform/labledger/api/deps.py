@@ -7,7 +7,7 @@ the API needs no CSRF token.
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from litestar import Request
 from litestar.di import Provide
@@ -20,15 +20,17 @@ from labledger.identity.tokens import principal_for_token
 from labledger.settings import Settings
 
 
-def provide_db(request: Request) -> Database:
-    return request.app.state.db
+def provide_db(request: Request[Any, Any, Any]) -> Database:
+    db: Database = request.app.state.db
+    return db
 
 
-def provide_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def provide_settings(request: Request[Any, Any, Any]) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
-def provide_principal(request: Request) -> Principal:
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
@@ -40,7 +42,7 @@ def provide_principal(request: Request) -> Principal:
     return principal
 
 
-def _refuse_token(db: Database, request: Request) -> NoReturn:
+def _refuse_token(db: Database, request: Request[Any, Any, Any]) -> NoReturn:
     """A 401 for a token that does not work; 429 once its address has sent too many."""
     limits = request.app.state.settings.rate_limits
     found = counters(limits, "api-token", address=client_address(request), account=None)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from litestar import Controller, get
 from litestar.params import QueryParameter
 
+from labledger.api.schemas.base import shaped
+from labledger.api.schemas.integration import EventPage
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.integration.feed import DEFAULT_LIMIT, EventFilter, read_feed
@@ -26,16 +28,20 @@ class EventsController(Controller):
         self,
         db: Database,
         principal: Principal,
-        after: str | None = QueryParameter(default=None, description="cursor ('next' of a page)"),
-        type: str | None = QueryParameter(default=None, description="comma-separated type keys"),
-        kind: str | None = QueryParameter(
-            default=None, description="comma-separated kinds; 'record.*' matches a prefix"
-        ),
-        limit: int = QueryParameter(
-            default=DEFAULT_LIMIT, ge=0, le=INT32_MAX, description="1 to 1000"
-        ),
-    ) -> dict[str, Any]:
+        after: Annotated[
+            str | None, QueryParameter(description="cursor ('next' of a page)")
+        ] = None,
+        type: Annotated[str | None, QueryParameter(description="comma-separated type keys")] = None,
+        kind: Annotated[
+            str | None,
+            QueryParameter(description="comma-separated kinds; 'record.*' matches a prefix"),
+        ] = None,
+        limit: Annotated[
+            int, QueryParameter(ge=0, le=INT32_MAX, description="1 to 1000")
+        ] = DEFAULT_LIMIT,
+    ) -> EventPage:
         with db.read() as conn:
-            return read_feed(
+            page = read_feed(
                 conn, principal, after=after, events=EventFilter.of(type, kind), limit=limit
             )
+        return shaped(page, EventPage)

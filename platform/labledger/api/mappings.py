@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, get, post, put
 from litestar.params import QueryParameter
 
+from labledger.api.definitions import DefinitionBody, keyed_definition
+from labledger.api.rawbody import raw_body
+from labledger.api.schemas.base import Published, VersionedDefinition, shaped
+from labledger.api.schemas.integration import (
+    ImportPage,
+    ImportReport,
+    ImportRunDetails,
+    MappingHistory,
+    MappingList,
+)
 from labledger.db.engine import Database
 from labledger.errors import FieldError, ValidationFailed
 from labledger.identity.principal import Principal
@@ -32,40 +42,41 @@ class MappingsController(Controller):
     tags = ["integration"]
 
     @get("/", sync_to_thread=True, summary="Import mappings into types you may read")
-    def list(self, db: Database, principal: Principal) -> dict[str, Any]:
+    def list(self, db: Database, principal: Principal) -> MappingList:
         with db.read() as conn:
-            return {"items": list_mappings(conn, principal)}
+            items = list_mappings(conn, principal)
+        return shaped({"items": items}, MappingList)
 
     @get("/{key:str}", sync_to_thread=True, summary="A mapping (current, or ?version=N)")
     def read(
         self, key: str, db: Database, principal: Principal, version: OptionalVersion = None
-    ) -> dict[str, Any]:
+    ) -> VersionedDefinition:
         with db.read() as conn:
             mapping = readable_mapping(conn, principal, key, version)
-        return {"key": key, "version": mapping.version, "definition": mapping.definition}
+        return VersionedDefinition(key=key, version=mapping.version, definition=mapping.definition)
 
     @get("/{key:str}/versions", sync_to_thread=True, summary="Every version of a mapping")
-    def versions(self, key: str, db: Database, principal: Principal) -> dict[str, Any]:
+    def versions(self, key: str, db: Database, principal: Principal) -> MappingHistory:
         with db.read() as conn:
-            return {"items": mapping_history(conn, principal, key)}
+            items = mapping_history(conn, principal, key)
+        return shaped({"items": items}, MappingHistory)
 
     @put("/{key:str}", sync_to_thread=True, summary="Publish a new version of a mapping")
     def publish(
-        self, key: str, data: dict[str, Any], db: Database, principal: Principal
-    ) -> dict[str, Any]:
-        if data.get("key", key) != key:
-            raise ValidationFailed(
-                "The mapping's key differs from the address.",
-                [FieldError("key", f"must be '{key}'")],
-            )
+        self, key: str, data: DefinitionBody, db: Database, principal: Principal
+    ) -> Published:
+        definition = keyed_definition(data, key, noun="mapping")
         with db.write() as conn:
-            published = publish_mapping(conn, principal, {**data, "key": key})
-        return {"key": key, "version": published.version, "changed": published.changed}
+            published = publish_mapping(conn, principal, definition)
+        return Published(key=key, version=published.version, changed=published.changed)
 
     @post(
         "/{key:str}/imports",
         status_code=200,
         summary="Import the file sent as the request body (?dry_run=true: report only)",
+        operation_class=raw_body(
+            "application/octet-stream", "the file, in the format its mapping reads (CSV or JSON)"
+        ),
     )
     async def run(
         self,
@@ -73,16 +84,16 @@ class MappingsController(Controller):
         request: Request[Any, Any, Any],
         db: Database,
         principal: Principal,
-        filename: str = QueryParameter(default="upload", description="the file's name"),
-        dry_run: bool = QueryParameter(default=False, description="report, write nothing"),
-        reason: str | None = QueryParameter(
-            default=None, description="reason for change given to updated records"
-        ),
-    ) -> dict[str, Any]:
+        filename: Annotated[str, QueryParameter(description="the file's name")] = "upload",
+        dry_run: Annotated[bool, QueryParameter(description="report, write nothing")] = False,
+        reason: Annotated[
+            str | None, QueryParameter(description="reason for change given to updated records")
+        ] = None,
+    ) -> ImportReport:
         raw = await request.body()
         if dry_run:
             report = await run_sync(lambda: preview_import(db, principal, key, raw, filename))
-            return report.as_dict()
+            return shaped(report.as_dict(), ImportReport)
         report = await run_sync(
             lambda: apply_import(db, principal, key, raw, filename, reason=reason)
         )
@@ -95,7 +106,7 @@ class MappingsController(Controller):
                 ],
                 extra={"report": report.as_dict()},
             )
-        return report.as_dict()
+        return shaped(report.as_dict(), ImportReport)
 
 
 class ImportsController(Controller):
@@ -109,12 +120,14 @@ class ImportsController(Controller):
         principal: Principal,
         mapping: str | None = None,
         before: BeforeCursor = None,
-        limit: int = QueryParameter(default=50, ge=0, le=INT32_MAX, description="1 to 500"),
-    ) -> dict[str, Any]:
+        limit: Annotated[int, QueryParameter(ge=0, le=INT32_MAX, description="1 to 500")] = 50,
+    ) -> ImportPage:
         with db.read() as conn:
-            return list_imports(conn, principal, mapping_key=mapping, before=before, limit=limit)
+            page = list_imports(conn, principal, mapping_key=mapping, before=before, limit=limit)
+        return shaped(page, ImportPage)
 
     @get("/{import_id:int}", sync_to_thread=True, summary="An import: rows produced, row errors")
-    def read(self, import_id: RowId, db: Database, principal: Principal) -> dict[str, Any]:
+    def read(self, import_id: RowId, db: Database, principal: Principal) -> ImportRunDetails:
         with db.read() as conn:
-            return get_import(conn, principal, import_id)
+            found = get_import(conn, principal, import_id)
+        return shaped(found, ImportRunDetails)

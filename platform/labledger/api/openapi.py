@@ -18,6 +18,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import OpenAPI
 
 from labledger.api.problems import PROBLEM_JSON
+from labledger.api.rawbody import RAW_BODY
 
 API_PREFIX = "/api/v1/"
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
@@ -104,6 +105,9 @@ _HEADERS: dict[int, dict[str, Any]] = {
 
 
 def _takes_json_body(operation: dict[str, Any]) -> bool:
+    """Whether the framework decodes the body as JSON (a raw body is taken as sent)."""
+    if operation.get(RAW_BODY):
+        return False
     content = operation.get("requestBody", {}).get("content", {})
     return any(media == "application/json" or media.endswith("+json") for media in content)
 
@@ -122,7 +126,7 @@ def problem_statuses(method: str, operation: dict[str, Any]) -> list[int]:
     refused by roles (403) or carry a NUL in its address (422); what it names
     can be malformed (400) or unknown (404); a write can conflict (409), be too
     large (413) or meet a suspended audit trail (503); a JSON body can be sent
-    as another media type (415); an update guarded by If-Match needs it (428).
+    as another media type (415, not for a raw body); an update guarded by If-Match needs it (428).
     """
     statuses = {401, 403, 422, 429}
     if operation.get("parameters") or "requestBody" in operation:

@@ -7,14 +7,16 @@ toolbar, so an integration can hand it to a PDF converter or a print server.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from litestar import Controller, get, put
 from litestar.params import QueryParameter
 from litestar.response import Template
 
+from labledger.api.definitions import DefinitionBody, keyed_definition
+from labledger.api.schemas.base import Published, VersionedDefinition, shaped
+from labledger.api.schemas.definitions import PrintTemplateList
 from labledger.db.engine import Database
-from labledger.errors import FieldError, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.limits import RowIdValue
 from labledger.params import Count, RowId
@@ -24,7 +26,12 @@ from labledger.printing.templates import (
     publish_print_template,
     read_print_template,
 )
-from labledger.web.printing import LABEL_IDS, sheet_response
+from labledger.web.printing import sheet_response
+
+#: ``?id=1&id=2``: the records to print labels for, in order (repeat an id for copies).
+LabelIds = Annotated[
+    list[RowIdValue] | None, QueryParameter(name="id", description="record ids, in print order")
+]
 
 
 class PrintingController(Controller):
@@ -35,15 +42,17 @@ class PrintingController(Controller):
         self,
         db: Database,
         principal: Principal,
-        type_key: str | None = QueryParameter(name="type", default=None),
-    ) -> dict[str, Any]:
+        type_key: Annotated[str | None, QueryParameter(name="type")] = None,
+    ) -> PrintTemplateList:
         with db.read() as conn:
-            return {"items": list_print_templates(conn, principal, type_key)}
+            items = list_print_templates(conn, principal, type_key)
+        return shaped({"items": items}, PrintTemplateList)
 
     @get("/print-templates/{key:str}", sync_to_thread=True, summary="Read a print template")
-    def read(self, key: str, db: Database, principal: Principal) -> dict[str, Any]:
+    def read(self, key: str, db: Database, principal: Principal) -> VersionedDefinition:
         with db.read() as conn:
-            return read_print_template(conn, principal, key)
+            found = read_print_template(conn, principal, key)
+        return shaped(found, VersionedDefinition)
 
     @put(
         "/print-templates/{key:str}",
@@ -51,16 +60,12 @@ class PrintingController(Controller):
         summary="Publish a new version of a print template (needs 'configure')",
     )
     def publish(
-        self, key: str, data: dict[str, Any], db: Database, principal: Principal
-    ) -> dict[str, Any]:
-        if data.get("key", key) != key:
-            raise ValidationFailed(
-                "The definition's key differs from the address.",
-                [FieldError("key", f"must be '{key}'")],
-            )
+        self, key: str, data: DefinitionBody, db: Database, principal: Principal
+    ) -> Published:
+        definition = keyed_definition(data, key)
         with db.write() as conn:
-            published = publish_print_template(conn, principal, {"key": key, **data})
-        return {"key": key, "version": published.version, "changed": published.changed}
+            published = publish_print_template(conn, principal, definition)
+        return Published(key=key, version=published.version, changed=published.changed)
 
     @get(
         "/records/{type_key:str}/{record_id:int}/print/{template_key:str}",
@@ -85,7 +90,7 @@ class PrintingController(Controller):
         template_key: str,
         db: Database,
         principal: Principal,
-        ids: list[RowIdValue] | None = LABEL_IDS,
+        ids: LabelIds = None,
         skip: Count = 0,
     ) -> Template:
         with db.read() as conn:

@@ -50,7 +50,9 @@ def _error_headers(exc: ServiceError) -> dict[str, str] | None:
     return None
 
 
-def service_error_handler(request: Request, exc: ServiceError) -> Response[dict[str, Any]]:
+def service_error_handler(
+    request: Request[Any, Any, Any], exc: ServiceError
+) -> Response[dict[str, Any]]:
     headers = _error_headers(exc)
     return problem(
         exc.status,
@@ -75,13 +77,15 @@ def framework_errors(exc: HTTPException) -> list[dict[str, str]]:
     return result
 
 
-def _too_large_detail(request: Request) -> str:
+def _too_large_detail(request: Request[Any, Any, Any]) -> str:
     """Name the body size limit (``Settings.request_max_bytes``) that was exceeded."""
     limit = request.route_handler.resolve_request_max_body_size()
     return f"The request body is larger than the limit of {limit or 0:,} bytes."
 
 
-def http_error_handler(request: Request, exc: HTTPException) -> Response[dict[str, Any]]:
+def http_error_handler(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
     status = exc.status_code
     detail = exc.detail
     if status == 404 and detail in ("Not Found", ""):
@@ -106,7 +110,9 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response[dict[st
     )
 
 
-def unexpected_error_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+def unexpected_error_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
         500,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import HeaderParameter
 
-from labledger.api.payloads import RecordWrite
+from labledger.api.schemas.base import shaped
+from labledger.api.schemas.records import RecordHistory, RecordPage, RecordView, RecordWrite
 from labledger.audit.queries import record_history
 from labledger.db.engine import Database
 from labledger.errors import FieldError, PreconditionRequired, ValidationFailed
@@ -34,8 +35,10 @@ def parse_if_match(value: str | None) -> int:
     return int(text)
 
 
-def with_etag(view: dict[str, Any], status_code: int = 200) -> Response[dict[str, Any]]:
-    return Response(view, status_code=status_code, headers={"ETag": f'"{view["version"]}"'})
+def with_etag(record: object, status_code: int = 200) -> Response[RecordView]:
+    """The record as its struct, with its version as the ETag."""
+    view = shaped(record, RecordView)
+    return Response(view, status_code=status_code, headers={"ETag": f'"{view.version}"'})
 
 
 class RecordsController(Controller):
@@ -46,15 +49,16 @@ class RecordsController(Controller):
     def list(
         self,
         type_key: str,
-        request: Request,
+        request: Request[Any, Any, Any],
         db: Database,
         principal: Principal,
         settings: Settings,
-    ) -> dict[str, Any]:
+    ) -> RecordPage:
         query = ListQuery.from_params(dict(request.query_params))
         with db.read() as conn:
             model = readable_model(conn, principal, type_key)
-            return list_records(conn, model, query, max_limit=settings.max_page_size)
+            page = list_records(conn, model, query, max_limit=settings.max_page_size)
+        return shaped(page, RecordPage)
 
     @post("/", sync_to_thread=True, summary="Create a record")
     def create(
@@ -64,7 +68,7 @@ class RecordsController(Controller):
         db: Database,
         principal: Principal,
         settings: Settings,
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[RecordView]:
         with db.write() as conn:
             view = create_record(
                 conn,
@@ -79,7 +83,7 @@ class RecordsController(Controller):
     @get("/{record_id:int}", sync_to_thread=True, summary="Read a record")
     def read(
         self, type_key: str, record_id: RowId, db: Database, principal: Principal
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[RecordView]:
         with db.read() as conn:
             return with_etag(get_record(conn, principal, type_key, record_id))
 
@@ -92,8 +96,8 @@ class RecordsController(Controller):
         db: Database,
         principal: Principal,
         settings: Settings,
-        if_match: str | None = HeaderParameter(name="If-Match", default=None),
-    ) -> Response[dict[str, Any]]:
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
+    ) -> Response[RecordView]:
         expected = parse_if_match(if_match)
         with db.write() as conn:
             view = update_record(
@@ -111,6 +115,7 @@ class RecordsController(Controller):
     @get("/{record_id:int}/audit", sync_to_thread=True, summary="Audit trail of a record")
     def audit(
         self, type_key: str, record_id: RowId, db: Database, principal: Principal
-    ) -> dict[str, Any]:
+    ) -> RecordHistory:
         with db.read() as conn:
-            return {"items": record_history(conn, principal, type_key, record_id)}
+            events = record_history(conn, principal, type_key, record_id)
+        return shaped({"items": events}, RecordHistory)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get, put
 
+from labledger.api.definitions import DefinitionBody, keyed_definition
+from labledger.api.schemas.base import Published, shaped
+from labledger.api.schemas.definitions import TypeDetail, TypeList
 from labledger.db.engine import Database
-from labledger.errors import FieldError, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata.types import list_types, publish_type, readable_model
 
@@ -17,31 +17,26 @@ class TypesController(Controller):
     tags = ["object types"]
 
     @get("/", sync_to_thread=True, summary="List the object types you may read")
-    def list(self, db: Database, principal: Principal) -> dict[str, Any]:
+    def list(self, db: Database, principal: Principal) -> TypeList:
         with db.read() as conn:
-            return {"items": list_types(conn, principal)}
+            return shaped({"items": list_types(conn, principal)}, TypeList)
 
     @get("/{type_key:str}", sync_to_thread=True, summary="Definition and JSON Schema of a type")
-    def read(self, type_key: str, db: Database, principal: Principal) -> dict[str, Any]:
+    def read(self, type_key: str, db: Database, principal: Principal) -> TypeDetail:
         with db.read() as conn:
             model = readable_model(conn, principal, type_key)
-        return {
-            "key": model.key,
-            "version": model.version,
-            "definition": model.definition,
-            "json_schema": model.published_schema(),
-        }
+        return TypeDetail(
+            key=model.key,
+            version=model.version,
+            definition=model.definition,
+            json_schema=model.published_schema(),
+        )
 
     @put("/{type_key:str}", sync_to_thread=True, summary="Publish a new version of a type")
     def publish(
-        self, type_key: str, data: dict[str, Any], db: Database, principal: Principal
-    ) -> dict[str, Any]:
-        if data.get("key", type_key) != type_key:
-            raise ValidationFailed(
-                "The definition's key differs from the address.",
-                [FieldError("key", f"must be '{type_key}'")],
-            )
-        definition = {"key": type_key, **data}
+        self, type_key: str, data: DefinitionBody, db: Database, principal: Principal
+    ) -> Published:
+        definition = keyed_definition(data, type_key)
         with db.write() as conn:
             published = publish_type(conn, principal, definition)
-        return {"key": type_key, "version": published.version, "changed": published.changed}
+        return Published(key=type_key, version=published.version, changed=published.changed)

@@ -21,8 +21,10 @@ START_SCRIPT = "/static/swagger-start.js"
 class StaticSwaggerPage(SwaggerRenderPlugin):
     """Swagger UI that reads the document from ``/schema/openapi.json``."""
 
-    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
-        spec_url = escape(request.app.openapi_config.path.rstrip("/") + "/openapi.json")
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        config = request.app.openapi_config
+        base = (config.path if config else None) or "/schema"
+        spec_url = escape(base.rstrip("/") + "/openapi.json")
         title = escape(openapi_schema["info"]["title"])
         page = f"""<!DOCTYPE html>
 <html lang="en">

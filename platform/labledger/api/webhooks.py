@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-import msgspec
 from litestar import Controller, Response, get, patch, post
 from litestar.params import QueryParameter
 
+from labledger.api.schemas.base import shaped
+from labledger.api.schemas.integration import (
+    DeliveryPage,
+    ReplayRequest,
+    ReplayResult,
+    SubscriptionBody,
+    SubscriptionChanged,
+    SubscriptionCreated,
+    SubscriptionList,
+    SubscriptionStatus,
+)
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.integration.allowlist import Allowlist
@@ -19,14 +29,8 @@ from labledger.integration.subscriptions import (
     subscription_status,
     update_subscription,
 )
-from labledger.limits import INT32_MAX, RowIdValue
+from labledger.limits import INT32_MAX
 from labledger.params import BeforeCursor
-
-
-class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """Which dead deliveries to send again: the listed ids, or all of them."""
-
-    ids: list[RowIdValue] | None = None
 
 
 class WebhooksController(Controller):
@@ -34,30 +38,34 @@ class WebhooksController(Controller):
     tags = ["integration"]
 
     @get("/", sync_to_thread=True, summary="Webhook subscriptions with queue and dead counts")
-    def list(self, db: Database, principal: Principal) -> dict[str, Any]:
+    def list(self, db: Database, principal: Principal) -> SubscriptionList:
         with db.read() as conn:
-            return {"items": list_subscriptions(conn, principal)}
+            items = list_subscriptions(conn, principal)
+        return shaped({"items": items}, SubscriptionList)
 
     @post("/", sync_to_thread=True, summary="Create a subscription (its secret is shown once)")
     def create(
-        self, data: dict[str, Any], db: Database, principal: Principal
-    ) -> Response[dict[str, Any]]:
+        self, data: SubscriptionBody, db: Database, principal: Principal
+    ) -> Response[SubscriptionCreated]:
         allowlist = Allowlist.from_env()
         with db.write() as conn:
-            return Response(create_subscription(conn, principal, data, allowlist), status_code=201)
+            created = create_subscription(conn, principal, data, allowlist)
+        return Response(shaped(created, SubscriptionCreated), status_code=201)
 
     @get("/{name:str}", sync_to_thread=True, summary="A subscription and its delivery monitor")
-    def read(self, name: str, db: Database, principal: Principal) -> dict[str, Any]:
+    def read(self, name: str, db: Database, principal: Principal) -> SubscriptionStatus:
         with db.read() as conn:
-            return subscription_status(conn, principal, name)
+            status = subscription_status(conn, principal, name)
+        return shaped(status, SubscriptionStatus)
 
     @patch("/{name:str}", sync_to_thread=True, summary="Change a subscription")
     def update(
-        self, name: str, data: dict[str, Any], db: Database, principal: Principal
-    ) -> dict[str, Any]:
+        self, name: str, data: SubscriptionBody, db: Database, principal: Principal
+    ) -> SubscriptionChanged:
         allowlist = Allowlist.from_env()
         with db.write() as conn:
-            return update_subscription(conn, principal, name, data, allowlist)
+            changed = update_subscription(conn, principal, name, data, allowlist)
+        return shaped(changed, SubscriptionChanged)
 
     @get("/{name:str}/deliveries", sync_to_thread=True, summary="Deliveries, newest first")
     def deliveries(
@@ -65,12 +73,15 @@ class WebhooksController(Controller):
         name: str,
         db: Database,
         principal: Principal,
-        status: str | None = QueryParameter(default=None, description="pending, delivered, dead"),
+        status: Annotated[
+            str | None, QueryParameter(description="pending, delivered, dead")
+        ] = None,
         before: BeforeCursor = None,
-        limit: int = QueryParameter(default=50, ge=0, le=INT32_MAX, description="1 to 500"),
-    ) -> dict[str, Any]:
+        limit: Annotated[int, QueryParameter(ge=0, le=INT32_MAX, description="1 to 500")] = 50,
+    ) -> DeliveryPage:
         with db.read() as conn:
-            return list_deliveries(conn, principal, name, status=status, before=before, limit=limit)
+            page = list_deliveries(conn, principal, name, status=status, before=before, limit=limit)
+        return shaped(page, DeliveryPage)
 
     @post(
         "/{name:str}/deliveries/replay",
@@ -80,7 +91,7 @@ class WebhooksController(Controller):
     )
     def replay(
         self, name: str, data: ReplayRequest, db: Database, principal: Principal
-    ) -> dict[str, Any]:
+    ) -> ReplayResult:
         with db.write() as conn:
             count = replay_dead(conn, principal, name, delivery_ids=data.ids)
-        return {"replayed": count}
+        return ReplayResult(replayed=count)

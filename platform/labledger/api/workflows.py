@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from litestar import Controller, get, post, put
 from litestar.params import HeaderParameter
 
-from labledger.api.payloads import TransitionWrite
+from labledger.api.definitions import DefinitionBody, keyed_definition
 from labledger.api.records import parse_if_match
+from labledger.api.schemas.base import Published, VersionedDefinition, shaped
+from labledger.api.schemas.workflows import (
+    SignatureList,
+    SignedRecord,
+    TransitionList,
+    TransitionWrite,
+    WorkflowList,
+)
 from labledger.db.engine import Database
-from labledger.errors import FieldError, NotFound, ValidationFailed
+from labledger.errors import NotFound
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.params import RowId
 from labledger.settings import Settings
 from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow
 from labledger.workflows.engine import (
-    SignatureInput,
     available_transitions,
     record_with_signatures,
     run_transition,
 )
+from labledger.workflows.signing import SignatureInput
 
 
 class WorkflowsController(Controller):
@@ -29,34 +37,30 @@ class WorkflowsController(Controller):
     tags = ["workflows"]
 
     @get("/", sync_to_thread=True, summary="List workflows")
-    def list(self, db: Database, principal: Principal) -> dict[str, Any]:
+    def list(self, db: Database, principal: Principal) -> WorkflowList:
         with db.read() as conn:
             items = []
             for key in versions.keys(conn, WORKFLOW_KIND):
                 version, body = versions.current(conn, WORKFLOW_KIND, key) or (0, {})
                 items.append({"key": key, "label": body.get("label"), "version": version})
-        return {"items": items}
+        return shaped({"items": items}, WorkflowList)
 
     @get("/{key:str}", sync_to_thread=True, summary="Read a workflow definition")
-    def read(self, key: str, db: Database, principal: Principal) -> dict[str, Any]:
+    def read(self, key: str, db: Database, principal: Principal) -> VersionedDefinition:
         with db.read() as conn:
             found = versions.current(conn, WORKFLOW_KIND, key)
         if found is None:
             raise NotFound(f"There is no workflow '{key}'.")
-        return {"key": key, "version": found[0], "definition": found[1]}
+        return VersionedDefinition(key=key, version=found[0], definition=found[1])
 
     @put("/{key:str}", sync_to_thread=True, summary="Publish a new version of a workflow")
     def publish(
-        self, key: str, data: dict[str, Any], db: Database, principal: Principal
-    ) -> dict[str, Any]:
-        if data.get("key", key) != key:
-            raise ValidationFailed(
-                "The definition's key differs from the address.",
-                [FieldError("key", f"must be '{key}'")],
-            )
+        self, key: str, data: DefinitionBody, db: Database, principal: Principal
+    ) -> Published:
+        definition = keyed_definition(data, key)
         with db.write() as conn:
-            published = publish_workflow(conn, principal, {"key": key, **data})
-        return {"key": key, "version": published.version, "changed": published.changed}
+            published = publish_workflow(conn, principal, definition)
+        return Published(key=key, version=published.version, changed=published.changed)
 
 
 class TransitionsController(Controller):
@@ -66,9 +70,10 @@ class TransitionsController(Controller):
     @get("/transitions", sync_to_thread=True, summary="Transitions you may run now, and why not")
     def list(
         self, type_key: str, record_id: RowId, db: Database, principal: Principal
-    ) -> dict[str, Any]:
+    ) -> TransitionList:
         with db.read() as conn:
-            return {"items": available_transitions(conn, principal, type_key, record_id)}
+            items = available_transitions(conn, principal, type_key, record_id)
+        return shaped({"items": items}, TransitionList)
 
     @post(
         "/transitions/{transition:str}",
@@ -85,8 +90,8 @@ class TransitionsController(Controller):
         db: Database,
         principal: Principal,
         settings: Settings,
-        if_match: str | None = HeaderParameter(name="If-Match", default=None),
-    ) -> dict[str, Any]:
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
+    ) -> SignedRecord:
         signature = (
             SignatureInput(data.signature.username or "", data.signature.password)
             if data.signature
@@ -109,13 +114,12 @@ class TransitionsController(Controller):
         # came back to it must not show as its outcome), with its signatures.
         with db.read() as conn:
             signatures = record_with_signatures(conn, principal, type_key, record_id)
-        return {**view, "signatures": signatures["signatures"]}
+        return shaped({**view, "signatures": signatures["signatures"]}, SignedRecord)
 
     @get("/signatures", sync_to_thread=True, summary="Signatures with verification status")
     def signatures(
         self, type_key: str, record_id: RowId, db: Database, principal: Principal
-    ) -> dict[str, Any]:
+    ) -> SignatureList:
         with db.read() as conn:
-            return {
-                "items": record_with_signatures(conn, principal, type_key, record_id)["signatures"]
-            }
+            signed = record_with_signatures(conn, principal, type_key, record_id)
+        return shaped({"items": signed["signatures"]}, SignatureList)
