@@ -22,8 +22,9 @@ from labledger.errors import NotFound
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.params import RowId
+from labledger.records.states import WORKFLOW_KIND
 from labledger.settings import Settings
-from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow
+from labledger.workflows.definitions import publish_workflow
 from labledger.workflows.engine import (
     available_transitions,
     record_with_signatures,

@@ -24,7 +24,7 @@ from labledger.integration.mappings import export_mappings
 from labledger.metadata import versions
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.printing.templates import KIND as PRINT_TEMPLATE_KIND
-from labledger.workflows.definitions import WORKFLOW_KIND
+from labledger.records.states import WORKFLOW_KIND
 
 DEFAULT_NAME = "configuration"
 DEFAULT_VERSION = "1"

@@ -23,7 +23,7 @@ from labledger.metadata import versions
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.metadata.types import type_model
 from labledger.printing.templates import KIND as PRINT_TEMPLATE_KIND
-from labledger.workflows.definitions import WORKFLOW_KIND
+from labledger.records.states import WORKFLOW_KIND
 
 ROLE_KIND = "role"
 #: The manifest of an imported bundle: its items and the records it created.

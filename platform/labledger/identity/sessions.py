@@ -162,6 +162,7 @@ def instance_secret(conn: Connection, key: str) -> str:
         .values(key=key, value=secrets.token_urlsafe(48))
         .on_conflict_do_nothing(index_elements=[instance_setting.c.key])
     )
-    return conn.execute(
+    secret: str = conn.execute(
         select(instance_setting.c.value).where(instance_setting.c.key == key)
     ).scalar_one()
+    return secret

@@ -26,7 +26,8 @@ from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import KIND, readable_model
-from labledger.records.query import ListQuery, final_states, list_records
+from labledger.records.query import ListQuery, list_records
+from labledger.records.states import final_states
 from labledger.workflows.engine import available_transitions
 from labledger.workflows.model import workflow_model
 

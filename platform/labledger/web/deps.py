@@ -7,6 +7,7 @@ sent in each form or htmx request header).
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from litestar import Request
@@ -33,7 +34,7 @@ class PasswordChangeRequired(Exception):
 _ALLOWED_BEFORE_CHANGE = ("/account/password", "/logout")
 
 
-def provide_web_session(request: Request) -> WebSession:
+def provide_web_session(request: Request[Any, Any, Any]) -> WebSession:
     db: Database = request.app.state.db
     settings: Settings = request.app.state.settings
     session = resume_session(db, request.cookies.get(SESSION_COOKIE), settings.session_idle_minutes)

@@ -79,9 +79,9 @@ def matches_event(sig: Any, event: Any) -> bool:
     if event is None or event.action != SIGN_ACTION or event.record_id != sig["record_id"]:
         return False
     if event.result_hash is not None:
-        return event.result_hash == signature_result(sig)
+        return bool(event.result_hash == signature_result(sig))
     details = event.details if isinstance(event.details, dict) else {}
-    return (
+    return bool(
         details.get("content_hash") == sig["content_hash"]
         and details.get("signer") == sig["signer"]
     )

@@ -36,6 +36,7 @@ from labledger.metadata.types import (
     type_model,
 )
 from labledger.metadata.validation import SCALAR_TYPES, validate_type_definition
+from labledger.records.states import WORKFLOW_KIND
 from labledger.web.admin.common import (
     Form,
     FormBody,
@@ -51,7 +52,7 @@ from labledger.web.admin.common import (
     swap,
 )
 from labledger.web.pages import page
-from labledger.workflows.definitions import WORKFLOW_KIND, check_type_workflow
+from labledger.workflows.definitions import check_type_workflow
 
 ACTIONS = ("read", "create", "edit")
 WHAT = "Designing object types"

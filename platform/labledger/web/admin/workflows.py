@@ -25,6 +25,7 @@ from labledger.identity.sessions import WebSession
 from labledger.metadata import versions
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.metadata.types import list_types, type_model
+from labledger.records.states import WORKFLOW_KIND
 from labledger.web.admin.common import (
     Form,
     FormBody,
@@ -40,7 +41,7 @@ from labledger.web.admin.common import (
 )
 from labledger.web.admin.diagram import layout
 from labledger.web.pages import page
-from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow, workflow_errors
+from labledger.workflows.definitions import publish_workflow, workflow_errors
 
 WHAT = "Designing workflows"
 EDITABLE_MODES = ("all", "none", "list")
