@@ -1,7 +1,8 @@
 """A published workflow version, compiled once, and what a state allows.
 
-Workflow versions are immutable, so the compiled form (expressions parsed,
-states and transitions indexed by key) is cached by (key, version).
+Workflow versions are immutable, so the compiled form (the definition decoded
+into its struct, expressions parsed, states and transitions indexed by key) is
+cached by (key, version).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from labledger.errors import NotFound
 from labledger.expressions import Expression, compile_expression
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec import StateSpec, TransitionSpec, WorkflowSpec, decode
+from labledger.metadata.spec.workflow import CreateAction, SetAction
 from labledger.records.relations import RELATED_FUNCTIONS
 from labledger.records.service import StateRules
 from labledger.workflows.definitions import WORKFLOW_KIND
@@ -24,9 +27,14 @@ from labledger.workflows.definitions import WORKFLOW_KIND
 class WorkflowModel:
     key: str
     version: int
+    #: The definition as published; ``spec`` is the same, typed.
     definition: dict[str, Any]
+    #: States and transitions by key, as published (``state_specs``, ``transition_specs``: typed).
     states: dict[str, dict[str, Any]]
     transitions: dict[str, dict[str, Any]]
+    spec: WorkflowSpec
+    state_specs: dict[str, StateSpec]
+    transition_specs: dict[str, TransitionSpec]
     guards: dict[str, Expression]
     initial_state: str
     final_states: frozenset[str]
@@ -39,42 +47,56 @@ class WorkflowModel:
         return [t for t in self.definition["transitions"] if state in t["from"]]
 
     def locked_fields(self, model: TypeModel, state: str | None) -> frozenset[str]:
-        editable = self.states.get(state or "", {}).get("editable", "all")
+        found = self.state_specs.get(state or "")
+        editable = "all" if found is None else found.editable
         if editable == "all":
             return frozenset()
         if editable == "none":
-            return frozenset(model.fields)
-        return frozenset(model.fields) - set(editable)
+            return frozenset(model.field_specs)
+        return frozenset(model.field_specs) - set(editable)
 
     def required_fields(self, state: str | None) -> tuple[str, ...]:
         """Fields a record must have to enter ``state``, in the state's own order."""
-        return tuple(self.states.get(state or "", {}).get("required", []))
+        found = self.state_specs.get(state or "")
+        return () if found is None else found.required
 
 
 def compile_workflow(key: str, version: int, definition: dict[str, Any]) -> WorkflowModel:
-    """Build the model of one workflow version (cached below, per version and hash)."""
-    states = {s["key"]: s for s in definition["states"]}
-    initial = next(s["key"] for s in definition["states"] if s.get("initial"))
+    """Build the model of one workflow version (cached below, per version and hash).
+
+    The definition is decoded into its struct here, once per version."""
+    spec = decode(definition, WorkflowSpec)
     return WorkflowModel(
         key=key,
         version=version,
         definition=definition,
-        states=states,
+        states={s["key"]: s for s in definition["states"]},
         transitions={t["key"]: t for t in definition["transitions"]},
+        spec=spec,
+        state_specs={s.key: s for s in spec.states},
+        transition_specs={t.key: t for t in spec.transitions},
         guards={
-            t["key"]: compile_expression(t["guard"], functions=RELATED_FUNCTIONS)
-            for t in definition["transitions"]
-            if t.get("guard")
+            t.key: compile_expression(t.guard, functions=RELATED_FUNCTIONS)
+            for t in spec.transitions
+            if t.guard
         },
-        initial_state=initial,
-        final_states=frozenset(s["key"] for s in definition["states"] if s.get("final")),
-        action_fields=frozenset(
-            action.get("field") or action["link_field"]
-            for t in definition["transitions"]
-            for action in t.get("actions", [])
-            if action["type"] == "set" or action.get("link_field")
-        ),
+        initial_state=next(s.key for s in spec.states if s.initial),
+        final_states=frozenset(s.key for s in spec.states if s.final),
+        action_fields=frozenset(_action_fields(spec)),
     )
+
+
+def _action_fields(spec: WorkflowSpec) -> set[str]:
+    """Fields the workflow's steps write: those ``set`` actions set, and the link fields
+    of ``create`` actions."""
+    written = set()
+    for transition in spec.transitions:
+        for action in transition.actions:
+            if isinstance(action, SetAction):
+                written.add(action.field)
+            elif isinstance(action, CreateAction) and action.link_field:
+                written.add(action.link_field)
+    return written
 
 
 _WORKFLOWS = versions.CompiledCache(WORKFLOW_KIND, compile_workflow)
