@@ -1,9 +1,10 @@
 """A published object type version, compiled once for fast validation.
 
 Definitions are immutable once published, so a compiled model is cached by
-(type key, version) for the life of the process: the input JSON Schema
-validator (with its compiled quick check), the computed-field and
-conditional expressions are built once and reused for every record.
+(type key, version) for the life of the process: the definition decoded into
+its struct (``spec``), the input JSON Schema validator (with its compiled
+quick check), the computed-field and conditional expressions are built once
+and reused for every record.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from labledger.expressions import Expression, compile_expression
 from labledger.identity.principal import Principal
 from labledger.metadata.fieldtypes import FIELD_TYPES
 from labledger.metadata.schemas import MetaValidator, runtime_validator
+from labledger.metadata.spec import ObjectTypeSpec, decode
+from labledger.metadata.spec.fields import ComputedField, FieldSpec, InputFieldSpec
 from labledger.records.relations import RELATED_FUNCTIONS
 
 #: Names every expression may use besides the type's field keys.
@@ -33,8 +36,12 @@ TITLE_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 class TypeModel:
     key: str
     version: int
+    #: The definition as published; ``spec`` is the same, typed.
     definition: dict[str, Any]
+    #: The field definitions by key, as published (``field_specs``: typed).
     fields: dict[str, dict[str, Any]]
+    spec: ObjectTypeSpec
+    field_specs: dict[str, FieldSpec]
     input_schema: dict[str, Any]
     computed: tuple[tuple[str, Expression], ...]
     required_if: dict[str, Expression] = field(default_factory=dict)
@@ -51,30 +58,30 @@ class TypeModel:
 
     @property
     def label(self) -> str:
-        return self.definition["label"]
+        return self.spec.label
 
     @property
     def workflow(self) -> str | None:
-        return self.definition.get("workflow")
+        return self.spec.workflow
 
     @cached_property
     def system_set(self) -> frozenset[str]:
         """Fields the metadata marks as written only by the system (``system_set``)."""
-        return frozenset(k for k, f in self.fields.items() if f.get("system_set"))
+        return frozenset(k for k, f in self.field_specs.items() if f.system_set)
 
     @property
     def require_reason(self) -> bool:
-        return bool(self.definition.get("require_reason"))
+        return self.spec.require_reason
 
     def roles_for(self, action: str) -> list[str]:
-        return list(self.definition.get("permissions", {}).get(action, []))
+        return list(self.spec.permissions.roles_for(action))
 
     def allows(self, principal: Principal, action: str) -> bool:
         """May ``principal`` ``read``, ``create`` or ``edit`` records of this type?"""
         return principal.has_any_role(self.roles_for(action))
 
     def render_title(self, number: str, data: dict[str, Any]) -> str:
-        template = self.definition.get("title") or "{number}"
+        template = self.spec.title or "{number}"
 
         def value(match: re.Match[str]) -> str:
             key = match.group(1)
@@ -89,33 +96,33 @@ class TypeModel:
         """The JSON Schema of a record's data, as published by ``GET /types/{type}``."""
         schema = dict(self.input_schema)
         properties = dict(schema["properties"])
-        for key, fdef in self.fields.items():
-            if fdef["type"] == "computed":
-                properties[key] = {"readOnly": True, "description": fdef.get("label", key)}
+        for key, spec in self.field_specs.items():
+            if isinstance(spec, ComputedField):
+                properties[key] = {"readOnly": True, "description": spec.label}
         schema["properties"] = properties
         return schema
 
 
-def input_schema(definition: dict[str, Any]) -> dict[str, Any]:
-    """The JSON Schema that a record's submitted data must satisfy."""
+def input_schema(definition: dict[str, Any], spec: ObjectTypeSpec) -> dict[str, Any]:
+    """The JSON Schema that a record's submitted data must satisfy (``spec`` is
+    ``definition`` decoded: the value schemas are built from the field dicts)."""
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for fdef in definition["fields"]:
-        kind = FIELD_TYPES[fdef["type"]]
-        if not kind.accepts_input:
+    for fdef, fspec in zip(definition["fields"], spec.fields, strict=True):
+        if not isinstance(fspec, InputFieldSpec):
             continue
-        value_schema = kind.schema(fdef)
+        value_schema = FIELD_TYPES[fspec.kind].schema(fdef)
         # Optional fields may be cleared with null.
         # A default expression may fill a required field: it is checked once filled.
-        must_be_given = fdef.get("required") and not fdef.get("default_expression")
-        properties[fdef["key"]] = (
+        must_be_given = fspec.required and not fspec.default_expression
+        properties[fspec.key] = (
             value_schema if must_be_given else {"anyOf": [value_schema, {"type": "null"}]}
         )
         if must_be_given:
-            required.append(fdef["key"])
+            required.append(fspec.key)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": definition["label"],
+        "title": spec.label,
         "type": "object",
         "properties": properties,
         "required": required,
@@ -124,40 +131,42 @@ def input_schema(definition: dict[str, Any]) -> dict[str, Any]:
 
 
 def compile_model(key: str, version: int, definition: dict[str, Any]) -> TypeModel:
-    """Build the model of one version (callers cache it: see metadata.types)."""
-    fields = {f["key"]: f for f in definition["fields"]}
-    names = CONTEXT_NAMES | set(fields)
-    schema = input_schema(definition)
+    """Build the model of one version (callers cache it: see metadata.types).
+
+    The definition is decoded into its struct here, once per version."""
+    spec = decode(definition, ObjectTypeSpec)
+    field_specs = {f.key: f for f in spec.fields}
+    names = CONTEXT_NAMES | set(field_specs)
+    functions = RELATED_FUNCTIONS
     computed = tuple(
-        (f["key"], compile_expression(f["expression"], names=names))
-        for f in definition["fields"]
-        if f["type"] == "computed"
+        (f.key, compile_expression(f.expression, names=names))
+        for f in spec.fields
+        if isinstance(f, ComputedField)
     )
     required_if = {
-        f["key"]: compile_expression(f["required_if"], names=names)
-        for f in definition["fields"]
-        if f.get("required_if")
+        f.key: compile_expression(f.required_if, names=names) for f in spec.fields if f.required_if
     }
-    functions = RELATED_FUNCTIONS
     rules = tuple(
         (
-            compile_expression(rule["expression"], names=names, functions=functions),
-            rule["message"],
-            tuple(rule.get("fields", ())),
+            compile_expression(rule.expression, names=names, functions=functions),
+            rule.message,
+            rule.fields,
         )
-        for rule in definition.get("rules", [])
+        for rule in spec.rules
     )
     default_expressions = {
-        f["key"]: compile_expression(f["default_expression"], names=names, functions=functions)
-        for f in definition["fields"]
-        if f.get("default_expression")
+        f.key: compile_expression(f.default_expression, names=names, functions=functions)
+        for f in spec.fields
+        if f.default_expression
     }
     return TypeModel(
         key=key,
         version=version,
         definition=definition,
-        fields=fields,
-        input_schema=schema,
+        fields={f["key"]: f for f in definition["fields"]},
+        spec=spec,
+        field_specs=field_specs,
+        input_schema=input_schema(definition, spec),
         computed=computed,
         required_if=required_if,
         rules=rules,

@@ -183,8 +183,6 @@ class _Checker:
             self.check_expression(f"{path}.expression", fdef["expression"], CONTEXT_NAMES | earlier)
             if fdef.get("required") or fdef.get("unique") or "default" in fdef:
                 self.error(path, "a computed field cannot be required, unique or have a default")
-        if fdef.get("multiple") and kind != "reference":
-            self.error(f"{path}.multiple", "only reference fields can hold several values")
         if fdef.get("multiple") and (fdef.get("unique") or fdef.get("filterable")):
             self.error(f"{path}.multiple", "a multiple reference cannot be unique or filterable")
         for option in ("required_if", "visible_if", "default_expression"):

@@ -1,7 +1,8 @@
 """A published workflow version, compiled once, and what a state allows.
 
-Workflow versions are immutable, so the compiled form (expressions parsed,
-states and transitions indexed by key) is cached by (key, version).
+Workflow versions are immutable, so the compiled form (the definition decoded
+into its struct, expressions parsed, states and transitions indexed by key) is
+cached by (key, version).
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ from sqlalchemy import Connection
 from labledger.errors import NotFound
 from labledger.expressions import Expression, compile_expression
 from labledger.metadata import versions
+from labledger.metadata.spec import StateSpec, TransitionSpec, WorkflowSpec, decode
 from labledger.records.relations import RELATED_FUNCTIONS
-from labledger.workflows.definitions import WORKFLOW_KIND
+from labledger.records.states import WORKFLOW_KIND
 
 
 @dataclass(frozen=True)
 class WorkflowModel:
     key: str
     version: int
+    #: The definition as published; ``spec`` is the same, typed.
     definition: dict[str, Any]
+    #: States and transitions by key, as published (``state_specs``, ``transition_specs``: typed).
     states: dict[str, dict[str, Any]]
     transitions: dict[str, dict[str, Any]]
+    spec: WorkflowSpec
+    state_specs: dict[str, StateSpec]
+    transition_specs: dict[str, TransitionSpec]
     guards: dict[str, Expression]
     initial_state: str
 
@@ -34,25 +41,30 @@ class WorkflowModel:
 
     def required_fields(self, state: str | None) -> tuple[str, ...]:
         """Fields a record must have to enter ``state``, in the state's own order."""
-        return tuple(self.states.get(state or "", {}).get("required", []))
+        found = self.state_specs.get(state or "")
+        return () if found is None else found.required
 
 
 def compile_workflow(key: str, version: int, definition: dict[str, Any]) -> WorkflowModel:
-    """Build the model of one workflow version (cached below, per version and hash)."""
-    states = {s["key"]: s for s in definition["states"]}
-    initial = next(s["key"] for s in definition["states"] if s.get("initial"))
+    """Build the model of one workflow version (cached below, per version and hash).
+
+    The definition is decoded into its struct here, once per version."""
+    spec = decode(definition, WorkflowSpec)
     return WorkflowModel(
         key=key,
         version=version,
         definition=definition,
-        states=states,
+        states={s["key"]: s for s in definition["states"]},
         transitions={t["key"]: t for t in definition["transitions"]},
+        spec=spec,
+        state_specs={s.key: s for s in spec.states},
+        transition_specs={t.key: t for t in spec.transitions},
         guards={
-            t["key"]: compile_expression(t["guard"], functions=RELATED_FUNCTIONS)
-            for t in definition["transitions"]
-            if t.get("guard")
+            t.key: compile_expression(t.guard, functions=RELATED_FUNCTIONS)
+            for t in spec.transitions
+            if t.guard
         },
-        initial_state=initial,
+        initial_state=next(s.key for s in spec.states if s.initial),
     )
 
 

@@ -1,0 +1,176 @@
+"""An object type's fields: one struct per field kind, a union tagged by ``type``.
+
+Each kind carries only the attributes it means (``metadata/fieldtypes.py``
+says what each kind stores): ``options`` belong to choices, ``to`` to
+references, ``min`` and ``max`` to numbers. Attributes every kind shares are
+on :class:`FieldSpecBase`. A default value has the kind's type where the
+schema says so; ``UNSET`` tells "no default" from a default of null.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from msgspec import UNSET, Meta, UnsetType
+
+from labledger.metadata.spec.base import (
+    ExpressionSource,
+    FieldKey,
+    Label,
+    Number,
+    Spec,
+    TypeKey,
+)
+
+#: The kinds of field, as the ``type`` of a field names them.
+FIELD_KINDS = (
+    "text",
+    "long_text",
+    "integer",
+    "decimal",
+    "boolean",
+    "date",
+    "datetime",
+    "choice",
+    "multi_choice",
+    "reference",
+    "user",
+    "attachment",
+    "computed",
+)
+MaxLength = Annotated[int, Meta(ge=1, le=100000)]
+Unit = Annotated[str, Meta(max_length=40)]
+
+
+class OptionSpec(Spec):
+    """One choice: the value stored and the label shown."""
+
+    value: Annotated[str, Meta(min_length=1, max_length=100)]
+    label: Label
+
+
+class FieldSpecBase(Spec, tag_field="type"):
+    """What every field has, whatever its kind."""
+
+    key: FieldKey
+    label: Label
+    help: Annotated[str, Meta(max_length=2000)] = ""
+    required_if: ExpressionSource = ""
+    visible_if: ExpressionSource = ""
+    #: Computed for an empty field when a record is created.
+    default_expression: ExpressionSource = ""
+    unique: bool = False
+    #: Set at creation, never changed.
+    read_only: bool = False
+    #: Written only by the system (a workflow step's actions, a migration).
+    system_set: bool = False
+    filterable: bool = False
+    in_list: bool = False
+    section: FieldKey = ""
+
+    @property
+    def kind(self) -> str:
+        """The field's ``type`` (the struct's tag)."""
+        return str(self.__struct_config__.tag)
+
+
+class InputFieldSpec(FieldSpecBase):
+    """A field people give values to: it may be required."""
+
+    required: bool = False
+
+
+class TextField(InputFieldSpec, tag="text"):
+    max_length: MaxLength | UnsetType = UNSET
+    #: A regular expression the value must match (run by RE2: see metadata.patterns).
+    pattern: Annotated[str, Meta(max_length=500)] = ""
+    default: str | UnsetType = UNSET
+
+
+class LongTextField(InputFieldSpec, tag="long_text"):
+    max_length: MaxLength | UnsetType = UNSET
+    default: Any | UnsetType = UNSET
+
+
+class IntegerField(InputFieldSpec, tag="integer"):
+    min: int | UnsetType = UNSET
+    max: int | UnsetType = UNSET
+    unit: Unit = ""
+    default: int | UnsetType = UNSET
+
+
+class DecimalField(InputFieldSpec, tag="decimal"):
+    #: The most decimal places a value may have.
+    precision: Annotated[int, Meta(ge=0, le=12)] | UnsetType = UNSET
+    unit: Unit = ""
+    min: Number | UnsetType = UNSET
+    max: Number | UnsetType = UNSET
+    default: Number | UnsetType = UNSET
+
+
+class BooleanField(InputFieldSpec, tag="boolean"):
+    default: bool | UnsetType = UNSET
+
+
+class DateField(InputFieldSpec, tag="date"):
+    default: Any | UnsetType = UNSET
+
+
+class DateTimeField(InputFieldSpec, tag="datetime"):
+    default: Any | UnsetType = UNSET
+
+
+Options = Annotated[tuple[OptionSpec, ...], Meta(min_length=1, max_length=500)]
+
+
+class ChoiceField(InputFieldSpec, tag="choice", kw_only=True):
+    options: Options
+    default: Any | UnsetType = UNSET
+
+
+class MultiChoiceField(InputFieldSpec, tag="multi_choice", kw_only=True):
+    options: Options
+    default: Any | UnsetType = UNSET
+
+
+class ReferenceField(InputFieldSpec, tag="reference", kw_only=True):
+    #: The object type of the records it points at.
+    to: TypeKey
+    #: Holds a list of references.
+    multiple: bool = False
+    default: Any | UnsetType = UNSET
+
+
+class UserField(InputFieldSpec, tag="user"):
+    default: Any | UnsetType = UNSET
+
+
+class AttachmentField(InputFieldSpec, tag="attachment"):
+    #: Largest file accepted (bytes).
+    max_size: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
+    #: Media types or file name extensions accepted.
+    accept: tuple[Annotated[str, Meta(max_length=100)], ...] = ()
+
+
+class ComputedField(FieldSpecBase, tag="computed", kw_only=True):
+    """Calculated on every save from the other fields; nobody gives it a value."""
+
+    expression: ExpressionSource
+    result_type: Literal["boolean", "number", "text", "date"] = "text"
+
+
+FieldSpec = (
+    TextField
+    | LongTextField
+    | IntegerField
+    | DecimalField
+    | BooleanField
+    | DateField
+    | DateTimeField
+    | ChoiceField
+    | MultiChoiceField
+    | ReferenceField
+    | UserField
+    | AttachmentField
+    | ComputedField
+)

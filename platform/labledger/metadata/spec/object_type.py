@@ -1,0 +1,88 @@
+"""An object type (``metadata/object_type.schema.json``) as structs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import UNSET, Meta, UnsetType
+
+from labledger.metadata.spec.base import (
+    Description,
+    ExpressionSource,
+    FieldKey,
+    Label,
+    RoleRef,
+    Spec,
+    TypeKey,
+)
+from labledger.metadata.spec.fields import FieldSpec
+
+RoleList = tuple[RoleRef, ...]
+
+
+class RuleSpec(Spec):
+    """A check across fields: when ``expression`` is false, ``message`` is shown on ``fields``."""
+
+    expression: ExpressionSource
+    message: Annotated[str, Meta(min_length=1, max_length=500)]
+    fields: tuple[FieldKey, ...] = ()
+
+
+class ChildNumberingSpec(Spec):
+    """Records created with reference ``field`` set are numbered from the referenced one."""
+
+    field: FieldKey
+    pattern: Annotated[
+        str, Meta(min_length=3, max_length=60, pattern=r"^([A-Za-z0-9_./-]|\{(parent|#{1,12})\})+$")
+    ]
+
+
+class SectionSpec(Spec):
+    """A heading that groups fields on forms."""
+
+    key: FieldKey
+    label: Label
+
+
+class PermissionsSpec(Spec):
+    """The roles that may read, create and edit records of the type."""
+
+    read: RoleList = ()
+    create: RoleList = ()
+    edit: RoleList = ()
+
+    def roles_for(self, action: str) -> RoleList:
+        """The roles of ``action`` (``read``, ``create`` or ``edit``; none for another)."""
+        roles: RoleList = getattr(self, action, ()) if action in _ACTIONS else ()
+        return roles
+
+
+_ACTIONS = frozenset({"read", "create", "edit"})
+
+
+class ObjectTypeSpec(Spec):
+    """An admin-defined object type: its fields, numbering, title, workflow and permissions."""
+
+    key: TypeKey
+    label: Label
+    plural: Label
+    #: Pattern of the human number, e.g. SMP-{YYYY}-{#####}.
+    numbering: Annotated[
+        str,
+        Meta(
+            min_length=3, max_length=60, pattern=r"^([A-Za-z0-9_./-]|\{(YYYY|YY|MM|DD|#{1,12})\})+$"
+        ),
+    ]
+    fields: Annotated[tuple[FieldSpec, ...], Meta(min_length=1, max_length=400)]
+    description: Description = ""
+    #: Template of the record's title, e.g. '{number} {name}'.
+    title: Annotated[str, Meta(max_length=300)] = ""
+    workflow: TypeKey | None = None
+    rules: Annotated[tuple[RuleSpec, ...], Meta(max_length=50)] = ()
+    child_numbering: ChildNumberingSpec | UnsetType = UNSET
+    #: A date or datetime field: a record past it and not in a final state is overdue.
+    due_field: FieldKey = ""
+    #: Every change after creation must give a reason.
+    require_reason: bool = False
+    sections: tuple[SectionSpec, ...] = ()
+    permissions: PermissionsSpec = PermissionsSpec()

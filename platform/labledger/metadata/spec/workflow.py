@@ -1,0 +1,109 @@
+"""A workflow (``metadata/workflow.schema.json``) as structs: states, transitions,
+signatures, separation of duties and the actions a transition runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from labledger.metadata.spec.base import (
+    Description,
+    ExpressionSource,
+    FieldKey,
+    Label,
+    Message,
+    RoleRef,
+    Spec,
+    TypeKey,
+)
+
+
+class StateSpec(Spec):
+    """A state records may be in, and what may change in it."""
+
+    key: TypeKey
+    label: Label
+    initial: bool = False
+    final: bool = False
+    #: Fields users may change in this state: "all", "none" or a list of field keys.
+    editable: Literal["all", "none"] | tuple[FieldKey, ...] = "all"
+    #: Fields that must have a value before a record may enter this state.
+    required: tuple[FieldKey, ...] = ()
+
+
+class SignatureSpec(Spec):
+    """An electronic signature the transition needs, and what it means."""
+
+    meaning: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class SeparationSpec(Spec):
+    """Who may not run the transition: the creator, whoever ran one of ``transitions``,
+    whoever entered or changed one of the fields in ``authors_of``."""
+
+    creator: bool = False
+    transitions: tuple[TypeKey, ...] = ()
+    authors_of: Annotated[tuple[FieldKey, ...], Meta(max_length=50)] = ()
+    message: Message = ""
+
+
+class ActionSpecBase(Spec, tag_field="type"):
+    """A step a transition runs after it moved the record."""
+
+
+class SetAction(ActionSpecBase, tag="set"):
+    """Set ``field`` of the record to the value of ``expression``."""
+
+    field: FieldKey
+    expression: ExpressionSource
+
+
+class CreateAction(ActionSpecBase, tag="create"):
+    """Create a record of ``record_type`` (one per item of ``for_each``)."""
+
+    record_type: TypeKey
+    #: The new record's field values, as expressions.
+    fields: dict[FieldKey, ExpressionSource]
+    #: A field of this record that is set to the new record.
+    link_field: FieldKey = ""
+    #: An expression giving a list; the field expressions see each item as 'item'.
+    for_each: ExpressionSource = ""
+
+
+class TransitionReferencedAction(ActionSpecBase, tag="transition_referenced"):
+    """Run ``transition`` on the record that field ``reference`` points at."""
+
+    reference: FieldKey
+    transition: TypeKey
+
+
+ActionSpec = SetAction | CreateAction | TransitionReferencedAction
+
+
+class TransitionSpec(Spec):
+    """A step from one of ``from_`` states to ``to``."""
+
+    key: TypeKey
+    label: Label
+    from_: Annotated[tuple[TypeKey, ...], Meta(min_length=1)] = msgspec.field(name="from")
+    to: TypeKey
+    roles: tuple[RoleRef, ...] = ()
+    guard: ExpressionSource = ""
+    guard_message: Message = ""
+    requires_fields: tuple[FieldKey, ...] = ()
+    reason_required: bool = False
+    signature: SignatureSpec | UnsetType = UNSET
+    separation: SeparationSpec | UnsetType = UNSET
+    actions: Annotated[tuple[ActionSpec, ...], Meta(max_length=20)] = ()
+
+
+class WorkflowSpec(Spec):
+    """A state machine that records of an object type follow."""
+
+    key: TypeKey
+    label: Label
+    states: Annotated[tuple[StateSpec, ...], Meta(min_length=1, max_length=100)]
+    transitions: Annotated[tuple[TransitionSpec, ...], Meta(max_length=300)]
+    description: Description = ""

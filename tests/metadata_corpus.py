@@ -1,0 +1,257 @@
+"""Every meta-model document the project ships or its tests use, and mutations of them.
+
+The agreement test (test_metadata_spec_agreement.py) checks each of them
+against both the JSON Schemas in ``metadata/`` and the structs of
+``labledger.metadata.spec``. Documents are found, not listed: the seeds, the
+shipped workflows, the definitions the tests build in their helper modules,
+and every dict literal in the tests that has the keys of a document kind.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from labledger.metadata.spec import FIELD_KINDS
+from tests import definitions, workflow_definitions
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The keys that tell a dict literal's document kind (schema name).
+_KIND_KEYS = {
+    "object_type": {"key", "numbering", "fields"},
+    "workflow": {"key", "states", "transitions"},
+    "mapping": {"key", "target", "columns"},
+    "print_template": {"key", "kind", "template"},
+    "bundle": {"format", "name"},
+}
+#: A document: (schema name, JSON pointer into it, the document).
+Document = tuple[str, str, Any]
+
+
+def _bundle_members(bundle: dict[str, Any]) -> Iterator[Document]:
+    for member, kind in (
+        ("roles", "role"),
+        ("workflows", "workflow"),
+        ("types", "object_type"),
+        ("mappings", "mapping"),
+        ("print_templates", "print_template"),
+    ):
+        for item in bundle.get(member, []):
+            yield kind, "", item
+
+
+def shipped() -> Iterator[tuple[str, Document]]:
+    """(origin, document) for the seeds' bundles, demo data and shipped workflows."""
+    for path in sorted(ROOT.glob("seeds/*/bundle.json")):
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        yield str(path.relative_to(ROOT)), ("bundle", "", bundle)
+        for index, document in enumerate(_bundle_members(bundle)):
+            yield f"{path.relative_to(ROOT)}[{index}]", document
+    for path in sorted(ROOT.glob("seeds/*/demo.json")):
+        demo = json.loads(path.read_text(encoding="utf-8"))
+        yield str(path.relative_to(ROOT)), ("bundle", "#/$defs/demo", demo)
+    for path in sorted(ROOT.glob("workflows/*.json")):
+        workflow = json.loads(path.read_text(encoding="utf-8"))
+        yield str(path.relative_to(ROOT)), ("workflow", "", workflow)
+
+
+def _helper_definitions() -> Iterator[tuple[str, Document]]:
+    yield "definitions.batch_type", ("object_type", "", definitions.batch_type())
+    yield "definitions.measurement_type", ("object_type", "", definitions.measurement_type())
+    yield "workflow_definitions.job_type", ("object_type", "", workflow_definitions.job_type())
+    yield "workflow_definitions.task_type", ("object_type", "", workflow_definitions.task_type())
+    for name in dir(workflow_definitions):
+        value = getattr(workflow_definitions, name)
+        if name.isupper() and isinstance(value, dict):
+            yield f"workflow_definitions.{name}", ("workflow", "", value)
+
+
+def _kind_of(value: dict[str, Any]) -> str | None:
+    return next((kind for kind, keys in _KIND_KEYS.items() if keys <= value.keys()), None)
+
+
+def _inline_definitions() -> Iterator[tuple[str, Document]]:
+    """Dict literals in the tests (those written with constants only) that look like
+    a document: some are meant to be refused, and both must refuse them."""
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Dict):
+                continue
+            try:
+                value = ast.literal_eval(node)
+            except ValueError:
+                continue
+            kind = _kind_of(value) if isinstance(value, dict) else None
+            if kind is not None:
+                yield f"{path.relative_to(ROOT)}:{node.lineno}", (kind, "", value)
+
+
+def corpus() -> list[tuple[str, Document]]:
+    """Every document found, each once."""
+    seen: set[str] = set()
+    found = []
+    for origin, document in (*shipped(), *_helper_definitions(), *_inline_definitions()):
+        fingerprint = json.dumps(document, sort_keys=True)
+        if fingerprint not in seen:
+            seen.add(fingerprint)
+            found.append((origin, document))
+    return found
+
+
+# --- mutations ---
+
+#: Values put in place of each value of a document: wrong types, empty and
+#: too-long strings, a key with a trailing newline, out-of-range numbers.
+REPLACEMENTS: tuple[Any, ...] = (
+    None,
+    True,
+    7,
+    -1,
+    0,
+    1.5,
+    10**7,
+    "",
+    "Not a key!",
+    "key\n",
+    "x" * 4001,
+    [],
+    {},
+    ["x"],
+)
+_UNKNOWN = "unknown_attribute"
+
+
+def _nodes(document: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    yield path, document
+    if isinstance(document, dict):
+        for key, value in document.items():
+            yield from _nodes(value, (*path, key))
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            yield from _nodes(value, (*path, index))
+
+
+def _with(document: Any, path: tuple[Any, ...], change: Any) -> Any:
+    """A copy of ``document`` with ``change(parent, last)`` applied at ``path``."""
+    result = copy.deepcopy(document)
+    parent = result
+    for step in path[:-1]:
+        parent = parent[step]
+    change(parent, path[-1])
+    return result
+
+
+def _tagged_attributes(corpus_documents: list[Any]) -> dict[str, dict[str, Any]]:
+    """For each tag of a tagged union (field kinds, action types): an example of
+    each attribute seen on it in the corpus."""
+    found: dict[str, dict[str, Any]] = {}
+    for document in corpus_documents:
+        for _, node in _nodes(document):
+            if isinstance(node, dict) and isinstance(node.get("type"), str):
+                examples = found.setdefault(node["type"], {})
+                for key, value in node.items():
+                    examples.setdefault(key, value)
+    return found
+
+
+def units(kind: str, document: Any) -> Iterator[Any]:
+    """Small documents that together hold every part of ``document``: the schema
+    checks the items of a list one by one, so an object type is cut into one
+    document per shape of field (kind and attributes), a workflow into one per
+    shape of state and of transition. Mutating those finds every case the whole
+    document would, in a fraction of the time."""
+    members = {"object_type": ("fields",), "workflow": ("states", "transitions")}.get(kind, ())
+    if not isinstance(document, dict) or not all(
+        isinstance(document.get(m), list) and document[m] for m in members
+    ):
+        yield document
+        return
+    yield {**document, **{member: document[member][:1] for member in members}}
+    for member in members:
+        shapes: dict[str, Any] = {}
+        for item in document[member]:
+            shapes.setdefault(json.dumps(_shape(item), sort_keys=True), item)
+        for item in shapes.values():
+            yield {**document, **{m: document[m][:1] for m in members}, member: [item]}
+
+
+def _shape(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (v if k == "type" else _shape(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value[:1]]
+    return type(value).__name__
+
+
+def mutations(document: Any, donors: dict[str, dict[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """(description, mutated document): each key dropped, an unknown key added to
+    each object, each value replaced by each of REPLACEMENTS, each attribute of
+    another kind (or action type) moved onto each tagged object, each tag changed."""
+    for path, node in _nodes(document):
+        where = "/".join(map(str, path)) or "(document)"
+        if path:
+            for replacement in REPLACEMENTS:
+                yield (
+                    f"{where} = {replacement!r:.20}",
+                    _with(document, path, lambda p, k, r=replacement: p.__setitem__(k, r)),
+                )
+        if isinstance(node, dict):
+            for key in node:
+                yield f"drop {where}/{key}", _with(document, (*path, key), _drop)
+            yield f"add {where}/{_UNKNOWN}", _put(document, path, _UNKNOWN, 1)
+            yield from _moved(document, path, node, donors, where)
+
+
+def _moved(
+    document: Any,
+    path: tuple[Any, ...],
+    node: dict[str, Any],
+    donors: dict[str, dict[str, Any]],
+    where: str,
+) -> Iterator[tuple[str, Any]]:
+    tag = node.get("type")
+    if not isinstance(tag, str) or tag not in donors:
+        return
+    family = _family(tag)
+    for other, examples in donors.items():
+        if other == tag or _family(other) != family:
+            continue
+        yield f"{where}: type {tag} -> {other}", _put(document, path, "type", other)
+        for attribute, example in examples.items():
+            if attribute not in node:
+                yield (
+                    f"{where}: {other}'s {attribute} on a {tag}",
+                    _put(document, path, attribute, example),
+                )
+
+
+_ACTION_TYPES = frozenset({"set", "create", "transition_referenced"})
+
+
+def _family(tag: str) -> str:
+    return "action" if tag in _ACTION_TYPES else "field"
+
+
+def _drop(parent: Any, key: Any) -> None:
+    del parent[key]
+
+
+def _put(document: Any, path: tuple[Any, ...], key: str, value: Any) -> Any:
+    result = copy.deepcopy(document)
+    node = result
+    for step in path:
+        node = node[step]
+    node[key] = copy.deepcopy(value)
+    return result
+
+
+def donors_of(documents: list[Any]) -> dict[str, dict[str, Any]]:
+    """The attribute examples ``mutations`` moves between kinds (see _tagged_attributes),
+    of field kinds and action types only."""
+    tags = set(FIELD_KINDS) | _ACTION_TYPES
+    return {tag: examples for tag, examples in _tagged_attributes(documents).items() if tag in tags}
