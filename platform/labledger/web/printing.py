@@ -50,7 +50,7 @@ def content_security_policy(script: bool) -> str:
 
 
 #: ``?id=1&id=2``: the records to print labels for, in order (repeat an id for copies).
-LABEL_IDS = QueryParameter(name="id", default=None, description="record ids, in print order")
+LABEL_IDS = QueryParameter(name="id", description="record ids, in print order")
 
 
 @dataclass(frozen=True)
