@@ -147,7 +147,7 @@ def test_a_failing_index_does_not_hide_the_problems_of_later_items(db):
     apply_bundle(db, SYSTEM, encode(starter_bundle()))
     with db.write() as conn:
         data = {"code": "B-2", "product": "Aspirin"}
-        create_record(conn, SYSTEM, "batch", data, attachment_limit=1, skip_permission=True)
+        create_record(conn, SYSTEM, "batch", data, skip_permission=True)
     bundle = starter_bundle()
     bundle["types"][1]["fields"][1]["unique"] = True  # two batches of Aspirin exist
     bundle["mappings"] = [results_mapping()]

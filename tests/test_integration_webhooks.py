@@ -58,7 +58,7 @@ def _batches(db, publish, *codes: str) -> list[dict[str, Any]]:
 
 def _create(db, code: str) -> dict[str, Any]:
     with db.write() as conn:
-        return create_record(conn, ANALYST, "batch", {"code": code}, attachment_limit=1)
+        return create_record(conn, ANALYST, "batch", {"code": code})
 
 
 def _subscribe(client, admin, receiver, **body: Any) -> dict[str, Any]:
@@ -283,7 +283,6 @@ def test_filters_choose_the_events_a_subscription_gets(db, client, admin, publis
             batch["id"],
             {"product": "X"},
             expected_version=1,
-            attachment_limit=1,
         )
     assert deliver_due(db, now=T0, policy=POLICY).delivered == 1
     assert [r.event["kind"] for r in receiver.received] == ["record.updated"]

@@ -42,7 +42,7 @@ def admin_page(page: Any, db: Any, publish: Any, make_person: Any) -> Any:
     publish(measurement_type())
     with db.write() as conn:
         for code in ("B-1", "B-2"):
-            create_record(conn, ANALYST, "batch", {"code": code}, attachment_limit=1)
+            create_record(conn, ANALYST, "batch", {"code": code})
         publish_mapping(conn, SYSTEM, results_mapping())
     make_person("ada", "configurer", "analyst", permissions=ADMIN_PERMISSIONS)
     sign_in_page(page, "ada", TEST_PASSWORD)
@@ -110,7 +110,7 @@ def test_the_monitor_shows_a_dead_delivery_and_replays_it(
     expect(page.locator("#webhook-secret")).to_contain_text("whsec_")
 
     with db.write() as conn:
-        create_record(conn, ANALYST, "batch", {"code": "B-3"}, attachment_limit=1)
+        create_record(conn, ANALYST, "batch", {"code": "B-3"})
     assert deliver_due(db, policy=DeliveryPolicy(timeout=2)).dead == 1, "nobody listens there"
 
     page.goto("/admin/webhooks")

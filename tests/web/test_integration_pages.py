@@ -45,7 +45,7 @@ def lab(db, publish):
     publish(measurement_type())
     with db.write() as conn:
         for code in ("B-1", "B-2"):
-            create_record(conn, ANALYST, "batch", {"code": code}, attachment_limit=1)
+            create_record(conn, ANALYST, "batch", {"code": code})
         publish_mapping(conn, SYSTEM, results_mapping())
         publish_mapping(conn, SYSTEM, batch_mapping(mode="row"))
 
@@ -275,7 +275,7 @@ def _dead_delivery(db) -> int:
             },
             allowlist,
         )
-        create_record(conn, ANALYST, "batch", {"code": "B-3"}, attachment_limit=1)
+        create_record(conn, ANALYST, "batch", {"code": "B-3"})
     result = deliver_due(
         db, now=T0, policy=POLICY, allowlist=allowlist, transport=_failing(500, HOSTILE)
     )

@@ -69,7 +69,6 @@ from labledger.errors import Conflict, FieldError, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.records.service import create_record
-from labledger.settings import Settings
 
 #: The audit action of an imported bundle (its manifest is a configuration version).
 IMPORT_ACTION = "config.import"
@@ -350,8 +349,6 @@ class _Import:
             self.actor,
             item["type"],
             {field_key: with_ids(value, refs) for field_key, value in item["data"].items()},
-            # Bundles carry no files: an attachment field can only name a missing one.
-            attachment_limit=Settings.attachment_max_bytes,
             state=item.get("state"),
             audit_details={**details, "ref": item["ref"]},
             # Seed records are configuration: importing them needs 'configure'

@@ -30,7 +30,7 @@ def preview_bundle(
 @contextmanager
 def rolled_back(db: Database) -> Iterator[Connection]:
     """A write transaction (the same locks as an import) that never commits."""
-    with db.engine.connect() as conn:
+    with db.connect() as conn:
         conn = conn.execution_options(write=True)
         transaction = conn.begin()
         try:

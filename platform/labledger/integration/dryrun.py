@@ -33,8 +33,6 @@ from labledger.metadata.model import TypeModel
 from labledger.metadata.types import type_model
 from labledger.records.service import StateRules, expression_context, field_check, state_rules
 
-#: Mappings cannot set attachment fields, so no upload limit applies to their rows.
-NO_ATTACHMENTS = 0
 _DATA_FIELD = re.compile(r"^data\.([a-z][a-z0-9_]*)")
 
 
@@ -124,7 +122,8 @@ class RowCheck:
             self.model,
             current,
             rules=self.rules[state],
-            attachment_limit=NO_ATTACHMENTS,
+            # Mappings cannot set attachment fields: an imported row names no file.
+            attachments_allowed=False,
         )
         stored = check.build(row.data, expression_context(self.actor, current))
         record_errors(row, self.mapping, check.errors)
