@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from labledger import cli
 from labledger.db.integration_tables import import_run
 from labledger.identity.principal import SYSTEM
-from labledger.integration.cli import TOKEN_ENV
 from labledger.integration.mappings import publish_mapping
 from labledger.records.service import create_record
+from labledger.settings import TOKEN_ENV
 from tests.definitions import (
     acting,
     add_roles,

@@ -7,8 +7,6 @@ that workers must share lives in process memory.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from litestar import Litestar, Router
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
@@ -64,13 +62,10 @@ def _openapi() -> ApiOpenAPIConfig:
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
+    """The application; ``db``, when given, keeps the settings it was opened with, which
+    are what its connections carry to the services (``settings_of``)."""
     settings = settings or Settings.from_env()
-    # The app's settings govern what it writes, whoever opened the database.
-    db = (
-        replace(db, settings=settings)
-        if db is not None
-        else open_database(settings.database_url, settings=settings)
-    )
+    db = db or open_database(settings.database_url, settings=settings)
     api = Router(
         path="/api/v1",
         route_handlers=[

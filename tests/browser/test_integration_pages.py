@@ -17,7 +17,6 @@ import pytest
 from playwright.sync_api import expect
 
 from labledger.identity.principal import SYSTEM
-from labledger.integration.allowlist import ALLOWLIST_ENV
 from labledger.integration.delivery import DeliveryPolicy, deliver_due
 from labledger.integration.mappings import publish_mapping
 from labledger.records.service import create_record
@@ -26,6 +25,7 @@ from tests.browser.test_admin_designs_type import ADMIN_PERMISSIONS
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import acting, add_roles, batch_type, measurement_type
 from tests.test_integration_mappings import HEADER, results_mapping
+from tests.test_integration_support import allow_webhooks
 
 pytestmark = pytest.mark.browser
 
@@ -100,7 +100,7 @@ def test_the_monitor_shows_a_dead_delivery_and_replays_it(
 ) -> None:
     page = admin_page
     port = _closed_port()
-    monkeypatch.setenv(ALLOWLIST_ENV, f"127.0.0.1:{port}")
+    allow_webhooks(monkeypatch, db, f"127.0.0.1:{port}")
     page.goto("/admin/webhooks/new")
     page.fill("#name", "lims-out")
     page.fill("#url", f"http://127.0.0.1:{port}/hooks")

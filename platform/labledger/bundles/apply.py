@@ -83,18 +83,17 @@ _T = TypeVar("_T")
 
 
 class RawOptions(TypedDict, total=False):
-    """How to import a bundle's bytes: see ``import_bundle``; ``max_bytes`` caps their size."""
+    """How to import a bundle's bytes: see ``import_bundle``."""
 
     force: bool
     migrate: bool
-    max_bytes: int | None
 
 
 def apply_bundle(
     db: Database, actor: Principal, raw: bytes, **options: Unpack[RawOptions]
 ) -> ImportReport:
     """Import ``raw`` in one transaction; refused as a whole on any problem or conflict."""
-    return import_raw(db.write, actor, raw, **options)
+    return import_raw(db.write, actor, raw, max_bytes=db.settings.bundle_max_bytes, **options)
 
 
 def import_raw(
@@ -102,12 +101,13 @@ def import_raw(
     actor: Principal,
     raw: bytes,
     *,
+    max_bytes: int,
     dry_run: bool = False,
     force: bool = False,
     migrate: bool = False,
-    max_bytes: int | None = None,
 ) -> ImportReport:
-    """Check the caller's permissions, parse ``raw`` and import it in ``transaction()``."""
+    """Check the caller's permissions, parse ``raw`` (at most ``max_bytes``) and import
+    it in ``transaction()``."""
     require_configure(actor, migrate=migrate)
     bundle = parse_bundle(raw, max_bytes=max_bytes)
     with transaction() as conn:

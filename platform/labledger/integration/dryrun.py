@@ -15,7 +15,7 @@ import re
 from sqlalchemy import Connection
 
 from labledger.canonical import sha256_hex
-from labledger.db.engine import Database
+from labledger.db.engine import Database, settings_of
 from labledger.errors import FieldError, Forbidden, PayloadTooLarge, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.integration.mappings import Mapping, load_mapping
@@ -28,7 +28,7 @@ from labledger.integration.resolve import (
     resolve_lookups,
     resolve_matches,
 )
-from labledger.integration.rows import Row, convert_row, max_import_bytes, read_rows
+from labledger.integration.rows import Row, convert_row, read_rows
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import type_model
 from labledger.records.service import StateRules, expression_context, field_check, state_rules
@@ -65,7 +65,8 @@ def prepare(
         )
     model = type_model(conn, mapping.target)
     _check_permissions(actor, model, mapping)
-    limit = min(mapping.get("max_bytes", max_import_bytes()), max_import_bytes())
+    server_limit = settings_of(conn).import_max_bytes
+    limit = min(mapping.get("max_bytes", server_limit), server_limit)
     if len(raw) > limit:
         raise PayloadTooLarge(
             f"The file is {len(raw):,} bytes; mapping '{mapping_key}' takes at most {limit:,}.",
