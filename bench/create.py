@@ -40,7 +40,6 @@ from labledger.audit.verify import verify
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.records.service import create_record
-from labledger.settings import Settings
 
 GOALS = {"postgresql": 1.5, "sqlite": 3.0}
 ROUNDS = 10
@@ -53,11 +52,10 @@ class PlatformPath:
     def __init__(self, db: Database, actor: Principal) -> None:
         self.db = db
         self.actor = actor
-        self.limit = Settings().attachment_max_bytes
 
     def create(self, i: int) -> None:
         with self.db.write() as conn:
-            create_record(conn, self.actor, TYPE_KEY, record_input(i), attachment_limit=self.limit)
+            create_record(conn, self.actor, TYPE_KEY, record_input(i))
 
 
 class RawPath:

@@ -148,7 +148,7 @@ def prepare(db: Database) -> list[str]:
         publish_mapping(conn, SYSTEM, MAPPING)
         publish_mapping(conn, SYSTEM, UPDATES)
         return [
-            create_record(conn, admin, "bench_item", record_input(i), attachment_limit=0)["number"]
+            create_record(conn, admin, "bench_item", record_input(i))["number"]
             for i in range(ITEMS)
         ]
 

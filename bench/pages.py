@@ -158,7 +158,6 @@ def prepare(db: Database, n: int) -> tuple[list[int], list[int]]:
                 actor,
                 CHILD_KEY,
                 {"item": ids[0], "test": f"Test {i}", "value": 2.5},
-                attachment_limit=1024,
             )["id"]
             for i in range(CHILDREN)
         ]

@@ -34,7 +34,6 @@ from labledger.workflows.engine import SignatureInput, run_transition
 
 PASSWORD = "signing secret 1"
 STEPS = ("submit", "check", "review", "approve")
-LIMIT = 1024 * 1024
 
 FLOW = {
     "key": "bench_flow",
@@ -97,9 +96,7 @@ def set_up(db: Database) -> tuple[Any, str]:
 
 def create(db: Database, actor: Any, i: int) -> dict[str, Any]:
     with db.write() as conn:
-        return create_record(
-            conn, actor, "bench_doc", {"title": f"doc {i}", "amount": i}, attachment_limit=LIMIT
-        )
+        return create_record(conn, actor, "bench_doc", {"title": f"doc {i}", "amount": i})
 
 
 def in_process(db: Database, actor: Any, n: int) -> tuple[float, float, float]:
@@ -115,7 +112,6 @@ def in_process(db: Database, actor: Any, n: int) -> tuple[float, float, float]:
                 rec["id"],
                 {"amount": 1},
                 expected_version=1,
-                attachment_limit=LIMIT,
             )
     updates = perf_counter() - started
     spent = {False: 0.0, True: 0.0}
@@ -130,7 +126,6 @@ def in_process(db: Database, actor: Any, n: int) -> tuple[float, float, float]:
                 rec["id"],
                 step,
                 signature=SignatureInput("bench", PASSWORD) if signed else None,
-                attachment_limit=LIMIT,
                 lockout_threshold=5,
             )
             spent[signed] += perf_counter() - started

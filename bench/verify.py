@@ -53,7 +53,7 @@ def _create_records(db: Database, count: int) -> list[dict]:
     views: list[dict] = []
     for start in range(0, count, BATCH):
         with db.write() as conn:
-            batch = RecordBatch(conn, actor, TYPE_KEY, attachment_limit=1024)
+            batch = RecordBatch(conn, actor, TYPE_KEY)
             for i in range(start, min(count, start + BATCH)):
                 batch.add(record_input(i))
             views += batch.store()

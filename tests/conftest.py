@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ passwords._DUMMY_HASH = passwords.hash_password("timing equaliser")
 PG_URL = os.environ.get("LABLEDGER_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 TEST_PASSWORD = "correct horse battery"
+#: The settings every test database carries: a 1 MiB attachment limit, so a
+#: test of the limit needs no large files.
+TEST_SETTINGS = Settings(attachment_max_bytes=1024 * 1024)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,6 +85,7 @@ def _postgres_database(
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     db = open_database(
         PG_URL,
+        settings=TEST_SETTINGS,
         connect_args={"options": f"-csearch_path={schema} -csynchronous_commit=off"},
         pool_size=5,
         max_overflow=5,
@@ -115,7 +119,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) ->
     if request.param == "sqlite":
         path = tmp_path / "test.db"
         shutil.copy(sqlite_template, path)
-        database = open_database(f"sqlite:///{path}")
+        database = open_database(f"sqlite:///{path}", settings=TEST_SETTINGS)
         yield database
         database.dispose()
     else:
@@ -125,7 +129,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) ->
 
 @pytest.fixture
 def settings(db: Database) -> Settings:
-    return Settings(database_url=str(db.engine.url), attachment_max_bytes=1024 * 1024)
+    return replace(db.settings, database_url=str(db.engine.url))
 
 
 @dataclass

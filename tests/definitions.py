@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from labledger.db.engine import Database
@@ -158,6 +160,12 @@ def counts(db: Database) -> tuple[int, int, int]:
             conn.execute(select(func.count()).select_from(table)).scalar_one()
             for table in (record, audit_event, outbox_event)
         )
+
+
+def reconfigure(monkeypatch: pytest.MonkeyPatch, db: Database, **changes: Any) -> None:
+    """Change ``db``'s settings for this test, as a restart with a changed environment
+    would; the app built on ``db`` and every service called with it see them."""
+    monkeypatch.setattr(db, "settings", replace(db.settings, **changes))
 
 
 @contextmanager

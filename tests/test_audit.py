@@ -42,14 +42,13 @@ def test_creates_and_updates_write_complete_events_and_outbox_rows(db, publish):
     version = publish(measurement_type())
     start = datetime.now(UTC)
     with db.write() as conn:
-        batch = create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=1)
+        batch = create_record(conn, ANALYST, "batch", {"code": "B-1"})
         created = create_record(
             conn,
             ANALYST,
             "measurement",
             {"name": "pH", "value": 2},
             reason="first run",
-            attachment_limit=1,
         )
     with db.write() as conn:
         updated = update_record(
@@ -60,7 +59,6 @@ def test_creates_and_updates_write_complete_events_and_outbox_rows(db, publish):
             {"value": 7, "comment": "too high", "batch": batch["number"]},
             expected_version=1,
             reason="transcription error",
-            attachment_limit=1,
         )
     with db.read() as conn:
         history = record_history(conn, ANALYST, "measurement", created["id"])
@@ -98,11 +96,11 @@ def test_a_change_and_its_audit_event_commit_together_or_not_at_all(db, publish)
     add_roles(db, "analyst")
     publish(batch_type())
     with unchanged(db), pytest.raises(RuntimeError), db.write() as conn:
-        create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=1)
+        create_record(conn, ANALYST, "batch", {"code": "B-1"})
         assert counts_in(conn) == (1, 1)
         raise RuntimeError("the request failed after the write")
     with db.write() as conn:
-        create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=1)
+        create_record(conn, ANALYST, "batch", {"code": "B-1"})
     with db.read() as conn:
         assert verify(conn).ok
 

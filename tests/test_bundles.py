@@ -238,9 +238,7 @@ def test_new_version_publishes_only_what_changed_and_previews_effects(db):
     apply_bundle(db, SYSTEM, encode(starter_bundle()))
     with db.write() as conn:
         for n in range(2, 4):
-            create_record(
-                conn, SYSTEM, "batch", {"code": f"B-{n}"}, attachment_limit=1, skip_permission=True
-            )
+            create_record(conn, SYSTEM, "batch", {"code": f"B-{n}"}, skip_permission=True)
     bundle = starter_bundle()
     bundle["version"] = "1.1"
     batch = bundle["types"][1]

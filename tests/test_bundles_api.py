@@ -14,8 +14,8 @@ from litestar.testing import TestClient
 from labledger.api.config import ConfigController
 from labledger.api.deps import API_DEPENDENCIES
 from labledger.app import create_app
-from labledger.bundles.format import MAX_BYTES_ENV
 from labledger.identity.principal import CONFIGURE
+from tests.definitions import reconfigure
 from tests.test_bundles import audit_events, encode, snapshot, starter_bundle
 from tests.test_bundles_export import exported
 
@@ -87,7 +87,7 @@ def test_bad_bundles_are_problems_naming_the_json_path(db, api, configurer, monk
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "(document)"
 
-    monkeypatch.setenv(MAX_BYTES_ENV, "100")
+    reconfigure(monkeypatch, db, bundle_max_bytes=100)
     response = api.post(
         "/api/v1/config/import?dry_run=true",
         content=encode(starter_bundle()),

@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-from labledger.bundles.format import MAX_BYTES_ENV, dump_bundle, parse_bundle, schema_errors
+from labledger.bundles.format import dump_bundle, parse_bundle, schema_errors
 from labledger.bundles.importer import apply_bundle, preview_bundle
 from labledger.errors import PayloadTooLarge, ValidationFailed
 from labledger.identity.principal import SYSTEM, SYSTEM_PERMISSIONS
 from labledger.metadata.schemas import meta_schema
 from labledger.records.service import create_record
+from labledger.settings import BUNDLE_MAX_BYTES_ENV, Settings
+from tests.definitions import reconfigure
 from tests.test_bundles import encode, snapshot, starter_bundle
 from tests.test_integration_mappings import results_mapping
 
@@ -147,7 +149,7 @@ def test_a_failing_index_does_not_hide_the_problems_of_later_items(db):
     apply_bundle(db, SYSTEM, encode(starter_bundle()))
     with db.write() as conn:
         data = {"code": "B-2", "product": "Aspirin"}
-        create_record(conn, SYSTEM, "batch", data, attachment_limit=1, skip_permission=True)
+        create_record(conn, SYSTEM, "batch", data, skip_permission=True)
     bundle = starter_bundle()
     bundle["types"][1]["fields"][1]["unique"] = True  # two batches of Aspirin exist
     bundle["mappings"] = [results_mapping()]
@@ -177,29 +179,32 @@ def test_a_field_keeps_its_type_across_bundle_versions(db):
 def test_bundle_over_the_size_limit_is_refused(db, monkeypatch):
     raw = encode(starter_bundle())
     before = snapshot(db)
+    reconfigure(monkeypatch, db, bundle_max_bytes=len(raw) - 1)
     with pytest.raises(PayloadTooLarge) as refused:
-        apply_bundle(db, SYSTEM, raw, max_bytes=len(raw) - 1)
+        apply_bundle(db, SYSTEM, raw)
     [problem] = refused.value.errors
     assert problem.field == "(document)"
     assert f"the limit is {len(raw) - 1:,} bytes" in problem.message
-    monkeypatch.setenv(MAX_BYTES_ENV, "1000")
+    reconfigure(monkeypatch, db, bundle_max_bytes=1000)
     with pytest.raises(PayloadTooLarge):
         preview_bundle(db, SYSTEM, raw)
     assert snapshot(db) == before
-    monkeypatch.setenv(MAX_BYTES_ENV, "ten")
-    with pytest.raises(ValidationFailed) as refused:
-        apply_bundle(db, SYSTEM, raw)
-    assert refused.value.errors[0].field == MAX_BYTES_ENV
-    monkeypatch.setenv(MAX_BYTES_ENV, str(len(raw)))
+    monkeypatch.setenv(BUNDLE_MAX_BYTES_ENV, "ten")
+    with pytest.raises(SystemExit, match=f"^{BUNDLE_MAX_BYTES_ENV} must be a positive whole"):
+        Settings.from_env()
+    monkeypatch.setenv(BUNDLE_MAX_BYTES_ENV, str(len(raw)))
+    reconfigure(monkeypatch, db, bundle_max_bytes=Settings.from_env().bundle_max_bytes)
     assert apply_bundle(db, SYSTEM, raw).changed
 
 
 def test_default_size_limit_is_ten_megabytes(monkeypatch):
-    monkeypatch.delenv(MAX_BYTES_ENV, raising=False)
+    monkeypatch.delenv(BUNDLE_MAX_BYTES_ENV, raising=False)
+    limit = Settings.from_env().bundle_max_bytes
+    assert limit == 10 * 1024 * 1024
     with pytest.raises(PayloadTooLarge):
-        parse_bundle(b" " * (10 * 1024 * 1024 + 1))
+        parse_bundle(b" " * (limit + 1), max_bytes=limit)
     with pytest.raises(ValidationFailed):  # within the limit: on to the JSON checks
-        parse_bundle(b" " * (10 * 1024 * 1024))
+        parse_bundle(b" " * limit, max_bytes=limit)
 
 
 def test_canonical_bytes_parse_back_to_the_same_bundle():
@@ -208,8 +213,9 @@ def test_canonical_bytes_parse_back_to_the_same_bundle():
     data = dump_bundle(bundle)
     assert data.endswith(b"}\n") and "µg".encode() in data
     assert data.startswith(b'{\n  "description"')
-    assert parse_bundle(data).body == json.loads(data)
-    assert dump_bundle(parse_bundle(data).body) == data
+    parsed = parse_bundle(data, max_bytes=Settings.bundle_max_bytes)
+    assert parsed.body == json.loads(data)
+    assert dump_bundle(parsed.body) == data
 
 
 def test_the_published_schema_validates_a_whole_bundle():

@@ -24,8 +24,6 @@ from labledger.identity.principal import SYSTEM
 from labledger.records.service import create_record, update_record
 from labledger.web.forms import parse_value
 
-LIMIT = 1024 * 1024
-
 AWKWARD_DECIMALS = [
     6.02214076e23,
     1e23,
@@ -66,7 +64,7 @@ def readings(db, publish, make_person):
 
 def _create(db, person, data):
     with db.write() as conn:
-        return create_record(conn, person.principal, "reading", data, attachment_limit=LIMIT)
+        return create_record(conn, person.principal, "reading", data)
 
 
 @pytest.mark.parametrize("value", AWKWARD_DECIMALS, ids=repr)
@@ -80,7 +78,6 @@ def test_awkward_decimals_keep_the_audit_trail_verifiable(db, readings, value):
             created["id"],
             {"value": value / 2 if value else 1.5},
             expected_version=1,
-            attachment_limit=LIMIT,
         )
     with db.read() as conn:
         report = verify(conn)

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from labledger import cli
 from labledger.db.tables import audit_event, record
 from labledger.identity.principal import COMMAND_LINE, SYSTEM
-from labledger.integration.cli import TOKEN_ENV
 from labledger.integration.mappings import publish_mapping
+from labledger.settings import TOKEN_ENV
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import add_roles, batch_type, counts, database_url
 from tests.test_integration_mappings import batch_mapping

@@ -38,7 +38,7 @@ def _outcomes(calls: list[Callable[[], Any]]) -> list[Any]:
 def _create(db, data: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     def call() -> dict[str, Any]:
         with db.write() as conn:
-            return create_record(conn, ANALYST, "batch", data, attachment_limit=1)
+            return create_record(conn, ANALYST, "batch", data)
 
     return call
 
@@ -90,7 +90,6 @@ def test_two_updates_from_the_same_version_one_wins(db, publish):
                     record_id,
                     {"quantity": quantity},
                     expected_version=1,
-                    attachment_limit=1,
                 )
 
         return call

@@ -37,8 +37,6 @@ from tests.conftest import PG_URL, TEST_PASSWORD
 from tests.definitions import batch_type, database_url, measurement_type
 from tests.workflow_definitions import JOB_FLOW, TASK_FLOW, job_type, task_type
 
-LIMIT = 1024 * 1024
-
 
 @dataclass(frozen=True)
 class Roles:
@@ -122,9 +120,7 @@ def test_the_application_runs_as_the_runtime_role(db, roles, runtime_db):
         publish_type(conn, SYSTEM, task_type())
         publish_type(conn, SYSTEM, batch_type())
         assert any(name.startswith("uxf_") for name in record_index_names(conn))
-        job = create_record(
-            conn, people["alice"], "job", {"title": "Lot 7"}, attachment_limit=LIMIT
-        )
+        job = create_record(conn, people["alice"], "job", {"title": "Lot 7"})
 
     def step(who: str, type_key: str, record_id: int, key: str, **signing: Any) -> dict[str, Any]:
         return run_transition(
@@ -133,7 +129,6 @@ def test_the_application_runs_as_the_runtime_role(db, roles, runtime_db):
             type_key,
             record_id,
             key,
-            attachment_limit=LIMIT,
             lockout_threshold=5,
             **signing,
         )
@@ -148,7 +143,6 @@ def test_the_application_runs_as_the_runtime_role(db, roles, runtime_db):
             task_id,
             {"value": 4.2},
             expected_version=1,
-            attachment_limit=LIMIT,
         )
     step("alice", "task", task_id, "enter")
     signature = SignatureInput("rob", TEST_PASSWORD)

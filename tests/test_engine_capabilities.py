@@ -17,7 +17,6 @@ from labledger.records.service import create_record
 from labledger.workflows.definitions import publish_workflow
 from labledger.workflows.engine import run_transition
 
-LIMIT = 1024 * 1024
 EVERYONE = {"read": ["*"], "create": ["*"], "edit": ["*"]}
 
 
@@ -35,7 +34,7 @@ def _type(key: str, fields: list[dict[str, Any]], **extra: Any) -> dict[str, Any
 
 def _create(db, person, type_key, data) -> dict[str, Any]:
     with db.write() as conn:
-        return create_record(conn, person.principal, type_key, data, attachment_limit=LIMIT)
+        return create_record(conn, person.principal, type_key, data)
 
 
 def test_rules_refuse_with_message_on_fields(db, publish, make_person):
@@ -306,7 +305,6 @@ def test_receiving_creates_one_record_per_item_with_copied_values(db, intake, ma
         "parcel",
         parcel["id"],
         "receive",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     with db.read() as conn:
@@ -332,7 +330,6 @@ def test_guard_on_related_values_keeps_testers_from_releasing(db, intake, make_p
         "parcel",
         parcel["id"],
         "receive",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     _create(db, tech, "test", {"parcel": parcel["id"], "analyst": "tina"})
@@ -343,7 +340,6 @@ def test_guard_on_related_values_keeps_testers_from_releasing(db, intake, make_p
             "parcel",
             parcel["id"],
             "release",
-            attachment_limit=LIMIT,
             lockout_threshold=5,
         )
     done = run_transition(
@@ -352,7 +348,6 @@ def test_guard_on_related_values_keeps_testers_from_releasing(db, intake, make_p
         "parcel",
         parcel["id"],
         "release",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     assert done["state"] == "released"
@@ -406,7 +401,6 @@ def test_a_link_set_by_a_transition_is_indexed_at_once(db, make_person):
         "topic",
         topic["id"],
         "link",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     assert linked["state"] == "linked", "the state may require the field its step fills"

@@ -18,12 +18,12 @@ from sqlalchemy import func, select
 from labledger.app import create_app
 from labledger.db.tables import attachment
 from labledger.errors import ValidationFailed
-from labledger.integration.allowlist import ALLOWLIST_ENV
 from labledger.limits import MAX_JSON_DEPTH, check_json_depth
 from labledger.records.query import encode_cursor
 from tests.definitions import batch_type, database_url, measurement_type, unchanged
 from tests.test_api import problem
 from tests.test_cli import run
+from tests.test_integration_support import allow_webhooks
 from tests.web.test_admin_types import ADMIN_PERMISSIONS
 
 #: One more than the largest 64-bit id: no database column can hold it.
@@ -96,7 +96,7 @@ def test_every_integer_a_request_carries_is_bounded(db, settings):
 def test_ids_and_cursors_beyond_64_bits_are_refused_before_the_database(
     db, client, lab, monkeypatch
 ):
-    monkeypatch.setenv(ALLOWLIST_ENV, "erp.example.com")
+    allow_webhooks(monkeypatch, db, "erp.example.com")
     body = {"name": "erp", "url": "https://erp.example.com/hook", "secret": "s" * 20}
     assert client.post("/api/v1/webhooks", json=body, headers=lab.headers).status_code == 201
     refused_parameter = {

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from labledger import cli
 from labledger.db.integration_tables import import_run
 from labledger.identity.principal import SYSTEM
-from labledger.integration.cli import TOKEN_ENV
 from labledger.integration.mappings import publish_mapping
 from labledger.records.service import create_record
+from labledger.settings import TOKEN_ENV
 from tests.definitions import (
     acting,
     add_roles,
@@ -42,7 +42,7 @@ def lab(db, publish, make_person, monkeypatch):
 def _batches(db) -> None:
     with db.write() as conn:
         for code in ("B-1", "B-2"):
-            create_record(conn, ANALYST, "batch", {"code": code}, attachment_limit=1)
+            create_record(conn, ANALYST, "batch", {"code": code})
 
 
 def _cli(db, *args: str) -> int:
@@ -181,7 +181,7 @@ def test_webhook_commands_and_the_worker(db, lab, receiver, capsys):
     assert "url: is not in the webhook allowlist" in capsys.readouterr().err
 
     with db.write() as conn:
-        create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=1)
+        create_record(conn, ANALYST, "batch", {"code": "B-1"})
     receiver.answers.append(500)
     assert _cli(db, "worker", "--once") == 0
     assert _cli(db, "webhook", "list") == 0

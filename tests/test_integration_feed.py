@@ -26,7 +26,7 @@ def _setup(db, publish) -> None:
 
 def _create(db, type_key: str, data: dict[str, Any]) -> dict[str, Any]:
     with db.write() as conn:
-        return create_record(conn, ANALYST, type_key, data, attachment_limit=1)
+        return create_record(conn, ANALYST, type_key, data)
 
 
 def _all_ids(db) -> list[int]:
@@ -151,9 +151,7 @@ def test_a_feed_read_while_writers_are_busy_sees_every_event_once(db, publish):
             with db.write() as conn:  # some transactions write two events
                 for copy in range(1 + n % 2):
                     data = {"code": f"W{writer}-{n}-{copy}", "quantity": n}
-                    ids.append(
-                        create_record(conn, ANALYST, "batch", data, attachment_limit=1)["id"]
-                    )
+                    ids.append(create_record(conn, ANALYST, "batch", data)["id"])
         return ids
 
     reader = threading.Thread(target=read)

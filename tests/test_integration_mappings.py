@@ -75,10 +75,7 @@ def lab(db, publish):
     publish(batch_type())
     publish(measurement_type())
     with db.write() as conn:
-        batches = [
-            create_record(conn, ANALYST, "batch", {"code": code}, attachment_limit=1)
-            for code in ("B-1", "B-2")
-        ]
+        batches = [create_record(conn, ANALYST, "batch", {"code": code}) for code in ("B-1", "B-2")]
         publish_mapping(conn, SYSTEM, results_mapping())
         publish_mapping(conn, SYSTEM, batch_mapping())
     return {b["data"]["code"]: b for b in batches}

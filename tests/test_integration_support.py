@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
-from labledger.integration.allowlist import ALLOWLIST_ENV
+from labledger.db.engine import Database
+from labledger.settings import WEBHOOK_ALLOWLIST_ENV
+from tests.definitions import reconfigure
 
 #: ``labledger`` for a child process.
 LABLEDGER = [sys.executable, "-m", "labledger.cli"]
@@ -120,7 +122,14 @@ class Receiver:
         return [r.event_id for r in self.received]
 
 
-def running_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+def allow_webhooks(monkeypatch: pytest.MonkeyPatch, db: Database, allowlist: str) -> None:
+    """Set the webhook allowlist for this test: in ``db``'s settings (the app and the
+    services) and in the environment (commands run in-process read it there)."""
+    reconfigure(monkeypatch, db, webhook_allowlist=allowlist)
+    monkeypatch.setenv(WEBHOOK_ALLOWLIST_ENV, allowlist)
+
+
+def running_receiver(monkeypatch: pytest.MonkeyPatch, db: Database) -> Iterator[Receiver]:
     """A running receiver, and an allowlist that lets webhooks reach it (and only it).
 
     A fixture body: test modules declare
@@ -128,7 +137,7 @@ def running_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
     """
     found = Receiver()
     found.thread.start()
-    monkeypatch.setenv(ALLOWLIST_ENV, f"127.0.0.1:{found.port}")
+    allow_webhooks(monkeypatch, db, f"127.0.0.1:{found.port}")
     try:
         yield found
     finally:

@@ -23,7 +23,7 @@ from labledger.db.integration_tables import webhook_delivery
 from labledger.db.tables import audit_event
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import SYSTEM
-from labledger.integration.allowlist import ALLOWLIST_ENV, Allowlist
+from labledger.integration.allowlist import Allowlist
 from labledger.integration.delivery import (
     DeliveryPolicy,
     Outcome,
@@ -35,9 +35,11 @@ from labledger.integration.delivery import (
 from labledger.integration.feed import EventFilter
 from labledger.integration.subscriptions import create_subscription
 from labledger.records.service import create_record, update_record
+from labledger.settings import Settings
 from tests.definitions import acting, add_roles, batch_type, counts, database_url
 from tests.test_integration_support import (
     LABLEDGER,
+    allow_webhooks,
     running_receiver,
     signature_ok,
 )
@@ -58,7 +60,7 @@ def _batches(db, publish, *codes: str) -> list[dict[str, Any]]:
 
 def _create(db, code: str) -> dict[str, Any]:
     with db.write() as conn:
-        return create_record(conn, ANALYST, "batch", {"code": code}, attachment_limit=1)
+        return create_record(conn, ANALYST, "batch", {"code": code})
 
 
 def _subscribe(client, admin, receiver, **body: Any) -> dict[str, Any]:
@@ -191,7 +193,7 @@ def test_timeouts_and_unreachable_receivers_are_retried(
     db, client, admin, publish, receiver, monkeypatch
 ):
     closed = _closed_port()
-    monkeypatch.setenv(ALLOWLIST_ENV, f"127.0.0.1:{receiver.port}, 127.0.0.1:{closed}")
+    allow_webhooks(monkeypatch, db, f"127.0.0.1:{receiver.port}, 127.0.0.1:{closed}")
     _subscribe(client, admin, receiver)
     answer = client.post(
         "/api/v1/webhooks",
@@ -242,7 +244,7 @@ def test_the_allowlist_decides_which_urls_may_be_called():
         "not a url",
     ):
         assert allowlist.problem(url), url
-    assert Allowlist.from_env({}).problem("https://hooks.example.com/") is not None
+    assert Allowlist.from_settings(Settings()).problem("https://hooks.example.com/") is not None
     with pytest.raises(ValidationFailed) as refused:
         Allowlist.parse("good.example, host/with/path, ftp://x.example/")
     assert len(refused.value.errors) == 2
@@ -265,7 +267,7 @@ def test_a_url_outside_the_allowlist_is_refused_and_never_called(
     # A URL taken off the list after subscribing is no longer called.
     _subscribe(client, admin, receiver)
     _batches(db, publish, "B-1")
-    monkeypatch.setenv(ALLOWLIST_ENV, "elsewhere.example")
+    allow_webhooks(monkeypatch, db, "elsewhere.example")
     assert deliver_due(db, now=T0, policy=POLICY).retrying == 1
     assert receiver.received == []
     [failure] = _monitor(client, admin)["failures"]
@@ -283,7 +285,6 @@ def test_filters_choose_the_events_a_subscription_gets(db, client, admin, publis
             batch["id"],
             {"product": "X"},
             expected_version=1,
-            attachment_limit=1,
         )
     assert deliver_due(db, now=T0, policy=POLICY).delivered == 1
     assert [r.event["kind"] for r in receiver.received] == ["record.updated"]
@@ -373,7 +374,7 @@ def _subscribe_directly(db, receiver) -> None:
             conn,
             SYSTEM,
             {"name": "lims-out", "url": receiver.url, "kinds": ["record.created"]},
-            Allowlist.from_env(),
+            Allowlist.from_settings(db.settings),
         )
     receiver.secret = created["secret"]
 

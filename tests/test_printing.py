@@ -23,8 +23,6 @@ from labledger.printing.templates import (
 from labledger.records.service import create_record
 from tests.definitions import acting, add_roles, batch_type, measurement_type, unchanged
 
-LIMIT = 1024 * 1024
-
 LABEL_SOURCE = """<div class="number">{{ record.number }}</div>
 {{ code128(record.number) }}
 <div class="qr">{{ qr(record.number) }}</div>
@@ -88,7 +86,6 @@ def make_batch(db, code: str, product: str = "Aspirin") -> dict[str, Any]:
             acting("alice", "analyst"),
             "batch",
             {"code": code, "product": product},
-            attachment_limit=LIMIT,
         )
 
 

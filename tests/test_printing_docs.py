@@ -17,7 +17,7 @@ from labledger.records.service import create_record
 from labledger.workflows.definitions import publish_workflow
 from labledger.workflows.engine import SignatureInput, run_transition
 from tests.conftest import TEST_PASSWORD
-from tests.test_printing import LIMIT, publish_template
+from tests.test_printing import publish_template
 from tests.test_printing_render import decode_code128
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "printing.md"
@@ -114,7 +114,7 @@ def lab(db, make_person, publish):
 
 def _create(db, person, type_key: str, data: dict[str, Any]) -> dict[str, Any]:
     with db.write() as conn:
-        return create_record(conn, person.principal, type_key, data, attachment_limit=LIMIT)
+        return create_record(conn, person.principal, type_key, data)
 
 
 def test_certificate_example(db, lab):
@@ -143,7 +143,6 @@ def test_certificate_example(db, lab):
         sample["id"],
         "release",
         signature=SignatureInput("quinn", TEST_PASSWORD),
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     with db.read() as conn:

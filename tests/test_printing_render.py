@@ -22,7 +22,6 @@ from labledger.workflows.engine import SignatureInput, run_transition
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import acting, unchanged
 from tests.test_printing import (
-    LIMIT,
     certificate_template,
     label_template,
     make_batch,
@@ -147,7 +146,6 @@ def test_context_values_labels_and_displays(db, types):
                 "analyst": "admin",
                 "measured_at": "2026-05-01T16:30:00+02:00",
             },
-            attachment_limit=LIMIT,
         )
     html = _print(db, ALICE, "measurement", measurement["id"], "measurement_sheet")
     lines = re.findall(r"\[([^\]]*)\]", html)
@@ -196,14 +194,11 @@ def test_certificate_with_referencing_records_signatures_and_history(db, make_pe
             record_id,
             step,
             signature=signature,
-            attachment_limit=LIMIT,
             lockout_threshold=5,
         )
 
     with db.write() as conn:
-        job = create_record(
-            conn, people["analyst"].principal, "job", {"title": "Lot 7"}, attachment_limit=LIMIT
-        )
+        job = create_record(conn, people["analyst"].principal, "job", {"title": "Lot 7"})
     run("analyst", "job", job["id"], "start")
     with db.write() as conn:
         task_id = conn.execute(select(record.c.id).where(record.c.type_key == "task")).scalar_one()
@@ -214,7 +209,6 @@ def test_certificate_with_referencing_records_signatures_and_history(db, make_pe
             task_id,
             {"value": 4.2},
             expected_version=1,
-            attachment_limit=LIMIT,
         )
     run("analyst", "task", task_id, "enter")
     run("reviewer", "task", task_id, "review", sign=True)
@@ -243,7 +237,6 @@ def test_printing_needs_read_permission(db, types):
             ALICE,
             "measurement",
             {"name": "Assay", "batch": batch["id"]},
-            attachment_limit=LIMIT,
         )
     guest = acting("gus", "guest")
     with pytest.raises(Forbidden, match="You may not read Measurements"):
@@ -264,7 +257,6 @@ def test_certificate_lists_results_with_units_and_flags(db, types):
                 ALICE,
                 "measurement",
                 {"name": name, "batch": target["id"], "value": value, "comment": "checked"},
-                attachment_limit=LIMIT,
             )
     html = _print(db, ALICE, "batch", batch["id"], "batch_certificate")
     rows = re.findall(r'<tr class="result">(.*?)</tr>', html, re.S)

@@ -23,7 +23,6 @@ from labledger.records.service import RecordBatch, create_record
 from tests.definitions import acting, add_roles, batch_type, measurement_type, unchanged
 from tests.test_records import upload
 
-LIMIT = 1000
 ANALYST = acting("ann", "analyst")
 
 
@@ -36,12 +35,12 @@ def types(db, publish, make_person) -> None:
 
 
 def batch_of(conn, type_key: str = "measurement") -> RecordBatch:
-    return RecordBatch(conn, ANALYST, type_key, attachment_limit=LIMIT)
+    return RecordBatch(conn, ANALYST, type_key)
 
 
 def test_a_batch_stores_like_records_created_one_by_one(db, types):
     with db.write() as conn:
-        parent = create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=LIMIT)
+        parent = create_record(conn, ANALYST, "batch", {"code": "B-1"})
         batch = batch_of(conn)
         for i in range(5):
             batch.add({"name": f"m{i}", "batch": parent["number"], "value": i + 1}, reason="bulk")
@@ -66,7 +65,7 @@ def test_a_batch_stores_like_records_created_one_by_one(db, types):
     assert events == [(v["id"], "record.create", "bulk") for v in views]
     assert references == 5
     with db.write() as conn:  # the next record continues the sequence without a gap
-        after = create_record(conn, ANALYST, "measurement", {"name": "x"}, attachment_limit=LIMIT)
+        after = create_record(conn, ANALYST, "measurement", {"name": "x"})
     assert int(after["number"].rsplit("-", 1)[1]) == numbers[-1] + 1
 
 
@@ -120,7 +119,7 @@ def test_a_version_published_inside_a_transaction_is_seen_at_once(db, types):
         before = type_model(conn, "batch").version
         publish_type(conn, SYSTEM, batch_type(label="Lot"))
         assert type_model(conn, "batch").version == before + 1
-        created = create_record(conn, ANALYST, "batch", {"code": "L-1"}, attachment_limit=LIMIT)
+        created = create_record(conn, ANALYST, "batch", {"code": "L-1"})
     assert created["type_version"] == before + 1
 
 
@@ -149,7 +148,7 @@ def test_what_a_rolled_back_savepoint_wrote_is_forgotten(db, types):
         savepoint.rollback()
         assert type_model(conn, "batch").version == before
         assert versions.current(conn, TYPE_KIND, "batch")[1]["label"] != "Lot"
-        created = create_record(conn, ANALYST, "batch", {"code": "L-2"}, attachment_limit=LIMIT)
+        created = create_record(conn, ANALYST, "batch", {"code": "L-2"})
     with db.read() as conn:
         assert verify(conn).ok
         stored = conn.execute(select(record.c.type_version).where(record.c.id == created["id"]))
@@ -163,7 +162,7 @@ def test_a_large_batch_keeps_ids_and_numbers_in_order(db, types):
         for i in range(120):
             batch.add({"name": f"m{i}"})
         views = batch.store()
-        after = create_record(conn, ANALYST, "measurement", {"name": "x"}, attachment_limit=LIMIT)
+        after = create_record(conn, ANALYST, "measurement", {"name": "x"})
     ids = [v["id"] for v in views] + [after["id"]]
     assert ids == sorted(set(ids))  # in the order added, and the sequence moved past them
     with db.read() as conn:

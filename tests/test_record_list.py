@@ -40,7 +40,7 @@ def batches(db, publish) -> list[dict[str, Any]]:
         for code, product, quantity, made_on in BATCHES:
             data = {"code": code, "product": product, "quantity": quantity, "made_on": made_on}
             data = {k: v for k, v in data.items() if v is not None}
-            created.append(create_record(conn, ANALYST, "batch", data, attachment_limit=1))
+            created.append(create_record(conn, ANALYST, "batch", data))
     return created
 
 
@@ -78,7 +78,7 @@ def test_filters_on_decimals_booleans_choices_and_references(db, batches, publis
             data = {"name": "m", "value": value, "method": method, "batch": batches[batch]["id"]}
             if not 1 <= value <= 5:
                 data["comment"] = "out of limits"
-            create_record(conn, acting("ann", "analyst"), "measurement", data, attachment_limit=1)
+            create_record(conn, acting("ann", "analyst"), "measurement", data)
 
     def values(**filters: str) -> list[float]:
         items = page(db, "measurement", filters=filters, sort="value", limit=10)["items"]
@@ -207,7 +207,7 @@ def test_a_list_page_costs_the_same_queries_at_10_and_200_records(db, publish, c
         with db.write() as conn:
             for n in range(total - counts_so_far[0]):
                 data = {"code": f"C-{total}-{n}", "product": "P", "quantity": n % 7}
-                create_record(conn, ANALYST, "batch", data, attachment_limit=1)
+                create_record(conn, ANALYST, "batch", data)
         counts_so_far[0] = total
         statements.clear()
         event.listen(db.engine, "before_cursor_execute", count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,7 +18,6 @@ from labledger.records.attachments import store_attachment
 from labledger.records.service import create_record, get_record, update_record
 from tests.definitions import acting, add_roles, batch_type, counts, measurement_type, unchanged
 
-LIMIT = 1000
 ANALYST = acting("ann", "analyst")
 
 
@@ -28,13 +28,12 @@ def types(db, publish) -> None:
     publish(measurement_type())
 
 
-def create(db, type_key: str, data: dict[str, Any], *, actor=ANALYST, limit=LIMIT, reason=None):
+def create(db, type_key: str, data: dict[str, Any], *, actor=ANALYST, reason=None):
     with db.write() as conn:
-        return create_record(conn, actor, type_key, data, reason=reason, attachment_limit=limit)
+        return create_record(conn, actor, type_key, data, reason=reason)
 
 
 def update(db, type_key: str, record_id: int, data: dict[str, Any], version: int, **options):
-    options.setdefault("attachment_limit", LIMIT)
     with db.write() as conn:
         return update_record(
             conn,
@@ -125,8 +124,9 @@ def test_every_field_type_is_validated(db, types, make_person):
     for type_key, data, key, words in cases:
         errors = refused(db, create, type_key, data)
         assert words in errors.get(f"data.{key}", "(no error)"), (data, errors)
-    # The global limit applies even under a field's own limit.
-    errors = refused(db, create, "measurement", {"name": "x", "raw_file": small_file}, limit=50)
+    # The installation's limit applies even under a field's own limit.
+    small_limit = replace(db, settings=replace(db.settings, attachment_max_bytes=50))
+    errors = refused(small_limit, create, "measurement", {"name": "x", "raw_file": small_file})
     assert "at most 50" in errors["data.raw_file"]
     # Every problem is reported at once.
     errors = refused(db, create, "batch", {"code": "b 1", "quantity": -1, "made_on": "x"})

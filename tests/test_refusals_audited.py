@@ -22,7 +22,7 @@ from labledger.workflows.signing import SignatureInput
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import refusal_recorded
 from tests.web.helpers import sign_in
-from tests.web.record_fixtures import LIMIT, create, make_lab
+from tests.web.record_fixtures import create, make_lab
 
 
 @pytest.fixture
@@ -38,7 +38,6 @@ def _step(db, person, record_id, key, *, password=None, type_key="lot", **kwargs
         record_id,
         key,
         signature=SignatureInput(person.username, password) if password else None,
-        attachment_limit=LIMIT,
         lockout_threshold=3,
         **kwargs,
     )

@@ -34,7 +34,6 @@ DEMO_PASSWORDS = {
     "quinn": "lims-demo-quality",
     "ada": "lims-demo-admin",
 }
-LIMIT = 1024 * 1024
 
 
 def lims_seeds(tmp_path: Path) -> Path:

@@ -17,7 +17,6 @@ from labledger.workflows.engine import SignatureInput, run_transition
 from tests.test_printing_render import decode_code128
 from tests.test_seed_lims import (
     DEMO_PASSWORDS,
-    LIMIT,
     load_lims,
     records_of,
 )
@@ -109,7 +108,6 @@ def test_certificate_shows_the_release_signature(lims):
         sample["id"],
         "release",
         signature=SignatureInput("quinn", DEMO_PASSWORDS["quinn"]),
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     html = _certificate(lims, f"SMP-{YEAR}-00015")

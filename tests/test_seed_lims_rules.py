@@ -14,7 +14,7 @@ from labledger.records.lookup import record_id_by_number
 from labledger.records.service import create_record, get_record, update_record
 from labledger.workflows.engine import SignatureInput, run_transition
 from tests.definitions import refusal_recorded, unchanged
-from tests.test_seed_lims import DEMO_PASSWORDS, LIMIT, load_lims, records_of
+from tests.test_seed_lims import DEMO_PASSWORDS, load_lims, records_of
 
 
 class Lims:
@@ -45,7 +45,7 @@ class Lims:
 
     def create(self, who: str, type_key: str, data: dict[str, Any]) -> dict[str, Any]:
         with self.db.write() as conn:
-            return create_record(conn, self.people[who], type_key, data, attachment_limit=LIMIT)
+            return create_record(conn, self.people[who], type_key, data)
 
     def update(self, who: str, rec: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         with self.db.write() as conn:
@@ -57,7 +57,6 @@ class Lims:
                 rec["id"],
                 data,
                 expected_version=current["version"],
-                attachment_limit=LIMIT,
             )
 
     def read(self, rec: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +75,6 @@ class Lims:
             key,
             reason=reason or None,
             signature=signature,
-            attachment_limit=LIMIT,
             lockout_threshold=5,
         )
 

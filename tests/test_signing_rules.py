@@ -17,7 +17,7 @@ from labledger.workflows.engine import run_transition
 from labledger.workflows.signing import SignatureInput, SigningSession
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import refusal_recorded
-from tests.web.record_fixtures import LIMIT, create, make_lab
+from tests.web.record_fixtures import create, make_lab
 
 
 @pytest.fixture
@@ -33,7 +33,6 @@ def _submitted(db, lab, code: str = "L-1") -> dict[str, Any]:
         "lot",
         lot["id"],
         "submit",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     return lot
@@ -56,7 +55,6 @@ def _approve(db, lab, lot_id: int, username: str, session: SigningSession | None
         "approve",
         signature=SignatureInput(username, TEST_PASSWORD),
         signing_session=session,
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
 

@@ -47,8 +47,6 @@ from tests.test_printing import label_template
 from tests.web.helpers import sign_in
 from tests.workflow_definitions import JOB_FLOW, TASK_FLOW, job_type, task_type
 
-LIMIT = 1024 * 1024
-
 
 @dataclass
 class Installation:
@@ -75,15 +73,12 @@ def installation(db, make_person) -> Installation:
         publish_type(conn, SYSTEM, batch_type())
         publish_print_template(conn, SYSTEM, label_template())
         publish_mapping(conn, SYSTEM, batch_mapping())
-        task = create_record(
-            conn, analyst.principal, "task", {"name": "assay", "value": 7.5}, attachment_limit=LIMIT
-        )
+        task = create_record(conn, analyst.principal, "task", {"name": "assay", "value": 7.5})
         batch = create_record(
             conn,
             analyst.principal,
             "batch",
             {"code": "B-1", "product": "Salt"},
-            attachment_limit=LIMIT,
         )
     for person, step, password in ((analyst, "enter", None), (reviewer, "review", TEST_PASSWORD)):
         run_transition(
@@ -93,7 +88,6 @@ def installation(db, make_person) -> Installation:
             task["id"],
             step,
             signature=SignatureInput(person.username, password) if password else None,
-            attachment_limit=LIMIT,
             lockout_threshold=5,
         )
     with db.write() as conn:
@@ -465,8 +459,6 @@ def test_verify_reads_one_moment_while_others_write(db, installation, make_perso
     with db.snapshot() as conn:
         before = conn.execute(select(func.count()).select_from(record)).scalar_one()
         with db.write() as other:
-            create_record(
-                other, analyst.principal, "batch", {"code": "B-7"}, attachment_limit=LIMIT
-            )
+            create_record(other, analyst.principal, "batch", {"code": "B-7"})
         assert conn.execute(select(func.count()).select_from(record)).scalar_one() == before
         assert verify(conn).ok

@@ -38,7 +38,6 @@ T = TypeVar("T")
 ANALYST = acting("ann", "analyst")
 THREADS = 6
 PER_THREAD = 4
-LIMIT = 1024
 
 PARENT_FLOW: dict[str, Any] = {
     "key": "tally_flow",
@@ -109,14 +108,13 @@ def _parent_with_children(db: Database, children: int) -> tuple[int, list[int]]:
                 [{"key": "tally", "label": "Tally", "type": "reference", "to": "tally"}],
             ),
         )
-        parent = create_record(conn, ANALYST, "tally", {"name": "P"}, attachment_limit=LIMIT)
+        parent = create_record(conn, ANALYST, "tally", {"name": "P"})
         marks = [
             create_record(
                 conn,
                 ANALYST,
                 "mark",
                 {"name": f"M{n}", "tally": parent["id"]},
-                attachment_limit=LIMIT,
             )["id"]
             for n in range(children)
         ]
@@ -137,9 +135,7 @@ def _outcomes(calls: list[Callable[[], T]]) -> list[T]:
 
 def _step(db: Database, type_key: str, record_id: int, transition: str) -> dict[str, Any]:
     """The transition as a person's request runs it (retries included)."""
-    return run_transition(
-        db, ANALYST, type_key, record_id, transition, attachment_limit=LIMIT, lockout_threshold=5
-    )
+    return run_transition(db, ANALYST, type_key, record_id, transition, lockout_threshold=5)
 
 
 def _steps(db: Database, steps: list[tuple[str, int, str]]) -> Callable[[], list[Any]]:
@@ -272,10 +268,8 @@ def test_a_transition_answers_with_the_state_and_version_it_produced(db, client,
     with db.write() as conn:
         publish_workflow(conn, SYSTEM, ECHO_FLOW)
         publish_type(conn, SYSTEM, _type("echo", "echo_flow", partner))
-        first = create_record(conn, ANALYST, "echo", {"name": "A"}, attachment_limit=LIMIT)
-        second = create_record(
-            conn, ANALYST, "echo", {"name": "B", "partner": first["id"]}, attachment_limit=LIMIT
-        )
+        first = create_record(conn, ANALYST, "echo", {"name": "A"})
+        second = create_record(conn, ANALYST, "echo", {"name": "B", "partner": first["id"]})
         update_record(
             conn,
             ANALYST,
@@ -283,7 +277,6 @@ def test_a_transition_answers_with_the_state_and_version_it_produced(db, client,
             first["id"],
             {"partner": second["id"]},
             expected_version=1,
-            attachment_limit=LIMIT,
         )
     answer = client.post(
         f"/api/v1/records/echo/{first['id']}/transitions/finish", json={}, headers=ann.headers

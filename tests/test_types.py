@@ -19,7 +19,6 @@ from labledger.records.query import ListQuery, list_records
 from labledger.records.service import create_record, update_record
 from tests.definitions import acting, add_roles, batch_type, counts, measurement_type, unchanged
 
-LIMIT = 1024 * 1024
 ANALYST = acting("ann", "analyst")
 
 
@@ -48,7 +47,7 @@ def test_publish_creates_versions_and_records_keep_theirs(db, publish):
     assert counts(db)[1] == audit_before
 
     with db.write() as conn:
-        created = create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=LIMIT)
+        created = create_record(conn, ANALYST, "batch", {"code": "B-1"})
     assert created["type_version"] == 1
 
     assert publish(batch_type(label="Production batch")) == 2
@@ -76,7 +75,6 @@ def test_publish_creates_versions_and_records_keep_theirs(db, publish):
             created["id"],
             {"product": "Aspirin"},
             expected_version=1,
-            attachment_limit=LIMIT,
         )
     assert updated["type_version"] == 2, "an update validates against the current version"
 
@@ -217,7 +215,6 @@ def test_a_field_cannot_become_unique_over_duplicate_values(db, publish):
                 ANALYST,
                 "batch",
                 {"code": code, "product": "Same"},
-                attachment_limit=LIMIT,
             )
     definition = batch_type()
     _field(definition, "product")["unique"] = True
@@ -249,7 +246,7 @@ def test_adding_a_field_never_touches_existing_records(db, publish):
     add_roles(db, "analyst")
     publish(batch_type())
     with db.write() as conn:
-        created = create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=LIMIT)
+        created = create_record(conn, ANALYST, "batch", {"code": "B-1"})
     before = _record_row(db, created["id"])
     definition = batch_type()
     definition["fields"].append(
@@ -258,7 +255,7 @@ def test_adding_a_field_never_touches_existing_records(db, publish):
     assert publish(definition) == 2
     assert _record_row(db, created["id"]) == before
     with db.write() as conn:
-        second = create_record(conn, ANALYST, "batch", {"code": "B-2"}, attachment_limit=LIMIT)
+        second = create_record(conn, ANALYST, "batch", {"code": "B-2"})
     assert second["data"]["grade"] == "A" and "grade" not in before["data"]
 
 
@@ -271,7 +268,6 @@ def test_removing_a_field_hides_it_but_keeps_the_data(db, publish):
             ANALYST,
             "batch",
             {"code": "B-1", "product": "Aspirin"},
-            attachment_limit=LIMIT,
         )
     publish(_without(batch_type(title="{code}"), "product"))
     with db.read() as conn:
@@ -290,7 +286,6 @@ def test_removing_a_field_hides_it_but_keeps_the_data(db, publish):
                 created["id"],
                 {"product": "X"},
                 expected_version=1,
-                attachment_limit=LIMIT,
             )
         assert refused.value.errors[0].field == "data.product"
     with db.write() as conn:
@@ -301,7 +296,6 @@ def test_removing_a_field_hides_it_but_keeps_the_data(db, publish):
             created["id"],
             {"quantity": 5},
             expected_version=1,
-            attachment_limit=LIMIT,
         )
     assert _record_row(db, created["id"])["data"] == {
         "code": "B-1",
@@ -320,7 +314,6 @@ def test_report_view_has_one_typed_column_per_field(db, publish, make_person):
             ANALYST,
             "batch",
             {"code": "B-1", "quantity": 7, "made_on": "2026-03-01"},
-            attachment_limit=LIMIT,
         )
         create_record(
             conn,
@@ -338,7 +331,6 @@ def test_report_view_has_one_typed_column_per_field(db, publish, make_person):
                 "tags": ["urgent"],
                 "analyst": "ann",
             },
-            attachment_limit=LIMIT,
         )
     with db.read() as conn:
         row = conn.exec_driver_sql("SELECT * FROM report_measurement").mappings().one()
@@ -425,7 +417,6 @@ def test_a_filtered_list_sorted_by_creation_uses_the_expression_index(db, publis
                 ANALYST,
                 "batch",
                 {"code": f"B-{n}", "product": f"P{n % 50}", "quantity": n},
-                attachment_limit=LIMIT,
             )
     statements: list[tuple[str, Any]] = []
 

@@ -19,8 +19,6 @@ from tests.conftest import TEST_PASSWORD
 from tests.tampering import bypassing_triggers
 from tests.workflow_definitions import JOB_FLOW, TASK_FLOW, job_type, task_type
 
-LIMIT = 1024 * 1024
-
 
 @pytest.fixture
 def people(db, make_person):
@@ -46,7 +44,7 @@ def flows(db, people):
 
 def _create(db, person, type_key, data) -> dict[str, Any]:
     with db.write() as conn:
-        return create_record(conn, person.principal, type_key, data, attachment_limit=LIMIT)
+        return create_record(conn, person.principal, type_key, data)
 
 
 def _run(db, person, type_key, record_id, transition, *, password=None, reason=None, version=None):
@@ -60,7 +58,6 @@ def _run(db, person, type_key, record_id, transition, *, password=None, reason=N
         reason=reason,
         signature=sig,
         expected_version=version,
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
 
@@ -95,7 +92,6 @@ def test_full_path_with_actions_signatures_and_parent_transition(db, flows, peop
             task_id,
             {"value": 4.2},
             expected_version=1,
-            attachment_limit=LIMIT,
         )
     _run(db, people["analyst"], "task", task_id, "enter")
     with pytest.raises(ValidationFailed, match="All tasks must be reviewed first"):
@@ -186,7 +182,6 @@ def test_signature_needs_own_account_and_changed_one_time_password(db, flows, pe
             job["id"],
             "release",
             signature=SignatureInput("rob", TEST_PASSWORD),
-            attachment_limit=LIMIT,
             lockout_threshold=5,
         )
     with db.write() as conn:
@@ -243,7 +238,6 @@ def test_reason_required_and_state_locks_fields(db, flows, people):
             task["id"],
             {"name": "x"},
             expected_version=entered["version"],
-            attachment_limit=LIMIT,
         )
     done = _run(db, people["reviewer"], "task", task["id"], "request_retest", reason="drift")
     assert done["state"] == "retest"

@@ -21,8 +21,6 @@ from labledger.workflows.definitions import publish_workflow
 from labledger.workflows.engine import run_transition
 from tests.definitions import refusal_recorded
 
-LIMIT = 1024 * 1024
-
 GAUGE_FLOW: dict[str, Any] = {
     "key": "gauge_flow",
     "label": "Gauge flow",
@@ -116,7 +114,7 @@ def tech(db, make_person):
 
 def _create(db, person, data) -> dict[str, Any]:
     with db.write() as conn:
-        return create_record(conn, person.principal, "gauge", data, attachment_limit=LIMIT)
+        return create_record(conn, person.principal, "gauge", data)
 
 
 def _step(db, person, record_id, transition) -> dict[str, Any]:
@@ -126,7 +124,6 @@ def _step(db, person, record_id, transition) -> dict[str, Any]:
         "gauge",
         record_id,
         transition,
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
 
@@ -197,7 +194,6 @@ def test_a_person_cannot_change_a_system_set_field_but_may_send_it_back(db, tech
             done["id"],
             {"checked_by": "admin"},
             expected_version=done["version"],
-            attachment_limit=LIMIT,
         )
     assert [e.field for e in refused.value.errors] == ["data.checked_by"]
     with db.write() as conn:
@@ -208,7 +204,6 @@ def test_a_person_cannot_change_a_system_set_field_but_may_send_it_back(db, tech
             done["id"],
             {**done["data"], "note": "as read"},
             expected_version=done["version"],
-            attachment_limit=LIMIT,
         )
     assert saved["data"]["note"] == "as read"
     assert saved["data"]["checked_by"] == "tess"

@@ -62,8 +62,10 @@ def _openapi() -> ApiOpenAPIConfig:
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
+    """The application; ``db``, when given, keeps the settings it was opened with, which
+    are what its connections carry to the services (``settings_of``)."""
     settings = settings or Settings.from_env()
-    db = db or open_database(settings.database_url)
+    db = db or open_database(settings.database_url, settings=settings)
     api = Router(
         path="/api/v1",
         route_handlers=[

@@ -62,8 +62,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = command_settings(args)
     if args.database:
-        os.environ["LABLEDGER_DATABASE_URL"] = args.database
+        # uvicorn calls the app factory with no arguments, in each worker process:
+        # the environment is the one way to hand the servers the --database choice.
+        os.environ["LABLEDGER_DATABASE_URL"] = settings.database_url
     uvicorn.run(
         "labledger.app:create_app",
         factory=True,
@@ -71,7 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=True,
-        forwarded_allow_ips=command_settings(args).trusted_proxies,
+        forwarded_allow_ips=settings.trusted_proxies,
         log_level="info",
     )
     return 0

@@ -35,7 +35,8 @@ def command_settings(args: argparse.Namespace) -> Settings:
 @contextmanager
 def command_database(args: argparse.Namespace) -> Iterator[Database]:
     """The database for one command, closed afterwards (commands also run in-process)."""
-    db = open_database(command_settings(args).database_url)
+    settings = command_settings(args)
+    db = open_database(settings.database_url, settings=settings)
     try:
         yield db
     finally:

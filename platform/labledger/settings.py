@@ -9,6 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+#: The variables whose names the messages about their limits and credentials quote.
+BUNDLE_MAX_BYTES_ENV = "LABLEDGER_BUNDLE_MAX_BYTES"
+IMPORT_MAX_BYTES_ENV = "LABLEDGER_IMPORT_MAX_BYTES"
+WEBHOOK_ALLOWLIST_ENV = "LABLEDGER_WEBHOOK_ALLOWLIST"
+TOKEN_ENV = "LABLEDGER_TOKEN"  # noqa: S105 - a variable's name, not a secret
+
 
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -18,6 +24,17 @@ def _int_env(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _bytes_env(name: str, default: int) -> int:
+    """A size limit in bytes: unset or blank gives ``default``; anything but a positive
+    whole number stops the program, naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{name} must be a positive whole number of bytes, not {raw!r}")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,14 @@ class Settings:
     database_url: str = "sqlite:///labledger.db"
     #: Largest attachment accepted when a field sets no smaller limit (bytes).
     attachment_max_bytes: int = 25 * 1024 * 1024
+    #: Largest configuration bundle accepted, over HTTP or from a file (bytes).
+    bundle_max_bytes: int = 10 * 1024 * 1024
+    #: Largest file an import mapping accepts, whatever the mapping allows (bytes).
+    import_max_bytes: int = 64 * 1024 * 1024
+    #: Where webhooks may send requests (``integration.allowlist``; empty: nowhere).
+    webhook_allowlist: str = ""
+    #: The API token of the person a command-line import acts for (``integration.cli``).
+    api_token: str | None = field(default=None, repr=False)
     #: Largest JSON request body accepted by the API (bytes).
     request_max_bytes: int = 32 * 1024 * 1024
     #: Minutes of inactivity after which a browser session ends.
@@ -76,6 +101,10 @@ class Settings:
             "attachment_max_bytes": _int_env(
                 "LABLEDGER_ATTACHMENT_MAX_BYTES", cls.attachment_max_bytes
             ),
+            "bundle_max_bytes": _bytes_env(BUNDLE_MAX_BYTES_ENV, cls.bundle_max_bytes),
+            "import_max_bytes": _bytes_env(IMPORT_MAX_BYTES_ENV, cls.import_max_bytes),
+            "webhook_allowlist": os.environ.get(WEBHOOK_ALLOWLIST_ENV, ""),
+            "api_token": os.environ.get(TOKEN_ENV, "").strip() or None,
             "session_idle_minutes": _int_env(
                 "LABLEDGER_SESSION_IDLE_MINUTES", cls.session_idle_minutes
             ),

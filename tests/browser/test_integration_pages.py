@@ -17,7 +17,6 @@ import pytest
 from playwright.sync_api import expect
 
 from labledger.identity.principal import SYSTEM
-from labledger.integration.allowlist import ALLOWLIST_ENV
 from labledger.integration.delivery import DeliveryPolicy, deliver_due
 from labledger.integration.mappings import publish_mapping
 from labledger.records.service import create_record
@@ -26,6 +25,7 @@ from tests.browser.test_admin_designs_type import ADMIN_PERMISSIONS
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import acting, add_roles, batch_type, measurement_type
 from tests.test_integration_mappings import HEADER, results_mapping
+from tests.test_integration_support import allow_webhooks
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +42,7 @@ def admin_page(page: Any, db: Any, publish: Any, make_person: Any) -> Any:
     publish(measurement_type())
     with db.write() as conn:
         for code in ("B-1", "B-2"):
-            create_record(conn, ANALYST, "batch", {"code": code}, attachment_limit=1)
+            create_record(conn, ANALYST, "batch", {"code": code})
         publish_mapping(conn, SYSTEM, results_mapping())
     make_person("ada", "configurer", "analyst", permissions=ADMIN_PERMISSIONS)
     sign_in_page(page, "ada", TEST_PASSWORD)
@@ -100,7 +100,7 @@ def test_the_monitor_shows_a_dead_delivery_and_replays_it(
 ) -> None:
     page = admin_page
     port = _closed_port()
-    monkeypatch.setenv(ALLOWLIST_ENV, f"127.0.0.1:{port}")
+    allow_webhooks(monkeypatch, db, f"127.0.0.1:{port}")
     page.goto("/admin/webhooks/new")
     page.fill("#name", "lims-out")
     page.fill("#url", f"http://127.0.0.1:{port}/hooks")
@@ -110,7 +110,7 @@ def test_the_monitor_shows_a_dead_delivery_and_replays_it(
     expect(page.locator("#webhook-secret")).to_contain_text("whsec_")
 
     with db.write() as conn:
-        create_record(conn, ANALYST, "batch", {"code": "B-3"}, attachment_limit=1)
+        create_record(conn, ANALYST, "batch", {"code": "B-3"})
     assert deliver_due(db, policy=DeliveryPolicy(timeout=2)).dead == 1, "nobody listens there"
 
     page.goto("/admin/webhooks")

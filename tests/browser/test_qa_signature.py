@@ -10,7 +10,7 @@ from labledger.db.tables import audit_event
 from labledger.workflows.engine import run_transition
 from tests.browser.conftest import sign_in_page
 from tests.conftest import TEST_PASSWORD
-from tests.web.record_fixtures import LIMIT, create, make_lab
+from tests.web.record_fixtures import create, make_lab
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +31,6 @@ def test_qa_signs_an_approval(page, db, make_person, shoot):
         "lot",
         lot["id"],
         "submit",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     sign_in_page(page, "quinn", TEST_PASSWORD)

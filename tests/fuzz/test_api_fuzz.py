@@ -87,15 +87,14 @@ def _seed(db: Database) -> None:
         publish_type(conn, SYSTEM, job_type(), context=context)
         publish_type(conn, SYSTEM, task_type())
         for code in ("B-1", "B-2"):
-            batch = create_record(conn, ANALYST, "batch", {"code": code}, attachment_limit=1)
+            batch = create_record(conn, ANALYST, "batch", {"code": code})
         create_record(
             conn,
             ANALYST,
             "measurement",
             {"name": "pH", "batch": batch["id"], "value": 3},
-            attachment_limit=1,
         )
-        create_record(conn, ANALYST, "job", {"title": "Calibrate"}, attachment_limit=1)
+        create_record(conn, ANALYST, "job", {"title": "Calibrate"})
         publish_mapping(conn, SYSTEM, results_mapping())
         publish_mapping(conn, SYSTEM, batch_mapping())
 

@@ -18,8 +18,6 @@ from labledger.workflows.definitions import publish_workflow
 from tests.conftest import Person
 from tests.definitions import add_roles
 
-LIMIT = 1024 * 1024
-
 LOT_FLOW: dict[str, Any] = {
     "key": "lot_flow",
     "label": "Lot review",
@@ -250,4 +248,4 @@ def make_lab(db: Database, make_person: Any, **kwargs: Any) -> Lab:
 
 def create(db: Database, person: Person, type_key: str, data: dict[str, Any]) -> dict[str, Any]:
     with db.write() as conn:
-        return create_record(conn, person.principal, type_key, data, attachment_limit=LIMIT)
+        return create_record(conn, person.principal, type_key, data)

@@ -35,7 +35,6 @@ def make_batches(db, publish, count: int) -> list[dict]:
                     SYSTEM,
                     "batch",
                     {"code": f"B-{n}"},
-                    attachment_limit=1,
                     skip_permission=True,
                 )
             )
@@ -61,7 +60,6 @@ def test_filters_by_user_type_record_action_and_time(client, db, make_person, pu
             {"product": "Aspirin <b>500</b>"},
             expected_version=1,
             reason="Label was misprinted",
-            attachment_limit=1,
             skip_permission=True,
         )
     sign_in(client, "aud", TEST_PASSWORD)

@@ -15,7 +15,7 @@ from labledger.identity.principal import SYSTEM
 from labledger.records.service import create_record
 from labledger.records.validation import SYSTEM_SET_MESSAGE
 from tests.conftest import TEST_PASSWORD
-from tests.test_seed_lims import LIMIT, load_lims
+from tests.test_seed_lims import load_lims
 from tests.web.helpers import csrf_token, sign_in
 
 FORGED = {
@@ -37,7 +37,6 @@ def lims(db, tmp_path, make_person) -> dict[str, Any]:
             SYSTEM,
             "sample_type",
             {"name": "Drinking water", "matrix": "drinking_water"},
-            attachment_limit=LIMIT,
             skip_permission=True,
         )
     return {"technician": technician, "sample_type": water}

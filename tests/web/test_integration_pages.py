@@ -18,14 +18,16 @@ from labledger.canonical import sha256_hex
 from labledger.db.integration_tables import import_run, webhook_delivery
 from labledger.db.tables import audit_event, record
 from labledger.identity.principal import SYSTEM
-from labledger.integration.allowlist import ALLOWLIST_ENV, Allowlist
+from labledger.integration.allowlist import Allowlist
 from labledger.integration.delivery import Answer, DeliveryPolicy, deliver_due
 from labledger.integration.mappings import load_mapping, mapping_errors, publish_mapping
 from labledger.integration.subscriptions import create_subscription, list_subscriptions
 from labledger.records.service import create_record
+from labledger.settings import WEBHOOK_ALLOWLIST_ENV
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import acting, add_roles, batch_type, measurement_type, unchanged
 from tests.test_integration_mappings import HEADER, batch_mapping, results_mapping
+from tests.test_integration_support import allow_webhooks
 from tests.web.helpers import csrf_token, sign_in
 from tests.web.test_admin_types import ADMIN_PERMISSIONS
 
@@ -45,7 +47,7 @@ def lab(db, publish):
     publish(measurement_type())
     with db.write() as conn:
         for code in ("B-1", "B-2"):
-            create_record(conn, ANALYST, "batch", {"code": code}, attachment_limit=1)
+            create_record(conn, ANALYST, "batch", {"code": code})
         publish_mapping(conn, SYSTEM, results_mapping())
         publish_mapping(conn, SYSTEM, batch_mapping(mode="row"))
 
@@ -162,7 +164,7 @@ def test_forms_without_the_csrf_token_are_refused(db, admin_client):
 def test_a_webhook_is_created_and_changed_and_its_secret_is_write_only(
     db, admin_client, monkeypatch
 ):
-    monkeypatch.setenv(ALLOWLIST_ENV, "hooks.example.com")
+    allow_webhooks(monkeypatch, db, "hooks.example.com")
     client = admin_client
     assert 'href="/admin/webhooks"' in client.get("/").text
     form = {
@@ -244,13 +246,13 @@ def test_a_webhook_is_created_and_changed_and_its_secret_is_write_only(
 
 
 def test_a_misconfigured_allowlist_is_said_above_the_form(db, admin_client, monkeypatch):
-    monkeypatch.setenv(ALLOWLIST_ENV, "ftp://files.example.com")
+    allow_webhooks(monkeypatch, db, "ftp://files.example.com")
     refused = post_form(
         admin_client, "/admin/webhooks/new", {"name": "erp", "url": "https://a.example.com/"}
     )
     assert refused.status_code == 422
     assert "The webhook allowlist is misconfigured." in refused.text
-    assert f"<code>{ALLOWLIST_ENV}</code>" in refused.text
+    assert f"<code>{WEBHOOK_ALLOWLIST_ENV}</code>" in refused.text
 
 
 def _failing(status: int, body: str):
@@ -275,7 +277,7 @@ def _dead_delivery(db) -> int:
             },
             allowlist,
         )
-        create_record(conn, ANALYST, "batch", {"code": "B-3"}, attachment_limit=1)
+        create_record(conn, ANALYST, "batch", {"code": "B-3"})
     result = deliver_due(
         db, now=T0, policy=POLICY, allowlist=allowlist, transport=_failing(500, HOSTILE)
     )
@@ -465,7 +467,7 @@ def test_hostile_names_and_urls_are_escaped(db, admin_client, monkeypatch):
         client, "/mappings/new", {"op": "publish", "definition": json.dumps(hostile)}
     )
     assert published.status_code == 200, "after the redirect"
-    monkeypatch.setenv(ALLOWLIST_ENV, "127.0.0.1:9")
+    allow_webhooks(monkeypatch, db, "127.0.0.1:9")
     url = 'http://127.0.0.1:9/"><script>alert("u")</script>'
     created = post_form(client, "/admin/webhooks/new", {"name": "odd", "url": url, "active": "1"})
     assert created.status_code == 200

@@ -13,7 +13,7 @@ from labledger.records.service import update_record
 from labledger.workflows.engine import SignatureInput, run_transition
 from tests.conftest import TEST_PASSWORD
 from tests.web.helpers import csrf_token, sign_in
-from tests.web.record_fixtures import LIMIT, create, lot_type, make_lab
+from tests.web.record_fixtures import create, lot_type, make_lab
 
 
 @pytest.fixture
@@ -168,7 +168,6 @@ def test_record_page_shows_everything_about_a_record(client, db, lab, settings):
         "lot",
         lot["id"],
         "submit",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     in_review = client.get(f"/records/lot/{lot['id']}").text
@@ -184,7 +183,6 @@ def test_signatures_show_with_name_time_zone_meaning_and_status(client, db, lab,
         "lot",
         lot["id"],
         "submit",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     run_transition(
@@ -194,7 +192,6 @@ def test_signatures_show_with_name_time_zone_meaning_and_status(client, db, lab,
         lot["id"],
         "approve",
         signature=SignatureInput("quinn", TEST_PASSWORD),
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     sign_in(client, "ann", TEST_PASSWORD)
@@ -216,7 +213,6 @@ def test_a_signature_of_an_earlier_version_says_so(client, db, lab):
         "lot",
         lot["id"],
         "submit",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     run_transition(
@@ -226,7 +222,6 @@ def test_a_signature_of_an_earlier_version_says_so(client, db, lab):
         lot["id"],
         "approve",
         signature=SignatureInput("quinn", TEST_PASSWORD),
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     with db.write() as conn:
@@ -238,7 +233,6 @@ def test_a_signature_of_an_earlier_version_says_so(client, db, lab):
             {"notes": "Corrected label"},
             expected_version=3,
             reason="typo",
-            attachment_limit=LIMIT,
         )
     sign_in(client, "quinn", TEST_PASSWORD)
     text = client.get(f"/records/lot/{lot['id']}").text
@@ -294,7 +288,6 @@ def test_my_work_lists_what_the_person_may_do_now_overdue_first(client, db, lab)
         "lot",
         waiting["id"],
         "submit",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     sign_in(client, "ann", TEST_PASSWORD)
@@ -323,7 +316,6 @@ def test_my_work_leaves_out_what_separation_of_duties_forbids(client, db, lab, m
             "lot",
             record["id"],
             "submit",
-            attachment_limit=LIMIT,
             lockout_threshold=5,
         )
     sign_in(client, "qin", TEST_PASSWORD)

@@ -15,7 +15,7 @@ from labledger.workflows.engine import run_transition
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import unchanged
 from tests.web.helpers import csrf_token, sign_in
-from tests.web.record_fixtures import LIMIT, create, make_lab, result_type
+from tests.web.record_fixtures import create, make_lab, result_type
 
 
 @pytest.fixture
@@ -182,7 +182,6 @@ def test_a_stale_edit_shows_the_conflict_and_keeps_the_typed_values(client, db, 
             {"product": "Theirs"},
             expected_version=1,
             reason="their change",
-            attachment_limit=LIMIT,
         )
     form = {"version": "1", "code": "L-1", "product": "Mine", "reason": "my change"}
     with unchanged(db):
@@ -208,7 +207,6 @@ def test_read_only_and_locked_fields_cannot_change(client, db, lab):
         "result",
         result["id"],
         "enter",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     sign_in(client, "ann", TEST_PASSWORD)

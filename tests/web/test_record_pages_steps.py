@@ -15,7 +15,7 @@ from labledger.workflows.engine import run_transition
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import refusal_recorded, unchanged
 from tests.web.helpers import csrf_token, sign_in
-from tests.web.record_fixtures import LIMIT, create, make_lab, result_type
+from tests.web.record_fixtures import create, make_lab, result_type
 
 HTMX = {"HX-Request": "true"}
 
@@ -38,7 +38,6 @@ def _submitted(db, lab, code="L-1"):
         "lot",
         lot["id"],
         "submit",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     return lot
@@ -233,7 +232,6 @@ def test_grid_cells_follow_the_row_state(client, db, lab):
             rows[0]["id"],
             {"value": 2},
             expected_version=1,
-            attachment_limit=LIMIT,
         )
     run_transition(
         db,
@@ -241,7 +239,6 @@ def test_grid_cells_follow_the_row_state(client, db, lab):
         "result",
         rows[0]["id"],
         "enter",
-        attachment_limit=LIMIT,
         lockout_threshold=5,
     )
     sign_in(client, "ann", TEST_PASSWORD)

@@ -67,7 +67,6 @@ class RecordsController(Controller):
         data: RecordWrite,
         db: Database,
         principal: Principal,
-        settings: Settings,
     ) -> Response[RecordView]:
         with db.write() as conn:
             view = create_record(
@@ -76,7 +75,6 @@ class RecordsController(Controller):
                 type_key,
                 data.data,
                 reason=data.reason,
-                attachment_limit=settings.attachment_max_bytes,
             )
         return with_etag(view, 201)
 
@@ -95,7 +93,6 @@ class RecordsController(Controller):
         data: RecordWrite,
         db: Database,
         principal: Principal,
-        settings: Settings,
         if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[RecordView]:
         expected = parse_if_match(if_match)
@@ -108,7 +105,6 @@ class RecordsController(Controller):
                 data.data,
                 expected_version=expected,
                 reason=data.reason,
-                attachment_limit=settings.attachment_max_bytes,
             )
         return with_etag(view)
 

@@ -47,7 +47,7 @@ class WebhooksController(Controller):
     def create(
         self, data: SubscriptionBody, db: Database, principal: Principal
     ) -> Response[SubscriptionCreated]:
-        allowlist = Allowlist.from_env()
+        allowlist = Allowlist.from_settings(db.settings)
         with db.write() as conn:
             created = create_subscription(conn, principal, data, allowlist)
         return Response(shaped(created, SubscriptionCreated), status_code=201)
@@ -62,7 +62,7 @@ class WebhooksController(Controller):
     def update(
         self, name: str, data: SubscriptionBody, db: Database, principal: Principal
     ) -> SubscriptionChanged:
-        allowlist = Allowlist.from_env()
+        allowlist = Allowlist.from_settings(db.settings)
         with db.write() as conn:
             changed = update_subscription(conn, principal, name, data, allowlist)
         return shaped(changed, SubscriptionChanged)

@@ -107,7 +107,6 @@ class TransitionsController(Controller):
             reason=data.reason,
             expected_version=parse_if_match(if_match) if if_match else None,
             signature=signature,
-            attachment_limit=settings.attachment_max_bytes,
             lockout_threshold=settings.lockout_threshold,
             rate_limits=settings.rate_limits,
         )

@@ -69,7 +69,6 @@ from labledger.errors import Conflict, FieldError, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.records.service import create_record
-from labledger.settings import Settings
 
 #: The audit action of an imported bundle (its manifest is a configuration version).
 IMPORT_ACTION = "config.import"
@@ -84,18 +83,17 @@ _T = TypeVar("_T")
 
 
 class RawOptions(TypedDict, total=False):
-    """How to import a bundle's bytes: see ``import_bundle``; ``max_bytes`` caps their size."""
+    """How to import a bundle's bytes: see ``import_bundle``."""
 
     force: bool
     migrate: bool
-    max_bytes: int | None
 
 
 def apply_bundle(
     db: Database, actor: Principal, raw: bytes, **options: Unpack[RawOptions]
 ) -> ImportReport:
     """Import ``raw`` in one transaction; refused as a whole on any problem or conflict."""
-    return import_raw(db.write, actor, raw, **options)
+    return import_raw(db.write, actor, raw, max_bytes=db.settings.bundle_max_bytes, **options)
 
 
 def import_raw(
@@ -103,12 +101,13 @@ def import_raw(
     actor: Principal,
     raw: bytes,
     *,
+    max_bytes: int,
     dry_run: bool = False,
     force: bool = False,
     migrate: bool = False,
-    max_bytes: int | None = None,
 ) -> ImportReport:
-    """Check the caller's permissions, parse ``raw`` and import it in ``transaction()``."""
+    """Check the caller's permissions, parse ``raw`` (at most ``max_bytes``) and import
+    it in ``transaction()``."""
     require_configure(actor, migrate=migrate)
     bundle = parse_bundle(raw, max_bytes=max_bytes)
     with transaction() as conn:
@@ -350,8 +349,6 @@ class _Import:
             self.actor,
             item["type"],
             {field_key: with_ids(value, refs) for field_key, value in item["data"].items()},
-            # Bundles carry no files: an attachment field can only name a missing one.
-            attachment_limit=Settings.attachment_max_bytes,
             state=item.get("state"),
             audit_details={**details, "ref": item["ref"]},
             # Seed records are configuration: importing them needs 'configure'

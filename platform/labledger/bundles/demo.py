@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from labledger.bundles.format import invalid, is_record_ref, load_json, record_refs, schema_errors
+from labledger.db.engine import settings_of
 from labledger.db.tables import app_user, record
 from labledger.errors import Conflict, FieldError, Forbidden, ServiceError, ValidationFailed
 from labledger.identity.principal import SYSTEM, Principal
@@ -46,9 +47,6 @@ from labledger.records.service import create_record, update_record
 from labledger.settings import Settings
 from labledger.workflows.engine import execute_transition
 from labledger.workflows.model import workflow_model
-
-#: Demo attachments are small text files; the installation's default limit applies.
-ATTACHMENT_LIMIT = Settings.attachment_max_bytes
 
 
 def read_demo(raw: bytes) -> dict[str, Any]:
@@ -185,7 +183,6 @@ class _DemoRun:
                 author,
                 item["type"],
                 self._values(item["data"], author),
-                attachment_limit=ATTACHMENT_LIMIT,
                 audit_details={"demo": self.name, "ref": item["ref"]},
             )
             return item["type"], view["id"]
@@ -227,7 +224,6 @@ class _DemoRun:
                 self._values(step["data"], person),
                 expected_version=version,
                 reason=step.get("reason"),
-                attachment_limit=ATTACHMENT_LIMIT,
             )
         if "transition" in step:
             execute_transition(
@@ -238,7 +234,6 @@ class _DemoRun:
                 step["transition"],
                 reason=step.get("reason"),
                 signer=self._signer(type_key, step["transition"], step["by"]),
-                attachment_limit=ATTACHMENT_LIMIT,
             )
 
     def _signer(self, type_key: str, transition_key: str, username: str) -> Principal | None:
@@ -291,7 +286,7 @@ class _DemoRun:
                 filename=str(value["file"]),
                 content_type="text/plain",
                 content=str(value["text"]).encode("utf-8"),
-                max_bytes=ATTACHMENT_LIMIT,
+                max_bytes=settings_of(self.conn).attachment_max_bytes,
             )
             return stored["id"]
         return self._with_ids(value)

@@ -24,13 +24,20 @@ def preview_bundle(
     db: Database, actor: Principal, raw: bytes, **options: Unpack[RawOptions]
 ) -> ImportReport:
     """What importing ``raw`` would do; the database is left exactly as it was."""
-    return import_raw(partial(rolled_back, db), actor, raw, dry_run=True, **options)
+    return import_raw(
+        partial(rolled_back, db),
+        actor,
+        raw,
+        max_bytes=db.settings.bundle_max_bytes,
+        dry_run=True,
+        **options,
+    )
 
 
 @contextmanager
 def rolled_back(db: Database) -> Iterator[Connection]:
     """A write transaction (the same locks as an import) that never commits."""
-    with db.engine.connect() as conn:
+    with db.connect() as conn:
         conn = conn.execution_options(write=True)
         transaction = conn.begin()
         try:

@@ -15,7 +15,6 @@ always gives the same bytes.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +23,9 @@ from labledger.errors import FieldError, PayloadTooLarge, ValidationFailed
 from labledger.limits import check_json_depth
 from labledger.metadata.messages import field_errors, json_path
 from labledger.metadata.schemas import meta_validator
+from labledger.settings import BUNDLE_MAX_BYTES_ENV
 
 FORMAT = "labledger.bundle/1"
-MAX_BYTES_ENV = "LABLEDGER_BUNDLE_MAX_BYTES"
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 #: The keyed sections, in import order (records follow them). Mappings and print
 #: templates name an object type, so they come after the types.
 KEYED_SECTIONS = ("roles", "workflows", "types", "mappings", "print_templates")
@@ -35,19 +33,6 @@ KEYED_SECTIONS = ("roles", "workflows", "types", "mappings", "print_templates")
 #: JSON path: the envelope check leaves them out so no item is validated twice.
 ITEM_VALIDATED_SECTIONS = ("workflows", "types", "mappings", "print_templates")
 DOCUMENT = "(document)"
-
-
-def max_bundle_bytes() -> int:
-    """The size limit: ``LABLEDGER_BUNDLE_MAX_BYTES`` or 10 MB."""
-    raw = os.environ.get(MAX_BYTES_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_BYTES
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValidationFailed(
-            "The bundle size limit is misconfigured.",
-            [FieldError(MAX_BYTES_ENV, f"must be a positive whole number of bytes, not {raw!r}")],
-        )
-    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -86,16 +71,17 @@ def envelope_errors(body: dict[str, Any]) -> list[FieldError]:
     return schema_errors(envelope)
 
 
-def parse_bundle(raw: bytes, *, max_bytes: int | None = None) -> Bundle:
-    """Check a bundle document; raise with every problem located by JSON path."""
-    limit = max_bundle_bytes() if max_bytes is None else max_bytes
-    if len(raw) > limit:
+def parse_bundle(raw: bytes, *, max_bytes: int) -> Bundle:
+    """Check a bundle document of at most ``max_bytes`` (the installation's
+    ``Settings.bundle_max_bytes``); raise with every problem located by JSON path."""
+    if len(raw) > max_bytes:
         raise PayloadTooLarge(
             "The bundle is too large.",
             [
                 FieldError(
                     DOCUMENT,
-                    f"is {len(raw):,} bytes; the limit is {limit:,} bytes ({MAX_BYTES_ENV})",
+                    f"is {len(raw):,} bytes; the limit is {max_bytes:,} bytes "
+                    f"({BUNDLE_MAX_BYTES_ENV})",
                 )
             ],
         )

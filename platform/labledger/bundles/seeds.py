@@ -53,7 +53,7 @@ def load_seed_bundles(
     for folder in seed_folders(root):
         bundle_file, demo_file = folder / BUNDLE_FILE, folder / DEMO_FILE
         with _about(bundle_file):
-            bundle = parse_bundle(bundle_file.read_bytes())
+            bundle = parse_bundle(bundle_file.read_bytes(), max_bytes=db.settings.bundle_max_bytes)
         demo_body = None
         if demo and demo_file.is_file():
             with _about(demo_file):

@@ -17,6 +17,10 @@ deadlock or a serialisation failure. ``Database.write_retrying`` runs a unit
 of work again, in a fresh transaction, when that happens, so a person's
 request sees the outcome of their change rather than the database's choice of
 victim.
+
+Every connection a ``Database`` opens carries its ``Settings`` as an execution
+option, so code deep in the write path (a record's attachment check) reads
+them with ``settings_of(conn)`` instead of every caller passing them down.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -36,6 +40,7 @@ from sqlalchemy.exc import DBAPIError
 from labledger.db.txcache import install_transaction_cache
 from labledger.db.types import load_json
 from labledger.errors import Conflict
+from labledger.settings import Settings
 
 T = TypeVar("T")
 
@@ -67,6 +72,8 @@ _SQLITE_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 _LOCK_NOT_AVAILABLE = "55P03"
 #: On PostgreSQL ``write_unless_busy`` waits at most this long for a lock.
 _PG_NO_WAIT = "SET LOCAL lock_timeout = '1ms'"
+#: The execution option that carries a connection's ``Settings``.
+_SETTINGS_OPTION = "labledger_settings"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -113,6 +120,12 @@ def _read_only(conn: Connection) -> Connection:
     return conn.execution_options(read_only=True, postgresql_readonly=True)
 
 
+def settings_of(conn: Connection) -> Settings:
+    """The settings of the ``Database`` that opened ``conn`` (the defaults for a bare one)."""
+    settings = conn.get_execution_options().get(_SETTINGS_OPTION)
+    return settings if isinstance(settings, Settings) else Settings()
+
+
 def aborted_by_concurrency(exc: DBAPIError) -> bool:
     """True when the database aborted the transaction for a deadlock or serialisation failure."""
     return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
@@ -151,18 +164,24 @@ def build_engine(url: str, **engine_options: object) -> Engine:
 
 @dataclass
 class Database:
-    """The engine plus the transaction helpers every service uses."""
+    """The engine, the installation's settings, and the transaction helpers every service uses."""
 
     engine: Engine
+    #: What every connection opened here carries (``settings_of``).
+    settings: Settings = field(default_factory=Settings)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def connect(self) -> Connection:
+        """A connection carrying this database's settings; every transaction starts here."""
+        return self.engine.connect().execution_options(**{_SETTINGS_OPTION: self.settings})
+
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction: everything inside commits together or not at all."""
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             conn = conn.execution_options(write=True)
             with conn.begin():
                 yield conn
@@ -210,7 +229,7 @@ class Database:
         result is None.
         """
         try:
-            with self.engine.connect() as conn:
+            with self.connect() as conn:
                 conn = conn.execution_options(write=True, unless_busy=True)
                 with conn.begin():
                     if self.dialect == "postgresql":
@@ -230,7 +249,7 @@ class Database:
         reader comparing several tables uses ``snapshot``. A statement that
         writes fails on both databases.
         """
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             conn = _read_only(conn)
             with conn.begin():
                 yield conn
@@ -244,7 +263,7 @@ class Database:
         like tampering. PostgreSQL needs REPEATABLE READ for that; SQLite's read
         transaction keeps one snapshot from its first read.
         """
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             conn = _read_only(conn)
             if self.dialect == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -255,5 +274,8 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(url: str, **engine_options: object) -> Database:
-    return Database(build_engine(url, **engine_options))
+def open_database(
+    url: str, *, settings: Settings | None = None, **engine_options: object
+) -> Database:
+    """The database at ``url``, its connections carrying ``settings`` (default: the defaults)."""
+    return Database(build_engine(url, **engine_options), settings or Settings())

@@ -17,14 +17,12 @@ followed, so an allowed host cannot forward a delivery elsewhere.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from labledger.errors import FieldError, ValidationFailed
+from labledger.settings import WEBHOOK_ALLOWLIST_ENV, Settings
 
-ALLOWLIST_ENV = "LABLEDGER_WEBHOOK_ALLOWLIST"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -82,14 +80,15 @@ class Allowlist:
             try:
                 entries.append(_Entry.parse(item))
             except ValueError as exc:
-                errors.append(FieldError(ALLOWLIST_ENV, f"'{item}' {exc}"))
+                errors.append(FieldError(WEBHOOK_ALLOWLIST_ENV, f"'{item}' {exc}"))
         if errors:
             raise ValidationFailed("The webhook allowlist is misconfigured.", errors)
         return cls(tuple(entries))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Allowlist:
-        return cls.parse((os.environ if environ is None else environ).get(ALLOWLIST_ENV, ""))
+    def from_settings(cls, settings: Settings) -> Allowlist:
+        """The installation's allowlist (``Settings.webhook_allowlist``)."""
+        return cls.parse(settings.webhook_allowlist)
 
     def problem(self, url: str) -> str | None:
         """Why ``url`` may not be called, or None when it may."""
@@ -104,7 +103,7 @@ class Allowlist:
             return str(exc)
         if not any(e.allows(parts.scheme, parts.hostname, port, parts.path) for e in self.entries):
             return (
-                f"is not in the webhook allowlist ({ALLOWLIST_ENV}); an administrator of "
+                f"is not in the webhook allowlist ({WEBHOOK_ALLOWLIST_ENV}); an administrator of "
                 "the server must allow its host first"
             )
         return None

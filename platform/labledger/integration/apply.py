@@ -25,13 +25,7 @@ from labledger.db.integration_tables import import_run
 from labledger.db.types import utc_now
 from labledger.errors import ServiceError
 from labledger.identity.principal import Principal
-from labledger.integration.dryrun import (
-    NO_ATTACHMENTS,
-    RowCheck,
-    check_rows,
-    prepare,
-    record_errors,
-)
+from labledger.integration.dryrun import RowCheck, check_rows, prepare, record_errors
 from labledger.integration.report import ImportReport
 from labledger.integration.resolve import CHUNK, already_imported, previous_import
 from labledger.integration.rows import Row
@@ -111,7 +105,7 @@ class _Writer:
         if row.target is None:
             if self._batch is None:
                 self._batch = RecordBatch(
-                    conn, self.actor, self.mapping.target, attachment_limit=NO_ATTACHMENTS
+                    conn, self.actor, self.mapping.target, attachments_allowed=False
                 )
             self._batch.add(row.data, audit_details=details)
             self._batched.append(row)
@@ -127,8 +121,8 @@ class _Writer:
             row.data,
             expected_version=row.target["version"],
             reason=self._reason(row),
-            attachment_limit=NO_ATTACHMENTS,
             audit_details=details,
+            attachments_allowed=False,
         )
         row.unchanged = view["version"] == row.target["version"]
         self.written.append((row, view))

@@ -17,7 +17,6 @@ import argparse
 import getpass
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -52,11 +51,10 @@ from labledger.integration.subscriptions import (
 )
 from labledger.integration.watch import FAILED, watch_folder, watch_pass
 from labledger.integration.worker import run_worker
+from labledger.settings import TOKEN_ENV
 
 #: Row errors printed by ``import run`` (all of them are in ``--json``).
 SHOWN_ERRORS = 50
-#: The environment variable holding the API token of the person an import acts for.
-TOKEN_ENV = "LABLEDGER_TOKEN"  # noqa: S105 - a variable's name, not a secret
 #: What ``--user`` means, for the help of both commands.
 USER_HELP = (
     f"act as this person, proven by one of their API tokens in {TOKEN_ENV} or by their "
@@ -145,9 +143,9 @@ def add_integration_commands(commands: Any) -> None:
     replay.set_defaults(handler=cmd_deliveries_replay)
 
 
-def _acting_user(db: Database, username: str | None, lockout_threshold: int) -> Principal:
+def _acting_user(db: Database, username: str | None) -> Principal:
     """Who an import acts as: a person proven by their credentials, or the command line."""
-    token = os.environ.get(TOKEN_ENV, "").strip()
+    token = db.settings.api_token
     if token:
         with db.read() as conn:
             principal = principal_for_token(conn, token)
@@ -159,10 +157,10 @@ def _acting_user(db: Database, username: str | None, lockout_threshold: int) -> 
     if not username:
         with db.read() as conn:
             return command_line_principal(existing_role_keys(conn))
-    return _person_by_password(db, username, lockout_threshold)
+    return _person_by_password(db, username)
 
 
-def _person_by_password(db: Database, username: str, lockout_threshold: int) -> Principal:
+def _person_by_password(db: Database, username: str) -> Principal:
     """The person ``username``, once they typed their password (checked and audited as a login)."""
     if not sys.stdin.isatty():
         raise CliError(
@@ -171,7 +169,9 @@ def _person_by_password(db: Database, username: str, lockout_threshold: int) -> 
         )
     password = getpass.getpass(f"Password of {username}: ")
     with db.write() as conn:
-        check = check_password(conn, username, password, lockout_threshold=lockout_threshold)
+        check = check_password(
+            conn, username, password, lockout_threshold=db.settings.lockout_threshold
+        )
     if check.principal is None:
         raise CliError(check.message)
     if check.principal.must_change_password:
@@ -208,7 +208,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         max_delay=args.max_delay,
         lease=args.lease,
     )
-    allowlist = Allowlist.from_env()
+    allowlist = Allowlist.from_settings(command_settings(args))
     _log_to_stderr()
     with command_database(args) as db, _until_signalled() as stop:
         run_worker(
@@ -221,7 +221,7 @@ def cmd_import_run(args: argparse.Namespace) -> int:
     raw = read_input(args.file)
     filename = "stdin" if args.file == "-" else Path(args.file).name
     with command_database(args) as db:
-        actor = _acting_user(db, args.user, command_settings(args).lockout_threshold)
+        actor = _acting_user(db, args.user)
         if args.dry_run:
             report = preview_import(db, actor, args.mapping, raw, filename)
         else:
@@ -258,7 +258,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise CliError(f"{args.dir} is not a folder.")
     _log_to_stderr()
     with command_database(args) as db:
-        actor = _acting_user(db, args.user, command_settings(args).lockout_threshold)
+        actor = _acting_user(db, args.user)
         with db.read() as conn:
             load_mapping(conn, args.mapping)
         if args.once:
@@ -285,7 +285,7 @@ def cmd_webhook_add(args: argparse.Namespace) -> int:
     if args.secret_stdin:
         body["secret"] = sys.stdin.readline().rstrip("\n")
     with command_database(args) as db, db.write() as conn:
-        created = create_subscription(conn, SYSTEM, body, Allowlist.from_env())
+        created = create_subscription(conn, SYSTEM, body, Allowlist.from_settings(db.settings))
     print(f"Created webhook '{created['name']}' to {created['url']}.")
     if not args.secret_stdin:
         print(f"Signing secret (shown only now): {created['secret']}")
@@ -312,7 +312,8 @@ def cmd_webhook_show(args: argparse.Namespace) -> int:
 
 def cmd_webhook_active(args: argparse.Namespace) -> int:
     with command_database(args) as db, db.write() as conn:
-        update_subscription(conn, SYSTEM, args.name, {"active": args.active}, Allowlist.from_env())
+        allowlist = Allowlist.from_settings(db.settings)
+        update_subscription(conn, SYSTEM, args.name, {"active": args.active}, allowlist)
     print(f"Webhook '{args.name}' is {'active' if args.active else 'paused'}.")
     return 0
 

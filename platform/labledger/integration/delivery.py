@@ -385,10 +385,11 @@ def deliver_due(
 
     ``now`` fixes the time for the whole round (tests pass times to step
     through backoff and leases); without it each step reads the clock.
-    ``allowlist`` defaults to ``LABLEDGER_WEBHOOK_ALLOWLIST``.
+    ``allowlist`` defaults to the one in the database's settings
+    (``LABLEDGER_WEBHOOK_ALLOWLIST``).
     """
     policy = policy or DeliveryPolicy()
-    allowlist = Allowlist.from_env() if allowlist is None else allowlist
+    allowlist = Allowlist.from_settings(db.settings) if allowlist is None else allowlist
 
     def clock() -> datetime:
         return now if now is not None else utc_now()

@@ -15,7 +15,7 @@ import re
 from sqlalchemy import Connection
 
 from labledger.canonical import sha256_hex
-from labledger.db.engine import Database
+from labledger.db.engine import Database, settings_of
 from labledger.errors import FieldError, Forbidden, PayloadTooLarge, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.integration.mappings import Mapping, load_mapping
@@ -28,13 +28,11 @@ from labledger.integration.resolve import (
     resolve_lookups,
     resolve_matches,
 )
-from labledger.integration.rows import Row, convert_row, max_import_bytes, read_rows
+from labledger.integration.rows import Row, convert_row, read_rows
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import type_model
 from labledger.records.service import StateRules, expression_context, field_check, state_rules
 
-#: Mappings cannot set attachment fields, so no upload limit applies to their rows.
-NO_ATTACHMENTS = 0
 _DATA_FIELD = re.compile(r"^data\.([a-z][a-z0-9_]*)")
 
 
@@ -67,7 +65,8 @@ def prepare(
         )
     model = type_model(conn, mapping.target)
     _check_permissions(actor, model, mapping)
-    limit = min(mapping.get("max_bytes", max_import_bytes()), max_import_bytes())
+    server_limit = settings_of(conn).import_max_bytes
+    limit = min(mapping.get("max_bytes", server_limit), server_limit)
     if len(raw) > limit:
         raise PayloadTooLarge(
             f"The file is {len(raw):,} bytes; mapping '{mapping_key}' takes at most {limit:,}.",
@@ -124,7 +123,8 @@ class RowCheck:
             self.model,
             current,
             rules=self.rules[state],
-            attachment_limit=NO_ATTACHMENTS,
+            # Mappings cannot set attachment fields: an imported row names no file.
+            attachments_allowed=False,
         )
         stored = check.build(row.data, expression_context(self.actor, current))
         record_errors(row, self.mapping, check.errors)

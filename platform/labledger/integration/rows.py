@@ -14,7 +14,6 @@ import codecs
 import csv
 import io
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,24 +25,9 @@ from labledger.limits import check_json_depth
 from labledger.metadata.model import TypeModel
 
 CREATE, UPDATE, UNCHANGED, ERROR = "create", "update", "unchanged", "error"
-MAX_BYTES_ENV = "LABLEDGER_IMPORT_MAX_BYTES"
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _BOOLEAN = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-
-
-def max_import_bytes() -> int:
-    """The server's limit: ``LABLEDGER_IMPORT_MAX_BYTES`` or 64 MiB."""
-    raw = os.environ.get(MAX_BYTES_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_BYTES
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValidationFailed(
-            "The import size limit is misconfigured.",
-            [FieldError(MAX_BYTES_ENV, f"must be a positive whole number of bytes, not {raw!r}")],
-        )
-    return int(raw)
 
 
 @dataclass

@@ -71,8 +71,8 @@ def field_check(
     row: dict[str, Any] | None,
     *,
     rules: StateRules,
-    attachment_limit: int,
     as_system: bool = False,
+    attachments_allowed: bool = True,
     read: dict[int, dict[str, Any] | None] | None = None,
 ) -> DataCheck:
     """The field checks of a change to ``row`` (None: a new record) under ``rules``.
@@ -90,7 +90,7 @@ def field_check(
         locked_fields=rules.locked,
         system_set=rules.system_set,
         as_system=as_system,
-        attachment_limit=attachment_limit,
+        attachments_allowed=attachments_allowed,
         read=read,
     )
 
@@ -103,8 +103,8 @@ def checked_data(
     submitted: Any,
     *,
     rules: StateRules,
-    attachment_limit: int,
     as_system: bool = False,
+    attachments_allowed: bool = True,
     read: dict[int, dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """The data to store once ``submitted`` is applied to ``row`` (None: a new record):
@@ -115,8 +115,8 @@ def checked_data(
         model,
         row,
         rules=rules,
-        attachment_limit=attachment_limit,
         as_system=as_system,
+        attachments_allowed=attachments_allowed,
         read=read,
     )
     stored = check.build(submitted, expression_context(actor, row))

@@ -98,20 +98,21 @@ class RecordBatch:
         actor: Principal,
         type_key: str,
         *,
-        attachment_limit: int,
         skip_permission: bool = False,
         as_system: bool = False,
+        attachments_allowed: bool = True,
     ) -> None:
         """``skip_permission`` is for records a workflow action creates: the admin who
         defined the action granted it, whatever the acting user's roles.
         ``as_system``: the values are the system's (a workflow action's, a migration's),
-        so they may fill system-set fields (see ``DataCheck``)."""
+        so they may fill system-set fields (see ``DataCheck``).
+        ``attachments_allowed`` False refuses every attachment (see ``DataCheck``)."""
         self.conn, self.actor = conn, actor
         self.model = type_model(conn, type_key)
         if not skip_permission and not self.model.allows(actor, "create"):
             raise Forbidden(f"You may not create {self.model.definition['plural']}.")
-        self.attachment_limit = attachment_limit
         self.as_system = as_system
+        self.attachments_allowed = attachments_allowed
         self.rules = state_rules(conn, self.model, None)
         self.initial_state = self.rules.initial_state
         self._checked: list[_Checked] = []
@@ -152,8 +153,8 @@ class RecordBatch:
             None,
             data,
             rules=self.rules,
-            attachment_limit=self.attachment_limit,
             as_system=self.as_system,
+            attachments_allowed=self.attachments_allowed,
             read=self._read,
         )
         claims = self._claims(stored)
@@ -286,7 +287,6 @@ def create_record(
     data: Any,
     *,
     reason: str | None = None,
-    attachment_limit: int,
     state: str | None = None,
     audit_details: dict[str, Any] | None = None,
     skip_permission: bool = False,
@@ -302,7 +302,6 @@ def create_record(
         conn,
         actor,
         type_key,
-        attachment_limit=attachment_limit,
         skip_permission=skip_permission,
         as_system=as_system,
     )

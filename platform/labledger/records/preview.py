@@ -82,7 +82,6 @@ def preview_record(
     data: dict[str, Any],
     *,
     record_id: int | None = None,
-    attachment_limit: int,
 ) -> Preview:
     """Check ``data`` as a new record (``record_id`` None) or as a change to a record."""
     model = type_model(conn, type_key)
@@ -91,7 +90,7 @@ def preview_record(
         raise Forbidden(f"You may not {action} {model.definition['plural']}.")
     row = load_row(conn, type_key, record_id) if record_id is not None else None
     rules = state_rules(conn, model, row["state"] if row else None)
-    check = field_check(conn, actor, model, row, rules=rules, attachment_limit=attachment_limit)
+    check = field_check(conn, actor, model, row, rules=rules)
     context = expression_context(actor, row)
     built = check.build(data, context)
     if check.errors:

@@ -31,16 +31,17 @@ def update_record(
     *,
     expected_version: int,
     reason: str | None = None,
-    attachment_limit: int,
     action: str = "record.update",
     audit_details: dict[str, Any] | None = None,
     skip_permission: bool = False,
+    attachments_allowed: bool = True,
 ) -> dict[str, Any]:
     """Apply the field values in ``data`` to a record the client saw at ``expected_version``.
 
     Only the fields given change; ``null`` clears an optional field. A change
     that alters nothing returns the record as it is, with no new version and
-    no audit entry.
+    no audit entry. ``attachments_allowed`` False refuses every attachment
+    (see ``DataCheck``).
     """
     model = type_model(conn, type_key)
     if not skip_permission and not model.allows(actor, "edit"):
@@ -55,7 +56,7 @@ def update_record(
         current,
         data,
         rules=state_rules(conn, model, current["state"]),
-        attachment_limit=attachment_limit,
+        attachments_allowed=attachments_allowed,
     )
     changes = _changes(current["data"], stored)
     if not changes:

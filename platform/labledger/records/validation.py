@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from labledger.db.engine import settings_of
 from labledger.db.jsonfields import NUL_MESSAGE, field_column, nul_paths, type_key_literal
 from labledger.db.tables import app_user, attachment, record
 from labledger.db.txcache import transaction_cache
@@ -112,7 +113,7 @@ class DataCheck:
         locked_fields: frozenset[str] = frozenset(),
         system_set: frozenset[str] = frozenset(),
         as_system: bool = False,
-        attachment_limit: int,
+        attachments_allowed: bool = True,
         read: dict[int, dict[str, Any] | None] | None = None,
     ) -> None:
         """``system_set`` are fields only the system writes (a workflow step's actions,
@@ -121,6 +122,8 @@ class DataCheck:
         actions, a migration of history): the rules that keep people from changing
         what the system records (read-only, locked and system-set fields) do not
         apply to it; every other check does.
+        ``attachments_allowed`` False (an import from another system) refuses every
+        attachment; otherwise the installation's limit applies (``settings_of``).
         ``read`` holds records already read (by id), shared by the checks of a batch."""
         self.conn = conn
         self.model = model
@@ -131,7 +134,8 @@ class DataCheck:
         self.locked_fields = locked_fields
         self.system_set = system_set
         self.as_system = as_system
-        self.attachment_limit = attachment_limit
+        #: The largest attachment any field takes, in bytes.
+        self.attachment_limit = settings_of(conn).attachment_max_bytes if attachments_allowed else 0
         self.errors: list[FieldError] = []
         self._related: dict[str, Any] | None = None
         #: Records read while checking references, for ``lookup`` (by id).

@@ -53,7 +53,6 @@ class RecordFormController(Controller):
         self,
         db: Database,
         session: WebSession,
-        settings: Settings,
         type_key: str,
         record_id: int | None,
         form: dict[str, Any],
@@ -66,7 +65,7 @@ class RecordFormController(Controller):
         actor = session.principal
         with db.read() as conn:
             target = form_target(conn, actor, type_key, record_id)
-            checked = check_form(conn, actor, target, form, settings.attachment_max_bytes)
+            checked = check_form(conn, actor, target, form)
             if errors is not None:
                 checked.parse_errors, checked.refused = [], errors
             context = form_context(
@@ -88,7 +87,6 @@ class RecordFormController(Controller):
         request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
-        settings: Settings,
     ) -> Template:
         with db.read() as conn:
             target = form_target(conn, session.principal, type_key, None)
@@ -96,12 +94,10 @@ class RecordFormController(Controller):
                 k: v for k, v in request.query_params.items() if k in target.model.fields and v
             }
             form = initial_form(conn, session.principal, target, prefill)
-        return self._render(db, session, settings, type_key, None, form)
+        return self._render(db, session, type_key, None, form)
 
     @post("/new", sync_to_thread=True)
-    def create(
-        self, type_key: str, data: Form, session: WebSession, db: Database, settings: Settings
-    ) -> Response[Any]:
+    def create(self, type_key: str, data: Form, session: WebSession, db: Database) -> Response[Any]:
         actor = session.principal
         try:
             with db.write() as conn:
@@ -110,12 +106,11 @@ class RecordFormController(Controller):
                     conn,
                     actor,
                     type_key,
-                    data_to_save(conn, actor, target, data, settings.attachment_max_bytes),
-                    attachment_limit=settings.attachment_max_bytes,
+                    data_to_save(conn, actor, target, data),
                 )
         except ValidationFailed as exc:
             return self._render(
-                db, session, settings, type_key, None, data, errors=exc.errors, status_code=422
+                db, session, type_key, None, data, errors=exc.errors, status_code=422
             )
         return Redirect(f"/records/{type_key}/{view['id']}", status_code=303)
 
@@ -126,12 +121,11 @@ class RecordFormController(Controller):
         record_id: RowId,
         session: WebSession,
         db: Database,
-        settings: Settings,
     ) -> Template:
         with db.read() as conn:
             target = form_target(conn, session.principal, type_key, record_id)
             form = initial_form(conn, session.principal, target, {})
-        return self._render(db, session, settings, type_key, record_id, form)
+        return self._render(db, session, type_key, record_id, form)
 
     @post("/{record_id:int}/edit", sync_to_thread=True)
     def update(
@@ -141,7 +135,6 @@ class RecordFormController(Controller):
         data: Form,
         session: WebSession,
         db: Database,
-        settings: Settings,
     ) -> Response[Any]:
         actor = session.principal
         version = first(data, "version")
@@ -153,24 +146,22 @@ class RecordFormController(Controller):
                     actor,
                     type_key,
                     record_id,
-                    data_to_save(conn, actor, target, data, settings.attachment_max_bytes),
+                    data_to_save(conn, actor, target, data),
                     expected_version=int(version) if version.isdigit() else -1,
                     reason=first(data, "reason"),
-                    attachment_limit=settings.attachment_max_bytes,
                 )
         except ValidationFailed as exc:
             return self._render(
-                db, session, settings, type_key, record_id, data, errors=exc.errors, status_code=422
+                db, session, type_key, record_id, data, errors=exc.errors, status_code=422
             )
         except Conflict as exc:
-            return self._conflict(db, session, settings, type_key, record_id, data, exc)
+            return self._conflict(db, session, type_key, record_id, data, exc)
         return Redirect(f"/records/{type_key}/{record_id}", status_code=303)
 
     def _conflict(
         self,
         db: Database,
         session: WebSession,
-        settings: Settings,
         type_key: str,
         record_id: int,
         data: dict[str, Any],
@@ -194,7 +185,6 @@ class RecordFormController(Controller):
         return self._render(
             db,
             session,
-            settings,
             type_key,
             record_id,
             form,
@@ -206,9 +196,9 @@ class RecordFormController(Controller):
 
     @post("/validate", sync_to_thread=True)
     def validate_new(
-        self, type_key: str, data: Form, session: WebSession, db: Database, settings: Settings
+        self, type_key: str, data: Form, session: WebSession, db: Database
     ) -> Template:
-        return self._validate(db, session, settings, type_key, None, data)
+        return self._validate(db, session, type_key, None, data)
 
     @post("/{record_id:int}/validate", sync_to_thread=True)
     def validate_edit(
@@ -218,15 +208,13 @@ class RecordFormController(Controller):
         data: Form,
         session: WebSession,
         db: Database,
-        settings: Settings,
     ) -> Template:
-        return self._validate(db, session, settings, type_key, record_id, data)
+        return self._validate(db, session, type_key, record_id, data)
 
     def _validate(
         self,
         db: Database,
         session: WebSession,
-        settings: Settings,
         type_key: str,
         record_id: int | None,
         form: dict[str, Any],
@@ -235,7 +223,7 @@ class RecordFormController(Controller):
         actor = session.principal
         with db.read() as conn:
             target = form_target(conn, actor, type_key, record_id)
-            checked = check_form(conn, actor, target, form, settings.attachment_max_bytes)
+            checked = check_form(conn, actor, target, form)
             context = form_context(
                 conn, actor, target, form, checked, show_errors=True, with_users=False
             )

@@ -32,7 +32,6 @@ from labledger.metadata.types import readable_model
 from labledger.params import RowId
 from labledger.records.related import children_of, record_summaries
 from labledger.records.service import get_record, update_record
-from labledger.settings import Settings
 from labledger.web.display import Formatter, Shown
 from labledger.web.form_view import active_users
 from labledger.web.forms import error_map, first, step_of, stored_as_form
@@ -183,11 +182,9 @@ class GridController(Controller):
         request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
-        settings: Settings,
     ) -> Template:
         """Save one row; the answer updates its version, computed cells, messages and status."""
         actor = session.principal
-        limit = settings.attachment_max_bytes
         version = first(data, "version")
         via = request.query_params.get("via") or ""
         try:
@@ -201,14 +198,13 @@ class GridController(Controller):
                     actor,
                     type_key,
                     record_id,
-                    data_to_save(conn, actor, target, data, limit, keys),
+                    data_to_save(conn, actor, target, data, keys),
                     expected_version=int(version) if version.isdigit() else -1,
                     reason=first(data, "reason"),
-                    attachment_limit=limit,
                 )
                 fmt = Formatter.load(conn, actor, model, [view["data"]])
         except ServiceError as exc:
-            return self._refused(db, session, settings, type_key, record_id, via, data, exc)
+            return self._refused(db, session, type_key, record_id, via, data, exc)
         computed = computed_cells(model, fmt, view["data"])
         return fragment(
             "records/_grid_save.html",
@@ -225,7 +221,6 @@ class GridController(Controller):
         self,
         db: Database,
         session: WebSession,
-        settings: Settings,
         type_key: str,
         record_id: int,
         via: str,
@@ -242,9 +237,7 @@ class GridController(Controller):
             model = readable_model(conn, actor, type_key)
             row = get_record(conn, actor, type_key, record_id)
             keys = cell_keys(conn, model, row, via)
-            typed = check_form(
-                conn, actor, Target(model, row), form, settings.attachment_max_bytes, keys
-            ).preview.data
+            typed = check_form(conn, actor, Target(model, row), form, keys).preview.data
             fmt = Formatter.load(conn, actor, model, [typed])
         computed = computed_cells(model, fmt, typed)
         per_field, _ = error_map(exc.errors)

@@ -99,22 +99,18 @@ def _parsed(
 
 
 def _visible_only(
-    conn: Connection, actor: Principal, target: Target, data: dict[str, Any], limit: int
+    conn: Connection, actor: Principal, target: Target, data: dict[str, Any]
 ) -> tuple[dict[str, Any], Preview]:
     """``data`` without the fields its values hide (``visible_if``), and its preview.
 
     A field the person could not see is never saved.
     """
     record_id = target.row["id"] if target.row else None
-    preview = preview_record(
-        conn, actor, target.model.key, data, record_id=record_id, attachment_limit=limit
-    )
+    preview = preview_record(conn, actor, target.model.key, data, record_id=record_id)
     if all(k in preview.visible for k in data):
         return data, preview
     data = {k: v for k, v in data.items() if k in preview.visible}
-    return data, preview_record(
-        conn, actor, target.model.key, data, record_id=record_id, attachment_limit=limit
-    )
+    return data, preview_record(conn, actor, target.model.key, data, record_id=record_id)
 
 
 def check_form(
@@ -122,13 +118,12 @@ def check_form(
     actor: Principal,
     target: Target,
     form: dict[str, Any],
-    limit: int,
     keys: list[str] | None = None,
 ) -> Checked:
     """Parse the posted fields (``keys``, by default every editable one) and run the
     service's checks on them, writing nothing: what a form shows."""
     data, unread = _parsed(target, form, target.editable(conn) if keys is None else keys)
-    _, preview = _visible_only(conn, actor, target, data, limit)
+    _, preview = _visible_only(conn, actor, target, data)
     return Checked(preview, unread)
 
 
@@ -137,7 +132,6 @@ def data_to_save(
     actor: Principal,
     target: Target,
     form: dict[str, Any],
-    limit: int,
     keys: list[str] | None = None,
 ) -> dict[str, Any]:
     """The typed data of a posted form, for the record service to check and store.
@@ -151,8 +145,8 @@ def data_to_save(
     if unread:
         raise ValidationFailed(
             "Some values could not be read.",
-            check_form(conn, actor, target, form, limit, keys).errors,
+            check_form(conn, actor, target, form, keys).errors,
         )
     if any(f.get("visible_if") for f in target.model.fields.values()):
-        data, _ = _visible_only(conn, actor, target, data, limit)
+        data, _ = _visible_only(conn, actor, target, data)
     return data

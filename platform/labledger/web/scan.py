@@ -113,7 +113,6 @@ def _scan_one(
             record_id,
             step_key,
             reason=reason or None,
-            attachment_limit=settings.attachment_max_bytes,
             lockout_threshold=settings.lockout_threshold,
             rate_limits=settings.rate_limits,
         )

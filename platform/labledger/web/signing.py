@@ -136,7 +136,6 @@ class TransitionPagesController(Controller):
                 expected_version=int(version) if version.isdigit() else None,
                 signature=SignatureInput(username, password) if meaning else None,
                 signing_session=SigningSession(signed_before=session.signed_in_session),
-                attachment_limit=settings.attachment_max_bytes,
                 lockout_threshold=settings.lockout_threshold,
                 rate_limits=settings.rate_limits,
             )

@@ -28,7 +28,7 @@ def _labelled(model: TypeModel, errors: list[FieldError]) -> str:
 
 
 def _checked_step_data(
-    ctx: StepContext, transition: dict[str, Any], data: dict[str, Any], attachment_limit: int
+    ctx: StepContext, transition: dict[str, Any], data: dict[str, Any]
 ) -> dict[str, Any]:
     """The record's data after the step's actions, through the same field checks as a
     person's save (type, limits, options, pattern, rules; computed fields recomputed).
@@ -47,7 +47,6 @@ def _checked_step_data(
             ctx.row,
             changed,
             rules=StateRules(),
-            attachment_limit=attachment_limit,
             as_system=True,
         )
     except ValidationFailed as exc:
@@ -63,14 +62,12 @@ def _create_records(
     transition: dict[str, Any],
     data: dict[str, Any],
     action: dict[str, Any],
-    attachment_limit: int,
 ) -> list[dict[str, Any]]:
     """The records a ``create`` action makes, one per ``for_each`` item, stored together."""
     batch = RecordBatch(
         ctx.conn,
         ctx.actor,
         action["record_type"],
-        attachment_limit=attachment_limit,
         skip_permission=True,
         as_system=True,
     )
@@ -90,7 +87,7 @@ def _create_records(
 
 
 def run_actions(
-    ctx: StepContext, transition: dict[str, Any], data: dict[str, Any], attachment_limit: int
+    ctx: StepContext, transition: dict[str, Any], data: dict[str, Any]
 ) -> dict[str, Any]:
     """Set fields and create linked records; returns the record's new data."""
     data = dict(data)
@@ -98,7 +95,7 @@ def run_actions(
         if action["type"] == "set":
             data[action["field"]] = evaluate(ctx, data, compiled(action["expression"]))
         elif action["type"] == "create":
-            created = _create_records(ctx, transition, data, action, attachment_limit)
+            created = _create_records(ctx, transition, data, action)
             if action.get("link_field") and created:
                 data[action["link_field"]] = created[-1]["id"]
-    return _checked_step_data(ctx, transition, data, attachment_limit)
+    return _checked_step_data(ctx, transition, data)

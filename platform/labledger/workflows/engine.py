@@ -50,7 +50,6 @@ def run_transition(
     expected_version: int | None = None,
     signature: SignatureInput | None = None,
     signing_session: SigningSession | None = None,
-    attachment_limit: int,
     lockout_threshold: int,
     rate_limits: RateLimits | None = None,
 ) -> dict[str, Any]:
@@ -95,7 +94,6 @@ def run_transition(
                 reason=reason,
                 expected_version=expected_version,
                 signer=signer,
-                attachment_limit=attachment_limit,
             )
         )
 

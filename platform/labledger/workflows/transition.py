@@ -153,7 +153,6 @@ def execute_transition(
     reason: str | None = None,
     expected_version: int | None = None,
     signer: Principal | None = None,
-    attachment_limit: int,
     automatic: bool = False,
     depth: int = 0,
 ) -> dict[str, Any]:
@@ -171,7 +170,7 @@ def execute_transition(
     if meaning and signer is None:
         raise Forbidden(f"'{transition['label']}' needs your electronic signature ({meaning}).")
     lock_step_targets(ctx, transition)
-    data = run_actions(ctx, transition, row["data"], attachment_limit)
+    data = run_actions(ctx, transition, row["data"])
     missing = [k for k in ctx.workflow.required_fields(transition["to"]) if is_empty(data.get(k))]
     if missing:
         raise_for([Blocker(FIELDS, f"Fill in first: {', '.join(missing)}.", tuple(missing))])
@@ -205,7 +204,7 @@ def execute_transition(
     seqs = append(conn, entries)
     if sig is not None:
         add_signature(conn, sig, audit_seq=seqs[-1])
-    _run_referenced_transitions(ctx, transition, data, attachment_limit, depth)
+    _run_referenced_transitions(ctx, transition, data, depth)
     return record_view(new_row)
 
 
@@ -213,7 +212,6 @@ def _run_referenced_transitions(
     ctx: StepContext,
     transition: dict[str, Any],
     data: dict[str, Any],
-    attachment_limit: int,
     depth: int,
 ) -> None:
     """Move referenced records on where they can go; a blocked one is simply left."""
@@ -238,7 +236,6 @@ def _run_referenced_transitions(
             target_type,
             target_id,
             action["transition"],
-            attachment_limit=attachment_limit,
             automatic=True,
             depth=depth + 1,
         )

@@ -22,7 +22,7 @@ from labledger.db.engine import Database
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import CONFIGURE
 from labledger.identity.sessions import WebSession
-from labledger.integration.allowlist import ALLOWLIST_ENV, Allowlist
+from labledger.integration.allowlist import Allowlist
 from labledger.integration.subscriptions import (
     DEFAULT_MAX_ATTEMPTS,
     create_subscription,
@@ -31,6 +31,7 @@ from labledger.integration.subscriptions import (
     update_subscription,
 )
 from labledger.metadata.types import list_types
+from labledger.settings import WEBHOOK_ALLOWLIST_ENV
 from labledger.web.admin.common import (
     Form,
     FormBody,
@@ -115,7 +116,7 @@ class WebhookPagesController(Controller):
         require_permission(session.principal, CONFIGURE, WHAT)
         form = Form(data)
         try:
-            allowlist = Allowlist.from_env()
+            allowlist = Allowlist.from_settings(db.settings)
             with db.write() as conn:
                 saved = create_subscription(
                     conn, session.principal, subscription_body(form, creating=True), allowlist
@@ -143,7 +144,7 @@ class WebhookPagesController(Controller):
         require_permission(session.principal, CONFIGURE, WHAT)
         form = Form(data)
         try:
-            allowlist = Allowlist.from_env()
+            allowlist = Allowlist.from_settings(db.settings)
             with db.write() as conn:
                 saved = update_subscription(
                     conn,
@@ -190,7 +191,7 @@ class WebhookPagesController(Controller):
             "integration/webhooks.html",
             session,
             subscriptions=subscriptions,
-            allowlist_env=ALLOWLIST_ENV,
+            allowlist_env=WEBHOOK_ALLOWLIST_ENV,
             **context,
         )
 
@@ -207,6 +208,6 @@ class WebhookPagesController(Controller):
             session,
             status_code=status_code,
             types=types,
-            allowlist_env=ALLOWLIST_ENV,
+            allowlist_env=WEBHOOK_ALLOWLIST_ENV,
             **context,
         )
