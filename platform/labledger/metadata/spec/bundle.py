@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from labledger.metadata.spec.base import Description, Spec, TypeKey
+from labledger.metadata.spec.base import Description, Spec, TypeKey, ecma
 from labledger.metadata.spec.mapping import MappingSpec
 from labledger.metadata.spec.object_type import ObjectTypeSpec
 from labledger.metadata.spec.print_template import PrintTemplateSpec
@@ -15,8 +15,8 @@ from labledger.metadata.spec.role import RoleSpec
 from labledger.metadata.spec.workflow import WorkflowSpec
 
 #: Names a record of the bundle (or of the demo) for later references to it.
-Ref = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")]
-DemoUsername = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
+Ref = Annotated[str, Meta(pattern=ecma(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"))]
+DemoUsername = Annotated[str, Meta(pattern=ecma(r"^[a-z0-9][a-z0-9._-]{1,63}$"))]
 #: Field values as a person enters them (at least one).
 DemoValues = Annotated[dict[str, Any], Meta(min_length=1)]
 
@@ -35,8 +35,8 @@ class BundleSpec(Spec):
     """A complete configuration, imported in one transaction in the order of its members."""
 
     format: Literal["labledger.bundle/1"]
-    name: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-    version: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^\S+$")]
+    name: Annotated[str, Meta(pattern=ecma(r"^[a-z0-9][a-z0-9._-]{0,63}$"))]
+    version: Annotated[str, Meta(min_length=1, max_length=64, pattern=ecma(r"^\S+$"))]
     description: Description = ""
     roles: tuple[RoleSpec, ...] = ()
     workflows: tuple[WorkflowSpec, ...] = ()

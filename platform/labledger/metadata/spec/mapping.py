@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from labledger.metadata.spec.base import Description, FieldKey, ItemKey, Label, Spec, TypeKey
+from labledger.metadata.spec.base import Description, FieldKey, ItemKey, Label, Spec, TypeKey, ecma
 
 #: A column of the header (CSV) or a member of each object (JSON; a.b reaches inside).
 Source = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -56,7 +56,7 @@ class MappingSpec(Spec):
     columns: Annotated[tuple[ColumnSpec, ...], Meta(min_length=1, max_length=500)]
     description: Description = ""
     format: Literal["csv", "json"] = "csv"
-    encoding: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = "utf-8"
+    encoding: Annotated[str, Meta(pattern=ecma(r"^[A-Za-z0-9_.-]{1,40}$"))] = "utf-8"
     delimiter: OneCharacter = ","
     skip_lines: Annotated[int, Meta(ge=0, le=1000)] = 0
     decimal_separator: Literal[".", ","] = "."

@@ -14,6 +14,7 @@ from labledger.metadata.spec.base import (
     RoleRef,
     Spec,
     TypeKey,
+    ecma,
 )
 from labledger.metadata.spec.fields import FieldSpec
 
@@ -33,7 +34,12 @@ class ChildNumberingSpec(Spec):
 
     field: FieldKey
     pattern: Annotated[
-        str, Meta(min_length=3, max_length=60, pattern=r"^([A-Za-z0-9_./-]|\{(parent|#{1,12})\})+$")
+        str,
+        Meta(
+            min_length=3,
+            max_length=60,
+            pattern=ecma(r"^([A-Za-z0-9_./-]|\{(parent|#{1,12})\})+$"),
+        ),
     ]
 
 
@@ -70,7 +76,9 @@ class ObjectTypeSpec(Spec):
     numbering: Annotated[
         str,
         Meta(
-            min_length=3, max_length=60, pattern=r"^([A-Za-z0-9_./-]|\{(YYYY|YY|MM|DD|#{1,12})\})+$"
+            min_length=3,
+            max_length=60,
+            pattern=ecma(r"^([A-Za-z0-9_./-]|\{(YYYY|YY|MM|DD|#{1,12})\})+$"),
         ),
     ]
     fields: Annotated[tuple[FieldSpec, ...], Meta(min_length=1, max_length=400)]
