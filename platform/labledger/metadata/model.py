@@ -16,19 +16,14 @@ from typing import Any
 
 from labledger.expressions import Expression, compile_expression
 from labledger.identity.principal import Principal
+from labledger.metadata.expression_check import RELATED_FUNCTIONS
 from labledger.metadata.fieldtypes import FIELD_TYPES
 from labledger.metadata.schemas import MetaValidator, runtime_validator
 from labledger.metadata.spec import ObjectTypeSpec, decode
 from labledger.metadata.spec.fields import ComputedField, FieldSpec, InputFieldSpec
-from labledger.records.relations import RELATED_FUNCTIONS
 
 #: Names every expression may use besides the type's field keys.
 CONTEXT_NAMES = frozenset({"user", "record"})
-#: Functions rules and default expressions may call: the related-record functions
-#: (see labledger.records.relations), bound to the record when evaluated.
-RULE_FUNCTIONS = frozenset(
-    {"count_referencing", "all_referencing_in", "referenced", "lookup", "referencing_values"}
-)
 TITLE_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 

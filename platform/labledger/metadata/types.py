@@ -16,7 +16,7 @@ from labledger.metadata.model import TypeModel, compile_model
 from labledger.metadata.physical import sync_database_objects
 from labledger.metadata.publishing import publish_version
 from labledger.metadata.validation import DefinitionContext, validate_type_definition
-from labledger.workflows.definitions import WORKFLOW_KIND, check_type_workflow
+from labledger.metadata.workflow_fit import WORKFLOW_KIND, check_type_workflow
 
 KIND = "object_type"
 

@@ -17,15 +17,14 @@ from typing import Any
 
 from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.errors import FieldError, ValidationFailed
-from labledger.expressions import ExpressionError, compile_expression
 from labledger.identity.principal import EVERYONE
+from labledger.metadata.expression_check import expression_problem
 from labledger.metadata.fieldtypes import FIELD_TYPES, value_type
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import CONTEXT_NAMES, TITLE_PLACEHOLDER
 from labledger.metadata.patterns import PatternError, PatternValidator, compile_pattern
 from labledger.metadata.physical import BASE_COLUMNS
 from labledger.metadata.schemas import meta_validator
-from labledger.records.relations import RELATED_FUNCTIONS
 
 #: Field keys the platform itself uses in titles and expressions.
 RESERVED_KEYS = (
@@ -209,11 +208,9 @@ class _Checker:
             )
 
     def check_expression(self, path: str, source: str, names: Collection[str]) -> None:
-        try:
-            compile_expression(source, names=names, functions=RELATED_FUNCTIONS)
-        except ExpressionError as exc:
-            where = f" (at character {exc.offset + 1})" if exc.offset is not None else ""
-            self.error(path, f"{exc.message}{where}")
+        problem = expression_problem(source, names)
+        if problem:
+            self.error(path, problem)
 
     def check_default(self, path: str, fdef: dict[str, Any]) -> None:
         if fdef["default"] is None:
