@@ -196,7 +196,7 @@ def value_type(field: dict[str, Any]) -> str:
     """The type of the values a field stores: a computed field's is its result type."""
     if field["type"] == "computed":
         return f"computed ({field.get('result_type', 'text')})"
-    return field["type"]
+    return str(field["type"])
 
 
 def computed_result(field: dict[str, Any], value: Any) -> Any:

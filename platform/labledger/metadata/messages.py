@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
@@ -31,7 +32,8 @@ def json_path(parts: Iterable[object]) -> str:
 
 
 def _describe(error: ValidationError) -> str:
-    validator, expected = error.validator, error.validator_value
+    validator = error.validator
+    expected: Any = error.validator_value
     if validator == "type":
         kinds = [expected] if isinstance(expected, str) else list(expected)
         return "must be " + " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
@@ -94,8 +96,10 @@ def field_errors(errors: Iterable[ValidationError], prefix: str = "") -> list[Fi
 
 
 def _extras(error: ValidationError) -> list[str]:
-    allowed = set(error.schema.get("properties", {}))
-    return sorted(k for k in error.instance if k not in allowed)
+    schema: Any = error.schema
+    instance: Any = error.instance
+    allowed = set(schema.get("properties", {}))
+    return sorted(k for k in instance if k not in allowed)
 
 
 def _prefixed(prefix: str, location: str) -> str:

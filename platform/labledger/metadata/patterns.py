@@ -68,4 +68,7 @@ def _pattern_keyword(
 
 
 #: jsonschema's 2020-12 validator whose ``pattern`` keyword cannot backtrack.
-PatternValidator = validators.extend(Draft202012Validator, {"pattern": _pattern_keyword})
+#: (jsonschema's ``extend`` has no annotations, so the call is untyped by nature.)
+PatternValidator: Any = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _pattern_keyword}
+)

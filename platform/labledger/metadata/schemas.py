@@ -30,7 +30,8 @@ SUFFIX = ".schema.json"
 def meta_schema(name: str) -> dict[str, Any]:
     """The schema ``metadata/<name>.schema.json``."""
     with data_path("metadata", f"{name}{SUFFIX}").open(encoding="utf-8") as handle:
-        return json.load(handle)
+        schema: dict[str, Any] = json.load(handle)
+    return schema
 
 
 @cache
@@ -50,7 +51,8 @@ class MetaValidator:
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
         if self.check is not None and self.check(instance):
             return iter(())
-        return self.validator.iter_errors(instance)
+        errors: Iterator[ValidationError] = self.validator.iter_errors(instance)
+        return errors
 
 
 @cache

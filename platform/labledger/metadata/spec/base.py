@@ -29,7 +29,11 @@ def ecma(pattern: str) -> str:
 class Spec(
     msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
 ):
-    """Base of every meta-model struct (see the module's docstring)."""
+    """Base of every meta-model struct (see the module's docstring).
+
+    msgspec passes this configuration on to subclasses; each still says
+    ``frozen=True`` so that type checkers, which read a class's own keywords
+    (``dataclass_transform``), know it is frozen too."""
 
 
 #: An object type's or a workflow's key (and a state's, a transition's).

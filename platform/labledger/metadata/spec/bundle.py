@@ -21,7 +21,7 @@ DemoUsername = Annotated[str, Meta(pattern=ecma(r"^[a-z0-9][a-z0-9._-]{1,63}$"))
 DemoValues = Annotated[dict[str, Any], Meta(min_length=1)]
 
 
-class BundleRecordSpec(Spec):
+class BundleRecordSpec(Spec, frozen=True):
     """Seed data, created once: a later import of the same bundle skips refs it created."""
 
     type: TypeKey
@@ -31,7 +31,7 @@ class BundleRecordSpec(Spec):
     state: TypeKey | UnsetType = UNSET
 
 
-class BundleSpec(Spec):
+class BundleSpec(Spec, frozen=True):
     """A complete configuration, imported in one transaction in the order of its members."""
 
     format: Literal["labledger.bundle/1"]
@@ -46,7 +46,7 @@ class BundleSpec(Spec):
     records: tuple[BundleRecordSpec, ...] = ()
 
 
-class DemoUserSpec(Spec):
+class DemoUserSpec(Spec, frozen=True):
     """A demo user; ``password`` is for demo installations only."""
 
     username: DemoUsername
@@ -56,7 +56,7 @@ class DemoUserSpec(Spec):
     password: Annotated[str, Meta(min_length=10, max_length=200)] | UnsetType = UNSET
 
 
-class DemoStepSpec(Spec):
+class DemoStepSpec(Spec, frozen=True):
     """What one demo user does: enter values, then run a transition."""
 
     by: DemoUsername
@@ -69,7 +69,7 @@ class DemoStepSpec(Spec):
             raise ValueError("a step needs data or a transition")
 
 
-class DemoRecordSpec(Spec):
+class DemoRecordSpec(Spec, frozen=True):
     """A record created (type, by, data), found (type, find) or named by an earlier
     entry's ref, and the steps run on it."""
 
@@ -96,7 +96,7 @@ class DemoRecordSpec(Spec):
             raise ValueError("a record named by its ref needs steps")
 
 
-class DemoSpec(Spec):
+class DemoSpec(Spec, frozen=True):
     """``seeds/<name>/demo.json``: the demo's users and records, played in order."""
 
     users: tuple[DemoUserSpec, ...] = ()

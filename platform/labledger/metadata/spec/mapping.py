@@ -13,7 +13,7 @@ Source = Annotated[str, Meta(min_length=1, max_length=200)]
 OneCharacter = Annotated[str, Meta(min_length=1, max_length=1)]
 
 
-class MatchSpec(Spec):
+class MatchSpec(Spec, frozen=True):
     """Rows whose ``source`` column names an existing record (by number or a unique
     field) update it; other rows create one unless ``create`` is false."""
 
@@ -22,13 +22,13 @@ class MatchSpec(Spec):
     create: bool = True
 
 
-class LookupSpec(Spec):
+class LookupSpec(Spec, frozen=True):
     """A reference cell holds the target's number or one of its unique fields' values."""
 
     by: ItemKey
 
 
-class UnitSpec(Spec):
+class UnitSpec(Spec, frozen=True):
     """The unit a number column's values must be in, and the units converted to it."""
 
     expected: Annotated[str, Meta(min_length=1, max_length=40)]
@@ -36,7 +36,7 @@ class UnitSpec(Spec):
     convert: dict[str, Annotated[float, Meta(gt=0)]] | UnsetType = UNSET
 
 
-class ColumnSpec(Spec):
+class ColumnSpec(Spec, frozen=True):
     """One column and the field it fills."""
 
     source: Source
@@ -47,7 +47,7 @@ class ColumnSpec(Spec):
     unit: UnitSpec | UnsetType = UNSET
 
 
-class MappingSpec(Spec):
+class MappingSpec(Spec, frozen=True):
     """How the rows of a CSV or JSON file become records of the type ``target``."""
 
     key: ItemKey

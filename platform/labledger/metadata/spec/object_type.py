@@ -21,7 +21,7 @@ from labledger.metadata.spec.fields import FieldSpec
 RoleList = tuple[RoleRef, ...]
 
 
-class RuleSpec(Spec):
+class RuleSpec(Spec, frozen=True):
     """A check across fields: when ``expression`` is false, ``message`` is shown on ``fields``."""
 
     expression: ExpressionSource
@@ -29,7 +29,7 @@ class RuleSpec(Spec):
     fields: tuple[FieldKey, ...] = ()
 
 
-class ChildNumberingSpec(Spec):
+class ChildNumberingSpec(Spec, frozen=True):
     """Records created with reference ``field`` set are numbered from the referenced one."""
 
     field: FieldKey
@@ -43,14 +43,14 @@ class ChildNumberingSpec(Spec):
     ]
 
 
-class SectionSpec(Spec):
+class SectionSpec(Spec, frozen=True):
     """A heading that groups fields on forms."""
 
     key: FieldKey
     label: Label
 
 
-class PermissionsSpec(Spec):
+class PermissionsSpec(Spec, frozen=True):
     """The roles that may read, create and edit records of the type."""
 
     read: RoleList = ()
@@ -66,7 +66,7 @@ class PermissionsSpec(Spec):
 _ACTIONS = frozenset({"read", "create", "edit"})
 
 
-class ObjectTypeSpec(Spec):
+class ObjectTypeSpec(Spec, frozen=True):
     """An admin-defined object type: its fields, numbering, title, workflow and permissions."""
 
     key: TypeKey
