@@ -503,3 +503,14 @@ def test_a_new_definition_with_attributes_its_kinds_do_not_mean_is_refused(db, p
     assert errors["fields[0].unit"] == "does not apply to type 'text'", errors
     assert errors["fields[2].to"] == "does not apply to type 'integer'", errors
     assert _versions(db, "batch") == []
+
+
+def test_a_whole_number_written_as_a_float_is_refused_where_it_stands(db):
+    """The one document the schema accepts and the struct refuses (see
+    test_metadata_spec_agreement.py) is refused on publishing, with its path."""
+    definition = batch_type()
+    _field(definition, "code")["max_length"] = 10.0
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
+        publish_type(conn, SYSTEM, definition)
+    assert [e.field for e in refused.value.errors] == ["fields[0].max_length"]
+    assert _versions(db, "batch") == []

@@ -17,7 +17,7 @@ from typing import Any
 from labledger.expressions import Expression, compile_expression
 from labledger.identity.principal import Principal
 from labledger.metadata.expression_check import RELATED_FUNCTIONS
-from labledger.metadata.fieldtypes import FIELD_TYPES
+from labledger.metadata.fieldtypes import value_schema as field_value_schema
 from labledger.metadata.schemas import MetaValidator, runtime_validator
 from labledger.metadata.spec import ObjectTypeSpec, decode
 from labledger.metadata.spec.fields import ComputedField, FieldSpec, InputFieldSpec
@@ -100,15 +100,14 @@ class TypeModel:
         return schema
 
 
-def input_schema(definition: dict[str, Any], spec: ObjectTypeSpec) -> dict[str, Any]:
-    """The JSON Schema that a record's submitted data must satisfy (``spec`` is
-    ``definition`` decoded: the value schemas are built from the field dicts)."""
+def input_schema(spec: ObjectTypeSpec) -> dict[str, Any]:
+    """The JSON Schema that a record's submitted data must satisfy."""
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for fdef, fspec in zip(definition["fields"], spec.fields, strict=True):
+    for fspec in spec.fields:
         if not isinstance(fspec, InputFieldSpec):
             continue
-        value_schema = FIELD_TYPES[fspec.kind].schema(fdef)
+        value_schema = field_value_schema(fspec)
         # Optional fields may be cleared with null.
         # A default expression may fill a required field: it is checked once filled.
         must_be_given = fspec.required and not fspec.default_expression
@@ -166,7 +165,7 @@ def compile_model(key: str, version: int, stored: dict[str, Any]) -> TypeModel:
         fields={f["key"]: f for f in definition["fields"]},
         spec=spec,
         field_specs=field_specs,
-        input_schema=input_schema(definition, spec),
+        input_schema=input_schema(spec),
         computed=computed,
         required_if=required_if,
         rules=rules,

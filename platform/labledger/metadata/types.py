@@ -15,6 +15,7 @@ from labledger.metadata.fieldtypes import value_type
 from labledger.metadata.model import TypeModel, compile_model
 from labledger.metadata.physical import sync_database_objects
 from labledger.metadata.publishing import publish_version
+from labledger.metadata.spec.stored import decode_stored_field
 from labledger.metadata.validation import DefinitionContext, validate_type_definition
 from labledger.metadata.workflow_fit import WORKFLOW_KIND, check_type_workflow
 
@@ -82,7 +83,7 @@ def past_field_types(conn: Connection, key: str) -> dict[str, str]:
     past: dict[str, str] = {}
     for row in versions.all_versions(conn, KIND, key):
         for fdef in row["body"]["fields"]:
-            past.setdefault(fdef["key"], value_type(fdef))
+            past.setdefault(fdef["key"], value_type(decode_stored_field(fdef)))
     return past
 
 

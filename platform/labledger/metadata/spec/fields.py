@@ -73,6 +73,11 @@ class FieldSpecBase(Spec, tag_field="type", frozen=True):
         """The field's ``type`` (the struct's tag)."""
         return str(self.__struct_config__.tag)
 
+    @property
+    def given_default(self) -> Any:
+        """The field's ``default`` (``UNSET``: none given; kinds without one have none)."""
+        return getattr(self, "default", UNSET)
+
 
 class InputFieldSpec(FieldSpecBase, frozen=True):
     """A field people give values to: it may be required."""
