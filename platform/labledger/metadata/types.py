@@ -113,10 +113,8 @@ def publish_type(
     key = definition.get("key")
     if context is None:
         context = definition_context(conn, key if isinstance(key, str) else "")
-    validate_type_definition(definition, context, path_prefix)
-    workflow_problems = check_type_workflow(
-        conn, definition, path_prefix, batch_types=set(context.types)
-    )
+    spec = validate_type_definition(definition, context, path_prefix)
+    workflow_problems = check_type_workflow(conn, spec, path_prefix, batch_types=set(context.types))
     if workflow_problems:
         raise ValidationFailed("The object type does not fit its workflow.", workflow_problems)
     published = publish_version(conn, actor.username, KIND, definition, type_key=definition["key"])

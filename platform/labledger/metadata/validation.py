@@ -64,8 +64,11 @@ class DefinitionContext:
     past_field_types: Mapping[str, str] = field(default_factory=dict)
 
 
-def validate_type_definition(definition: Any, context: DefinitionContext, prefix: str = "") -> None:
-    """Raise ValidationFailed listing every problem, each with its JSON path.
+def validate_type_definition(
+    definition: Any, context: DefinitionContext, prefix: str = ""
+) -> ObjectTypeSpec:
+    """``definition`` decoded, or ValidationFailed listing every problem, each with
+    its JSON path.
 
     The schema check comes first: its messages are the ones people see. The
     rules beyond it are checked on the decoded struct."""
@@ -73,10 +76,12 @@ def validate_type_definition(definition: Any, context: DefinitionContext, prefix
     errors += [FieldError(path, NUL_MESSAGE) for path in nul_paths(definition, prefix)]
     if errors:
         raise ValidationFailed("The object type definition is not valid.", errors)
-    checker = _Checker(decode_checked(definition, ObjectTypeSpec, prefix), context, prefix)
+    spec = decode_checked(definition, ObjectTypeSpec, prefix)
+    checker = _Checker(spec, context, prefix)
     checker.run()
     if checker.errors:
         raise ValidationFailed("The object type definition is not valid.", checker.errors)
+    return spec
 
 
 class _Checker:

@@ -10,14 +10,17 @@ against the stored workflow, publishing a workflow against every type using it
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
 
+from msgspec import UnsetType
 from sqlalchemy import Connection
 
 from labledger.errors import FieldError
 from labledger.metadata import versions
 from labledger.metadata.expression_check import expression_problem
 from labledger.metadata.model import CONTEXT_NAMES
+from labledger.metadata.spec import ActionSpec, FieldSpec, ObjectTypeSpec, WorkflowSpec, decode
+from labledger.metadata.spec.fields import ReferenceField
+from labledger.metadata.spec.workflow import CreateAction, SetAction, TransitionReferencedAction
 
 TYPE_KIND = "object_type"
 #: The kind under which workflow definitions are stored (see metadata.versions).
@@ -25,8 +28,8 @@ WORKFLOW_KIND = "workflow"
 
 
 def type_fit_errors(
-    workflow: dict[str, Any],
-    type_definition: dict[str, Any],
+    workflow: WorkflowSpec,
+    type_spec: ObjectTypeSpec,
     known_types: dict[str, set[str] | None],
 ) -> list[FieldError]:
     """Problems of the workflow as used by one object type (its fields).
@@ -34,32 +37,34 @@ def type_fit_errors(
     ``known_types`` maps type keys to their field keys, or to None for a type
     being published in the same batch whose fields are checked when it is.
     """
-    fields = {f["key"]: f for f in type_definition["fields"]}
+    fields = {f.key: f for f in type_spec.fields}
     names = CONTEXT_NAMES | set(fields)
     errors: list[FieldError] = []
-    where = f"(for type '{type_definition['key']}')"
+    where = f"(for type '{type_spec.key}')"
 
     def error(path: str, message: str) -> None:
         errors.append(FieldError(path, f"{message} {where}"))
 
-    for index, state in enumerate(workflow["states"]):
-        listed = state.get("editable") if isinstance(state.get("editable"), list) else []
-        for key in [*listed, *state.get("required", [])]:
+    for index, state in enumerate(workflow.states):
+        listed = state.editable if isinstance(state.editable, tuple) else ()
+        for key in [*listed, *state.required]:
             if key not in fields:
                 error(f"states[{index}]", f"names unknown field '{key}'")
-    for index, transition in enumerate(workflow["transitions"]):
+    for index, transition in enumerate(workflow.transitions):
         path = f"transitions[{index}]"
-        for key in transition.get("requires_fields", []):
+        for key in transition.requires_fields:
             if key not in fields:
                 error(f"{path}.requires_fields", f"names unknown field '{key}'")
-        for position, key in enumerate(transition.get("separation", {}).get("authors_of", [])):
+        separation = transition.separation
+        authors_of = () if isinstance(separation, UnsetType) else separation.authors_of
+        for position, key in enumerate(authors_of):
             if key not in fields:
                 error(f"{path}.separation.authors_of[{position}]", f"names unknown field '{key}'")
-        if transition.get("guard"):
-            problem = expression_problem(transition["guard"], names)
+        if transition.guard:
+            problem = expression_problem(transition.guard, names)
             if problem:
                 error(f"{path}.guard", problem)
-        for position, action in enumerate(transition.get("actions", [])):
+        for position, action in enumerate(transition.actions):
             error_path = f"{path}.actions[{position}]"
             for problem in _action_problems(action, fields, names, known_types):
                 error(error_path, problem)
@@ -67,36 +72,38 @@ def type_fit_errors(
 
 
 def _action_problems(
-    action: dict[str, Any],
-    fields: dict[str, dict[str, Any]],
+    action: ActionSpec,
+    fields: Mapping[str, FieldSpec],
     names: Collection[str],
     known_types: dict[str, set[str] | None],
 ) -> list[str]:
     problems = []
     expressions: list[str] = []
-    if action["type"] == "set":
-        if action["field"] not in fields:
-            problems.append(f"sets unknown field '{action['field']}'")
-        expressions.append(action["expression"])
-    elif action["type"] == "create":
-        target = known_types.get(action["record_type"], ())
-        if target == ():
-            problems.append(f"creates unknown type '{action['record_type']}'")
-        elif target is not None:
-            problems += [
-                f"'{k}' is not a field of '{action['record_type']}'"
-                for k in action["fields"]
-                if k not in target
-            ]
-            link = action.get("link_field")
-            if link and link not in fields:
-                problems.append(f"link_field '{link}' is not a field of this type")
-        if action.get("for_each"):
-            expressions.append(action["for_each"])
-            names = {*names, "item"}
-        expressions += list(action["fields"].values())
-    elif fields.get(action["reference"], {}).get("type") != "reference":
-        problems.append(f"'{action['reference']}' is not a reference field")
+    match action:
+        case SetAction():
+            if action.field not in fields:
+                problems.append(f"sets unknown field '{action.field}'")
+            expressions.append(action.expression)
+        case CreateAction():
+            target = known_types.get(action.record_type, ())
+            if target == ():
+                problems.append(f"creates unknown type '{action.record_type}'")
+            elif target is not None:
+                problems += [
+                    f"'{k}' is not a field of '{action.record_type}'"
+                    for k in action.fields
+                    if k not in target
+                ]
+                link = action.link_field
+                if link and link not in fields:
+                    problems.append(f"link_field '{link}' is not a field of this type")
+            if action.for_each:
+                expressions.append(action.for_each)
+                names = {*names, "item"}
+            expressions += list(action.fields.values())
+        case TransitionReferencedAction():
+            if not isinstance(fields.get(action.reference), ReferenceField):
+                problems.append(f"'{action.reference}' is not a reference field")
     for source in expressions:
         problem = expression_problem(source, names)
         if problem:
@@ -105,36 +112,37 @@ def _action_problems(
 
 
 def known_type_fields(conn: Connection) -> dict[str, set[str] | None]:
+    """The field keys of every stored type (a type's current version)."""
     fields: dict[str, set[str] | None] = {}
     for key in versions.keys(conn, TYPE_KIND):
         found = versions.current(conn, TYPE_KIND, key)
         if found:
-            fields[key] = {f["key"] for f in found[1]["fields"]}
+            fields[key] = {fdef["key"] for fdef in found[1]["fields"]}
     return fields
 
 
-def _creates_records(workflow: dict[str, Any]) -> bool:
+def _creates_records(workflow: WorkflowSpec) -> bool:
     return any(
-        action.get("type") == "create"
-        for transition in workflow.get("transitions", [])
-        for action in transition.get("actions", [])
+        isinstance(action, CreateAction)
+        for transition in workflow.transitions
+        for action in transition.actions
     )
 
 
 def known_types_for(
-    conn: Connection, workflow: dict[str, Any], batch: Mapping[str, dict[str, Any]]
+    conn: Connection, workflow: WorkflowSpec, batch: Mapping[str, ObjectTypeSpec]
 ) -> dict[str, set[str] | None]:
     """Field keys of the types a workflow's create actions may name (loaded only then)."""
     if not _creates_records(workflow):
         return {}
     known = known_type_fields(conn)
-    known.update({k: {f["key"] for f in d.get("fields", [])} for k, d in batch.items()})
+    known.update({k: {f.key for f in spec.fields} for k, spec in batch.items()})
     return known
 
 
 def check_type_workflow(
     conn: Connection,
-    type_definition: dict[str, Any],
+    type_spec: ObjectTypeSpec,
     prefix: str = "",
     *,
     batch_types: Collection[str] = (),
@@ -144,16 +152,17 @@ def check_type_workflow(
     ``batch_types`` are types published together with this one (a bundle):
     a workflow action may create them even though they are not stored yet.
     """
-    key = type_definition.get("workflow")
+    key = type_spec.workflow
     found = versions.current(conn, WORKFLOW_KIND, key) if key else None
     if found is None:
         return []
-    known = known_types_for(conn, found[1], {type_definition["key"]: type_definition})
+    workflow = decode(found[1], WorkflowSpec)
+    known = known_types_for(conn, workflow, {type_spec.key: type_spec})
     if known:
         for other in batch_types:
             known.setdefault(other, None)
     path = f"{prefix}.workflow" if prefix else "workflow"
     return [
         FieldError(path, f"workflow '{key}' {e.field}: {e.message}")
-        for e in type_fit_errors(found[1], type_definition, known)
+        for e in type_fit_errors(workflow, type_spec, known)
     ]
