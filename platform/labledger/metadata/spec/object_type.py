@@ -29,18 +29,17 @@ class RuleSpec(Spec, frozen=True):
     fields: tuple[FieldKey, ...] = ()
 
 
+def _numbering(placeholders: str) -> Meta:
+    """A numbering pattern: 3 to 60 characters, literal ones and ``{placeholders}``."""
+    pattern = rf"^([A-Za-z0-9_./-]|\{{({placeholders})\}})+$"
+    return Meta(min_length=3, max_length=60, pattern=ecma(pattern))
+
+
 class ChildNumberingSpec(Spec, frozen=True):
     """Records created with reference ``field`` set are numbered from the referenced one."""
 
     field: FieldKey
-    pattern: Annotated[
-        str,
-        Meta(
-            min_length=3,
-            max_length=60,
-            pattern=ecma(r"^([A-Za-z0-9_./-]|\{(parent|#{1,12})\})+$"),
-        ),
-    ]
+    pattern: Annotated[str, _numbering(r"parent|#{1,12}")]
 
 
 class SectionSpec(Spec, frozen=True):
@@ -73,14 +72,7 @@ class ObjectTypeSpec(Spec, frozen=True):
     label: Label
     plural: Label
     #: Pattern of the human number, e.g. SMP-{YYYY}-{#####}.
-    numbering: Annotated[
-        str,
-        Meta(
-            min_length=3,
-            max_length=60,
-            pattern=ecma(r"^([A-Za-z0-9_./-]|\{(YYYY|YY|MM|DD|#{1,12})\})+$"),
-        ),
-    ]
+    numbering: Annotated[str, _numbering(r"YYYY|YY|MM|DD|#{1,12}")]
     fields: Annotated[tuple[FieldSpec, ...], Meta(min_length=1, max_length=400)]
     description: Description = ""
     #: Template of the record's title, e.g. '{number} {name}'.
