@@ -12,7 +12,8 @@ from __future__ import annotations
 import ast
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -136,13 +137,24 @@ def _nodes(document: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[An
             yield from _nodes(value, (*path, index))
 
 
-def _with(document: Any, path: tuple[Any, ...], change: Any) -> Any:
-    """A copy of ``document`` with ``change(parent, last)`` applied at ``path``."""
+def _parent(document: Any, path: tuple[Any, ...]) -> tuple[Any, Any]:
+    """A deep copy of ``document`` and, in it, the container of ``path``'s last step."""
     result = copy.deepcopy(document)
     parent = result
     for step in path[:-1]:
         parent = parent[step]
-    change(parent, path[-1])
+    return result, parent
+
+
+def _replaced(document: Any, path: tuple[Any, ...], replacement: Any) -> Any:
+    result, parent = _parent(document, path)
+    parent[path[-1]] = replacement
+    return result
+
+
+def _dropped(document: Any, path: tuple[Any, ...]) -> Any:
+    result, parent = _parent(document, path)
+    del parent[path[-1]]
     return result
 
 
@@ -159,12 +171,16 @@ def _tagged_attributes(corpus_documents: list[Any]) -> dict[str, dict[str, Any]]
     return found
 
 
-def units(kind: str, document: Any) -> Iterator[Any]:
+def units(kind: str, pointer: str, document: Any) -> Iterator[Any]:
     """Small documents that together hold every part of ``document``: the schema
     checks the items of a list one by one, so an object type is cut into one
     document per shape of field (kind and attributes), a workflow into one per
-    shape of state and of transition. Mutating those finds every case the whole
-    document would, in a fraction of the time."""
+    shape of state and of transition, demo data into one per shape of user, of
+    record and of step. Mutating those finds every case the whole document
+    would, in a fraction of the time."""
+    if (kind, pointer) == ("bundle", "#/$defs/demo"):
+        yield from _demo_units(document)
+        return
     members = {"object_type": ("fields",), "workflow": ("states", "transitions")}.get(kind, ())
     if not isinstance(document, dict) or not all(
         isinstance(document.get(m), list) and document[m] for m in members
@@ -173,37 +189,81 @@ def units(kind: str, document: Any) -> Iterator[Any]:
         return
     yield {**document, **{member: document[member][:1] for member in members}}
     for member in members:
-        shapes: dict[str, Any] = {}
-        for item in document[member]:
-            shapes.setdefault(json.dumps(_shape(item), sort_keys=True), item)
-        for item in shapes.values():
+        for item in _one_of_each_shape(document[member]):
             yield {**document, **{m: document[m][:1] for m in members}, member: [item]}
 
 
-def _shape(value: Any) -> Any:
+def _demo_units(demo: Any) -> Iterator[Any]:
+    """One demo per shape of user, of record (with its first step) and of step (on
+    the record it belongs to). The values a record's data holds are free, so one
+    example of each shape of record stands for all."""
+    if not isinstance(demo, dict) or not all(
+        isinstance(demo.get(member, []), list) for member in ("users", "records")
+    ):
+        yield demo
+        return
+    for user in _one_of_each_shape(demo.get("users", [])):
+        yield {"users": [user]}
+    records = demo.get("records", [])
+    for record in _one_of_each_shape(records, free=("data", "find", "steps")):
+        steps = record.get("steps") if isinstance(record, dict) else None
+        yield {"records": [{**record, "steps": steps[:1]} if steps else record]}
+    by_shape: dict[str, tuple[Any, Any]] = {}
+    for record in records:
+        if isinstance(record, dict) and isinstance(record.get("steps"), list):
+            for step in record["steps"]:
+                shape = json.dumps(_shape(step, free=("data",)), sort_keys=True)
+                by_shape.setdefault(shape, (record, step))
+    for record, step in by_shape.values():
+        yield {"records": [{**record, "steps": [step]}]}
+
+
+def _one_of_each_shape(items: list[Any], free: tuple[str, ...] = ()) -> list[Any]:
+    shapes: dict[str, Any] = {}
+    for item in items:
+        shapes.setdefault(json.dumps(_shape(item, free), sort_keys=True), item)
+    return list(shapes.values())
+
+
+def _shape(value: Any, free: tuple[str, ...] = ()) -> Any:
+    """The kind of ``value``: its keys and the types of their values (a tag kept as
+    it is); the content of the ``free`` keys counts only as being there."""
     if isinstance(value, dict):
-        return {k: (v if k == "type" else _shape(v)) for k, v in value.items()}
+        return {
+            k: (v if k == "type" else "free" if k in free else _shape(v)) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_shape(v) for v in value[:1]]
     return type(value).__name__
 
 
+#: A mutation not yet made: its description and how to make it (a deep copy of
+#: the document, changed), so a sample of mutations copies only what it checks.
+Planned = tuple[str, Callable[[], Any]]
+
+
 def mutations(document: Any, donors: dict[str, dict[str, Any]]) -> Iterator[tuple[str, Any]]:
-    """(description, mutated document): each key dropped, an unknown key added to
-    each object, each value replaced by each of REPLACEMENTS, each attribute of
-    another kind (or action type) moved onto each tagged object, each tag changed."""
+    """(description, mutated document) for each of ``planned_mutations``."""
+    for description, make in planned_mutations(document, donors):
+        yield description, make()
+
+
+def planned_mutations(document: Any, donors: dict[str, dict[str, Any]]) -> Iterator[Planned]:
+    """Each key dropped, an unknown key added to each object, each value replaced by
+    each of REPLACEMENTS, each attribute of another kind (or action type) moved
+    onto each tagged object, each tag changed."""
     for path, node in _nodes(document):
         where = "/".join(map(str, path)) or "(document)"
         if path:
             for replacement in REPLACEMENTS:
                 yield (
                     f"{where} = {replacement!r:.20}",
-                    _with(document, path, lambda p, k, r=replacement: p.__setitem__(k, r)),
+                    partial(_replaced, document, path, replacement),
                 )
         if isinstance(node, dict):
             for key in node:
-                yield f"drop {where}/{key}", _with(document, (*path, key), _drop)
-            yield f"add {where}/{_UNKNOWN}", _put(document, path, _UNKNOWN, 1)
+                yield f"drop {where}/{key}", partial(_dropped, document, (*path, key))
+            yield f"add {where}/{_UNKNOWN}", partial(_put, document, path, _UNKNOWN, 1)
             yield from _moved(document, path, node, donors, where)
 
 
@@ -213,7 +273,7 @@ def _moved(
     node: dict[str, Any],
     donors: dict[str, dict[str, Any]],
     where: str,
-) -> Iterator[tuple[str, Any]]:
+) -> Iterator[Planned]:
     tag = node.get("type")
     if not isinstance(tag, str) or tag not in donors:
         return
@@ -221,12 +281,12 @@ def _moved(
     for other, examples in donors.items():
         if other == tag or _family(other) != family:
             continue
-        yield f"{where}: type {tag} -> {other}", _put(document, path, "type", other)
+        yield f"{where}: type {tag} -> {other}", partial(_put, document, path, "type", other)
         for attribute, example in examples.items():
             if attribute not in node:
                 yield (
                     f"{where}: {other}'s {attribute} on a {tag}",
-                    _put(document, path, attribute, example),
+                    partial(_put, document, path, attribute, example),
                 )
 
 
@@ -237,15 +297,8 @@ def _family(tag: str) -> str:
     return "action" if tag in _ACTION_TYPES else "field"
 
 
-def _drop(parent: Any, key: Any) -> None:
-    del parent[key]
-
-
 def _put(document: Any, path: tuple[Any, ...], key: str, value: Any) -> Any:
-    result = copy.deepcopy(document)
-    node = result
-    for step in path:
-        node = node[step]
+    result, node = _parent(document, (*path, key))
     node[key] = copy.deepcopy(value)
     return result
 

@@ -13,7 +13,7 @@ import pytest
 
 from labledger.metadata.schemas import meta_validator
 from labledger.metadata.spec import SPECS, DemoSpec, Spec, decode, encode
-from tests.metadata_corpus import corpus, donors_of, mutations, units
+from tests.metadata_corpus import corpus, donors_of, mutations, planned_mutations, units
 
 CORPUS = corpus()
 DONORS = donors_of([document for _, (_, _, document) in CORPUS])
@@ -85,20 +85,25 @@ def _contained(encoded: Any, original: Any) -> bool:
 
 
 def _mutated(kind: str, pointer: str) -> list[tuple[str, Any]]:
-    """Every mutation of the accepted documents of ``kind``, each once."""
+    """An evenly spread sample of the mutations of the accepted documents of ``kind``
+    (every kind of mutation stays in it), each once. Mutations are planned first
+    and only the sampled ones are made."""
+    planned = [
+        (f"{origin}: {description}", make)
+        for origin, (other, other_pointer, body) in CORPUS
+        if (other, other_pointer) == (kind, pointer) and schema_accepts(kind, pointer, body)
+        for unit in units(kind, pointer, body)
+        for description, make in planned_mutations(unit, DONORS)
+    ]
     seen: set[str] = set()
     cases = []
-    for origin, (other, other_pointer, body) in CORPUS:
-        if (other, other_pointer) != (kind, pointer) or not schema_accepts(kind, pointer, body):
-            continue
-        for unit in units(kind, body):
-            for description, mutated in mutations(unit, DONORS):
-                fingerprint = json.dumps(mutated, sort_keys=True)
-                if fingerprint not in seen:
-                    seen.add(fingerprint)
-                    cases.append((f"{origin}: {description}", mutated))
-    # An evenly spread sample keeps the run short; every kind of mutation stays in it.
-    return cases[:: max(1, len(cases) // _SAMPLE)]
+    for description, make in planned[:: max(1, len(planned) // _SAMPLE)]:
+        mutated = make()
+        fingerprint = json.dumps(mutated, sort_keys=True)
+        if fingerprint not in seen:
+            seen.add(fingerprint)
+            cases.append((description, mutated))
+    return cases
 
 
 #: About how many mutations of each kind of document are checked.

@@ -13,10 +13,11 @@ from sqlalchemy import event, select
 from labledger.db.tables import audit_event, config_version, record
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import SYSTEM
+from labledger.metadata import versions
 from labledger.metadata.physical import desired_indexes
 from labledger.metadata.types import publish_type, type_model
 from labledger.records.query import ListQuery, list_records
-from labledger.records.service import create_record, update_record
+from labledger.records.service import create_record, get_record, update_record
 from tests.definitions import acting, add_roles, batch_type, counts, measurement_type, unchanged
 
 ANALYST = acting("ann", "analyst")
@@ -445,3 +446,62 @@ def test_a_filtered_list_sorted_by_creation_uses_the_expression_index(db, publis
     ]
     assert index_name in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+def _with_stray_attributes() -> dict[str, Any]:
+    """The batch type as an earlier, less strict release may have stored it: each
+    field holding attributes of another kind."""
+    definition = batch_type()
+    _field(definition, "code")["unit"] = "kg"
+    _field(definition, "product")["options"] = [{"value": "x", "label": "X"}]
+    _field(definition, "quantity").update(pattern="^[0-9]+$", to="batch", max_length=5)
+    _field(definition, "made_on").update(multiple=True, precision=2)
+    return definition
+
+
+def test_a_stored_version_with_attributes_its_kinds_do_not_mean_stays_readable(db, publish):
+    add_roles(db, "analyst")
+    publish(batch_type())
+    with db.write() as conn:
+        created = create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=LIMIT)
+        versions.store(conn, "object_type", "batch", _with_stray_attributes(), "earlier-release")
+
+    with db.read() as conn:
+        model = type_model(conn, "batch")
+        assert model.version == 2
+        assert "unit" not in model.fields["code"] and "options" not in model.fields["product"]
+        assert model.fields["quantity"]["max"] == 100000, "what the kind means is kept"
+        assert get_record(conn, ANALYST, "batch", created["id"])["data"]["code"] == "B-1"
+    with db.write() as conn:
+        second = create_record(
+            conn,
+            ANALYST,
+            "batch",
+            {"code": "B-2", "quantity": 7, "made_on": "2026-01-02"},
+            attachment_limit=LIMIT,
+        )
+    assert second["type_version"] == 2
+    with db.read() as conn:
+        page = list_records(conn, type_model(conn, "batch"), ListQuery(filters={"quantity": "7"}))
+    assert [item["id"] for item in page["items"]] == [second["id"]]
+
+
+def test_a_new_definition_with_attributes_its_kinds_do_not_mean_is_refused(db, publish):
+    add_roles(db, "analyst")
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
+        publish_type(conn, SYSTEM, _with_stray_attributes())
+    errors = {e.field: e.message for e in refused.value.errors}
+    assert errors["fields[0].unit"] == "does not apply to type 'text'", errors
+    assert errors["fields[2].to"] == "does not apply to type 'integer'", errors
+    assert _versions(db, "batch") == []
+
+
+def test_a_whole_number_written_as_a_float_is_refused_where_it_stands(db):
+    """The one document the schema accepts and the struct refuses (see
+    test_metadata_spec_agreement.py) is refused on publishing, with its path."""
+    definition = batch_type()
+    _field(definition, "code")["max_length"] = 10.0
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
+        publish_type(conn, SYSTEM, definition)
+    assert [e.field for e in refused.value.errors] == ["fields[0].max_length"]
+    assert _versions(db, "batch") == []

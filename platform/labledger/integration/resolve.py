@@ -78,8 +78,8 @@ def find_records(
     if by == BY_NUMBER:
         key_column: Any = record.c.number
     else:
-        fdef = type_model(conn, type_key).fields[by]
-        key_column = field_column(conn.dialect.name, by, sql_kind(fdef))
+        fspec = type_model(conn, type_key).field_specs[by]
+        key_column = field_column(conn.dialect.name, by, sql_kind(fspec))
     for chunk in _chunks(values):
         rows = conn.execute(
             select(record, key_column.label("_key")).where(

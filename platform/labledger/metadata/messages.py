@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
+import msgspec
 from jsonschema.exceptions import ValidationError
 
-from labledger.errors import FieldError
+from labledger.errors import FieldError, ValidationFailed
+from labledger.metadata.spec import Spec, decode
 
 _TYPE_WORDS = {
     "integer": "a whole number",
@@ -31,7 +34,8 @@ def json_path(parts: Iterable[object]) -> str:
 
 
 def _describe(error: ValidationError) -> str:
-    validator, expected = error.validator, error.validator_value
+    validator = error.validator
+    expected: Any = error.validator_value
     if validator == "type":
         kinds = [expected] if isinstance(expected, str) else list(expected)
         return "must be " + " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
@@ -94,8 +98,10 @@ def field_errors(errors: Iterable[ValidationError], prefix: str = "") -> list[Fi
 
 
 def _extras(error: ValidationError) -> list[str]:
-    allowed = set(error.schema.get("properties", {}))
-    return sorted(k for k in error.instance if k not in allowed)
+    schema: Any = error.schema
+    instance: Any = error.instance
+    allowed = set(schema.get("properties", {}))
+    return sorted(k for k in instance if k not in allowed)
 
 
 def _prefixed(prefix: str, location: str) -> str:
@@ -103,3 +109,22 @@ def _prefixed(prefix: str, location: str) -> str:
     if not prefix or not location:
         return prefix or location
     return f"{prefix}{location}" if location.startswith("[") else f"{prefix}.{location}"
+
+
+SpecT = TypeVar("SpecT", bound=Spec)
+
+
+def decode_checked(document: Any, kind: type[SpecT], prefix: str = "") -> SpecT:
+    """``document``, already accepted by its schema, decoded into its struct.
+
+    The schema and the struct accept the same documents but for one case (a
+    whole number written as a float, such as ``10.0``: see
+    tests/test_metadata_spec_agreement.py), refused here with its JSON path."""
+    try:
+        return decode(document, kind)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$")
+        location = _prefixed(prefix, where.rstrip("`").lstrip(".")) or "(document)"
+        raise ValidationFailed(
+            "The definition is not valid.", [FieldError(location, message)]
+        ) from None

@@ -16,19 +16,15 @@ from typing import Any
 
 from labledger.expressions import Expression, compile_expression
 from labledger.identity.principal import Principal
-from labledger.metadata.fieldtypes import FIELD_TYPES
+from labledger.metadata.expression_check import RELATED_FUNCTIONS
+from labledger.metadata.fieldtypes import value_schema as field_value_schema
 from labledger.metadata.schemas import MetaValidator, runtime_validator
 from labledger.metadata.spec import ObjectTypeSpec, decode
 from labledger.metadata.spec.fields import ComputedField, FieldSpec, InputFieldSpec
-from labledger.records.relations import RELATED_FUNCTIONS
+from labledger.metadata.spec.stored import stored_type
 
 #: Names every expression may use besides the type's field keys.
 CONTEXT_NAMES = frozenset({"user", "record"})
-#: Functions rules and default expressions may call: the related-record functions
-#: (see labledger.records.relations), bound to the record when evaluated.
-RULE_FUNCTIONS = frozenset(
-    {"count_referencing", "all_referencing_in", "referenced", "lookup", "referencing_values"}
-)
 TITLE_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
@@ -36,7 +32,8 @@ TITLE_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 class TypeModel:
     key: str
     version: int
-    #: The definition as published; ``spec`` is the same, typed.
+    #: The definition as published (less attributes its field kinds do not mean:
+    #: see metadata.spec.stored); ``spec`` is the same, typed.
     definition: dict[str, Any]
     #: The field definitions by key, as published (``field_specs``: typed).
     fields: dict[str, dict[str, Any]]
@@ -103,15 +100,14 @@ class TypeModel:
         return schema
 
 
-def input_schema(definition: dict[str, Any], spec: ObjectTypeSpec) -> dict[str, Any]:
-    """The JSON Schema that a record's submitted data must satisfy (``spec`` is
-    ``definition`` decoded: the value schemas are built from the field dicts)."""
+def input_schema(spec: ObjectTypeSpec) -> dict[str, Any]:
+    """The JSON Schema that a record's submitted data must satisfy."""
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for fdef, fspec in zip(definition["fields"], spec.fields, strict=True):
+    for fspec in spec.fields:
         if not isinstance(fspec, InputFieldSpec):
             continue
-        value_schema = FIELD_TYPES[fspec.kind].schema(fdef)
+        value_schema = field_value_schema(fspec)
         # Optional fields may be cleared with null.
         # A default expression may fill a required field: it is checked once filled.
         must_be_given = fspec.required and not fspec.default_expression
@@ -130,10 +126,13 @@ def input_schema(definition: dict[str, Any], spec: ObjectTypeSpec) -> dict[str, 
     }
 
 
-def compile_model(key: str, version: int, definition: dict[str, Any]) -> TypeModel:
+def compile_model(key: str, version: int, stored: dict[str, Any]) -> TypeModel:
     """Build the model of one version (callers cache it: see metadata.types).
 
-    The definition is decoded into its struct here, once per version."""
+    The definition is decoded into its struct here, once per version. A version
+    is compiled as stored: one published by an earlier, less strict release is
+    read leniently (see metadata.spec.stored), so its records stay readable."""
+    definition = stored_type(stored)
     spec = decode(definition, ObjectTypeSpec)
     field_specs = {f.key: f for f in spec.fields}
     names = CONTEXT_NAMES | set(field_specs)
@@ -166,7 +165,7 @@ def compile_model(key: str, version: int, definition: dict[str, Any]) -> TypeMod
         fields={f["key"]: f for f in definition["fields"]},
         spec=spec,
         field_specs=field_specs,
-        input_schema=input_schema(definition, spec),
+        input_schema=input_schema(spec),
         computed=computed,
         required_if=required_if,
         rules=rules,

@@ -67,5 +67,31 @@ def _pattern_keyword(
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-#: jsonschema's 2020-12 validator whose ``pattern`` keyword cannot backtrack.
-PatternValidator = validators.extend(Draft202012Validator, {"pattern": _pattern_keyword})
+def _properties_keyword(
+    validator: Any, properties: dict[str, Any], instance: Any, _schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """jsonschema's ``properties``, with an attribute its schema forbids (``false``, as
+    a field kind forbids another kind's attributes) reported at its own path and
+    named for what it is; jsonschema would report it at its parent's path as
+    "False schema does not allow ...", which leaves a person guessing."""
+    if not validator.is_type(instance, "object"):
+        return
+    tag = instance.get("type")
+    for name, subschema in properties.items():
+        if name not in instance:
+            continue
+        if subschema is False:
+            message = (
+                f"does not apply to type '{tag}'" if isinstance(tag, str) else "is not allowed"
+            )
+            yield ValidationError(message, path=[name], validator="false", instance=instance[name])
+        else:
+            yield from validator.descend(instance[name], subschema, path=name, schema_path=name)
+
+
+#: jsonschema's 2020-12 validator whose ``pattern`` keyword cannot backtrack (and
+#: whose ``properties`` says which attribute is forbidden: see _properties_keyword).
+#: (jsonschema's ``extend`` has no annotations, so the call is untyped by nature.)
+PatternValidator: Any = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _pattern_keyword, "properties": _properties_keyword}
+)

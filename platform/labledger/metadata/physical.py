@@ -60,13 +60,13 @@ def desired_indexes(dialect: str, model: TypeModel) -> dict[str, str]:
     """Name -> CREATE INDEX statement for every index the type needs."""
     type_key = safe_identifier(model.key)
     statements = {}
-    for key, fdef in model.fields.items():
-        expr = field_sql(dialect, key, sql_kind(fdef), table="")
+    for key, fspec in model.field_specs.items():
+        expr = field_sql(dialect, key, sql_kind(fspec), table="")
         where = f"WHERE type_key = '{type_key}'"
-        if fdef.get("filterable"):
+        if fspec.filterable:
             name = _index_name("ixf", type_key, key)
             statements[name] = f"CREATE INDEX {name} ON record ({expr}, created_at, id) {where}"
-        if fdef.get("unique"):
+        if fspec.unique:
             name = _index_name("uxf", type_key, key)
             statements[name] = f"{_CREATE_UNIQUE} {name} ON record ({expr}) {where}"
     return statements
@@ -145,9 +145,9 @@ def view_name(type_key: str) -> str:
 def report_view_statements(dialect: str, model: TypeModel) -> list[str]:
     """The statements that (re)create ``report_<type>`` with one typed column per field."""
     columns = [f"{column} AS {alias}" for column, alias in BASE_COLUMNS.items()]
-    for key, fdef in model.fields.items():
+    for key, fspec in model.field_specs.items():
         expr = field_sql(dialect, key, "json" if dialect == "postgresql" else "text")
-        cast = view_cast(fdef)
+        cast = view_cast(fspec)
         if dialect == "postgresql":
             raw = f"(record.data ->> '{key}')"
             columns.append(f'{raw}::{cast[0]} AS "{key}"' if cast else f'{expr} AS "{key}"')

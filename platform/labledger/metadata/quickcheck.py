@@ -86,7 +86,7 @@ _TYPES: dict[str, Check] = {
 def equal(one: Any, two: Any) -> bool:
     """JSON equality: ``true`` is not ``1``, ``1`` is ``1.0``, containers compare deeply."""
     if isinstance(one, str) or isinstance(two, str):
-        return one == two
+        return bool(one == two)
     if isinstance(one, list) and isinstance(two, list):
         return len(one) == len(two) and all(equal(a, b) for a, b in zip(one, two, strict=True))
     if isinstance(one, dict) and isinstance(two, dict):
@@ -130,11 +130,12 @@ class _Compiler:
             return _never
         if not isinstance(schema, dict):
             raise Unsupported(f"not a schema: {schema!r}")
-        if "$id" in schema and self.resources.get(schema["$id"]) is not schema:
+        node: dict[str, Any] = schema
+        if "$id" in node and self.resources.get(node["$id"]) is not node:
             raise Unsupported("an $id inside a schema")  # it would change how $refs resolve
         checks = [
-            self.keyword(name, value, schema, base)
-            for name, value in schema.items()
+            self.keyword(name, value, node, base)
+            for name, value in node.items()
             if name not in _ANNOTATIONS and name not in ("then", "else")
         ]
         checks = [c for c in checks if c is not _always]
@@ -148,7 +149,8 @@ class _Compiler:
         method = _KEYWORDS.get(name)
         if method is None:
             raise Unsupported(f"keyword {name!r}")
-        return getattr(self, method)(value, schema, base)
+        check: Check = getattr(self, method)(value, schema, base)
+        return check
 
     def ref(self, ref: str, _schema: Any, base: str) -> Check:
         return self.reference(urljoin(base, ref))

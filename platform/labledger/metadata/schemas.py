@@ -16,7 +16,8 @@ from functools import cache
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from labledger.metadata.patterns import PatternValidator
 from labledger.metadata.quickcheck import Unsupported, compile_check
@@ -29,7 +30,8 @@ SUFFIX = ".schema.json"
 def meta_schema(name: str) -> dict[str, Any]:
     """The schema ``metadata/<name>.schema.json``."""
     with data_path("metadata", f"{name}{SUFFIX}").open(encoding="utf-8") as handle:
-        return json.load(handle)
+        schema: dict[str, Any] = json.load(handle)
+    return schema
 
 
 @cache
@@ -49,7 +51,8 @@ class MetaValidator:
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
         if self.check is not None and self.check(instance):
             return iter(())
-        return self.validator.iter_errors(instance)
+        errors: Iterator[ValidationError] = self.validator.iter_errors(instance)
+        return errors
 
 
 @cache
@@ -64,7 +67,8 @@ def meta_validator(name: str, pointer: str = "") -> MetaValidator:
     (e.g. ``#/$defs/demo``); its ``$ref``s may name the other schemas in ``metadata/``."""
     resources = _resources()
     registry: Registry[Any] = Registry().with_resources(
-        (uri, Resource.from_contents(schema)) for uri, schema in resources.items()
+        (uri, DRAFT202012.create_resource(_without_dialect(schema)))
+        for uri, schema in resources.items()
     )
     uri = meta_schema(name)["$id"] + pointer
     validator = PatternValidator({"$ref": uri}, registry=registry)
@@ -73,6 +77,13 @@ def meta_validator(name: str, pointer: str = "") -> MetaValidator:
     except Unsupported:
         check = None
     return MetaValidator(validator, check)
+
+
+def _without_dialect(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` less its ``$schema``: jsonschema, entering a schema that names its
+    dialect, swaps in that dialect's own validator, whose ``pattern`` runs Python's
+    ``re`` instead of RE2 (and lets ``$`` match before a final newline)."""
+    return {key: value for key, value in schema.items() if key != "$schema"}
 
 
 #: The name a schema built at run time is compiled under (it refers to no other).

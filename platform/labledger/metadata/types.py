@@ -15,8 +15,9 @@ from labledger.metadata.fieldtypes import value_type
 from labledger.metadata.model import TypeModel, compile_model
 from labledger.metadata.physical import sync_database_objects
 from labledger.metadata.publishing import publish_version
+from labledger.metadata.spec.stored import decode_stored_field
 from labledger.metadata.validation import DefinitionContext, validate_type_definition
-from labledger.workflows.definitions import WORKFLOW_KIND, check_type_workflow
+from labledger.metadata.workflow_fit import WORKFLOW_KIND, check_type_workflow
 
 KIND = "object_type"
 
@@ -82,7 +83,7 @@ def past_field_types(conn: Connection, key: str) -> dict[str, str]:
     past: dict[str, str] = {}
     for row in versions.all_versions(conn, KIND, key):
         for fdef in row["body"]["fields"]:
-            past.setdefault(fdef["key"], value_type(fdef))
+            past.setdefault(fdef["key"], value_type(decode_stored_field(fdef)))
     return past
 
 
@@ -112,10 +113,8 @@ def publish_type(
     key = definition.get("key")
     if context is None:
         context = definition_context(conn, key if isinstance(key, str) else "")
-    validate_type_definition(definition, context, path_prefix)
-    workflow_problems = check_type_workflow(
-        conn, definition, path_prefix, batch_types=set(context.types)
-    )
+    spec = validate_type_definition(definition, context, path_prefix)
+    workflow_problems = check_type_workflow(conn, spec, path_prefix, batch_types=set(context.types))
     if workflow_problems:
         raise ValidationFailed("The object type does not fit its workflow.", workflow_problems)
     published = publish_version(conn, actor.username, KIND, definition, type_key=definition["key"])

@@ -15,17 +15,30 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from msgspec import UNSET, UnsetType
+
 from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.errors import FieldError, ValidationFailed
-from labledger.expressions import ExpressionError, compile_expression
 from labledger.identity.principal import EVERYONE
-from labledger.metadata.fieldtypes import FIELD_TYPES, value_type
-from labledger.metadata.messages import field_errors
+from labledger.metadata.expression_check import expression_problem
+from labledger.metadata.fieldtypes import FIELD_TYPES, value_schema, value_type
+from labledger.metadata.messages import decode_checked, field_errors
 from labledger.metadata.model import CONTEXT_NAMES, TITLE_PLACEHOLDER
 from labledger.metadata.patterns import PatternError, PatternValidator, compile_pattern
 from labledger.metadata.physical import BASE_COLUMNS
 from labledger.metadata.schemas import meta_validator
-from labledger.records.relations import RELATED_FUNCTIONS
+from labledger.metadata.spec import ObjectTypeSpec
+from labledger.metadata.spec.fields import (
+    ChoiceField,
+    ComputedField,
+    DecimalField,
+    FieldSpec,
+    InputFieldSpec,
+    IntegerField,
+    MultiChoiceField,
+    ReferenceField,
+    TextField,
+)
 
 #: Field keys the platform itself uses in titles and expressions.
 RESERVED_KEYS = (
@@ -51,26 +64,34 @@ class DefinitionContext:
     past_field_types: Mapping[str, str] = field(default_factory=dict)
 
 
-def validate_type_definition(definition: Any, context: DefinitionContext, prefix: str = "") -> None:
-    """Raise ValidationFailed listing every problem, each with its JSON path."""
+def validate_type_definition(
+    definition: Any, context: DefinitionContext, prefix: str = ""
+) -> ObjectTypeSpec:
+    """``definition`` decoded, or ValidationFailed listing every problem, each with
+    its JSON path.
+
+    The schema check comes first: its messages are the ones people see. The
+    rules beyond it are checked on the decoded struct."""
     errors = field_errors(meta_validator("object_type").iter_errors(definition), prefix)
     errors += [FieldError(path, NUL_MESSAGE) for path in nul_paths(definition, prefix)]
     if errors:
         raise ValidationFailed("The object type definition is not valid.", errors)
-    checker = _Checker(definition, context, prefix)
+    spec = decode_checked(definition, ObjectTypeSpec, prefix)
+    checker = _Checker(spec, context, prefix)
     checker.run()
     if checker.errors:
         raise ValidationFailed("The object type definition is not valid.", checker.errors)
+    return spec
 
 
 class _Checker:
-    def __init__(self, definition: dict[str, Any], context: DefinitionContext, prefix: str):
-        self.definition = definition
+    def __init__(self, spec: ObjectTypeSpec, context: DefinitionContext, prefix: str):
+        self.spec = spec
         self.context = context
         self.prefix = prefix
         self.errors: list[FieldError] = []
-        self.fields = definition["fields"]
-        self.keys = [f["key"] for f in self.fields]
+        self.fields = spec.fields
+        self.keys = [f.key for f in self.fields]
 
     def error(self, path: str, message: str) -> None:
         location = f"{self.prefix}.{path}" if self.prefix else path
@@ -84,8 +105,8 @@ class _Checker:
         self.check_rules()
         self.check_child_numbering()
         self.check_references_out()
-        for index, fdef in enumerate(self.fields):
-            self.check_field(index, fdef)
+        for index, fspec in enumerate(self.fields):
+            self.check_field(index, fspec)
 
     def check_keys(self) -> None:
         for key, count in Counter(self.keys).items():
@@ -106,102 +127,107 @@ class _Checker:
                 )
 
     def check_numbering(self) -> None:
-        counters = COUNTER.findall(self.definition["numbering"])
+        counters = COUNTER.findall(self.spec.numbering)
         if len(counters) != 1:
             self.error("numbering", "needs exactly one counter such as {#####}")
 
     def check_rules(self) -> None:
         names = CONTEXT_NAMES | set(self.keys)
-        for index, rule in enumerate(self.definition.get("rules", [])):
-            self.check_expression(f"rules[{index}].expression", rule["expression"], names)
-            for position, key in enumerate(rule.get("fields", [])):
+        for index, rule in enumerate(self.spec.rules):
+            self.check_expression(f"rules[{index}].expression", rule.expression, names)
+            for position, key in enumerate(rule.fields):
                 if key not in self.keys:
                     self.error(f"rules[{index}].fields[{position}]", f"there is no field '{key}'")
 
     def check_child_numbering(self) -> None:
-        spec = self.definition.get("child_numbering")
-        if spec is None:
+        numbering = self.spec.child_numbering
+        if isinstance(numbering, UnsetType):
             return
-        fdef = next((f for f in self.fields if f["key"] == spec["field"]), None)
-        if fdef is None or fdef["type"] != "reference" or fdef.get("multiple"):
+        fspec = next((f for f in self.fields if f.key == numbering.field), None)
+        if not isinstance(fspec, ReferenceField) or fspec.multiple:
             self.error(
-                "child_numbering.field", f"'{spec['field']}' is not a single reference field"
+                "child_numbering.field", f"'{numbering.field}' is not a single reference field"
             )
-        if "{parent}" not in spec["pattern"] or len(COUNTER.findall(spec["pattern"])) != 1:
+        if "{parent}" not in numbering.pattern or len(COUNTER.findall(numbering.pattern)) != 1:
             self.error(
                 "child_numbering.pattern", "needs {parent} and exactly one counter such as {##}"
             )
 
     def check_due_field(self) -> None:
-        due = self.definition.get("due_field")
-        if due is None:
+        due = self.spec.due_field
+        if not due:
             return
-        kinds = {f["key"]: f["type"] for f in self.fields}
+        kinds = {f.key: f.kind for f in self.fields}
         if kinds.get(due) not in ("date", "datetime"):
             self.error("due_field", f"'{due}' is not a date or datetime field of this type")
 
     def check_title(self) -> None:
-        for name in TITLE_PLACEHOLDER.findall(self.definition.get("title", "")):
+        for name in TITLE_PLACEHOLDER.findall(self.spec.title):
             if name != "number" and name not in self.keys:
                 self.error("title", f"'{{{name}}}' is not a field of this type")
 
     def check_references_out(self) -> None:
-        workflow = self.definition.get("workflow")
+        workflow = self.spec.workflow
         if workflow and workflow not in self.context.workflows:
             self.error("workflow", f"there is no workflow '{workflow}'")
-        for action, roles in self.definition.get("permissions", {}).items():
-            for index, role_key in enumerate(roles):
+        for action in ("read", "create", "edit"):
+            for index, role_key in enumerate(self.spec.permissions.roles_for(action)):
                 if role_key != EVERYONE and role_key not in self.context.roles:
                     self.error(f"permissions.{action}[{index}]", f"there is no role '{role_key}'")
-        section_keys = [s["key"] for s in self.definition.get("sections", [])]
+        section_keys = [section.key for section in self.spec.sections]
         for key, count in Counter(section_keys).items():
             if count > 1:
                 self.error("sections", f"section '{key}' is defined {count} times")
         if section_keys:
-            for index, fdef in enumerate(self.fields):
-                if fdef.get("section") and fdef["section"] not in section_keys:
-                    self.error(
-                        f"fields[{index}].section", f"there is no section '{fdef['section']}'"
-                    )
+            for index, fspec in enumerate(self.fields):
+                if fspec.section and fspec.section not in section_keys:
+                    self.error(f"fields[{index}].section", f"there is no section '{fspec.section}'")
 
-    def check_field(self, index: int, fdef: dict[str, Any]) -> None:
+    def check_field(self, index: int, fspec: FieldSpec) -> None:
         path = f"fields[{index}]"
-        kind = fdef["type"]
+        kind = fspec.kind
         names = CONTEXT_NAMES | set(self.keys)
-        targets = set(self.context.types) | {self.definition["key"]}
-        if kind == "reference" and fdef["to"] not in targets:
-            self.error(f"{path}.to", f"there is no object type '{fdef['to']}'")
-        if kind in ("choice", "multi_choice"):
-            values = [o["value"] for o in fdef["options"]]
+        targets = set(self.context.types) | {self.spec.key}
+        if isinstance(fspec, ReferenceField) and fspec.to not in targets:
+            self.error(f"{path}.to", f"there is no object type '{fspec.to}'")
+        if isinstance(fspec, ChoiceField | MultiChoiceField):
+            values = [option.value for option in fspec.options]
             for value, count in Counter(values).items():
                 if count > 1:
                     self.error(f"{path}.options", f"the value '{value}' is listed {count} times")
-        if kind == "computed":
+        if isinstance(fspec, ComputedField):
             earlier = set(self.keys[:index]) | {
-                f["key"] for f in self.fields if f["type"] != "computed"
+                f.key for f in self.fields if not isinstance(f, ComputedField)
             }
-            self.check_expression(f"{path}.expression", fdef["expression"], CONTEXT_NAMES | earlier)
-            if fdef.get("required") or fdef.get("unique") or "default" in fdef:
+            self.check_expression(f"{path}.expression", fspec.expression, CONTEXT_NAMES | earlier)
+            if fspec.unique:
                 self.error(path, "a computed field cannot be required, unique or have a default")
-        if fdef.get("multiple") and (fdef.get("unique") or fdef.get("filterable")):
+        shared = fspec.unique or fspec.filterable
+        if isinstance(fspec, ReferenceField) and fspec.multiple and shared:
             self.error(f"{path}.multiple", "a multiple reference cannot be unique or filterable")
-        for option in ("required_if", "visible_if", "default_expression"):
-            if fdef.get(option):
-                self.check_expression(f"{path}.{option}", fdef[option], names)
-        if fdef.get("pattern"):
+        for option, source in (
+            ("required_if", fspec.required_if),
+            ("visible_if", fspec.visible_if),
+            ("default_expression", fspec.default_expression),
+        ):
+            if source:
+                self.check_expression(f"{path}.{option}", source, names)
+        if isinstance(fspec, TextField) and fspec.pattern:
             try:
-                compile_pattern(fdef["pattern"])
+                compile_pattern(fspec.pattern)
             except PatternError as exc:
                 self.error(f"{path}.pattern", str(exc))
-        if "min" in fdef and "max" in fdef and fdef["min"] > fdef["max"]:
-            self.error(f"{path}.min", "must not be greater than max")
-        if fdef.get("unique") and kind not in SCALAR_TYPES:
+        if isinstance(fspec, IntegerField | DecimalField):
+            low, high = fspec.min, fspec.max
+            if not isinstance(low, UnsetType) and not isinstance(high, UnsetType) and low > high:
+                self.error(f"{path}.min", "must not be greater than max")
+        if fspec.unique and kind not in SCALAR_TYPES:
             self.error(f"{path}.unique", f"a {kind} field cannot be unique")
-        if fdef.get("filterable") and kind not in SCALAR_TYPES | {"computed"}:
+        if fspec.filterable and kind not in SCALAR_TYPES | {"computed"}:
             self.error(f"{path}.filterable", f"a {kind} field cannot be filtered")
-        if "default" in fdef and kind != "computed":
-            self.check_default(path, fdef)
-        if fdef.get("system_set") and fdef.get("required"):
+        if fspec.given_default is not UNSET:
+            self.check_default(path, fspec)
+        if isinstance(fspec, InputFieldSpec) and fspec.system_set and fspec.required:
             self.error(
                 f"{path}.system_set",
                 "a system-set field cannot be required: nobody could create a record "
@@ -209,21 +235,19 @@ class _Checker:
             )
 
     def check_expression(self, path: str, source: str, names: Collection[str]) -> None:
-        try:
-            compile_expression(source, names=names, functions=RELATED_FUNCTIONS)
-        except ExpressionError as exc:
-            where = f" (at character {exc.offset + 1})" if exc.offset is not None else ""
-            self.error(path, f"{exc.message}{where}")
+        problem = expression_problem(source, names)
+        if problem:
+            self.error(path, problem)
 
-    def check_default(self, path: str, fdef: dict[str, Any]) -> None:
-        if fdef["default"] is None:
+    def check_default(self, path: str, fspec: FieldSpec) -> None:
+        default = fspec.given_default
+        if default is None:
             return
-        kind = FIELD_TYPES[fdef["type"]]
-        for problem in PatternValidator(kind.schema(fdef)).iter_errors(fdef["default"]):
+        for problem in PatternValidator(value_schema(fspec)).iter_errors(default):
             for item in field_errors([problem]):
                 self.error(f"{path}.default", item.message)
             return
         try:
-            kind.normalise(fdef["default"], fdef)
+            FIELD_TYPES[fspec.kind].normalise(default, fspec)
         except ValueError as exc:
             self.error(f"{path}.default", str(exc))

@@ -151,11 +151,11 @@ class _Builder:
                 self.errors.append(FieldError(name, "use __gte, __gt, __lte or __lt for ranges"))
                 continue
             try:
-                value = parse_filter_value(fdef, raw)
+                value = parse_filter_value(self.model.field_specs[key], raw)
             except ValueError as exc:
                 self.errors.append(FieldError(name, str(exc)))
                 continue
-            column = field_column(self.dialect, key, sql_kind(fdef))
+            column = field_column(self.dialect, key, sql_kind(self.model.field_specs[key]))
             method = RANGE_OPERATORS.get(operator, "__eq__")
             result.append(getattr(column, method)(value))
         if self.query.state:
@@ -180,7 +180,7 @@ class _Builder:
         fdef = self.model.fields[due]
         now = utc_now()
         limit = now.strftime("%Y-%m-%dT%H:%M:%SZ") if fdef["type"] == "datetime" else now.date()
-        column = field_column(self.dialect, due, sql_kind(fdef))
+        column = field_column(self.dialect, due, sql_kind(self.model.field_specs[due]))
         condition = column < str(limit)
         finals = final_states(self.conn, self.model)
         return and_(condition, record.c.state.not_in(finals)) if finals else condition
@@ -193,7 +193,7 @@ class _Builder:
         fdef = self.filterable(key)
         if fdef is None:
             return _SortOrder(record.c.created_at, descending, False, TIMESTAMP)
-        kind = sql_kind(fdef)
+        kind = sql_kind(self.model.field_specs[key])
         return _SortOrder(field_column(self.dialect, key, kind), descending, True, kind)
 
 

@@ -15,9 +15,9 @@ from sqlalchemy import Connection, func, select
 
 from labledger.db.tables import record, record_reference
 
-RELATED_FUNCTIONS = frozenset(
-    {"count_referencing", "all_referencing_in", "referenced", "lookup", "referencing_values"}
-)
+# The names live in metadata, which checks expressions against them; kept here
+# beside the implementations for the code that evaluates expressions.
+from labledger.metadata.expression_check import RELATED_FUNCTIONS as RELATED_FUNCTIONS
 
 
 def _states(states: Any) -> list[str] | None:

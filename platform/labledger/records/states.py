@@ -17,9 +17,7 @@ from sqlalchemy import Connection
 from labledger.errors import NotFound
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
-
-#: The configuration kind workflow definitions are stored under.
-WORKFLOW_KIND = "workflow"
+from labledger.metadata.workflow_fit import WORKFLOW_KIND as WORKFLOW_KIND
 
 
 @dataclass(frozen=True)

@@ -207,12 +207,12 @@ class DataCheck:
         return merged
 
     def _normalise(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
-        for key, fdef in self.model.fields.items():
+        for key, fspec in self.model.field_specs.items():
             value = merged.get(key)
             if value is None or (key not in submitted and self.current is not None):
                 continue
             try:
-                merged[key] = FIELD_TYPES[fdef["type"]].normalise(value, fdef)
+                merged[key] = FIELD_TYPES[fspec.kind].normalise(value, fspec)
             except ValueError as exc:
                 self.error(key, str(exc))
 
@@ -291,7 +291,7 @@ class DataCheck:
                 value = expression.evaluate({**merged, **context})
             except EvaluationError:
                 value = None
-            merged[key] = computed_result(self.model.fields[key], value)
+            merged[key] = computed_result(self.model.field_specs[key], value)
 
     def _functions(self, merged: dict[str, Any]) -> dict[str, Any]:
         """The related-record functions, built once per check (lookups are cached in them)."""
@@ -358,7 +358,7 @@ class DataCheck:
                 continue
             conditions = [
                 record.c.type_key == type_key_literal(self.model.key),
-                field_column(dialect, key, sql_kind(fdef)) == value,
+                field_column(dialect, key, sql_kind(self.model.field_specs[key])) == value,
             ]
             if self.record_id is not None:
                 conditions.append(record.c.id != self.record_id)

@@ -6,8 +6,10 @@ and refuse the same documents. Every struct is frozen (a published definition
 never changes), refuses unknown keys (as ``additionalProperties: false`` does)
 and leaves out values at their defaults when encoded.
 
-The patterns are the schemas' own, run by Python's ``re`` as the schema
-validator runs them (``$`` also matches before a final newline in both).
+The patterns are the schemas' own, which follow ECMA-262 (and RE2, which the
+schema validator runs): there ``$`` ends the text. msgspec runs Python's
+``re``, whose ``$`` also matches before a final newline, so each struct's copy
+of a pattern goes through :func:`ecma`.
 """
 
 from __future__ import annotations
@@ -18,20 +20,30 @@ import msgspec
 from msgspec import Meta
 
 
+def ecma(pattern: str) -> str:
+    """``pattern`` (a schema's, ending in ``$``) for Python's ``re``: ``"key\\n"`` is
+    refused by the schemas and must be by the structs too."""
+    return pattern.removesuffix("$") + r"\Z"
+
+
 class Spec(
     msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
 ):
-    """Base of every meta-model struct (see the module's docstring)."""
+    """Base of every meta-model struct (see the module's docstring).
+
+    msgspec passes this configuration on to subclasses; each still says
+    ``frozen=True`` so that type checkers, which read a class's own keywords
+    (``dataclass_transform``), know it is frozen too."""
 
 
 #: An object type's or a workflow's key (and a state's, a transition's).
-TypeKey = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+TypeKey = Annotated[str, Meta(pattern=ecma(r"^[a-z][a-z0-9_]{0,39}$"))]
 #: A field's key (also a section's).
-FieldKey = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+FieldKey = Annotated[str, Meta(pattern=ecma(r"^[a-z][a-z0-9_]{0,47}$"))]
 #: The key of a role, an import mapping or a print template.
-ItemKey = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+ItemKey = Annotated[str, Meta(pattern=ecma(r"^[a-z][a-z0-9_]{0,63}$"))]
 #: A role named by a permission or a transition: a role key or ``*`` (everyone).
-RoleRef = Annotated[str, Meta(pattern=r"^(\*|[a-z][a-z0-9_]{0,63})$")]
+RoleRef = Annotated[str, Meta(pattern=ecma(r"^(\*|[a-z][a-z0-9_]{0,63})$"))]
 Label = Annotated[str, Meta(min_length=1, max_length=200)]
 Description = Annotated[str, Meta(max_length=4000)]
 #: The source of an expression (see docs/expressions.md).

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from labledger.metadata.spec.base import Description, Spec, TypeKey
+from labledger.metadata.spec.base import Description, Spec, TypeKey, ecma
 from labledger.metadata.spec.mapping import MappingSpec
 from labledger.metadata.spec.object_type import ObjectTypeSpec
 from labledger.metadata.spec.print_template import PrintTemplateSpec
@@ -15,13 +15,13 @@ from labledger.metadata.spec.role import RoleSpec
 from labledger.metadata.spec.workflow import WorkflowSpec
 
 #: Names a record of the bundle (or of the demo) for later references to it.
-Ref = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")]
-DemoUsername = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
+Ref = Annotated[str, Meta(pattern=ecma(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"))]
+DemoUsername = Annotated[str, Meta(pattern=ecma(r"^[a-z0-9][a-z0-9._-]{1,63}$"))]
 #: Field values as a person enters them (at least one).
 DemoValues = Annotated[dict[str, Any], Meta(min_length=1)]
 
 
-class BundleRecordSpec(Spec):
+class BundleRecordSpec(Spec, frozen=True):
     """Seed data, created once: a later import of the same bundle skips refs it created."""
 
     type: TypeKey
@@ -31,12 +31,12 @@ class BundleRecordSpec(Spec):
     state: TypeKey | UnsetType = UNSET
 
 
-class BundleSpec(Spec):
+class BundleSpec(Spec, frozen=True):
     """A complete configuration, imported in one transaction in the order of its members."""
 
     format: Literal["labledger.bundle/1"]
-    name: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-    version: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^\S+$")]
+    name: Annotated[str, Meta(pattern=ecma(r"^[a-z0-9][a-z0-9._-]{0,63}$"))]
+    version: Annotated[str, Meta(min_length=1, max_length=64, pattern=ecma(r"^\S+$"))]
     description: Description = ""
     roles: tuple[RoleSpec, ...] = ()
     workflows: tuple[WorkflowSpec, ...] = ()
@@ -46,7 +46,7 @@ class BundleSpec(Spec):
     records: tuple[BundleRecordSpec, ...] = ()
 
 
-class DemoUserSpec(Spec):
+class DemoUserSpec(Spec, frozen=True):
     """A demo user; ``password`` is for demo installations only."""
 
     username: DemoUsername
@@ -56,7 +56,7 @@ class DemoUserSpec(Spec):
     password: Annotated[str, Meta(min_length=10, max_length=200)] | UnsetType = UNSET
 
 
-class DemoStepSpec(Spec):
+class DemoStepSpec(Spec, frozen=True):
     """What one demo user does: enter values, then run a transition."""
 
     by: DemoUsername
@@ -69,7 +69,7 @@ class DemoStepSpec(Spec):
             raise ValueError("a step needs data or a transition")
 
 
-class DemoRecordSpec(Spec):
+class DemoRecordSpec(Spec, frozen=True):
     """A record created (type, by, data), found (type, find) or named by an earlier
     entry's ref, and the steps run on it."""
 
@@ -96,7 +96,7 @@ class DemoRecordSpec(Spec):
             raise ValueError("a record named by its ref needs steps")
 
 
-class DemoSpec(Spec):
+class DemoSpec(Spec, frozen=True):
     """``seeds/<name>/demo.json``: the demo's users and records, played in order."""
 
     users: tuple[DemoUserSpec, ...] = ()

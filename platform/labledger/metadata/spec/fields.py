@@ -42,14 +42,14 @@ MaxLength = Annotated[int, Meta(ge=1, le=100000)]
 Unit = Annotated[str, Meta(max_length=40)]
 
 
-class OptionSpec(Spec):
+class OptionSpec(Spec, frozen=True):
     """One choice: the value stored and the label shown."""
 
     value: Annotated[str, Meta(min_length=1, max_length=100)]
     label: Label
 
 
-class FieldSpecBase(Spec, tag_field="type"):
+class FieldSpecBase(Spec, tag_field="type", frozen=True):
     """What every field has, whatever its kind."""
 
     key: FieldKey
@@ -73,33 +73,38 @@ class FieldSpecBase(Spec, tag_field="type"):
         """The field's ``type`` (the struct's tag)."""
         return str(self.__struct_config__.tag)
 
+    @property
+    def given_default(self) -> Any:
+        """The field's ``default`` (``UNSET``: none given; kinds without one have none)."""
+        return getattr(self, "default", UNSET)
 
-class InputFieldSpec(FieldSpecBase):
+
+class InputFieldSpec(FieldSpecBase, frozen=True):
     """A field people give values to: it may be required."""
 
     required: bool = False
 
 
-class TextField(InputFieldSpec, tag="text"):
+class TextField(InputFieldSpec, tag="text", frozen=True):
     max_length: MaxLength | UnsetType = UNSET
     #: A regular expression the value must match (run by RE2: see metadata.patterns).
     pattern: Annotated[str, Meta(max_length=500)] = ""
     default: str | UnsetType = UNSET
 
 
-class LongTextField(InputFieldSpec, tag="long_text"):
+class LongTextField(InputFieldSpec, tag="long_text", frozen=True):
     max_length: MaxLength | UnsetType = UNSET
     default: Any | UnsetType = UNSET
 
 
-class IntegerField(InputFieldSpec, tag="integer"):
+class IntegerField(InputFieldSpec, tag="integer", frozen=True):
     min: int | UnsetType = UNSET
     max: int | UnsetType = UNSET
     unit: Unit = ""
     default: int | UnsetType = UNSET
 
 
-class DecimalField(InputFieldSpec, tag="decimal"):
+class DecimalField(InputFieldSpec, tag="decimal", frozen=True):
     #: The most decimal places a value may have.
     precision: Annotated[int, Meta(ge=0, le=12)] | UnsetType = UNSET
     unit: Unit = ""
@@ -108,32 +113,32 @@ class DecimalField(InputFieldSpec, tag="decimal"):
     default: Number | UnsetType = UNSET
 
 
-class BooleanField(InputFieldSpec, tag="boolean"):
+class BooleanField(InputFieldSpec, tag="boolean", frozen=True):
     default: bool | UnsetType = UNSET
 
 
-class DateField(InputFieldSpec, tag="date"):
+class DateField(InputFieldSpec, tag="date", frozen=True):
     default: Any | UnsetType = UNSET
 
 
-class DateTimeField(InputFieldSpec, tag="datetime"):
+class DateTimeField(InputFieldSpec, tag="datetime", frozen=True):
     default: Any | UnsetType = UNSET
 
 
 Options = Annotated[tuple[OptionSpec, ...], Meta(min_length=1, max_length=500)]
 
 
-class ChoiceField(InputFieldSpec, tag="choice", kw_only=True):
+class ChoiceField(InputFieldSpec, tag="choice", kw_only=True, frozen=True):
     options: Options
     default: Any | UnsetType = UNSET
 
 
-class MultiChoiceField(InputFieldSpec, tag="multi_choice", kw_only=True):
+class MultiChoiceField(InputFieldSpec, tag="multi_choice", kw_only=True, frozen=True):
     options: Options
     default: Any | UnsetType = UNSET
 
 
-class ReferenceField(InputFieldSpec, tag="reference", kw_only=True):
+class ReferenceField(InputFieldSpec, tag="reference", kw_only=True, frozen=True):
     #: The object type of the records it points at.
     to: TypeKey
     #: Holds a list of references.
@@ -141,18 +146,18 @@ class ReferenceField(InputFieldSpec, tag="reference", kw_only=True):
     default: Any | UnsetType = UNSET
 
 
-class UserField(InputFieldSpec, tag="user"):
+class UserField(InputFieldSpec, tag="user", frozen=True):
     default: Any | UnsetType = UNSET
 
 
-class AttachmentField(InputFieldSpec, tag="attachment"):
+class AttachmentField(InputFieldSpec, tag="attachment", frozen=True):
     #: Largest file accepted (bytes).
     max_size: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
     #: Media types or file name extensions accepted.
     accept: tuple[Annotated[str, Meta(max_length=100)], ...] = ()
 
 
-class ComputedField(FieldSpecBase, tag="computed", kw_only=True):
+class ComputedField(FieldSpecBase, tag="computed", kw_only=True, frozen=True):
     """Calculated on every save from the other fields; nobody gives it a value."""
 
     expression: ExpressionSource

@@ -6,14 +6,14 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from labledger.metadata.spec.base import Description, FieldKey, ItemKey, Label, Spec, TypeKey
+from labledger.metadata.spec.base import Description, FieldKey, ItemKey, Label, Spec, TypeKey, ecma
 
 #: A column of the header (CSV) or a member of each object (JSON; a.b reaches inside).
 Source = Annotated[str, Meta(min_length=1, max_length=200)]
 OneCharacter = Annotated[str, Meta(min_length=1, max_length=1)]
 
 
-class MatchSpec(Spec):
+class MatchSpec(Spec, frozen=True):
     """Rows whose ``source`` column names an existing record (by number or a unique
     field) update it; other rows create one unless ``create`` is false."""
 
@@ -22,13 +22,13 @@ class MatchSpec(Spec):
     create: bool = True
 
 
-class LookupSpec(Spec):
+class LookupSpec(Spec, frozen=True):
     """A reference cell holds the target's number or one of its unique fields' values."""
 
     by: ItemKey
 
 
-class UnitSpec(Spec):
+class UnitSpec(Spec, frozen=True):
     """The unit a number column's values must be in, and the units converted to it."""
 
     expected: Annotated[str, Meta(min_length=1, max_length=40)]
@@ -36,7 +36,7 @@ class UnitSpec(Spec):
     convert: dict[str, Annotated[float, Meta(gt=0)]] | UnsetType = UNSET
 
 
-class ColumnSpec(Spec):
+class ColumnSpec(Spec, frozen=True):
     """One column and the field it fills."""
 
     source: Source
@@ -47,7 +47,7 @@ class ColumnSpec(Spec):
     unit: UnitSpec | UnsetType = UNSET
 
 
-class MappingSpec(Spec):
+class MappingSpec(Spec, frozen=True):
     """How the rows of a CSV or JSON file become records of the type ``target``."""
 
     key: ItemKey
@@ -56,7 +56,7 @@ class MappingSpec(Spec):
     columns: Annotated[tuple[ColumnSpec, ...], Meta(min_length=1, max_length=500)]
     description: Description = ""
     format: Literal["csv", "json"] = "csv"
-    encoding: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = "utf-8"
+    encoding: Annotated[str, Meta(pattern=ecma(r"^[A-Za-z0-9_.-]{1,40}$"))] = "utf-8"
     delimiter: OneCharacter = ","
     skip_lines: Annotated[int, Meta(ge=0, le=1000)] = 0
     decimal_separator: Literal[".", ","] = "."

@@ -14,13 +14,14 @@ from labledger.metadata.spec.base import (
     RoleRef,
     Spec,
     TypeKey,
+    ecma,
 )
 from labledger.metadata.spec.fields import FieldSpec
 
 RoleList = tuple[RoleRef, ...]
 
 
-class RuleSpec(Spec):
+class RuleSpec(Spec, frozen=True):
     """A check across fields: when ``expression`` is false, ``message`` is shown on ``fields``."""
 
     expression: ExpressionSource
@@ -28,23 +29,27 @@ class RuleSpec(Spec):
     fields: tuple[FieldKey, ...] = ()
 
 
-class ChildNumberingSpec(Spec):
+def _numbering(placeholders: str) -> Meta:
+    """A numbering pattern: 3 to 60 characters, literal ones and ``{placeholders}``."""
+    pattern = rf"^([A-Za-z0-9_./-]|\{{({placeholders})\}})+$"
+    return Meta(min_length=3, max_length=60, pattern=ecma(pattern))
+
+
+class ChildNumberingSpec(Spec, frozen=True):
     """Records created with reference ``field`` set are numbered from the referenced one."""
 
     field: FieldKey
-    pattern: Annotated[
-        str, Meta(min_length=3, max_length=60, pattern=r"^([A-Za-z0-9_./-]|\{(parent|#{1,12})\})+$")
-    ]
+    pattern: Annotated[str, _numbering(r"parent|#{1,12}")]
 
 
-class SectionSpec(Spec):
+class SectionSpec(Spec, frozen=True):
     """A heading that groups fields on forms."""
 
     key: FieldKey
     label: Label
 
 
-class PermissionsSpec(Spec):
+class PermissionsSpec(Spec, frozen=True):
     """The roles that may read, create and edit records of the type."""
 
     read: RoleList = ()
@@ -60,19 +65,14 @@ class PermissionsSpec(Spec):
 _ACTIONS = frozenset({"read", "create", "edit"})
 
 
-class ObjectTypeSpec(Spec):
+class ObjectTypeSpec(Spec, frozen=True):
     """An admin-defined object type: its fields, numbering, title, workflow and permissions."""
 
     key: TypeKey
     label: Label
     plural: Label
     #: Pattern of the human number, e.g. SMP-{YYYY}-{#####}.
-    numbering: Annotated[
-        str,
-        Meta(
-            min_length=3, max_length=60, pattern=r"^([A-Za-z0-9_./-]|\{(YYYY|YY|MM|DD|#{1,12})\})+$"
-        ),
-    ]
+    numbering: Annotated[str, _numbering(r"YYYY|YY|MM|DD|#{1,12}")]
     fields: Annotated[tuple[FieldSpec, ...], Meta(min_length=1, max_length=400)]
     description: Description = ""
     #: Template of the record's title, e.g. '{number} {name}'.

@@ -13,7 +13,7 @@ PageLength = Annotated[float, Meta(ge=10, le=1000)]
 LabelLength = Annotated[float, Meta(ge=5, le=1000)]
 
 
-class PageSpec(Spec):
+class PageSpec(Spec, frozen=True):
     """The paper: a named size (default A4) or custom with ``width_mm`` and ``height_mm``."""
 
     size: Literal["A3", "A4", "A5", "Letter", "Legal", "custom"] | UnsetType = UNSET
@@ -23,7 +23,7 @@ class PageSpec(Spec):
     height_mm: PageLength | UnsetType = UNSET
 
 
-class LabelGridSpec(Spec):
+class LabelGridSpec(Spec, frozen=True):
     """The size of one label and how many fit a page."""
 
     width_mm: LabelLength
@@ -35,7 +35,7 @@ class LabelGridSpec(Spec):
     row_gap_mm: Margin | UnsetType = UNSET
 
 
-class PrintTemplateSpec(Spec):
+class PrintTemplateSpec(Spec, frozen=True):
     """A printable view of the records of one object type (Jinja2, rendered in a sandbox)."""
 
     key: ItemKey

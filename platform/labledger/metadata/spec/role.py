@@ -9,7 +9,7 @@ from labledger.metadata.spec.base import Description, ItemKey, Label, Spec
 SystemPermission = Literal["configure", "manage_users", "read_audit", "migrate_records"]
 
 
-class RoleSpec(Spec):
+class RoleSpec(Spec, frozen=True):
     """A role users hold; it grants only system ``permissions``."""
 
     key: ItemKey

@@ -20,7 +20,7 @@ from labledger.metadata.spec.base import (
 )
 
 
-class StateSpec(Spec):
+class StateSpec(Spec, frozen=True):
     """A state records may be in, and what may change in it."""
 
     key: TypeKey
@@ -33,13 +33,13 @@ class StateSpec(Spec):
     required: tuple[FieldKey, ...] = ()
 
 
-class SignatureSpec(Spec):
+class SignatureSpec(Spec, frozen=True):
     """An electronic signature the transition needs, and what it means."""
 
     meaning: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class SeparationSpec(Spec):
+class SeparationSpec(Spec, frozen=True):
     """Who may not run the transition: the creator, whoever ran one of ``transitions``,
     whoever entered or changed one of the fields in ``authors_of``."""
 
@@ -49,18 +49,18 @@ class SeparationSpec(Spec):
     message: Message = ""
 
 
-class ActionSpecBase(Spec, tag_field="type"):
+class ActionSpecBase(Spec, tag_field="type", frozen=True):
     """A step a transition runs after it moved the record."""
 
 
-class SetAction(ActionSpecBase, tag="set"):
+class SetAction(ActionSpecBase, tag="set", frozen=True):
     """Set ``field`` of the record to the value of ``expression``."""
 
     field: FieldKey
     expression: ExpressionSource
 
 
-class CreateAction(ActionSpecBase, tag="create"):
+class CreateAction(ActionSpecBase, tag="create", frozen=True):
     """Create a record of ``record_type`` (one per item of ``for_each``)."""
 
     record_type: TypeKey
@@ -72,7 +72,7 @@ class CreateAction(ActionSpecBase, tag="create"):
     for_each: ExpressionSource = ""
 
 
-class TransitionReferencedAction(ActionSpecBase, tag="transition_referenced"):
+class TransitionReferencedAction(ActionSpecBase, tag="transition_referenced", frozen=True):
     """Run ``transition`` on the record that field ``reference`` points at."""
 
     reference: FieldKey
@@ -82,7 +82,7 @@ class TransitionReferencedAction(ActionSpecBase, tag="transition_referenced"):
 ActionSpec = SetAction | CreateAction | TransitionReferencedAction
 
 
-class TransitionSpec(Spec):
+class TransitionSpec(Spec, frozen=True):
     """A step from one of ``from_`` states to ``to``."""
 
     key: TypeKey
@@ -99,7 +99,7 @@ class TransitionSpec(Spec):
     actions: Annotated[tuple[ActionSpec, ...], Meta(max_length=20)] = ()
 
 
-class WorkflowSpec(Spec):
+class WorkflowSpec(Spec, frozen=True):
     """A state machine that records of an object type follow."""
 
     key: TypeKey

@@ -370,10 +370,10 @@ def check_draft(conn: Connection, draft: dict[str, Any]) -> Problems:
     key = draft.get("key")
     context = definition_context(conn, key if isinstance(key, str) else "")
     try:
-        validate_type_definition(draft, context)
+        spec = validate_type_definition(draft, context)
     except ValidationFailed as exc:
         return Problems(exc.errors)
-    return Problems(check_type_workflow(conn, draft, batch_types=set(context.types)))
+    return Problems(check_type_workflow(conn, spec, batch_types=set(context.types)))
 
 
 def _context(
