@@ -463,7 +463,7 @@ def test_a_stored_version_with_attributes_its_kinds_do_not_mean_stays_readable(d
     add_roles(db, "analyst")
     publish(batch_type())
     with db.write() as conn:
-        created = create_record(conn, ANALYST, "batch", {"code": "B-1"}, attachment_limit=LIMIT)
+        created = create_record(conn, ANALYST, "batch", {"code": "B-1"})
         versions.store(conn, "object_type", "batch", _with_stray_attributes(), "earlier-release")
 
     with db.read() as conn:
@@ -478,7 +478,6 @@ def test_a_stored_version_with_attributes_its_kinds_do_not_mean_stays_readable(d
             ANALYST,
             "batch",
             {"code": "B-2", "quantity": 7, "made_on": "2026-01-02"},
-            attachment_limit=LIMIT,
         )
     assert second["type_version"] == 2
     with db.read() as conn:
