@@ -8,7 +8,7 @@ from anyio.to_thread import run_sync
 from litestar import Controller, Request, get, post, put
 from litestar.params import QueryParameter
 
-from labledger.api.definitions import DefinitionBody, keyed_definition
+from labledger.api.definitions import DefinitionBody, publish_definition
 from labledger.api.rawbody import raw_body
 from labledger.api.schemas.base import Published, VersionedDefinition, shaped
 from labledger.api.schemas.integration import (
@@ -65,10 +65,7 @@ class MappingsController(Controller):
     def publish(
         self, key: str, data: DefinitionBody, db: Database, principal: Principal
     ) -> Published:
-        definition = keyed_definition(data, key, noun="mapping")
-        with db.write() as conn:
-            published = publish_mapping(conn, principal, definition)
-        return Published(key=key, version=published.version, changed=published.changed)
+        return publish_definition(db, principal, publish_mapping, data, key, noun="mapping")
 
     @post(
         "/{key:str}/imports",
