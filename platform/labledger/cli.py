@@ -24,8 +24,9 @@ from labledger.cli_support import (
     EXIT_FAILED,
     CliError,
     command_database,
+    command_group,
     command_settings,
-    load_json,
+    publish_from_file,
 )
 from labledger.database_roles import OWNER_DEFAULT, RUNTIME_DEFAULT, RolePlan, set_up_roles
 from labledger.errors import ServiceError
@@ -233,12 +234,7 @@ def cmd_db_roles(args: argparse.Namespace) -> int:
 
 
 def cmd_type_publish(args: argparse.Namespace) -> int:
-    definition = load_json(args.file)
-    with command_database(args) as db, db.write() as conn:
-        published = publish_type(conn, SYSTEM, definition)
-    state = "published as version" if published.changed else "unchanged at version"
-    print(f"{definition['key']}: {state} {published.version}")
-    return 0
+    return publish_from_file(args, publish_type, SYSTEM)
 
 
 def cmd_type_list(args: argparse.Namespace) -> int:
@@ -269,9 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes")
     serve.set_defaults(handler=cmd_serve)
 
-    user = commands.add_parser("user", help="manage users").add_subparsers(
-        dest="user_command", required=True, metavar="ACTION"
-    )
+    user = command_group(commands, "user", "manage users")
     add = user.add_parser("add", help="create a user (password from a prompt or --password-stdin)")
     add.add_argument("username")
     add.add_argument("--full-name", required=True)
@@ -290,9 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("username")
         sub.set_defaults(handler=_user_action(action), command=f"user {name}")
 
-    token = commands.add_parser("token", help="API tokens").add_subparsers(
-        dest="token_command", required=True, metavar="ACTION"
-    )
+    token = command_group(commands, "token", "API tokens")
     create = token.add_parser("create", help="create an API token (printed once)")
     create.add_argument("username")
     create.add_argument("--name", default="api", help="what the token is for")
@@ -304,9 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("prefix")
     revoke.set_defaults(handler=cmd_token_revoke)
 
-    roles = commands.add_parser("role", help="roles").add_subparsers(
-        dest="role_command", required=True, metavar="ACTION"
-    )
+    roles = command_group(commands, "role", "roles")
     save = roles.add_parser("save", help="create or update a role")
     save.add_argument("key")
     save.add_argument("--label", required=True)
@@ -320,9 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     save.set_defaults(handler=cmd_role_save)
     roles.add_parser("list", help="list roles").set_defaults(handler=cmd_role_list)
 
-    audit = commands.add_parser("audit", help="audit trail").add_subparsers(
-        dest="audit_command", required=True, metavar="ACTION"
-    )
+    audit = command_group(commands, "audit", "audit trail")
     verify = audit.add_parser(
         "verify", help="verify the hash chain and every record, signature and definition"
     )
@@ -334,9 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoint", help="record and print the chain tip, to keep outside the system"
     ).set_defaults(handler=cmd_audit_checkpoint)
 
-    database = commands.add_parser("db", help="database administration").add_subparsers(
-        dest="db_command", required=True, metavar="ACTION"
-    )
+    database = command_group(commands, "db", "database administration")
     db_roles = database.add_parser(
         "roles",
         help="PostgreSQL: set up the owner role and the runtime role (run as a superuser)",
@@ -353,9 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_roles.set_defaults(handler=cmd_db_roles)
 
-    types = commands.add_parser("type", help="object types").add_subparsers(
-        dest="type_command", required=True, metavar="ACTION"
-    )
+    types = command_group(commands, "type", "object types")
     publish = types.add_parser(
         "publish", help="publish a definition from a JSON file (- for stdin)"
     )

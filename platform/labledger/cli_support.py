@@ -10,14 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Connection
 
 from labledger.db.engine import Database, open_database
 from labledger.limits import check_json_depth
 from labledger.settings import Settings
+
+Actor = TypeVar("Actor")
 
 #: The exit status of a command that failed for a reason it printed.
 EXIT_FAILED = 1
@@ -25,6 +29,16 @@ EXIT_FAILED = 1
 
 class CliError(Exception):
     """A problem worth one line to the operator."""
+
+
+class Versioned(Protocol):
+    """What publishing a definition reports (``metadata.versions.Published``)."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def changed(self) -> bool: ...
 
 
 def command_settings(args: argparse.Namespace) -> Settings:
@@ -64,3 +78,31 @@ def load_json(path: str) -> Any:
         raise CliError(
             f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+
+
+def command_group(commands: Any, name: str, help: str) -> Any:
+    """A command made of actions (``labledger user add``): the parsers of its actions.
+
+    ``commands`` is the ``add_subparsers()`` object of the parent; the group
+    requires an action and shows them as ``ACTION`` in its usage line.
+    """
+    group = commands.add_parser(name, help=help)
+    return group.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+
+def publish_from_file(
+    args: argparse.Namespace,
+    publish: Callable[[Connection, Actor, Any], Versioned],
+    actor: Actor,
+) -> int:
+    """Publish the definition in ``args.file`` (``-``: stdin) and print its version.
+
+    ``publish`` is the definition kind's publishing service (``publish_type``,
+    ``publish_mapping`` ...), called as ``actor`` in one write transaction.
+    """
+    definition = load_json(args.file)
+    with command_database(args) as db, db.write() as conn:
+        published = publish(conn, actor, definition)
+    state = "published as version" if published.changed else "unchanged at version"
+    print(f"{definition['key']}: {state} {published.version}")
+    return 0

@@ -17,6 +17,7 @@ from labledger.identity.principal import Principal
 from labledger.params import RowId
 from labledger.records.attachments import read_attachment, store_attachment
 from labledger.settings import Settings
+from labledger.web.downloads import attachment_download
 
 
 class AttachmentsController(Controller):
@@ -73,12 +74,4 @@ class AttachmentsController(Controller):
     def download(self, attachment_id: RowId, db: Database, principal: Principal) -> Response[bytes]:
         with db.read() as conn:
             found = read_attachment(conn, principal, attachment_id)
-        return Response(
-            found["content"],
-            media_type=found["content_type"],
-            headers={
-                "Content-Disposition": f'attachment; filename="{found["filename"]}"',
-                "X-Content-SHA256": found["sha256"],
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return attachment_download(found)

@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Reference
 from litestar.params import QueryParameter
 
+from labledger.api.queries import TypeKeys
 from labledger.api.rawbody import raw_body
 from labledger.api.schemas.base import shaped
 from labledger.api.schemas.bundles import BundleDocument, BundleImportReport
@@ -42,9 +43,7 @@ class ConfigController(Controller):
         self,
         db: Database,
         principal: Principal,
-        types: Annotated[
-            str | None, QueryParameter(description="comma-separated type keys")
-        ] = None,
+        types: TypeKeys = None,
         name: str = DEFAULT_NAME,
         version: str = DEFAULT_VERSION,
         description: str = "",

@@ -7,6 +7,7 @@ from typing import Annotated
 from litestar import Controller, get
 from litestar.params import QueryParameter
 
+from labledger.api.queries import TypeKeys
 from labledger.api.schemas.base import shaped
 from labledger.api.schemas.integration import EventPage
 from labledger.db.engine import Database
@@ -31,7 +32,7 @@ class EventsController(Controller):
         after: Annotated[
             str | None, QueryParameter(description="cursor ('next' of a page)")
         ] = None,
-        type: Annotated[str | None, QueryParameter(description="comma-separated type keys")] = None,
+        type: TypeKeys = None,
         kind: Annotated[
             str | None,
             QueryParameter(description="comma-separated kinds; 'record.*' matches a prefix"),

@@ -8,7 +8,8 @@ from anyio.to_thread import run_sync
 from litestar import Controller, Request, get, post, put
 from litestar.params import QueryParameter
 
-from labledger.api.definitions import DefinitionBody, keyed_definition
+from labledger.api.definitions import DefinitionBody, publish_definition
+from labledger.api.queries import PageLimit
 from labledger.api.rawbody import raw_body
 from labledger.api.schemas.base import Published, VersionedDefinition, shaped
 from labledger.api.schemas.integration import (
@@ -33,7 +34,6 @@ from labledger.integration.mappings import (
     publish_mapping,
     readable_mapping,
 )
-from labledger.limits import INT32_MAX
 from labledger.params import BeforeCursor, OptionalVersion, RowId
 
 
@@ -65,10 +65,7 @@ class MappingsController(Controller):
     def publish(
         self, key: str, data: DefinitionBody, db: Database, principal: Principal
     ) -> Published:
-        definition = keyed_definition(data, key, noun="mapping")
-        with db.write() as conn:
-            published = publish_mapping(conn, principal, definition)
-        return Published(key=key, version=published.version, changed=published.changed)
+        return publish_definition(db, principal, publish_mapping, data, key, noun="mapping")
 
     @post(
         "/{key:str}/imports",
@@ -120,7 +117,7 @@ class ImportsController(Controller):
         principal: Principal,
         mapping: str | None = None,
         before: BeforeCursor = None,
-        limit: Annotated[int, QueryParameter(ge=0, le=INT32_MAX, description="1 to 500")] = 50,
+        limit: PageLimit = 50,
     ) -> ImportPage:
         with db.read() as conn:
             page = list_imports(conn, principal, mapping_key=mapping, before=before, limit=limit)

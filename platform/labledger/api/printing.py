@@ -13,7 +13,7 @@ from litestar import Controller, get, put
 from litestar.params import QueryParameter
 from litestar.response import Template
 
-from labledger.api.definitions import DefinitionBody, keyed_definition
+from labledger.api.definitions import DefinitionBody, publish_definition
 from labledger.api.schemas.base import Published, VersionedDefinition, shaped
 from labledger.api.schemas.definitions import PrintTemplateList
 from labledger.db.engine import Database
@@ -62,10 +62,7 @@ class PrintingController(Controller):
     def publish(
         self, key: str, data: DefinitionBody, db: Database, principal: Principal
     ) -> Published:
-        definition = keyed_definition(data, key)
-        with db.write() as conn:
-            published = publish_print_template(conn, principal, definition)
-        return Published(key=key, version=published.version, changed=published.changed)
+        return publish_definition(db, principal, publish_print_template, data, key)
 
     @get(
         "/records/{type_key:str}/{record_id:int}/print/{template_key:str}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, get, put
 
-from labledger.api.definitions import DefinitionBody, keyed_definition
+from labledger.api.definitions import DefinitionBody, publish_definition
 from labledger.api.schemas.base import Published, shaped
 from labledger.api.schemas.definitions import TypeDetail, TypeList
 from labledger.db.engine import Database
@@ -36,7 +36,4 @@ class TypesController(Controller):
     def publish(
         self, type_key: str, data: DefinitionBody, db: Database, principal: Principal
     ) -> Published:
-        definition = keyed_definition(data, type_key)
-        with db.write() as conn:
-            published = publish_type(conn, principal, definition)
-        return Published(key=type_key, version=published.version, changed=published.changed)
+        return publish_definition(db, principal, publish_type, data, type_key)

@@ -7,6 +7,7 @@ from typing import Annotated
 from litestar import Controller, Response, get, patch, post
 from litestar.params import QueryParameter
 
+from labledger.api.queries import PageLimit
 from labledger.api.schemas.base import shaped
 from labledger.api.schemas.integration import (
     DeliveryPage,
@@ -29,7 +30,6 @@ from labledger.integration.subscriptions import (
     subscription_status,
     update_subscription,
 )
-from labledger.limits import INT32_MAX
 from labledger.params import BeforeCursor
 
 
@@ -77,7 +77,7 @@ class WebhooksController(Controller):
             str | None, QueryParameter(description="pending, delivered, dead")
         ] = None,
         before: BeforeCursor = None,
-        limit: Annotated[int, QueryParameter(ge=0, le=INT32_MAX, description="1 to 500")] = 50,
+        limit: PageLimit = 50,
     ) -> DeliveryPage:
         with db.read() as conn:
             page = list_deliveries(conn, principal, name, status=status, before=before, limit=limit)

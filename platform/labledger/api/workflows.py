@@ -7,7 +7,7 @@ from typing import Annotated
 from litestar import Controller, get, post, put
 from litestar.params import HeaderParameter
 
-from labledger.api.definitions import DefinitionBody, keyed_definition
+from labledger.api.definitions import DefinitionBody, publish_definition
 from labledger.api.records import parse_if_match
 from labledger.api.schemas.base import Published, VersionedDefinition, shaped
 from labledger.api.schemas.workflows import (
@@ -58,10 +58,7 @@ class WorkflowsController(Controller):
     def publish(
         self, key: str, data: DefinitionBody, db: Database, principal: Principal
     ) -> Published:
-        definition = keyed_definition(data, key)
-        with db.write() as conn:
-            published = publish_workflow(conn, principal, definition)
-        return Published(key=key, version=published.version, changed=published.changed)
+        return publish_definition(db, principal, publish_workflow, data, key)
 
 
 class TransitionsController(Controller):

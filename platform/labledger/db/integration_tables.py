@@ -21,13 +21,13 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from labledger.db.tables import metadata
+from labledger.db.tables import id_column, metadata, stamp_columns
 from labledger.db.types import BigId, JsonDocument, UtcDateTime
 
 webhook_subscription = Table(
     "webhook_subscription",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("name", String(64), nullable=False, unique=True),
     Column("url", String(2000), nullable=False),
     #: Filters: lists of type keys, outbox kinds and record states (empty: any).
@@ -40,16 +40,14 @@ webhook_subscription = Table(
     Column("max_attempts", Integer, nullable=False),
     #: The last outbox event the dispatcher has looked at for this subscription.
     Column("last_event_id", BigId, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("created_by", String(64), nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
-    Column("updated_by", String(64), nullable=False),
+    *stamp_columns("created"),
+    *stamp_columns("updated"),
 )
 
 webhook_delivery = Table(
     "webhook_delivery",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("subscription_id", BigId, ForeignKey("webhook_subscription.id"), nullable=False),
     Column("event_id", BigId, nullable=False),
     #: pending, delivered or dead.
@@ -72,7 +70,7 @@ webhook_delivery = Table(
 webhook_attempt = Table(
     "webhook_attempt",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("delivery_id", BigId, ForeignKey("webhook_delivery.id"), nullable=False),
     Column("attempted_at", UtcDateTime, nullable=False),
     Column("duration_ms", Integer, nullable=False),
@@ -87,7 +85,7 @@ webhook_attempt = Table(
 import_run = Table(
     "import_run",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("mapping_key", String(64), nullable=False),
     Column("mapping_version", Integer, nullable=False),
     Column("target_type", String(64), nullable=False),

@@ -8,6 +8,8 @@ the description the services query through.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -31,6 +33,24 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+def id_column() -> Column[Any]:
+    """A table's own 64-bit key, numbered by the database."""
+    return Column("id", BigId, primary_key=True, autoincrement=True)
+
+
+def stamp_columns(event: str) -> tuple[Column[Any], Column[Any]]:
+    """When and by whom (a username) a row was ``event``-ed: ``{event}_at``, ``{event}_by``.
+
+    Every table that keeps who created, changed or published a row names the
+    pair the same way, which is what the services and the audit trail expect.
+    """
+    return (
+        Column(f"{event}_at", UtcDateTime, nullable=False),
+        Column(f"{event}_by", String(64), nullable=False),
+    )
+
 
 # --- configuration: object types, workflows and other definitions, versioned ---
 
@@ -56,8 +76,7 @@ config_version = Table(
     Column("version", Integer, primary_key=True),
     Column("body", JsonDocument, nullable=False),
     Column("body_hash", String(64), nullable=False),
-    Column("published_at", UtcDateTime, nullable=False),
-    Column("published_by", String(64), nullable=False),
+    *stamp_columns("published"),
 )
 
 # --- identity ---
@@ -75,7 +94,7 @@ role = Table(
 app_user = Table(
     "app_user",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("username", String(64), nullable=False, unique=True),
     Column("full_name", String(200), nullable=False),
     Column("email", String(320), nullable=False, default=""),
@@ -86,8 +105,7 @@ app_user = Table(
     Column("failed_attempts", Integer, nullable=False, default=0),
     Column("locked_at", UtcDateTime),
     Column("password_changed_at", UtcDateTime),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("created_by", String(64), nullable=False),
+    *stamp_columns("created"),
 )
 
 user_role = Table(
@@ -100,7 +118,7 @@ user_role = Table(
 api_token = Table(
     "api_token",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("user_id", BigId, ForeignKey("app_user.id"), nullable=False, index=True),
     Column("name", String(200), nullable=False),
     #: SHA-256 of the token: tokens are 256-bit random, so a fast hash is safe here.
@@ -115,7 +133,7 @@ api_token = Table(
 record = Table(
     "record",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("type_key", String(64), nullable=False),
     Column("type_version", Integer, nullable=False),
     Column("number", String(100), nullable=False, unique=True),
@@ -124,10 +142,8 @@ record = Table(
     Column("data", JsonDocument, nullable=False),
     #: Optimistic concurrency: an update names the version it saw.
     Column("version", Integer, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("created_by", String(64), nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
-    Column("updated_by", String(64), nullable=False),
+    *stamp_columns("created"),
+    *stamp_columns("updated"),
     Index("ix_record_type_created", "type_key", "created_at", "id"),
     Index("ix_record_type_state", "type_key", "state"),
 )
@@ -152,7 +168,7 @@ record_reference = Table(
 attachment = Table(
     "attachment",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("sha256", String(64), nullable=False),
     Column("filename", String(255), nullable=False),
     Column("content_type", String(200), nullable=False),
@@ -160,8 +176,7 @@ attachment = Table(
     Column("content", LargeBinary, nullable=False),
     #: The record that first used the attachment; read access follows that record.
     Column("record_id", BigId, ForeignKey("record.id"), index=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("created_by", String(64), nullable=False),
+    *stamp_columns("created"),
 )
 
 # --- audit trail and outbox ---
@@ -206,7 +221,7 @@ audit_event = Table(
 outbox_event = Table(
     "outbox_event",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("created_at", UtcDateTime, nullable=False),
     Column("kind", String(64), nullable=False),
     Column("type_key", String(64)),
@@ -220,7 +235,7 @@ outbox_event = Table(
 signature = Table(
     "signature",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("record_id", BigId, ForeignKey("record.id"), nullable=False),
     Column("type_key", String(64), nullable=False),
     #: The record version the signature created (the content signed is that version's data).

@@ -306,15 +306,7 @@ def reset_password(
     _require(actor, MANAGE_USERS, "Resetting passwords")
     row = _user_row(conn, username)
     password = password or secrets.token_urlsafe(12)
-    conn.execute(
-        update(app_user)
-        .where(app_user.c.id == row["id"])
-        .values(
-            password_hash=hash_password(password),
-            must_change_password=True,
-            password_changed_at=utc_now(),
-        )
-    )
+    _store_password(conn, row["id"], password, one_time=True)
     _audit(conn, actor, "user.password_reset", username)
     _end_sessions(conn, actor, row["id"], username, reason="password reset")
     return password
@@ -347,17 +339,22 @@ def change_own_password(
         field="new_password",
         current=old_password,
     )
+    _store_password(conn, row["id"], new_password, one_time=False)
+    _audit(conn, username, "user.password_change", username)
+    _end_sessions(conn, username, row["id"], username, "password changed", keep_session)
+
+
+def _store_password(conn: Connection, user_id: int, password: str, *, one_time: bool) -> None:
+    """Replace a user's password hash; a ``one_time`` one must be changed before signing."""
     conn.execute(
         update(app_user)
-        .where(app_user.c.id == row["id"])
+        .where(app_user.c.id == user_id)
         .values(
-            password_hash=hash_password(new_password),
-            must_change_password=False,
+            password_hash=hash_password(password),
+            must_change_password=one_time,
             password_changed_at=utc_now(),
         )
     )
-    _audit(conn, username, "user.password_change", username)
-    _end_sessions(conn, username, row["id"], username, "password changed", keep_session)
 
 
 def _end_sessions(

@@ -29,8 +29,9 @@ from labledger.cli_support import (
     EXIT_FAILED,
     CliError,
     command_database,
+    command_group,
     command_settings,
-    load_json,
+    publish_from_file,
     read_input,
 )
 from labledger.db.engine import Database
@@ -82,9 +83,7 @@ def add_integration_commands(commands: Any) -> None:
     )
     worker.set_defaults(handler=cmd_worker)
 
-    imports = commands.add_parser("import", help="import files through mappings").add_subparsers(
-        dest="import_command", required=True, metavar="ACTION"
-    )
+    imports = command_group(commands, "import", "import files through mappings")
     run = imports.add_parser("run", help="import FILE through MAPPING (- reads stdin)")
     run.add_argument("mapping")
     run.add_argument("file")
@@ -94,9 +93,7 @@ def add_integration_commands(commands: Any) -> None:
     run.add_argument("--json", action="store_true", help="print the whole report as JSON")
     run.set_defaults(handler=cmd_import_run)
 
-    mapping = commands.add_parser("mapping", help="import mappings").add_subparsers(
-        dest="mapping_command", required=True, metavar="ACTION"
-    )
+    mapping = command_group(commands, "mapping", "import mappings")
     publish = mapping.add_parser("publish", help="publish a mapping from a JSON file")
     publish.add_argument("file")
     publish.set_defaults(handler=cmd_mapping_publish)
@@ -110,9 +107,7 @@ def add_integration_commands(commands: Any) -> None:
     watch.add_argument("--interval", type=float, default=5.0, help="seconds between passes")
     watch.set_defaults(handler=cmd_watch)
 
-    webhook = commands.add_parser("webhook", help="webhook subscriptions").add_subparsers(
-        dest="webhook_command", required=True, metavar="ACTION"
-    )
+    webhook = command_group(commands, "webhook", "webhook subscriptions")
     add = webhook.add_parser("add", help="subscribe URL to events (the secret is printed once)")
     add.add_argument("name")
     add.add_argument("url")
@@ -134,9 +129,7 @@ def add_integration_commands(commands: Any) -> None:
         toggle.add_argument("name")
         toggle.set_defaults(handler=cmd_webhook_active, active=active)
 
-    deliveries = commands.add_parser("deliveries", help="webhook deliveries").add_subparsers(
-        dest="deliveries_command", required=True, metavar="ACTION"
-    )
+    deliveries = command_group(commands, "deliveries", "webhook deliveries")
     replay = deliveries.add_parser("replay", help="send a subscription's dead deliveries again")
     replay.add_argument("name")
     replay.add_argument("--id", type=int, action="append", help="only this delivery (repeatable)")
@@ -234,12 +227,7 @@ def cmd_import_run(args: argparse.Namespace) -> int:
 
 
 def cmd_mapping_publish(args: argparse.Namespace) -> int:
-    definition = load_json(args.file)
-    with command_database(args) as db, db.write() as conn:
-        published = publish_mapping(conn, SYSTEM, definition)
-    state = "published as version" if published.changed else "unchanged at version"
-    print(f"{definition['key']}: {state} {published.version}")
-    return 0
+    return publish_from_file(args, publish_mapping, SYSTEM)
 
 
 def cmd_mapping_list(args: argparse.Namespace) -> int:

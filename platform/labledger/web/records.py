@@ -33,6 +33,7 @@ from labledger.records.related import referencing_records, referencing_types
 from labledger.records.service import expression_context, state_rules
 from labledger.records.work import overdue_check
 from labledger.web.display import Formatter, sections, utc_text
+from labledger.web.downloads import attachment_download
 from labledger.web.fragments import fragment, is_htmx
 from labledger.web.pages import page
 from labledger.workflows.engine import available_transitions, record_with_signatures
@@ -364,15 +365,7 @@ class RecordPagesController(Controller):
     ) -> Response[bytes]:
         with db.read() as conn:
             found = read_attachment(conn, session.principal, attachment_id)
-        return Response(
-            found["content"],
-            media_type=found["content_type"],
-            headers={
-                "Content-Disposition": f'attachment; filename="{found["filename"]}"',
-                "X-Content-SHA256": found["sha256"],
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return attachment_download(found)
 
 
 def _with_bom(lines: Any) -> Any:

@@ -149,7 +149,7 @@ class MappingSummary(ResponseStruct):
     #: The object type the mapping imports into.
     target: str
     format: str
-    #: atomic (all rows or none) or per_row.
+    #: atomic (all rows or none) or row (good rows written, bad ones reported).
     mode: str
     version: int
 
@@ -193,16 +193,23 @@ class ReportRow(ResponseStruct):
     errors: list[RowProblem]
 
 
-class ImportReport(ResponseStruct):
-    """What a file import did, or a dry run would do, row by row."""
+class ImportedFile(ResponseStruct):
+    """A file put through a mapping: what both an import report and an import run name."""
 
     mapping: str
     mapping_version: int
+    #: The object type the mapping writes.
     type: str
     file: str
     sha256: str
     size: int
+    #: atomic (all rows or none) or row (good rows written, bad ones reported).
     mode: str
+
+
+class ImportReport(ImportedFile):
+    """What a file import did, or a dry run would do, row by row."""
+
     dry_run: bool
     applied: bool
     #: The id of the applied import (None: nothing was applied).
@@ -213,17 +220,10 @@ class ImportReport(ResponseStruct):
     rows: list[ReportRow]
 
 
-class ImportRun(ResponseStruct):
+class ImportRun(ImportedFile):
     """An applied import."""
 
     id: int
-    mapping: str
-    mapping_version: int
-    type: str
-    file: str
-    sha256: str
-    size: int
-    mode: str
     actor: str
     started_at: datetime
     finished_at: datetime | None
