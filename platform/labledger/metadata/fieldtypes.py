@@ -17,10 +17,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from labledger.db.jsonfields import BOOLEAN, JSON, NUMBER, TEXT
 from labledger.limits import INT64_MAX
-
-#: How a value compares in SQL.
-TEXT, NUMBER, BOOLEAN, JSON = "text", "number", "boolean", "json"
 
 
 def _text_schema(field: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from labledger.audit.queries import record_history
-from labledger.bundles.migration import migrations_of
 from labledger.db.tables import app_user, attachment, record, record_reference
 from labledger.errors import NotFound
 from labledger.identity.principal import Principal
@@ -28,6 +27,7 @@ from labledger.metadata.model import TypeModel
 from labledger.metadata.types import readable_model, type_model
 from labledger.printing.barcodes import code128, qr
 from labledger.printing.sandbox import TemplateProblem, utc
+from labledger.records.origin import migrations_of
 from labledger.records.service import record_view
 from labledger.workflows.engine import record_with_signatures
 from labledger.workflows.model import workflow_model

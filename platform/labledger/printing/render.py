@@ -17,7 +17,6 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import Connection, select
 
-from labledger.bundles.migration import migration_notice, migrations_of
 from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, NotFound, ValidationFailed
@@ -34,6 +33,7 @@ from labledger.printing.sandbox import (
     compile_template,
 )
 from labledger.printing.templates import DEFAULT_MARGIN_MM, load_print_template, page_size_mm
+from labledger.records.origin import migration_notice, migrations_of
 from labledger.records.service import load_row
 
 #: Most labels one printout takes (a few dozen sheets).
