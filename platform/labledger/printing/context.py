@@ -209,7 +209,7 @@ class PrintContext:
         def field(key: str) -> dict[str, Any]:
             found: dict[str, Any] | None = printable["field"].get(key)
             if found is None:
-                raise TemplateProblem(f"there is no field '{key}' in {model.definition['plural']}")
+                raise TemplateProblem(f"there is no field '{key}' in {model.spec.plural}")
             return found
 
         def referencing(type_key: str, field_key: str) -> list[dict[str, Any]]:
@@ -232,7 +232,7 @@ class PrintContext:
                 .all()
             )
             if len(rows) > REFERENCING_MAX:
-                plural = source.definition["plural"]
+                plural = source.spec.plural
                 raise TemplateProblem(f"more than {REFERENCING_MAX} {plural} refer to this record")
             return self.printable([dict(r) for r in rows])
 

@@ -76,7 +76,7 @@ def _template_for(
     _version, definition = load_print_template(conn, key)
     if definition["type"] != model.key:
         raise NotFound(
-            f"Print template '{key}' is not for {model.definition['plural']} "
+            f"Print template '{key}' is not for {model.spec.plural} "
             f"(it prints '{definition['type']}' records)."
         )
     try:

@@ -73,6 +73,13 @@ class FieldSpecBase(Spec, tag_field="type"):
         """The field's ``type`` (the struct's tag)."""
         return str(self.__struct_config__.tag)
 
+    @property
+    def default_value(self) -> Any:
+        """The value a new record gets when none is given: None when the field has no
+        default (or a default of null, which gives none either, or its kind has none)."""
+        value = getattr(self, "default", None)
+        return None if value is UNSET else value
+
 
 class InputFieldSpec(FieldSpecBase):
     """A field people give values to: it may be required."""
@@ -139,6 +146,10 @@ class ReferenceField(InputFieldSpec, tag="reference", kw_only=True):
     #: Holds a list of references.
     multiple: bool = False
     default: Any | UnsetType = UNSET
+
+    def targets(self, value: Any) -> list[Any]:
+        """The records a stored value names: the list itself with ``multiple``, else one."""
+        return list(value) if self.multiple else [value]
 
 
 class UserField(InputFieldSpec, tag="user"):
