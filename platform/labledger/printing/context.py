@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Column, Connection, select
 
 from labledger.audit.queries import record_history
 from labledger.db.tables import app_user, attachment, record, record_reference
@@ -59,6 +59,15 @@ def _unit(spec: FieldSpec) -> str:
     return spec.unit if isinstance(spec, IntegerField | DecimalField) else ""
 
 
+def _texts(
+    conn: Connection, key: Column[Any], text: Column[Any], wanted: set[Any]
+) -> dict[Any, str]:
+    """``text`` by ``key`` of the rows whose key is wanted, in one query (none if none is)."""
+    if not wanted:
+        return {}
+    return dict(conn.execute(select(key, text).where(key.in_(wanted))).tuples().all())
+
+
 class _Lookups:
     """Numbers, names and file names behind stored ids, fetched once per batch."""
 
@@ -78,27 +87,9 @@ class _Lookups:
                     users.add(value)
                 elif isinstance(spec, AttachmentField):
                     files.add(value)
-        self.numbers: dict[int, str] = dict(
-            conn.execute(
-                select(record.c.id, record.c.number).where(record.c.id.in_(references))
-            ).all()
-            if references
-            else []
-        )
-        self.names: dict[str, str] = dict(
-            conn.execute(
-                select(app_user.c.username, app_user.c.full_name).where(
-                    app_user.c.username.in_(users)
-                )
-            ).all()
-        )
-        self.files: dict[int, str] = dict(
-            conn.execute(
-                select(attachment.c.id, attachment.c.filename).where(attachment.c.id.in_(files))
-            ).all()
-            if files
-            else []
-        )
+        self.numbers: dict[int, str] = _texts(conn, record.c.id, record.c.number, references)
+        self.names: dict[str, str] = _texts(conn, app_user.c.username, app_user.c.full_name, users)
+        self.files: dict[int, str] = _texts(conn, attachment.c.id, attachment.c.filename, files)
 
     def display(self, spec: FieldSpec, value: Any) -> str:
         """The value as a person reads it on paper (escaped later, like everything)."""

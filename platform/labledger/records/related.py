@@ -10,7 +10,7 @@ never reveals what its target holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -127,19 +127,24 @@ def referencing_records(
     return result
 
 
+def readable_models(conn: Connection, actor: Principal) -> Iterator[TypeModel]:
+    """The current model of every type ``actor`` may read, by type key."""
+    for key in versions.keys(conn, KIND):
+        try:
+            yield readable_model(conn, actor, key)
+        except Forbidden:
+            continue
+
+
 def referencing_types(conn: Connection, actor: Principal, type_key: str) -> list[dict[str, Any]]:
     """The readable types with a reference field to ``type_key``: where its children live."""
     result = []
-    for key in versions.keys(conn, KIND):
-        try:
-            model = readable_model(conn, actor, key)
-        except Forbidden:
-            continue
+    for model in readable_models(conn, actor):
         for field_key, spec in model.field_specs.items():
             if isinstance(spec, ReferenceField) and spec.to == type_key:
                 result.append(
                     {
-                        "type": key,
+                        "type": model.key,
                         "type_label": model.spec.plural,
                         "field": field_key,
                         "field_label": spec.label,
