@@ -65,7 +65,7 @@ def _texts(
     """``text`` by ``key`` of the rows whose key is wanted, in one query (none if none is)."""
     if not wanted:
         return {}
-    return dict(conn.execute(select(key, text).where(key.in_(wanted))).tuples().all())
+    return dict(conn.execute(select(key, text).where(key.in_(wanted))).all())
 
 
 class _Lookups:
