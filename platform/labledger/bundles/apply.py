@@ -45,7 +45,7 @@ from labledger.audit.trail import AuditEntry, append, written_together
 from labledger.bundles.access import require_configure
 from labledger.bundles.format import KEYED_SECTIONS, Bundle, invalid, parse_bundle
 from labledger.bundles.impact import item_changes
-from labledger.bundles.migration import Migrated, migration_detail, reconcile
+from labledger.bundles.migration import Migrated, reconcile
 from labledger.bundles.publish import ItemPublisher
 from labledger.bundles.report import ImportReport, ItemReport, RecordReport
 from labledger.bundles.resolve import (
@@ -68,6 +68,7 @@ from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
+from labledger.records.origin import migration_detail
 from labledger.records.service import create_record
 
 #: The audit action of an imported bundle (its manifest is a configuration version).

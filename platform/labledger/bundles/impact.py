@@ -13,11 +13,10 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from labledger.bundles.report import SINGULAR, Change
-from labledger.db.jsonfields import field_column
+from labledger.db.jsonfields import TEXT, field_column
 from labledger.db.tables import record
 from labledger.metadata import versions
 from labledger.metadata.diff import KEYED_LISTS, diff_definitions
-from labledger.metadata.fieldtypes import TEXT
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.metadata.types import type_model
 

@@ -6,7 +6,8 @@ A migration (``config import --migrate``, the ``migrate_records``
 permission) brings records as another system left them: in their state,
 with the values its workflow steps recorded. Each such record says so for
 ever: its creating audit event carries ``migration`` with the SHA-256 of
-the source file, which the record page and every printout show.
+the source file, which the record page and every printout show (see
+``labledger.records.origin``).
 
 A migration ends with a reconciliation (EU Annex 11 §4.8): the records are
 read back from the database and counted per type and state, and each one's
@@ -23,40 +24,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from labledger.canonical import content_hash
-from labledger.db.tables import audit_event, record
+from labledger.db.tables import record
 from labledger.errors import FieldError
-
-#: The key of the creating audit event's details that marks a migrated record.
-MIGRATION_DETAIL = "migration"
-
-
-def migration_detail(source_sha256: str) -> dict[str, Any]:
-    """The marker a migrated record's creating audit event carries."""
-    return {MIGRATION_DETAIL: {"source_sha256": source_sha256}}
-
-
-def migrations_of(conn: Connection, record_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The migration marker (``{"source_sha256": ...}``) of each migrated record among these."""
-    if not record_ids:
-        return {}
-    rows = conn.execute(
-        select(audit_event.c.record_id, audit_event.c.details).where(
-            audit_event.c.record_id.in_(record_ids), audit_event.c.action == "record.create"
-        )
-    )
-    return {
-        row.record_id: row.details[MIGRATION_DETAIL]
-        for row in rows
-        if isinstance(row.details, dict) and MIGRATION_DETAIL in row.details
-    }
-
-
-def migration_notice(number: str, marker: dict[str, Any]) -> str:
-    """What the record page and every printout say about a migrated record."""
-    return (
-        f"{number} was migrated from another system with its history (state and system-set "
-        f"values as that system recorded them); source file SHA-256 {marker['source_sha256']}."
-    )
 
 
 def record_content_hash(type_key: str, state: str | None, data: dict[str, Any]) -> str:

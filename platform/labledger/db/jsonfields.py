@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, literal_column
 from sqlalchemy.sql.elements import ColumnClause
 
-from labledger.metadata.fieldtypes import BOOLEAN, JSON, NUMBER
+#: How a field's value compares in SQL: the metadata says which kind each field
+#: kind's values are (``metadata.fieldtypes``), this module writes the SQL for it.
+TEXT, NUMBER, BOOLEAN, JSON = "text", "number", "boolean", "json"
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from msgspec import UNSET, UnsetType
 
+from labledger.db.jsonfields import BOOLEAN, JSON, NUMBER, TEXT
 from labledger.limits import INT64_MAX
 from labledger.metadata.spec.fields import (
     ChoiceField,
@@ -31,10 +32,6 @@ from labledger.metadata.spec.fields import (
     ReferenceField,
     TextField,
 )
-
-#: How a value compares in SQL.
-TEXT, NUMBER, BOOLEAN, JSON = "text", "number", "boolean", "json"
-
 
 #: A record id (64-bit, like the column it is looked up in) or a record number.
 _ONE_REFERENCE = {

@@ -17,17 +17,30 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Column, Connection, select
 
 from labledger.audit.queries import record_history
-from labledger.bundles.migration import migrations_of
 from labledger.db.tables import app_user, attachment, record, record_reference
 from labledger.errors import NotFound
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import (
+    AttachmentField,
+    BooleanField,
+    ChoiceField,
+    ComputedField,
+    DateTimeField,
+    DecimalField,
+    FieldSpec,
+    IntegerField,
+    MultiChoiceField,
+    ReferenceField,
+    UserField,
+)
 from labledger.metadata.types import readable_model, type_model
 from labledger.printing.barcodes import code128, qr
 from labledger.printing.sandbox import TemplateProblem, utc
+from labledger.records.origin import migrations_of
 from labledger.records.service import record_view
 from labledger.workflows.engine import record_with_signatures
 from labledger.workflows.model import workflow_model
@@ -36,8 +49,23 @@ from labledger.workflows.model import workflow_model
 REFERENCING_MAX = 2000
 
 
-def _is_boolean(fdef: dict[str, Any]) -> bool:
-    return fdef["type"] == "boolean" or fdef.get("result_type") == "boolean"
+def _is_boolean(spec: FieldSpec) -> bool:
+    if isinstance(spec, ComputedField):
+        return spec.result_type == "boolean"
+    return isinstance(spec, BooleanField)
+
+
+def _unit(spec: FieldSpec) -> str:
+    return spec.unit if isinstance(spec, IntegerField | DecimalField) else ""
+
+
+def _texts(
+    conn: Connection, key: Column[Any], text: Column[Any], wanted: set[Any]
+) -> dict[Any, str]:
+    """``text`` by ``key`` of the rows whose key is wanted, in one query (none if none is)."""
+    if not wanted:
+        return {}
+    return dict(conn.execute(select(key, text).where(key.in_(wanted))).all())
 
 
 class _Lookups:
@@ -49,81 +77,61 @@ class _Lookups:
         files: set[int] = set()
         for row, model in zip(rows, models, strict=True):
             users.update((row["created_by"], row["updated_by"]))
-            for key, fdef in model.fields.items():
+            for key, spec in model.field_specs.items():
                 value = row["data"].get(key)
                 if value is None:
                     continue
-                if fdef["type"] == "reference":
-                    references.update(value if fdef.get("multiple") else [value])
-                elif fdef["type"] == "user":
+                if isinstance(spec, ReferenceField):
+                    references.update(spec.targets(value))
+                elif isinstance(spec, UserField):
                     users.add(value)
-                elif fdef["type"] == "attachment":
+                elif isinstance(spec, AttachmentField):
                     files.add(value)
-        self.numbers: dict[int, str] = dict(
-            conn.execute(
-                select(record.c.id, record.c.number).where(record.c.id.in_(references))
-            ).all()
-            if references
-            else []
-        )
-        self.names: dict[str, str] = dict(
-            conn.execute(
-                select(app_user.c.username, app_user.c.full_name).where(
-                    app_user.c.username.in_(users)
-                )
-            ).all()
-        )
-        self.files: dict[int, str] = dict(
-            conn.execute(
-                select(attachment.c.id, attachment.c.filename).where(attachment.c.id.in_(files))
-            ).all()
-            if files
-            else []
-        )
+        self.numbers: dict[int, str] = _texts(conn, record.c.id, record.c.number, references)
+        self.names: dict[str, str] = _texts(conn, app_user.c.username, app_user.c.full_name, users)
+        self.files: dict[int, str] = _texts(conn, attachment.c.id, attachment.c.filename, files)
 
-    def display(self, fdef: dict[str, Any], value: Any) -> str:
+    def display(self, spec: FieldSpec, value: Any) -> str:
         """The value as a person reads it on paper (escaped later, like everything)."""
         if value is None or value == "" or value == []:
             return ""
-        kind = fdef["type"]
-        if _is_boolean(fdef):
+        if _is_boolean(spec):
             return "Yes" if value else "No"
-        if kind == "decimal" and fdef.get("precision") is not None:
-            try:
-                return format(Decimal(str(value)), f".{fdef['precision']}f")
-            except InvalidOperation:
-                return str(value)
-        if kind == "choice":
-            return _option_label(fdef, value)
-        if kind == "multi_choice":
-            return ", ".join(_option_label(fdef, v) for v in value)
-        if kind == "reference":
-            targets = value if fdef.get("multiple") else [value]
-            return ", ".join(self.numbers.get(v, f"#{v}") for v in targets)
-        if kind == "user":
-            return self.names.get(value, str(value))
-        if kind == "attachment":
-            return self.files.get(value, f"#{value}")
-        if kind == "datetime":
-            return utc(value)
+        match spec:
+            case DecimalField(precision=int(precision)):
+                try:
+                    return format(Decimal(str(value)), f".{precision}f")
+                except InvalidOperation:
+                    return str(value)
+            case ChoiceField():
+                return _option_label(spec, value)
+            case MultiChoiceField():
+                return ", ".join(_option_label(spec, v) for v in value)
+            case ReferenceField():
+                return ", ".join(self.numbers.get(v, f"#{v}") for v in spec.targets(value))
+            case UserField():
+                return self.names.get(value, str(value))
+            case AttachmentField():
+                return self.files.get(value, f"#{value}")
+            case DateTimeField():
+                return utc(value)
         return str(value)
 
 
-def _option_label(fdef: dict[str, Any], value: Any) -> str:
-    return next((o["label"] for o in fdef["options"] if o["value"] == value), str(value))
+def _option_label(spec: ChoiceField | MultiChoiceField, value: Any) -> str:
+    return next((o.label for o in spec.options if o.value == value), str(value))
 
 
 def _reference_field(model: TypeModel, field_key: str, target_type: str | None = None) -> str:
     """The type a reference field points at; a template naming anything else is wrong."""
-    fdef = model.fields.get(field_key)
-    if fdef is None or fdef["type"] != "reference":
+    spec = model.field_specs.get(field_key)
+    if not isinstance(spec, ReferenceField):
         raise TemplateProblem(f"'{field_key}' is not a reference field of {model.label}")
-    if target_type is not None and fdef["to"] != target_type:
+    if target_type is not None and spec.to != target_type:
         raise TemplateProblem(
-            f"'{field_key}' of {model.label} refers to '{fdef['to']}', not '{target_type}'"
+            f"'{field_key}' of {model.label} refers to '{spec.to}', not '{target_type}'"
         )
-    target: str = fdef["to"]
-    return target
+    return spec.to
 
 
 class PrintContext:
@@ -154,10 +162,10 @@ class PrintContext:
             return state or ""
         if model.workflow not in self._state_labels:
             try:
-                states = workflow_model(self.conn, model.workflow).states
+                states = workflow_model(self.conn, model.workflow).spec.states
             except NotFound:
-                states = {}
-            self._state_labels[model.workflow] = {k: s["label"] for k, s in states.items()}
+                states = ()
+            self._state_labels[model.workflow] = {s.key: s.label for s in states}
         return self._state_labels[model.workflow].get(state, state)
 
     def printable(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -172,14 +180,14 @@ class PrintContext:
             fields = [
                 {
                     "key": key,
-                    "label": fdef.get("label", key),
-                    "type": fdef["type"],
-                    "unit": fdef.get("unit", ""),
-                    "section": fdef.get("section"),
+                    "label": spec.label,
+                    "type": spec.kind,
+                    "unit": _unit(spec),
+                    "section": spec.section or None,
                     "value": row["data"].get(key),
-                    "display": lookups.display(fdef, row["data"].get(key)),
+                    "display": lookups.display(spec, row["data"].get(key)),
                 }
-                for key, fdef in model.fields.items()
+                for key, spec in model.field_specs.items()
             ]
             result.append(
                 {
@@ -209,7 +217,7 @@ class PrintContext:
         def field(key: str) -> dict[str, Any]:
             found: dict[str, Any] | None = printable["field"].get(key)
             if found is None:
-                raise TemplateProblem(f"there is no field '{key}' in {model.definition['plural']}")
+                raise TemplateProblem(f"there is no field '{key}' in {model.spec.plural}")
             return found
 
         def referencing(type_key: str, field_key: str) -> list[dict[str, Any]]:
@@ -232,7 +240,7 @@ class PrintContext:
                 .all()
             )
             if len(rows) > REFERENCING_MAX:
-                plural = source.definition["plural"]
+                plural = source.spec.plural
                 raise TemplateProblem(f"more than {REFERENCING_MAX} {plural} refer to this record")
             return self.printable([dict(r) for r in rows])
 

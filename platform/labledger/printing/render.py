@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup
+from msgspec import UNSET
 from sqlalchemy import Connection, select
 
-from labledger.bundles.migration import migration_notice, migrations_of
 from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, NotFound, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec import PrintTemplateSpec
 from labledger.metadata.types import readable_model
 from labledger.printing.context import PrintContext
 from labledger.printing.sandbox import (
@@ -33,7 +34,14 @@ from labledger.printing.sandbox import (
     TemplateProblem,
     compile_template,
 )
-from labledger.printing.templates import DEFAULT_MARGIN_MM, load_print_template, page_size_mm
+from labledger.printing.templates import (
+    label_gaps_mm,
+    page_margin_mm,
+    page_size_mm,
+    print_template,
+    template_page,
+)
+from labledger.records.origin import migration_notice, migrations_of
 from labledger.records.service import load_row
 
 #: Most labels one printout takes (a few dozen sheets).
@@ -72,17 +80,17 @@ def _failed(key: str, problem: TemplateProblem) -> ValidationFailed:
 
 def _template_for(
     conn: Connection, key: str, model: TypeModel
-) -> tuple[dict[str, Any], CompiledTemplate]:
-    _version, definition = load_print_template(conn, key)
-    if definition["type"] != model.key:
+) -> tuple[PrintTemplateSpec, CompiledTemplate]:
+    template = print_template(conn, key)
+    if template.type != model.key:
         raise NotFound(
-            f"Print template '{key}' is not for {model.definition['plural']} "
-            f"(it prints '{definition['type']}' records)."
+            f"Print template '{key}' is not for {model.spec.plural} "
+            f"(it prints '{template.type}' records)."
         )
     try:
-        if "<" in definition.get("style", ""):  # stored without the publish checks
+        if "<" in template.style:  # stored without the publish checks
             raise TemplateProblem("the style must not contain '<'")
-        return definition, compile_template(definition["template"])
+        return template, compile_template(template.template)
     except TemplateProblem as problem:
         raise _failed(key, problem) from None
 
@@ -118,23 +126,24 @@ def _notices(conn: Connection, rows: list[dict[str, Any]]) -> tuple[str, ...]:
 
 
 def _sheet(
-    definition: dict[str, Any],
+    template: PrintTemplateSpec,
     title: str,
     bodies: list[Markup],
     notices: tuple[str, ...],
     skip: int = 0,
 ) -> Sheet:
-    page = definition.get("page", {})
+    page = template_page(template)
     width, height = page_size_mm(page)
-    margin = page.get("margin_mm", DEFAULT_MARGIN_MM)
-    style = Markup(definition.get("style", ""))  # noqa: S704 - CSS without '<' stays in <style>
-    labels = definition.get("labels")
-    if labels is None:
+    margin = page_margin_mm(page)
+    style = Markup(template.style)  # noqa: S704 - CSS without '<' stays in <style>
+    labels = template.labels
+    if labels is UNSET:
         return Sheet(
             title, width, height, margin, [[body] for body in bodies], style, notices=notices
         )
-    per_page = labels["columns"] * labels["rows"]
+    per_page = labels.columns * labels.rows
     cells: list[Markup | None] = [None] * skip + list(bodies)
+    gap, row_gap = label_gaps_mm(labels)
     return Sheet(
         title,
         width,
@@ -142,12 +151,12 @@ def _sheet(
         margin,
         [cells[start : start + per_page] for start in range(0, len(cells), per_page)],
         style,
-        label_width_mm=labels["width_mm"],
-        label_height_mm=labels["height_mm"],
-        columns=labels["columns"],
-        rows=labels["rows"],
-        gap_mm=labels.get("gap_mm", 0),
-        row_gap_mm=labels.get("row_gap_mm", labels.get("gap_mm", 0)),
+        label_width_mm=labels.width_mm,
+        label_height_mm=labels.height_mm,
+        columns=labels.columns,
+        rows=labels.rows,
+        gap_mm=gap,
+        row_gap_mm=row_gap,
         notices=notices,
     )
 
@@ -163,11 +172,11 @@ def print_record(
 ) -> Sheet:
     """One record printed with ``template_key`` (a document, or a single label)."""
     model = readable_model(conn, actor, type_key)
-    definition, compiled = _template_for(conn, template_key, model)
+    template, compiled = _template_for(conn, template_key, model)
     row = load_row(conn, type_key, record_id)
     bodies = _render(conn, actor, template_key, compiled, [row], limits)
-    title = f"{definition['label']} {row['number']}"
-    return _sheet(definition, title, bodies, _notices(conn, [row]))
+    title = f"{template.label} {row['number']}"
+    return _sheet(template, title, bodies, _notices(conn, [row]))
 
 
 def print_labels(
@@ -195,14 +204,14 @@ def print_labels(
             "Too many labels for one printout.",
             [FieldError("id", f"at most {MAX_LABELS} labels at a time ({len(record_ids)} given)")],
         )
-    definition, compiled = _template_for(conn, template_key, model)
-    labels = definition.get("labels")
-    if labels is None:
+    template, compiled = _template_for(conn, template_key, model)
+    labels = template.labels
+    if labels is UNSET:
         raise ValidationFailed(
             f"'{template_key}' prints documents, not labels.",
             [FieldError("template", "choose a label template")],
         )
-    per_page = labels["columns"] * labels["rows"]
+    per_page = labels.columns * labels.rows
     if not 0 <= skip < per_page:
         raise ValidationFailed(
             "Bad number of label positions to skip.",
@@ -221,5 +230,5 @@ def print_labels(
         )
     rows = [found[i] for i in record_ids]
     bodies = _render(conn, actor, template_key, compiled, rows, limits)
-    title = f"{definition['label']}: {len(bodies)} labels"
-    return _sheet(definition, title, bodies, _notices(conn, rows), skip=skip)
+    title = f"{template.label}: {len(bodies)} labels"
+    return _sheet(template, title, bodies, _notices(conn, rows), skip=skip)

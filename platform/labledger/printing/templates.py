@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from msgspec import UNSET
 from sqlalchemy import Connection
 
 from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
@@ -20,6 +21,8 @@ from labledger.metadata.messages import field_errors
 from labledger.metadata.model import TypeModel
 from labledger.metadata.publishing import publish_version
 from labledger.metadata.schemas import meta_validator
+from labledger.metadata.spec import PrintTemplateSpec, decode
+from labledger.metadata.spec.print_template import LabelGridSpec, PageSpec
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.metadata.types import type_model
 from labledger.printing.sandbox import template_problems
@@ -39,44 +42,59 @@ DEFAULT_MARGIN_MM = 10
 _FIT_SLACK_MM = 0.05
 
 
-def page_size_mm(page: dict[str, Any]) -> tuple[float, float]:
-    """(width, height) of the paper in mm, turned for landscape."""
-    size = page.get("size", "A4")
-    if size == "custom":
-        width, height = page["width_mm"], page["height_mm"]
+def template_page(template: PrintTemplateSpec) -> PageSpec:
+    """The template's paper (A4 portrait with the default margin when it names none)."""
+    return PageSpec() if template.page is UNSET else template.page
+
+
+def page_size_mm(page: PageSpec) -> tuple[float, float]:
+    """(width, height) of the paper in mm, turned for landscape.
+
+    A custom size has both lengths: publishing refuses one without them."""
+    if page.size == "custom" and page.width_mm is not UNSET and page.height_mm is not UNSET:
+        width, height = page.width_mm, page.height_mm
     else:
-        width, height = PAPER_MM[size]
-    if page.get("orientation") == "landscape":
+        width, height = PAPER_MM[page.size or "A4"]
+    if page.orientation == "landscape":
         width, height = height, width
     return width, height
 
 
-def _settings_errors(definition: dict[str, Any], prefix: str) -> list[FieldError]:
+def page_margin_mm(page: PageSpec) -> float:
+    return DEFAULT_MARGIN_MM if page.margin_mm is UNSET else page.margin_mm
+
+
+def label_gaps_mm(labels: LabelGridSpec) -> tuple[float, float]:
+    """(between columns, between rows): rows take the column gap unless given their own."""
+    column = 0 if labels.gap_mm is UNSET else labels.gap_mm
+    return column, column if labels.row_gap_mm is UNSET else labels.row_gap_mm
+
+
+def _settings_errors(template: PrintTemplateSpec, prefix: str) -> list[FieldError]:
     def at(path: str) -> str:
         return f"{prefix}.{path}" if prefix else path
 
-    page = definition.get("page", {})
+    page = template_page(template)
     errors = []
-    custom = page.get("size") == "custom"
-    for name in ("width_mm", "height_mm"):
-        if custom and name not in page:
+    custom = page.size == "custom"
+    for name, length in (("width_mm", page.width_mm), ("height_mm", page.height_mm)):
+        if custom and length is UNSET:
             errors.append(FieldError(at(f"page.{name}"), "is required for a custom page size"))
-        if not custom and name in page:
+        if not custom and length is not UNSET:
             errors.append(FieldError(at(f"page.{name}"), "is only for page size 'custom'"))
-    if "<" in definition.get("style", ""):
+    if "<" in template.style:
         errors.append(FieldError(at("style"), "is CSS, not HTML: it must not contain '<'"))
-    labels = definition.get("labels")
-    if definition["kind"] == "document" and labels is not None:
+    labels = template.labels
+    if template.kind == "document" and labels is not UNSET:
         errors.append(FieldError(at("labels"), "only label templates have label settings"))
-    if errors or labels is None:
+    if errors or labels is UNSET:
         return errors
     width, height = page_size_mm(page)
-    margin = page.get("margin_mm", DEFAULT_MARGIN_MM)
-    column_gap = labels.get("gap_mm", 0)
-    row_gap = labels.get("row_gap_mm", column_gap)
+    margin = page_margin_mm(page)
+    column_gap, row_gap = label_gaps_mm(labels)
     for count, size, gap, room, name in (
-        (labels["columns"], labels["width_mm"], column_gap, width - 2 * margin, "columns"),
-        (labels["rows"], labels["height_mm"], row_gap, height - 2 * margin, "rows"),
+        (labels.columns, labels.width_mm, column_gap, width - 2 * margin, "columns"),
+        (labels.rows, labels.height_mm, row_gap, height - 2 * margin, "rows"),
     ):
         needed = count * size + (count - 1) * gap
         if needed > room + _FIT_SLACK_MM:
@@ -95,16 +113,17 @@ def print_template_errors(conn: Connection, definition: Any, prefix: str = "") -
     errors = field_errors(meta_validator("print_template").iter_errors(definition), prefix)
     if errors:
         return errors
-    errors = _settings_errors(definition, prefix)
-    if versions.current_version(conn, TYPE_KIND, definition["type"]) is None:
+    template = decode(definition, PrintTemplateSpec)
+    errors = _settings_errors(template, prefix)
+    if versions.current_version(conn, TYPE_KIND, template.type) is None:
         errors.append(
             FieldError(
                 f"{prefix}.type" if prefix else "type",
-                f"there is no object type '{definition['type']}'",
+                f"there is no object type '{template.type}'",
             )
         )
     template_path = f"{prefix}.template" if prefix else "template"
-    errors += [FieldError(template_path, str(p)) for p in template_problems(definition["template"])]
+    errors += [FieldError(template_path, str(p)) for p in template_problems(template.template)]
     return errors
 
 
@@ -141,10 +160,16 @@ def load_print_template(conn: Connection, key: str) -> tuple[int, dict[str, Any]
     return found
 
 
+def print_template(conn: Connection, key: str) -> PrintTemplateSpec:
+    """The current version of ``key``, decoded: what printing reads."""
+    _version, definition = load_print_template(conn, key)
+    return decode(definition, PrintTemplateSpec)
+
+
 def read_print_template(conn: Connection, actor: Principal, key: str) -> dict[str, Any]:
     """A template for whoever may read records of its type (or configure)."""
     version, definition = load_print_template(conn, key)
-    if not _may_read(conn, actor, definition["type"]):
+    if not _may_read(conn, actor, decode(definition, PrintTemplateSpec).type):
         raise Forbidden(f"Print template '{key}' prints records you may not read.")
     return {"key": key, "version": version, "definition": definition}
 
@@ -156,15 +181,16 @@ def list_print_templates(
     result = []
     for key in versions.keys(conn, KIND):
         version, definition = load_print_template(conn, key)
-        if type_key is not None and definition["type"] != type_key:
+        template = decode(definition, PrintTemplateSpec)
+        if type_key is not None and template.type != type_key:
             continue
-        if _may_read(conn, actor, definition["type"]):
+        if _may_read(conn, actor, template.type):
             result.append(
                 {
                     "key": key,
-                    "label": definition["label"],
-                    "type": definition["type"],
-                    "kind": definition["kind"],
+                    "label": template.label,
+                    "type": template.type,
+                    "kind": template.kind,
                     "version": version,
                 }
             )

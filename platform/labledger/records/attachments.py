@@ -77,16 +77,12 @@ def store_attachment(
     return attachment_info(row)
 
 
+#: What the API tells about a stored file (its content is read on its own).
+_INFO = ("id", "filename", "content_type", "size", "sha256", "created_at", "created_by")
+
+
 def attachment_info(row: Any) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "filename": row["filename"],
-        "content_type": row["content_type"],
-        "size": row["size"],
-        "sha256": row["sha256"],
-        "created_at": row["created_at"],
-        "created_by": row["created_by"],
-    }
+    return {name: row[name] for name in _INFO}
 
 
 def read_attachment(conn: Connection, actor: Principal, attachment_id: int) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def checked_reason(model: TypeModel, reason: str | None, *, required: bool) -> s
     reason = (reason or "").strip() or None
     if required and reason is None:
         raise ValidationFailed(
-            f"Changes to {model.definition['plural']} need a reason.",
+            f"Changes to {model.spec.plural} need a reason.",
             [FieldError("reason", "give the reason for this change")],
         )
     if reason and "\x00" in reason:
@@ -126,7 +126,7 @@ def checked_data(
 
 def unique_violation(model: TypeModel) -> ValidationFailed:
     """The refusal when the database finds a unique value taken by a concurrent writer."""
-    keys = [k for k, f in model.fields.items() if f.get("unique")]
+    keys = [k for k, f in model.field_specs.items() if f.unique]
     return ValidationFailed(
         f"The {model.label} was not saved: a unique value is already used.",
         [FieldError(f"data.{k}", "must be unique") for k in keys],

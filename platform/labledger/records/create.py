@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import UNSET
 from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -18,6 +19,7 @@ from labledger.db.types import utc_now
 from labledger.errors import FieldError, Forbidden
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import AttachmentField, ReferenceField
 from labledger.metadata.types import type_model
 from labledger.records.checks import checked_data, checked_reason, fail_if_errors, unique_violation
 from labledger.records.numbering import reserve_numbers
@@ -54,12 +56,11 @@ def _numbering_pattern(conn: Connection, model: TypeModel, data: dict[str, Any])
     With ``child_numbering`` ``{"field": "parent", "pattern": "{parent}-A{##}"}``
     an aliquot of SMP-2026-00042 is numbered SMP-2026-00042-A01, counted per parent.
     """
-    spec: dict[str, str] | None = model.definition.get("child_numbering")
-    parent_id = data.get(spec["field"]) if spec else None
-    if spec is None or parent_id is None:
-        pattern: str = model.definition["numbering"]
-        return pattern
-    return spec["pattern"].replace("{parent}", _parent_number(conn, parent_id))
+    child = model.spec.child_numbering
+    parent_id = None if child is UNSET else data.get(child.field)
+    if child is UNSET or parent_id is None:
+        return model.spec.numbering
+    return child.pattern.replace("{parent}", _parent_number(conn, parent_id))
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class RecordBatch:
         self.conn, self.actor = conn, actor
         self.model = type_model(conn, type_key)
         if not skip_permission and not self.model.allows(actor, "create"):
-            raise Forbidden(f"You may not create {self.model.definition['plural']}.")
+            raise Forbidden(f"You may not create {self.model.spec.plural}.")
         self.as_system = as_system
         self.attachments_allowed = attachments_allowed
         self.rules = state_rules(conn, self.model, None)
@@ -125,7 +126,9 @@ class RecordBatch:
 
     def prefetch(self, items: list[Any]) -> None:
         """Read every record the reference fields of ``items`` name, in one query."""
-        references = [key for key, fdef in self.model.fields.items() if fdef["type"] == "reference"]
+        references = [
+            key for key, spec in self.model.field_specs.items() if isinstance(spec, ReferenceField)
+        ]
         values = [
             value
             for data in items
@@ -176,8 +179,8 @@ class RecordBatch:
         """The unique values and attachments this record takes for itself."""
         return {
             (key, _hashable(stored[key]))
-            for key, fdef in self.model.fields.items()
-            if (fdef.get("unique") or fdef["type"] == "attachment") and stored.get(key) is not None
+            for key, spec in self.model.field_specs.items()
+            if (spec.unique or isinstance(spec, AttachmentField)) and stored.get(key) is not None
         }
 
     def _clashes(self, claims: set[tuple[str, Any]]) -> list[tuple[str, str]]:
@@ -185,7 +188,7 @@ class RecordBatch:
             (
                 key,
                 "the attachment belongs to another record"
-                if self.model.fields[key]["type"] == "attachment"
+                if isinstance(self.model.field_specs[key], AttachmentField)
                 else f"the value {value!r} is already used by another record",
             )
             for key, value in sorted(claims & self._claimed, key=repr)

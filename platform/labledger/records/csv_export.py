@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import FieldSpec, ReferenceField
 from labledger.metadata.types import readable_model
 from labledger.records.query import ListQuery, list_records
 from labledger.records.related import record_summaries
@@ -39,12 +40,12 @@ def safe_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def _cell(fdef: dict[str, Any], value: Any, numbers: dict[int, str]) -> str:
+def _cell(spec: FieldSpec, value: Any, numbers: dict[int, str]) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if fdef["type"] == "reference" and isinstance(value, int):
+    if isinstance(spec, ReferenceField) and isinstance(value, int):
         return safe_cell(numbers.get(value, str(value)))
     if isinstance(value, int | float):
         return str(value)
@@ -61,7 +62,7 @@ def _line(cells: list[str]) -> str:
 
 def export_columns(model: TypeModel) -> list[tuple[str, str]]:
     """(key, header) of each column: number, title, state, then every field."""
-    return [*_BASE_COLUMNS, *((key, fdef["label"]) for key, fdef in model.fields.items())]
+    return [*_BASE_COLUMNS, *((key, spec.label) for key, spec in model.field_specs.items())]
 
 
 def _page(
@@ -69,13 +70,13 @@ def _page(
 ) -> tuple[list[str], str | None]:
     """The CSV lines of one page of the list and the cursor of the next page."""
     result = list_records(conn, model, query, max_limit=PAGE)
-    references = [k for k, f in model.fields.items() if f["type"] == "reference"]
+    references = [k for k, f in model.field_specs.items() if isinstance(f, ReferenceField)]
     targets = [item["data"].get(k) for item in result["items"] for k in references]
     numbers = {i: s["number"] for i, s in record_summaries(conn, actor, targets).items()}
     lines = []
     for item in result["items"]:
         cells = [safe_cell(str(item[key] or "")) for key, _ in _BASE_COLUMNS]
-        cells += [_cell(f, item["data"].get(k), numbers) for k, f in model.fields.items()]
+        cells += [_cell(f, item["data"].get(k), numbers) for k, f in model.field_specs.items()]
         lines.append(_line(cells))
     return lines, result["next"]
 

@@ -21,6 +21,7 @@ from labledger.errors import FieldError, Forbidden
 from labledger.expressions import EvaluationError, compile_expression
 from labledger.identity.principal import Principal
 from labledger.metadata.model import CONTEXT_NAMES, TypeModel
+from labledger.metadata.spec.fields import InputFieldSpec
 from labledger.metadata.types import type_model
 from labledger.records.service import expression_context, field_check, load_row, state_rules
 
@@ -39,7 +40,7 @@ class Preview:
 
 
 def _expression_names(model: TypeModel) -> frozenset[str]:
-    return CONTEXT_NAMES | frozenset(model.fields)
+    return CONTEXT_NAMES | frozenset(model.field_specs)
 
 
 def visible_fields(model: TypeModel, names: dict[str, Any]) -> frozenset[str]:
@@ -50,8 +51,8 @@ def visible_fields(model: TypeModel, names: dict[str, Any]) -> frozenset[str]:
     """
     allowed = _expression_names(model)
     shown = set()
-    for key, fdef in model.fields.items():
-        condition = fdef.get("visible_if")
+    for key, spec in model.field_specs.items():
+        condition = spec.visible_if
         if not condition:
             shown.add(key)
             continue
@@ -65,7 +66,11 @@ def visible_fields(model: TypeModel, names: dict[str, Any]) -> frozenset[str]:
 
 def required_fields(model: TypeModel, names: dict[str, Any]) -> frozenset[str]:
     """Fields that need a value for these values (``required_if`` as the service evaluates it)."""
-    needed = {key for key, fdef in model.fields.items() if fdef.get("required")}
+    needed = {
+        key
+        for key, spec in model.field_specs.items()
+        if isinstance(spec, InputFieldSpec) and spec.required
+    }
     for key, expression in model.required_if.items():
         try:
             if expression.evaluate(names):
@@ -87,7 +92,7 @@ def preview_record(
     model = type_model(conn, type_key)
     action = "create" if record_id is None else "edit"
     if not model.allows(actor, action):
-        raise Forbidden(f"You may not {action} {model.definition['plural']}.")
+        raise Forbidden(f"You may not {action} {model.spec.plural}.")
     row = load_row(conn, type_key, record_id) if record_id is not None else None
     rules = state_rules(conn, model, row["state"] if row else None)
     check = field_check(conn, actor, model, row, rules=rules)

@@ -18,13 +18,22 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
 
-from labledger.db.jsonfields import NUL_MESSAGE, field_column, nul_paths, type_key_literal
+from labledger.db.jsonfields import (
+    BOOLEAN,
+    NUL_MESSAGE,
+    NUMBER,
+    TEXT,
+    field_column,
+    nul_paths,
+    type_key_literal,
+)
 from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, ValidationFailed
 from labledger.limits import INT64_MAX, check_json_depth
-from labledger.metadata.fieldtypes import BOOLEAN, NUMBER, TEXT, parse_filter_value, sql_kind
+from labledger.metadata.fieldtypes import parse_filter_value, sql_kind
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import DateTimeField
 from labledger.records.service import record_view
 from labledger.records.states import final_states
 
@@ -125,14 +134,20 @@ class _Builder:
         self.max_limit = max_limit
         self.errors: list[FieldError] = []
 
-    def filterable(self, key: str) -> dict[str, Any] | None:
-        fdef = self.model.fields.get(key)
-        if fdef is None or not fdef.get("filterable"):
+    def filterable(self, key: str) -> bool:
+        """Is ``key`` a filterable field (an error noted if not)?"""
+        spec = self.model.field_specs.get(key)
+        if spec is None or not spec.filterable:
             self.errors.append(
-                FieldError(key, f"is not a filterable field of {self.model.definition['plural']}")
+                FieldError(key, f"is not a filterable field of {self.model.spec.plural}")
             )
-            return None
-        return fdef
+            return False
+        return True
+
+    def column(self, key: str) -> tuple[ColumnElement[object], str]:
+        """The comparable SQL value of field ``key`` and its SQL kind (TEXT, NUMBER…)."""
+        kind = sql_kind(self.model.field_specs[key])
+        return field_column(self.dialect, key, kind), kind
 
     def conditions(self) -> list[ColumnElement[bool]]:
         result: list[ColumnElement[bool]] = [record.c.type_key == type_key_literal(self.model.key)]
@@ -144,8 +159,7 @@ class _Builder:
             if nul_paths(raw):
                 continue  # refused above
             key, _, operator = name.partition("__")
-            fdef = self.filterable(key)
-            if fdef is None:
+            if not self.filterable(key):
                 continue
             if operator and operator not in RANGE_OPERATORS:
                 self.errors.append(FieldError(name, "use __gte, __gt, __lte or __lt for ranges"))
@@ -155,7 +169,7 @@ class _Builder:
             except ValueError as exc:
                 self.errors.append(FieldError(name, str(exc)))
                 continue
-            column = field_column(self.dialect, key, sql_kind(self.model.field_specs[key]))
+            column, _kind = self.column(key)
             method = RANGE_OPERATORS.get(operator, "__eq__")
             result.append(getattr(column, method)(value))
         if self.query.state:
@@ -173,14 +187,14 @@ class _Builder:
         return result
 
     def overdue_condition(self) -> ColumnElement[bool]:
-        due = self.model.definition.get("due_field")
+        due = self.model.spec.due_field
         if not due:
             self.errors.append(FieldError("overdue", f"{self.model.label} has no due date field"))
             return record.c.id.is_(None)
-        fdef = self.model.fields[due]
         now = utc_now()
-        limit = now.strftime("%Y-%m-%dT%H:%M:%SZ") if fdef["type"] == "datetime" else now.date()
-        column = field_column(self.dialect, due, sql_kind(self.model.field_specs[due]))
+        moment = isinstance(self.model.field_specs[due], DateTimeField)
+        limit = now.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else now.date()
+        column, _kind = self.column(due)
         condition = column < str(limit)
         finals = final_states(self.conn, self.model)
         return and_(condition, record.c.state.not_in(finals)) if finals else condition
@@ -190,11 +204,10 @@ class _Builder:
         key = self.query.sort.lstrip("-")
         if key in COLUMN_SORTS:
             return _SortOrder(record.c[key], descending, False, COLUMN_SORTS[key])
-        fdef = self.filterable(key)
-        if fdef is None:
+        if not self.filterable(key):
             return _SortOrder(record.c.created_at, descending, False, TIMESTAMP)
-        kind = sql_kind(self.model.field_specs[key])
-        return _SortOrder(field_column(self.dialect, key, kind), descending, True, kind)
+        column, kind = self.column(key)
+        return _SortOrder(column, descending, True, kind)
 
 
 @dataclass(frozen=True)

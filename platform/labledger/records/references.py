@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, update
 
 from labledger.db.tables import attachment, record_reference
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import AttachmentField, ReferenceField
 
 _BIND_ATTACHMENT = (
     update(attachment)
@@ -34,9 +35,9 @@ def write_references(
     rows = [
         {"source_id": record_id, "field_key": key, "target_id": target}
         for record_id, data in records
-        for key, fdef in model.fields.items()
-        if fdef["type"] == "reference" and data.get(key) is not None
-        for target in (data[key] if fdef.get("multiple") else [data[key]])
+        for key, spec in model.field_specs.items()
+        if isinstance(spec, ReferenceField) and data.get(key) is not None
+        for target in spec.targets(data[key])
     ]
     if rows:
         conn.execute(insert(record_reference), rows)
@@ -49,12 +50,12 @@ def bind_attachments(
     rows = [
         {"attachment_id": data[key], "owner_id": record_id}
         for record_id, data in records
-        for key, fdef in model.fields.items()
-        if fdef["type"] == "attachment" and data.get(key) is not None
+        for key, spec in model.field_specs.items()
+        if isinstance(spec, AttachmentField) and data.get(key) is not None
     ]
     if rows:
         conn.execute(_BIND_ATTACHMENT, rows)
 
 
 def has_references(model: TypeModel) -> bool:
-    return any(f["type"] == "reference" for f in model.fields.values())
+    return any(isinstance(f, ReferenceField) for f in model.field_specs.values())

@@ -10,7 +10,7 @@ never reveals what its target holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -20,6 +20,7 @@ from labledger.errors import Forbidden
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import ReferenceField
 from labledger.metadata.types import KIND, readable_model
 from labledger.records.service import record_view
 
@@ -111,13 +112,14 @@ def referencing_records(
             .order_by(record.c.id)
             .limit(per_group)
         ).mappings()
+        spec = model.field_specs.get(field_key)
         result.append(
             {
                 "type": type_key,
-                "type_label": model.definition["plural"],
+                "type_label": model.spec.plural,
                 "field": field_key,
-                "field_label": model.fields.get(field_key, {}).get("label", field_key),
-                "filterable": bool(model.fields.get(field_key, {}).get("filterable")),
+                "field_label": field_key if spec is None else spec.label,
+                "filterable": spec is not None and spec.filterable,
                 "total": total,
                 "items": [record_view(r) for r in rows],
             }
@@ -125,22 +127,27 @@ def referencing_records(
     return result
 
 
+def readable_models(conn: Connection, actor: Principal) -> Iterator[TypeModel]:
+    """The current model of every type ``actor`` may read, by type key."""
+    for key in versions.keys(conn, KIND):
+        try:
+            yield readable_model(conn, actor, key)
+        except Forbidden:
+            continue
+
+
 def referencing_types(conn: Connection, actor: Principal, type_key: str) -> list[dict[str, Any]]:
     """The readable types with a reference field to ``type_key``: where its children live."""
     result = []
-    for key in versions.keys(conn, KIND):
-        try:
-            model = readable_model(conn, actor, key)
-        except Forbidden:
-            continue
-        for field_key, fdef in model.fields.items():
-            if fdef["type"] == "reference" and fdef["to"] == type_key:
+    for model in readable_models(conn, actor):
+        for field_key, spec in model.field_specs.items():
+            if isinstance(spec, ReferenceField) and spec.to == type_key:
                 result.append(
                     {
-                        "type": key,
-                        "type_label": model.definition["plural"],
+                        "type": model.key,
+                        "type_label": model.spec.plural,
                         "field": field_key,
-                        "field_label": fdef["label"],
+                        "field_label": spec.label,
                     }
                 )
     return result

@@ -15,9 +15,10 @@ from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import Conflict, Forbidden
 from labledger.identity.principal import Principal
+from labledger.metadata.spec.fields import ReferenceField
 from labledger.metadata.types import type_model
 from labledger.records.checks import checked_data, checked_reason, unique_violation
-from labledger.records.references import bind_attachments, has_references, write_references
+from labledger.records.references import bind_attachments, write_references
 from labledger.records.states import state_rules
 from labledger.records.views import load_row, outbox_payload, record_view
 
@@ -45,7 +46,7 @@ def update_record(
     """
     model = type_model(conn, type_key)
     if not skip_permission and not model.allows(actor, "edit"):
-        raise Forbidden(f"You may not edit {model.definition['plural']}.")
+        raise Forbidden(f"You may not edit {model.spec.plural}.")
     current = load_row(conn, type_key, record_id)
     if current["version"] != expected_version:
         raise _stale(current)
@@ -80,9 +81,7 @@ def update_record(
         raise unique_violation(model) from None
     if updated != 1:
         raise _stale(load_row(conn, type_key, record_id))
-    if has_references(model) and any(
-        model.fields.get(k, {}).get("type") == "reference" for k in changes
-    ):
+    if any(isinstance(model.field_specs.get(k), ReferenceField) for k in changes):
         write_references(conn, model, [(record_id, stored)], replace=True)
     bind_attachments(conn, model, [(record_id, stored)])
     new_row = {**current, **values}

@@ -10,8 +10,9 @@ exist, attachments within their size limit, and unique values.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
+from msgspec import UNSET
 from sqlalchemy import Connection, func, select
 
 from labledger.db.engine import settings_of
@@ -23,10 +24,19 @@ from labledger.expressions import EvaluationError
 from labledger.metadata.fieldtypes import FIELD_TYPES, computed_result, sql_kind
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import (
+    AttachmentField,
+    FieldSpec,
+    InputFieldSpec,
+    ReferenceField,
+    UserField,
+)
 from labledger.records.relations import LOOKUP_COLUMNS, record_facts, related_functions
 
+FieldSpecT = TypeVar("FieldSpecT", bound=FieldSpec)
 
-def accepts(accept: list[str], filename: str, content_type: str) -> bool:
+
+def accepts(accept: Iterable[str], filename: str, content_type: str) -> bool:
     """Does a file match an ``accept`` list of extensions (.pdf) or media types (image/*)?"""
     name, media = filename.lower(), content_type.lower().split(";")[0].strip()
     for pattern in (p.lower().strip() for p in accept):
@@ -169,28 +179,29 @@ class DataCheck:
         return {k: v for k, v in merged.items() if v is not None}
 
     def _check_keys(self, submitted: dict[str, Any]) -> None:
-        fields = self.model.fields
+        fields = self.model.field_specs
         for key, value in submitted.items():
             for path in nul_paths(value, key):
                 self.error(path, NUL_MESSAGE)
-            fdef = fields.get(key)
-            if fdef is None:
+            spec = fields.get(key)
+            if spec is None:
                 self.error(key, f"is not a field of {self.model.label}")
-            elif not FIELD_TYPES[fdef["type"]].accepts_input:
+            elif not isinstance(spec, InputFieldSpec):
                 self.error(key, "is computed and cannot be set")
             elif not self.as_system:
-                self._check_person_may_give(key, fdef, value)
+                self._check_person_may_give(spec, value)
 
-    def _check_person_may_give(self, key: str, fdef: dict[str, Any], value: Any) -> None:
+    def _check_person_may_give(self, spec: FieldSpec, value: Any) -> None:
         """A person gives a value only to a field people write, and changes it only
         while it is neither read-only nor locked (giving the stored value again is
         no change)."""
+        key = spec.key
         changes = not is_empty(value) if self.current is None else value != self.current.get(key)
         if not changes:
             return
         if key in self.system_set:
             self.error(key, SYSTEM_SET_MESSAGE)
-        elif self.current is not None and fdef.get("read_only"):
+        elif self.current is not None and spec.read_only:
             self.error(key, "is read-only once the record is created")
         elif self.current is not None and key in self.locked_fields:
             self.error(key, "cannot be changed in the record's current state")
@@ -199,44 +210,45 @@ class DataCheck:
         if self.current is not None:
             return {**self.current, **submitted}
         merged = {
-            key: fdef["default"]
-            for key, fdef in self.model.fields.items()
-            if fdef.get("default") is not None
+            key: spec.default_value
+            for key, spec in self.model.field_specs.items()
+            if spec.default_value is not None
         }
         merged.update(submitted)
         return merged
 
     def _normalise(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
-        for key, fspec in self.model.field_specs.items():
+        for key, spec in self.model.field_specs.items():
             value = merged.get(key)
             if value is None or (key not in submitted and self.current is not None):
                 continue
             try:
-                merged[key] = FIELD_TYPES[fspec.kind].normalise(value, fspec)
+                merged[key] = FIELD_TYPES[spec.kind].normalise(value, spec)
             except ValueError as exc:
                 self.error(key, str(exc))
 
     def _check_required(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
         """A required field needs a real value: blank text or an empty list is none."""
-        for key, fdef in self.model.fields.items():
+        for key, spec in self.model.field_specs.items():
             given = self.current is None or key in submitted
-            if fdef.get("required") and given and is_empty(merged.get(key)):
+            required = isinstance(spec, InputFieldSpec) and spec.required
+            if required and given and is_empty(merged.get(key)):
                 self.error(key, "is required")
 
-    def _changed_keys(self, submitted: dict[str, Any], field_type: str) -> list[str]:
+    def _changed(self, submitted: dict[str, Any], kind: type[FieldSpecT]) -> list[FieldSpecT]:
+        """The fields of ``kind`` given a value in ``submitted``."""
         return [
-            key
-            for key, fdef in self.model.fields.items()
-            if fdef["type"] == field_type and submitted.get(key) is not None
+            spec
+            for spec in self.model.field_specs.values()
+            if isinstance(spec, kind) and submitted.get(spec.key) is not None
         ]
 
     def _resolve_references(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
         """Accept a target's id or number; store its id after checking its type."""
-        for key in self._changed_keys(submitted, "reference"):
-            fdef = self.model.fields[key]
-            values = merged[key] if fdef.get("multiple") else [merged[key]]
-            resolved = [self._resolve(key, fdef["to"], value) for value in values]
-            merged[key] = resolved if fdef.get("multiple") else resolved[0]
+        for spec in self._changed(submitted, ReferenceField):
+            key = spec.key
+            resolved = [self._resolve(key, spec.to, value) for value in spec.targets(merged[key])]
+            merged[key] = resolved if spec.multiple else resolved[0]
 
     def _resolve(self, key: str, target_type: str, value: Any) -> Any:
         found = _identify(self.conn, value, self._read)
@@ -246,7 +258,7 @@ class DataCheck:
         return found[0]
 
     def _check_users(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
-        keys = self._changed_keys(submitted, "user")
+        keys = [spec.key for spec in self._changed(submitted, UserField)]
         wanted = {merged[k] for k in keys}
         if not wanted:
             return
@@ -262,8 +274,8 @@ class DataCheck:
                 self.error(key, f"there is no active user '{merged[key]}'")
 
     def _check_attachments(self, merged: dict[str, Any], submitted: dict[str, Any]) -> None:
-        for key in self._changed_keys(submitted, "attachment"):
-            fdef = self.model.fields[key]
+        for spec in self._changed(submitted, AttachmentField):
+            key = spec.key
             row = self.conn.execute(
                 select(
                     attachment.c.size,
@@ -273,7 +285,9 @@ class DataCheck:
                     attachment.c.content_type,
                 ).where(attachment.c.id == merged[key])
             ).first()
-            limit = min(fdef.get("max_size", self.attachment_limit), self.attachment_limit)
+            limit = self.attachment_limit
+            if spec.max_size is not UNSET:
+                limit = min(spec.max_size, limit)
             if row is None:
                 self.error(key, f"there is no attachment {merged[key]}")
             elif row.record_id is not None and row.record_id != self.record_id:
@@ -282,8 +296,8 @@ class DataCheck:
                 self.error(key, "the attachment was uploaded by someone else")
             elif row.size > limit:
                 self.error(key, f"the file is {row.size} bytes; this field takes at most {limit}")
-            elif fdef.get("accept") and not accepts(fdef["accept"], row.filename, row.content_type):
-                self.error(key, f"this field takes only {', '.join(fdef['accept'])} files")
+            elif spec.accept and not accepts(spec.accept, row.filename, row.content_type):
+                self.error(key, f"this field takes only {', '.join(spec.accept)} files")
 
     def compute(self, merged: dict[str, Any], context: dict[str, Any]) -> None:
         for key, expression in self.model.computed:
@@ -350,9 +364,9 @@ class DataCheck:
 
     def _check_unique(self, merged: dict[str, Any]) -> None:
         dialect = self.conn.dialect.name
-        for key, fdef in self.model.fields.items():
+        for key, spec in self.model.field_specs.items():
             value = merged.get(key)
-            if not fdef.get("unique") or value is None:
+            if not spec.unique or value is None:
                 continue
             if self.current is not None and self.current.get(key) == value:
                 continue

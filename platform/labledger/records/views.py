@@ -13,34 +13,33 @@ from sqlalchemy import Connection, select
 from labledger.db.tables import record
 from labledger.errors import NotFound
 
+#: A record's view, in order: each name and the column it is read from.
+_VIEW_COLUMNS = {
+    "id": "id",
+    "type": "type_key",
+    "type_version": "type_version",
+    "number": "number",
+    "title": "title",
+    "state": "state",
+    "version": "version",
+    "data": "data",
+    "created_at": "created_at",
+    "created_by": "created_by",
+    "updated_at": "updated_at",
+    "updated_by": "updated_by",
+}
+#: What a record event tells subscribers, from the record's view.
+_PAYLOAD = ("id", "number", "state", "version", "data")
+
 
 def record_view(row: Any) -> dict[str, Any]:
     """A record as the API and the UI read it."""
-    return {
-        "id": row["id"],
-        "type": row["type_key"],
-        "type_version": row["type_version"],
-        "number": row["number"],
-        "title": row["title"],
-        "state": row["state"],
-        "version": row["version"],
-        "data": row["data"],
-        "created_at": row["created_at"],
-        "created_by": row["created_by"],
-        "updated_at": row["updated_at"],
-        "updated_by": row["updated_by"],
-    }
+    return {name: row[column] for name, column in _VIEW_COLUMNS.items()}
 
 
 def outbox_payload(view: dict[str, Any]) -> dict[str, Any]:
     """What a record event tells subscribers about the record."""
-    return {
-        "id": view["id"],
-        "number": view["number"],
-        "state": view["state"],
-        "version": view["version"],
-        "data": view["data"],
-    }
+    return {name: view[name] for name in _PAYLOAD}
 
 
 def load_row(conn: Connection, type_key: str, record_id: int) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from litestar.response import Stream, Template
 from sqlalchemy import Connection
 
 from labledger.audit.queries import record_history
-from labledger.bundles.migration import migration_notice, migrations_of
 from labledger.db.engine import Database
 from labledger.db.types import utc_now
 from labledger.errors import ValidationFailed
@@ -27,6 +26,7 @@ from labledger.metadata.types import list_types, readable_model
 from labledger.params import RowId
 from labledger.records.attachments import read_attachment
 from labledger.records.csv_export import csv_export
+from labledger.records.origin import migration_notice, migrations_of
 from labledger.records.preview import visible_fields
 from labledger.records.query import ListQuery, list_records
 from labledger.records.related import referencing_records, referencing_types

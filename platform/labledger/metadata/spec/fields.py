@@ -78,6 +78,13 @@ class FieldSpecBase(Spec, tag_field="type", frozen=True):
         """The field's ``default`` (``UNSET``: none given; kinds without one have none)."""
         return getattr(self, "default", UNSET)
 
+    @property
+    def default_value(self) -> Any:
+        """The value a new record gets when none is given: None when the field has no
+        default (or a default of null, which gives none either, or its kind has none)."""
+        value = getattr(self, "default", None)
+        return None if value is UNSET else value
+
 
 class InputFieldSpec(FieldSpecBase, frozen=True):
     """A field people give values to: it may be required."""
@@ -144,6 +151,10 @@ class ReferenceField(InputFieldSpec, tag="reference", kw_only=True, frozen=True)
     #: Holds a list of references.
     multiple: bool = False
     default: Any | UnsetType = UNSET
+
+    def targets(self, value: Any) -> list[Any]:
+        """The records a stored value names: the list itself with ``multiple``, else one."""
+        return list(value) if self.multiple else [value]
 
 
 class UserField(InputFieldSpec, tag="user", frozen=True):

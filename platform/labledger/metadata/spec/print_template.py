@@ -8,9 +8,11 @@ from msgspec import UNSET, Meta, UnsetType
 
 from labledger.metadata.spec.base import Description, ItemKey, Label, Spec, TypeKey
 
-Margin = Annotated[float, Meta(ge=0, le=50)]
-PageLength = Annotated[float, Meta(ge=10, le=1000)]
-LabelLength = Annotated[float, Meta(ge=5, le=1000)]
+#: Lengths in millimetres keep the JSON number they were given (a whole 7 stays 7,
+#: which the print CSS writes as ``7mm``, not ``7.0mm``).
+Margin = Annotated[int, Meta(ge=0, le=50)] | Annotated[float, Meta(ge=0, le=50)]
+PageLength = Annotated[int, Meta(ge=10, le=1000)] | Annotated[float, Meta(ge=10, le=1000)]
+LabelLength = Annotated[int, Meta(ge=5, le=1000)] | Annotated[float, Meta(ge=5, le=1000)]
 
 
 class PageSpec(Spec, frozen=True):
