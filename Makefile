@@ -58,9 +58,12 @@ fuzz: $(STAMP)
 screenshots: $(STAMP)
 	LABLEDGER_TEST_DATABASE_URL= $(BIN)/pytest -m browser -n 2 --screenshots=docs/screenshots tests/browser
 
+## Lint, formatting, strict types, and the import layers of .importlinter.
 lint: $(STAMP)
 	$(BIN)/ruff check platform tests $(wildcard bench)
 	$(BIN)/ruff format --check platform tests $(wildcard bench)
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
