@@ -255,7 +255,8 @@ class _DemoRun:
         if not model.workflow:  # the transition refuses the step, saying why
             return None
         workflow = workflow_model(self.conn, model.workflow)
-        if not (workflow.transitions.get(transition_key) or {}).get("signature"):
+        transition = workflow.transition_specs.get(transition_key)
+        if transition is None or not transition.signature_meaning:
             return None
         signer = self.signers.get(username)
         if signer is None:
