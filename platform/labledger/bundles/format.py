@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from labledger.canonical import canonical_json, sha256_hex
@@ -24,6 +25,8 @@ from labledger.errors import FieldError, PayloadTooLarge, ValidationFailed
 from labledger.limits import check_json_depth
 from labledger.metadata.messages import field_errors, json_path
 from labledger.metadata.schemas import meta_validator
+from labledger.metadata.spec import decode
+from labledger.metadata.spec.bundle import BundleRecordSpec
 
 FORMAT = "labledger.bundle/1"
 MAX_BYTES_ENV = "LABLEDGER_BUNDLE_MAX_BYTES"
@@ -70,6 +73,11 @@ class Bundle:
     def section(self, name: str) -> list[Any]:
         items: list[Any] = self.body.get(name, [])
         return items
+
+    @cached_property
+    def records(self) -> tuple[BundleRecordSpec, ...]:
+        """The seed records, decoded once (the document checks have validated them)."""
+        return tuple(decode(item, BundleRecordSpec) for item in self.section("records"))
 
 
 def schema_errors(value: Any, pointer: str = "") -> list[FieldError]:
