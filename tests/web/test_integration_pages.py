@@ -454,7 +454,7 @@ def test_the_editor_checks_by_json_path_and_publishes_versions(db, admin_client)
     )
     assert second.headers["location"] == "/mappings/batch_import?published=2"
     with db.read() as conn:
-        assert load_mapping(conn, "batch_import").get("label") == "Supplier batch list"
+        assert load_mapping(conn, "batch_import").spec.label == "Supplier batch list"
     history = client.get("/mappings/batch_import/edit").text
     assert "Published versions" in history and history.count("<td>ada</td>") == 2
 

@@ -329,7 +329,7 @@ def test_my_work_leaves_out_what_separation_of_duties_forbids(client, db, lab, m
 
 
 def test_my_work_counts_stop_at_a_cap(client, db, lab, monkeypatch):
-    monkeypatch.setattr("labledger.records.work.COUNT_CAP", 2)
+    monkeypatch.setattr("labledger.workflows.work.COUNT_CAP", 2)
     _lots(db, lab.analyst, 3)
     sign_in(client, "ann", TEST_PASSWORD)
     home = client.get("/").text

@@ -38,6 +38,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack
 
+from msgspec import UnsetType
 from sqlalchemy import Connection, bindparam, insert, update
 
 from labledger.audit.results import config_result
@@ -68,6 +69,7 @@ from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
+from labledger.metadata.spec.bundle import BundleRecordSpec
 from labledger.records.origin import migration_detail
 from labledger.records.service import create_record
 
@@ -304,10 +306,10 @@ class _Import:
         """Create the records not created by an earlier import; returns ref -> id."""
         refs = created_records(self.conn, self.bundle.name)
         migrated: list[Migrated] = []
-        for index, item in enumerate(self.bundle.section("records")):
-            ref = item["ref"]
+        for index, item in enumerate(self.bundle.records):
+            ref = item.ref
             if ref in refs:
-                self.report.records.append(RecordReport(ref, item["type"], "existing", refs[ref]))
+                self.report.records.append(RecordReport(ref, item.type, "existing", refs[ref]))
                 continue
             path = f"records[{index}]"
             view = self._attempt(path, self._create_record, item, refs)
@@ -318,7 +320,7 @@ class _Import:
                 self.report.records.append(
                     RecordReport(
                         ref,
-                        item["type"],
+                        item.type,
                         "created",
                         None if dry else view["id"],
                         None if dry else view["number"],
@@ -335,7 +337,7 @@ class _Import:
         self.report.reconciliation = reconciliation
         self.errors += reconciliation.mismatches
 
-    def _create_record(self, item: dict[str, Any], refs: dict[str, int]) -> dict[str, Any]:
+    def _create_record(self, item: BundleRecordSpec, refs: dict[str, int]) -> dict[str, Any]:
         problems = record_problems(self.conn, item, refs, migrate=self.mode.migrate)
         if problems:
             raise ValidationFailed("The record is not valid.", problems)
@@ -348,10 +350,10 @@ class _Import:
         return create_record(
             self.conn,
             self.actor,
-            item["type"],
-            {field_key: with_ids(value, refs) for field_key, value in item["data"].items()},
-            state=item.get("state"),
-            audit_details={**details, "ref": item["ref"]},
+            item.type,
+            {field_key: with_ids(value, refs) for field_key, value in item.data.items()},
+            state=None if isinstance(item.state, UnsetType) else item.state,
+            audit_details={**details, "ref": item.ref},
             # Seed records are configuration: importing them needs 'configure'
             # (checked up front), not the type's day-to-day create permission.
             skip_permission=True,

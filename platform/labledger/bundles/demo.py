@@ -31,8 +31,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+from msgspec import UNSET, UnsetType
 from sqlalchemy import Connection, func, select
 
 from labledger.bundles.format import invalid, is_record_ref, load_json, record_refs, schema_errors
@@ -41,6 +42,8 @@ from labledger.db.tables import app_user, record
 from labledger.errors import Conflict, FieldError, Forbidden, ServiceError, ValidationFailed
 from labledger.identity.principal import SYSTEM, Principal
 from labledger.identity.users import check_password, create_user, principal_where
+from labledger.metadata.spec import DemoSpec, decode
+from labledger.metadata.spec.bundle import DemoRecordSpec, DemoStepSpec
 from labledger.metadata.types import type_model
 from labledger.records.attachments import store_attachment
 from labledger.records.service import create_record, update_record
@@ -48,36 +51,49 @@ from labledger.settings import Settings
 from labledger.workflows.engine import execute_transition
 from labledger.workflows.model import workflow_model
 
+T = TypeVar("T")
 
-def read_demo(raw: bytes) -> dict[str, Any]:
+
+def read_demo(raw: bytes) -> DemoSpec:
     """A demo document checked against ``#/$defs/demo`` and for dangling names."""
-    body: dict[str, Any] = load_json(raw)  # returned only once the schema found an object
+    body = load_json(raw)
     errors = schema_errors(body, "#/$defs/demo")
-    if not errors:
-        errors = demo_name_errors(body)
     if errors:
         raise invalid(errors)
-    return body
+    demo = decode(body, DemoSpec)
+    errors = demo_name_errors(demo)
+    if errors:
+        raise invalid(errors)
+    return demo
 
 
-def demo_name_errors(body: dict[str, Any]) -> list[FieldError]:
+def _given(value: T | UnsetType) -> T | None:
+    """A member the document may leave out, None when it does."""
+    return None if isinstance(value, UnsetType) else value
+
+
+def _steps(item: DemoRecordSpec) -> tuple[DemoStepSpec, ...]:
+    return _given(item.steps) or ()
+
+
+def demo_name_errors(demo: DemoSpec) -> list[FieldError]:
     """Every ``by`` names a user of the demo; every ref names an earlier entry's record."""
-    users = {user["username"] for user in body.get("users", [])}
+    users = {user.username for user in demo.users}
     seen: set[str] = set()
     errors: list[FieldError] = []
-    for index, item in enumerate(body.get("records", [])):
+    for index, item in enumerate(demo.records):
         path = f"records[{index}]"
-        continues = "data" not in item and "find" not in item
-        errors += _ref_errors(path, {"data": item.get("data"), "find": item.get("find")}, seen)
-        if continues and item["ref"] not in seen:
-            errors.append(FieldError(f"{path}.ref", f"no earlier record has ref '{item['ref']}'"))
-        elif not continues and item["ref"] in seen:
-            errors.append(FieldError(f"{path}.ref", f"'{item['ref']}' names an earlier record"))
-        seen.add(item["ref"])
-        people = [(f"{path}.by", item.get("by"))]
-        for number, step in enumerate(item.get("steps", [])):
-            errors += _ref_errors(f"{path}.steps[{number}]", {"data": step.get("data")}, seen)
-            people.append((f"{path}.steps[{number}].by", step["by"]))
+        continues = item.data is UNSET and item.find is UNSET
+        errors += _ref_errors(path, {"data": _given(item.data), "find": _given(item.find)}, seen)
+        if continues and item.ref not in seen:
+            errors.append(FieldError(f"{path}.ref", f"no earlier record has ref '{item.ref}'"))
+        elif not continues and item.ref in seen:
+            errors.append(FieldError(f"{path}.ref", f"'{item.ref}' names an earlier record"))
+        seen.add(item.ref)
+        people = [(f"{path}.by", _given(item.by))]
+        for number, step in enumerate(_steps(item)):
+            errors += _ref_errors(f"{path}.steps[{number}]", {"data": _given(step.data)}, seen)
+            people.append((f"{path}.steps[{number}].by", step.by))
         errors += [
             FieldError(where, f"'{name}' is not one of this demo's users")
             for where, name in people
@@ -96,15 +112,15 @@ def _ref_errors(path: str, sections: dict[str, Any], seen: set[str]) -> list[Fie
     ]
 
 
-def load_demo(conn: Connection, name: str, demo: dict[str, Any]) -> dict[str, str]:
+def load_demo(conn: Connection, name: str, demo: DemoSpec) -> dict[str, str]:
     """Create the demo's users and play its records; returns the new users' passwords.
 
     Nothing happens when the users exist (the demo was played before); a
     demo whose users exist only in part is refused rather than played with
     people whose passwords are unknown.
     """
-    users = demo.get("users", [])
-    names = [user["username"] for user in users]
+    users = demo.users
+    names = [user.username for user in users]
     taken = set(
         conn.execute(select(app_user.c.username).where(app_user.c.username.in_(names))).scalars()
     )
@@ -117,19 +133,19 @@ def load_demo(conn: Connection, name: str, demo: dict[str, Any]) -> dict[str, st
             "played only into a database that has none of its users."
         )
     passwords = {
-        user["username"]: create_user(
+        user.username: create_user(
             conn,
             SYSTEM,
-            username=user["username"],
-            full_name=user["full_name"],
-            email=user.get("email", ""),
-            roles=user.get("roles", []),
-            password=user.get("password"),
+            username=user.username,
+            full_name=user.full_name,
+            email=_given(user.email) or "",
+            roles=list(user.roles),
+            password=_given(user.password),
             one_time=False,  # demo users sign in and sign straight away
         )
         for user in users
     }
-    _DemoRun(conn, name, passwords).play(demo.get("records", []))
+    _DemoRun(conn, name, passwords).play(demo.records)
     return passwords
 
 
@@ -160,14 +176,14 @@ class _DemoRun:
         #: Records with a higher id were created while this demo was played.
         self.floor = conn.execute(select(func.coalesce(func.max(record.c.id), 0))).scalar_one()
 
-    def play(self, entries: list[dict[str, Any]]) -> None:
+    def play(self, entries: tuple[DemoRecordSpec, ...]) -> None:
         for index, item in enumerate(entries):
             path = f"records[{index}]"
-            with _at(path, item["ref"]):
-                self.records[item["ref"]] = self._record(item)
-            type_key, record_id = self.records[item["ref"]]
-            for number, step in enumerate(item.get("steps", [])):
-                with _at(f"{path}.steps[{number}]", item["ref"]):
+            with _at(path, item.ref):
+                self.records[item.ref] = self._record(item)
+            type_key, record_id = self.records[item.ref]
+            for number, step in enumerate(_steps(item)):
+                with _at(f"{path}.steps[{number}]", item.ref):
                     self._step(type_key, record_id, step)
 
     def _person(self, username: str) -> Principal:
@@ -175,20 +191,25 @@ class _DemoRun:
         assert person is not None, "a demo user was created in this transaction"
         return person
 
-    def _record(self, item: dict[str, Any]) -> tuple[str, int]:
-        if "data" in item:
-            author = self._person(item["by"])
-            view = create_record(
-                self.conn,
-                author,
-                item["type"],
-                self._values(item["data"], author),
-                audit_details={"demo": self.name, "ref": item["ref"]},
-            )
-            return item["type"], view["id"]
-        if "find" in item:
-            return item["type"], self._find(item["type"], item["find"])
-        return self.records[item["ref"]]
+    def _record(self, item: DemoRecordSpec) -> tuple[str, int]:
+        """The entry's record: an earlier entry's (``ref`` alone), one found, or one created."""
+        if isinstance(item.type, UnsetType):
+            return self.records[item.ref]
+        if not isinstance(item.find, UnsetType):
+            return item.type, self._find(item.type, item.find)
+        data, by = item.data, item.by
+        assert not isinstance(data, UnsetType) and not isinstance(by, UnsetType), (
+            "DemoRecordSpec refuses a typed entry that neither finds nor creates"
+        )
+        author = self._person(by)
+        view = create_record(
+            self.conn,
+            author,
+            item.type,
+            self._values(data, author),
+            audit_details={"demo": self.name, "ref": item.ref},
+        )
+        return item.type, view["id"]
 
     def _find(self, type_key: str, wanted: dict[str, Any]) -> int:
         """The one record of ``type_key`` made by an earlier step whose fields match ``wanted``."""
@@ -209,10 +230,10 @@ class _DemoRun:
             raise ValidationFailed("The demo is not valid.", [FieldError("find", message)])
         return found[0]
 
-    def _step(self, type_key: str, record_id: int, step: dict[str, Any]) -> None:
+    def _step(self, type_key: str, record_id: int, step: DemoStepSpec) -> None:
         """Values the step's user enters, then the transition they run (signed if it must be)."""
-        person = self._person(step["by"])
-        if step.get("data"):
+        person = self._person(step.by)
+        if not isinstance(step.data, UnsetType):
             version = self.conn.execute(
                 select(record.c.version).where(record.c.id == record_id)
             ).scalar_one()
@@ -221,19 +242,19 @@ class _DemoRun:
                 person,
                 type_key,
                 record_id,
-                self._values(step["data"], person),
+                self._values(step.data, person),
                 expected_version=version,
-                reason=step.get("reason"),
+                reason=_given(step.reason),
             )
-        if "transition" in step:
+        if not isinstance(step.transition, UnsetType):
             execute_transition(
                 self.conn,
                 person,
                 type_key,
                 record_id,
-                step["transition"],
-                reason=step.get("reason"),
-                signer=self._signer(type_key, step["transition"], step["by"]),
+                step.transition,
+                reason=_given(step.reason),
+                signer=self._signer(type_key, step.transition, step.by),
             )
 
     def _signer(self, type_key: str, transition_key: str, username: str) -> Principal | None:
@@ -250,7 +271,8 @@ class _DemoRun:
         if not model.workflow:  # the transition refuses the step, saying why
             return None
         workflow = workflow_model(self.conn, model.workflow)
-        if not (workflow.transitions.get(transition_key) or {}).get("signature"):
+        transition = workflow.transition_specs.get(transition_key)
+        if transition is None or not transition.signature_meaning:
             return None
         signer = self.signers.get(username)
         if signer is None:

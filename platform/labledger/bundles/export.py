@@ -22,9 +22,14 @@ from labledger.identity.principal import EVERYONE, Principal
 from labledger.identity.roles import ADMIN_ROLE, list_roles
 from labledger.integration.mappings import export_mappings
 from labledger.metadata import versions
+from labledger.metadata.spec import ObjectTypeSpec, WorkflowSpec
+from labledger.metadata.spec.fields import ReferenceField
+from labledger.metadata.spec.workflow import CreateAction
 from labledger.metadata.types import KIND as TYPE_KIND
+from labledger.metadata.types import type_model
 from labledger.printing.templates import KIND as PRINT_TEMPLATE_KIND
 from labledger.records.states import WORKFLOW_KIND
+from labledger.workflows.model import workflow_model
 
 DEFAULT_NAME = "configuration"
 DEFAULT_VERSION = "1"
@@ -42,33 +47,32 @@ def export_bundle(
     """The bundle of all types (``types=None``) or of the given ones and what they need."""
     require_configure(actor)
     stored_types = versions.keys(conn, TYPE_KIND)
-    definitions = {key: _current(conn, TYPE_KIND, key) for key in stored_types}
     if types is None:
-        workflows = {
-            k: _current(conn, WORKFLOW_KIND, k) for k in versions.keys(conn, WORKFLOW_KIND)
-        }
-        selected = definitions
+        selected = set(stored_types)
+        workflows = set(versions.keys(conn, WORKFLOW_KIND))
         role_keys = {r["key"] for r in list_roles(conn)}
     else:
         wanted = list(dict.fromkeys(types))
-        unknown = [key for key in wanted if key not in definitions]
+        unknown = [key for key in wanted if key not in stored_types]
         if unknown:
             raise ValidationFailed(
                 "The configuration was not exported.",
                 [FieldError("types", f"there is no object type '{key}'") for key in unknown],
             )
-        selected, workflows = _needed(conn, wanted, definitions)
-        role_keys = _roles_named(selected.values(), workflows.values())
+        type_specs, workflow_specs = _needed(conn, wanted)
+        selected, workflows = set(type_specs), set(workflow_specs)
+        role_keys = _roles_named(type_specs.values(), workflow_specs.values())
     role_keys.discard(ADMIN_ROLE["key"])
+    # The definitions go out as they were published (the structs would drop defaults).
     bundle = {
         "format": FORMAT,
         "name": name,
         "version": version,
         "description": description,
         "roles": [r for r in list_roles(conn) if r["key"] in role_keys],
-        "workflows": [workflows[key] for key in sorted(workflows)],
-        "types": [selected[key] for key in sorted(selected)],
-        "mappings": export_mappings(conn, set(selected)),
+        "workflows": [_current(conn, WORKFLOW_KIND, key) for key in sorted(workflows)],
+        "types": [_current(conn, TYPE_KIND, key) for key in sorted(selected)],
+        "mappings": export_mappings(conn, selected),
         "print_templates": _print_templates(conn, set(selected)),
     }
     errors = envelope_errors(bundle)
@@ -92,32 +96,33 @@ def _current(conn: Connection, kind: str, key: str) -> dict[str, Any]:
 
 
 def _needed(
-    conn: Connection, wanted: list[str], definitions: dict[str, dict[str, Any]]
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    conn: Connection, wanted: list[str]
+) -> tuple[dict[str, ObjectTypeSpec], dict[str, WorkflowSpec]]:
     """The closure of ``wanted`` over references, workflows and workflow-created types."""
-    types: dict[str, dict[str, Any]] = {}
-    workflows: dict[str, dict[str, Any]] = {}
+    types: dict[str, ObjectTypeSpec] = {}
+    workflows: dict[str, WorkflowSpec] = {}
     pending = list(wanted)
     while pending:
         key = pending.pop()
         if key in types:
             continue
-        definition = types[key] = definitions[key]
-        pending += [f["to"] for f in definition["fields"] if f["type"] == "reference"]
-        workflow_key = definition.get("workflow")
-        if workflow_key and workflow_key not in workflows:
-            workflow = workflows[workflow_key] = _current(conn, WORKFLOW_KIND, workflow_key)
+        spec = types[key] = type_model(conn, key).spec
+        pending += [f.to for f in spec.fields if isinstance(f, ReferenceField)]
+        if spec.workflow and spec.workflow not in workflows:
+            workflow = workflows[spec.workflow] = workflow_model(conn, spec.workflow).spec
             pending += [
-                action["record_type"]
-                for transition in workflow["transitions"]
-                for action in transition.get("actions", [])
-                if action["type"] == "create"
+                action.record_type
+                for transition in workflow.transitions
+                for action in transition.actions
+                if isinstance(action, CreateAction)
             ]
     return types, workflows
 
 
-def _roles_named(types: Iterable[dict[str, Any]], workflows: Iterable[dict[str, Any]]) -> set[str]:
-    named = {r for t in types for roles in t.get("permissions", {}).values() for r in roles}
-    named |= {r for w in workflows for t in w["transitions"] for r in t.get("roles", [])}
+def _roles_named(types: Iterable[ObjectTypeSpec], workflows: Iterable[WorkflowSpec]) -> set[str]:
+    named = {
+        r for t in types for r in (*t.permissions.read, *t.permissions.create, *t.permissions.edit)
+    }
+    named |= {r for w in workflows for t in w.transitions for r in t.roles}
     named.discard(EVERYONE)
     return named

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from labledger.canonical import canonical_json, sha256_hex
@@ -23,6 +24,8 @@ from labledger.errors import FieldError, PayloadTooLarge, ValidationFailed
 from labledger.limits import check_json_depth
 from labledger.metadata.messages import field_errors, json_path
 from labledger.metadata.schemas import meta_validator
+from labledger.metadata.spec import decode
+from labledger.metadata.spec.bundle import BundleRecordSpec
 from labledger.settings import BUNDLE_MAX_BYTES_ENV
 
 FORMAT = "labledger.bundle/1"
@@ -55,6 +58,11 @@ class Bundle:
     def section(self, name: str) -> list[Any]:
         items: list[Any] = self.body.get(name, [])
         return items
+
+    @cached_property
+    def records(self) -> tuple[BundleRecordSpec, ...]:
+        """The seed records, decoded once (the document checks have validated them)."""
+        return tuple(decode(item, BundleRecordSpec) for item in self.section("records"))
 
 
 def schema_errors(value: Any, pointer: str = "") -> list[FieldError]:

@@ -12,18 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from msgspec import UnsetType
 from sqlalchemy import Connection, select
 
 from labledger.bundles.format import Bundle, is_record_ref, record_refs
 from labledger.canonical import content_hash
 from labledger.db.tables import record, role
-from labledger.errors import FieldError
+from labledger.errors import FieldError, NotFound
 from labledger.integration.mappings import MAPPING_KIND
 from labledger.metadata import versions
+from labledger.metadata.spec.bundle import BundleRecordSpec
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.metadata.types import type_model
 from labledger.printing.templates import KIND as PRINT_TEMPLATE_KIND
-from labledger.records.states import WORKFLOW_KIND
+from labledger.records.states import WORKFLOW_KIND, state_table
 
 ROLE_KIND = "role"
 #: The manifest of an imported bundle: its items and the records it created.
@@ -142,19 +144,19 @@ def with_ids(value: Any, refs: dict[str, int]) -> Any:
 
 
 def record_problems(
-    conn: Connection, item: dict[str, Any], refs: dict[str, int], *, migrate: bool
+    conn: Connection, item: BundleRecordSpec, refs: dict[str, int], *, migrate: bool
 ) -> list[FieldError]:
     """Why the bundle's record ``item`` cannot be created: unknown refs, type or state."""
     problems = [
         FieldError(path, f"record '{ref}' was not imported")
-        for field_key, value in item["data"].items()
+        for field_key, value in item.data.items()
         for path, ref in record_refs(f"data.{field_key}", value)
         if ref not in refs
     ]
-    if versions.current_version(conn, TYPE_KIND, item["type"]) is None:
-        problems.append(FieldError("type", f"there is no object type '{item['type']}'"))
-    elif "state" in item:
-        problems += _state_problems(conn, item["type"], item["state"], migrate=migrate)
+    if versions.current_version(conn, TYPE_KIND, item.type) is None:
+        problems.append(FieldError("type", f"there is no object type '{item.type}'"))
+    elif not isinstance(item.state, UnsetType):
+        problems += _state_problems(conn, item.type, item.state, migrate=migrate)
     return problems
 
 
@@ -165,17 +167,19 @@ def _state_problems(
     workflow = type_model(conn, type_key).workflow
     if not workflow:
         return [FieldError("state", f"type '{type_key}' has no workflow, so no states")]
-    found = versions.current(conn, WORKFLOW_KIND, workflow)
-    defined = found[1]["states"] if found else []
-    states = [s["key"] for s in defined]
-    if state not in states:
+    try:
+        table = state_table(conn, workflow)
+    except NotFound:  # refused in the same bundle: reported there
+        table = None
+    states = [] if table is None else list(table.states)
+    if table is None or state not in states:
         return [
             FieldError(
                 "state",
                 f"'{state}' is not a state of workflow '{workflow}' ({', '.join(states)})",
             )
         ]
-    initial = next((s["key"] for s in defined if s.get("initial")), None)
+    initial = table.initial_state
     if migrate or state == initial:
         return []
     return [

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from msgspec import UnsetType
 from sqlalchemy import Connection
 
 from labledger.canonical import sha256_hex
@@ -65,8 +66,9 @@ def prepare(
         )
     model = type_model(conn, mapping.target)
     _check_permissions(actor, model, mapping)
-    server_limit = settings_of(conn).import_max_bytes
-    limit = min(mapping.get("max_bytes", server_limit), server_limit)
+    limit = settings_of(conn).import_max_bytes
+    if not isinstance(mapping.spec.max_bytes, UnsetType):
+        limit = min(mapping.spec.max_bytes, limit)
     if len(raw) > limit:
         raise PayloadTooLarge(
             f"The file is {len(raw):,} bytes; mapping '{mapping_key}' takes at most {limit:,}.",
@@ -90,10 +92,10 @@ def prepare(
 
 def _check_permissions(actor: Principal, model: TypeModel, mapping: Mapping) -> None:
     match = mapping.match
-    if (not match or match.get("create", True)) and not model.allows(actor, "create"):
-        raise Forbidden(f"You may not create {model.definition['plural']}.")
+    if (not match or match.create) and not model.allows(actor, "create"):
+        raise Forbidden(f"You may not create {model.spec.plural}.")
     if match and not model.allows(actor, "edit"):
-        raise Forbidden(f"You may not edit {model.definition['plural']}.")
+        raise Forbidden(f"You may not edit {model.spec.plural}.")
 
 
 def check_rows(conn: Connection, actor: Principal, mapping: Mapping, rows: list[Row]) -> None:
@@ -142,7 +144,7 @@ def record_errors(row: Row, mapping: Mapping, errors: list[FieldError]) -> None:
 
 def _column_of(mapping: Mapping, key: str | None) -> str | None:
     """The file's column (or the constant) that sets field ``key``."""
-    for column in mapping.columns:
-        if column["field"] == key:
-            return str(column["source"])
+    for column in mapping.spec.columns:
+        if column.field == key:
+            return column.source
     return "(constant)" if key in mapping.constants else None

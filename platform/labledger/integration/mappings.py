@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import UnsetType
 from sqlalchemy import Connection
 
 from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
@@ -31,6 +32,9 @@ from labledger.metadata.messages import field_errors
 from labledger.metadata.model import TypeModel
 from labledger.metadata.publishing import publish_version
 from labledger.metadata.schemas import meta_validator
+from labledger.metadata.spec import MappingSpec, decode
+from labledger.metadata.spec.fields import DecimalField, IntegerField, ReferenceField
+from labledger.metadata.spec.mapping import ColumnSpec, MatchSpec
 from labledger.metadata.types import type_model
 from labledger.records.service import state_rules
 from labledger.records.validation import SYSTEM_SET_MESSAGE
@@ -46,64 +50,65 @@ UNMAPPABLE = ("attachment", "computed")
 
 @dataclass(frozen=True)
 class Mapping:
-    """One published version of a mapping, with its settings and defaults applied."""
+    """One published version of a mapping: as stored (``definition``) and decoded (``spec``)."""
 
     key: str
     version: int
     definition: dict[str, Any]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.definition.get(name, default)
+    spec: MappingSpec
 
     @property
     def target(self) -> str:
-        target: str = self.definition["target"]
-        return target
-
-    @property
-    def columns(self) -> list[dict[str, Any]]:
-        columns: list[dict[str, Any]] = self.definition["columns"]
-        return columns
+        return self.spec.target
 
     @property
     def constants(self) -> dict[str, Any]:
-        constants: dict[str, Any] = self.definition.get("constants", {})
-        return constants
+        return constants_of(self.spec)
 
     @property
-    def match(self) -> dict[str, Any] | None:
-        match: dict[str, Any] | None = self.definition.get("match")
-        return match
+    def match(self) -> MatchSpec | None:
+        return None if isinstance(self.spec.match, UnsetType) else self.spec.match
 
     @property
     def atomic(self) -> bool:
-        mode: str = self.definition.get("mode", "atomic")
-        return mode == "atomic"
+        return self.spec.mode == "atomic"
 
     def required_sources(self) -> list[str]:
         """Columns the file must have: every mapped column not marked optional, the
         match column and the unit columns of required columns."""
         wanted: list[str] = []
-        for column in self.columns:
-            if column.get("optional"):
+        for column in self.spec.columns:
+            if column.optional:
                 continue
-            wanted.append(column["source"])
-            if column.get("unit", {}).get("source"):
-                wanted.append(column["unit"]["source"])
+            wanted.append(column.source)
+            if unit_source := unit_column(column):
+                wanted.append(unit_source)
         if self.match:
-            wanted.append(self.match["source"])
+            wanted.append(self.match.source)
         return list(dict.fromkeys(wanted))
 
     def known_sources(self) -> set[str]:
-        known = {c["source"] for c in self.columns}
-        known |= {c["unit"]["source"] for c in self.columns if c.get("unit", {}).get("source")}
+        known = {c.source for c in self.spec.columns}
+        known |= {source for c in self.spec.columns if (source := unit_column(c))}
         if self.match:
-            known.add(self.match["source"])
+            known.add(self.match.source)
         return known
 
 
+def constants_of(spec: MappingSpec) -> dict[str, Any]:
+    """The field values every row gets (none when the mapping gives none)."""
+    return {} if isinstance(spec.constants, UnsetType) else spec.constants
+
+
+def unit_column(column: ColumnSpec) -> str | None:
+    """The column that gives the unit of ``column``'s values, if the mapping names one."""
+    if isinstance(column.unit, UnsetType) or isinstance(column.unit.source, UnsetType):
+        return None
+    return column.unit.source
+
+
 def _unique_fields(model: TypeModel) -> set[str]:
-    return {key for key, fdef in model.fields.items() if fdef.get("unique")}
+    return {key for key, fspec in model.field_specs.items() if fspec.unique}
 
 
 def _model_or_none(conn: Connection, key: str) -> TypeModel | None:
@@ -122,37 +127,38 @@ def mapping_errors(conn: Connection, definition: Any, *, path_prefix: str = "") 
     errors = field_errors(meta_validator("mapping").iter_errors(definition), path_prefix)
     if errors:
         return errors
+    spec = decode(definition, MappingSpec)
 
     def error(path: str, message: str) -> None:
         errors.append(FieldError(f"{path_prefix}.{path}" if path_prefix else path, message))
 
     try:
-        codecs.lookup(definition.get("encoding", "utf-8"))
+        codecs.lookup(spec.encoding)
     except LookupError:
-        error("encoding", f"there is no text encoding '{definition['encoding']}'")
-    if definition.get("delimiter", ",") == definition.get("decimal_separator", "."):
+        error("encoding", f"there is no text encoding '{spec.encoding}'")
+    if spec.delimiter == spec.decimal_separator:
         error("decimal_separator", "must differ from the delimiter")
-    model = _model_or_none(conn, definition["target"])
+    model = _model_or_none(conn, spec.target)
     if model is None:
-        error("target", f"there is no object type '{definition['target']}'")
+        error("target", f"there is no object type '{spec.target}'")
         return errors
-    mapped = Counter(c["field"] for c in definition["columns"])
+    mapped = Counter(c.field for c in spec.columns)
     system_set = _system_set(conn, model)
-    for index, column in enumerate(definition["columns"]):
+    for index, column in enumerate(spec.columns):
         for path, message in _column_problems(conn, model, column, mapped, system_set):
             error(f"columns[{index}]{path}", message)
-    for key in definition.get("constants", {}):
+    for key in constants_of(spec):
         problem = _settable(model, key, system_set)
         if problem:
             error(f"constants.{key}", problem)
         elif key in mapped:
             error(f"constants.{key}", "is also mapped from a column")
-    match = definition.get("match")
-    if match:
-        if match["by"] == BY_NUMBER:
-            if match.get("create", True):
+    match = spec.match
+    if not isinstance(match, UnsetType):
+        if match.by == BY_NUMBER:
+            if match.create:
                 error("match.create", "must be false: records are not created with a given number")
-        elif match["by"] not in _unique_fields(model):
+        elif match.by not in _unique_fields(model):
             error("match.by", f"must be 'number' or a unique field of {model.label}")
     return errors
 
@@ -166,11 +172,11 @@ def _system_set(conn: Connection, model: TypeModel) -> frozenset[str]:
 
 
 def _settable(model: TypeModel, key: str, system_set: frozenset[str]) -> str | None:
-    fdef = model.fields.get(key)
-    if fdef is None:
+    fspec = model.field_specs.get(key)
+    if fspec is None:
         return f"{model.label} has no field '{key}'"
-    if fdef["type"] in UNMAPPABLE:
-        return f"is a {fdef['type']} field, which an import cannot set"
+    if fspec.kind in UNMAPPABLE:
+        return f"is a {fspec.kind} field, which an import cannot set"
     if key in system_set:
         return f"'{key}' {SYSTEM_SET_MESSAGE}, so an import cannot set it"
     return None
@@ -179,32 +185,32 @@ def _settable(model: TypeModel, key: str, system_set: frozenset[str]) -> str | N
 def _column_problems(
     conn: Connection,
     model: TypeModel,
-    column: dict[str, Any],
+    column: ColumnSpec,
     mapped: Counter[str],
     system_set: frozenset[str],
 ) -> Iterable[tuple[str, str]]:
-    key = column["field"]
+    key = column.field
     problem = _settable(model, key, system_set)
     if problem:
         yield ".field", problem
         return
     if mapped[key] > 1:
         yield ".field", f"'{key}' is mapped from more than one column"
-    fdef = model.fields[key]
-    lookup = column.get("lookup")
-    if lookup:
-        if fdef["type"] != "reference":
+    fspec = model.field_specs[key]
+    lookup = column.lookup
+    if not isinstance(lookup, UnsetType):
+        if not isinstance(fspec, ReferenceField):
             yield ".lookup", "only a reference field can look records up"
-        elif lookup["by"] != BY_NUMBER:
-            target = _model_or_none(conn, fdef["to"])
-            if target is None or lookup["by"] not in _unique_fields(target):
-                yield ".lookup.by", f"must be 'number' or a unique field of type '{fdef['to']}'"
-    unit = column.get("unit")
-    if unit:
-        if fdef["type"] not in NUMBER_TYPES:
+        elif lookup.by != BY_NUMBER:
+            target = _model_or_none(conn, fspec.to)
+            if target is None or lookup.by not in _unique_fields(target):
+                yield ".lookup.by", f"must be 'number' or a unique field of type '{fspec.to}'"
+    unit = column.unit
+    if not isinstance(unit, UnsetType):
+        if not isinstance(fspec, IntegerField | DecimalField):
             yield ".unit", "only a number field has a unit"
-        elif fdef.get("unit") and unit["expected"] != fdef["unit"]:
-            yield ".unit.expected", f"the field '{key}' is in {fdef['unit']}"
+        elif fspec.unit and unit.expected != fspec.unit:
+            yield ".unit.expected", f"the field '{key}' is in {fspec.unit}"
 
 
 def require_configure(actor: Principal) -> None:
@@ -242,7 +248,7 @@ def load_mapping(conn: Connection, key: str, version: int | None = None) -> Mapp
         body = versions.body_at(conn, MAPPING_KIND, key, version)
         if body is None:
             raise NotFound(f"Import mapping '{key}' has no version {version}.")
-    return Mapping(key, version, body)
+    return Mapping(key, version, body, decode(body, MappingSpec))
 
 
 def _may_read(conn: Connection, actor: Principal, mapping: Mapping) -> bool:
@@ -265,10 +271,10 @@ def readable_mapping(
 def mapping_summary(mapping: Mapping) -> dict[str, Any]:
     return {
         "key": mapping.key,
-        "label": mapping.get("label"),
+        "label": mapping.spec.label,
         "target": mapping.target,
-        "format": mapping.get("format", "csv"),
-        "mode": mapping.get("mode", "atomic"),
+        "format": mapping.spec.format,
+        "mode": mapping.spec.mode,
         "version": mapping.version,
     }
 

@@ -37,8 +37,7 @@ class ImportReport:
     @property
     def mode(self) -> str:
         """The mapping's mode: "atomic" (all rows or none) or row by row."""
-        mode: str = self.mapping.get("mode", "atomic")
-        return mode
+        return self.mapping.spec.mode
 
     @property
     def errors(self) -> list[RowError]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+from msgspec import UnsetType
 from sqlalchemy import Connection, select
 
 from labledger.canonical import canonical_json
@@ -25,6 +26,8 @@ from labledger.integration.mappings import BY_NUMBER, Mapping
 from labledger.integration.rows import Row, blank, convert, json_number
 from labledger.metadata.fieldtypes import sql_kind
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec import FieldSpec
+from labledger.metadata.spec.fields import ReferenceField
 from labledger.metadata.types import type_model
 
 #: Values per ``IN (...)`` when resolving lookups and matches.
@@ -92,14 +95,14 @@ def find_records(
     return found
 
 
-def _key_field(model: TypeModel, by: str) -> dict[str, Any] | None:
+def _key_field(model: TypeModel, by: str) -> FieldSpec | None:
     """The unique field records are named by (None: by their number)."""
-    return None if by == BY_NUMBER else model.fields[by]
+    return None if by == BY_NUMBER else model.field_specs[by]
 
 
-def _human_key(fdef: dict[str, Any] | None, value: Any, mapping: Mapping) -> Any:
-    """A record number (``fdef`` None) or a value of the unique field ``fdef``."""
-    return str(value).strip() if fdef is None else convert(fdef, value, mapping)
+def _human_key(fspec: FieldSpec | None, value: Any, mapping: Mapping) -> Any:
+    """A record number (``fspec`` None) or a value of the unique field ``fspec``."""
+    return str(value).strip() if fspec is None else convert(fspec, value, mapping)
 
 
 def _missing(type_key: str, by: str, value: Any) -> str:
@@ -114,34 +117,36 @@ def resolve_lookups(conn: Connection, model: TypeModel, mapping: Mapping, rows: 
     row with two unknown keys reports both.
     """
     readable = [not row.errors for row in rows]
-    for column in mapping.columns:
-        if not column.get("lookup"):
+    for column in mapping.spec.columns:
+        if isinstance(column.lookup, UnsetType):
             continue
-        source, key, by = column["source"], column["field"], column["lookup"]["by"]
-        fdef = model.fields[key]
+        reference = model.field_specs[column.field]
+        if not isinstance(reference, ReferenceField):
+            continue  # never: a lookup sits on a reference field (checked before reading)
+        source, key, by = column.source, column.field, column.lookup.by
         # A key is converted like the field it is compared with (a unique integer code ...).
-        by_field = _key_field(type_model(conn, fdef["to"]), by)
+        by_field = _key_field(type_model(conn, reference.to), by)
         wanted: dict[int, list[Any]] = {}
         for index, row in enumerate(rows):
             cell = row.cells.get(source)
             if not readable[index] or blank(cell):
                 continue
-            cells = row.data[key] if fdef.get("multiple") else [cell]
+            cells = row.data[key] if reference.multiple else [cell]
             try:
                 wanted[index] = [_human_key(by_field, c, mapping) for c in cells]
             except ValueError as exc:
                 row.fail(str(exc), source, key)
         keys = sorted({_key(v) for values in wanted.values() for v in values}, key=str)
-        found = find_records(conn, fdef["to"], by, keys)
+        found = find_records(conn, reference.to, by, keys)
         for index, values in wanted.items():
             ids = []
             for value in values:
                 target = found.get(_key(value))
                 if target is None:
-                    rows[index].fail(_missing(fdef["to"], by, value), source, key)
+                    rows[index].fail(_missing(reference.to, by, value), source, key)
                 else:
                     ids.append(target["id"])
-            rows[index].data[key] = ids if fdef.get("multiple") else ids[0] if ids else None
+            rows[index].data[key] = ids if reference.multiple else ids[0] if ids else None
 
 
 def resolve_matches(conn: Connection, model: TypeModel, mapping: Mapping, rows: list[Row]) -> None:
@@ -150,12 +155,12 @@ def resolve_matches(conn: Connection, model: TypeModel, mapping: Mapping, rows: 
     match = mapping.match
     if not match:
         return
-    source, by = match["source"], match["by"]
+    source, by = match.source, match.by
     keys: dict[int, Any] = {}
     for index, row in enumerate(rows):
         value = row.cells.get(source)
         if row.errors or blank(value):
-            if not row.errors and not match.get("create", True):
+            if not row.errors and not match.create:
                 row.fail("is empty; the mapping updates records named in this column", source)
             continue
         try:
@@ -169,7 +174,7 @@ def resolve_matches(conn: Connection, model: TypeModel, mapping: Mapping, rows: 
         if target is not None:
             row.target = target
             row.record = {"id": target["id"], "number": target["number"]}
-        elif not match.get("create", True):
+        elif not match.create:
             row.fail(_missing(model.key, by, value), source)
 
 
@@ -177,9 +182,9 @@ def check_repeats(model: TypeModel, mapping: Mapping, rows: list[Row]) -> None:
     """Refuse what the file says twice: the same row, the same record, the same unique value."""
     seen_rows: dict[bytes, int] = {}
     seen_targets: dict[Any, int] = {}
-    unique = [k for k, f in model.fields.items() if f.get("unique")]
+    unique = [k for k, f in model.field_specs.items() if f.unique]
     seen_values: dict[tuple[str, Any], int] = {}
-    source_of = {c["field"]: c["source"] for c in mapping.columns}
+    source_of = {c.field: c.source for c in mapping.spec.columns}
     match = mapping.match
     for row in rows:
         fingerprint = canonical_json(row.cells)
@@ -192,7 +197,7 @@ def check_repeats(model: TypeModel, mapping: Mapping, rows: list[Row]) -> None:
         if match and row.match_key is not None:
             named = ("record", row.target["id"]) if row.target else ("new", _key(row.match_key))
             if named in seen_targets:
-                row.fail(f"line {seen_targets[named]} already names this record", match["source"])
+                row.fail(f"line {seen_targets[named]} already names this record", match.source)
                 continue
             seen_targets[named] = row.line
         for key in unique:

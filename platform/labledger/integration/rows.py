@@ -19,10 +19,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from msgspec import UnsetType
+
 from labledger.errors import FieldError, ValidationFailed
-from labledger.integration.mappings import NUMBER_TYPES, Mapping
+from labledger.integration.mappings import NUMBER_TYPES, Mapping, unit_column
 from labledger.limits import check_json_depth
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec import FieldSpec
+from labledger.metadata.spec.fields import ReferenceField
+from labledger.metadata.spec.mapping import ColumnSpec, UnitSpec
 
 CREATE, UPDATE, UNCHANGED, ERROR = "create", "update", "unchanged", "error"
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -92,7 +97,7 @@ def _file_error(location: str, message: str) -> ValidationFailed:
 
 def decode(mapping: Mapping, raw: bytes) -> str:
     """The file's text in the mapping's encoding (a UTF-8 byte order mark is skipped)."""
-    encoding = mapping.get("encoding", "utf-8")
+    encoding = mapping.spec.encoding
     codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     try:
         return raw.decode(codec)
@@ -108,8 +113,8 @@ def decode(mapping: Mapping, raw: bytes) -> str:
 
 
 def _csv_rows(mapping: Mapping, text: str) -> list[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=mapping.get("delimiter", ","))
-    skip = mapping.get("skip_lines", 0)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=mapping.spec.delimiter)
+    skip = mapping.spec.skip_lines
     header: list[str] | None = None
     rows: list[Row] = []
     last_line = 0
@@ -144,7 +149,7 @@ def _check_header(mapping: Mapping, header: list[str], line: int) -> None:
         for name in mapping.required_sources()
         if name not in header
     ]
-    if mapping.get("strict_header"):
+    if mapping.spec.strict_header:
         known = mapping.known_sources()
         errors += [
             FieldError("header", f"the column '{name}' is not one the mapping knows (line {line})")
@@ -197,11 +202,7 @@ def _json_rows(mapping: Mapping, text: str) -> list[Row]:
 def read_rows(mapping: Mapping, raw: bytes) -> list[Row]:
     """The file's data rows, or a ``ValidationFailed`` naming why it cannot be read."""
     text = decode(mapping, raw)
-    rows = (
-        _json_rows(mapping, text)
-        if mapping.get("format", "csv") == "json"
-        else _csv_rows(mapping, text)
-    )
+    rows = _json_rows(mapping, text) if mapping.spec.format == "json" else _csv_rows(mapping, text)
     if not rows:
         raise _file_error("file", "has no data rows")
     return rows
@@ -218,17 +219,22 @@ def split_list(value: Any, mapping: Mapping) -> Any:
     """The values of a list cell (``a|b|c``); a JSON list is already one."""
     if not isinstance(value, str):
         return value
-    return [p.strip() for p in value.split(mapping.get("list_separator", "|")) if p.strip()]
+    return [p.strip() for p in value.split(mapping.spec.list_separator) if p.strip()]
 
 
-def convert(fdef: dict[str, Any], value: Any, mapping: Mapping) -> Any:
-    """A cell as the value of field ``fdef``; numbers stay Decimal until units are applied.
+def many_references(fspec: FieldSpec) -> bool:
+    """Whether the field holds a list of references (its cell lists several records)."""
+    return isinstance(fspec, ReferenceField) and fspec.multiple
+
+
+def convert(fspec: FieldSpec, value: Any, mapping: Mapping) -> Any:
+    """A cell as the value of field ``fspec``; numbers stay Decimal until units are applied.
 
     Text from a CSV file is parsed by the field's type; values of a JSON file
     keep their JSON type (numbers become Decimal). Raises ValueError with
     the message for the report.
     """
-    kind = fdef["type"]
+    kind = fspec.kind
     if not isinstance(value, str):
         if kind in NUMBER_TYPES and isinstance(value, int | float) and not isinstance(value, bool):
             return Decimal(str(value))
@@ -239,7 +245,7 @@ def convert(fdef: dict[str, Any], value: Any, mapping: Mapping) -> Any:
             raise ValueError(f"'{text}' is not a whole number")
         return Decimal(text)
     if kind == "decimal":
-        if mapping.get("decimal_separator", ".") == ",":
+        if mapping.spec.decimal_separator == ",":
             text = text.replace(",", ".")
         if not _DECIMAL.match(text):
             raise ValueError(f"'{value.strip()}' is not a number")
@@ -248,7 +254,7 @@ def convert(fdef: dict[str, Any], value: Any, mapping: Mapping) -> Any:
         if text.lower() not in _BOOLEAN:
             raise ValueError(f"'{text}' is not true or false (true/false, yes/no, 1/0)")
         return _BOOLEAN[text.lower()]
-    if kind == "multi_choice" or (kind == "reference" and fdef.get("multiple")):
+    if kind == "multi_choice" or many_references(fspec):
         parts = split_list(text, mapping)
         return [int(p) if kind == "reference" and p.isdigit() else p for p in parts]
     if kind == "reference" and text.isdigit():
@@ -262,24 +268,24 @@ def json_number(value: Any) -> Any:
     return value
 
 
-def _apply_unit(row: Row, column: dict[str, Any], value: Decimal) -> Decimal | None:
-    unit = column["unit"]
-    if not unit.get("source"):
+def _apply_unit(row: Row, column: ColumnSpec, unit: UnitSpec, value: Decimal) -> Decimal | None:
+    source = unit_column(column)
+    if source is None:
         return value
-    given = row.cells.get(unit["source"])
+    given = row.cells.get(source)
     given = given.strip() if isinstance(given, str) else given
     if blank(given):
-        row.fail(f"gives no unit (expected {unit['expected']})", unit["source"], column["field"])
+        row.fail(f"gives no unit (expected {unit.expected})", source, column.field)
         return None
-    if given == unit["expected"]:
+    if given == unit.expected:
         return value
-    factor = unit.get("convert", {}).get(given)
+    conversions = {} if isinstance(unit.convert, UnsetType) else unit.convert
+    factor = conversions.get(given) if isinstance(given, str) else None
     if factor is None:
         row.fail(
-            f"unit '{given}' is not {unit['expected']}, and the mapping declares no "
-            "conversion for it",
-            unit["source"],
-            column["field"],
+            f"unit '{given}' is not {unit.expected}, and the mapping declares no conversion for it",
+            source,
+            column.field,
         )
         return None
     return value * Decimal(str(factor))
@@ -287,22 +293,22 @@ def _apply_unit(row: Row, column: dict[str, Any], value: Decimal) -> Decimal | N
 
 def convert_row(model: TypeModel, mapping: Mapping, row: Row) -> None:
     data = {key: value for key, value in mapping.constants.items()}
-    for column in mapping.columns:
-        source, key = column["source"], column["field"]
+    for column in mapping.spec.columns:
+        source, key = column.source, column.field
         value = row.cells.get(source)
         if blank(value):
             continue
-        fdef = model.fields[key]
-        if column.get("lookup"):  # human keys, replaced by ids once looked up
-            data[key] = split_list(value, mapping) if fdef.get("multiple") else value
+        fspec = model.field_specs[key]
+        if column.lookup:  # human keys, replaced by ids once looked up
+            data[key] = split_list(value, mapping) if many_references(fspec) else value
             continue
         try:
-            converted = convert(fdef, value, mapping)
+            converted = convert(fspec, value, mapping)
         except ValueError as exc:
             row.fail(str(exc), source, key)
             continue
-        if column.get("unit") and isinstance(converted, Decimal):
-            converted = _apply_unit(row, column, converted)
+        if not isinstance(column.unit, UnsetType) and isinstance(converted, Decimal):
+            converted = _apply_unit(row, column, column.unit, converted)
             if converted is None:
                 continue
         data[key] = json_number(converted)

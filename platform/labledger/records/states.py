@@ -3,8 +3,9 @@
 Every write of record data is checked against its state (fields locked in
 it, fields required to be in it, fields only workflow steps write), and lists
 hide records in final states. The record store needs only these facts, so it
-reads them here from the versioned definition; the workflow engine, which
-builds on the record store, compiles the rest (guards, transitions) itself.
+reads them here from the versioned definition, decoded into its struct once
+per version; the workflow engine, which builds on the record store, compiles
+the rest (guards, transitions) itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from sqlalchemy import Connection
 from labledger.errors import NotFound
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec import StateSpec, WorkflowSpec, decode
+from labledger.metadata.versions import Compiled
 from labledger.metadata.workflow_fit import WORKFLOW_KIND as WORKFLOW_KIND
 
 
@@ -33,14 +36,11 @@ class StateRules:
     system_set: frozenset[str] = frozenset()
 
 
-def _action_fields(definition: dict[str, Any]) -> frozenset[str]:
+def _action_fields(spec: WorkflowSpec) -> frozenset[str]:
     """Fields the workflow's steps write (``set`` actions, ``link_field`` of ``create``
     actions): the system records them, people never give them."""
     return frozenset(
-        action.get("field") or action["link_field"]
-        for t in definition["transitions"]
-        for action in t.get("actions", [])
-        if action["type"] == "set" or action.get("link_field")
+        field for t in spec.transitions for action in t.actions if (field := action.written_field)
     )
 
 
@@ -50,45 +50,56 @@ class StateTable:
 
     initial_state: str
     final_states: frozenset[str]
-    states: dict[str, dict[str, Any]]
+    states: dict[str, StateSpec]
     action_fields: frozenset[str]
 
     def locked_fields(self, model: TypeModel, state: str | None) -> frozenset[str]:
         """Fields of ``model`` that may not change in ``state``."""
-        editable = self.states.get(state or "", {}).get("editable", "all")
+        found = self.states.get(state or "")
+        editable = "all" if found is None else found.editable
         if editable == "all":
             return frozenset()
         if editable == "none":
-            return frozenset(model.fields)
-        return frozenset(model.fields) - set(editable)
+            return frozenset(model.field_specs)
+        return frozenset(model.field_specs) - set(editable)
 
     def rules(self, model: TypeModel, state: str | None) -> StateRules:
+        found = self.states.get(state or "")
         return StateRules(
             initial_state=self.initial_state,
             locked=self.locked_fields(model, state) if state else frozenset(),
-            required=frozenset(self.states.get(state or "", {}).get("required", [])),
+            required=frozenset(() if found is None else found.required),
             system_set=model.system_set | self.action_fields,
         )
 
 
 def _state_table(key: str, version: int, definition: dict[str, Any]) -> StateTable:
+    """The state table of one version, its definition decoded once (cached below)."""
+    spec = decode(definition, WorkflowSpec)
     return StateTable(
-        initial_state=next(s["key"] for s in definition["states"] if s.get("initial")),
-        final_states=frozenset(s["key"] for s in definition["states"] if s.get("final")),
-        states={s["key"]: s for s in definition["states"]},
-        action_fields=_action_fields(definition),
+        initial_state=next(s.key for s in spec.states if s.initial),
+        final_states=frozenset(s.key for s in spec.states if s.final),
+        states={s.key: s for s in spec.states},
+        action_fields=_action_fields(spec),
     )
 
 
 _TABLES = versions.CompiledCache(WORKFLOW_KIND, _state_table)
 
 
-def state_table(conn: Connection, key: str) -> StateTable:
-    """The states of the current version of workflow ``key``."""
-    found = _TABLES.get(conn, key)
+def current_workflow(
+    cache: versions.CompiledCache[Compiled], conn: Connection, key: str
+) -> Compiled:
+    """The compiled form in ``cache`` of the current version of workflow ``key``."""
+    found = cache.get(conn, key)
     if found is None:
         raise NotFound(f"There is no workflow '{key}'.")
     return found
+
+
+def state_table(conn: Connection, key: str) -> StateTable:
+    """The states of the current version of workflow ``key``."""
+    return current_workflow(_TABLES, conn, key)
 
 
 def state_rules(conn: Connection, model: TypeModel, state: str | None) -> StateRules:

@@ -8,8 +8,8 @@ from litestar.response import Template
 from labledger.db.engine import Database
 from labledger.identity.sessions import WebSession
 from labledger.metadata.types import list_types, readable_model
-from labledger.records.work import my_work
 from labledger.web.pages import page
+from labledger.workflows.work import my_work
 
 
 class HomeController(Controller):

@@ -31,7 +31,6 @@ from labledger.records.preview import visible_fields
 from labledger.records.query import ListQuery, list_records
 from labledger.records.related import referencing_records, referencing_types
 from labledger.records.service import expression_context, state_rules
-from labledger.records.work import overdue_check
 from labledger.web.display import Formatter, sections, utc_text
 from labledger.web.downloads import attachment_download
 from labledger.web.fragments import fragment, is_htmx
@@ -40,6 +39,7 @@ from labledger.workflows.engine import available_transitions, record_with_signat
 from labledger.workflows.model import workflow_model
 from labledger.workflows.refusals import SIGN_REFUSED, TRANSITION_REFUSED
 from labledger.workflows.signatures import CURRENT, EARLIER_VERSION
+from labledger.workflows.work import overdue_check
 
 #: Sort orders every list offers besides its filterable fields.
 BASE_SORTS = [

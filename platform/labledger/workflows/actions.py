@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from labledger.errors import FieldError, ValidationFailed
-from labledger.metadata.model import TypeModel
+from labledger.metadata.spec import TransitionSpec
+from labledger.metadata.spec.workflow import CreateAction, SetAction
 from labledger.records.checks import checked_data
 from labledger.records.create import RecordBatch
 from labledger.records.states import StateRules
@@ -18,17 +19,15 @@ from labledger.workflows.evaluation import compiled, evaluate, for_each_items
 from labledger.workflows.step import StepContext
 
 
-def _labelled(model: TypeModel, errors: list[FieldError]) -> str:
+def _labelled(ctx: StepContext, errors: list[FieldError]) -> str:
     """Field errors as a person reads them, e.g. "Score: must be at most 10"."""
-    parts = []
-    for error in errors:
-        key = error.field.removeprefix("data.")
-        parts.append(f"{model.fields.get(key, {}).get('label', key)}: {error.message}")
-    return "; ".join(parts)
+    return "; ".join(
+        f"{ctx.field_label(error.field.removeprefix('data.'))}: {error.message}" for error in errors
+    )
 
 
 def _checked_step_data(
-    ctx: StepContext, transition: dict[str, Any], data: dict[str, Any]
+    ctx: StepContext, transition: TransitionSpec, data: dict[str, Any]
 ) -> dict[str, Any]:
     """The record's data after the step's actions, through the same field checks as a
     person's save (type, limits, options, pattern, rules; computed fields recomputed).
@@ -51,31 +50,31 @@ def _checked_step_data(
         )
     except ValidationFailed as exc:
         raise ValidationFailed(
-            f"'{transition['label']}' was refused: the record's values after its actions "
-            f"are not valid ({_labelled(ctx.model, exc.errors)}).",
+            f"'{transition.label}' was refused: the record's values after its actions "
+            f"are not valid ({_labelled(ctx, exc.errors)}).",
             exc.errors,
         ) from None
 
 
 def _create_records(
     ctx: StepContext,
-    transition: dict[str, Any],
+    transition: TransitionSpec,
     data: dict[str, Any],
-    action: dict[str, Any],
+    action: CreateAction,
 ) -> list[dict[str, Any]]:
     """The records a ``create`` action makes, one per ``for_each`` item, stored together."""
     batch = RecordBatch(
         ctx.conn,
         ctx.actor,
-        action["record_type"],
+        action.record_type,
         skip_permission=True,
         as_system=True,
     )
-    details = {"created_by_transition": transition["key"], "source": ctx.row["number"]}
+    details = {"created_by_transition": transition.key, "source": ctx.row["number"]}
     items = [
         {
             key: value
-            for key, source in action["fields"].items()
+            for key, source in action.fields.items()
             if (value := evaluate(ctx, data, compiled(source), extra)) is not None
         }
         for extra in for_each_items(ctx, data, action)
@@ -87,15 +86,15 @@ def _create_records(
 
 
 def run_actions(
-    ctx: StepContext, transition: dict[str, Any], data: dict[str, Any]
+    ctx: StepContext, transition: TransitionSpec, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Set fields and create linked records; returns the record's new data."""
     data = dict(data)
-    for action in transition.get("actions", []):
-        if action["type"] == "set":
-            data[action["field"]] = evaluate(ctx, data, compiled(action["expression"]))
-        elif action["type"] == "create":
+    for action in transition.actions:
+        if isinstance(action, SetAction):
+            data[action.field] = evaluate(ctx, data, compiled(action.expression))
+        elif isinstance(action, CreateAction):
             created = _create_records(ctx, transition, data, action)
-            if action.get("link_field") and created:
-                data[action["link_field"]] = created[-1]["id"]
+            if action.link_field and created:
+                data[action.link_field] = created[-1]["id"]
     return _checked_step_data(ctx, transition, data)

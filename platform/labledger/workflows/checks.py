@@ -7,14 +7,17 @@ refuse a step that is attempted anyway, so the two can never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import UnsetType
 from sqlalchemy import Connection, select
 
 from labledger.db.tables import audit_event
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import Principal
+from labledger.metadata.spec import TransitionSpec
 from labledger.metadata.types import readable_model
 from labledger.records.validation import is_empty
 from labledger.workflows.evaluation import guard_refusal
@@ -33,7 +36,7 @@ class Blocker:
     fields: tuple[str, ...] = ()
 
 
-def _earlier_actors(conn: Connection, record_id: int, transitions: list[str]) -> set[str]:
+def _earlier_actors(conn: Connection, record_id: int, transitions: Sequence[str]) -> set[str]:
     rows = conn.execute(
         select(audit_event.c.actor, audit_event.c.details).where(
             audit_event.c.record_id == record_id, audit_event.c.action == "record.transition"
@@ -42,7 +45,7 @@ def _earlier_actors(conn: Connection, record_id: int, transitions: list[str]) ->
     return {r.actor for r in rows if (r.details or {}).get("transition") in transitions}
 
 
-def _field_authors(conn: Connection, record_id: int, fields: list[str]) -> set[str]:
+def _field_authors(conn: Connection, record_id: int, fields: Sequence[str]) -> set[str]:
     """Whoever entered or changed one of ``fields`` on the record, by the audit trail.
 
     Every write names the fields it changed in its event (by hand, in a grid,
@@ -58,17 +61,17 @@ def _field_authors(conn: Connection, record_id: int, fields: list[str]) -> set[s
     return {r.actor for r in rows if set(fields) & set(r.changes or {})}
 
 
-def _separation_blocker(ctx: StepContext, transition: dict[str, Any]) -> Blocker | None:
-    separation = transition.get("separation") or {}
-    if not separation:
+def _separation_blocker(ctx: StepContext, transition: TransitionSpec) -> Blocker | None:
+    separation = transition.separation
+    if isinstance(separation, UnsetType):
         return None
     actor = ctx.actor
-    same_as_creator = separation.get("creator") and ctx.row["created_by"] == actor.username
-    earlier = _earlier_actors(ctx.conn, ctx.row["id"], separation.get("transitions", []))
-    authors = _field_authors(ctx.conn, ctx.row["id"], separation.get("authors_of", []))
+    same_as_creator = separation.creator and ctx.row["created_by"] == actor.username
+    earlier = _earlier_actors(ctx.conn, ctx.row["id"], separation.transitions)
+    authors = _field_authors(ctx.conn, ctx.row["id"], separation.authors_of)
     if not (same_as_creator or actor.username in earlier | authors):
         return None
-    message = separation.get("message") or (
+    message = separation.message or (
         "Separation of duties: you created this record, did an earlier step on it or "
         "entered what this step judges, so someone else must do this one."
     )
@@ -76,25 +79,23 @@ def _separation_blocker(ctx: StepContext, transition: dict[str, Any]) -> Blocker
 
 
 def _missing_fields(
-    ctx: StepContext, transition: dict[str, Any], data: dict[str, Any]
+    ctx: StepContext, transition: TransitionSpec, data: dict[str, Any]
 ) -> Blocker | None:
-    set_by_step = {a.get("field") or a.get("link_field") for a in transition.get("actions", [])} - {
-        None
-    }
+    set_by_step = {a.written_field for a in transition.actions}
     wanted = [
-        *transition.get("requires_fields", []),
-        *(k for k in ctx.workflow.required_fields(transition["to"]) if k not in set_by_step),
+        *transition.requires_fields,
+        *(k for k in ctx.workflow.required_fields(transition.to) if k not in set_by_step),
     ]
     missing = tuple(dict.fromkeys(k for k in wanted if is_empty(data.get(k))))
     if not missing:
         return None
-    labels = ", ".join(ctx.model.fields.get(k, {}).get("label", k) for k in missing)
+    labels = ", ".join(ctx.field_label(k) for k in missing)
     return Blocker(FIELDS, f"Fill in first: {labels}.", missing)
 
 
 def blockers(
     ctx: StepContext,
-    transition: dict[str, Any],
+    transition: TransitionSpec,
     data: dict[str, Any],
     reason: str | None,
     *,
@@ -102,18 +103,16 @@ def blockers(
 ) -> list[Blocker]:
     """Everything that stops ``transition`` now, checked in the order a person fixes them."""
     result: list[Blocker] = []
-    if not automatic and not ctx.actor.has_any_role(transition.get("roles", [])):
-        roles = ", ".join(transition.get("roles", [])) or "nobody"
-        result.append(
-            Blocker(ROLE, f"Only these roles may {transition['label'].lower()}: {roles}.")
-        )
+    if not automatic and not ctx.actor.has_any_role(transition.roles):
+        roles = ", ".join(transition.roles) or "nobody"
+        result.append(Blocker(ROLE, f"Only these roles may {transition.label.lower()}: {roles}."))
     if not automatic and (separated := _separation_blocker(ctx, transition)):
         result.append(separated)
     if missing := _missing_fields(ctx, transition, data):
         result.append(missing)
     if (refusal := guard_refusal(ctx, transition, data)) is not None:
         result.append(Blocker(GUARD, refusal))
-    if transition.get("reason_required") and not (reason or "").strip():
+    if transition.reason_required and not (reason or "").strip():
         result.append(Blocker(REASON, "Give a reason for this step.", ("reason",)))
     return result
 
@@ -145,7 +144,7 @@ def refuse_unauthorised(
     """Refuse a person whose role or earlier part in the record rules the step out."""
     readable_model(conn, actor, type_key)
     ctx = step_context(conn, actor, type_key, record_id, lock=False)
-    transition = ctx.workflow.transitions.get(transition_key)
+    transition = ctx.workflow.transition_specs.get(transition_key)
     if transition is None:
         return  # execute_transition reports the unknown transition
     found = blockers(ctx, transition, ctx.row["data"], "(asked later)")
@@ -163,13 +162,13 @@ def available_transitions(
         found = blockers(ctx, transition, ctx.row["data"], "(asked later)")
         result.append(
             {
-                "key": transition["key"],
-                "label": transition["label"],
-                "to": transition["to"],
+                "key": transition.key,
+                "label": transition.label,
+                "to": transition.to,
                 "allowed": not found,
                 "why_not": [{"kind": b.kind, "message": b.message} for b in found],
-                "reason_required": bool(transition.get("reason_required")),
-                "signature": (transition.get("signature") or {}).get("meaning"),
+                "reason_required": transition.reason_required,
+                "signature": transition.signature_meaning,
             }
         )
     return result

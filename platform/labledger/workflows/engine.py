@@ -65,9 +65,8 @@ def run_transition(
         with db.read() as conn:
             model = type_model(conn, type_key)
             workflow = workflow_model(conn, model.workflow) if model.workflow else None
-        needs_signature = bool(
-            workflow and (workflow.transitions.get(transition_key) or {}).get("signature")
-        )
+        transition = workflow.transition_specs.get(transition_key) if workflow else None
+        needs_signature = bool(transition and transition.signature_meaning)
         signer = None
         if needs_signature:
             # Refuse a person who may not do this step before asking for a password,

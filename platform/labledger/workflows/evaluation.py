@@ -11,15 +11,17 @@ from typing import Any
 
 from labledger.errors import ValidationFailed
 from labledger.expressions import EvaluationError, Expression, compile_expression
+from labledger.metadata.spec import TransitionSpec
+from labledger.metadata.spec.workflow import CreateAction
 from labledger.records.relations import RELATED_FUNCTIONS
 from labledger.workflows.step import StepContext
 
 _NOT_MET = "The conditions are not met."
 
 
-def guard_refusal(ctx: StepContext, transition: dict[str, Any], data: dict[str, Any]) -> str | None:
+def guard_refusal(ctx: StepContext, transition: TransitionSpec, data: dict[str, Any]) -> str | None:
     """Why the transition's guard does not let it run on ``data`` (None: it does, or has none)."""
-    guard = ctx.workflow.guards.get(transition["key"])
+    guard = ctx.workflow.guards.get(transition.key)
     if guard is None:
         return None
     try:
@@ -27,7 +29,7 @@ def guard_refusal(ctx: StepContext, transition: dict[str, Any], data: dict[str, 
             return None
     except EvaluationError as exc:
         return f"{exc}" or _NOT_MET
-    return transition.get("guard_message") or _NOT_MET
+    return transition.guard_message or _NOT_MET
 
 
 def compiled(source: str) -> Expression:
@@ -50,12 +52,12 @@ def evaluate(
 
 
 def for_each_items(
-    ctx: StepContext, data: dict[str, Any], action: dict[str, Any]
+    ctx: StepContext, data: dict[str, Any], action: CreateAction
 ) -> list[dict[str, Any]]:
     """One name set per record to create: ``item`` is each element of ``for_each``."""
-    if not action.get("for_each"):
+    if not action.for_each:
         return [{}]
-    items = evaluate(ctx, data, compiled(action["for_each"]))
+    items = evaluate(ctx, data, compiled(action.for_each))
     if items is None:
         return []
     if not isinstance(items, list):

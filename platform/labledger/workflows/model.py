@@ -12,12 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from labledger.errors import NotFound
 from labledger.expressions import Expression, compile_expression
 from labledger.metadata import versions
 from labledger.metadata.spec import StateSpec, TransitionSpec, WorkflowSpec, decode
 from labledger.records.relations import RELATED_FUNCTIONS
-from labledger.records.states import WORKFLOW_KIND
+from labledger.records.states import WORKFLOW_KIND, current_workflow
 
 
 @dataclass(frozen=True)
@@ -35,9 +34,9 @@ class WorkflowModel:
     guards: dict[str, Expression]
     initial_state: str
 
-    def from_state(self, state: str | None) -> list[dict[str, Any]]:
+    def from_state(self, state: str | None) -> list[TransitionSpec]:
         """Transitions that start in ``state``, in definition order."""
-        return [t for t in self.definition["transitions"] if state in t["from"]]
+        return [t for t in self.spec.transitions if state in t.from_]
 
     def required_fields(self, state: str | None) -> tuple[str, ...]:
         """Fields a record must have to enter ``state``, in the state's own order."""
@@ -73,7 +72,4 @@ _WORKFLOWS = versions.CompiledCache(WORKFLOW_KIND, compile_workflow)
 
 def workflow_model(conn: Connection, key: str) -> WorkflowModel:
     """The current version of workflow ``key``."""
-    found = _WORKFLOWS.get(conn, key)
-    if found is None:
-        raise NotFound(f"There is no workflow '{key}'.")
-    return found
+    return current_workflow(_WORKFLOWS, conn, key)

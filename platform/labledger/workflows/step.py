@@ -15,6 +15,8 @@ from labledger.db.tables import record
 from labledger.errors import NotFound, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec import TransitionSpec
+from labledger.metadata.spec.workflow import TransitionReferencedAction
 from labledger.metadata.types import type_model
 from labledger.records.checks import expression_context
 from labledger.records.relations import related_functions
@@ -31,6 +33,11 @@ class StepContext:
     workflow: WorkflowModel
     row: dict[str, Any]
     _functions: dict[int, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+
+    def field_label(self, key: str) -> str:
+        """The label of the record's field ``key`` (the key itself if there is none)."""
+        found = self.model.field_specs.get(key)
+        return key if found is None else found.label
 
     def evaluation_names(self, data: dict[str, Any]) -> dict[str, Any]:
         return {**data, **expression_context(self.actor, self.row)}
@@ -62,7 +69,7 @@ def step_context(
     """The record ``record_id`` of ``type_key`` and its workflow (the row locked if ``lock``)."""
     model = type_model(conn, type_key)
     if not model.workflow:
-        raise ValidationFailed(f"{model.definition['plural']} have no workflow.")
+        raise ValidationFailed(f"{model.spec.plural} have no workflow.")
     statement = select(record).where(record.c.id == record_id, record.c.type_key == type_key)
     found = conn.execute(_locked_for_step(statement) if lock else statement).mappings().first()
     if found is None:
@@ -70,7 +77,7 @@ def step_context(
     return StepContext(conn, actor, model, workflow_model(conn, model.workflow), dict(found))
 
 
-def lock_step_targets(ctx: StepContext, transition: dict[str, Any]) -> None:
+def lock_step_targets(ctx: StepContext, transition: TransitionSpec) -> None:
     """Lock the records the step will move on, right after the record itself.
 
     Locks are taken in one order: the stepped record, then the records it
@@ -80,9 +87,9 @@ def lock_step_targets(ctx: StepContext, transition: dict[str, Any]) -> None:
     deadlock with a step run on the parent itself.
     """
     targets = {
-        ctx.row["data"].get(action["reference"])
-        for action in transition.get("actions", [])
-        if action["type"] == "transition_referenced"
+        ctx.row["data"].get(action.reference)
+        for action in transition.actions
+        if isinstance(action, TransitionReferencedAction)
     }
     ids = [t for t in targets if isinstance(t, int)]
     if ids:

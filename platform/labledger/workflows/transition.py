@@ -20,6 +20,9 @@ from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import Conflict, Forbidden, NotFound
 from labledger.identity.principal import Principal
+from labledger.metadata.spec import TransitionSpec
+from labledger.metadata.spec.fields import ReferenceField
+from labledger.metadata.spec.workflow import TransitionReferencedAction
 from labledger.metadata.types import readable_model
 from labledger.records.references import bind_attachments, write_references
 from labledger.records.validation import is_empty
@@ -36,7 +39,7 @@ MAX_CHAIN = 5
 _STEP_COLUMNS = ("state", "data", "version", "title", "type_version", "updated_at", "updated_by")
 
 
-def _refuse_stale(row: dict[str, Any], transition: dict[str, Any], expected: int | None) -> None:
+def _refuse_stale(row: dict[str, Any], transition: TransitionSpec, expected: int | None) -> None:
     """A conflict when the record moved on since the caller saw it, or is not where the step
     starts."""
     if expected is not None and row["version"] != expected:
@@ -48,10 +51,10 @@ def _refuse_stale(row: dict[str, Any], transition: dict[str, Any], expected: int
                 BLOCKED_BY: ["version"],
             },
         )
-    if row["state"] not in transition["from"]:
+    if row["state"] not in transition.from_:
         raise Conflict(
             f"Record {row['number']} is in state '{row['state']}'; "
-            f"'{transition['label']}' starts from {', '.join(transition['from'])}.",
+            f"'{transition.label}' starts from {', '.join(transition.from_)}.",
             extra={
                 "current_version": row["version"],
                 "current": record_view(row),
@@ -160,23 +163,23 @@ def execute_transition(
     if not automatic:
         readable_model(conn, actor, type_key)
     ctx = step_context(conn, actor, type_key, record_id, lock=True)
-    transition = ctx.workflow.transitions.get(transition_key)
+    transition = ctx.workflow.transition_specs.get(transition_key)
     if transition is None:
         raise NotFound(f"The workflow '{ctx.workflow.key}' has no transition '{transition_key}'.")
     row = ctx.row
     _refuse_stale(row, transition, expected_version)
     raise_for(blockers(ctx, transition, row["data"], reason, automatic=automatic))
-    meaning = (transition.get("signature") or {}).get("meaning")
+    meaning = transition.signature_meaning
     if meaning and signer is None:
-        raise Forbidden(f"'{transition['label']}' needs your electronic signature ({meaning}).")
+        raise Forbidden(f"'{transition.label}' needs your electronic signature ({meaning}).")
     lock_step_targets(ctx, transition)
     data = run_actions(ctx, transition, row["data"])
-    missing = [k for k in ctx.workflow.required_fields(transition["to"]) if is_empty(data.get(k))]
+    missing = [k for k in ctx.workflow.required_fields(transition.to) if is_empty(data.get(k))]
     if missing:
         raise_for([Blocker(FIELDS, f"Fill in first: {', '.join(missing)}.", tuple(missing))])
     new_row = {
         **row,
-        "state": transition["to"],
+        "state": transition.to,
         "data": data,
         "version": row["version"] + 1,
         "title": ctx.model.render_title(row["number"], data),
@@ -210,32 +213,32 @@ def execute_transition(
 
 def _run_referenced_transitions(
     ctx: StepContext,
-    transition: dict[str, Any],
+    transition: TransitionSpec,
     data: dict[str, Any],
     depth: int,
 ) -> None:
     """Move referenced records on where they can go; a blocked one is simply left."""
-    for action in transition.get("actions", []):
-        if action["type"] != "transition_referenced" or depth >= MAX_CHAIN:
+    for action in transition.actions:
+        if not isinstance(action, TransitionReferencedAction) or depth >= MAX_CHAIN:
             continue
-        target_id = data.get(action["reference"])
-        target_type = ctx.model.fields.get(action["reference"], {}).get("to")
-        if not isinstance(target_id, int) or not target_type:
+        target_id = data.get(action.reference)
+        reference = ctx.model.field_specs.get(action.reference)
+        if not isinstance(target_id, int) or not isinstance(reference, ReferenceField):
             continue
-        target = step_context(ctx.conn, ctx.actor, target_type, target_id, lock=True)
-        step = target.workflow.transitions.get(action["transition"])
-        if step is None or target.row["state"] not in step["from"]:
+        target = step_context(ctx.conn, ctx.actor, reference.to, target_id, lock=True)
+        step = target.workflow.transition_specs.get(action.transition)
+        if step is None or target.row["state"] not in step.from_:
             continue
-        if blockers(target, step, target.row["data"], None, automatic=True) or step.get(
-            "signature"
+        if step.signature_meaning or blockers(
+            target, step, target.row["data"], None, automatic=True
         ):
             continue
         execute_transition(
             ctx.conn,
             ctx.actor,
-            target_type,
+            reference.to,
             target_id,
-            action["transition"],
+            action.transition,
             automatic=True,
             depth=depth + 1,
         )

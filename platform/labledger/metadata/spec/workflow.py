@@ -52,12 +52,21 @@ class SeparationSpec(Spec, frozen=True):
 class ActionSpecBase(Spec, tag_field="type", frozen=True):
     """A step a transition runs after it moved the record."""
 
+    @property
+    def written_field(self) -> str:
+        """The field of the record this action sets ("" for none): the system writes it."""
+        return ""
+
 
 class SetAction(ActionSpecBase, tag="set", frozen=True):
     """Set ``field`` of the record to the value of ``expression``."""
 
     field: FieldKey
     expression: ExpressionSource
+
+    @property
+    def written_field(self) -> str:
+        return self.field
 
 
 class CreateAction(ActionSpecBase, tag="create", frozen=True):
@@ -70,6 +79,10 @@ class CreateAction(ActionSpecBase, tag="create", frozen=True):
     link_field: FieldKey = ""
     #: An expression giving a list; the field expressions see each item as 'item'.
     for_each: ExpressionSource = ""
+
+    @property
+    def written_field(self) -> str:
+        return self.link_field
 
 
 class TransitionReferencedAction(ActionSpecBase, tag="transition_referenced", frozen=True):
@@ -97,6 +110,11 @@ class TransitionSpec(Spec, frozen=True):
     signature: SignatureSpec | UnsetType = UNSET
     separation: SeparationSpec | UnsetType = UNSET
     actions: Annotated[tuple[ActionSpec, ...], Meta(max_length=20)] = ()
+
+    @property
+    def signature_meaning(self) -> str | None:
+        """The meaning of the signature the step needs (None: it needs none)."""
+        return None if isinstance(self.signature, UnsetType) else self.signature.meaning
 
 
 class WorkflowSpec(Spec, frozen=True):

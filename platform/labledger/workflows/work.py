@@ -25,6 +25,7 @@ from labledger.errors import Forbidden
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import DateTimeField
 from labledger.metadata.types import KIND, readable_model
 from labledger.records.query import ListQuery, list_records
 from labledger.records.states import final_states
@@ -79,13 +80,13 @@ def overdue_check(conn: Connection, model: TypeModel) -> Callable[[dict[str, Any
     The same rule as the list's overdue filter; the workflow is read once for
     a whole page of records.
     """
-    due_key = model.definition.get("due_field")
+    due_key = model.spec.due_field
     if not due_key:
         return lambda _row: False
     now = utc_now()
     limit = (
         now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if model.fields[due_key]["type"] == "datetime"
+        if isinstance(model.field_specs[due_key], DateTimeField)
         else now.date().isoformat()
     )
     finals = set(final_states(conn, model))
@@ -101,8 +102,8 @@ def _type_work(
     conn: Connection, actor: Principal, model: TypeModel, per_type: int
 ) -> TypeWork | None:
     workflow = workflow_model(conn, model.workflow or "")
-    mine = [t for t in workflow.definition["transitions"] if actor.has_any_role(t.get("roles", []))]
-    states = sorted({state for t in mine for state in t["from"]})
+    mine = [t for t in workflow.spec.transitions if actor.has_any_role(t.roles)]
+    states = sorted({state for t in mine for state in t.from_})
     if not states:
         return None
     counts, cap = {}, COUNT_CAP
@@ -119,15 +120,15 @@ def _type_work(
     work = TypeWork(
         key=model.key,
         label=model.label,
-        plural=model.definition["plural"],
-        state_labels={s: workflow.states[s]["label"] for s in workflow.states if s in counts},
-        counts={s: counts[s] for s in workflow.states if s in counts},
+        plural=model.spec.plural,
+        state_labels={s.key: s.label for s in workflow.spec.states if s.key in counts},
+        counts={s.key: counts[s.key] for s in workflow.spec.states if s.key in counts},
         cap=cap,
     )
     if not counts:
         return work
     candidates: dict[int, tuple[dict[str, Any], bool]] = {}
-    if model.definition.get("due_field"):
+    if model.spec.due_field:
         overdue = ListQuery(state=states, overdue=True, sort="created_at", limit=per_type)
         for item in list_records(conn, model, overdue)["items"]:
             candidates[item["id"]] = (item, True)
