@@ -440,7 +440,7 @@ class TypeDesignerController(Controller):
         with db.read() as conn:
             types = list_types(conn, session.principal)
             for item in types:
-                item["fields"] = len(type_model(conn, item["key"]).fields)
+                item["fields"] = len(type_model(conn, item["key"]).field_specs)
         return page("admin/types.html", session, types=types)
 
     @get("/new", sync_to_thread=True)

@@ -279,7 +279,7 @@ def _context(
         "roles": list_roles(conn),
         "type_keys": versions.keys(conn, TYPE_KIND),
         "used_by": users,
-        "fields_used": sorted({k for t in users for k in type_model(conn, t["key"]).fields}),
+        "fields_used": sorted({k for t in users for k in type_model(conn, t["key"]).field_specs}),
         "editable_modes": EDITABLE_MODES,
         "action_kinds": {kind: label for kind, (label, _) in ACTION_KINDS.items()},
         "history": _history(conn, original),
