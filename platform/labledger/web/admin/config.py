@@ -13,7 +13,6 @@ from typing import Any
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.response import Template
 
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
@@ -31,6 +30,7 @@ from labledger.web.admin.common import (
     Problems,
     carried,
     compact_json,
+    read_upload,
     require_permission,
     uncarried,
 )
@@ -83,9 +83,7 @@ class ConfigPagesController(Controller):
     ) -> Template:
         """Upload a bundle and see what importing it would do (nothing is changed)."""
         require_permission(session.principal, CONFIGURE, WHAT)
-        upload = (await request.form()).get("file")
-        raw = await upload.read() if isinstance(upload, UploadFile) else b""
-        filename = upload.filename if isinstance(upload, UploadFile) else ""
+        raw, filename = await read_upload(await request.form(), "file")
         if not raw:
             problems = Problems([FieldError("file", "choose a bundle file (.json) to upload")])
             return await run_sync(
