@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from litestar import Request
+from litestar import Controller, Request, get, post
 from litestar.response import Template
 from sqlalchemy import Connection
 
@@ -24,7 +24,15 @@ from labledger.identity.principal import CONFIGURE, Principal
 from labledger.identity.sessions import WebSession
 from labledger.metadata import versions
 from labledger.metadata.versions import Published
-from labledger.web.admin.common import Form, Problems, fresh_key, render, require_permission, slug
+from labledger.web.admin.common import (
+    Form,
+    FormBody,
+    Problems,
+    fresh_key,
+    render,
+    require_permission,
+    slug,
+)
 from labledger.web.pages import page
 
 
@@ -200,9 +208,12 @@ class Designer:
 
     #: ``type`` or ``workflow``: names the templates (``admin/type_designer.html``...).
     name: str
-    url: str
     #: What the admin is doing, for the message when the permission is missing.
     what: str
+    #: A draft to start a new definition from.
+    new_draft: Callable[[], dict[str, Any]]
+    #: A copy of the published definition of a key, to edit.
+    published: Callable[[Connection, str], dict[str, Any]]
     #: The posted form merged into the draft it carries.
     merge: Callable[[Any, Form], dict[str, Any]]
     publish: Callable[[Connection, Principal, dict[str, Any]], Published]
@@ -215,61 +226,71 @@ class Designer:
         return f"admin/_{self.name}{part}.html" if part else f"admin/{self.name}_designer.html"
 
 
-def open_designer(
-    designer: Designer,
-    session: WebSession,
-    db: Database,
-    draft_of: Callable[[Connection], dict[str, Any]],
-    original: str = "",
-) -> Template:
-    """The designer on a draft: a new one, or a copy of the published ``original``."""
-    require_permission(session.principal, CONFIGURE, designer.what)
-    with db.read() as conn:
-        draft = draft_of(conn)
-        context = designer.context(conn, session, draft, original, None, Problems.none(), None)
-    return page(designer.template(), session, **context)
+class DesignerController(Controller):
+    """The pages of a designer; a subclass sets ``path`` and ``design`` and adds its list."""
 
+    include_in_schema = False
+    design: ClassVar[Designer]
 
-def press_button(
-    designer: Designer,
-    request: Request[Any, Any, Any],
-    data: dict[str, Any],
-    session: WebSession,
-    db: Database,
-) -> Template:
-    """A button of the designer: change the draft, or publish it."""
-    require_permission(session.principal, CONFIGURE, designer.what)
-    step = _designer_step(data, designer.merge, db, designer.publish, session.principal)
-    selected = step.selected
-    with db.read() as conn:
-        if not step.publishing:
-            selected = designer.apply(conn, step.draft, step.op, step.form, selected)
-        context = designer.context(
-            conn, session, step.draft, step.original, selected, step.problems, step.message
-        )
-    return _designer_response(
-        request,
-        session,
-        step,
-        (designer.template(), designer.template("_designer")),
-        designer.url,
-        context,
-    )
+    @get("/new", sync_to_thread=True)
+    def new(self, session: WebSession, db: Database) -> Template:
+        return self._open(session, db, lambda _: self.design.new_draft(), "")
 
+    @get("/{key:str}", sync_to_thread=True)
+    def edit(self, key: str, session: WebSession, db: Database) -> Template:
+        return self._open(session, db, lambda conn: self.design.published(conn, key), key)
 
-def redraw(designer: Designer, data: dict[str, Any], session: WebSession, db: Database) -> Template:
-    """The parts of the page that follow the draft, redrawn as the admin edits."""
-    require_permission(session.principal, CONFIGURE, designer.what)
-    form = Form(data)
-    draft = designer.merge(form.json("draft"), form)
-    with db.read() as conn:
-        context = designer.context(
-            conn,
+    @post("/designer", sync_to_thread=True, status_code=200)
+    def designer(
+        self, request: Request[Any, Any, Any], data: FormBody, session: WebSession, db: Database
+    ) -> Template:
+        """A button of the designer: change the draft, or publish it."""
+        design = self.design
+        require_permission(session.principal, CONFIGURE, design.what)
+        step = _designer_step(data, design.merge, db, design.publish, session.principal)
+        selected = step.selected
+        with db.read() as conn:
+            if not step.publishing:
+                selected = design.apply(conn, step.draft, step.op, step.form, selected)
+            context = design.context(
+                conn, session, step.draft, step.original, selected, step.problems, step.message
+            )
+        return _designer_response(
+            request,
             session,
-            draft,
-            form.text("original"),
-            form.index("editing"),
-            Problems.none(),
-            None,
+            step,
+            (design.template(), design.template("_designer")),
+            self.path,
+            context,
         )
-    return page(designer.template("_preview"), session, oob=True, **context)
+
+    @post("/preview", sync_to_thread=True, status_code=200)
+    def preview(self, data: FormBody, session: WebSession, db: Database) -> Template:
+        """The parts of the page that follow the draft (the form as it would look, the
+        diagram, the problems), redrawn as the admin edits."""
+        design = self.design
+        require_permission(session.principal, CONFIGURE, design.what)
+        form = Form(data)
+        draft = design.merge(form.json("draft"), form)
+        original, selected = form.text("original"), form.index("editing")
+        with db.read() as conn:
+            context = design.context(
+                conn, session, draft, original, selected, Problems.none(), None
+            )
+        return page(design.template("_preview"), session, oob=True, **context)
+
+    def _open(
+        self,
+        session: WebSession,
+        db: Database,
+        draft_of: Callable[[Connection], dict[str, Any]],
+        original: str,
+    ) -> Template:
+        """The designer on a draft: a new one, or a copy of the published ``original``."""
+        require_permission(session.principal, CONFIGURE, self.design.what)
+        with db.read() as conn:
+            draft = draft_of(conn)
+            context = self.design.context(
+                conn, session, draft, original, None, Problems.none(), None
+            )
+        return page(self.design.template(), session, **context)

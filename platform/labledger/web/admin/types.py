@@ -15,7 +15,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import get
 from litestar.response import Template
 from sqlalchemy import Connection
 
@@ -38,7 +38,6 @@ from labledger.metadata.validation import SCALAR_TYPES, validate_type_definition
 from labledger.records.states import WORKFLOW_KIND
 from labledger.web.admin.common import (
     Form,
-    FormBody,
     Problems,
     parse_list,
     parse_number,
@@ -47,13 +46,11 @@ from labledger.web.admin.common import (
 )
 from labledger.web.admin.designer import (
     Designer,
+    DesignerController,
     draft_views,
     key_for,
     list_op,
-    open_designer,
     open_item,
-    press_button,
-    redraw,
     version_history,
 )
 from labledger.web.pages import page
@@ -417,8 +414,9 @@ def _apply(
 
 TYPES = Designer(
     name="type",
-    url="/admin/types",
     what=WHAT,
+    new_draft=new_draft,
+    published=lambda conn, key: copy.deepcopy(type_model(conn, key).definition),
     merge=merge_form,
     publish=publish_type,
     apply=_apply,
@@ -426,9 +424,11 @@ TYPES = Designer(
 )
 
 
-class TypeDesignerController(Controller):
+class TypeDesignerController(DesignerController):
+    """The object type designer, and the list of types."""
+
     path = "/admin/types"
-    include_in_schema = False
+    design = TYPES
 
     @get("/", sync_to_thread=True)
     def index(self, session: WebSession, db: Database) -> Template:
@@ -438,24 +438,3 @@ class TypeDesignerController(Controller):
             for item in types:
                 item["fields"] = len(type_model(conn, item["key"]).field_specs)
         return page("admin/types.html", session, types=types)
-
-    @get("/new", sync_to_thread=True)
-    def new(self, session: WebSession, db: Database) -> Template:
-        return open_designer(TYPES, session, db, lambda _: new_draft())
-
-    @get("/{key:str}", sync_to_thread=True)
-    def edit(self, key: str, session: WebSession, db: Database) -> Template:
-        return open_designer(
-            TYPES, session, db, lambda conn: copy.deepcopy(type_model(conn, key).definition), key
-        )
-
-    @post("/designer", sync_to_thread=True, status_code=200)
-    def designer(
-        self, request: Request[Any, Any, Any], data: FormBody, session: WebSession, db: Database
-    ) -> Template:
-        return press_button(TYPES, request, data, session, db)
-
-    @post("/preview", sync_to_thread=True, status_code=200)
-    def preview(self, data: FormBody, session: WebSession, db: Database) -> Template:
-        """The form as it would look, re-rendered as the admin types."""
-        return redraw(TYPES, data, session, db)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import get
 from litestar.response import Template
 from sqlalchemy import Connection
 
@@ -27,7 +27,6 @@ from labledger.metadata.types import list_types, type_model
 from labledger.records.states import WORKFLOW_KIND
 from labledger.web.admin.common import (
     Form,
-    FormBody,
     Problems,
     fresh_key,
     parse_list,
@@ -36,13 +35,11 @@ from labledger.web.admin.common import (
 )
 from labledger.web.admin.designer import (
     Designer,
+    DesignerController,
     draft_views,
     key_for,
     list_op,
-    open_designer,
     open_item,
-    press_button,
-    redraw,
     swap,
     version_history,
 )
@@ -292,8 +289,9 @@ def _apply(
 
 WORKFLOWS = Designer(
     name="workflow",
-    url="/admin/workflows",
     what=WHAT,
+    new_draft=new_draft,
+    published=_published,
     merge=merge_form,
     publish=publish_workflow,
     apply=_apply,
@@ -301,9 +299,11 @@ WORKFLOWS = Designer(
 )
 
 
-class WorkflowDesignerController(Controller):
+class WorkflowDesignerController(DesignerController):
+    """The workflow designer, and the list of workflows."""
+
     path = "/admin/workflows"
-    include_in_schema = False
+    design = WORKFLOWS
 
     @get("/", sync_to_thread=True)
     def index(self, session: WebSession, db: Database) -> Template:
@@ -324,22 +324,3 @@ class WorkflowDesignerController(Controller):
                     }
                 )
         return page("admin/workflows.html", session, workflows=items)
-
-    @get("/new", sync_to_thread=True)
-    def new(self, session: WebSession, db: Database) -> Template:
-        return open_designer(WORKFLOWS, session, db, lambda _: new_draft())
-
-    @get("/{key:str}", sync_to_thread=True)
-    def edit(self, key: str, session: WebSession, db: Database) -> Template:
-        return open_designer(WORKFLOWS, session, db, lambda conn: _published(conn, key), key)
-
-    @post("/designer", sync_to_thread=True, status_code=200)
-    def designer(
-        self, request: Request[Any, Any, Any], data: FormBody, session: WebSession, db: Database
-    ) -> Template:
-        return press_button(WORKFLOWS, request, data, session, db)
-
-    @post("/preview", sync_to_thread=True, status_code=200)
-    def preview(self, data: FormBody, session: WebSession, db: Database) -> Template:
-        """The diagram and the problems, redrawn as the admin edits."""
-        return redraw(WORKFLOWS, data, session, db)
