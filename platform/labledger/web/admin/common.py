@@ -195,6 +195,23 @@ def compact_json(value: Any, width: int = 300) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def form_page(
+    template: str,
+    session: WebSession,
+    status_code: int,
+    context: dict[str, Any],
+    **shown: Any,
+) -> Template:
+    """A page with a form: what the page always shows, then what the handler passed in
+    ``context`` (which may replace a default of ``shown``); no problems unless it says so."""
+    return page(
+        template,
+        session,
+        status_code=status_code,
+        **{"problems": Problems.none(), **shown, **context},
+    )
+
+
 def page_links(
     path: str, filters: dict[str, str], next_cursor: Any, before: Any
 ) -> dict[str, str | None]:

@@ -30,11 +30,11 @@ from labledger.web.admin.common import (
     Problems,
     carried,
     compact_json,
+    form_page,
     read_upload,
     require_permission,
     uncarried,
 )
-from labledger.web.pages import page
 
 WHAT = "Importing and exporting configuration"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -142,16 +142,15 @@ class ConfigPagesController(Controller):
     ) -> Template:
         with db.read() as conn:
             types = list_types(conn, session.principal)
-        context.setdefault("problems", Problems.none())
-        context.setdefault("report", None)
-        return page(
+        return form_page(
             "admin/config.html",
             session,
-            status_code=status_code,
+            status_code,
+            context,
+            report=None,
             types=types,
             describe_path=describe_path,
             shown=compact_json,
             default_name=DEFAULT_NAME,
             default_version=DEFAULT_VERSION,
-            **context,
         )

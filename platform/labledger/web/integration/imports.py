@@ -34,6 +34,7 @@ from labledger.web.admin.common import (
     Problems,
     carried,
     compact_json,
+    form_page,
     page_links,
     read_upload,
     uncarried,
@@ -157,12 +158,12 @@ class ImportPagesController(Controller):
                 conn, session.principal, mapping_key=chosen or None, before=before, limit=PAGE_SIZE
             )
         filters = {"mapping": chosen} if chosen else {}
-        context.setdefault("problems", Problems.none())
-        context.setdefault("report", None)
-        return page(
+        return form_page(
             "integration/imports.html",
             session,
-            status_code=status_code,
+            status_code,
+            context,
+            report=None,
             mappings=mappings,
             chosen=chosen,
             imports=imports["items"],
@@ -171,5 +172,4 @@ class ImportPagesController(Controller):
             shown=compact_json,
             rows_shown=ROWS_SHOWN,
             errors_shown=ERRORS_SHOWN,
-            **context,
         )

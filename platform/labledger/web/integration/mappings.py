@@ -44,7 +44,14 @@ from labledger.metadata.spec.fields import (
 )
 from labledger.metadata.types import list_types, type_model
 from labledger.params import OptionalVersion
-from labledger.web.admin.common import Form, FormBody, Problems, fresh_key, require_permission
+from labledger.web.admin.common import (
+    Form,
+    FormBody,
+    Problems,
+    form_page,
+    fresh_key,
+    require_permission,
+)
 from labledger.web.integration.common import pretty_json
 from labledger.web.pages import page
 
@@ -231,11 +238,11 @@ class MappingPagesController(Controller):
             types = list_types(conn, session.principal)
             history = _history(conn, session, original) if original else []
             target, fields = _target_fields(conn, definition)
-        context.setdefault("problems", Problems.none())
-        return page(
+        return form_page(
             "integration/mapping_editor.html",
             session,
-            status_code=status_code,
+            status_code,
+            context,
             text=text,
             original=original,
             action=mapping_url(original, "/edit") if original else "/mappings/new",
@@ -245,5 +252,4 @@ class MappingPagesController(Controller):
             target_label=target,
             fields=fields,
             unmappable=UNMAPPABLE,
-            **context,
         )
