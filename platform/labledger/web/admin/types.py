@@ -296,7 +296,7 @@ def _read_default(kind: str, form: Form) -> Any:
 
 
 def apply_op(
-    draft: dict[str, Any], op: str, form: Form, selected: int | None, type_keys: list[str]
+    conn: Connection, draft: dict[str, Any], op: str, form: Form, selected: int | None
 ) -> int | None:
     """Apply the button ``op`` (``add_field``, ``up:3``...) to ``draft``; returns the open field."""
     name, _, arg = op.partition(":")
@@ -304,7 +304,7 @@ def apply_op(
     selected = open_item(len(fields), selected, Problems.none(), "fields")
     index = int(arg) if arg.isdigit() else None
     if name == "add_field":
-        fields.append(_new_field(draft, form, type_keys))
+        fields.append(_new_field(draft, form, versions.keys(conn, KIND)))
         return len(fields) - 1
     if name == "add_section":
         sections = draft.setdefault("sections", [])
@@ -406,12 +406,6 @@ def _field_count(body: dict[str, Any]) -> dict[str, int]:
     return {"fields": len(body.get("fields", []))}
 
 
-def _apply(
-    conn: Connection, draft: dict[str, Any], op: str, form: Form, selected: int | None
-) -> int | None:
-    return apply_op(draft, op, form, selected, versions.keys(conn, KIND))
-
-
 TYPES = Designer(
     name="type",
     what=WHAT,
@@ -419,7 +413,7 @@ TYPES = Designer(
     published=lambda conn, key: copy.deepcopy(type_model(conn, key).definition),
     merge=merge_form,
     publish=publish_type,
-    apply=_apply,
+    apply=apply_op,
     context=_context,
 )
 

@@ -173,8 +173,11 @@ def _read_action(form: Form, index: int, old: dict[str, Any]) -> dict[str, Any]:
 # --- the buttons ---
 
 
-def apply_op(draft: dict[str, Any], op: str, form: Form, selected: int | None) -> int | None:
-    """Apply the button ``op`` to ``draft``; returns the transition open in the editor."""
+def apply_op(
+    conn: Connection, draft: dict[str, Any], op: str, form: Form, selected: int | None
+) -> int | None:
+    """Apply the button ``op`` to ``draft``; returns the transition open in the editor
+    (``conn`` is unused: no button of this designer reads the database)."""
     name, _, arg = op.partition(":")
     states: list[dict[str, Any]] = draft["states"]
     transitions: list[dict[str, Any]] = draft["transitions"]
@@ -281,12 +284,6 @@ def _published(conn: Connection, key: str) -> dict[str, Any]:
     return dict(found[1])
 
 
-def _apply(
-    conn: Connection, draft: dict[str, Any], op: str, form: Form, selected: int | None
-) -> int | None:
-    return apply_op(draft, op, form, selected)
-
-
 WORKFLOWS = Designer(
     name="workflow",
     what=WHAT,
@@ -294,7 +291,7 @@ WORKFLOWS = Designer(
     published=_published,
     merge=merge_form,
     publish=publish_workflow,
-    apply=_apply,
+    apply=apply_op,
     context=_context,
 )
 
