@@ -21,6 +21,7 @@ from labledger.canonical import canonical_json
 from labledger.db.tables import audit_event, audit_head, record
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import SYSTEM
+from labledger.metadata.spec import FieldSpec, decode
 from labledger.records.service import create_record, update_record
 from labledger.web.forms import parse_value
 
@@ -107,7 +108,7 @@ def test_nan_and_infinities_are_refused_with_a_field_error(db, readings, bad):
 
 def test_a_form_value_too_large_for_a_float_is_refused_not_stored_as_infinity(db, readings):
     """The browser's text 1e400 is a finite decimal that no float can hold."""
-    field = _reading_type()["fields"][1]
+    field = decode(_reading_type()["fields"][1], FieldSpec)
     typed = parse_value(field, {"value": "1e400"}, "value")
     with pytest.raises(ValidationFailed) as refused:
         _create(db, readings, {"label": "huge", "value": typed})

@@ -17,6 +17,14 @@ from sqlalchemy import Connection
 
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import (
+    ChoiceField,
+    ComputedField,
+    DecimalField,
+    FieldSpec,
+    IntegerField,
+    MultiChoiceField,
+)
 from labledger.records.related import attachment_summaries, record_summaries
 
 
@@ -59,13 +67,17 @@ def decimal_text(value: Any, precision: int | None) -> str:
         return str(value)
 
 
-def _option_labels(fdef: dict[str, Any]) -> dict[str, str]:
-    return {o["value"]: o["label"] for o in fdef.get("options", [])}
+def _option_labels(fdef: ChoiceField | MultiChoiceField) -> dict[str, str]:
+    return {o.value: o.label for o in fdef.options}
+
+
+def _with_unit(text: str, unit: str) -> Shown:
+    return Shown(f"{text} {unit}" if unit else text)
 
 
 def ids_of(model: TypeModel, datas: Iterable[dict[str, Any]], field_type: str) -> set[int]:
     """The ids that fields of ``field_type`` (reference or attachment) hold in ``datas``."""
-    keys = [k for k, f in model.fields.items() if f["type"] == field_type]
+    keys = [k for k, f in model.field_specs.items() if f.kind == field_type]
     return {d[k] for d in datas for k in keys if isinstance(d.get(k), int)}
 
 
@@ -99,24 +111,27 @@ class Formatter:
             attachment_base,
         )
 
-    def value(self, fdef: dict[str, Any], value: Any) -> Shown:
+    def value(self, fdef: FieldSpec, value: Any) -> Shown:
         if value is None or value == "" or value == []:
             return EMPTY
-        kind = fdef["type"]
-        if kind == "computed":
-            return self._computed(fdef, value)
+        match fdef:
+            case ComputedField():
+                return self._computed(fdef, value)
+            case IntegerField():
+                return _with_unit(str(value), fdef.unit)
+            case DecimalField():
+                places = fdef.precision if isinstance(fdef.precision, int) else None
+                return _with_unit(decimal_text(value, places), fdef.unit)
+            case ChoiceField():
+                return Shown(_option_labels(fdef).get(value, str(value)))
+            case MultiChoiceField():
+                labels = _option_labels(fdef)
+                return Shown(", ".join(labels.get(v, str(v)) for v in value))
+        kind = fdef.kind
         if kind == "boolean":
             return Shown("Yes" if value else "No")
-        if kind in ("integer", "decimal"):
-            text = decimal_text(value, fdef.get("precision")) if kind == "decimal" else str(value)
-            return Shown(f"{text} {fdef['unit']}" if fdef.get("unit") else text)
         if kind == "datetime":
             return Shown(utc_text(value))
-        if kind == "choice":
-            return Shown(_option_labels(fdef).get(value, str(value)))
-        if kind == "multi_choice":
-            labels = _option_labels(fdef)
-            return Shown(", ".join(labels.get(v, str(v)) for v in value))
         if kind == "reference":
             return self.reference(value)
         if kind == "attachment":
@@ -136,12 +151,9 @@ class Formatter:
         text = f"{number} · {title}" if title else number
         return Shown(text, f"/records/{found['type']}/{found['id']}")
 
-    def _computed(self, fdef: dict[str, Any], value: Any) -> Shown:
+    def _computed(self, fdef: ComputedField, value: Any) -> Shown:
         if isinstance(value, bool):
             return Shown("Yes" if value else "No", flag=value)
-        if fdef.get("result_type") == "number" and isinstance(value, int | float):
-            text = decimal_text(value, fdef.get("precision"))
-            return Shown(f"{text} {fdef['unit']}" if fdef.get("unit") else text)
         return Shown(str(value))
 
 
@@ -151,12 +163,12 @@ def sections(model: TypeModel, keys: Iterable[str]) -> list[tuple[str | None, li
     Fields without a section come first, under no heading.
     """
     wanted = set(keys)
-    labels = {s["key"]: s["label"] for s in model.definition.get("sections", [])}
+    labels = {s.key: s.label for s in model.spec.sections}
     groups: dict[str | None, list[str]] = {None: []}
     for section in labels:
         groups[section] = []
-    for key, fdef in model.fields.items():
+    for key, fdef in model.field_specs.items():
         if key in wanted:
-            section = fdef.get("section")
+            section = fdef.section
             groups[section if section in labels else None].append(key)
     return [(labels.get(s) if s else None, keys_) for s, keys_ in groups.items() if keys_]

@@ -29,6 +29,7 @@ from litestar.response import Redirect, Template
 from labledger.db.engine import Database
 from labledger.errors import Conflict, FieldError, ServiceError, ValidationFailed
 from labledger.identity.sessions import WebSession
+from labledger.metadata.spec.fields import AttachmentField
 from labledger.metadata.types import readable_model
 from labledger.params import RowId
 from labledger.records.attachments import store_attachment
@@ -91,7 +92,7 @@ class RecordFormController(Controller):
         with db.read() as conn:
             target = form_target(conn, session.principal, type_key, None)
             prefill = {
-                k: v for k, v in request.query_params.items() if k in target.model.fields and v
+                k: v for k, v in request.query_params.items() if k in target.model.field_specs and v
             }
             form = initial_form(conn, session.principal, target, prefill)
         return self._render(db, session, type_key, None, form)
@@ -175,7 +176,7 @@ class RecordFormController(Controller):
         now = {
             k: current["data"].get(k)
             for k, v in typed.items()
-            if not same_value(target.model.fields[k], current["data"].get(k), v)
+            if not same_value(target.model.field_specs[k], current["data"].get(k), v)
         }
         form = {**data, "version": str(current["version"])}
         message = (
@@ -236,7 +237,7 @@ class RecordFormController(Controller):
         context["flipped"] = [
             f for f in context["fields"] if f.conditional and f.visible != (f.key in shown)
         ]
-        if any(f.fdef["type"] == "user" for f in context["flipped"]):
+        if any(f.fdef.kind == "user" for f in context["flipped"]):
             with db.read() as conn:
                 context["users"] = active_users(conn)
         return fragment("records/_validation.html", session, **context)
@@ -260,12 +261,12 @@ class RecordFormController(Controller):
             actor = session.principal
             with db.read() as conn:
                 model = readable_model(conn, actor, type_key)
-            fdef = model.fields.get(field)
-            if fdef is None or fdef["type"] != "attachment":
+            fdef = model.field_specs.get(field)
+            if not isinstance(fdef, AttachmentField):
                 raise ValidationFailed(f"{model.label} has no attachment field '{field}'.")
-            limit = min(
-                fdef.get("max_size", settings.attachment_max_bytes), settings.attachment_max_bytes
-            )
+            limit = settings.attachment_max_bytes
+            if isinstance(fdef.max_size, int):
+                limit = min(fdef.max_size, limit)
             try:
                 with db.write() as conn:
                     stored = store_attachment(

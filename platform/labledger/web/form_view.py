@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from msgspec import UNSET
 from sqlalchemy import Connection
 
 from labledger.identity.principal import Principal
 from labledger.identity.users import list_users
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import FieldSpec
 from labledger.records.preview import Preview
 from labledger.records.related import attachment_summaries, record_summaries
 from labledger.web.display import Formatter, ids_of, sections
@@ -47,8 +49,8 @@ def _field_list(
     states = state_labels(conn, model)
     attachment_ids = {
         int(v)
-        for k, f in model.fields.items()
-        if f["type"] == "attachment"
+        for k, f in model.field_specs.items()
+        if f.kind == "attachment"
         for v in values_of(form, k)
         if v.isdigit()
     }
@@ -58,23 +60,23 @@ def _field_list(
         None,
     )
     fields = []
-    for key, fdef in model.fields.items():
+    for key, fdef in model.field_specs.items():
         item = FormField(
             key=key,
             fdef=fdef,
-            raw=values_of(form, key) if fdef["type"] == "multi_choice" else first(form, key),
+            raw=values_of(form, key) if fdef.kind == "multi_choice" else first(form, key),
             zone=first(form, key + TZ_SUFFIX) or "Z",
             error=errors.get(key),
             visible=key in preview.visible,
             required=key in preview.required,
         )
-        if fdef["type"] == "computed":
+        if fdef.kind == "computed":
             item.locked = "computed"
             item.shown = fmt.value(fdef, preview.data.get(key))
         elif key not in editable:
             item.locked = _why_locked(target, key, system_set, states)
             item.shown = fmt.value(fdef, stored.get(key))
-        elif fdef["type"] == "attachment":
+        elif fdef.kind == "attachment":
             chosen = first(form, key)
             item.shown = fmt.value(fdef, int(chosen)) if chosen.isdigit() else None
         if now and key in now:
@@ -89,7 +91,7 @@ def _why_locked(
     """Why the form shows a field's value instead of an input."""
     if key in system_set:
         return "set by the system (a workflow step)"
-    if target.model.fields[key].get("read_only"):
+    if target.model.field_specs[key].read_only:
         return "read-only once the record is created"
     state = target.row["state"] if target.row else None
     return f"locked in state {states.get(state or '', state)}"
@@ -114,7 +116,7 @@ def form_context(
     fields = _field_list(conn, actor, target, form, checked.preview, per_field, now)
     by_key = {f.key: f for f in fields}
     hidden_errors = [
-        f"{f.fdef['label']}: {f.error}" for f in fields if f.error and (not f.visible or f.locked)
+        f"{f.fdef.label}: {f.error}" for f in fields if f.error and (not f.visible or f.locked)
     ]
     users = active_users(conn) if with_users and _has(target.model, "user") else []
     model = target.model
@@ -124,7 +126,7 @@ def form_context(
         "target": target,
         "rec": target.row,
         "groups": [
-            (label, [by_key[k] for k in keys]) for label, keys in sections(model, model.fields)
+            (label, [by_key[k] for k in keys]) for label, keys in sections(model, model.field_specs)
         ],
         "fields": fields,
         "form_errors": other + hidden_errors,
@@ -148,7 +150,7 @@ def active_users(conn: Connection) -> list[dict[str, Any]]:
 
 
 def _has(model: TypeModel, field_type: str) -> bool:
-    return any(f["type"] == field_type for f in model.fields.values())
+    return any(f.kind == field_type for f in model.field_specs.values())
 
 
 def initial_form(
@@ -162,9 +164,16 @@ def initial_form(
         return stored_as_form(model, data, {i: s["number"] for i, s in numbers.items()})
     form: dict[str, Any] = {}
     for key in input_keys(model):
-        fdef = model.fields[key]
+        fdef = model.field_specs[key]
+        default = _default_of(fdef)
         if key in prefill:
             form[key] = prefill[key]
-        elif fdef.get("default") is not None:
-            form[key] = form_text(fdef, fdef["default"], {})
+        elif default is not None:
+            form[key] = form_text(fdef, default, {})
     return form
+
+
+def _default_of(fdef: FieldSpec) -> Any:
+    """The field's default value, None where it has none (an attachment never has one)."""
+    default = getattr(fdef, "default", None)
+    return None if default is UNSET else default

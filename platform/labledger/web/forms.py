@@ -19,6 +19,7 @@ from typing import Any
 from labledger.errors import FieldError
 from labledger.metadata.fieldtypes import FIELD_TYPES
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import DecimalField, FieldSpec, IntegerField
 
 #: UTC offsets offered next to date-and-time inputs, as (value, label).
 TIME_ZONES: list[tuple[str, str]] = [("Z", "UTC")] + [
@@ -47,17 +48,17 @@ def first(form: Mapping[str, Any], name: str) -> str:
     return found[-1] if found else ""
 
 
-def step_of(fdef: dict[str, Any]) -> str:
+def step_of(fdef: IntegerField | DecimalField) -> str:
     """The ``step`` of a number input: 1, or one unit of the last decimal place."""
-    if fdef["type"] == "integer":
+    if isinstance(fdef, IntegerField):
         return "1"
-    precision = fdef.get("precision")
-    return "any" if precision is None else str(Decimal(1).scaleb(-precision))
+    precision = fdef.precision
+    return str(Decimal(1).scaleb(-precision)) if isinstance(precision, int) else "any"
 
 
 def input_keys(model: TypeModel) -> list[str]:
     """Fields a person types (every field but the computed ones)."""
-    return [k for k, f in model.fields.items() if FIELD_TYPES[f["type"]].accepts_input]
+    return [k for k, f in model.field_specs.items() if FIELD_TYPES[f.kind].accepts_input]
 
 
 def _number(text: str, whole: bool) -> int | float:
@@ -76,12 +77,12 @@ def _number(text: str, whole: bool) -> int | float:
     return float(number)
 
 
-def parse_value(fdef: dict[str, Any], form: Mapping[str, Any], key: str) -> Any:
+def parse_value(fdef: FieldSpec, form: Mapping[str, Any], key: str) -> Any:
     """The typed value of one field from the posted text (None for an empty input).
 
     Raises ValueError with a message for the field when the text is not a number.
     """
-    kind = fdef["type"]
+    kind = fdef.kind
     if kind == "boolean":
         return "true" in values_of(form, key)
     if kind == "multi_choice":
@@ -117,21 +118,21 @@ def parse_form(
     errors: list[FieldError] = []
     for key in keys:
         try:
-            data[key] = parse_value(model.fields[key], form, key)
+            data[key] = parse_value(model.field_specs[key], form, key)
         except ValueError as exc:
             errors.append(FieldError(f"data.{key}", str(exc)))
     return data, errors
 
 
-def same_value(fdef: dict[str, Any], old: Any, new: Any) -> bool:
+def same_value(fdef: FieldSpec, old: Any, new: Any) -> bool:
     """Whether a posted value leaves a stored one as it is.
 
     A set of choices has no order, and an unticked box is how a form shows a
     yes/no field that was never set, so posting it back changes nothing.
     """
-    if fdef["type"] == "multi_choice" and isinstance(old, list) and isinstance(new, list):
+    if fdef.kind == "multi_choice" and isinstance(old, list) and isinstance(new, list):
         return sorted(map(str, old)) == sorted(map(str, new))
-    if fdef["type"] == "boolean" and old is None and new is False:
+    if fdef.kind == "boolean" and old is None and new is False:
         return True
     return bool(old == new)
 
@@ -141,15 +142,15 @@ def changed_only(model: TypeModel, current: dict[str, Any], data: dict[str, Any]
     return {
         key: value
         for key, value in data.items()
-        if not same_value(model.fields[key], current.get(key), value)
+        if not same_value(model.field_specs[key], current.get(key), value)
     }
 
 
-def form_text(fdef: dict[str, Any], value: Any, numbers: Mapping[int, str]) -> Any:
+def form_text(fdef: FieldSpec, value: Any, numbers: Mapping[int, str]) -> Any:
     """A stored value as the form shows it in its input (``numbers``: reference id -> number)."""
+    kind = fdef.kind
     if value is None:
-        return [] if fdef["type"] == "multi_choice" else ""
-    kind = fdef["type"]
+        return [] if kind == "multi_choice" else ""
     if kind == "boolean":
         return "true" if value else ""
     if kind == "multi_choice":
@@ -167,9 +168,9 @@ def stored_as_form(
     """What the edit form shows for a stored record: its values as input text."""
     form: dict[str, Any] = {}
     for key in input_keys(model):
-        fdef = model.fields[key]
+        fdef = model.field_specs[key]
         form[key] = form_text(fdef, data.get(key), numbers)
-        if fdef["type"] == "datetime":
+        if fdef.kind == "datetime":
             form[key + TZ_SUFFIX] = "Z"
     return form
 
@@ -198,7 +199,7 @@ class FormField:
     """One field of a record form, as the template draws it."""
 
     key: str
-    fdef: dict[str, Any]
+    fdef: FieldSpec
     #: The input's text (a list for checkboxes) - what the person typed, kept on errors.
     raw: Any
     zone: str = "Z"
@@ -214,4 +215,4 @@ class FormField:
 
     @property
     def conditional(self) -> bool:
-        return bool(self.fdef.get("visible_if"))
+        return bool(self.fdef.visible_if)

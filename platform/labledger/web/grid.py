@@ -28,6 +28,7 @@ from labledger.errors import Conflict, FieldError, ServiceError, ValidationFaile
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import ReferenceField
 from labledger.metadata.types import readable_model
 from labledger.params import RowId
 from labledger.records.related import children_of, record_summaries
@@ -51,7 +52,14 @@ GRID_LIMIT = 500
 
 
 def reference_fields(model: TypeModel) -> list[str]:
-    return [k for k, f in model.fields.items() if f["type"] == "reference"]
+    return [k for k, f in model.field_specs.items() if f.kind == "reference"]
+
+
+def _reference(model: TypeModel, key: str) -> ReferenceField:
+    """The reference field ``key`` (``choose_via`` made sure it is one)."""
+    fdef = model.field_specs[key]
+    assert isinstance(fdef, ReferenceField)
+    return fdef
 
 
 def choose_via(model: TypeModel, via: str | None) -> str | None:
@@ -66,7 +74,7 @@ def choose_via(model: TypeModel, via: str | None) -> str | None:
         return via
     if not fields:
         raise ValidationFailed(
-            f"{model.definition['plural']} have no reference field, so they have no parent "
+            f"{model.spec.plural} have no reference field, so they have no parent "
             "records to enter them for."
         )
     return fields[0] if len(fields) == 1 else None
@@ -80,13 +88,13 @@ def cell_keys(conn: Connection, model: TypeModel, row: dict[str, Any], via: str)
     is out of limits). What it holds is saved only while the condition holds.
     """
     editable = Target(model, row).editable(conn)
-    return [k for k in editable if k != via and model.fields[k]["type"] in CELL_TYPES]
+    return [k for k in editable if k != via and model.field_specs[k].kind in CELL_TYPES]
 
 
 def computed_cells(model: TypeModel, fmt: Formatter, data: dict[str, Any]) -> dict[str, Shown]:
     """The computed values of ``data`` as the row's computed cells show them."""
     return {
-        k: fmt.value(f, data.get(k)) for k, f in model.fields.items() if f["type"] == "computed"
+        k: fmt.value(f, data.get(k)) for k, f in model.field_specs.items() if f.kind == "computed"
     }
 
 
@@ -106,7 +114,7 @@ class GridRow:
         self.rec = rec
         self.inputs = set(cell_keys(conn, model, rec, via)) if may_edit else set()
         self.form = stored_as_form(model, rec["data"], numbers)
-        self.shown = {k: fmt.value(f, rec["data"].get(k)) for k, f in model.fields.items()}
+        self.shown = {k: fmt.value(f, rec["data"].get(k)) for k, f in model.field_specs.items()}
 
 
 def _grid_context(
@@ -116,7 +124,7 @@ def _grid_context(
     via: str,
     parent_ids: list[int],
 ) -> dict[str, Any]:
-    parent_type = model.fields[via]["to"]
+    parent_type = _reference(model, via).to
     found = record_summaries(conn, actor, parent_ids)
     parents = [
         found[i] for i in dict.fromkeys(parent_ids) if found.get(i, {}).get("type") == parent_type
@@ -127,13 +135,13 @@ def _grid_context(
     numbers = {i: s["number"] for i, s in fmt.records.items()}
     may_edit = model.allows(actor, "edit")
     rows = [GridRow(conn, model, r, via, fmt, numbers, may_edit) for r in records]
-    columns = [k for k in model.fields if k != via]
-    users = active_users(conn) if any(model.fields[k]["type"] == "user" for k in columns) else []
+    columns = [k for k in model.field_specs if k != via]
+    users = active_users(conn) if any(model.field_specs[k].kind == "user" for k in columns) else []
     return {
         "model": model,
         "type_key": model.key,
         "via": via,
-        "via_label": model.fields[via]["label"],
+        "via_label": model.field_specs[via].label,
         "parent_type": readable_model(conn, actor, parent_type),
         "groups": [(p, [r for r in rows if r.rec["data"].get(via) == p["id"]]) for p in parents],
         "columns": columns,
@@ -161,7 +169,7 @@ class GridController(Controller):
             model = readable_model(conn, actor, type_key)
             via = choose_via(model, params.get("via"))
             if via is None:
-                choices = [(k, model.fields[k]["label"]) for k in reference_fields(model)]
+                choices = [(k, model.field_specs[k].label) for k in reference_fields(model)]
                 return page(
                     "records/grid.html",
                     session,

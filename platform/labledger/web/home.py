@@ -24,7 +24,7 @@ class HomeController(Controller):
             for item in types:
                 model = readable_model(conn, actor, item["key"])
                 item["may_create"] = model.allows(actor, "create")
-                item["due_field"] = model.definition.get("due_field")
+                item["due_field"] = model.spec.due_field
         due = {t["key"]: t["due_field"] for t in types}
         signing = [(w, item) for w in work for item in w.items if item.needs_signature]
         return page("home.html", session, work=work, types=types, due=due, signing=signing)

@@ -43,7 +43,7 @@ class Target:
         if self.row is None:
             return keys
         return [
-            k for k in keys if k not in rules.locked and not self.model.fields[k].get("read_only")
+            k for k in keys if k not in rules.locked and not self.model.field_specs[k].read_only
         ]
 
     def system_set_given(self, conn: Connection, form: dict[str, Any]) -> list[str]:
@@ -61,7 +61,7 @@ def form_target(conn: Connection, actor: Principal, type_key: str, record_id: in
     model = readable_model(conn, actor, type_key)
     action = "create" if record_id is None else "edit"
     if not model.allows(actor, action):
-        raise Forbidden(f"You may not {action} {model.definition['plural']}.")
+        raise Forbidden(f"You may not {action} {model.spec.plural}.")
     if record_id is None:
         return Target(model)
     return Target(model, get_record(conn, actor, type_key, record_id))
@@ -147,6 +147,6 @@ def data_to_save(
             "Some values could not be read.",
             check_form(conn, actor, target, form, keys).errors,
         )
-    if any(f.get("visible_if") for f in target.model.fields.values()):
+    if any(f.visible_if for f in target.model.field_specs.values()):
         data, _ = _visible_only(conn, actor, target, data)
     return data

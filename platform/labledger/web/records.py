@@ -22,6 +22,7 @@ from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.metadata.fieldtypes import FIELD_TYPES
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import ComputedField, FieldSpec, TextField
 from labledger.metadata.types import list_types, readable_model
 from labledger.params import RowId
 from labledger.records.attachments import read_attachment
@@ -50,6 +51,8 @@ BASE_SORTS = [
 ]
 #: Filter kinds that take a range (from, to) instead of one value.
 RANGE_TYPES = ("integer", "decimal", "date", "datetime")
+#: How the history shows a change of state: the state labels, as plain text.
+_STATE = TextField(key="state", label="State")
 SIGNATURE_STATUS = {
     CURRENT: "Valid: applies to the record as it is now",
     EARLIER_VERSION: "Belongs to an earlier version: the record changed after signing",
@@ -63,7 +66,7 @@ def state_labels(conn: Connection, model: TypeModel) -> dict[str, str]:
     """State key -> label in the type's workflow (empty without a workflow)."""
     if not model.workflow:
         return {}
-    return {k: s["label"] for k, s in workflow_model(conn, model.workflow).states.items()}
+    return {k: s.label for k, s in workflow_model(conn, model.workflow).state_specs.items()}
 
 
 def list_params(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -74,11 +77,13 @@ def list_params(request: Request[Any, Any, Any]) -> dict[str, str]:
 class Filter:
     """One filter input of a list page, from a filterable field."""
 
-    def __init__(self, key: str, fdef: dict[str, Any], params: dict[str, str]) -> None:
+    def __init__(self, key: str, fdef: FieldSpec, params: dict[str, str]) -> None:
         self.key = key
         self.fdef = fdef
-        self.ranged = fdef["type"] in RANGE_TYPES or (
-            fdef["type"] == "computed" and fdef.get("result_type") in ("number", "date")
+        #: The kind of value compared: a computed field's result type, else the field's kind.
+        self.compared = fdef.result_type if isinstance(fdef, ComputedField) else fdef.kind
+        self.ranged = fdef.kind in RANGE_TYPES or (
+            isinstance(fdef, ComputedField) and self.compared in ("number", "date")
         )
         self.value = params.get(key, "")
         self.low = params.get(f"{key}__gte", "")
@@ -86,23 +91,17 @@ class Filter:
 
     @property
     def input_type(self) -> str:
-        kind = (
-            self.fdef.get("result_type") if self.fdef["type"] == "computed" else self.fdef["type"]
-        )
-        return "date" if kind == "date" else "text"
+        return "date" if self.compared == "date" else "text"
 
     @property
     def yes_no(self) -> bool:
-        fdef = self.fdef
-        return fdef["type"] == "boolean" or (
-            fdef["type"] == "computed" and fdef.get("result_type") == "boolean"
-        )
+        return self.compared == "boolean"
 
 
 def _list_context(
     conn: Connection, actor: Principal, model: TypeModel, params: dict[str, str]
 ) -> dict[str, Any]:
-    columns = [k for k, f in model.fields.items() if f.get("in_list")]
+    columns = [k for k, f in model.field_specs.items() if f.in_list]
     query, errors = ListQuery(), []
     try:
         query = ListQuery.from_params(params)
@@ -110,7 +109,7 @@ def _list_context(
     except ValidationFailed as exc:
         result, errors = {"items": [], "next": None}, exc.errors
     without_cursor = {k: v for k, v in params.items() if k != "cursor"}
-    filterable = [k for k, f in model.fields.items() if f.get("filterable")]
+    filterable = [k for k, f in model.field_specs.items() if f.filterable]
     return {
         "model": model,
         "type_key": model.key,
@@ -119,11 +118,11 @@ def _list_context(
         "errors": errors,
         "fmt": Formatter.load(conn, actor, model, [i["data"] for i in result["items"]]),
         "states": state_labels(conn, model),
-        "filters": [Filter(k, model.fields[k], params) for k in filterable],
+        "filters": [Filter(k, model.field_specs[k], params) for k in filterable],
         "params": params,
         "sorts": BASE_SORTS
         + [
-            (f"{sign}{k}", f"{model.fields[k]['label']} {word}")
+            (f"{sign}{k}", f"{model.field_specs[k].label} {word}")
             for k in filterable
             for sign, word in (("", "(ascending)"), ("-", "(descending)"))
         ],
@@ -172,18 +171,18 @@ def _history_view(
     transitions: dict[str, str] = {}
     if model.workflow:
         workflow = workflow_model(conn, model.workflow)
-        transitions = {k: t["label"] for k, t in workflow.transitions.items()}
+        transitions = {k: t.label for k, t in workflow.transition_specs.items()}
     result = []
     for event in events:
         changes = []
         for key, change in (event["changes"] or {}).items():
             if key == "state":
                 label = "State"
-                old = fmt.value({"type": "text"}, states.get(change.get("old"), change.get("old")))
-                new = fmt.value({"type": "text"}, states.get(change.get("new"), change.get("new")))
+                old = fmt.value(_STATE, states.get(change.get("old"), change.get("old")))
+                new = fmt.value(_STATE, states.get(change.get("new"), change.get("new")))
             else:
-                fdef = model.fields.get(key, {"type": "text", "label": key})
-                label = fdef["label"]
+                fdef = model.field_specs.get(key) or TextField(key=key, label=key)
+                label = fdef.label
                 old, new = fmt.value(fdef, change.get("old")), fmt.value(fdef, change.get("new"))
             changes.append({"label": label, "old": old, "new": new})
         result.append(
@@ -212,10 +211,10 @@ def _editable_now(conn: Connection, model: TypeModel, state: str | None) -> bool
     """Whether the record's state leaves any field a person could change."""
     rules = state_rules(conn, model, state)
     return any(
-        FIELD_TYPES[f["type"]].accepts_input
+        FIELD_TYPES[f.kind].accepts_input
         and k not in rules.locked | rules.system_set
-        and not f.get("read_only")
-        for k, f in model.fields.items()
+        and not f.read_only
+        for k, f in model.field_specs.items()
     )
 
 
@@ -236,8 +235,11 @@ def record_context(
     shown = visible_fields(model, {**data, **expression_context(actor, rec)})
     fmt = Formatter.load(conn, actor, model, [data], f"{base}/attachments")
     groups = [
-        (label, [(model.fields[k], fmt.value(model.fields[k], data.get(k))) for k in keys])
-        for label, keys in sections(model, [k for k in model.fields if k in shown])
+        (
+            label,
+            [(model.field_specs[k], fmt.value(model.field_specs[k], data.get(k))) for k in keys],
+        )
+        for label, keys in sections(model, [k for k in model.field_specs if k in shown])
     ]
     transitions = available_transitions(conn, actor, type_key, record_id) if model.workflow else []
     for transition in transitions:
@@ -256,7 +258,7 @@ def record_context(
         group["model"] = child
         group["states"] = state_labels(conn, child)
         group["columns"] = [
-            k for k, f in child.fields.items() if f.get("in_list") and k != group["field"]
+            k for k, f in child.field_specs.items() if f.in_list and k != group["field"]
         ]
         group["fmt"] = Formatter.load(conn, actor, child, [i["data"] for i in group["items"]])
     signatures = [

@@ -28,6 +28,7 @@ from labledger.errors import FieldError, NotFound, ServiceError, ValidationFaile
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.workflow import TransitionSpec
 from labledger.metadata.types import readable_model
 from labledger.records.lookup import record_id_by_number
 from labledger.records.related import record_summaries
@@ -53,23 +54,23 @@ class Line:
     href: str | None = None
 
 
-def scannable_steps(conn: Connection, model: TypeModel) -> dict[str, dict[str, Any]]:
+def scannable_steps(conn: Connection, model: TypeModel) -> dict[str, TransitionSpec]:
     """The type's workflow steps that can run by number: those without a signature."""
     if not model.workflow:
-        raise ValidationFailed(f"{model.definition['plural']} have no workflow, so no steps.")
-    steps = workflow_model(conn, model.workflow).transitions
-    return {k: t for k, t in steps.items() if not t.get("signature")}
+        raise ValidationFailed(f"{model.spec.plural} have no workflow, so no steps.")
+    steps = workflow_model(conn, model.workflow).transition_specs
+    return {k: t for k, t in steps.items() if not t.signature}
 
 
-def chosen_step(conn: Connection, model: TypeModel, key: str) -> dict[str, Any]:
+def chosen_step(conn: Connection, model: TypeModel, key: str) -> TransitionSpec:
     """The step ``key``, refused with the reason when it cannot run by number."""
-    steps = workflow_model(conn, model.workflow).transitions if model.workflow else {}
+    steps = workflow_model(conn, model.workflow).transition_specs if model.workflow else {}
     step = scannable_steps(conn, model).get(key)
     if step is not None:
         return step
     if key in steps:
         raise ValidationFailed(
-            f"'{steps[key]['label']}' needs an electronic signature, which is given record by "
+            f"'{steps[key].label}' needs an electronic signature, which is given record by "
             "record on the record's page: it cannot be run by scanning.",
             [FieldError("transition", "choose a step without a signature")],
         )
@@ -119,7 +120,7 @@ def _scan_one(
         with db.read() as conn:
             state = state_labels(conn, model).get(view["state"], view["state"])
         href = f"/records/{type_key}/{record_id}"
-        return Line(number, True, f"{step['label']}: now {state}.", at, href), 200
+        return Line(number, True, f"{step.label}: now {state}.", at, href), 200
     except ServiceError as exc:
         return Line(number, False, exc.detail, at), exc.status
 

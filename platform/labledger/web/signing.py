@@ -47,19 +47,19 @@ def _dialog_context(
             t for t in available_transitions(conn, actor, type_key, record_id) if t["key"] == key
         ]
         states = state_labels(conn, model)
-        steps = workflow_model(conn, model.workflow).transitions if model.workflow else {}
+        steps = workflow_model(conn, model.workflow).transition_specs if model.workflow else {}
     if found:
         transition = found[0]
     elif key in steps:  # a step from another state: running it reports the conflict
         step = steps[key]
         transition = {
             "key": key,
-            "label": step["label"],
-            "to": step["to"],
+            "label": step.label,
+            "to": step.to,
             "allowed": False,
             "why_not": [{"kind": "state", "message": "It does not start from the current state."}],
-            "reason_required": bool(step.get("reason_required")),
-            "signature": (step.get("signature") or {}).get("meaning"),
+            "reason_required": step.reason_required,
+            "signature": step.signature.meaning if step.signature else None,
         }
     else:
         raise NotFound(f"{model.label} records have no step '{key}'.")

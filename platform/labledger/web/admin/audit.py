@@ -9,7 +9,6 @@ when asked, not on every page.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from litestar import Controller, Request, get
 from litestar.response import Template
@@ -26,7 +25,13 @@ from labledger.metadata import versions
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.params import BeforeCursor
 from labledger.records.lookup import record_id_by_number
-from labledger.web.admin.common import Problems, compact_json, render, require_permission
+from labledger.web.admin.common import (
+    Problems,
+    compact_json,
+    page_links,
+    render,
+    require_permission,
+)
 from labledger.web.pages import page
 
 WHAT = "The system-wide audit trail"
@@ -119,10 +124,7 @@ class AuditPagesController(Controller):
             status_code=422 if problems else 200,
             chosen=chosen,
             events=[{**e, "rows": change_rows(e["changes"])} for e in result["items"]],
-            next_url=f"/audit?{urlencode({**filters, 'before': result['next']})}"
-            if result["next"]
-            else None,
-            first_url=f"/audit?{urlencode(filters)}" if before else None,
+            **page_links("/audit", filters, result["next"], before),
             problems=problems,
             note=note,
             users=users,

@@ -12,22 +12,21 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Request
+from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
-from sqlalchemy import Connection
 
-from labledger.db.engine import Database
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.limits import check_json_depth
-from labledger.metadata.versions import Published
 from labledger.web.pages import page
 
 #: A URL-encoded form; a name sent several times (a checkbox group) arrives as a list.
@@ -196,97 +195,42 @@ def compact_json(value: Any, width: int = 300) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def swap(items: list[Any], index: int, offset: int) -> int:
-    """Move ``items[index]`` up (-1) or down (+1); returns its new index."""
-    other = index + offset
-    if 0 <= index < len(items) and 0 <= other < len(items):
-        items[index], items[other] = items[other], items[index]
-        return other
-    return index
-
-
-def publish_draft(
-    db: Database,
-    publish: Callable[[Connection, Principal, dict[str, Any]], Published],
-    principal: Principal,
-    draft: dict[str, Any],
-) -> tuple[Problems, str | None]:
-    """Publish a designer's draft through its service.
-
-    Returns the problems to show beside the offending parts, or the message
-    saying which version is now current (exactly one of the two is set).
-    """
-    try:
-        with db.write() as conn:
-            published = publish(conn, principal, draft)
-    except ValidationFailed as exc:
-        return Problems(exc.errors), None
-    if published.changed:
-        return Problems.none(), f"Published version {published.version}."
-    return Problems.none(), f"Nothing changed: version {published.version} is current."
-
-
-@dataclass
-class DesignerStep:
-    """One button pressed in a designer (type or workflow): the draft merged with
-    the form, and, when the button was Publish, what publishing said."""
-
-    form: Form
-    draft: dict[str, Any]
-    original: str
-    selected: int | None
-    op: str
-    problems: Problems
-    message: str | None
-
-    @property
-    def publishing(self) -> bool:
-        return self.op == "publish"
-
-
-def designer_step(
-    data: dict[str, Any],
-    merge: Callable[[Any, Form], dict[str, Any]],
-    db: Database,
-    publish: Callable[[Connection, Principal, dict[str, Any]], Published],
-    principal: Principal,
-) -> DesignerStep:
-    """Merge the posted form into the draft and, for Publish, publish it; the
-    designer then applies any other button itself."""
-    form = Form(data)
-    draft = merge(form.json("draft"), form)
-    step = DesignerStep(
-        form,
-        draft,
-        form.text("original"),
-        form.index("editing"),
-        form.text("op"),
-        Problems.none(),
-        None,
-    )
-    if step.publishing:
-        step.problems, step.message = publish_draft(db, publish, principal, draft)
-        if step.message is not None:
-            step.original = draft["key"]
-    return step
-
-
-def designer_response(
-    request: Request[Any, Any, Any],
+def form_page(
+    template: str,
     session: WebSession,
-    step: DesignerStep,
-    templates: tuple[str, str],
-    url_prefix: str,
+    status_code: int,
     context: dict[str, Any],
+    **shown: Any,
 ) -> Template:
-    """The designer re-rendered (422 with the problems); after a publish the
-    browser's address becomes the published item's page."""
-    response = render(
-        request, session, *templates, status_code=422 if step.problems else 200, **context
+    """A page with a form: what the page always shows, then what the handler passed in
+    ``context`` (which may replace a default of ``shown``); no problems unless it says so."""
+    return page(
+        template,
+        session,
+        status_code=status_code,
+        **{"problems": Problems.none(), **shown, **context},
     )
-    if step.message:
-        response.headers["HX-Push-Url"] = f"{url_prefix}/{step.original}"
-    return response
+
+
+def page_links(
+    path: str, filters: dict[str, str], next_cursor: Any, before: Any
+) -> dict[str, str | None]:
+    """The links of one page of a newest-first list: to the next (older) page, and
+    back to the first one (only from a later page)."""
+    return {
+        "next_url": f"{path}?{urlencode({**filters, 'before': next_cursor})}"
+        if next_cursor
+        else None,
+        "first_url": f"{path}?{urlencode(filters)}" if before else None,
+    }
+
+
+async def read_upload(form: Mapping[str, Any], name: str) -> tuple[bytes, str]:
+    """The content and file name of the file posted as ``name`` (empty: none chosen)."""
+    upload = form.get(name)
+    if not isinstance(upload, UploadFile):
+        return b"", ""
+    return await upload.read(), upload.filename
 
 
 def carried(raw: bytes) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.response import Template
 
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
@@ -31,10 +30,11 @@ from labledger.web.admin.common import (
     Problems,
     carried,
     compact_json,
+    form_page,
+    read_upload,
     require_permission,
     uncarried,
 )
-from labledger.web.pages import page
 
 WHAT = "Importing and exporting configuration"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -83,9 +83,7 @@ class ConfigPagesController(Controller):
     ) -> Template:
         """Upload a bundle and see what importing it would do (nothing is changed)."""
         require_permission(session.principal, CONFIGURE, WHAT)
-        upload = (await request.form()).get("file")
-        raw = await upload.read() if isinstance(upload, UploadFile) else b""
-        filename = upload.filename if isinstance(upload, UploadFile) else ""
+        raw, filename = await read_upload(await request.form(), "file")
         if not raw:
             problems = Problems([FieldError("file", "choose a bundle file (.json) to upload")])
             return await run_sync(
@@ -144,16 +142,15 @@ class ConfigPagesController(Controller):
     ) -> Template:
         with db.read() as conn:
             types = list_types(conn, session.principal)
-        context.setdefault("problems", Problems.none())
-        context.setdefault("report", None)
-        return page(
+        return form_page(
             "admin/config.html",
             session,
-            status_code=status_code,
+            status_code,
+            context,
+            report=None,
             types=types,
             describe_path=describe_path,
             shown=compact_json,
             default_name=DEFAULT_NAME,
             default_version=DEFAULT_VERSION,
-            **context,
         )

@@ -12,11 +12,10 @@ and audit as ``PUT /api/v1/types/{key}``.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import get
 from litestar.response import Template
 from sqlalchemy import Connection
 
@@ -39,17 +38,20 @@ from labledger.metadata.validation import SCALAR_TYPES, validate_type_definition
 from labledger.records.states import WORKFLOW_KIND
 from labledger.web.admin.common import (
     Form,
-    FormBody,
     Problems,
-    designer_response,
-    designer_step,
-    fresh_key,
     parse_list,
     parse_number,
     put,
     require_permission,
-    slug,
-    swap,
+)
+from labledger.web.admin.designer import (
+    Designer,
+    DesignerController,
+    draft_views,
+    key_for,
+    list_op,
+    open_item,
+    version_history,
 )
 from labledger.web.pages import page
 from labledger.workflows.definitions import check_type_workflow
@@ -294,23 +296,21 @@ def _read_default(kind: str, form: Form) -> Any:
 
 
 def apply_op(
-    draft: dict[str, Any], op: str, form: Form, selected: int | None, type_keys: list[str]
+    conn: Connection, draft: dict[str, Any], op: str, form: Form, selected: int | None
 ) -> int | None:
     """Apply the button ``op`` (``add_field``, ``up:3``...) to ``draft``; returns the open field."""
     name, _, arg = op.partition(":")
     fields: list[dict[str, Any]] = draft["fields"]
-    if selected is not None and selected >= len(fields):
-        selected = None
+    selected = open_item(len(fields), selected, Problems.none(), "fields")
     index = int(arg) if arg.isdigit() else None
     if name == "add_field":
-        fields.append(_new_field(draft, form, type_keys))
+        fields.append(_new_field(draft, form, versions.keys(conn, KIND)))
         return len(fields) - 1
     if name == "add_section":
         sections = draft.setdefault("sections", [])
         number = len(sections) + 1
         label = form.text("new_section_label") or f"Section {number}"
-        taken = {s.get("key") for s in sections}
-        sections.append({"key": fresh_key(slug(label, f"section_{number}"), taken), "label": label})
+        sections.append({"key": key_for(label, f"section_{number}", sections), "label": label})
         return selected
     if name == "close":
         return None
@@ -319,16 +319,9 @@ def apply_op(
         return selected
     if index is None:
         return selected
-    if name == "select" and index < len(fields):
-        return index
-    if name in ("up", "down"):
-        moved = swap(fields, index, -1 if name == "up" else 1)
-        return moved if selected == index else (index if selected == moved else selected)
-    if name == "remove" and index < len(fields):
-        del fields[index]
-        if selected is None or selected == index:
-            return None
-        return selected - 1 if selected > index else selected
+    handled, selected = list_op(fields, name, index, selected)
+    if handled:
+        return selected
     if name == "remove_section":
         _remove_section(draft, index)
     elif name == "remove_option" and selected is not None:
@@ -341,9 +334,9 @@ def apply_op(
 def _new_field(draft: dict[str, Any], form: Form, type_keys: list[str]) -> dict[str, Any]:
     kind = form.text("new_type")
     kind = kind if kind in FIELD_TYPES else "text"
-    taken = {f.get("key") for f in draft["fields"]}
     label = form.text("new_label") or f"New {kind.replace('_', ' ')} field"
-    key = form.text("new_key") or fresh_key(slug(label, f"field_{len(taken) + 1}"), taken)
+    fields = draft["fields"]
+    key = form.text("new_key") or key_for(label, f"field_{len(fields) + 1}", fields)
     fdef: dict[str, Any] = {"key": key, "label": label, "type": kind}
     if kind in ("choice", "multi_choice"):
         fdef["options"] = [{"value": "", "label": ""}]
@@ -378,6 +371,7 @@ def check_draft(conn: Connection, draft: dict[str, Any]) -> Problems:
 
 def _context(
     conn: Connection,
+    session: WebSession,
     draft: dict[str, Any],
     original: str,
     selected: int | None,
@@ -385,17 +379,12 @@ def _context(
     message: str | None = None,
 ) -> dict[str, Any]:
     fields = draft["fields"]
-    if selected is None and problems:  # open the first field the errors point at
-        selected = next((i for i in range(len(fields)) if problems.under(f"fields[{i}]")), None)
-    if selected is not None and selected >= len(fields):
-        selected = None
+    selected = open_item(len(fields), selected, problems, "fields")
     live = check_draft(conn, draft)
     published = versions.current(conn, KIND, original) if original else None
     changes = diff_definitions(published[1], draft) if published is not None and not live else None
     return {
-        "draft": draft,
-        "draft_json": json.dumps(draft, ensure_ascii=False, sort_keys=True),
-        "draft_pretty": json.dumps(draft, ensure_ascii=False, sort_keys=True, indent=2),
+        **draft_views(draft),
         "original": original,
         "selected": selected,
         "problems": problems,
@@ -409,30 +398,31 @@ def _context(
         "actions": ACTIONS,
         "type_keys": versions.keys(conn, KIND),
         "workflows": versions.keys(conn, WORKFLOW_KIND),
-        "history": _history(conn, original),
+        "history": version_history(conn, KIND, original, _field_count),
     }
 
 
-def _history(conn: Connection, key: str) -> list[dict[str, Any]]:
-    """Published versions, newest first, each with its JSON."""
-    if not key:
-        return []
-    rows = versions.all_versions(conn, KIND, key)
-    return [
-        {
-            "version": row["version"],
-            "published_at": row["published_at"],
-            "published_by": row["published_by"],
-            "fields": len(row["body"].get("fields", [])),
-            "json": json.dumps(row["body"], ensure_ascii=False, sort_keys=True, indent=2),
-        }
-        for row in reversed(rows)
-    ]
+def _field_count(body: dict[str, Any]) -> dict[str, int]:
+    return {"fields": len(body.get("fields", []))}
 
 
-class TypeDesignerController(Controller):
+TYPES = Designer(
+    name="type",
+    what=WHAT,
+    new_draft=new_draft,
+    published=lambda conn, key: copy.deepcopy(type_model(conn, key).definition),
+    merge=merge_form,
+    publish=publish_type,
+    apply=apply_op,
+    context=_context,
+)
+
+
+class TypeDesignerController(DesignerController):
+    """The object type designer, and the list of types."""
+
     path = "/admin/types"
-    include_in_schema = False
+    design = TYPES
 
     @get("/", sync_to_thread=True)
     def index(self, session: WebSession, db: Database) -> Template:
@@ -440,56 +430,5 @@ class TypeDesignerController(Controller):
         with db.read() as conn:
             types = list_types(conn, session.principal)
             for item in types:
-                item["fields"] = len(type_model(conn, item["key"]).fields)
+                item["fields"] = len(type_model(conn, item["key"]).field_specs)
         return page("admin/types.html", session, types=types)
-
-    @get("/new", sync_to_thread=True)
-    def new(self, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
-        with db.read() as conn:
-            context = _context(conn, new_draft(), "", None, Problems.none())
-        return page("admin/type_designer.html", session, **context)
-
-    @get("/{key:str}", sync_to_thread=True)
-    def edit(self, key: str, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
-        with db.read() as conn:
-            draft = copy.deepcopy(type_model(conn, key).definition)
-            context = _context(conn, draft, key, None, Problems.none())
-        return page("admin/type_designer.html", session, **context)
-
-    @post("/designer", sync_to_thread=True, status_code=200)
-    def designer(
-        self, request: Request[Any, Any, Any], data: FormBody, session: WebSession, db: Database
-    ) -> Template:
-        """A button of the designer: change the draft, or publish it."""
-        require_permission(session.principal, CONFIGURE, WHAT)
-        step = designer_step(data, merge_form, db, publish_type, session.principal)
-        selected = step.selected
-        with db.read() as conn:
-            if not step.publishing:
-                keys = versions.keys(conn, KIND)
-                selected = apply_op(step.draft, step.op, step.form, selected, keys)
-            context = _context(
-                conn, step.draft, step.original, selected, step.problems, step.message
-            )
-        return designer_response(
-            request,
-            session,
-            step,
-            ("admin/type_designer.html", "admin/_type_designer.html"),
-            "/admin/types",
-            context,
-        )
-
-    @post("/preview", sync_to_thread=True, status_code=200)
-    def preview(self, data: FormBody, session: WebSession, db: Database) -> Template:
-        """The form as it would look, re-rendered as the admin types."""
-        require_permission(session.principal, CONFIGURE, WHAT)
-        form = Form(data)
-        draft = merge_form(form.json("draft"), form)
-        with db.read() as conn:
-            context = _context(
-                conn, draft, form.text("original"), form.index("editing"), Problems.none()
-            )
-        return page("admin/_type_preview.html", session, oob=True, **context)

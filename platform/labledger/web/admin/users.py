@@ -29,8 +29,7 @@ from labledger.identity.users import (
     unlock,
 )
 from labledger.settings import Settings
-from labledger.web.admin.common import Form, FormBody, Problems, require_permission
-from labledger.web.pages import page
+from labledger.web.admin.common import Form, FormBody, Problems, form_page, require_permission
 
 USERS = "Managing users"
 ROLES = "Defining roles"
@@ -118,15 +117,14 @@ class UsersPagesController(Controller):
     ) -> Template:
         with db.read() as conn:
             users, roles = list_users(conn), list_roles(conn)
-        context.setdefault("problems", Problems.none())
-        context.setdefault("values", {})
-        return page(
+        return form_page(
             "admin/users.html",
             session,
-            status_code=status_code,
+            status_code,
+            context,
+            values={},
             users=users,
             roles=roles,
-            **context,
         )
 
     @get("/roles", sync_to_thread=True)
@@ -160,13 +158,12 @@ class UsersPagesController(Controller):
     ) -> Template:
         with db.read() as conn:
             roles = list_roles(conn)
-        context.setdefault("problems", Problems.none())
-        context.setdefault("values", {})
-        return page(
+        return form_page(
             "admin/roles.html",
             session,
-            status_code=status_code,
+            status_code,
+            context,
+            values={},
             roles=roles,
             permissions=SYSTEM_PERMISSIONS,
-            **context,
         )

@@ -10,10 +10,9 @@ table and the one transition open in the editor. Publishing is
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import get
 from litestar.response import Template
 from sqlalchemy import Connection
 
@@ -28,16 +27,21 @@ from labledger.metadata.types import list_types, type_model
 from labledger.records.states import WORKFLOW_KIND
 from labledger.web.admin.common import (
     Form,
-    FormBody,
     Problems,
-    designer_response,
-    designer_step,
     fresh_key,
     parse_list,
     put,
     require_permission,
-    slug,
+)
+from labledger.web.admin.designer import (
+    Designer,
+    DesignerController,
+    draft_views,
+    key_for,
+    list_op,
+    open_item,
     swap,
+    version_history,
 )
 from labledger.web.admin.diagram import layout
 from labledger.web.pages import page
@@ -169,19 +173,20 @@ def _read_action(form: Form, index: int, old: dict[str, Any]) -> dict[str, Any]:
 # --- the buttons ---
 
 
-def apply_op(draft: dict[str, Any], op: str, form: Form, selected: int | None) -> int | None:
-    """Apply the button ``op`` to ``draft``; returns the transition open in the editor."""
+def apply_op(
+    conn: Connection, draft: dict[str, Any], op: str, form: Form, selected: int | None
+) -> int | None:
+    """Apply the button ``op`` to ``draft``; returns the transition open in the editor
+    (``conn`` is unused: no button of this designer reads the database)."""
     name, _, arg = op.partition(":")
     states: list[dict[str, Any]] = draft["states"]
     transitions: list[dict[str, Any]] = draft["transitions"]
-    if selected is not None and selected >= len(transitions):
-        selected = None
+    selected = open_item(len(transitions), selected, Problems.none(), "transitions")
     numbers = [int(part) for part in arg.split(":") if part.isdigit()]
     index = numbers[0] if numbers else None
     if name == "add_state":
         label = form.text("new_state_label") or f"State {len(states) + 1}"
-        taken = {s.get("key") for s in states}
-        states.append({"key": fresh_key(slug(label, "state"), taken), "label": label})
+        states.append({"key": key_for(label, "state", states), "label": label})
         return selected
     if name == "add_transition":
         transitions.append(_new_transition(draft, form))
@@ -195,16 +200,9 @@ def apply_op(draft: dict[str, Any], op: str, form: Form, selected: int | None) -
         return selected
     if index is None:
         return selected
-    if name == "select" and index < len(transitions):
-        return index
-    if name in ("up", "down"):
-        moved = swap(transitions, index, -1 if name == "up" else 1)
-        return moved if selected == index else (index if selected == moved else selected)
-    if name == "remove" and index < len(transitions):
-        del transitions[index]
-        if selected is None or selected == index:
-            return None
-        return selected - 1 if selected > index else selected
+    handled, selected = list_op(transitions, name, index, selected)
+    if handled:
+        return selected
     if name in ("state_up", "state_down"):
         swap(states, index, -1 if name == "state_up" else 1)
     elif name == "remove_state" and index < len(states):
@@ -223,8 +221,7 @@ def _new_transition(draft: dict[str, Any], form: Form) -> dict[str, Any]:
     source = initial or (states[0] if states else "")
     target = next((s for s in states if s != source), source)
     label = form.text("new_transition_label") or f"Transition {len(draft['transitions']) + 1}"
-    taken = {t.get("key") for t in draft["transitions"]}
-    key = form.text("new_transition_key") or fresh_key(slug(label, "go"), taken)
+    key = form.text("new_transition_key") or key_for(label, "go", draft["transitions"])
     return {"key": key, "label": label, "from": [source], "to": target}
 
 
@@ -257,19 +254,12 @@ def _context(
     message: str | None = None,
 ) -> dict[str, Any]:
     transitions = draft["transitions"]
-    if selected is None and problems:
-        selected = next(
-            (i for i in range(len(transitions)) if problems.under(f"transitions[{i}]")), None
-        )
-    if selected is not None and selected >= len(transitions):
-        selected = None
+    selected = open_item(len(transitions), selected, problems, "transitions")
     users = [
         t for t in list_types(conn, session.principal) if original and t["workflow"] == original
     ]
     return {
-        "draft": draft,
-        "draft_json": json.dumps(draft, ensure_ascii=False, sort_keys=True),
-        "draft_pretty": json.dumps(draft, ensure_ascii=False, sort_keys=True, indent=2),
+        **draft_views(draft),
         "original": original,
         "selected": selected,
         "problems": problems,
@@ -279,30 +269,38 @@ def _context(
         "roles": list_roles(conn),
         "type_keys": versions.keys(conn, TYPE_KIND),
         "used_by": users,
-        "fields_used": sorted({k for t in users for k in type_model(conn, t["key"]).fields}),
+        "fields_used": sorted({k for t in users for k in type_model(conn, t["key"]).field_specs}),
         "editable_modes": EDITABLE_MODES,
         "action_kinds": {kind: label for kind, (label, _) in ACTION_KINDS.items()},
-        "history": _history(conn, original),
+        "history": version_history(conn, WORKFLOW_KIND, original),
     }
 
 
-def _history(conn: Connection, key: str) -> list[dict[str, Any]]:
-    if not key:
-        return []
-    return [
-        {
-            "version": row["version"],
-            "published_at": row["published_at"],
-            "published_by": row["published_by"],
-            "json": json.dumps(row["body"], ensure_ascii=False, sort_keys=True, indent=2),
-        }
-        for row in reversed(versions.all_versions(conn, WORKFLOW_KIND, key))
-    ]
+def _published(conn: Connection, key: str) -> dict[str, Any]:
+    """A copy of the current version of workflow ``key``, to edit."""
+    found = versions.current(conn, WORKFLOW_KIND, key)
+    if found is None:
+        raise NotFound(f"There is no workflow '{key}'.")
+    return dict(found[1])
 
 
-class WorkflowDesignerController(Controller):
+WORKFLOWS = Designer(
+    name="workflow",
+    what=WHAT,
+    new_draft=new_draft,
+    published=_published,
+    merge=merge_form,
+    publish=publish_workflow,
+    apply=apply_op,
+    context=_context,
+)
+
+
+class WorkflowDesignerController(DesignerController):
+    """The workflow designer, and the list of workflows."""
+
     path = "/admin/workflows"
-    include_in_schema = False
+    design = WORKFLOWS
 
     @get("/", sync_to_thread=True)
     def index(self, session: WebSession, db: Database) -> Template:
@@ -323,55 +321,3 @@ class WorkflowDesignerController(Controller):
                     }
                 )
         return page("admin/workflows.html", session, workflows=items)
-
-    @get("/new", sync_to_thread=True)
-    def new(self, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
-        with db.read() as conn:
-            context = _context(conn, session, new_draft(), "", None, Problems.none())
-        return page("admin/workflow_designer.html", session, **context)
-
-    @get("/{key:str}", sync_to_thread=True)
-    def edit(self, key: str, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
-        with db.read() as conn:
-            found = versions.current(conn, WORKFLOW_KIND, key)
-            if found is None:
-                raise NotFound(f"There is no workflow '{key}'.")
-            context = _context(conn, session, dict(found[1]), key, None, Problems.none())
-        return page("admin/workflow_designer.html", session, **context)
-
-    @post("/designer", sync_to_thread=True, status_code=200)
-    def designer(
-        self, request: Request[Any, Any, Any], data: FormBody, session: WebSession, db: Database
-    ) -> Template:
-        """A button of the designer: change the draft, or publish it."""
-        require_permission(session.principal, CONFIGURE, WHAT)
-        step = designer_step(data, merge_form, db, publish_workflow, session.principal)
-        selected = step.selected
-        if not step.publishing:
-            selected = apply_op(step.draft, step.op, step.form, selected)
-        with db.read() as conn:
-            context = _context(
-                conn, session, step.draft, step.original, selected, step.problems, step.message
-            )
-        return designer_response(
-            request,
-            session,
-            step,
-            ("admin/workflow_designer.html", "admin/_workflow_designer.html"),
-            "/admin/workflows",
-            context,
-        )
-
-    @post("/preview", sync_to_thread=True, status_code=200)
-    def preview(self, data: FormBody, session: WebSession, db: Database) -> Template:
-        """The diagram and the problems, redrawn as the admin edits."""
-        require_permission(session.principal, CONFIGURE, WHAT)
-        form = Form(data)
-        draft = merge_form(form.json("draft"), form)
-        with db.read() as conn:
-            context = _context(
-                conn, session, draft, form.text("original"), form.index("editing"), Problems.none()
-            )
-        return page("admin/_workflow_preview.html", session, oob=True, **context)

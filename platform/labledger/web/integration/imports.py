@@ -11,11 +11,9 @@ mapping that updates) on the target type; a refusal is the usual 403 page.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, get, post
-from litestar.datastructures import UploadFile
 from litestar.response import Template
 
 from labledger.db.engine import Database
@@ -30,7 +28,17 @@ from labledger.integration.importer import (
 )
 from labledger.integration.mappings import list_mappings
 from labledger.params import BeforeCursor, RowId
-from labledger.web.admin.common import Form, FormBody, Problems, carried, compact_json, uncarried
+from labledger.web.admin.common import (
+    Form,
+    FormBody,
+    Problems,
+    carried,
+    compact_json,
+    form_page,
+    page_links,
+    read_upload,
+    uncarried,
+)
 from labledger.web.display import utc_text
 from labledger.web.pages import page
 
@@ -58,9 +66,7 @@ class ImportPagesController(Controller):
         """Upload a file and see, row by row, what importing it would do (nothing is written)."""
         form = await request.form()
         key = str(form.get("mapping") or "").strip()
-        upload = form.get("file")
-        raw = await upload.read() if isinstance(upload, UploadFile) else b""
-        filename = upload.filename if isinstance(upload, UploadFile) else ""
+        raw, filename = await read_upload(form, "file")
         missing = []
         if not key:
             missing.append(FieldError("mapping", "choose the mapping to import through"))
@@ -152,22 +158,18 @@ class ImportPagesController(Controller):
                 conn, session.principal, mapping_key=chosen or None, before=before, limit=PAGE_SIZE
             )
         filters = {"mapping": chosen} if chosen else {}
-        context.setdefault("problems", Problems.none())
-        context.setdefault("report", None)
-        return page(
+        return form_page(
             "integration/imports.html",
             session,
-            status_code=status_code,
+            status_code,
+            context,
+            report=None,
             mappings=mappings,
             chosen=chosen,
             imports=imports["items"],
-            next_url=f"/imports?{urlencode({**filters, 'before': imports['next']})}"
-            if imports["next"]
-            else None,
-            first_url=f"/imports?{urlencode(filters)}" if before else None,
+            **page_links("/imports", filters, imports["next"], before),
             utc=utc_text,
             shown=compact_json,
             rows_shown=ROWS_SHOWN,
             errors_shown=ERRORS_SHOWN,
-            **context,
         )

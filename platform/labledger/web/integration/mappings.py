@@ -27,7 +27,6 @@ from labledger.identity.sessions import WebSession
 from labledger.integration.mappings import (
     BY_NUMBER,
     MAPPING_KIND,
-    NUMBER_TYPES,
     UNMAPPABLE,
     list_mappings,
     mapping_errors,
@@ -36,9 +35,23 @@ from labledger.integration.mappings import (
     readable_mapping,
 )
 from labledger.metadata import versions
+from labledger.metadata.spec.fields import (
+    DecimalField,
+    FieldSpec,
+    InputFieldSpec,
+    IntegerField,
+    ReferenceField,
+)
 from labledger.metadata.types import list_types, type_model
 from labledger.params import OptionalVersion
-from labledger.web.admin.common import Form, FormBody, Problems, fresh_key, require_permission
+from labledger.web.admin.common import (
+    Form,
+    FormBody,
+    Problems,
+    form_page,
+    fresh_key,
+    require_permission,
+)
 from labledger.web.integration.common import pretty_json
 from labledger.web.pages import page
 
@@ -54,16 +67,16 @@ def starter_mapping(conn: Connection, type_key: str) -> dict[str, Any]:
     the field's label; references looked up by record number, numbers in their unit."""
     model = type_model(conn, type_key)
     columns = []
-    for key, fdef in model.fields.items():
-        if fdef["type"] in UNMAPPABLE:
+    for key, fdef in model.field_specs.items():
+        if not isinstance(fdef, InputFieldSpec) or fdef.kind in UNMAPPABLE:
             continue
-        column: dict[str, Any] = {"source": fdef["label"], "field": key}
-        if not fdef.get("required"):
+        column: dict[str, Any] = {"source": fdef.label, "field": key}
+        if not fdef.required:
             column["optional"] = True
-        if fdef["type"] == "reference":
+        if isinstance(fdef, ReferenceField):
             column["lookup"] = {"by": BY_NUMBER}
-        if fdef["type"] in NUMBER_TYPES and fdef.get("unit"):
-            column["unit"] = {"expected": fdef["unit"]}
+        if isinstance(fdef, IntegerField | DecimalField) and fdef.unit:
+            column["unit"] = {"expected": fdef.unit}
         columns.append(column)
     return {
         "key": fresh_key(f"{type_key}_import", versions.keys(conn, MAPPING_KIND)),
@@ -93,19 +106,16 @@ def _outcome(conn: Connection, definition: dict[str, Any]) -> str:
     return f"No problems found. Publishing creates version {found[0] + 1}."
 
 
-def _target_fields(conn: Connection, definition: Any) -> tuple[str, list[dict[str, Any]]]:
-    """The label and fields of the draft's target type, to write columns against."""
+def _target_fields(conn: Connection, definition: Any) -> tuple[str, dict[str, FieldSpec]]:
+    """The label and fields (by key) of the draft's target type, to write columns against."""
     target = definition.get("target") if isinstance(definition, dict) else None
     if not isinstance(target, str):
-        return "", []
+        return "", {}
     try:
         model = type_model(conn, target)
     except NotFound:
-        return "", []
-    return model.label, [
-        {**fdef, "key": key, "mappable": fdef["type"] not in UNMAPPABLE}
-        for key, fdef in model.fields.items()
-    ]
+        return "", {}
+    return model.label, model.field_specs
 
 
 def _history(conn: Connection, session: WebSession, key: str) -> list[dict[str, Any]]:
@@ -162,7 +172,7 @@ class MappingPagesController(Controller):
             current=history[0]["version"],
             history=history,
             target_label=target,
-            fields={f["key"]: f for f in fields},
+            fields=fields,
             message=f"Version {published} was published." if published else None,
         )
 
@@ -228,11 +238,11 @@ class MappingPagesController(Controller):
             types = list_types(conn, session.principal)
             history = _history(conn, session, original) if original else []
             target, fields = _target_fields(conn, definition)
-        context.setdefault("problems", Problems.none())
-        return page(
+        return form_page(
             "integration/mapping_editor.html",
             session,
-            status_code=status_code,
+            status_code,
+            context,
             text=text,
             original=original,
             action=mapping_url(original, "/edit") if original else "/mappings/new",
@@ -241,5 +251,5 @@ class MappingPagesController(Controller):
             target=definition.get("target") if isinstance(definition, dict) else None,
             target_label=target,
             fields=fields,
-            **context,
+            unmappable=UNMAPPABLE,
         )

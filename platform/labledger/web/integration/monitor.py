@@ -29,7 +29,14 @@ from labledger.integration.subscriptions import (
     subscription_status,
 )
 from labledger.params import BeforeCursor, OptionalCount
-from labledger.web.admin.common import Form, FormBody, Problems, compact_json, require_permission
+from labledger.web.admin.common import (
+    Form,
+    FormBody,
+    Problems,
+    compact_json,
+    form_page,
+    require_permission,
+)
 from labledger.web.display import utc_text
 from labledger.web.integration.subscriptions import WHAT
 from labledger.web.pages import page
@@ -141,11 +148,11 @@ class DeliveryMonitorController(Controller):
                 before=before,
                 limit=PAGE_SIZE,
             )
-        context.setdefault("problems", Problems.none())
-        return page(
+        return form_page(
             "integration/webhook_monitor.html",
             session,
-            status_code=status_code,
+            status_code,
+            context,
             monitor=monitor,
             deliveries=deliveries["items"],
             status=status,
@@ -158,5 +165,4 @@ class DeliveryMonitorController(Controller):
             utc=utc_text,
             shown=compact_json,
             refresh=REFRESH_SECONDS,
-            **context,
         )

@@ -36,6 +36,7 @@ from labledger.web.admin.common import (
     Form,
     FormBody,
     Problems,
+    form_page,
     parse_list,
     parse_number,
     require_permission,
@@ -200,14 +201,13 @@ class WebhookPagesController(Controller):
     ) -> Template:
         with db.read() as conn:
             types = list_types(conn, session.principal)
-        context.setdefault("problems", Problems.none())
-        context.setdefault("others", [])
-        context.setdefault("original", "")
-        return page(
+        return form_page(
             "integration/webhook_form.html",
             session,
-            status_code=status_code,
+            status_code,
+            context,
+            others=[],
+            original="",
             types=types,
             allowlist_env=WEBHOOK_ALLOWLIST_ENV,
-            **context,
         )
