@@ -39,7 +39,7 @@ def readable_model(conn: Connection, actor: Principal, key: str) -> TypeModel:
     """The current model, refusing a caller who may not read records of the type."""
     model = type_model(conn, key)
     if not (model.allows(actor, "read") or actor.has_permission(CONFIGURE)):
-        raise Forbidden(f"You may not read {model.definition['plural']}.")
+        raise Forbidden(f"You may not read {model.spec.plural}.")
     return model
 
 
@@ -53,7 +53,7 @@ def list_types(conn: Connection, actor: Principal) -> list[dict[str, Any]]:
                 {
                     "key": key,
                     "label": model.label,
-                    "plural": model.definition["plural"],
+                    "plural": model.spec.plural,
                     "version": model.version,
                     "workflow": model.workflow,
                 }
