@@ -126,7 +126,6 @@ def in_process(db: Database, actor: Any, n: int) -> tuple[float, float, float]:
                 rec["id"],
                 step,
                 signature=SignatureInput("bench", PASSWORD) if signed else None,
-                lockout_threshold=5,
             )
             spent[signed] += perf_counter() - started
     return spent[False], spent[True], updates

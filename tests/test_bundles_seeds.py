@@ -69,7 +69,7 @@ def test_seeds_with_demo_data_load_once(db, tmp_path):
     assert loaded == ["starter 1.0"]
     assert set(passwords) == {"ann", "rob", "amy"}
     with db.write() as conn:
-        assert check_password(conn, "ann", passwords["ann"], lockout_threshold=5).principal
+        assert check_password(conn, "ann", passwords["ann"]).principal
         rob = get_user(conn, "rob")
     assert (rob["roles"], rob["email"], rob["must_change_password"]) == (
         ["reviewer"],

@@ -39,7 +39,7 @@ def test_init_empty_prints_the_admin_password_once(tmp_path, capsys):
     db = open_database(url)
     try:
         with db.write() as conn:
-            admin = check_password(conn, "admin", password, lockout_threshold=5).principal
+            admin = check_password(conn, "admin", password).principal
         assert admin is not None and admin.must_change_password
         assert counts(db)[0] == 0, "--empty loads no configuration"
     finally:
@@ -71,7 +71,7 @@ def test_users_and_tokens(db, capsys, monkeypatch):
     assert code == 0 and "Created user 'ann'" in out and PASSWORD not in out
     with db.write() as conn:
         ann = get_user(conn, "ann")
-        assert check_password(conn, "ann", PASSWORD, lockout_threshold=5).principal
+        assert check_password(conn, "ann", PASSWORD).principal
     assert ann["roles"] == ["analyst"] and ann["must_change_password"], "admin-set: one-time"
 
     with unchanged(db):
@@ -138,7 +138,7 @@ def test_users_and_tokens(db, capsys, monkeypatch):
     )
     generated = out.split("shown only now): ")[1].strip()
     with db.write() as conn:
-        assert check_password(conn, "bob", generated, lockout_threshold=5).principal
+        assert check_password(conn, "bob", generated).principal
 
     code, out, _ = run(capsys, "--database", url, "token", "create", "ann", "--name", "robot")
     token = out.strip()

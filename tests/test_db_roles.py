@@ -129,7 +129,6 @@ def test_the_application_runs_as_the_runtime_role(db, roles, runtime_db):
             type_key,
             record_id,
             key,
-            lockout_threshold=5,
             **signing,
         )
 

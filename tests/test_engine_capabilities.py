@@ -305,7 +305,6 @@ def test_receiving_creates_one_record_per_item_with_copied_values(db, intake, ma
         "parcel",
         parcel["id"],
         "receive",
-        lockout_threshold=5,
     )
     with db.read() as conn:
         tests = (
@@ -330,7 +329,6 @@ def test_guard_on_related_values_keeps_testers_from_releasing(db, intake, make_p
         "parcel",
         parcel["id"],
         "receive",
-        lockout_threshold=5,
     )
     _create(db, tech, "test", {"parcel": parcel["id"], "analyst": "tina"})
     with pytest.raises(ValidationFailed, match="cannot release"):
@@ -340,7 +338,6 @@ def test_guard_on_related_values_keeps_testers_from_releasing(db, intake, make_p
             "parcel",
             parcel["id"],
             "release",
-            lockout_threshold=5,
         )
     done = run_transition(
         db,
@@ -348,7 +345,6 @@ def test_guard_on_related_values_keeps_testers_from_releasing(db, intake, make_p
         "parcel",
         parcel["id"],
         "release",
-        lockout_threshold=5,
     )
     assert done["state"] == "released"
 
@@ -401,7 +397,6 @@ def test_a_link_set_by_a_transition_is_indexed_at_once(db, make_person):
         "topic",
         topic["id"],
         "link",
-        lockout_threshold=5,
     )
     assert linked["state"] == "linked", "the state may require the field its step fills"
     with db.read() as conn:

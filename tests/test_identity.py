@@ -72,7 +72,7 @@ def test_five_wrong_passwords_lock_the_account_until_an_audited_unlock(db, make_
 
     def attempt(password: str):
         with db.write() as conn:
-            return check_password(conn, "ann", password, lockout_threshold=5)
+            return check_password(conn, "ann", password)
 
     for _ in range(4):
         assert attempt("wrong password").principal is None
@@ -111,7 +111,7 @@ def get_user_locked(db) -> bool:
 def test_unknown_and_absurd_usernames_fail_like_wrong_passwords(db):
     for username in ("nobody", "x" * 300, ""):
         with db.write() as conn:
-            result = check_password(conn, username, "whatever", lockout_threshold=5)
+            result = check_password(conn, username, "whatever")
         assert result.principal is None and result.message == "Invalid username or password."
     with db.read() as conn:
         failed = conn.execute(
@@ -131,7 +131,7 @@ def test_deactivated_users_tokens_stop_working_and_usernames_are_never_reused(
     assert response.status_code == 401
     assert _actions(db, "ann")[-1] == ("system", "user.deactivate")
     with db.write() as conn:
-        assert not check_password(conn, "ann", TEST_PASSWORD, lockout_threshold=5).principal
+        assert not check_password(conn, "ann", TEST_PASSWORD).principal
     with unchanged(db), pytest.raises(Conflict, match="never reused"), db.write() as conn:
         create_user(conn, SYSTEM, username="ann", full_name="Another Ann")
     with db.write() as conn:
@@ -154,7 +154,7 @@ def test_admin_chosen_passwords_are_one_time(db):
         assert get_user(conn, "bob")["must_change_password"]
         assert get_user(conn, "admin")["must_change_password"], "the first admin too"
     with db.write() as conn:
-        principal = check_password(conn, "ann", "initial secret 1", lockout_threshold=5).principal
+        principal = check_password(conn, "ann", "initial secret 1").principal
     assert principal.must_change_password
     with pytest.raises(ValidationFailed) as refused, db.write() as conn:
         change_own_password(conn, "ann", "initial secret 1", "short", min_length=10)

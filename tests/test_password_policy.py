@@ -146,7 +146,7 @@ def _age_password(db, username: str, days: int) -> None:
 
 def _sign_in(db, username: str, password: str, max_age_days: int):
     with db.write() as conn:
-        principal = check_password(conn, username, password, lockout_threshold=5).principal
+        principal = check_password(conn, username, password).principal
         assert principal is not None
         return expire_password_if_due(conn, principal, max_age_days)
 

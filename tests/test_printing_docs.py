@@ -143,7 +143,6 @@ def test_certificate_example(db, lab):
         sample["id"],
         "release",
         signature=SignatureInput("quinn", TEST_PASSWORD),
-        lockout_threshold=5,
     )
     with db.read() as conn:
         sheet = print_record(conn, SYSTEM, "sample", sample["id"], "certificate_of_analysis")

@@ -194,7 +194,6 @@ def test_certificate_with_referencing_records_signatures_and_history(db, make_pe
             record_id,
             step,
             signature=signature,
-            lockout_threshold=5,
         )
 
     with db.write() as conn:

@@ -20,13 +20,14 @@ from labledger.errors import ServiceError
 from labledger.workflows.engine import run_transition
 from labledger.workflows.signing import SignatureInput
 from tests.conftest import TEST_PASSWORD
-from tests.definitions import refusal_recorded
+from tests.definitions import reconfigure, refusal_recorded
 from tests.web.helpers import sign_in
 from tests.web.record_fixtures import create, make_lab
 
 
 @pytest.fixture
-def lab(db, make_person):
+def lab(db, make_person, monkeypatch):
+    reconfigure(monkeypatch, db, lockout_threshold=3)
     return make_lab(db, make_person)
 
 
@@ -38,7 +39,6 @@ def _step(db, person, record_id, key, *, password=None, type_key="lot", **kwargs
         record_id,
         key,
         signature=SignatureInput(person.username, password) if password else None,
-        lockout_threshold=3,
         **kwargs,
     )
 

@@ -96,7 +96,7 @@ def test_demo_data_covers_every_state_with_known_passwords(db, tmp_path):
     assert passwords == DEMO_PASSWORDS
     with db.write() as conn:
         for username, password in DEMO_PASSWORDS.items():
-            checked = check_password(conn, username, password, lockout_threshold=5)
+            checked = check_password(conn, username, password)
             assert checked.principal is not None, username
             assert not checked.principal.must_change_password
 

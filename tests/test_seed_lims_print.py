@@ -108,7 +108,6 @@ def test_certificate_shows_the_release_signature(lims):
         sample["id"],
         "release",
         signature=SignatureInput("quinn", DEMO_PASSWORDS["quinn"]),
-        lockout_threshold=5,
     )
     html = _certificate(lims, f"SMP-{YEAR}-00015")
     assert "Not released" not in html

@@ -25,7 +25,7 @@ class Lims:
         self.people: dict[str, Principal] = {}
         with db.write() as conn:
             for name, password in DEMO_PASSWORDS.items():
-                principal = check_password(conn, name, password, lockout_threshold=5).principal
+                principal = check_password(conn, name, password).principal
                 assert principal is not None
                 self.people[name] = principal
 
@@ -75,7 +75,6 @@ class Lims:
             key,
             reason=reason or None,
             signature=signature,
-            lockout_threshold=5,
         )
 
     def results(self, sample: dict[str, Any]) -> list[dict[str, Any]]:

@@ -189,7 +189,7 @@ def test_qms_alone_loads_with_demo_data_once(db, tmp_path):
     assert set(states_of(db, "capa_action")) == {"planned", "in_progress", "completed", "cancelled"}
     with db.write() as conn:
         for username in ("orla", "owen", "quentin", "qiana", "hilde", "qmsadmin"):
-            checked = check_password(conn, username, DEMO_PASSWORD, lockout_threshold=5)
+            checked = check_password(conn, username, DEMO_PASSWORD)
             assert checked.principal is not None, username
 
     before = snapshot(db)

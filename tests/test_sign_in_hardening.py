@@ -15,13 +15,12 @@ from labledger.errors import Forbidden, TooManyRequests
 from labledger.identity import passwords, users
 from labledger.identity.principal import SYSTEM
 from labledger.identity.users import check_password, set_active
-from labledger.settings import RateLimits
 from labledger.workflows.signing import SignatureInput, verify_signer
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, TEST_SETTINGS
 from tests.web.helpers import sign_in
 
-THRESHOLD = 5
-LIMITS = RateLimits()
+THRESHOLD = TEST_SETTINGS.lockout_threshold
+LIMITS = TEST_SETTINGS.rate_limits
 
 
 @pytest.fixture(autouse=True)
@@ -42,9 +41,7 @@ def _user(db, username: str):
 
 def _check(db, username: str, password: str, client: str | None = None, **options):
     with db.write() as conn:
-        return check_password(
-            conn, username, password, lockout_threshold=THRESHOLD, client=client, **options
-        )
+        return check_password(conn, username, password, client=client, **options)
 
 
 def _end_windows(db) -> None:
@@ -92,11 +89,11 @@ def test_a_huge_username_is_stored_only_in_part(client, db):
 
 
 def test_a_nul_byte_in_a_username_is_refused_and_stored_visibly(db):
-    check = _check(db, "ti\x00na", "whatever", "192.0.2.10", limits=LIMITS)
+    check = _check(db, "ti\x00na", "whatever", "192.0.2.10", throttled=True)
     assert check.principal is None and check.message == "Invalid username or password."
     (event,) = _events(db, "login.failed")
     assert event.details["user"] == "ti\\x00na"
-    only_nul = _check(db, "\x00" * 100, "whatever", "192.0.2.10", limits=LIMITS)
+    only_nul = _check(db, "\x00" * 100, "whatever", "192.0.2.10", throttled=True)
     assert only_nul.message == "Invalid username or password."
     assert _events(db, "login.failed")[-1].details["user"].endswith("...(+336 characters)")
 
@@ -133,11 +130,11 @@ def test_another_address_is_unaffected(db, make_person):
     street, lab = "203.0.113.9", "192.0.2.10"
     for number in range(LIMITS.per_address):  # guesses spread over accounts
         guessed = "ann" if number % 2 else "carl"
-        assert _check(db, guessed, "a wrong guess", street, limits=LIMITS).retry_after is None
-    assert _check(db, "bob", TEST_PASSWORD, street, limits=LIMITS).retry_after is not None
-    signed_in = _check(db, "ann", TEST_PASSWORD, lab, limits=LIMITS)
+        assert _check(db, guessed, "a wrong guess", street, throttled=True).retry_after is None
+    assert _check(db, "bob", TEST_PASSWORD, street, throttled=True).retry_after is not None
+    signed_in = _check(db, "ann", TEST_PASSWORD, lab, throttled=True)
     assert signed_in.principal is not None and signed_in.principal.username == "ann"
-    assert _check(db, "bob", TEST_PASSWORD, lab, limits=LIMITS).principal is not None
+    assert _check(db, "bob", TEST_PASSWORD, lab, throttled=True).principal is not None
 
 
 def test_parallel_guesses_from_one_address_check_at_most_its_limit(db, make_person):
@@ -148,7 +145,7 @@ def test_parallel_guesses_from_one_address_check_at_most_its_limit(db, make_pers
     def guess(number: int) -> int | None:
         start.wait()
         account = "ann" if number % 2 else f"user{number}"
-        return _check(db, account, "a wrong guess", "203.0.113.9", limits=LIMITS).retry_after
+        return _check(db, account, "a wrong guess", "203.0.113.9", throttled=True).retry_after
 
     with ThreadPoolExecutor(max_workers=guesses) as pool:
         waits = list(pool.map(guess, range(guesses)))
@@ -159,7 +156,7 @@ def test_parallel_guesses_from_one_address_check_at_most_its_limit(db, make_pers
 
 def test_many_addresses_cannot_lock_an_account_within_a_window(db):
     for number in range(2 * THRESHOLD):
-        _check(db, "admin", "a wrong guess", f"198.51.100.{number}", limits=LIMITS)
+        _check(db, "admin", "a wrong guess", f"198.51.100.{number}", throttled=True)
     admin = _user(db, "admin")
     assert admin.locked_at is None and admin.failed_attempts == LIMITS.per_account
 
@@ -167,7 +164,7 @@ def test_many_addresses_cannot_lock_an_account_within_a_window(db):
 def test_a_successful_sign_in_gives_its_attempt_back(db, make_person):
     make_person("ann", "analyst")
     for _ in range(LIMITS.per_address + 2):
-        assert _check(db, "ann", TEST_PASSWORD, "192.0.2.10", limits=LIMITS).principal
+        assert _check(db, "ann", TEST_PASSWORD, "192.0.2.10", throttled=True).principal
 
 
 def test_wrong_signature_passwords_are_limited(db, make_person):
@@ -179,8 +176,7 @@ def test_wrong_signature_passwords_are_limited(db, make_person):
             ann,
             SignatureInput("ann", "a wrong guess"),
             session=None,
-            lockout_threshold=THRESHOLD,
-            rate_limits=LIMITS,
+            throttled=True,
         )
 
     for _ in range(LIMITS.per_account):

@@ -33,7 +33,6 @@ def _submitted(db, lab, code: str = "L-1") -> dict[str, Any]:
         "lot",
         lot["id"],
         "submit",
-        lockout_threshold=5,
     )
     return lot
 
@@ -55,7 +54,6 @@ def _approve(db, lab, lot_id: int, username: str, session: SigningSession | None
         "approve",
         signature=SignatureInput(username, TEST_PASSWORD),
         signing_session=session,
-        lockout_threshold=5,
     )
 
 

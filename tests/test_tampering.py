@@ -88,7 +88,6 @@ def installation(db, make_person) -> Installation:
             task["id"],
             step,
             signature=SignatureInput(person.username, password) if password else None,
-            lockout_threshold=5,
         )
     with db.write() as conn:
         checkpoint = create_checkpoint(conn, SYSTEM.username)

@@ -58,7 +58,6 @@ def _run(db, person, type_key, record_id, transition, *, password=None, reason=N
         reason=reason,
         signature=sig,
         expected_version=version,
-        lockout_threshold=5,
     )
 
 
@@ -182,7 +181,6 @@ def test_signature_needs_own_account_and_changed_one_time_password(db, flows, pe
             job["id"],
             "release",
             signature=SignatureInput("rob", TEST_PASSWORD),
-            lockout_threshold=5,
         )
     with db.write() as conn:
         conn.execute(

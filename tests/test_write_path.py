@@ -124,7 +124,6 @@ def _step(db, person, record_id, transition) -> dict[str, Any]:
         "gauge",
         record_id,
         transition,
-        lockout_threshold=5,
     )
 
 

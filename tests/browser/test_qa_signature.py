@@ -31,7 +31,6 @@ def test_qa_signs_an_approval(page, db, make_person, shoot):
         "lot",
         lot["id"],
         "submit",
-        lockout_threshold=5,
     )
     sign_in_page(page, "quinn", TEST_PASSWORD)
     inbox = page.locator("section.inbox")

@@ -110,8 +110,10 @@ def callers(db: Database, admin: Person, make_person: Callable[..., Person]) -> 
 @pytest.fixture
 def fuzz_client(db: Database, settings: Settings) -> Iterator[Any]:
     """The real app, with rate limits high enough that bad tokens are never throttled."""
-    generous = RateLimits(per_address=1_000_000, per_account=1_000_000)
-    app = create_app(replace(settings, rate_limits=generous), db)
+    generous = replace(
+        settings, rate_limits=RateLimits(per_address=1_000_000, per_account=1_000_000)
+    )
+    app = create_app(generous, replace(db, settings=generous))
     with asgi.get_client(app) as client:
         client.app = app
         yield client

@@ -168,7 +168,6 @@ def test_record_page_shows_everything_about_a_record(client, db, lab, settings):
         "lot",
         lot["id"],
         "submit",
-        lockout_threshold=5,
     )
     in_review = client.get(f"/records/lot/{lot['id']}").text
     assert "transitions/approve" not in in_review, "no button for a step the person may not take"
@@ -183,7 +182,6 @@ def test_signatures_show_with_name_time_zone_meaning_and_status(client, db, lab,
         "lot",
         lot["id"],
         "submit",
-        lockout_threshold=5,
     )
     run_transition(
         db,
@@ -192,7 +190,6 @@ def test_signatures_show_with_name_time_zone_meaning_and_status(client, db, lab,
         lot["id"],
         "approve",
         signature=SignatureInput("quinn", TEST_PASSWORD),
-        lockout_threshold=5,
     )
     sign_in(client, "ann", TEST_PASSWORD)
     for path in (f"/records/lot/{lot['id']}", f"/records/lot/{lot['id']}/print"):
@@ -213,7 +210,6 @@ def test_a_signature_of_an_earlier_version_says_so(client, db, lab):
         "lot",
         lot["id"],
         "submit",
-        lockout_threshold=5,
     )
     run_transition(
         db,
@@ -222,7 +218,6 @@ def test_a_signature_of_an_earlier_version_says_so(client, db, lab):
         lot["id"],
         "approve",
         signature=SignatureInput("quinn", TEST_PASSWORD),
-        lockout_threshold=5,
     )
     with db.write() as conn:
         update_record(
@@ -288,7 +283,6 @@ def test_my_work_lists_what_the_person_may_do_now_overdue_first(client, db, lab)
         "lot",
         waiting["id"],
         "submit",
-        lockout_threshold=5,
     )
     sign_in(client, "ann", TEST_PASSWORD)
     home = client.get("/").text
@@ -316,7 +310,6 @@ def test_my_work_leaves_out_what_separation_of_duties_forbids(client, db, lab, m
             "lot",
             record["id"],
             "submit",
-            lockout_threshold=5,
         )
     sign_in(client, "qin", TEST_PASSWORD)
     home = client.get("/").text

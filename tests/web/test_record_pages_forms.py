@@ -207,7 +207,6 @@ def test_read_only_and_locked_fields_cannot_change(client, db, lab):
         "result",
         result["id"],
         "enter",
-        lockout_threshold=5,
     )
     sign_in(client, "ann", TEST_PASSWORD)
     lot_form = client.get(f"/records/lot/{lot['id']}/edit").text

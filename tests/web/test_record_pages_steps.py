@@ -38,7 +38,6 @@ def _submitted(db, lab, code="L-1"):
         "lot",
         lot["id"],
         "submit",
-        lockout_threshold=5,
     )
     return lot
 
@@ -239,7 +238,6 @@ def test_grid_cells_follow_the_row_state(client, db, lab):
         "result",
         rows[0]["id"],
         "enter",
-        lockout_threshold=5,
     )
     sign_in(client, "ann", TEST_PASSWORD)
     html = client.get("/records/result/grid", params={"parent": lots[0]["id"]}).text

@@ -23,7 +23,6 @@ from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.params import RowId
 from labledger.records.states import WORKFLOW_KIND
-from labledger.settings import Settings
 from labledger.workflows.definitions import publish_workflow
 from labledger.workflows.engine import (
     available_transitions,
@@ -87,7 +86,6 @@ class TransitionsController(Controller):
         data: TransitionWrite,
         db: Database,
         principal: Principal,
-        settings: Settings,
         if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> SignedRecord:
         signature = (
@@ -104,8 +102,7 @@ class TransitionsController(Controller):
             reason=data.reason,
             expected_version=parse_if_match(if_match) if if_match else None,
             signature=signature,
-            lockout_threshold=settings.lockout_threshold,
-            rate_limits=settings.rate_limits,
+            throttled=True,
         )
         # The record as this step left it (a later change or a chained step that
         # came back to it must not show as its outcome), with its signatures.

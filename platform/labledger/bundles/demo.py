@@ -47,7 +47,6 @@ from labledger.metadata.spec.bundle import DemoRecordSpec, DemoStepSpec
 from labledger.metadata.types import type_model
 from labledger.records.attachments import store_attachment
 from labledger.records.service import create_record, update_record
-from labledger.settings import Settings
 from labledger.workflows.engine import execute_transition
 from labledger.workflows.model import workflow_model
 
@@ -280,7 +279,6 @@ class _DemoRun:
                 self.conn,
                 username,
                 self.passwords[username],
-                lockout_threshold=Settings.lockout_threshold,
                 purpose="signature",
             )
             if check.principal is None:

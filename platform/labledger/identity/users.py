@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, FromClause, delete, func, insert, select, update
 
 from labledger.audit.trail import AuditEntry, append
+from labledger.db.engine import settings_of
 from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.db.tables import app_user, role, user_role, web_session
 from labledger.db.types import utc_now
@@ -24,7 +25,6 @@ from labledger.errors import Conflict, FieldError, Forbidden, NotFound, Validati
 from labledger.identity.passwords import check_policy, hash_password, verify_password
 from labledger.identity.principal import MANAGE_USERS, Principal
 from labledger.identity.throttle import admit, bounded, counters, give_back
-from labledger.settings import RateLimits
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -470,22 +470,25 @@ def check_password(
     username: str,
     password: str,
     *,
-    lockout_threshold: int,
     purpose: str = "login",
-    limits: RateLimits | None = None,
+    throttled: bool = False,
     client: str | None = None,
 ) -> PasswordCheck:
     """Check a username and password for a login or a signature.
 
-    Failures are audited and counted; at ``lockout_threshold`` failures in a
-    row the account locks until an admin unlocks it. A success resets the count.
-    With ``limits``, attempts are first counted per ``client`` address and per
-    account (``identity.throttle``); over a limit the password is not checked
-    and the result carries the seconds to wait. What was typed as the
-    username is stored in the audit trail only in part (``throttle.bounded``).
+    Failures are audited and counted; at the installation's lockout threshold
+    (``settings_of``) failures in a row the account locks until an admin
+    unlocks it. A success resets the count. When ``throttled`` (an attempt
+    from outside: a browser or an API call), attempts are first counted per
+    ``client`` address and per account against the installation's rate limits
+    (``identity.throttle``); over a limit the password is not checked and the
+    result carries the seconds to wait. What was typed as the username is
+    stored in the audit trail only in part (``throttle.bounded``).
     """
-    found = counters(limits, purpose, address=client, account=username) if limits else []
-    wait = admit(conn, limits, found) if limits else None
+    settings = settings_of(conn)
+    limits = settings.rate_limits
+    found = counters(limits, purpose, address=client, account=username) if throttled else []
+    wait = admit(conn, limits, found) if throttled else None
     if wait is not None:
         return PasswordCheck(
             None, f"Too many failed attempts: try again in {wait} seconds.", retry_after=wait
@@ -505,7 +508,7 @@ def check_password(
         _audit(conn, username, f"{purpose}.refused", username, reason="account locked")
         return PasswordCheck(None, "This account is locked. Ask an administrator to unlock it.")
     if not verify_password(row["password_hash"], password):
-        return PasswordCheck(None, _count_failure(conn, row, lockout_threshold, purpose))
+        return PasswordCheck(None, _count_failure(conn, row, settings.lockout_threshold, purpose))
     give_back(conn, found)
     if row["failed_attempts"]:
         conn.execute(update(app_user).where(app_user.c.id == row["id"]).values(failed_attempts=0))

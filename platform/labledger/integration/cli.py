@@ -162,9 +162,7 @@ def _person_by_password(db: Database, username: str) -> Principal:
         )
     password = getpass.getpass(f"Password of {username}: ")
     with db.write() as conn:
-        check = check_password(
-            conn, username, password, lockout_threshold=db.settings.lockout_threshold
-        )
+        check = check_password(conn, username, password)
     if check.principal is None:
         raise CliError(check.message)
     if check.principal.must_change_password:

@@ -130,8 +130,7 @@ class AccountController(Controller):
                 conn,
                 username,
                 data.get("password", ""),
-                lockout_threshold=settings.lockout_threshold,
-                limits=settings.rate_limits,
+                throttled=True,
                 client=client_address(request),
             )
             principal = check.principal and expire_password_if_due(

@@ -32,7 +32,6 @@ from labledger.metadata.spec.workflow import TransitionSpec
 from labledger.metadata.types import readable_model
 from labledger.records.lookup import record_id_by_number
 from labledger.records.related import record_summaries
-from labledger.settings import Settings
 from labledger.web.forms import first
 from labledger.web.fragments import fragment, is_htmx
 from labledger.web.pages import page
@@ -96,7 +95,6 @@ def _scan_one(
     step_key: str,
     number: str,
     reason: str,
-    settings: Settings,
 ) -> tuple[Line, int]:
     """Run the step on one numbered record; returns its line and the status to answer with."""
     at = utc_now().strftime("%H:%M:%S")
@@ -114,8 +112,7 @@ def _scan_one(
             record_id,
             step_key,
             reason=reason or None,
-            lockout_threshold=settings.lockout_threshold,
-            rate_limits=settings.rate_limits,
+            throttled=True,
         )
         with db.read() as conn:
             state = state_labels(conn, model).get(view["state"], view["state"])
@@ -160,12 +157,11 @@ class ScanController(Controller):
         request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
-        settings: Settings,
     ) -> Template:
         """One number: the step runs on its record; the answer is the outcome's line."""
         key, reason = first(data, "transition"), first(data, "reason").strip()
         line, status = _scan_one(
-            db, session.principal, type_key, key, first(data, "number").strip(), reason, settings
+            db, session.principal, type_key, key, first(data, "number").strip(), reason
         )
         if is_htmx(request):
             return fragment("scan/_line.html", session, status_code=status, line=line)

@@ -24,7 +24,6 @@ from labledger.identity.sessions import WebSession, mark_signed_in_session
 from labledger.metadata.types import readable_model
 from labledger.params import RowId
 from labledger.records.service import get_record
-from labledger.settings import Settings
 from labledger.web.forms import first
 from labledger.web.fragments import fragment, htmx_redirect, is_htmx
 from labledger.web.pages import page
@@ -117,7 +116,6 @@ class TransitionPagesController(Controller):
         request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
-        settings: Settings,
     ) -> Response[Any]:
         context = _dialog_context(db, session, type_key, record_id, key)
         meaning = context["transition"]["signature"]
@@ -136,8 +134,7 @@ class TransitionPagesController(Controller):
                 expected_version=int(version) if version.isdigit() else None,
                 signature=SignatureInput(username, password) if meaning else None,
                 signing_session=SigningSession(signed_before=session.signed_in_session),
-                lockout_threshold=settings.lockout_threshold,
-                rate_limits=settings.rate_limits,
+                throttled=True,
             )
         except ServiceError as exc:
             context.update(error=exc.detail, errors=exc.errors)

@@ -22,7 +22,6 @@ from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.metadata.types import readable_model, type_model
 from labledger.records.views import load_row, record_view
-from labledger.settings import RateLimits
 from labledger.workflows.checks import available_transitions, refuse_unauthorised
 from labledger.workflows.model import workflow_model
 from labledger.workflows.refusals import Attempt, refusals_audited
@@ -50,16 +49,16 @@ def run_transition(
     expected_version: int | None = None,
     signature: SignatureInput | None = None,
     signing_session: SigningSession | None = None,
-    lockout_threshold: int,
-    rate_limits: RateLimits | None = None,
+    throttled: bool = False,
 ) -> dict[str, Any]:
     """The whole transition as a person asks for it; returns the record as the step left it.
 
     ``signing_session`` is the caller's continuous session (a browser's), or
     None (an API call): it decides whether the signature needs the username
-    (``workflows.signing``). Every refusal is written to the record's audit
-    trail, in a transaction of its own, before it is raised
-    (``workflows.refusals``).
+    (``workflows.signing``); ``throttled`` (a browser's or an API call's step)
+    counts refused signatures against the rate limits. Every refusal is
+    written to the record's audit trail, in a transaction of its own, before
+    it is raised (``workflows.refusals``).
     """
     with refusals_audited(db, Attempt(actor, type_key, record_id, transition_key, reason)):
         with db.read() as conn:
@@ -78,8 +77,7 @@ def run_transition(
                 actor,
                 signature,
                 session=signing_session,
-                lockout_threshold=lockout_threshold,
-                rate_limits=rate_limits,
+                throttled=throttled,
             )
         # Only the step is retried when the database aborts it for a deadlock: the
         # password check above stays one check, recorded once.

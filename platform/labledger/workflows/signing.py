@@ -20,7 +20,6 @@ from labledger.db.engine import Database
 from labledger.errors import FieldError, Forbidden, TooManyRequests, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.identity.users import check_password
-from labledger.settings import RateLimits
 from labledger.workflows.refusals import BLOCKED_BY
 
 
@@ -73,13 +72,13 @@ def verify_signer(
     credentials: SignatureInput | None,
     *,
     session: SigningSession | None,
-    lockout_threshold: int,
-    rate_limits: RateLimits | None = None,
+    throttled: bool = False,
 ) -> Principal:
     """The signer, once every component required now is given and the password is right.
 
-    ``rate_limits`` counts refused signatures per signer (``identity.throttle``);
-    over the limit the password is not checked and the step is refused with 429.
+    When ``throttled``, refused signatures are counted per signer against the
+    installation's rate limits (``identity.throttle``); over the limit the
+    password is not checked and the step is refused with 429.
     """
     errors = _missing_components(credentials, session)
     if errors or credentials is None:
@@ -93,9 +92,8 @@ def verify_signer(
             conn,
             actor.username,
             credentials.password,
-            lockout_threshold=lockout_threshold,
             purpose="signature",
-            limits=rate_limits,
+            throttled=throttled,
         )
     if check.retry_after is not None:
         raise TooManyRequests(
