@@ -82,7 +82,7 @@ class FieldSpecBase(Spec, tag_field="type", frozen=True):
     def default_value(self) -> Any:
         """The value a new record gets when none is given: None when the field has no
         default (or a default of null, which gives none either, or its kind has none)."""
-        value = getattr(self, "default", None)
+        value = self.given_default
         return None if value is UNSET else value
 
 
