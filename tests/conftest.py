@@ -24,9 +24,8 @@ from litestar.testing import TestClient
 from sqlalchemy import create_engine, text
 
 from labledger.app import create_app
-from labledger.bootstrap import ensure_admin
+from labledger.bootstrap import initialise
 from labledger.db.engine import Database, normalise_url, open_database
-from labledger.db.migrate import upgrade
 from labledger.identity import passwords
 from labledger.identity.principal import SYSTEM, Principal
 from labledger.identity.roles import save_role
@@ -62,16 +61,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     db = open_database(f"sqlite:///{path}")
-    upgrade(db.engine)
-    ensure_admin(db)
+    _migrate(db)
     db.dispose()
     return path
 
 
 def _migrate(db: Database, _schema: str = "") -> None:
-    """What `labledger init --empty` does: the migrations, then the admin role and user."""
-    upgrade(db.engine)
-    ensure_admin(db)
+    """What `labledger init --empty` does (the migrations, then the admin role and user), with
+    change control off: tests of anything but change control publish definitions directly."""
+    initialise(db, with_seeds=False, change_control=False)
 
 
 def _postgres_database(

@@ -49,6 +49,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
     for bundle in report.bundles:
         print(f"Configuration loaded: {bundle}")
+    if report.proposed is not None:
+        print(
+            f"The shipped configuration changed: proposed as change request CR-{report.proposed}; "
+            "it takes effect once approved and activated (labledger changes show "
+            f"{report.proposed})."
+        )
     if report.admin_password:
         print()
         print("Created user 'admin' with this one-time password (shown only now):")

@@ -69,3 +69,48 @@ def config_result(kind: str, key: str, version: int, body: Any) -> str:
 def role_result(row: StoredRow) -> str:
     """A role as stored: its label, description and permissions."""
     return plain_content_hash({name: row[name] for name in ROLE_COLUMNS})
+
+
+#: The change request columns its result hash covers: what a reviewer relies on.
+CHANGE_REQUEST_COLUMNS = ("id", "status", "content_hash", "rejection", "created_by")
+#: The approval columns its hash covers (all but its id and audit link).
+CHANGE_APPROVAL_COLUMNS = (
+    "change_request_id",
+    "signer",
+    "printed_name",
+    "meaning",
+    "content_hash",
+)
+#: The change-control setting columns its hash covers.
+CONTROL_SETTING_COLUMNS = ("id", "enabled", "approvals_required", "reason", "changed_by")
+
+
+def change_content(
+    title: str, reason: str, origin: Any, items: list[tuple[str, str, int | None, str | None, Any]]
+) -> str:
+    """What approvers of a change request sign: its title, reason, origin and each item
+    as (kind, key, base version, base hash, proposed body), in proposal order."""
+    return plain_content_hash(
+        {"title": title, "reason": reason, "origin": origin, "items": [list(i) for i in items]}
+    )
+
+
+def change_request_result(row: StoredRow) -> str:
+    """A change request as stored: its status, the content it holds, who proposed it."""
+    body = {name: row[name] for name in CHANGE_REQUEST_COLUMNS}
+    body["activate_at"] = iso_utc(row["activate_at"]) if row["activate_at"] else None
+    return plain_content_hash(body)
+
+
+def change_approval_result(row: StoredRow) -> str:
+    """An approval's manifest: who signed which content of which change, meaning what, when."""
+    body = {name: row[name] for name in CHANGE_APPROVAL_COLUMNS}
+    body["signed_at"] = iso_utc(row["signed_at"])
+    return plain_content_hash(body)
+
+
+def control_setting_result(row: StoredRow) -> str:
+    """One change of the change-control setting: on or off, approvals needed, why, by whom."""
+    body = {name: row[name] for name in CONTROL_SETTING_COLUMNS}
+    body["changed_at"] = iso_utc(row["changed_at"])
+    return plain_content_hash(body)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from labledger.bundles.apply import RawOptions, import_raw
 from labledger.bundles.report import ImportReport
+from labledger.change_gate import passage
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 
@@ -36,11 +37,15 @@ def preview_bundle(
 
 @contextmanager
 def rolled_back(db: Database) -> Iterator[Connection]:
-    """A write transaction (the same locks as an import) that never commits."""
+    """A write transaction (the same locks as an import) that never commits.
+
+    Being rolled back, it may write configuration with change control on.
+    """
     with db.connect() as conn:
         conn = conn.execution_options(write=True)
         transaction = conn.begin()
         try:
-            yield conn
+            with passage(conn, None):
+                yield conn
         finally:
             transaction.rollback()

@@ -38,10 +38,13 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "outbox_event": _READ_APPEND,
     "webhook_attempt": _READ_APPEND,
     "instance_setting": _READ_APPEND,
+    "change_approval": _READ_APPEND,
+    "change_control_setting": _READ_APPEND,
     # The chain tip moves on every append; its one row is never added or removed.
     "audit_head": ("SELECT", "UPDATE"),
     # Rows that change but are never removed.
     "config_item": _READ_WRITE,
+    "change_request": _READ_WRITE,
     "role": _READ_WRITE,
     "app_user": _READ_WRITE,
     "api_token": _READ_WRITE,
@@ -57,6 +60,7 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     # Link rows rewritten as a whole (a user's roles, a record's references).
     "user_role": _READ_LINK,
     "record_reference": _READ_LINK,
+    "change_request_item": _READ_LINK,
     "alembic_version": ("SELECT",),
 }
 

@@ -79,6 +79,72 @@ config_version = Table(
     *stamp_columns("published"),
 )
 
+# --- change control: configuration changes proposed, signed and activated ---
+
+change_request = Table(
+    "change_request",
+    metadata,
+    id_column(),
+    Column("title", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    #: draft, approved, scheduled, active or withdrawn (``changes.store.Status``).
+    Column("status", String(16), nullable=False),
+    #: Hash of what approvers sign: title, reason, origin and every item with its base.
+    Column("content_hash", String(64), nullable=False),
+    #: Where a promoted change came from (system, number, approvals, source hash).
+    Column("origin", JsonDocument),
+    #: Why the last reviewer sent it back to its author.
+    Column("rejection", Text),
+    Column("activate_at", UtcDateTime),
+    Column("activated_at", UtcDateTime),
+    Column("activated_by", String(64)),
+    *stamp_columns("created"),
+    *stamp_columns("updated"),
+    Index("ix_change_request_status", "status", "id"),
+)
+
+change_request_item = Table(
+    "change_request_item",
+    metadata,
+    Column("change_request_id", BigId, ForeignKey("change_request.id"), primary_key=True),
+    #: A configuration kind (object_type, workflow, role ...) or ``bundle``: a whole import.
+    Column("kind", String(32), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    #: Order of the items as proposed (activation follows the kinds' order, then this).
+    Column("position", Integer, nullable=False),
+    #: The version active when the item was proposed (None: new, or a role or bundle).
+    Column("base_version", Integer),
+    #: Hash of the active definition it was proposed against (None: none existed).
+    Column("base_hash", String(64)),
+    Column("body", JsonDocument, nullable=False),
+)
+
+change_approval = Table(
+    "change_approval",
+    metadata,
+    id_column(),
+    Column("change_request_id", BigId, ForeignKey("change_request.id"), nullable=False),
+    Column("signer", String(64), nullable=False),
+    Column("printed_name", String(200), nullable=False),
+    Column("meaning", String(200), nullable=False),
+    Column("signed_at", UtcDateTime, nullable=False),
+    #: The change request's content hash when it was signed: an edit after it voids it.
+    Column("content_hash", String(64), nullable=False),
+    Column("audit_seq", BigId, nullable=False),
+    Index("ix_change_approval_request", "change_request_id", "id"),
+)
+
+change_control_setting = Table(
+    "change_control_setting",
+    metadata,
+    #: Each change of the setting is a new row; the newest is in force.
+    id_column(),
+    Column("enabled", Boolean, nullable=False),
+    Column("approvals_required", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    *stamp_columns("changed"),
+)
+
 # --- identity ---
 
 role = Table(

@@ -11,7 +11,9 @@ MANAGE_USERS = "manage_users"  # create users, assign roles, unlock
 READ_AUDIT = "read_audit"  # browse the system-wide audit trail
 #: Bring records with their history (state, system-set fields) from another system.
 MIGRATE_RECORDS = "migrate_records"
-SYSTEM_PERMISSIONS = (CONFIGURE, MANAGE_USERS, READ_AUDIT, MIGRATE_RECORDS)
+#: Approve configuration change requests by electronic signature (``labledger.changes``).
+APPROVE_CONFIGURATION = "approve_configuration"
+SYSTEM_PERMISSIONS = (CONFIGURE, MANAGE_USERS, READ_AUDIT, MIGRATE_RECORDS, APPROVE_CONFIGURATION)
 
 #: Role key that, in a type's permissions, means "every signed-in user".
 EVERYONE = "*"

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from labledger.audit.results import role_result
 from labledger.audit.trail import AuditEntry, append
+from labledger.change_gate import require_change
 from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.db.tables import role
 from labledger.db.types import utc_now
@@ -68,6 +69,8 @@ def save_role(conn: Connection, actor: Principal, definition: dict[str, Any]) ->
         "permissions": sorted(set(definition.get("permissions", []))),
     }
     current = conn.execute(select(role).where(role.c.key == definition["key"])).mappings().first()
+    if current is None or any(current[k] != v for k, v in values.items()):
+        require_change(conn, f"role '{definition['key']}'")
     if current is None:
         conn.execute(insert(role).values(key=definition["key"], created_at=utc_now(), **values))
         changes = {k: {"old": None, "new": v} for k, v in values.items()}

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from labledger.audit.results import config_result
 from labledger.audit.trail import AuditEntry, append
+from labledger.change_gate import activating
 from labledger.metadata import versions
 from labledger.metadata.diff import diff_definitions
 
@@ -38,6 +39,7 @@ def publish_version(
     key = definition["key"]
     published = versions.store(conn, kind, key, definition, actor)
     if published.changed:
+        change = activating(conn)
         append(
             conn,
             [
@@ -51,6 +53,7 @@ def publish_version(
                         "kind": kind,
                         "key": key,
                         **(details or {}),
+                        **({"change_request": change} if change is not None else {}),
                         "hash": published.body_hash,
                     },
                     outbox_kind="config.published",

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from labledger.canonical import content_hash
+from labledger.change_gate import require_change
 from labledger.db.tables import config_item, config_version
 from labledger.db.txcache import forget, transaction_cache
 from labledger.db.types import utc_now
@@ -166,11 +167,16 @@ _MOVE_ITEM = (
 
 
 def store(conn: Connection, kind: str, key: str, body: dict[str, Any], actor: str) -> Published:
-    """Store ``body`` as the next version unless it equals the current one."""
+    """Store ``body`` as the next version unless it equals the current one.
+
+    Refused with change control on, unless an approved change request is
+    being activated (``labledger.change_gate``).
+    """
     found = item_state(conn, kind, key)
     body_hash = content_hash(body)
     if found is not None and found.body_hash == body_hash and found.version is not None:
         return Published(found.version, False, found.body, body_hash)
+    require_change(conn, f"{kind.replace('_', ' ')} '{key}'")
     previous = None if found is None else found.body
     version = 1 if found is None or found.version is None else found.version + 1
     now = utc_now()

@@ -6,7 +6,9 @@ from typing import Literal
 
 from labledger.metadata.spec.base import Description, ItemKey, Label, Spec
 
-SystemPermission = Literal["configure", "manage_users", "read_audit", "migrate_records"]
+SystemPermission = Literal[
+    "configure", "manage_users", "read_audit", "migrate_records", "approve_configuration"
+]
 
 
 class RoleSpec(Spec, frozen=True):
