@@ -1,4 +1,4 @@
-"""Change control: configuration changes proposed, reviewed, signed and activated as change requests.
+"""Change control: configuration changes proposed, reviewed, signed and activated.
 
 EU GMP Annex 11 §10 and 21 CFR 11.10(k) expect configuration to change only
 through a documented procedure. A change request holds proposed definitions
