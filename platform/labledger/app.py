@@ -15,6 +15,7 @@ from litestar.types import ExceptionHandlersMap
 from labledger import __version__
 from labledger.api.attachments import AttachmentsController
 from labledger.api.audit import AuditController
+from labledger.api.changes import ChangeRequestsController
 from labledger.api.config import ConfigController
 from labledger.api.deps import API_DEPENDENCIES, APP_DEPENDENCIES
 from labledger.api.events import EventsController
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             AuditController,
             AttachmentsController,
             ConfigController,
+            ChangeRequestsController,
             PrintingController,
             EventsController,
             WebhooksController,

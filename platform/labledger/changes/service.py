@@ -55,7 +55,13 @@ from labledger.db.engine import Database
 from labledger.db.tables import change_request
 from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, ValidationFailed
-from labledger.identity.principal import APPROVE_CONFIGURATION, CONFIGURE, SYSTEM, Principal
+from labledger.identity.principal import (
+    APPROVE_CONFIGURATION,
+    CONFIGURE,
+    READ_AUDIT,
+    SYSTEM,
+    Principal,
+)
 from labledger.metadata import versions
 from labledger.metadata.diff import diff_definitions
 from labledger.workflows.signing import SignatureInput, SigningSession, verify_signer
@@ -281,7 +287,7 @@ def approve(
     with db.write() as conn:
         change = load(conn, change_id, for_update=True)
         _approvable(conn, signer, change, content_hash)
-        apply_items(conn, signer, change, rehearsal=True)
+        apply_items(conn, SYSTEM, change, rehearsal=True)  # the definitions, not the signer
         now = utc_now()
         manifest = {
             "change_request_id": change.id,
@@ -422,6 +428,18 @@ def due_for_activation(conn: Connection, now: datetime) -> list[int]:
 
 
 # --- shared steps -------------------------------------------------------------------
+
+#: Who may read change requests: whoever proposes, approves or audits configuration.
+READERS = (CONFIGURE, APPROVE_CONFIGURATION, READ_AUDIT)
+
+
+def require_reader(actor: Principal) -> None:
+    """Refuse reading change requests to a user who takes no part in change control."""
+    if not any(actor.has_permission(p) for p in READERS):
+        raise Forbidden(
+            "Change requests are for those who configure, approve configuration or read the "
+            "audit trail."
+        )
 
 
 def _require(actor: Principal, permission: str, what: str) -> None:

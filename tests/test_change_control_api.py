@@ -1,0 +1,289 @@
+"""Change control through the API: weakening a signed transition needs a second person's
+signed approval, and every step of the procedure is enforced by the service."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from labledger.change_gate import control_setting
+from labledger.changes.control import set_control
+from labledger.db.engine import Database
+from labledger.db.tables import audit_event
+from labledger.identity.principal import APPROVE_CONFIGURATION, SYSTEM
+from tests.conftest import TEST_PASSWORD, Person
+from tests.test_seed_lims import load_lims
+
+API = "/api/v1/change-requests"
+
+
+@pytest.fixture
+def lab(db: Database, tmp_path: Path, make_person: Any) -> dict[str, Person]:
+    """The LIMS configuration with change control on, an author and two QA approvers."""
+    load_lims(db, tmp_path, demo=False)
+    people = {
+        "author": make_person("alice", "cc_admin", permissions=("configure",)),
+        "qa": make_person("quentin", "cc_qa", permissions=(APPROVE_CONFIGURATION,)),
+        "qa2": make_person("querida", "cc_qa", permissions=(APPROVE_CONFIGURATION,)),
+        "tech": make_person("tess", "lab_technician"),
+    }
+    with db.write() as conn:
+        set_control(conn, SYSTEM, enabled=True, reason="validated use")
+    return people
+
+
+def _workflow(client: Any, person: Person, key: str = "sample_lifecycle") -> dict[str, Any]:
+    response = client.get(f"/api/v1/workflows/{key}", headers=person.headers)
+    assert response.status_code == 200, response.text
+    definition: dict[str, Any] = response.json()["definition"]
+    return definition
+
+
+def _without_release_signature(definition: dict[str, Any]) -> dict[str, Any]:
+    weakened = copy.deepcopy(definition)
+    release = next(t for t in weakened["transitions"] if t["key"] == "release")
+    del release["signature"]
+    release["roles"] = [*release["roles"], "lab_technician"]
+    return weakened
+
+
+def _propose(client: Any, person: Person, items: list[dict[str, Any]]) -> dict[str, Any]:
+    response = client.post(
+        API,
+        json={"title": "Faster release", "reason": "Release without QA signature", "items": items},
+        headers=person.headers,
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _approve(
+    client: Any, person: Person, change: dict[str, Any], password: str = TEST_PASSWORD
+) -> Any:
+    return client.post(
+        f"{API}/{change['id']}/approve",
+        json={
+            "content_hash": change["content_hash"],
+            "signature": {"username": person.username, "password": password},
+        },
+        headers=person.headers,
+    )
+
+
+def test_publishing_around_change_control_is_refused(client, lab):
+    weakened = _without_release_signature(_workflow(client, lab["author"]))
+    response = client.put(
+        "/api/v1/workflows/sample_lifecycle", json=weakened, headers=lab["author"].headers
+    )
+    assert response.status_code == 409
+    problem = response.json()
+    assert problem["title"] == "Change control"
+    assert "change request" in problem["detail"]
+    release = next(
+        t for t in _workflow(client, lab["author"])["transitions"] if t["key"] == "release"
+    )
+    assert release["signature"] == {"meaning": "Approved for release"}
+
+
+def test_weakening_release_needs_a_second_persons_signed_approval(client, db, lab):
+    author, qa = lab["author"], lab["qa"]
+    weakened = _without_release_signature(_workflow(client, author))
+    change = _propose(
+        client, author, [{"kind": "workflow", "key": "sample_lifecycle", "body": weakened}]
+    )
+    assert change["status"] == "draft"
+    weakening = [s["text"] for s in change["weakening"]]
+    assert any("no longer requires a signature" in text for text in weakening), weakening
+
+    activate = client.post(f"{API}/{change['id']}/activate", json={}, headers=author.headers)
+    assert activate.status_code == 409
+    assert _approve(client, author, change).status_code == 403  # the author cannot approve
+
+    wrong = _approve(client, qa, change, password="not the password")
+    assert wrong.status_code == 403
+    with db.read() as conn:
+        refused = set(
+            conn.execute(
+                select(audit_event.c.action).where(audit_event.c.actor == qa.username)
+            ).scalars()
+        )
+    assert "signature.failed" in refused
+    approved = _approve(client, qa, change)
+    assert approved.status_code == 200, approved.text
+    body = approved.json()
+    assert body["status"] == "approved"
+    assert [a["meaning"] for a in body["approvals"]] == ["Configuration approval"]
+
+    active = client.post(f"{API}/{change['id']}/activate", json={}, headers=author.headers)
+    assert active.status_code == 200, active.text
+    assert active.json()["status"] == "active"
+    release = next(t for t in _workflow(client, author)["transitions"] if t["key"] == "release")
+    assert "signature" not in release
+    with db.read() as conn:
+        publish = conn.execute(
+            select(audit_event.c.details)
+            .where(audit_event.c.action == "config.publish")
+            .order_by(audit_event.c.seq.desc())
+            .limit(1)
+        ).scalar_one()
+    assert publish["change_request"] == change["id"]
+
+
+def test_approving_content_other_than_reviewed_is_refused(client, lab):
+    author, qa = lab["author"], lab["qa"]
+    workflow = _workflow(client, author)
+    change = _propose(
+        client, author, [{"kind": "workflow", "key": workflow["key"], "body": workflow}]
+    )
+    stale = dict(change, content_hash="0" * 64)
+    response = _approve(client, qa, stale)
+    assert response.status_code == 409
+    assert "changed after you reviewed it" in response.json()["detail"]
+
+
+def test_an_edit_after_approval_voids_it(client, lab):
+    author, qa = lab["author"], lab["qa"]
+    workflow = _workflow(client, author)
+    change = _propose(
+        client, author, [{"kind": "workflow", "key": workflow["key"], "body": workflow}]
+    )
+    assert _approve(client, qa, change).json()["status"] == "approved"
+    edited = client.put(
+        f"{API}/{change['id']}/items/workflow/{workflow['key']}",
+        json=_without_release_signature(workflow),
+        headers=author.headers,
+    )
+    assert edited.status_code == 200, edited.text
+    body = edited.json()
+    assert body["status"] == "draft"
+    assert [a["valid"] for a in body["approvals"]] == [False]
+    activate = client.post(f"{API}/{change['id']}/activate", json={}, headers=author.headers)
+    assert activate.status_code == 409
+
+
+def test_a_rejection_needs_a_reason_and_returns_the_draft(client, lab):
+    author, qa = lab["author"], lab["qa"]
+    workflow = _workflow(client, author)
+    change = _propose(
+        client, author, [{"kind": "workflow", "key": workflow["key"], "body": workflow}]
+    )
+    url = f"{API}/{change['id']}/reject"
+    assert client.post(url, json={"reason": "  "}, headers=qa.headers).status_code == 422
+    assert client.post(url, json={"reason": "no"}, headers=lab["tech"].headers).status_code == 403
+    rejected = client.post(url, json={"reason": "Keep the signature"}, headers=qa.headers)
+    assert rejected.status_code == 200
+    assert rejected.json()["status"] == "draft"
+    assert rejected.json()["rejection"] == "Keep the signature"
+
+
+def test_the_second_change_to_the_same_definition_must_be_rebased(client, lab):
+    author, qa = lab["author"], lab["qa"]
+    workflow = _workflow(client, author)
+    relabelled = dict(workflow, label="Sample lifecycle (v2)")
+    first = _propose(
+        client, author, [{"kind": "workflow", "key": workflow["key"], "body": relabelled}]
+    )
+    second = _propose(
+        client,
+        author,
+        [
+            {
+                "kind": "workflow",
+                "key": workflow["key"],
+                "body": _without_release_signature(workflow),
+            }
+        ],
+    )
+    for change in (first, second):
+        assert _approve(client, qa, change).status_code == 200
+    assert (
+        client.post(f"{API}/{first['id']}/activate", json={}, headers=author.headers).status_code
+        == 200
+    )
+    refused = client.post(f"{API}/{second['id']}/activate", json={}, headers=author.headers)
+    assert refused.status_code == 409
+    assert "rebase" in refused.json()["detail"]
+    rebased = client.post(f"{API}/{second['id']}/rebase", headers=author.headers)
+    assert rebased.status_code == 200, rebased.text
+    body = rebased.json()
+    assert body["status"] == "draft" and body["stale"] == []
+    assert _approve(client, qa, body).status_code == 200
+    assert (
+        client.post(f"{API}/{second['id']}/activate", json={}, headers=author.headers).status_code
+        == 200
+    )
+
+
+def test_a_definition_that_does_not_validate_is_refused_with_its_path(client, lab):
+    author = lab["author"]
+    workflow = _workflow(client, author)
+    broken = copy.deepcopy(workflow)
+    broken["transitions"][0]["to"] = "nowhere"
+    response = client.post(
+        API,
+        json={
+            "title": "Broken",
+            "reason": "test",
+            "items": [{"kind": "workflow", "key": workflow["key"], "body": broken}],
+        },
+        headers=author.headers,
+    )
+    assert response.status_code == 422
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert any(f.startswith("items[0].body.transitions[0]") for f in fields), fields
+
+
+def test_switching_change_control_off_needs_a_reason_and_is_audited(client, db, lab):
+    author = lab["author"]
+    url = f"{API}/control"
+    assert (
+        client.put(url, json={"enabled": False, "reason": ""}, headers=author.headers).status_code
+        == 422
+    )
+    assert (
+        client.put(
+            url, json={"enabled": False, "reason": "x"}, headers=lab["tech"].headers
+        ).status_code
+        == 403
+    )
+    response = client.put(
+        url, json={"enabled": False, "reason": "Training copy"}, headers=author.headers
+    )
+    assert response.status_code == 200
+    assert response.json() == {"enabled": False, "approvals_required": 1}
+    with db.read() as conn:
+        assert control_setting(conn).enabled is False
+        event = conn.execute(
+            select(audit_event.c.actor, audit_event.c.reason)
+            .where(audit_event.c.action == "change.control")
+            .order_by(audit_event.c.seq.desc())
+            .limit(1)
+        ).one()
+    assert tuple(event) == (author.username, "Training copy")
+
+
+def test_two_approvals_when_the_setting_asks_for_two(client, db, lab):
+    author, qa, qa2 = lab["author"], lab["qa"], lab["qa2"]
+    with db.write() as conn:
+        set_control(conn, SYSTEM, enabled=True, reason="two approvers", approvals_required=2)
+    workflow = _workflow(client, author)
+    change = _propose(
+        client, author, [{"kind": "workflow", "key": workflow["key"], "body": workflow}]
+    )
+    first = _approve(client, qa, change).json()
+    assert first["status"] == "draft" and first["approvals_missing"] == 1
+    assert _approve(client, qa, change).status_code == 409  # the same approver twice
+    second = _approve(client, qa2, change).json()
+    assert second["status"] == "approved" and second["approvals_missing"] == 0
+
+
+def test_change_requests_are_not_for_everyone(client, lab):
+    assert client.get(API, headers=lab["tech"].headers).status_code == 403
+    listed = client.get(API, headers=lab["qa"].headers)
+    assert listed.status_code == 200
+    assert listed.json()["control"] == {"enabled": True, "approvals_required": 1}
