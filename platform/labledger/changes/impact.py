@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Integer, case, func, literal_column, or_, select
 
-from labledger.changes.new_rules import NewRule, in_states, new_rules
+from labledger.changes.new_rules import CHEAPEST_FIRST, NewRule, in_states, new_rules
 from labledger.changes.rules import Rules, state_rule_changes
 from labledger.db.tables import record
 from labledger.errors import FieldError, ValidationFailed
@@ -218,8 +218,20 @@ def _state_counts(
     )
 
 
+_ONE: ColumnElement[int] = literal_column("1", Integer)
+_NONE: ColumnElement[int] = literal_column("0", Integer)
+
+
 def _broken_any(rules: Sequence[NewRule]) -> ColumnElement[bool]:
-    return or_(*(rule.broken for rule in rules))
+    """SQL: the record breaks one of ``rules``. The cheapest are tested first: a newly
+    required field is missing from most records, so OR mostly stops there."""
+    ordered = sorted(rules, key=lambda rule: CHEAPEST_FIRST.index(rule.rule))
+    return or_(*(rule.broken for rule in ordered))
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """SQL: 1 where ``condition`` holds, else 0 (also where it is NULL)."""
+    return case((condition, _ONE), else_=_NONE)
 
 
 def _problem_counts(
@@ -230,7 +242,7 @@ def _problem_counts(
         return (), 0
     conditions = [*(rule.broken for rule in rules), _broken_any(rules)]
     sums = conn.execute(
-        select(*(func.sum(case((condition, 1), else_=0)) for condition in conditions)).where(*where)
+        select(*(func.sum(_flag(condition)) for condition in conditions)).where(*where)
     ).one()
     *counts, failing = (int(value or 0) for value in sums)
     problems = tuple(
@@ -250,7 +262,7 @@ def _failing_records(
             record.c.number,
             record.c.state,
             record.c.data,
-            *(case((rule.broken, 1), else_=0) for rule in rules),
+            *(_flag(rule.broken) for rule in rules),
         )
         .where(*where, _broken_any(rules))
         .order_by(record.c.id)

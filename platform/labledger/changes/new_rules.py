@@ -15,10 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from msgspec import UNSET
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Numeric,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import array
 
 from labledger.changes.rules import Rules
@@ -37,6 +48,8 @@ from labledger.metadata.spec.fields import (
 )
 
 RuleKind = Literal["required", "minimum", "maximum", "max_length", "options"]
+#: The kinds of rule, the cheapest to test first (a missing value: a test for NULL).
+CHEAPEST_FIRST: tuple[RuleKind, ...] = ("required", "options", "max_length", "minimum", "maximum")
 
 
 @dataclass(frozen=True)
@@ -169,10 +182,16 @@ def _bounds(
     value = field_column(dialect, new.key, NUMBER)
     rules = []
     if new.min is not UNSET and (old.min is UNSET or new.min > old.min):
-        rules.append(NewRule(new.key, new.label, "minimum", new.min, value < new.min))
+        rules.append(NewRule(new.key, new.label, "minimum", new.min, value < _decimal(new.min)))
     if new.max is not UNSET and (old.max is UNSET or new.max < old.max):
-        rules.append(NewRule(new.key, new.label, "maximum", new.max, value > new.max))
+        rules.append(NewRule(new.key, new.label, "maximum", new.max, value > _decimal(new.max)))
     return rules
+
+
+def _decimal(limit: float) -> BindParameter[Decimal]:
+    """A limit as a SQL decimal: PostgreSQL then compares the field's numeric value with
+    it as it is, where a float would make it convert every value to a float first."""
+    return literal(Decimal(str(limit)), Numeric())
 
 
 def _length(
