@@ -158,10 +158,13 @@ def _workflow(
     """The workflow ``spec`` follows: as ``proposed``, else as stored (None: it follows none)."""
     if spec is None or spec.workflow is None:
         return None
-    return proposed.get(spec.workflow) or workflow_model(conn, spec.workflow).spec
+    found = proposed.get(spec.workflow)
+    return found if found is not None else workflow_model(conn, spec.workflow).spec
 
 
 def _type_impact(conn: Connection, key: str, current: Rules, proposed: Rules) -> TypeImpact:
+    """The impact on type ``key``: its records counted per state first, which tells the
+    open states the other two queries look at."""
     counts: dict[str | None, int] = {
         state: count
         for state, count in conn.execute(
