@@ -31,6 +31,7 @@ from common import (
     bench_database,
     bench_type,
     describe,
+    insert_records,
     lot_of,
     median,
     parse_args,
@@ -38,6 +39,7 @@ from common import (
     print_table,
     publish,
     record_input,
+    record_stamp,
     stored_form,
 )
 from labledger.db.engine import Database
@@ -49,28 +51,13 @@ SMALL = 1000
 LOTS = 10000
 PAGE = 50
 GOAL_P95_MS = 50.0
-BATCH = 20000
 START = datetime(2024, 1, 1, tzinfo=UTC)
-COLUMNS = (
-    "type_key, type_version, number, title, state, data, version, "
-    "created_at, created_by, updated_at, updated_by"
-)
 
 
 def load(db: Database, first: int, last: int) -> float:
     """Insert records ``first``..``last - 1`` with raw bulk SQL; returns rows per second."""
     started = perf_counter()
-    for batch_start in range(first, last, BATCH):
-        rows = list(_rows(batch_start, min(last, batch_start + BATCH), db.dialect == "postgresql"))
-        with db.write() as conn:
-            if db.dialect == "postgresql":
-                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                with cursor.copy(f"COPY record ({COLUMNS}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join("?" * 11)
-                conn.exec_driver_sql(f"INSERT INTO record ({COLUMNS}) VALUES ({marks})", rows)
+    insert_records(db, _rows(first, last, db.dialect == "postgresql"))
     return (last - first) / (perf_counter() - started)
 
 
@@ -80,8 +67,7 @@ def _rows(first: int, last: int, postgres: bool) -> Iterator[tuple[Any, ...]]:
         moment = START + timedelta(minutes=i)
         data = stored_form(record_input(i, LOTS, moment))
         number = f"BEN-{moment.year}-{i + 1:07d}"
-        # SQLite keeps naive UTC text, as the platform's UtcDateTime column does.
-        stamp: Any = moment if postgres else moment.replace(tzinfo=None).isoformat(" ")
+        stamp = record_stamp(moment, postgres)
         title, doc = f"{number} {data['name']}", json.dumps(data)
         yield (TYPE_KEY, 1, number, title, None, doc, 1, stamp, "admin", stamp, "admin")
 
