@@ -24,9 +24,8 @@ from typing import Any
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from labledger.bootstrap import ensure_admin
+from labledger.bootstrap import initialise
 from labledger.db.engine import Database, normalise_url, open_database
-from labledger.db.migrate import upgrade
 from labledger.identity.principal import SYSTEM, Principal
 from labledger.identity.users import load_principal
 from labledger.metadata.types import publish_type
@@ -69,8 +68,8 @@ def bench_database(url: str | None) -> Iterator[Database]:
 
 
 def _prepare(db: Database) -> Database:
-    upgrade(db.engine)
-    ensure_admin(db)
+    """An empty installation whose benchmarks publish their own types: change control off."""
+    initialise(db, with_seeds=False, change_control=False)
     return db
 
 

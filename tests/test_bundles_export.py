@@ -11,15 +11,13 @@ from typing import Any
 
 import pytest
 
-from labledger.bootstrap import ensure_admin
 from labledger.bundles.export import export_bundle
 from labledger.bundles.format import dump_bundle
 from labledger.bundles.importer import apply_bundle
 from labledger.db.engine import Database, open_database
-from labledger.db.migrate import upgrade
 from labledger.errors import Forbidden, ValidationFailed
 from labledger.identity.principal import SYSTEM
-from tests.conftest import PG_URL, _postgres_database
+from tests.conftest import PG_URL, _migrate, _postgres_database
 from tests.test_bundles import encode, starter_bundle
 from tests.test_integration_mappings import results_mapping
 from tests.workflow_definitions import JOB_FLOW, TASK_FLOW, job_type, task_type
@@ -37,8 +35,7 @@ def fresh_database(backend: str, tmp_path: Path) -> Iterator[Database]:
         yield from _postgres_database()
         return
     database = open_database(f"sqlite:///{tmp_path / uuid.uuid4().hex}.db")
-    upgrade(database.engine)
-    ensure_admin(database)
+    _migrate(database)
     try:
         yield database
     finally:

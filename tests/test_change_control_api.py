@@ -30,6 +30,7 @@ def lab(db: Database, tmp_path: Path, make_person: Any) -> dict[str, Person]:
         "qa": make_person("quentin", "cc_qa", permissions=(APPROVE_CONFIGURATION,)),
         "qa2": make_person("querida", "cc_qa", permissions=(APPROVE_CONFIGURATION,)),
         "tech": make_person("tess", "lab_technician"),
+        "manager": make_person("mark", "lab_manager", permissions=("read_audit",)),
     }
     with db.write() as conn:
         set_control(conn, SYSTEM, enabled=True, reason="validated use")
@@ -287,3 +288,34 @@ def test_change_requests_are_not_for_everyone(client, lab):
     listed = client.get(API, headers=lab["qa"].headers)
     assert listed.status_code == 200
     assert listed.json()["control"] == {"enabled": True, "approvals_required": 1}
+
+
+def test_the_impact_lists_open_records_a_new_required_field_would_fail(client, db, lab):
+    author = lab["author"]
+    response = client.get("/api/v1/types/storage_location", headers=author.headers)
+    assert response.status_code == 200, response.text
+    location = response.json()["definition"]
+    created = client.post(
+        "/api/v1/records/storage_location",
+        json={"data": {"code": "FR-1", "name": "Freezer 1", "kind": "site"}},
+        headers=lab["manager"].headers,
+    )
+    new_field = {"key": "courier", "label": "Courier", "type": "text", "required": True}
+    changed = dict(location, fields=[*location["fields"], new_field])
+    change = _propose(
+        client, author, [{"kind": "object_type", "key": "storage_location", "body": changed}]
+    )
+    texts = [s["text"] for item in change["review"] for s in item["statements"]]
+    assert any("Courier" in text for text in texts), texts
+    impact = client.get(f"{API}/{change['id']}/impact", headers=lab["qa"].headers)
+    assert impact.status_code == 200, impact.text
+    (location_impact,) = impact.json()["types"]
+    assert created.status_code == 201, created.text
+    assert [r["number"] for r in location_impact["listed"]] == [created.json()["number"]]
+    assert location_impact["records"] == 1
+
+
+def test_the_openapi_document_describes_change_requests(client):
+    document = client.get("/schema/openapi.json").json()
+    operation = document["paths"]["/api/v1/change-requests/{change_id}/approve"]["post"]
+    assert {"200", "403", "409", "422"} <= set(operation["responses"])

@@ -548,7 +548,9 @@ def test_a_role_granted_a_system_permission_weakens() -> None:
             'Role "QA reviewer"', 'Role "QA reviewer" now grants: configure the system', True
         ),
         Statement(
-            'Role "QA reviewer"', 'Role "QA reviewer" no longer grants: read the audit trail'
+            'Role "QA reviewer"',
+            'Role "QA reviewer" no longer grants: read the audit trail, '
+            "approve configuration changes",
         ),
     ]
 

@@ -16,6 +16,7 @@ from labledger.api.schemas.changes import (
     ActivationWrite,
     ApprovalView,
     ApprovalWrite,
+    ChangeImpact,
     ChangeRequestList,
     ChangeRequestText,
     ChangeRequestView,
@@ -35,7 +36,7 @@ from labledger.bundles.format import parse_bundle
 from labledger.change_gate import control_setting
 from labledger.changes import service
 from labledger.changes.control import set_control
-from labledger.changes.review import Review, review
+from labledger.changes.review import Review, impact, review
 from labledger.changes.store import ChangeRequest, load, summaries
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
@@ -180,6 +181,16 @@ class ChangeRequestsController(Controller):
     @get("/{change_id:int}", sync_to_thread=True, summary="A change request and its review")
     def read(self, change_id: int, db: Database, principal: Principal) -> ChangeRequestView:
         return _view(db, principal, change_id)
+
+    @get(
+        "/{change_id:int}/impact",
+        sync_to_thread=True,
+        summary="What the request means for the records stored now",
+    )
+    def impact(self, change_id: int, db: Database, principal: Principal) -> ChangeImpact:
+        service.require_reader(principal)
+        with db.read() as conn:
+            return ChangeImpact(types=impact(conn, load(conn, change_id)))
 
     @patch("/{change_id:int}", sync_to_thread=True, summary="Change a draft's title and reason")
     def retitle(

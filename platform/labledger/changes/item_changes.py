@@ -21,7 +21,13 @@ from labledger.changes.statements import (
     paired,
     quoted,
 )
-from labledger.identity.principal import CONFIGURE, MANAGE_USERS, MIGRATE_RECORDS, READ_AUDIT
+from labledger.identity.principal import (
+    APPROVE_CONFIGURATION,
+    CONFIGURE,
+    MANAGE_USERS,
+    MIGRATE_RECORDS,
+    READ_AUDIT,
+)
 from labledger.metadata.spec import MappingSpec, PrintTemplateSpec, RoleSpec
 from labledger.metadata.spec.mapping import ColumnSpec
 
@@ -31,6 +37,7 @@ PERMISSION_WORDS = {
     MANAGE_USERS: "manage users",
     READ_AUDIT: "read the audit trail",
     MIGRATE_RECORDS: "migrate records from another system",
+    APPROVE_CONFIGURATION: "approve configuration changes",
 }
 
 

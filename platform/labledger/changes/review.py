@@ -1,4 +1,4 @@
-"""What a reviewer sees of a change request: each definition's changes in words.
+"""What a reviewer sees of a change request: each definition's changes in words, and its impact.
 
 Every front end shows the same review: item by item (a whole bundle
 unfolded into its definitions), what the proposal changes against what is
@@ -23,6 +23,7 @@ from labledger.changes.activation import (
     active_definition,
     stale_items,
 )
+from labledger.changes.impact import TypeImpact, change_impact
 from labledger.changes.readable import Names, Statement, describe_change
 from labledger.changes.store import BUNDLE_ITEM, ChangeRequest
 from labledger.identity.roles import list_roles
@@ -97,6 +98,12 @@ def review(conn: Connection, change: ChangeRequest) -> Review:
         approvals_required=setting.approvals_required,
         control_on=setting.enabled,
     )
+
+
+def impact(conn: Connection, change: ChangeRequest) -> list[TypeImpact]:
+    """What ``change`` means for the records stored now, type by type (``changes.impact``)."""
+    proposed = {(kind, key): body for kind, key, body, _ in _proposed_definitions(change)}
+    return change_impact(conn, proposed)
 
 
 def _proposed_definitions(

@@ -7,6 +7,7 @@ from typing import Literal
 
 from labledger.api.schemas.base import JsonObject, RequestStruct, ResponseStruct
 from labledger.api.schemas.workflows import SignaturePayload
+from labledger.changes.impact import TypeImpact
 
 #: What a change request can propose on its own (whole bundles come as ``/bundle``).
 ItemKind = Literal["object_type", "workflow", "role", "mapping", "print_template"]
@@ -160,3 +161,10 @@ class ChangeSummaryView(ResponseStruct):
 class ChangeRequestList(ResponseStruct):
     items: list[ChangeSummaryView]
     control: Control
+
+
+class ChangeImpact(ResponseStruct):
+    """For each type the request changes (itself or through its workflow): records per
+    state, states whose rules change, and the open records the new rules would fail."""
+
+    types: list[TypeImpact]
