@@ -8,12 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
+from labledger.audit.verify import verify
 from labledger.change_gate import control_setting
 from labledger.changes.control import set_control
 from labledger.db.engine import Database
-from labledger.db.tables import audit_event
+from labledger.db.tables import (
+    audit_event,
+    change_control_setting,
+    change_request,
+    change_request_item,
+)
+from labledger.db.types import utc_now
 from labledger.identity.principal import APPROVE_CONFIGURATION, SYSTEM
 from tests.conftest import TEST_PASSWORD, Person
 from tests.test_seed_lims import load_lims
@@ -319,3 +326,53 @@ def test_the_openapi_document_describes_change_requests(client):
     document = client.get("/schema/openapi.json").json()
     operation = document["paths"]["/api/v1/change-requests/{change_id}/approve"]["post"]
     assert {"200", "403", "409", "422"} <= set(operation["responses"])
+
+
+def _verified(db: Database) -> list[str]:
+    with db.read() as conn:
+        report = verify(conn)
+    return [d.message for d in report.discrepancies if d.kind == "change"]
+
+
+def test_audit_verify_covers_change_requests_approvals_and_the_setting(client, db, lab):
+    author, qa = lab["author"], lab["qa"]
+    workflow = _workflow(client, author)
+    change = _propose(
+        client, author, [{"kind": "workflow", "key": workflow["key"], "body": workflow}]
+    )
+    assert _approve(client, qa, change).status_code == 200
+    assert _verified(db) == []
+
+    with db.write() as conn:  # an edit outside the platform: the proposal's body
+        weakened = _without_release_signature(workflow)
+        conn.execute(
+            update(change_request_item)
+            .where(change_request_item.c.change_request_id == change["id"])
+            .values(body=weakened)
+        )
+    assert _verified(db) == [
+        f"change request CR-{change['id']}: its title, reason or items differ from its content hash"
+    ]
+
+    with db.write() as conn:  # marked approved or active by hand
+        conn.execute(
+            update(change_request)
+            .where(change_request.c.id == change["id"])
+            .values(status="active")
+        )
+    assert any("differs from event" in m for m in _verified(db))
+
+
+def test_switching_change_control_off_by_hand_is_found(db, lab):
+    with db.write() as conn:
+        conn.execute(
+            insert(change_control_setting).values(
+                enabled=False,
+                approvals_required=1,
+                reason="quietly",
+                changed_at=utc_now(),
+                changed_by="mallory",
+            )
+        )
+    (message,) = _verified(db)
+    assert message.endswith("(off) was not set through the platform")

@@ -26,6 +26,12 @@ from labledger.db.tables import change_control_setting
 from labledger.db.txcache import transaction_cache
 from labledger.errors import Conflict
 
+#: Every audit action of change control starts so; ``audit verify`` follows them.
+CHANGE_ACTION_PREFIX = "change."
+#: The audit action of an approver's signature of a change request.
+APPROVE_ACTION = "change.approve"
+#: The audit action of a change of the change-control setting.
+CONTROL_ACTION = "change.control"
 #: How many approvals a change request needs when no setting says otherwise.
 DEFAULT_APPROVALS = 1
 #: ``conn.info`` key: the change being activated, or a rehearsal, on this connection.

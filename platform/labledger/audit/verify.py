@@ -29,11 +29,32 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Select, select
 
 from labledger.audit.checkpoints import Checkpoint
-from labledger.audit.results import StoredRow, config_result, record_result, role_result
+from labledger.audit.results import (
+    StoredRow,
+    change_approval_result,
+    change_content,
+    change_request_result,
+    config_result,
+    control_setting_result,
+    record_result,
+    role_result,
+)
 from labledger.audit.trail import GENESIS_HASH, event_intact
 from labledger.bundles.importer import BUNDLE_KIND, IMPORT_ACTION
 from labledger.canonical import content_hash, iso_utc
-from labledger.db.tables import audit_event, audit_head, config_item, config_version, record, role
+from labledger.change_gate import APPROVE_ACTION, CHANGE_ACTION_PREFIX, CONTROL_ACTION
+from labledger.db.tables import (
+    audit_event,
+    audit_head,
+    change_approval,
+    change_control_setting,
+    change_request,
+    change_request_item,
+    config_item,
+    config_version,
+    record,
+    role,
+)
 from labledger.db.tables import signature as signature_table
 from labledger.identity.roles import ROLE_SAVE_ACTION
 from labledger.metadata.publishing import PUBLISH_ACTION
@@ -49,7 +70,7 @@ _SIGNED_DETAILS = ("transition", "meaning", "signer", "printed_name", "record_ve
 class Discrepancy:
     """One thing that is not as the audit trail says, named so a person can find it."""
 
-    kind: str  # chain, head, checkpoint, record, signature, configuration, role
+    kind: str  # chain, head, checkpoint, record, signature, configuration, role, change
     message: str
     seq: int | None = None
     record_number: str | None = None
@@ -65,6 +86,8 @@ class VerifyReport:
     signatures: int = 0
     config_versions: int = 0
     roles: int = 0
+    #: Change requests, their approvals and changes of the change-control setting.
+    changes: int = 0
     #: Rows written before events carried result hashes: checked by the chain only.
     not_provable: int = 0
     checkpoint: Checkpoint | None = None
@@ -84,8 +107,9 @@ class VerifyReport:
         checked = (
             f"{_counted(self.events, 'event')}, {_counted(self.records, 'record')}, "
             f"{_counted(self.signatures, 'signature')}, "
-            f"{_counted(self.config_versions, 'configuration version')} "
-            f"and {_counted(self.roles, 'role')}"
+            f"{_counted(self.config_versions, 'configuration version')}, "
+            f"{_counted(self.roles, 'role')} "
+            f"and {_counted(self.changes, 'change-control row')}"
         )
         unproved = (
             f" ({self.not_provable:,} rows written before result hashes: chain only)"
@@ -117,6 +141,7 @@ class VerifyReport:
             "signatures": self.signatures,
             "config_versions": self.config_versions,
             "roles": self.roles,
+            "changes": self.changes,
             "not_provable": self.not_provable,
             "checkpoint": self.checkpoint.text if self.checkpoint else None,
             "summary": self.summary(),
@@ -159,6 +184,12 @@ class _Produced:
     configs: dict[_ConfigTarget, tuple[int, str | None, str | None]] = field(default_factory=dict)
     #: role key -> (seq, result hash or None).
     roles: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    #: change request id -> its last event: (seq, action, details, result hash).
+    changes: dict[int, tuple[int, str, dict[str, Any], str | None]] = field(default_factory=dict)
+    #: seq -> result hash of each approval's event.
+    approvals: dict[int, str | None] = field(default_factory=dict)
+    #: change-control setting id -> (seq, result hash).
+    settings: dict[int, tuple[int, str | None]] = field(default_factory=dict)
 
     def remember(self, row: Any) -> None:
         action, record_id, result = row.action, row.record_id, row.result_hash
@@ -178,6 +209,14 @@ class _Produced:
             self.configs[target] = (row.seq, result, None)
         elif action == ROLE_SAVE_ACTION and details.get("role"):
             self.roles[details["role"]] = (row.seq, result)
+        elif action == CONTROL_ACTION and isinstance(details.get("setting"), int):
+            self.settings[details["setting"]] = (row.seq, result)
+        elif action.startswith(CHANGE_ACTION_PREFIX) and isinstance(
+            details.get("change_request"), int
+        ):
+            self.changes[details["change_request"]] = (row.seq, action, details, result)
+            if action == APPROVE_ACTION:
+                self.approvals[row.seq] = result
 
     def number_of(self, record_id: int | None) -> str | None:
         """The number of a record the chain wrote (None for none, or an unknown one)."""
@@ -198,6 +237,9 @@ def verify(
     _check_signatures(conn, report, produced, batch_size)
     _check_configuration(conn, report, produced, batch_size)
     _check_roles(conn, report, produced)
+    _check_change_requests(conn, report, produced)
+    _check_approvals(conn, report, produced)
+    _check_control_settings(conn, report, produced)
     return report
 
 
@@ -457,3 +499,77 @@ def _check_roles(conn: Connection, report: VerifyReport, produced: _Produced) ->
             )
     for key in sorted(produced.roles.keys() - seen):
         report.add("role", f"role '{key}' was removed (saved by event {produced.roles[key][0]})")
+
+
+def _check_change_requests(conn: Connection, report: VerifyReport, produced: _Produced) -> None:
+    """Each change request holds what its last event says: status and signed content."""
+    items: dict[int, list[Any]] = {}
+    for item in conn.execute(
+        select(change_request_item).order_by(
+            change_request_item.c.change_request_id, change_request_item.c.position
+        )
+    ):
+        items.setdefault(item.change_request_id, []).append(item)
+    seen = set()
+    for row in conn.execute(select(change_request)):
+        report.changes += 1
+        seen.add(row.id)
+        name = f"change request CR-{row.id}"
+        parts = [
+            (i.kind, i.key, i.base_version, i.base_hash, i.body) for i in items.get(row.id, [])
+        ]
+        if change_content(row.title, row.reason, row.origin, parts) != row.content_hash:
+            report.add("change", f"{name}: its title, reason or items differ from its content hash")
+        found = produced.changes.get(row.id)
+        if found is None:
+            report.add("change", f"{name} was not proposed through the platform")
+            continue
+        seq, action, details, result = found
+        stated = (details.get("status"), details.get("content_hash"))
+        if stated != (row.status, row.content_hash) or (
+            action != APPROVE_ACTION
+            and result is not None
+            and change_request_result(row._mapping) != result
+        ):
+            report.add("change", f"{name} differs from event {seq} that last changed it", seq=seq)
+    for change_id in sorted(produced.changes.keys() - seen):
+        seq = produced.changes[change_id][0]
+        report.add("change", f"change request CR-{change_id} was removed (event {seq})", seq=seq)
+
+
+def _check_approvals(conn: Connection, report: VerifyReport, produced: _Produced) -> None:
+    """Each approval is the signature its event recorded (like a record signature)."""
+    seen = set()
+    for row in conn.execute(select(change_approval)):
+        report.changes += 1
+        seen.add(row.audit_seq)
+        name = f"approval of CR-{row.change_request_id} by {row.signer}"
+        if row.audit_seq not in produced.approvals:
+            report.add("change", f"{name} has no approval event {row.audit_seq}")
+        elif change_approval_result(row._mapping) != produced.approvals[row.audit_seq]:
+            report.add(
+                "change",
+                f"{name} differs from event {row.audit_seq} that recorded it",
+                seq=row.audit_seq,
+            )
+    for seq in sorted(produced.approvals.keys() - seen):
+        report.add("change", f"the approval recorded by event {seq} was removed", seq=seq)
+
+
+def _check_control_settings(conn: Connection, report: VerifyReport, produced: _Produced) -> None:
+    """Each change of the change-control setting is the one its event recorded."""
+    seen = set()
+    for row in conn.execute(select(change_control_setting)):
+        report.changes += 1
+        seen.add(row.id)
+        found = produced.settings.get(row.id)
+        name = f"change-control setting {row.id} ({'on' if row.enabled else 'off'})"
+        if found is None:
+            report.add("change", f"{name} was not set through the platform")
+        elif control_setting_result(row._mapping) != found[1]:
+            report.add("change", f"{name} differs from event {found[0]} that set it", seq=found[0])
+    for setting_id in sorted(produced.settings.keys() - seen):
+        seq = produced.settings[setting_id][0]
+        report.add(
+            "change", f"change-control setting {setting_id} was removed (event {seq})", seq=seq
+        )

@@ -13,14 +13,17 @@ from sqlalchemy import Connection, insert
 
 from labledger.audit.results import control_setting_result
 from labledger.audit.trail import AuditEntry, append
-from labledger.change_gate import ControlSetting, control_setting, forget_setting
+from labledger.change_gate import (
+    CONTROL_ACTION,
+    ControlSetting,
+    control_setting,
+    forget_setting,
+)
 from labledger.db.tables import change_control_setting
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import CONFIGURE, Principal
 
-#: The audit action of a change of the setting.
-CONTROL_ACTION = "change.control"
 #: More approvers than this is a typing mistake, not a procedure.
 MAX_APPROVALS = 5
 #: The words every admin page shows while change control is off.

@@ -31,7 +31,7 @@ from labledger.audit.results import change_approval_result, change_request_resul
 from labledger.audit.trail import AuditEntry, append
 from labledger.bundles.format import Bundle
 from labledger.bundles.resolve import ROLE_KIND
-from labledger.change_gate import control_setting
+from labledger.change_gate import APPROVE_ACTION, control_setting
 from labledger.changes.activation import (
     KIND_NOUN,
     SECTION_OF_KIND,
@@ -312,7 +312,7 @@ def approve(
             [
                 AuditEntry(
                     actor=signer.username,
-                    action="change.approve",
+                    action=APPROVE_ACTION,
                     details={
                         **_state_details(row),
                         "meaning": APPROVAL_MEANING,
