@@ -20,6 +20,7 @@ from labledger.audit.checkpoints import create_checkpoint, parse_checkpoint
 from labledger.audit.verify import verify
 from labledger.bootstrap import initialise
 from labledger.bundles.cli import add_config_commands
+from labledger.changes.cli import add_change_commands
 from labledger.cli_support import (
     EXIT_FAILED,
     CliError,
@@ -355,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_config_commands(commands)
     add_integration_commands(commands)
+    add_change_commands(commands)
     return parser
 
 

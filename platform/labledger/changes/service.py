@@ -91,9 +91,11 @@ def propose(
     title: str,
     reason: str,
     items: Sequence[ProposedItem] = (),
+    bundles: Sequence[Bundle] = (),
     origin: dict[str, Any] | None = None,
 ) -> ChangeRequest:
-    """Open a draft change request holding ``items``."""
+    """Open a draft change request holding ``items`` and importing ``bundles`` whole
+    (checked now by a rehearsal, so problems come back with their JSON paths)."""
     _require(actor, CONFIGURE, "Proposing a configuration change")
     title, reason = _checked_text(title, reason)
     now = utc_now()
@@ -101,8 +103,10 @@ def propose(
         conn, title=title, reason=reason, origin=origin, actor=actor.username, now=now
     )
     change = load(conn, change_id)
-    if items:
-        change = _write_items(conn, actor, change, _with_items(conn, change, items), now=now)
+    if items or bundles:
+        proposed = [*_bundle_items(bundles), *_with_items(conn, change, items)]
+        proposed = [replace(item, position=n) for n, item in enumerate(proposed)]
+        change = _write_items(conn, actor, change, proposed, now=now)
     return _recorded(conn, actor, change.id, "change.propose", reason=reason)
 
 
@@ -115,15 +119,8 @@ def propose_bundles(
     reason: str,
     origin: dict[str, Any] | None = None,
 ) -> ChangeRequest:
-    """Open a change request importing each of ``bundles`` whole (checked by a dry run now)."""
-    _require(actor, CONFIGURE, "Proposing a configuration change")
-    title, reason = _checked_text(title, reason)
-    now = utc_now()
-    change_id = insert_request(
-        conn, title=title, reason=reason, origin=origin, actor=actor.username, now=now
-    )
-    _write_items(conn, actor, load(conn, change_id), _bundle_items(bundles), now=now)
-    return _recorded(conn, actor, change_id, "change.propose", reason=reason)
+    """Open a change request importing each of ``bundles`` whole."""
+    return propose(conn, actor, title=title, reason=reason, bundles=bundles, origin=origin)
 
 
 def install(
@@ -411,6 +408,33 @@ def activate(
         activated_by=actor.username,
     )
     return _recorded(conn, actor, change.id, "change.activate")
+
+
+@dataclass(frozen=True)
+class DueActivations:
+    """What ``activate_due`` did: the requests activated, and why others could not be."""
+
+    activated: list[ChangeRequest]
+    refused: list[tuple[int, str]]
+
+
+def activate_due(db: Database, actor: Principal, now: datetime | None = None) -> DueActivations:
+    """Activate every scheduled request whose time has come, each in its own transaction.
+
+    One that cannot be activated (its definitions changed meanwhile: it needs
+    a rebase) stays scheduled and is reported; another worker that activated
+    one first is not an error.
+    """
+    with db.read() as conn:
+        due = due_for_activation(conn, now or utc_now())
+    done = DueActivations([], [])
+    for change_id in due:
+        try:
+            with db.write() as conn:
+                done.activated.append(activate(conn, actor, change_id))
+        except Conflict as exc:
+            done.refused.append((change_id, exc.detail))
+    return done
 
 
 def due_for_activation(conn: Connection, now: datetime) -> list[int]:

@@ -14,7 +14,6 @@ which the audit trail names ``system:command-line``.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
 import signal
@@ -34,11 +33,8 @@ from labledger.cli_support import (
     publish_from_file,
     read_input,
 )
-from labledger.db.engine import Database
-from labledger.identity.principal import SYSTEM, Principal, command_line_principal
-from labledger.identity.roles import existing_role_keys
-from labledger.identity.tokens import principal_for_token
-from labledger.identity.users import check_password
+from labledger.identity.command_line import acting_user
+from labledger.identity.principal import SYSTEM
 from labledger.integration.allowlist import Allowlist
 from labledger.integration.delivery import DeliveryPolicy
 from labledger.integration.importer import apply_import, preview_import
@@ -136,43 +132,6 @@ def add_integration_commands(commands: Any) -> None:
     replay.set_defaults(handler=cmd_deliveries_replay)
 
 
-def _acting_user(db: Database, username: str | None) -> Principal:
-    """Who an import acts as: a person proven by their credentials, or the command line."""
-    token = db.settings.api_token
-    if token:
-        with db.read() as conn:
-            principal = principal_for_token(conn, token)
-        if principal is None:
-            raise CliError(f"{TOKEN_ENV} is not a valid API token of an active, unlocked user.")
-        if username and principal.username != username:
-            raise CliError(f"{TOKEN_ENV} belongs to '{principal.username}', not to '{username}'.")
-        return principal
-    if not username:
-        with db.read() as conn:
-            return command_line_principal(existing_role_keys(conn))
-    return _person_by_password(db, username)
-
-
-def _person_by_password(db: Database, username: str) -> Principal:
-    """The person ``username``, once they typed their password (checked and audited as a login)."""
-    if not sys.stdin.isatty():
-        raise CliError(
-            f"Acting as '{username}' needs their credentials: set {TOKEN_ENV} to one of their "
-            "API tokens, or run the command in a terminal to type their password."
-        )
-    password = getpass.getpass(f"Password of {username}: ")
-    with db.write() as conn:
-        check = check_password(conn, username, password)
-    if check.principal is None:
-        raise CliError(check.message)
-    if check.principal.must_change_password:
-        raise CliError(
-            f"'{username}' has a one-time password: sign in to the web application and choose "
-            "your own first."
-        )
-    return check.principal
-
-
 @contextmanager
 def _until_signalled() -> Iterator[threading.Event]:
     """An event set by SIGTERM or SIGINT; the previous handlers come back afterwards."""
@@ -212,7 +171,7 @@ def cmd_import_run(args: argparse.Namespace) -> int:
     raw = read_input(args.file)
     filename = "stdin" if args.file == "-" else Path(args.file).name
     with command_database(args) as db:
-        actor = _acting_user(db, args.user)
+        actor = acting_user(db, args.user)
         if args.dry_run:
             report = preview_import(db, actor, args.mapping, raw, filename)
         else:
@@ -244,7 +203,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise CliError(f"{args.dir} is not a folder.")
     _log_to_stderr()
     with command_database(args) as db:
-        actor = _acting_user(db, args.user)
+        actor = acting_user(db, args.user)
         with db.read() as conn:
             load_mapping(conn, args.mapping)
         if args.once:
