@@ -4,6 +4,7 @@ signed approval, and every step of the procedure is enforced by the service."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from labledger.audit.verify import verify
+from labledger.bundles.format import parse_bundle
 from labledger.change_gate import control_setting
 from labledger.changes.control import set_control
+from labledger.changes.service import activate, propose_bundles
 from labledger.db.engine import Database
 from labledger.db.tables import (
     audit_event,
@@ -21,8 +24,10 @@ from labledger.db.tables import (
     change_request_item,
 )
 from labledger.db.types import utc_now
+from labledger.errors import Conflict, ValidationFailed
 from labledger.identity.principal import APPROVE_CONFIGURATION, SYSTEM
 from tests.conftest import TEST_PASSWORD, Person
+from tests.test_bundles_export import fresh_database
 from tests.test_seed_lims import load_lims
 
 API = "/api/v1/change-requests"
@@ -376,3 +381,79 @@ def test_switching_change_control_off_by_hand_is_found(db, lab):
         )
     (message,) = _verified(db)
     assert message.endswith("(off) was not set through the platform")
+
+
+def test_an_approved_change_is_promoted_to_another_installation(client, db, lab, tmp_path):
+    author, qa = lab["author"], lab["qa"]
+    weakened = _without_release_signature(_workflow(client, author))
+    change = _propose(
+        client, author, [{"kind": "workflow", "key": "sample_lifecycle", "body": weakened}]
+    )
+    draft = client.get(f"{API}/{change['id']}/bundle", headers=author.headers)
+    assert draft.status_code == 409  # not approved: nothing to promote
+    assert _approve(client, qa, change).status_code == 200
+    exported = client.get(f"{API}/{change['id']}/bundle", headers=author.headers)
+    assert exported.status_code == 200, exported.text
+    provenance = exported.json()["change_request"]
+    assert provenance["number"] == change["id"]
+    assert [a["signer"] for a in provenance["approvals"]] == [qa.username]
+    assert any("no longer requires a signature" in c["text"] for c in provenance["changes"])
+
+    with fresh_database("sqlite", tmp_path) as production:
+        load_lims(production, tmp_path, demo=False)
+        with production.write() as conn:
+            set_control(conn, SYSTEM, enabled=True, reason="production")
+            local = propose_bundles(
+                conn,
+                SYSTEM,
+                [parse_bundle(exported.content, max_bytes=10_000_000)],
+                title="Promote faster release",
+                reason="as validated",
+            )
+        assert local.status == "draft" and local.approvals == ()
+        assert local.origin is not None
+        assert local.origin["promoted_from"]["content_hash"] == change["content_hash"]
+        assert [(i.kind, i.key) for i in local.items] == [("workflow", "sample_lifecycle")]
+        with production.write() as conn, pytest.raises(Conflict):
+            activate(conn, SYSTEM, local.id)  # still needs local approval
+
+
+#: A promotion bundle as another installation exports it (also a document of the
+#: schema/struct agreement corpus).
+PROMOTION = {
+    "format": "labledger.bundle/1",
+    "name": "change-request-7",
+    "version": "0123456789ab",
+    "change_request": {
+        "installation": "dev-site",
+        "number": 7,
+        "title": "Courier field",
+        "reason": "Track the courier",
+        "status": "approved",
+        "content_hash": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "approvals": [
+            {
+                "signer": "quinn",
+                "printed_name": "Quinn Q.",
+                "meaning": "Configuration approval",
+                "signed_at": "2026-12-01T10:00:00+00:00",
+                "content_hash": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            }
+        ],
+        "changes": [{"subject": 'Type "Sample"', "text": 'New field "Courier"', "weakens": False}],
+    },
+    "records": [{"type": "sample", "ref": "s1", "data": {"client": "x"}}],
+}
+
+
+def test_a_promotion_bundle_with_records_is_refused(db, lab):
+    raw = json.dumps(PROMOTION).encode()
+    with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+        propose_bundles(
+            conn,
+            lab["author"].principal,
+            [parse_bundle(raw, max_bytes=1_000_000)],
+            title="t",
+            reason="r",
+        )
+    assert [e.field for e in refused.value.errors] == ["bundles"]

@@ -6,12 +6,14 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Reference
 from litestar.params import QueryParameter
 
 from labledger.api.definitions import DefinitionBody
 from labledger.api.rawbody import raw_body
+from labledger.api.schemas.bundles import BundleDocument
 from labledger.api.schemas.changes import (
     ActivationWrite,
     ApprovalView,
@@ -32,10 +34,11 @@ from labledger.api.schemas.changes import (
     StaleView,
     StatementView,
 )
-from labledger.bundles.format import parse_bundle
+from labledger.bundles.format import dump_bundle, parse_bundle
 from labledger.change_gate import control_setting
 from labledger.changes import service
 from labledger.changes.control import set_control
+from labledger.changes.promotion import export_change
 from labledger.changes.review import Review, impact, review
 from labledger.changes.store import ChangeRequest, load, summaries
 from labledger.db.engine import Database
@@ -181,6 +184,25 @@ class ChangeRequestsController(Controller):
     @get("/{change_id:int}", sync_to_thread=True, summary="A change request and its review")
     def read(self, change_id: int, db: Database, principal: Principal) -> ChangeRequestView:
         return _view(db, principal, change_id)
+
+    @get(
+        "/{change_id:int}/bundle",
+        sync_to_thread=True,
+        summary="Export an approved change request as a bundle for another installation",
+        responses={
+            200: ResponseSpec(
+                BundleDocument, description="the bundle (a JSON file)", generate_examples=False
+            )
+        },
+    )
+    def export(self, change_id: int, db: Database, principal: Principal) -> Response[bytes]:
+        with db.write() as conn:  # the installation's identity is made on first use
+            bundle = export_change(conn, principal, change_id)
+        return Response(
+            dump_bundle(bundle),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{bundle["name"]}.json"'},
+        )
 
     @get(
         "/{change_id:int}/impact",

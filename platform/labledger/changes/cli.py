@@ -14,12 +14,14 @@ import argparse
 import getpass
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from labledger.bundles.format import parse_bundle
+from labledger.bundles.format import dump_bundle, parse_bundle
 from labledger.change_gate import control_setting
 from labledger.changes import service
 from labledger.changes.control import OFF_NOTICE, set_control
+from labledger.changes.promotion import export_change
 from labledger.changes.review import Review, impact, review
 from labledger.changes.store import ChangeRequest, load, summaries
 from labledger.cli_support import (
@@ -98,6 +100,14 @@ def add_change_commands(commands: Any) -> None:
     _acting(activate)
     activate.set_defaults(handler=cmd_activate)
 
+    export = changes.add_parser(
+        "export", help="write an approved change request as a bundle for another installation"
+    )
+    export.add_argument("number", type=int)
+    export.add_argument("--out", required=True, help="the bundle file to write")
+    _acting(export)
+    export.set_defaults(handler=cmd_export)
+
     due = changes.add_parser(
         "activate-due", help="activate the scheduled changes whose time has come (run it often)"
     )
@@ -169,6 +179,14 @@ def _review_lines(found: Review) -> list[str]:
         f"Proposed by {change.created_by}: {change.reason}",
         f"Content hash: {change.content_hash}",
     ]
+    promoted = (change.origin or {}).get("promoted_from")
+    if promoted:
+        signers = ", ".join(a["printed_name"] for a in promoted["approvals"]) or "nobody"
+        lines.append(
+            f"Promoted from installation {promoted['installation']}, CR-{promoted['number']} "
+            f'"{promoted["title"]}", approved there by {signers} as '
+            f"{promoted['content_hash']}; it needs approval here too."
+        )
     if change.rejection:
         lines.append(f"Sent back: {change.rejection}")
     if found.weakening:
@@ -257,6 +275,20 @@ def cmd_activate(args: argparse.Namespace) -> int:
             change = service.activate(conn, actor, args.number, at=args.at)
     when = f"scheduled for {change.activate_at.isoformat()}" if change.activate_at else "active"
     return _done(change, when if change.status != "active" else "active")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with command_database(args) as db:
+        actor = acting_user(db, args.user)
+        with db.write() as conn:
+            bundle = export_change(conn, actor, args.number)
+    data = dump_bundle(bundle)
+    try:
+        Path(args.out).write_bytes(data)
+    except OSError as exc:
+        raise CliError(f"Cannot write {args.out}: {exc.strerror}") from None
+    print(f"Wrote {args.out} ({len(data):,} bytes): CR-{args.number} for another installation.")
+    return 0
 
 
 def cmd_activate_due(args: argparse.Namespace) -> int:

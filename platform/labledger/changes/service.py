@@ -40,6 +40,7 @@ from labledger.changes.activation import (
     apply_items,
     stale_items,
 )
+from labledger.changes.promotion import promoted_definitions, promoted_from
 from labledger.changes.store import (
     BUNDLE_ITEM,
     ChangeItem,
@@ -98,6 +99,7 @@ def propose(
     (checked now by a rehearsal, so problems come back with their JSON paths)."""
     _require(actor, CONFIGURE, "Proposing a configuration change")
     title, reason = _checked_text(title, reason)
+    items, bundles, origin = _unfold_promotion(items, bundles, origin)
     now = utc_now()
     change_id = insert_request(
         conn, title=title, reason=reason, origin=origin, actor=actor.username, now=now
@@ -108,6 +110,28 @@ def propose(
         proposed = [replace(item, position=n) for n, item in enumerate(proposed)]
         change = _write_items(conn, actor, change, proposed, now=now)
     return _recorded(conn, actor, change.id, "change.propose", reason=reason)
+
+
+def _unfold_promotion(
+    items: Sequence[ProposedItem], bundles: Sequence[Bundle], origin: dict[str, Any] | None
+) -> tuple[Sequence[ProposedItem], Sequence[Bundle], dict[str, Any] | None]:
+    """A promotion bundle's definitions proposed one by one, its provenance the origin.
+
+    Its definitions are compared with what is active here, not imported as a
+    bundle: the reviewers here see their own differences and impact.
+    """
+    promotions = [(b, promoted_from(b)) for b in bundles]
+    promoted = [(b, found) for b, found in promotions if found is not None]
+    if not promoted:
+        return items, bundles, origin
+    if len(bundles) != 1 or promoted[0][0].section("records"):
+        raise ValidationFailed(
+            "A promoted change request is proposed on its own, without records.",
+            [FieldError("bundles", "propose the promotion bundle alone")],
+        )
+    bundle, provenance = promoted[0]
+    unfolded = [ProposedItem(kind, key, body) for kind, key, body in promoted_definitions(bundle)]
+    return [*items, *unfolded], (), origin or provenance
 
 
 def propose_bundles(

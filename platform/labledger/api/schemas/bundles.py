@@ -16,6 +16,8 @@ class BundleDocument(ResponseStruct):
     name: str
     version: str
     description: str | msgspec.UnsetType = msgspec.UNSET
+    #: The approved change request a promotion bundle carries (``labledger changes export``).
+    change_request: JsonObject | msgspec.UnsetType = msgspec.UNSET
     roles: list[JsonObject] | msgspec.UnsetType = msgspec.UNSET
     workflows: list[JsonObject] | msgspec.UnsetType = msgspec.UNSET
     types: list[JsonObject] | msgspec.UnsetType = msgspec.UNSET

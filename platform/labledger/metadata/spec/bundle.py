@@ -31,6 +31,40 @@ class BundleRecordSpec(Spec, frozen=True):
     state: TypeKey | UnsetType = UNSET
 
 
+Hash = Annotated[str, Meta(pattern=ecma(r"^[0-9a-f]{64}$"))]
+
+
+class PromotedApprovalSpec(Spec, frozen=True):
+    """An approval the change request had where it came from."""
+
+    signer: Annotated[str, Meta(min_length=1, max_length=64)]
+    printed_name: Annotated[str, Meta(min_length=1, max_length=200)]
+    meaning: Annotated[str, Meta(min_length=1, max_length=200)]
+    signed_at: Annotated[str, Meta(min_length=1, max_length=64)]
+    content_hash: Hash
+
+
+class PromotedChangeSpec(Spec, frozen=True):
+    """One change in words, as the source installation's reviewers read it."""
+
+    subject: Annotated[str, Meta(max_length=500)]
+    text: Annotated[str, Meta(max_length=2000)]
+    weakens: bool
+
+
+class PromotionSpec(Spec, frozen=True):
+    """The approved change request a bundle promotes from another installation."""
+
+    installation: Annotated[str, Meta(min_length=1, max_length=100)]
+    number: Annotated[int, Meta(ge=1)]
+    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    reason: Annotated[str, Meta(min_length=1, max_length=4000)]
+    status: Literal["approved", "scheduled", "active"]
+    content_hash: Hash
+    approvals: Annotated[tuple[PromotedApprovalSpec, ...], Meta(max_length=20)]
+    changes: Annotated[tuple[PromotedChangeSpec, ...], Meta(max_length=10000)]
+
+
 class BundleSpec(Spec, frozen=True):
     """A complete configuration, imported in one transaction in the order of its members."""
 
@@ -38,6 +72,7 @@ class BundleSpec(Spec, frozen=True):
     name: Annotated[str, Meta(pattern=ecma(r"^[a-z0-9][a-z0-9._-]{0,63}$"))]
     version: Annotated[str, Meta(min_length=1, max_length=64, pattern=ecma(r"^\S+$"))]
     description: Description = ""
+    change_request: PromotionSpec | UnsetType = UNSET
     roles: tuple[RoleSpec, ...] = ()
     workflows: tuple[WorkflowSpec, ...] = ()
     types: tuple[ObjectTypeSpec, ...] = ()
