@@ -114,24 +114,7 @@ class WebhookPagesController(Controller):
 
     @post("/new", sync_to_thread=True, status_code=200)
     def create(self, data: FormBody, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
-        form = Form(data)
-        try:
-            allowlist = Allowlist.from_settings(db.settings)
-            with db.write() as conn:
-                saved = create_subscription(
-                    conn, session.principal, subscription_body(form, creating=True), allowlist
-                )
-        except ValidationFailed as exc:
-            return self._refused(session, db, form, exc)
-        generated = not form.text("secret")
-        return self._list(
-            session,
-            db,
-            message=f"Webhook {saved['name']} was created.",
-            secret=saved["secret"] if generated else None,
-            secret_for=saved["name"],
-        )
+        return self._save(session, db, Form(data))
 
     @get("/{name:str}/edit", sync_to_thread=True)
     def edit(self, name: str, session: WebSession, db: Database) -> Template:
@@ -142,25 +125,28 @@ class WebhookPagesController(Controller):
 
     @post("/{name:str}/edit", sync_to_thread=True, status_code=200)
     def update(self, name: str, data: FormBody, session: WebSession, db: Database) -> Template:
+        return self._save(session, db, Form(data), original=name)
+
+    def _save(self, session: WebSession, db: Database, form: Form, original: str = "") -> Template:
+        """Create a subscription, or change the one named ``original``; a secret the
+        server generated is shown this once."""
         require_permission(session.principal, CONFIGURE, WHAT)
-        form = Form(data)
         try:
+            body = subscription_body(form, creating=not original)
             allowlist = Allowlist.from_settings(db.settings)
             with db.write() as conn:
-                saved = update_subscription(
-                    conn,
-                    session.principal,
-                    name,
-                    subscription_body(form, creating=False),
-                    allowlist,
-                )
+                if original:
+                    saved = update_subscription(conn, session.principal, original, body, allowlist)
+                else:
+                    saved = create_subscription(conn, session.principal, body, allowlist)
         except ValidationFailed as exc:
-            return self._refused(session, db, form, exc, original=name)
+            return self._refused(session, db, form, exc, original=original)
+        name = original or saved["name"]
         generated = "secret" in saved and not form.text("secret")
         return self._list(
             session,
             db,
-            message=f"Webhook {name} was saved.",
+            message=f"Webhook {name} was {'saved' if original else 'created'}.",
             secret=saved["secret"] if generated else None,
             secret_for=name,
         )
