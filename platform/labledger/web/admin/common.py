@@ -13,8 +13,8 @@ import binascii
 import json
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from litestar import Request
@@ -23,12 +23,14 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
 
-from labledger.errors import FieldError, Forbidden, ValidationFailed
+from labledger.errors import FieldError, Forbidden, PayloadTooLarge, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.limits import check_json_depth
 from labledger.web.pages import page
 
+#: What previewing or applying an upload reports (a bundle's import, a file's).
+ReportT = TypeVar("ReportT")
 #: A URL-encoded form; a name sent several times (a checkbox group) arrives as a list.
 FormBody = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -237,6 +239,34 @@ def carried(raw: bytes) -> str:
     """An uploaded file as a hidden input between preview and apply: base64, so not
     one byte changes on the way back."""
     return base64.b64encode(raw).decode("ascii")
+
+
+@dataclass
+class UploadOutcome(Generic[ReportT]):
+    """A preview or apply of an uploaded file as its page shows it: the report, or
+    why there is none (status, problems, detail), and the file carried on."""
+
+    raw: bytes
+    filename: str
+    report: ReportT | None = None
+    status: int = 200
+    problems: Problems = field(default_factory=Problems.none)
+    detail: str | None = None
+
+    def refused(self, exc: ValidationFailed | PayloadTooLarge) -> None:
+        """The file was refused: its problems shown by the inputs, nothing imported."""
+        self.problems, self.status, self.detail = Problems(exc.errors), exc.status, exc.detail
+
+    def shown(self, carried_as: str) -> dict[str, Any]:
+        """The page's context: the outcome, and the file as the hidden input ``carried_as``."""
+        return {
+            "status_code": self.status,
+            "report": self.report,
+            "problems": self.problems,
+            "detail": self.detail,
+            carried_as: carried(self.raw),
+            "filename": self.filename,
+        }
 
 
 def uncarried(text: str, field: str) -> bytes:

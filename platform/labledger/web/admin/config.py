@@ -28,7 +28,7 @@ from labledger.web.admin.common import (
     Form,
     FormBody,
     Problems,
-    carried,
+    UploadOutcome,
     compact_json,
     form_page,
     read_upload,
@@ -116,26 +116,14 @@ class ConfigPagesController(Controller):
         force: bool = False,
     ) -> Template:
         run = preview_bundle if dry_run else apply_bundle
-        report: ImportReport | None = None
-        status = 200
-        problems = Problems.none()
-        detail = None
+        outcome = UploadOutcome[ImportReport](raw, filename)
         try:
-            report = run(db, session.principal, raw, force=force)
+            outcome.report = run(db, session.principal, raw, force=force)
         except ImportConflict as exc:
-            report, status, detail = exc.report, exc.status, exc.detail
+            outcome.report, outcome.status, outcome.detail = exc.report, exc.status, exc.detail
         except (ValidationFailed, PayloadTooLarge) as exc:
-            problems, status, detail = Problems(exc.errors), exc.status, exc.detail
-        return self._page(
-            session,
-            db,
-            status_code=status,
-            report=report,
-            problems=problems,
-            detail=detail,
-            bundle=carried(raw),
-            filename=filename,
-        )
+            outcome.refused(exc)
+        return self._page(session, db, **outcome.shown("bundle"))
 
     def _page(
         self, session: WebSession, db: Database, *, status_code: int = 200, **context: Any
