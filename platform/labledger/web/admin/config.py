@@ -8,7 +8,6 @@ where the admin may choose to overwrite the conflicting items it listed.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from anyio.to_thread import run_sync
@@ -16,7 +15,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
-from labledger.bundles.format import dump_bundle
 from labledger.bundles.importer import ImportConflict, apply_bundle, preview_bundle
 from labledger.bundles.report import ImportReport, describe_path
 from labledger.db.engine import Database
@@ -35,9 +33,9 @@ from labledger.web.admin.common import (
     require_permission,
     uncarried,
 )
+from labledger.web.downloads import bundle_download
 
 WHAT = "Importing and exporting configuration"
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class ConfigPagesController(Controller):
@@ -70,12 +68,7 @@ class ConfigPagesController(Controller):
                 version=version.strip() or DEFAULT_VERSION,
                 description=description.strip(),
             )
-        filename = _UNSAFE_FILENAME.sub("_", f"{bundle['name']}-{bundle['version']}.json")
-        return Response(
-            dump_bundle(bundle),
-            media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        return bundle_download(bundle)
 
     @post("/preview", status_code=200)
     async def preview(
