@@ -1,4 +1,5 @@
-"""What the admin pages share: reading forms, keeping drafts faithful, showing errors.
+"""What the admin pages share: who may see them, reading forms, keeping drafts faithful,
+showing errors.
 
 The designers keep the definition being edited in the page and rebuild it
 from the posted form on every request. The helpers here make that rebuild
@@ -19,6 +20,7 @@ from urllib.parse import urlencode
 
 from litestar import Request
 from litestar.datastructures import UploadFile
+from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
@@ -27,6 +29,7 @@ from labledger.errors import FieldError, Forbidden, PayloadTooLarge, ValidationF
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.limits import check_json_depth
+from labledger.web.deps import provide_web_session
 from labledger.web.pages import page
 
 #: What previewing or applying an upload reports (a bundle's import, a file's).
@@ -44,6 +47,19 @@ def require_permission(principal: Principal, permission: str, what: str) -> None
     """
     if not principal.has_permission(permission):
         raise Forbidden(f"{what} needs the '{permission}' permission.")
+
+
+def pages_needing(permission: str, what: str) -> dict[str, Provide]:
+    """The dependencies of a controller whose every page needs ``permission``, even to
+    read: the ``session`` each of its handlers takes is refused (403) to anyone
+    without it, so no handler has to repeat the check (see ``require_permission``)."""
+
+    def session_with_permission(request: Request[Any, Any, Any]) -> WebSession:
+        session = provide_web_session(request)
+        require_permission(session.principal, permission, what)
+        return session
+
+    return {"session": Provide(session_with_permission, sync_to_thread=True)}
 
 
 def is_htmx(request: Request[Any, Any, Any]) -> bool:

@@ -29,8 +29,8 @@ from labledger.web.admin.common import (
     UploadOutcome,
     compact_json,
     form_page,
+    pages_needing,
     read_upload,
-    require_permission,
     uncarried,
 )
 from labledger.web.downloads import bundle_download
@@ -41,10 +41,10 @@ WHAT = "Importing and exporting configuration"
 class ConfigPagesController(Controller):
     path = "/admin/config"
     include_in_schema = False
+    dependencies = pages_needing(CONFIGURE, WHAT)
 
     @get("/", sync_to_thread=True)
     def index(self, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         return self._page(session, db)
 
     @get("/export", sync_to_thread=True)
@@ -75,7 +75,6 @@ class ConfigPagesController(Controller):
         self, request: Request[Any, Any, Any], session: WebSession, db: Database
     ) -> Template:
         """Upload a bundle and see what importing it would do (nothing is changed)."""
-        require_permission(session.principal, CONFIGURE, WHAT)
         raw, filename = await read_upload(await request.form(), "file")
         if not raw:
             problems = Problems([FieldError("file", "choose a bundle file (.json) to upload")])
@@ -87,7 +86,6 @@ class ConfigPagesController(Controller):
     @post("/apply", sync_to_thread=True, status_code=200)
     def apply(self, data: FormBody, session: WebSession, db: Database) -> Template:
         """Import the previewed bundle; force overwrites the conflicts the preview listed."""
-        require_permission(session.principal, CONFIGURE, WHAT)
         form = Form(data)
         return self._import(
             session,

@@ -37,9 +37,9 @@ from labledger.web.admin.common import (
     FormBody,
     Problems,
     form_page,
+    pages_needing,
     parse_list,
     parse_number,
-    require_permission,
 )
 from labledger.web.integration.common import unplaced
 from labledger.web.pages import page
@@ -100,15 +100,14 @@ def _saved_values(view: dict[str, Any]) -> dict[str, Any]:
 class WebhookPagesController(Controller):
     path = "/admin/webhooks"
     include_in_schema = False
+    dependencies = pages_needing(CONFIGURE, WHAT)
 
     @get("/", sync_to_thread=True)
     def index(self, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         return self._list(session, db)
 
     @get("/new", sync_to_thread=True)
     def new(self, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         values = {"active": True, "max_attempts": str(DEFAULT_MAX_ATTEMPTS), "types": []}
         return self._form(session, db, values=values)
 
@@ -118,7 +117,6 @@ class WebhookPagesController(Controller):
 
     @get("/{name:str}/edit", sync_to_thread=True)
     def edit(self, name: str, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         with db.read() as conn:
             view = subscription_status(conn, session.principal, name, failures=0)
         return self._form(session, db, original=name, values=_saved_values(view))
@@ -130,7 +128,6 @@ class WebhookPagesController(Controller):
     def _save(self, session: WebSession, db: Database, form: Form, original: str = "") -> Template:
         """Create a subscription, or change the one named ``original``; a secret the
         server generated is shown this once."""
-        require_permission(session.principal, CONFIGURE, WHAT)
         try:
             body = subscription_body(form, creating=not original)
             allowlist = Allowlist.from_settings(db.settings)
