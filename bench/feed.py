@@ -49,7 +49,6 @@ from labledger.db.tables import outbox_event
 from labledger.identity.principal import SYSTEM, Principal
 from labledger.identity.tokens import create_token
 from labledger.integration.feed import EventFilter, read_feed
-from labledger.settings import Settings
 
 PAGE = 1000
 HTTP_EVENTS = 50000
@@ -144,7 +143,7 @@ def main() -> None:
         print(f"Feed of {args.n:,} events ({describe(db)}); filled in {filled:.1f} s")
         with db.write() as conn:
             token = create_token(conn, SYSTEM, "admin", "bench")
-        app = create_app(Settings(database_url=str(db.engine.url)), db)
+        app = create_app(db)
         if not any(route.path == "/api/v1/events" for route in app.routes):
             app.register(
                 Router(

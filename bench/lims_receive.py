@@ -48,7 +48,6 @@ from labledger.identity.principal import SYSTEM
 from labledger.identity.tokens import create_token
 from labledger.identity.users import create_user
 from labledger.resources import data_path
-from labledger.settings import Settings
 
 GOAL_SECONDS = 60.0
 GOAL_SAMPLES = 1000
@@ -139,7 +138,7 @@ def lims_site(
     load_lims(db)
     manager = bearer(db, "bench.manager", "lab_manager")
     technician = bearer(db, "bench.tech", "lab_technician")
-    with TestClient(create_app(Settings(database_url=str(db.engine.url)), db)) as client:
+    with TestClient(create_app(db)) as client:
         yield manager, technician, client, setup(client, manager)
 
 

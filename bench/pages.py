@@ -54,7 +54,6 @@ from labledger.identity.principal import SYSTEM
 from labledger.identity.users import create_user, load_principal
 from labledger.metadata.types import publish_type
 from labledger.records.service import create_record
-from labledger.settings import Settings
 from labledger.workflows.definitions import publish_workflow
 from list import analyse, load
 
@@ -248,8 +247,7 @@ def main() -> None:
     with bench_database(args.database) as db:
         print(f"Page benchmark on {describe(db)}: {args.n:,} records")
         ids, children = prepare(db, args.n)
-        settings = Settings(database_url=str(db.engine.url))
-        with TestClient(create_app(settings, db)) as client:
+        with TestClient(create_app(db)) as client:
             pages = Pages(client, sign_in(client), ids, children)
             scenarios = [
                 ("record page", pages.record),

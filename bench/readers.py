@@ -58,7 +58,6 @@ from labledger.identity.sessions import SESSION_COOKIE, start_session
 from labledger.identity.tokens import create_token
 from labledger.identity.users import create_user, load_principal
 from labledger.metadata.types import publish_type
-from labledger.settings import Settings
 from list import analyse, load
 
 READERS = 8
@@ -197,10 +196,9 @@ class PlainSql:
 
 def record_statements(db: Database, installation: Installation) -> list[list[tuple[str, Any]]]:
     """The SELECTs of SAMPLES pages, as the application runs them in-process."""
-    settings = Settings(database_url=str(db.engine.url))
     rng = random.Random(99)
     pages = []
-    with TestClient(create_app(settings, db)) as client, StatementCounter(db) as counter:
+    with TestClient(create_app(db)) as client, StatementCounter(db) as counter:
         client.cookies[SESSION_COOKIE] = installation.sessions[0]
         for i in range(SAMPLES):
             counter.reset()

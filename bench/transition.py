@@ -28,7 +28,6 @@ from labledger.identity.tokens import create_token
 from labledger.identity.users import create_user, load_principal
 from labledger.metadata.types import publish_type
 from labledger.records.service import create_record, update_record
-from labledger.settings import Settings
 from labledger.workflows.definitions import publish_workflow
 from labledger.workflows.engine import SignatureInput, run_transition
 
@@ -141,9 +140,8 @@ def over_http(db: Database, actor: Any, token: str, n: int) -> tuple[float, floa
     """The same through the REST API of the real app on a loopback port."""
     records = [create(db, actor, i) for i in range(n)]
     port = _free_port()
-    settings = Settings(database_url=str(db.engine.url))
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=port, log_level="error")
+        uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="error")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

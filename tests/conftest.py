@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) ->
 
 @pytest.fixture
 def settings(db: Database) -> Settings:
-    return replace(db.settings, database_url=str(db.engine.url))
+    return db.settings
 
 
 @dataclass
@@ -201,7 +201,7 @@ def publish(db: Database) -> Callable[[dict[str, Any]], int]:
 
 
 @pytest.fixture
-def client(db: Database, settings: Settings) -> Iterator[TestClient[Any]]:
-    app = create_app(settings, db)
+def client(db: Database) -> Iterator[TestClient[Any]]:
+    app = create_app(db)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client

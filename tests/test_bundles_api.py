@@ -21,9 +21,9 @@ from tests.test_bundles_export import exported
 
 
 @pytest.fixture
-def api(db, settings) -> Iterator[TestClient[Any]]:
+def api(db) -> Iterator[TestClient[Any]]:
     """The real app, with the config routes added if the app does not route them yet."""
-    app = create_app(settings, db)
+    app = create_app(db)
     if not any(route.path.startswith("/api/v1/config") for route in app.routes):
         app.register(
             Router(path="/api/v1", route_handlers=[ConfigController], dependencies=API_DEPENDENCIES)

@@ -88,9 +88,9 @@ def _request_integers_without_bounds(app: Litestar) -> list[str]:
     return found
 
 
-def test_every_integer_a_request_carries_is_bounded(db, settings):
+def test_every_integer_a_request_carries_is_bounded(db):
     """An unbounded id would reach the database and overflow there (a 500)."""
-    assert _request_integers_without_bounds(create_app(settings, db)) == []
+    assert _request_integers_without_bounds(create_app(db)) == []
 
 
 def test_ids_and_cursors_beyond_64_bits_are_refused_before_the_database(
@@ -248,7 +248,7 @@ def test_an_over_long_or_malformed_content_type_is_refused(db, client, lab):
 
 
 def test_a_body_over_the_request_limit_is_refused_with_413(db, settings, lab):
-    limited = create_app(replace(settings, request_max_bytes=1000), db)
+    limited = create_app(replace(db, settings=replace(settings, request_max_bytes=1000)))
     with TestClient(limited, raise_server_exceptions=False) as client, unchanged(db):
         oversized = {"data": {"code": "B-1", "notes": "x" * 1000}}
         answer = client.post("/api/v1/records/batch", json=oversized, headers=lab.headers)

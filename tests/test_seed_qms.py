@@ -640,10 +640,10 @@ def test_only_the_qa_head_cancels_a_capa(qms, client, capa_in_implementation, db
     ]
 
 
-def test_overdue_records_stand_out_on_the_home_page_and_in_lists(db, tmp_path, settings):
+def test_overdue_records_stand_out_on_the_home_page_and_in_lists(db, tmp_path):
     """What a demo QA person sees: overdue work marked on 'My work' and an overdue-only list."""
     load_seeds(db, tmp_path, "qms", demo=True)
-    app = create_app(settings, db)
+    app = create_app(db)
     with TestClient(app) as browser:
         assert sign_in(browser, "quentin", DEMO_PASSWORD).status_code in (302, 303)
         home = browser.get("/").text

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from litestar.testing import TestClient
 from sqlalchemy import select, update
 
+from labledger.app import create_app
 from labledger.db.tables import app_user, audit_event, rate_limit
 from labledger.db.types import utc_now
 from labledger.errors import Forbidden, TooManyRequests
 from labledger.identity import passwords, users
 from labledger.identity.principal import SYSTEM
 from labledger.identity.users import check_password, set_active
+from labledger.settings import RateLimits
 from labledger.workflows.signing import SignatureInput, verify_signer
 from tests.conftest import TEST_PASSWORD, TEST_SETTINGS
 from tests.web.helpers import sign_in
@@ -197,6 +201,15 @@ def test_wrong_api_tokens_from_one_address_are_limited(client, admin):
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert refused.json()["status"] == 429 and int(refused.headers["retry-after"]) >= 1
     assert client.get("/api/v1/types", headers=admin.headers).status_code == 200
+
+
+def test_the_api_token_limit_is_the_one_the_database_carries(db):
+    """The app has no settings of its own: those of the database it is given decide."""
+    tight = replace(db.settings, rate_limits=RateLimits(per_address=1, per_account=1))
+    wrong = {"Authorization": "Bearer llt_not-a-token"}
+    with TestClient(create_app(replace(db, settings=tight))) as client:
+        assert client.get("/api/v1/types", headers=wrong).status_code == 401
+        assert client.get("/api/v1/types", headers=wrong).status_code == 429
 
 
 # --- timing ---

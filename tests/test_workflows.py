@@ -11,10 +11,12 @@ from sqlalchemy import func, select, text
 from labledger.db.tables import audit_event, record, signature
 from labledger.errors import Conflict, Forbidden, ValidationFailed
 from labledger.identity.principal import SYSTEM
+from labledger.metadata import versions
 from labledger.metadata.types import definition_context, publish_type
 from labledger.records.service import create_record, update_record
-from labledger.workflows.definitions import publish_workflow
+from labledger.workflows.definitions import WORKFLOW_KIND, publish_workflow
 from labledger.workflows.engine import SignatureInput, available_transitions, run_transition
+from labledger.workflows.model import workflow_model
 from tests.conftest import TEST_PASSWORD
 from tests.tampering import bypassing_triggers
 from tests.workflow_definitions import JOB_FLOW, TASK_FLOW, job_type, task_type
@@ -397,3 +399,45 @@ def test_role_is_refused_before_the_password_is_checked(db, flows, people):
             .where(audit_event.c.action == "signature.failed")
         ).scalar_one()
     assert failed == 0, "a wrong password of someone without the role is never counted"
+
+
+def _job_flow_with_stray_properties() -> dict[str, Any]:
+    """The job flow as an earlier, less strict release may have stored it: properties
+    the structs no longer mean, on the workflow and at every depth in it."""
+    states = [dict(s) for s in JOB_FLOW["states"]]
+    states[1]["colour"] = "amber"
+    transitions = {t["key"]: dict(t) for t in JOB_FLOW["transitions"]}
+    start, release = transitions["start"], transitions["release"]
+    start["icon"] = "play"
+    start["actions"] = [{**start["actions"][0], "note": "one task per job"}]
+    release["signature"] = {**release["signature"], "display": "stamp"}
+    release["separation"] = {**release["separation"], "explained": True}
+    return {**JOB_FLOW, "owner": "QA", "states": states, "transitions": [*transitions.values()]}
+
+
+def test_a_stored_workflow_version_with_properties_it_no_longer_means_still_runs(db, flows, people):
+    stray = _job_flow_with_stray_properties()
+    with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+        publish_workflow(conn, SYSTEM, stray)
+    assert "transitions[0].icon" in [e.field for e in refused.value.errors]
+    with db.write() as conn:
+        assert (
+            versions.store(conn, WORKFLOW_KIND, "job_flow", stray, "earlier-release").version == 2
+        )
+
+    with db.read() as conn:
+        model = workflow_model(conn, "job_flow")
+        assert model.version == 2
+        assert "owner" not in model.definition and "icon" not in model.transitions["start"]
+        assert model.transition_specs["release"].signature_meaning == "Approved for release"
+    job = _create(db, people["analyst"], "job", {"title": "Lot 8"})
+    assert _run(db, people["analyst"], "job", job["id"], "start")["state"] == "in_progress"
+    assert _count(db, record) == 2, "the create action ran"
+    with db.write() as conn:
+        relabelled = publish_type(
+            conn,
+            SYSTEM,
+            {**job_type(), "label": "Job order"},
+            context=definition_context(conn, "job", extra_types={"task"}),
+        )
+    assert relabelled.version == 2, "a type is still checked against the stored workflow"

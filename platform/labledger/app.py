@@ -28,7 +28,7 @@ from labledger.api.types import TypesController
 from labledger.api.viewer import StaticSwaggerPage
 from labledger.api.webhooks import WebhooksController
 from labledger.api.workflows import TransitionsController, WorkflowsController
-from labledger.db.engine import Database, open_database
+from labledger.db.engine import Database, database_named_by
 from labledger.input_guard import InputGuard
 from labledger.resources import data_path
 from labledger.settings import Settings
@@ -62,11 +62,15 @@ def _openapi() -> ApiOpenAPIConfig:
     )
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
-    """The application; ``db``, when given, keeps the settings it was opened with, which
-    are what its connections carry to the services (``settings_of``)."""
-    settings = settings or Settings.from_env()
-    db = db or open_database(settings.database_url, settings=settings)
+def create_app(db: Database | None = None) -> Litestar:
+    """The application over ``db`` (by default the database ``LABLEDGER_*`` names).
+
+    Its settings are the database's, the ones its connections carry to the
+    services (``settings_of``), so handlers, middleware and the write path
+    cannot disagree about a limit.
+    """
+    db = db or database_named_by(Settings.from_env())
+    settings = db.settings
     api = Router(
         path="/api/v1",
         route_handlers=[
@@ -105,5 +109,4 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         on_shutdown=[db.dispose],
     )
     app.state.db = db
-    app.state.settings = settings
     return app

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
 
-from labledger.db.engine import Database, open_database
+from labledger.db.engine import Database, database_named_by
 from labledger.limits import check_json_depth
 from labledger.settings import Settings
 
@@ -49,8 +49,7 @@ def command_settings(args: argparse.Namespace) -> Settings:
 @contextmanager
 def command_database(args: argparse.Namespace) -> Iterator[Database]:
     """The database for one command, closed afterwards (commands also run in-process)."""
-    settings = command_settings(args)
-    db = open_database(settings.database_url, settings=settings)
+    db = database_named_by(command_settings(args))
     try:
         yield db
     finally:

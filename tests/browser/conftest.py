@@ -63,11 +63,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(db, settings) -> Iterator[str]:
+def live_server(db) -> Iterator[str]:
     """The real app on a real HTTP server in a background thread; yields its base URL."""
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

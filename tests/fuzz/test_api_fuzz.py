@@ -113,7 +113,7 @@ def fuzz_client(db: Database, settings: Settings) -> Iterator[Any]:
     generous = replace(
         settings, rate_limits=RateLimits(per_address=1_000_000, per_account=1_000_000)
     )
-    app = create_app(generous, replace(db, settings=generous))
+    app = create_app(replace(db, settings=generous))
     with asgi.get_client(app) as client:
         client.app = app
         yield client

@@ -74,7 +74,7 @@ def test_an_expired_password_must_be_changed_before_anything_else(db, settings, 
             .where(app_user.c.username == "ann")
             .values(password_changed_at=utc_now() - timedelta(days=31))
         )
-    app = create_app(replace(settings, password_max_age_days=30), db)
+    app = create_app(replace(db, settings=replace(settings, password_max_age_days=30)))
     with TestClient(app, raise_server_exceptions=False) as client:
         assert sign_in(client, "ann", TEST_PASSWORD).status_code in (302, 303)
         for blocked in ("/", "/records", "/admin/users"):

@@ -189,7 +189,7 @@ def test_cookies_are_secure_over_https(client, schematics):
 def test_the_secure_cookies_setting_marks_them_secure_behind_a_plain_proxy(
     db, settings, schematics
 ):
-    app = create_app(replace(settings, secure_cookies=True), db)
+    app = create_app(replace(db, settings=replace(settings, secure_cookies=True)))
     with TestClient(app) as browser:
         login = browser.get("/login")
         binding = _set_cookies(login)[ANONYMOUS_COOKIE]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
@@ -16,12 +15,10 @@ from labledger.api.rawbody import raw_body
 from labledger.api.schemas.base import shaped
 from labledger.api.schemas.bundles import BundleDocument, BundleImportReport
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
-from labledger.bundles.format import dump_bundle
 from labledger.bundles.importer import apply_bundle, preview_bundle
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
-
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+from labledger.web.downloads import bundle_download
 
 
 class ConfigController(Controller):
@@ -58,12 +55,7 @@ class ConfigController(Controller):
                 version=version,
                 description=description,
             )
-        filename = _UNSAFE_FILENAME.sub("_", f"{name}-{version}.json")
-        return Response(
-            dump_bundle(bundle),
-            media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        return bundle_download(bundle)
 
     @post(
         "/import",

@@ -26,15 +26,15 @@ def provide_db(request: Request[Any, Any, Any]) -> Database:
 
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    """The installation's settings: the ones the database carries (``Database.settings``)."""
+    return provide_db(request).settings
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
-    db: Database = request.app.state.db
+    db = provide_db(request)
     with db.read() as conn:
         principal = principal_for_token(conn, token.strip())
     if principal is None:
@@ -44,7 +44,7 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 
 def _refuse_token(db: Database, request: Request[Any, Any, Any]) -> NoReturn:
     """A 401 for a token that does not work; 429 once its address has sent too many."""
-    limits = request.app.state.settings.rate_limits
+    limits = db.settings.rate_limits
     found = counters(limits, "api-token", address=client_address(request), account=None)
     with db.write() as conn:
         wait = admit(conn, limits, found)

@@ -279,3 +279,9 @@ def open_database(
 ) -> Database:
     """The database at ``url``, its connections carrying ``settings`` (default: the defaults)."""
     return Database(build_engine(url, **engine_options), settings or Settings())
+
+
+def database_named_by(settings: Settings) -> Database:
+    """The database ``settings.database_url`` names, its connections carrying ``settings``:
+    what the server and every command run on."""
+    return open_database(settings.database_url, settings=settings)

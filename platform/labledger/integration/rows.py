@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -45,12 +45,7 @@ class RowError:
     field: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "column": self.column,
-            "field": self.field,
-            "message": self.message,
-        }
+        return asdict(self)
 
     def text(self) -> str:
         where = f"line {self.line}"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 from jsonschema.exceptions import ValidationError
 
 from labledger.errors import FieldError, ValidationFailed
-from labledger.metadata.spec import Spec, decode
+from labledger.metadata.spec import decode
+from labledger.metadata.spec.base import SpecT
 
 _TYPE_WORDS = {
     "integer": "a whole number",
@@ -33,6 +34,19 @@ def json_path(parts: Iterable[object]) -> str:
     return text
 
 
+#: What a value failing one of these keywords must be; ``{}`` is the keyword's value.
+_REQUIREMENTS = {
+    "const": "must be {!r}",
+    "maxLength": "must be at most {} characters",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "pattern": "does not match the required format ({})",
+    "uniqueItems": "must not repeat a value",
+    "minItems": "needs at least {} item(s)",
+    "maxItems": "takes at most {} item(s)",
+}
+
+
 def _describe(error: ValidationError) -> str:
     validator = error.validator
     expected: Any = error.validator_value
@@ -42,25 +56,10 @@ def _describe(error: ValidationError) -> str:
     if validator == "enum":
         shown = ", ".join(repr(v) for v in list(expected)[:20])
         return f"must be one of: {shown}"
-    if validator == "const":
-        return f"must be {expected!r}"
-    if validator == "maxLength":
-        return f"must be at most {expected} characters"
     if validator == "minLength":
         return "is required" if expected == 1 else f"must be at least {expected} characters"
-    if validator == "minimum":
-        return f"must be at least {expected}"
-    if validator == "maximum":
-        return f"must be at most {expected}"
-    if validator == "pattern":
-        return f"does not match the required format ({expected})"
-    if validator == "uniqueItems":
-        return "must not repeat a value"
-    if validator == "minItems":
-        return f"needs at least {expected} item(s)"
-    if validator == "maxItems":
-        return f"takes at most {expected} item(s)"
-    return error.message
+    requirement = _REQUIREMENTS.get(str(validator))
+    return error.message if requirement is None else requirement.format(expected)
 
 
 def _specific(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
@@ -109,9 +108,6 @@ def _prefixed(prefix: str, location: str) -> str:
     if not prefix or not location:
         return prefix or location
     return f"{prefix}{location}" if location.startswith("[") else f"{prefix}.{location}"
-
-
-SpecT = TypeVar("SpecT", bound=Spec)
 
 
 def decode_checked(document: Any, kind: type[SpecT], prefix: str = "") -> SpecT:

@@ -21,7 +21,7 @@ from labledger.metadata.fieldtypes import value_schema as field_value_schema
 from labledger.metadata.schemas import MetaValidator, runtime_validator
 from labledger.metadata.spec import ObjectTypeSpec, decode
 from labledger.metadata.spec.fields import ComputedField, FieldSpec, InputFieldSpec
-from labledger.metadata.spec.stored import stored_type
+from labledger.metadata.spec.stored import stored_document
 
 #: Names every expression may use besides the type's field keys.
 CONTEXT_NAMES = frozenset({"user", "record"})
@@ -32,8 +32,8 @@ TITLE_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 class TypeModel:
     key: str
     version: int
-    #: The definition as published (less attributes its field kinds do not mean:
-    #: see metadata.spec.stored); ``spec`` is the same, typed.
+    #: The definition as published (less keys the structs do not mean: see
+    #: metadata.spec.stored); ``spec`` is the same, typed.
     definition: dict[str, Any]
     #: The field definitions by key, as published (``field_specs``: typed).
     fields: dict[str, dict[str, Any]]
@@ -132,7 +132,7 @@ def compile_model(key: str, version: int, stored: dict[str, Any]) -> TypeModel:
     The definition is decoded into its struct here, once per version. A version
     is compiled as stored: one published by an earlier, less strict release is
     read leniently (see metadata.spec.stored), so its records stay readable."""
-    definition = stored_type(stored)
+    definition = stored_document(stored, ObjectTypeSpec)
     spec = decode(definition, ObjectTypeSpec)
     field_specs = {f.key: f for f in spec.fields}
     names = CONTEXT_NAMES | set(field_specs)

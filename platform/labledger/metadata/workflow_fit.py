@@ -18,8 +18,9 @@ from labledger.errors import FieldError
 from labledger.metadata import versions
 from labledger.metadata.expression_check import expression_problem
 from labledger.metadata.model import CONTEXT_NAMES
-from labledger.metadata.spec import ActionSpec, FieldSpec, ObjectTypeSpec, WorkflowSpec, decode
+from labledger.metadata.spec import ActionSpec, FieldSpec, ObjectTypeSpec, WorkflowSpec
 from labledger.metadata.spec.fields import ReferenceField
+from labledger.metadata.spec.stored import decode_stored
 from labledger.metadata.spec.workflow import CreateAction, SetAction, TransitionReferencedAction
 
 TYPE_KIND = "object_type"
@@ -156,7 +157,7 @@ def check_type_workflow(
     found = versions.current(conn, WORKFLOW_KIND, key) if key else None
     if found is None:
         return []
-    workflow = decode(found[1], WorkflowSpec)
+    workflow = decode_stored(found[1], WorkflowSpec)
     known = known_types_for(conn, workflow, {type_spec.key: type_spec})
     if known:
         for other in batch_types:

@@ -18,7 +18,8 @@ from sqlalchemy import Connection
 from labledger.errors import NotFound
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
-from labledger.metadata.spec import StateSpec, WorkflowSpec, decode
+from labledger.metadata.spec import StateSpec, WorkflowSpec
+from labledger.metadata.spec.stored import decode_stored
 from labledger.metadata.versions import Compiled
 from labledger.metadata.workflow_fit import WORKFLOW_KIND as WORKFLOW_KIND
 
@@ -75,7 +76,7 @@ class StateTable:
 
 def _state_table(key: str, version: int, definition: dict[str, Any]) -> StateTable:
     """The state table of one version, its definition decoded once (cached below)."""
-    spec = decode(definition, WorkflowSpec)
+    spec = decode_stored(definition, WorkflowSpec)
     return StateTable(
         initial_state=next(s.key for s in spec.states if s.initial),
         final_states=frozenset(s.key for s in spec.states if s.final),

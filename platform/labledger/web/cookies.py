@@ -16,10 +16,10 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
-from labledger.settings import Settings
+from labledger.db.engine import Database
 
 
 def cookie_is_secure(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     """True when cookies set in answer to this request must be ``Secure``."""
-    settings: Settings = connection.app.state.settings
-    return settings.secure_cookies or connection.url.scheme == "https"
+    db: Database = connection.app.state.db
+    return db.settings.secure_cookies or connection.url.scheme == "https"

@@ -15,7 +15,6 @@ from litestar.di import Provide
 
 from labledger.db.engine import Database
 from labledger.identity.sessions import SESSION_COOKIE, WebSession, resume_session
-from labledger.settings import Settings
 
 
 class LoginRequired(Exception):
@@ -36,8 +35,8 @@ _ALLOWED_BEFORE_CHANGE = ("/account/password", "/logout")
 
 def provide_web_session(request: Request[Any, Any, Any]) -> WebSession:
     db: Database = request.app.state.db
-    settings: Settings = request.app.state.settings
-    session = resume_session(db, request.cookies.get(SESSION_COOKIE), settings.session_idle_minutes)
+    idle_minutes = db.settings.session_idle_minutes
+    session = resume_session(db, request.cookies.get(SESSION_COOKIE), idle_minutes)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(quote(target, safe="/?=&"))

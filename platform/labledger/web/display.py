@@ -25,6 +25,7 @@ from labledger.metadata.spec.fields import (
     IntegerField,
     MultiChoiceField,
 )
+from labledger.printing.sandbox import utc
 from labledger.records.related import attachment_summaries, record_summaries
 
 
@@ -46,16 +47,9 @@ EMPTY = Shown("")
 
 
 def utc_text(moment: datetime | str | None) -> str:
-    """A moment as ``2026-05-01 14:30:05 UTC``: the time zone always written out."""
-    if moment is None or moment == "":
-        return ""
-    if isinstance(moment, str):
-        text = moment
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return text
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A moment as ``2026-05-01 14:30:05 UTC``: the time zone always written out, as
+    printouts write it (their ``utc`` filter)."""
+    return utc(moment)
 
 
 def decimal_text(value: Any, precision: int | None) -> str:

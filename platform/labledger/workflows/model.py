@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from labledger.expressions import Expression, compile_expression
 from labledger.metadata import versions
 from labledger.metadata.spec import StateSpec, TransitionSpec, WorkflowSpec, decode
+from labledger.metadata.spec.stored import stored_document
 from labledger.records.relations import RELATED_FUNCTIONS
 from labledger.records.states import WORKFLOW_KIND, current_workflow
 
@@ -23,7 +24,8 @@ from labledger.records.states import WORKFLOW_KIND, current_workflow
 class WorkflowModel:
     key: str
     version: int
-    #: The definition as published; ``spec`` is the same, typed.
+    #: The definition as published (less keys the structs do not mean: see
+    #: metadata.spec.stored); ``spec`` is the same, typed.
     definition: dict[str, Any]
     #: States and transitions by key, as published (``state_specs``, ``transition_specs``: typed).
     states: dict[str, dict[str, Any]]
@@ -44,10 +46,13 @@ class WorkflowModel:
         return () if found is None else found.required
 
 
-def compile_workflow(key: str, version: int, definition: dict[str, Any]) -> WorkflowModel:
+def compile_workflow(key: str, version: int, stored: dict[str, Any]) -> WorkflowModel:
     """Build the model of one workflow version (cached below, per version and hash).
 
-    The definition is decoded into its struct here, once per version."""
+    The definition is decoded into its struct here, once per version. A version
+    is compiled as stored: one published by an earlier, less strict release is
+    read leniently (see metadata.spec.stored), so its records can still move."""
+    definition = stored_document(stored, WorkflowSpec)
     spec = decode(definition, WorkflowSpec)
     return WorkflowModel(
         key=key,

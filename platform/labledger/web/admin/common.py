@@ -1,4 +1,5 @@
-"""What the admin pages share: reading forms, keeping drafts faithful, showing errors.
+"""What the admin pages share: who may see them, reading forms, keeping drafts faithful,
+showing errors.
 
 The designers keep the definition being edited in the page and rebuild it
 from the posted form on every request. The helpers here make that rebuild
@@ -13,22 +14,26 @@ import binascii
 import json
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from litestar import Request
 from litestar.datastructures import UploadFile
+from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
 
-from labledger.errors import FieldError, Forbidden, ValidationFailed
+from labledger.errors import FieldError, Forbidden, PayloadTooLarge, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.limits import check_json_depth
+from labledger.web.deps import provide_web_session
 from labledger.web.pages import page
 
+#: What previewing or applying an upload reports (a bundle's import, a file's).
+ReportT = TypeVar("ReportT")
 #: A URL-encoded form; a name sent several times (a checkbox group) arrives as a list.
 FormBody = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -42,6 +47,19 @@ def require_permission(principal: Principal, permission: str, what: str) -> None
     """
     if not principal.has_permission(permission):
         raise Forbidden(f"{what} needs the '{permission}' permission.")
+
+
+def pages_needing(permission: str, what: str) -> dict[str, Provide]:
+    """The dependencies of a controller whose every page needs ``permission``, even to
+    read: the ``session`` each of its handlers takes is refused (403) to anyone
+    without it, so no handler has to repeat the check (see ``require_permission``)."""
+
+    def session_with_permission(request: Request[Any, Any, Any]) -> WebSession:
+        session = provide_web_session(request)
+        require_permission(session.principal, permission, what)
+        return session
+
+    return {"session": Provide(session_with_permission, sync_to_thread=True)}
 
 
 def is_htmx(request: Request[Any, Any, Any]) -> bool:
@@ -237,6 +255,34 @@ def carried(raw: bytes) -> str:
     """An uploaded file as a hidden input between preview and apply: base64, so not
     one byte changes on the way back."""
     return base64.b64encode(raw).decode("ascii")
+
+
+@dataclass
+class UploadOutcome(Generic[ReportT]):
+    """A preview or apply of an uploaded file as its page shows it: the report, or
+    why there is none (status, problems, detail), and the file carried on."""
+
+    raw: bytes
+    filename: str
+    report: ReportT | None = None
+    status: int = 200
+    problems: Problems = field(default_factory=Problems.none)
+    detail: str | None = None
+
+    def refused(self, exc: ValidationFailed | PayloadTooLarge) -> None:
+        """The file was refused: its problems shown by the inputs, nothing imported."""
+        self.problems, self.status, self.detail = Problems(exc.errors), exc.status, exc.detail
+
+    def shown(self, carried_as: str) -> dict[str, Any]:
+        """The page's context: the outcome, and the file as the hidden input ``carried_as``."""
+        return {
+            "status_code": self.status,
+            "report": self.report,
+            "problems": self.problems,
+            "detail": self.detail,
+            carried_as: carried(self.raw),
+            "filename": self.filename,
+        }
 
 
 def uncarried(text: str, field: str) -> bytes:

@@ -8,7 +8,6 @@ where the admin may choose to overwrite the conflicting items it listed.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from anyio.to_thread import run_sync
@@ -16,7 +15,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
-from labledger.bundles.format import dump_bundle
 from labledger.bundles.importer import ImportConflict, apply_bundle, preview_bundle
 from labledger.bundles.report import ImportReport, describe_path
 from labledger.db.engine import Database
@@ -28,25 +26,25 @@ from labledger.web.admin.common import (
     Form,
     FormBody,
     Problems,
-    carried,
+    UploadOutcome,
     compact_json,
     form_page,
+    pages_needing,
     read_upload,
-    require_permission,
     uncarried,
 )
+from labledger.web.downloads import bundle_download
 
 WHAT = "Importing and exporting configuration"
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class ConfigPagesController(Controller):
     path = "/admin/config"
     include_in_schema = False
+    dependencies = pages_needing(CONFIGURE, WHAT)
 
     @get("/", sync_to_thread=True)
     def index(self, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         return self._page(session, db)
 
     @get("/export", sync_to_thread=True)
@@ -70,19 +68,13 @@ class ConfigPagesController(Controller):
                 version=version.strip() or DEFAULT_VERSION,
                 description=description.strip(),
             )
-        filename = _UNSAFE_FILENAME.sub("_", f"{bundle['name']}-{bundle['version']}.json")
-        return Response(
-            dump_bundle(bundle),
-            media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        return bundle_download(bundle)
 
     @post("/preview", status_code=200)
     async def preview(
         self, request: Request[Any, Any, Any], session: WebSession, db: Database
     ) -> Template:
         """Upload a bundle and see what importing it would do (nothing is changed)."""
-        require_permission(session.principal, CONFIGURE, WHAT)
         raw, filename = await read_upload(await request.form(), "file")
         if not raw:
             problems = Problems([FieldError("file", "choose a bundle file (.json) to upload")])
@@ -94,7 +86,6 @@ class ConfigPagesController(Controller):
     @post("/apply", sync_to_thread=True, status_code=200)
     def apply(self, data: FormBody, session: WebSession, db: Database) -> Template:
         """Import the previewed bundle; force overwrites the conflicts the preview listed."""
-        require_permission(session.principal, CONFIGURE, WHAT)
         form = Form(data)
         return self._import(
             session,
@@ -116,26 +107,14 @@ class ConfigPagesController(Controller):
         force: bool = False,
     ) -> Template:
         run = preview_bundle if dry_run else apply_bundle
-        report: ImportReport | None = None
-        status = 200
-        problems = Problems.none()
-        detail = None
+        outcome = UploadOutcome[ImportReport](raw, filename)
         try:
-            report = run(db, session.principal, raw, force=force)
+            outcome.report = run(db, session.principal, raw, force=force)
         except ImportConflict as exc:
-            report, status, detail = exc.report, exc.status, exc.detail
+            outcome.report, outcome.status, outcome.detail = exc.report, exc.status, exc.detail
         except (ValidationFailed, PayloadTooLarge) as exc:
-            problems, status, detail = Problems(exc.errors), exc.status, exc.detail
-        return self._page(
-            session,
-            db,
-            status_code=status,
-            report=report,
-            problems=problems,
-            detail=detail,
-            bundle=carried(raw),
-            filename=filename,
-        )
+            outcome.refused(exc)
+        return self._page(session, db, **outcome.shown("bundle"))
 
     def _page(
         self, session: WebSession, db: Database, *, status_code: int = 200, **context: Any

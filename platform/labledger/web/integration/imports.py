@@ -32,7 +32,7 @@ from labledger.web.admin.common import (
     Form,
     FormBody,
     Problems,
-    carried,
+    UploadOutcome,
     compact_json,
     form_page,
     page_links,
@@ -112,34 +112,24 @@ class ImportPagesController(Controller):
         dry_run: bool,
         reason: str | None = None,
     ) -> Template:
-        report: ImportReport | None = None
-        status = 200
-        problems = Problems.none()
-        detail = earlier = None
+        outcome = UploadOutcome[ImportReport](raw, filename)
+        earlier = None
         try:
             if dry_run:
-                report = preview_import(db, session.principal, key, raw, filename)
+                outcome.report = preview_import(db, session.principal, key, raw, filename)
             else:
                 report = apply_import(db, session.principal, key, raw, filename, reason=reason)
-                status = 200 if report.applied else 422
+                outcome.report, outcome.status = report, 200 if report.applied else 422
         except NotFound as exc:
-            problems, status = Problems([FieldError("mapping", exc.detail)]), exc.status
+            outcome.problems = Problems([FieldError("mapping", exc.detail)])
+            outcome.status = exc.status
         except Conflict as exc:
-            status, detail, earlier = exc.status, exc.detail, exc.extra.get("import")
+            outcome.status, outcome.detail = exc.status, exc.detail
+            earlier = exc.extra.get("import")
         except (ValidationFailed, PayloadTooLarge) as exc:
-            problems, status, detail = Problems(exc.errors), exc.status, exc.detail
+            outcome.refused(exc)
         return self._page(
-            session,
-            db,
-            status_code=status,
-            chosen=key,
-            report=report,
-            problems=problems,
-            detail=detail,
-            earlier=earlier,
-            file=carried(raw),
-            filename=filename,
-            reason=reason or "",
+            session, db, chosen=key, earlier=earlier, reason=reason or "", **outcome.shown("file")
         )
 
     def _page(

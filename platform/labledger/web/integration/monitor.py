@@ -35,7 +35,7 @@ from labledger.web.admin.common import (
     Problems,
     compact_json,
     form_page,
-    require_permission,
+    pages_needing,
 )
 from labledger.web.display import utc_text
 from labledger.web.integration.subscriptions import WHAT
@@ -67,6 +67,7 @@ def _replayed(count: int) -> str:
 class DeliveryMonitorController(Controller):
     path = "/admin/webhooks/{name:str}"
     include_in_schema = False
+    dependencies = pages_needing(CONFIGURE, WHAT)
 
     @get("/monitor", sync_to_thread=True)
     def monitor(
@@ -78,14 +79,12 @@ class DeliveryMonitorController(Controller):
         before: BeforeCursor = None,
         replayed: OptionalCount = None,
     ) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         message = None if replayed is None else _replayed(replayed)
         return self._page(session, db, name, status=status, before=before, message=message)
 
     @get("/monitor/status", sync_to_thread=True)
     def status_panel(self, name: str, session: WebSession, db: Database) -> Template:
         """The part of the monitor that refreshes itself."""
-        require_permission(session.principal, CONFIGURE, WHAT)
         with db.read() as conn:
             monitor = subscription_status(conn, session.principal, name)
         return page(
@@ -99,7 +98,6 @@ class DeliveryMonitorController(Controller):
     @post("/replay", sync_to_thread=True, status_code=200)
     def replay(self, name: str, data: FormBody, session: WebSession, db: Database) -> Response[Any]:
         """Replay the dead delivery named in the form, or every dead one."""
-        require_permission(session.principal, CONFIGURE, WHAT)
         chosen = Form(data).text("delivery")
         try:
             if chosen and not chosen.isdigit():

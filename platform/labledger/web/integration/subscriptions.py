@@ -37,9 +37,9 @@ from labledger.web.admin.common import (
     FormBody,
     Problems,
     form_page,
+    pages_needing,
     parse_list,
     parse_number,
-    require_permission,
 )
 from labledger.web.integration.common import unplaced
 from labledger.web.pages import page
@@ -100,67 +100,50 @@ def _saved_values(view: dict[str, Any]) -> dict[str, Any]:
 class WebhookPagesController(Controller):
     path = "/admin/webhooks"
     include_in_schema = False
+    dependencies = pages_needing(CONFIGURE, WHAT)
 
     @get("/", sync_to_thread=True)
     def index(self, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         return self._list(session, db)
 
     @get("/new", sync_to_thread=True)
     def new(self, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         values = {"active": True, "max_attempts": str(DEFAULT_MAX_ATTEMPTS), "types": []}
         return self._form(session, db, values=values)
 
     @post("/new", sync_to_thread=True, status_code=200)
     def create(self, data: FormBody, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
-        form = Form(data)
-        try:
-            allowlist = Allowlist.from_settings(db.settings)
-            with db.write() as conn:
-                saved = create_subscription(
-                    conn, session.principal, subscription_body(form, creating=True), allowlist
-                )
-        except ValidationFailed as exc:
-            return self._refused(session, db, form, exc)
-        generated = not form.text("secret")
-        return self._list(
-            session,
-            db,
-            message=f"Webhook {saved['name']} was created.",
-            secret=saved["secret"] if generated else None,
-            secret_for=saved["name"],
-        )
+        return self._save(session, db, Form(data))
 
     @get("/{name:str}/edit", sync_to_thread=True)
     def edit(self, name: str, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         with db.read() as conn:
             view = subscription_status(conn, session.principal, name, failures=0)
         return self._form(session, db, original=name, values=_saved_values(view))
 
     @post("/{name:str}/edit", sync_to_thread=True, status_code=200)
     def update(self, name: str, data: FormBody, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
-        form = Form(data)
+        return self._save(session, db, Form(data), original=name)
+
+    def _save(self, session: WebSession, db: Database, form: Form, original: str = "") -> Template:
+        """Create a subscription, or change the one named ``original``; a secret the
+        server generated is shown this once."""
         try:
+            body = subscription_body(form, creating=not original)
             allowlist = Allowlist.from_settings(db.settings)
             with db.write() as conn:
-                saved = update_subscription(
-                    conn,
-                    session.principal,
-                    name,
-                    subscription_body(form, creating=False),
-                    allowlist,
-                )
+                if original:
+                    saved = update_subscription(conn, session.principal, original, body, allowlist)
+                else:
+                    saved = create_subscription(conn, session.principal, body, allowlist)
         except ValidationFailed as exc:
-            return self._refused(session, db, form, exc, original=name)
+            return self._refused(session, db, form, exc, original=original)
+        name = original or saved["name"]
         generated = "secret" in saved and not form.text("secret")
         return self._list(
             session,
             db,
-            message=f"Webhook {name} was saved.",
+            message=f"Webhook {name} was {'saved' if original else 'created'}.",
             secret=saved["secret"] if generated else None,
             secret_for=name,
         )
