@@ -36,7 +36,7 @@ from labledger.metadata.spec import (
     decode,
 )
 from labledger.metadata.spec.base import SpecT
-from labledger.metadata.spec.stored import stored_type
+from labledger.metadata.spec.stored import decode_stored
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.metadata.workflow_fit import WORKFLOW_KIND
 from labledger.printing.templates import KIND as TEMPLATE_KIND
@@ -59,7 +59,7 @@ class _Kind(Generic[SpecT]):
 
 
 _KINDS: dict[str, _Kind[Any]] = {
-    TYPE_KIND: _Kind("Type", lambda d: decode(stored_type(d), ObjectTypeSpec), describe_type),
+    TYPE_KIND: _Kind("Type", lambda d: decode_stored(d, ObjectTypeSpec), describe_type),
     WORKFLOW_KIND: _Kind("Workflow", lambda d: decode(d, WorkflowSpec), describe_workflow),
     TEMPLATE_KIND: _Kind(
         "Print template", lambda d: decode(d, PrintTemplateSpec), describe_template
