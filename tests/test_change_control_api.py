@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from labledger.audit.verify import verify
 from labledger.bundles.format import parse_bundle
@@ -19,6 +20,7 @@ from labledger.changes.service import activate, propose_bundles
 from labledger.db.engine import Database
 from labledger.db.tables import (
     audit_event,
+    change_approval,
     change_control_setting,
     change_request,
     change_request_item,
@@ -380,7 +382,7 @@ def test_switching_change_control_off_by_hand_is_found(db, lab):
             )
         )
     (message,) = _verified(db)
-    assert message.endswith("(off) was not set through the platform")
+    assert message.endswith("(off) was not written through the platform")
 
 
 def test_an_approved_change_is_promoted_to_another_installation(client, db, lab, tmp_path):
@@ -457,3 +459,18 @@ def test_a_promotion_bundle_with_records_is_refused(db, lab):
             reason="r",
         )
     assert [e.field for e in refused.value.errors] == ["bundles"]
+
+
+def test_approvals_are_append_only(client, db, lab):
+    author, qa = lab["author"], lab["qa"]
+    workflow = _workflow(client, author)
+    change = _propose(
+        client, author, [{"kind": "workflow", "key": workflow["key"], "body": workflow}]
+    )
+    assert _approve(client, qa, change).status_code == 200
+    for statement in (
+        update(change_approval).values(signer="mallory"),
+        delete(change_approval),
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), db.write() as conn:
+            conn.execute(statement)

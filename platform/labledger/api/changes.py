@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import msgspec
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.openapi.datastructures import ResponseSpec
@@ -34,7 +35,7 @@ from labledger.api.schemas.changes import (
     StaleView,
     StatementView,
 )
-from labledger.bundles.format import dump_bundle, parse_bundle
+from labledger.bundles.format import parse_bundle
 from labledger.change_gate import control_setting
 from labledger.changes import service
 from labledger.changes.control import set_control
@@ -43,6 +44,7 @@ from labledger.changes.review import Review, impact, review
 from labledger.changes.store import ChangeRequest, load, summaries
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
+from labledger.web.downloads import bundle_download
 from labledger.workflows.signing import SignatureInput
 
 
@@ -99,6 +101,11 @@ def _shaped(found: Review) -> ChangeRequestView:
             for a in change.approvals
         ],
     )
+
+
+def _step_route(step: str, summary: str) -> post:
+    """A POST that takes one step of the procedure and answers with the request (200)."""
+    return post(f"/{{change_id:int}}/{step}", sync_to_thread=True, status_code=200, summary=summary)
 
 
 class ChangeRequestsController(Controller):
@@ -171,14 +178,7 @@ class ChangeRequestsController(Controller):
     @post("/revert", sync_to_thread=True, summary="Propose going back to an earlier version")
     def revert(self, data: RevertWrite, db: Database, principal: Principal) -> ChangeRequestView:
         with db.write() as conn:
-            change = service.propose_revert(
-                conn,
-                principal,
-                kind=data.kind,
-                key=data.key,
-                version=data.version,
-                reason=data.reason,
-            )
+            change = service.propose_revert(conn, principal, **msgspec.structs.asdict(data))
         return _view(db, principal, change.id)
 
     @get("/{change_id:int}", sync_to_thread=True, summary="A change request and its review")
@@ -197,12 +197,7 @@ class ChangeRequestsController(Controller):
     )
     def export(self, change_id: int, db: Database, principal: Principal) -> Response[bytes]:
         with db.write() as conn:  # the installation's identity is made on first use
-            bundle = export_change(conn, principal, change_id)
-        return Response(
-            dump_bundle(bundle),
-            media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="{bundle["name"]}.json"'},
-        )
+            return bundle_download(export_change(conn, principal, change_id))
 
     @get(
         "/{change_id:int}/impact",
@@ -250,16 +245,11 @@ class ChangeRequestsController(Controller):
     ) -> ChangeRequestView:
         return self._step(db, service.remove_item, principal, change_id, kind, key)
 
-    @post("/{change_id:int}/rebase", sync_to_thread=True, status_code=200, summary="Rebase a draft")
+    @_step_route("rebase", "Rebase a draft")
     def rebase(self, change_id: int, db: Database, principal: Principal) -> ChangeRequestView:
         return self._step(db, service.rebase, principal, change_id)
 
-    @post(
-        "/{change_id:int}/approve",
-        sync_to_thread=True,
-        status_code=200,
-        summary="Approve by electronic signature (meaning 'Configuration approval')",
-    )
+    @_step_route("approve", "Approve by electronic signature (meaning 'Configuration approval')")
     def approve(
         self, change_id: int, data: ApprovalWrite, db: Database, principal: Principal
     ) -> ChangeRequestView:
@@ -279,29 +269,19 @@ class ChangeRequestsController(Controller):
         )
         return _view(db, principal, change_id)
 
-    @post(
-        "/{change_id:int}/reject",
-        sync_to_thread=True,
-        status_code=200,
-        summary="Send back to the author, with a reason",
-    )
+    @_step_route("reject", "Send back to the author, with a reason")
     def reject(
         self, change_id: int, data: ReasonWrite, db: Database, principal: Principal
     ) -> ChangeRequestView:
         return self._step(db, service.reject, principal, change_id, data.reason)
 
-    @post("/{change_id:int}/withdraw", sync_to_thread=True, status_code=200, summary="Withdraw")
+    @_step_route("withdraw", "Withdraw")
     def withdraw(
         self, change_id: int, data: ReasonWrite, db: Database, principal: Principal
     ) -> ChangeRequestView:
         return self._step(db, service.withdraw, principal, change_id, data.reason)
 
-    @post(
-        "/{change_id:int}/activate",
-        sync_to_thread=True,
-        status_code=200,
-        summary="Activate an approved change now (or schedule it)",
-    )
+    @_step_route("activate", "Activate an approved change now (or schedule it)")
     def activate(
         self, change_id: int, data: ActivationWrite, db: Database, principal: Principal
     ) -> ChangeRequestView:

@@ -46,19 +46,21 @@ ROLE_COLUMNS = ("key", "label", "description", "permissions")
 StoredRow = Mapping[Any, Any]
 
 
+def _stamped(row: StoredRow, columns: tuple[str, ...], *times: str) -> str:
+    """The hash of ``columns`` of ``row`` and its ``times`` as UTC text."""
+    body = {name: row[name] for name in columns}
+    body.update((name, iso_utc(row[name])) for name in times)
+    return plain_content_hash(body)
+
+
 def record_result(row: StoredRow) -> str:
     """A record row as stored: identity, state, data, versions and who wrote it, with times."""
-    body = {name: row[name] for name in RECORD_COLUMNS}
-    body["created_at"] = iso_utc(row["created_at"])
-    body["updated_at"] = iso_utc(row["updated_at"])
-    return plain_content_hash(body)
+    return _stamped(row, RECORD_COLUMNS, "created_at", "updated_at")
 
 
 def signature_result(row: StoredRow) -> str:
     """A signature's manifest: who signed what, meaning what, when, under which name."""
-    body = {name: row[name] for name in SIGNATURE_COLUMNS}
-    body["signed_at"] = iso_utc(row["signed_at"])
-    return plain_content_hash(body)
+    return _stamped(row, SIGNATURE_COLUMNS, "signed_at")
 
 
 def config_result(kind: str, key: str, version: int, body: Any) -> str:
@@ -104,13 +106,9 @@ def change_request_result(row: StoredRow) -> str:
 
 def change_approval_result(row: StoredRow) -> str:
     """An approval's manifest: who signed which content of which change, meaning what, when."""
-    body = {name: row[name] for name in CHANGE_APPROVAL_COLUMNS}
-    body["signed_at"] = iso_utc(row["signed_at"])
-    return plain_content_hash(body)
+    return _stamped(row, CHANGE_APPROVAL_COLUMNS, "signed_at")
 
 
 def control_setting_result(row: StoredRow) -> str:
     """One change of the change-control setting: on or off, approvals needed, why, by whom."""
-    body = {name: row[name] for name in CONTROL_SETTING_COLUMNS}
-    body["changed_at"] = iso_utc(row["changed_at"])
-    return plain_content_hash(body)
+    return _stamped(row, CONTROL_SETTING_COLUMNS, "changed_at")

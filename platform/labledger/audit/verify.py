@@ -22,7 +22,7 @@ they are counted as *not provable*, not reported as tampered.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -539,37 +539,49 @@ def _check_change_requests(conn: Connection, report: VerifyReport, produced: _Pr
 
 def _check_approvals(conn: Connection, report: VerifyReport, produced: _Produced) -> None:
     """Each approval is the signature its event recorded (like a record signature)."""
-    seen = set()
-    for row in conn.execute(select(change_approval)):
-        report.changes += 1
-        seen.add(row.audit_seq)
-        name = f"approval of CR-{row.change_request_id} by {row.signer}"
-        if row.audit_seq not in produced.approvals:
-            report.add("change", f"{name} has no approval event {row.audit_seq}")
-        elif change_approval_result(row._mapping) != produced.approvals[row.audit_seq]:
-            report.add(
-                "change",
-                f"{name} differs from event {row.audit_seq} that recorded it",
-                seq=row.audit_seq,
-            )
-    for seq in sorted(produced.approvals.keys() - seen):
-        report.add("change", f"the approval recorded by event {seq} was removed", seq=seq)
+    _check_recorded(
+        report,
+        conn.execute(select(change_approval)),
+        {seq: (seq, result) for seq, result in produced.approvals.items()},
+        lambda row: row.audit_seq,
+        lambda row: f"approval of CR-{row.change_request_id} by {row.signer}",
+        change_approval_result,
+    )
 
 
 def _check_control_settings(conn: Connection, report: VerifyReport, produced: _Produced) -> None:
     """Each change of the change-control setting is the one its event recorded."""
+    _check_recorded(
+        report,
+        conn.execute(select(change_control_setting)),
+        produced.settings,
+        lambda row: row.id,
+        lambda row: f"change-control setting {row.id} ({'on' if row.enabled else 'off'})",
+        control_setting_result,
+    )
+
+
+def _check_recorded(
+    report: VerifyReport,
+    rows: Iterable[Any],
+    events: dict[int, tuple[int, str | None]],
+    identity: Callable[[Any], int],
+    name: Callable[[Any], str],
+    result: Callable[[StoredRow], str],
+) -> None:
+    """Rows each written with one event ((seq, result hash) by the row's ``identity``):
+    every row has its event and hashes as the event says; no event's row is gone."""
     seen = set()
-    for row in conn.execute(select(change_control_setting)):
+    for row in rows:
         report.changes += 1
-        seen.add(row.id)
-        found = produced.settings.get(row.id)
-        name = f"change-control setting {row.id} ({'on' if row.enabled else 'off'})"
+        seen.add(identity(row))
+        found = events.get(identity(row))
         if found is None:
-            report.add("change", f"{name} was not set through the platform")
-        elif control_setting_result(row._mapping) != found[1]:
-            report.add("change", f"{name} differs from event {found[0]} that set it", seq=found[0])
-    for setting_id in sorted(produced.settings.keys() - seen):
-        seq = produced.settings[setting_id][0]
-        report.add(
-            "change", f"change-control setting {setting_id} was removed (event {seq})", seq=seq
-        )
+            report.add("change", f"{name(row)} was not written through the platform")
+        elif result(row._mapping) != found[1]:
+            report.add(
+                "change", f"{name(row)} differs from event {found[0]} that wrote it", seq=found[0]
+            )
+    for key in sorted(events.keys() - seen):
+        seq = events[key][0]
+        report.add("change", f"the change-control row written by event {seq} was removed", seq=seq)

@@ -77,36 +77,22 @@ def add_change_commands(commands: Any) -> None:
     )
     approve.set_defaults(handler=cmd_approve)
 
-    for name, help_text in (
-        ("reject", "send back to its author, with a reason"),
-        ("withdraw", "give up your change request, with a reason"),
+    for name, help_text, handler in (
+        ("reject", "send back to its author, with a reason", cmd_reason_step),
+        ("withdraw", "give up your change request, with a reason", cmd_reason_step),
+        ("rebase", "propose the same definitions against what is active now", cmd_rebase),
+        ("activate", "activate an approved change (or schedule it)", cmd_activate),
+        ("export", "write an approved change request as a bundle for elsewhere", cmd_export),
     ):
-        step = changes.add_parser(name, help=help_text)
-        step.add_argument("number", type=int)
-        step.add_argument("--reason", required=True)
-        _acting(step)
-        step.set_defaults(handler=cmd_reason_step, step=name)
-
-    rebase = changes.add_parser(
-        "rebase", help="propose the same definitions against what is active"
+        step = _step(changes, name, help_text)
+        step.set_defaults(handler=handler, step=name)
+        if handler is cmd_reason_step:
+            step.add_argument("--reason", required=True)
+    steps = changes.choices
+    steps["activate"].add_argument(
+        "--at", type=_aware_time, help="when, e.g. 2027-01-04T06:00:00+01:00"
     )
-    rebase.add_argument("number", type=int)
-    _acting(rebase)
-    rebase.set_defaults(handler=cmd_rebase)
-
-    activate = changes.add_parser("activate", help="activate an approved change (or schedule it)")
-    activate.add_argument("number", type=int)
-    activate.add_argument("--at", type=_aware_time, help="when, e.g. 2027-01-04T06:00:00+01:00")
-    _acting(activate)
-    activate.set_defaults(handler=cmd_activate)
-
-    export = changes.add_parser(
-        "export", help="write an approved change request as a bundle for another installation"
-    )
-    export.add_argument("number", type=int)
-    export.add_argument("--out", required=True, help="the bundle file to write")
-    _acting(export)
-    export.set_defaults(handler=cmd_export)
+    steps["export"].add_argument("--out", required=True, help="the bundle file to write")
 
     due = changes.add_parser(
         "activate-due", help="activate the scheduled changes whose time has come (run it often)"
@@ -119,6 +105,14 @@ def add_change_commands(commands: Any) -> None:
     control.add_argument("--approvals", type=int, help="approvals a change request needs")
     _acting(control)
     control.set_defaults(handler=cmd_control)
+
+
+def _step(changes: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A step on one change request: its number, and who takes it."""
+    step: argparse.ArgumentParser = changes.add_parser(name, help=help_text)
+    step.add_argument("number", type=int)
+    _acting(step)
+    return step
 
 
 def _acting(parser: argparse.ArgumentParser) -> None:

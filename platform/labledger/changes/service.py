@@ -411,27 +411,15 @@ def activate(
         )
     now = utc_now()
     if at is not None and at > now:
-        set_fields(
-            conn,
-            change.id,
-            actor=actor.username,
-            now=now,
-            status=str(Status.SCHEDULED),
-            activate_at=at,
-        )
-        return _recorded(conn, actor, change.id, "change.schedule")
-    _refuse_stale(change, stale_items(conn, change))
-    apply_items(conn, actor, change, rehearsal=False)
-    set_fields(
-        conn,
-        change.id,
-        actor=actor.username,
-        now=now,
-        status=str(Status.ACTIVE),
-        activated_at=now,
-        activated_by=actor.username,
-    )
-    return _recorded(conn, actor, change.id, "change.activate")
+        values: dict[str, Any] = {"status": str(Status.SCHEDULED), "activate_at": at}
+        action = "change.schedule"
+    else:
+        _refuse_stale(change, stale_items(conn, change))
+        apply_items(conn, actor, change, rehearsal=False)
+        values = {"status": str(Status.ACTIVE), "activated_at": now, "activated_by": actor.username}
+        action = "change.activate"
+    set_fields(conn, change.id, actor=actor.username, now=now, **values)
+    return _recorded(conn, actor, change.id, action)
 
 
 @dataclass(frozen=True)

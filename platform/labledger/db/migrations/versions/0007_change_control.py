@@ -28,40 +28,44 @@ _BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _UTC = labledger.db.types.UtcDateTime(timezone=True)
 _JSON = labledger.db.types.JsonDocument
 
+#: Approvals are signatures: like ``signature``, nothing may change or remove one.
+_REFUSED = "change_approval is append-only: {} refused"
 _POSTGRES = (
-    """
-    CREATE FUNCTION change_approval_refuse_change() RETURNS trigger AS $$
-    BEGIN
-        RAISE EXCEPTION 'change_approval is append-only: % refused', TG_OP
-            USING ERRCODE = 'insufficient_privilege';
-    END;
-    $$ LANGUAGE plpgsql
-    """,
-    """
-    CREATE TRIGGER change_approval_no_update_delete BEFORE UPDATE OR DELETE ON change_approval
-    FOR EACH ROW EXECUTE FUNCTION change_approval_refuse_change()
-    """,
-    """
-    CREATE TRIGGER change_approval_no_truncate BEFORE TRUNCATE ON change_approval
-    FOR EACH STATEMENT EXECUTE FUNCTION change_approval_refuse_change()
-    """,
+    f"""CREATE FUNCTION change_approval_refuse_change() RETURNS trigger AS $$
+    BEGIN RAISE EXCEPTION '{_REFUSED.format("%")}', TG_OP
+        USING ERRCODE = 'insufficient_privilege'; END; $$ LANGUAGE plpgsql""",
+    *(
+        f"CREATE TRIGGER change_approval_no_{name} BEFORE {events} ON change_approval "
+        f"FOR EACH {each} EXECUTE FUNCTION change_approval_refuse_change()"
+        for name, events, each in (
+            ("update_delete", "UPDATE OR DELETE", "ROW"),
+            ("truncate", "TRUNCATE", "STATEMENT"),
+        )
+    ),
+)
+_SQLITE = tuple(
+    f"CREATE TRIGGER change_approval_no_{operation.lower()} BEFORE {event} ON change_approval "
+    f"{condition}BEGIN SELECT RAISE(ABORT, '{_REFUSED.format(operation)}'); END"
+    for operation, event, condition in (
+        ("UPDATE", "UPDATE", ""),
+        ("DELETE", "DELETE", ""),
+        # INSERT OR REPLACE over an existing id deletes without the DELETE trigger.
+        (
+            "REPLACE",
+            "INSERT",
+            "WHEN EXISTS (SELECT 1 FROM change_approval WHERE id = NEW.id) ",
+        ),
+    )
 )
 
-_SQLITE = (
-    """
-    CREATE TRIGGER change_approval_no_update BEFORE UPDATE ON change_approval
-    BEGIN SELECT RAISE(ABORT, 'change_approval is append-only: UPDATE refused'); END
-    """,
-    """
-    CREATE TRIGGER change_approval_no_delete BEFORE DELETE ON change_approval
-    BEGIN SELECT RAISE(ABORT, 'change_approval is append-only: DELETE refused'); END
-    """,
-    """
-    CREATE TRIGGER change_approval_no_replace BEFORE INSERT ON change_approval
-    WHEN EXISTS (SELECT 1 FROM change_approval WHERE id = NEW.id)
-    BEGIN SELECT RAISE(ABORT, 'change_approval is append-only: REPLACE refused'); END
-    """,
-)
+
+def _of_request(table: str) -> sa.ForeignKeyConstraint:
+    """The row belongs to a change request."""
+    return sa.ForeignKeyConstraint(
+        ["change_request_id"],
+        ["change_request.id"],
+        name=op.f(f"fk_{table}_change_request_id_change_request"),
+    )
 
 
 def _stamp(event: str) -> tuple[sa.Column[object], sa.Column[object]]:
@@ -98,11 +102,7 @@ def upgrade() -> None:
         sa.Column("base_version", sa.Integer(), nullable=True),
         sa.Column("base_hash", sa.String(length=64), nullable=True),
         sa.Column("body", _JSON, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["change_request_id"],
-            ["change_request.id"],
-            name=op.f("fk_change_request_item_change_request_id_change_request"),
-        ),
+        _of_request("change_request_item"),
         sa.PrimaryKeyConstraint(
             "change_request_id", "kind", "key", name=op.f("pk_change_request_item")
         ),
@@ -117,11 +117,7 @@ def upgrade() -> None:
         sa.Column("signed_at", _UTC, nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("audit_seq", _BIG_ID, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["change_request_id"],
-            ["change_request.id"],
-            name=op.f("fk_change_approval_change_request_id_change_request"),
-        ),
+        _of_request("change_approval"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_change_approval")),
     )
     op.create_index(
