@@ -17,7 +17,7 @@ from msgspec.structs import replace
 
 from labledger.changes.readable import Names, Statement, describe_change, weakening
 from labledger.metadata.spec import SPECS, WorkflowSpec, decode
-from labledger.metadata.spec.stored import stored_type
+from labledger.metadata.spec.stored import decode_stored
 from labledger.resources import data_path
 from tests.metadata_corpus import donors_of, planned_mutations, units
 
@@ -630,7 +630,8 @@ def _mutations(kind: str, sample: int) -> list[tuple[dict[str, Any], Any]]:
 def _meaning(kind: str, document: Any) -> Any:
     """``document`` as the code reads it (an object type leniently, as stored), an
     empty list of editable fields being "none", which it means."""
-    spec = decode(stored_type(document) if kind == "object_type" else document, SPECS[kind])
+    read = decode_stored if kind == "object_type" else decode
+    spec = read(document, SPECS[kind])
     if isinstance(spec, WorkflowSpec):
         states = tuple(replace(state, editable=state.editable or "none") for state in spec.states)
         return replace(spec, states=states)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, fields
 from typing import Annotated, Any
 
 import msgspec
@@ -17,7 +18,6 @@ from labledger.api.rawbody import raw_body
 from labledger.api.schemas.bundles import BundleDocument
 from labledger.api.schemas.changes import (
     ActivationWrite,
-    ApprovalView,
     ApprovalWrite,
     ChangeImpact,
     ChangeRequestList,
@@ -28,12 +28,8 @@ from labledger.api.schemas.changes import (
     Control,
     ControlWrite,
     ItemKind,
-    ItemReviewView,
-    ItemView,
     ReasonWrite,
     RevertWrite,
-    StaleView,
-    StatementView,
 )
 from labledger.bundles.format import parse_bundle
 from labledger.change_gate import control_setting
@@ -55,52 +51,29 @@ def _view(db: Database, principal: Principal, change_id: int) -> ChangeRequestVi
 
 
 def _shaped(found: Review) -> ChangeRequestView:
+    """The review as the API answers it (the service's dataclasses read by attribute)."""
     change = found.change
-    return ChangeRequestView(
-        id=change.id,
-        label=change.label,
-        title=change.title,
-        reason=change.reason,
-        status=str(change.status),
-        content_hash=change.content_hash,
-        origin=change.origin,
-        rejection=change.rejection,
-        activate_at=change.activate_at,
-        activated_at=change.activated_at,
-        activated_by=change.activated_by,
-        created_at=change.created_at,
-        created_by=change.created_by,
-        updated_at=change.updated_at,
-        updated_by=change.updated_by,
-        approvals_required=found.approvals_required,
-        approvals_missing=found.approvals_missing,
-        items=[ItemView(i.kind, i.key, i.base_version, i.body) for i in change.items],
-        review=[
-            ItemReviewView(
-                kind=i.kind,
-                key=i.key,
-                title=i.title,
-                active_version=i.active_version,
-                new=i.new,
-                bundle=i.bundle,
-                statements=[StatementView(s.subject, s.text, s.weakens) for s in i.statements],
-            )
-            for i in found.items
+    stored = {name: getattr(change, name) for name in _STORED_FIELDS}
+    view = {
+        **stored,
+        "approvals_required": found.approvals_required,
+        "approvals_missing": found.approvals_missing,
+        "review": found.items,
+        "weakening": [statement for _, statement in found.weakening],
+        "stale": [{"kind": s.kind, "key": s.key, "message": s.describe()} for s in found.stale],
+        "approvals": [
+            {**asdict(a), "valid": a.content_hash == change.content_hash} for a in change.approvals
         ],
-        weakening=[StatementView(s.subject, s.text, s.weakens) for _, s in found.weakening],
-        stale=[StaleView(s.kind, s.key, s.describe()) for s in found.stale],
-        approvals=[
-            ApprovalView(
-                signer=a.signer,
-                printed_name=a.printed_name,
-                meaning=a.meaning,
-                signed_at=a.signed_at,
-                content_hash=a.content_hash,
-                valid=a.content_hash == change.content_hash,
-            )
-            for a in change.approvals
-        ],
-    )
+    }
+    return msgspec.convert(view, ChangeRequestView, from_attributes=True)
+
+
+_STORED_COLUMNS = {field.name for field in fields(ChangeRequest)}
+#: What the view shows of the stored request as it is: its stored columns and its label.
+_STORED_FIELDS = (
+    "label",
+    *(name for name in ChangeRequestView.__struct_fields__ if name in _STORED_COLUMNS),
+)
 
 
 def _step_route(step: str, summary: str) -> post:

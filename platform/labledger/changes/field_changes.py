@@ -15,17 +15,9 @@ from typing import Any
 
 from msgspec import UNSET
 
-from labledger.changes.statements import (
-    Names,
-    Statement,
-    absent,
-    change_of,
-    listing,
-    paired,
-    quoted,
-    reordered,
-    said,
-)
+from labledger.changes.pairing import paired, reordered
+from labledger.changes.statements import Names, Statement
+from labledger.changes.wording import absent, change_of, listing, quoted, said
 from labledger.metadata.spec import FieldSpec, OptionSpec
 
 #: Each kind of field as a reviewer names it.

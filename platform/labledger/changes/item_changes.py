@@ -12,15 +12,9 @@ from collections.abc import Iterable, Mapping
 
 from msgspec import UNSET
 
-from labledger.changes.statements import (
-    Names,
-    Statement,
-    added_and_removed,
-    change_of,
-    listing,
-    paired,
-    quoted,
-)
+from labledger.changes.pairing import added_and_removed, paired
+from labledger.changes.statements import Names, Statement
+from labledger.changes.wording import change_of, listing, quoted
 from labledger.identity.principal import (
     APPROVE_CONFIGURATION,
     CONFIGURE,

@@ -23,8 +23,9 @@ import msgspec
 
 from labledger.bundles.resolve import ROLE_KIND
 from labledger.changes.item_changes import describe_mapping, describe_role, describe_template
-from labledger.changes.statements import NO_NAMES, Names, Statement, quoted, weakening
+from labledger.changes.statements import NO_NAMES, Names, Statement, weakening
 from labledger.changes.type_changes import describe_type
+from labledger.changes.wording import quoted
 from labledger.changes.workflow_changes import describe_workflow
 from labledger.integration.mappings import MAPPING_KIND
 from labledger.metadata.spec import (

@@ -14,17 +14,9 @@ from collections.abc import Mapping
 from msgspec import UnsetType
 
 from labledger.changes.field_changes import describe_field
-from labledger.changes.statements import (
-    Names,
-    Statement,
-    added_and_removed,
-    change_of,
-    listing,
-    paired,
-    quoted,
-    reordered,
-    said,
-)
+from labledger.changes.pairing import added_and_removed, paired, reordered
+from labledger.changes.statements import Names, Statement
+from labledger.changes.wording import change_of, listing, quoted, said
 from labledger.identity.principal import EVERYONE
 from labledger.metadata.spec import ObjectTypeSpec
 from labledger.metadata.spec.object_type import RuleSpec

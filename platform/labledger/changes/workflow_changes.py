@@ -16,17 +16,9 @@ from collections.abc import Iterable
 
 from msgspec import UnsetType
 
-from labledger.changes.statements import (
-    Names,
-    Statement,
-    added_and_removed,
-    change_of,
-    listing,
-    paired,
-    quoted,
-    reordered,
-    said,
-)
+from labledger.changes.pairing import added_and_removed, paired, reordered
+from labledger.changes.statements import Names, Statement
+from labledger.changes.wording import change_of, listing, quoted, said
 from labledger.identity.principal import EVERYONE
 from labledger.metadata.spec import ActionSpec, StateSpec, TransitionSpec, WorkflowSpec
 from labledger.metadata.spec.workflow import (

@@ -105,6 +105,10 @@ class ItemView(ResponseStruct):
 
 
 class ApprovalView(ResponseStruct):
+    """An approver's signature; ``audit_seq`` is the audit event that recorded it."""
+
+    id: int
+    audit_seq: int
     signer: str
     printed_name: str
     meaning: str
