@@ -9,13 +9,12 @@ from typing import Annotated, Any
 import msgspec
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Reference
 from litestar.params import QueryParameter
 
 from labledger.api.definitions import DefinitionBody
 from labledger.api.rawbody import raw_body
-from labledger.api.schemas.bundles import BundleDocument
+from labledger.api.schemas.bundles import BUNDLE_FILE_RESPONSES
 from labledger.api.schemas.changes import (
     ActivationWrite,
     ApprovalWrite,
@@ -162,11 +161,7 @@ class ChangeRequestsController(Controller):
         "/{change_id:int}/bundle",
         sync_to_thread=True,
         summary="Export an approved change request as a bundle for another installation",
-        responses={
-            200: ResponseSpec(
-                BundleDocument, description="the bundle (a JSON file)", generate_examples=False
-            )
-        },
+        responses=BUNDLE_FILE_RESPONSES,
     )
     def export(self, change_id: int, db: Database, principal: Principal) -> Response[bytes]:
         with db.write() as conn:  # the installation's identity is made on first use

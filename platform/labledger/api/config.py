@@ -6,14 +6,13 @@ from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Reference
 from litestar.params import QueryParameter
 
 from labledger.api.queries import TypeKeys
 from labledger.api.rawbody import raw_body
 from labledger.api.schemas.base import shaped
-from labledger.api.schemas.bundles import BundleDocument, BundleImportReport
+from labledger.api.schemas.bundles import BUNDLE_FILE_RESPONSES, BundleImportReport
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
 from labledger.bundles.importer import apply_bundle, preview_bundle
 from labledger.db.engine import Database
@@ -29,12 +28,7 @@ class ConfigController(Controller):
         "/export",
         sync_to_thread=True,
         summary="Export all types (or ?types=a,b and what they need) as a canonical bundle",
-        # The body is the bundle's canonical bytes; document it as the bundle it is.
-        responses={
-            200: ResponseSpec(
-                BundleDocument, description="the bundle (a JSON file)", generate_examples=False
-            )
-        },
+        responses=BUNDLE_FILE_RESPONSES,
     )
     def export(
         self,

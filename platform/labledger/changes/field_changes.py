@@ -15,7 +15,7 @@ from typing import Any
 
 from msgspec import UNSET
 
-from labledger.changes.pairing import paired, reordered
+from labledger.changes.pairing import label_changes, reordered
 from labledger.changes.statements import Names, Statement
 from labledger.changes.wording import absent, change_of, listing, quoted, said
 from labledger.metadata.spec import FieldSpec, OptionSpec
@@ -194,14 +194,7 @@ def _option_changes(old: Any, new: Any) -> list[str]:
     """Options added, removed and relabelled (a kind without options has none)."""
     before: tuple[OptionSpec, ...] = () if old is UNSET else old
     after: tuple[OptionSpec, ...] = () if new is UNSET else new
-    found = []
-    for was, now in paired(before, after, lambda option: option.value):
-        if was is None and now is not None:
-            found.append(f"option {quoted(now.label)} added")
-        elif now is None and was is not None:
-            found.append(f"option {quoted(was.label)} removed")
-        elif was is not None and now is not None and was.label != now.label:
-            found.append(f"option {quoted(was.label)} renamed to {quoted(now.label)}")
+    found = label_changes("option", before, after, lambda option: option.value)
     if reordered(before, after, lambda option: option.value):
         found.append("options reordered")
     return found

@@ -4,7 +4,9 @@ transition before and after, what was added or removed, whether they moved."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from labledger.changes.wording import quoted
 
 T = TypeVar("T")
 
@@ -47,4 +49,29 @@ def _distinct(items: Iterable[T]) -> list[T]:
     for item in items:
         if item not in found:
             found.append(item)
+    return found
+
+
+class Labelled(Protocol):
+    """An item a reviewer knows by its label (an option, a section)."""
+
+    @property
+    def label(self) -> str: ...
+
+
+L = TypeVar("L", bound=Labelled)
+
+
+def label_changes(
+    noun: str, old: Sequence[L], new: Sequence[L], key: Callable[[L], Any]
+) -> list[str]:
+    """'option "Red" added', '... removed', '... renamed to "Crimson"', by ``key``."""
+    found = []
+    for was, now in paired(old, new, key):
+        if was is None and now is not None:
+            found.append(f"{noun} {quoted(now.label)} added")
+        elif now is None and was is not None:
+            found.append(f"{noun} {quoted(was.label)} removed")
+        elif was is not None and now is not None and was.label != now.label:
+            found.append(f"{noun} {quoted(was.label)} renamed to {quoted(now.label)}")
     return found

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from msgspec import UnsetType
 
 from labledger.changes.field_changes import describe_field
-from labledger.changes.pairing import added_and_removed, paired, reordered
+from labledger.changes.pairing import added_and_removed, label_changes, paired, reordered
 from labledger.changes.statements import Names, Statement
 from labledger.changes.wording import change_of, listing, quoted, said
 from labledger.identity.principal import EVERYONE
@@ -153,15 +153,7 @@ def _permission_changes(
 
 
 def _section_changes(old: ObjectTypeSpec, new: ObjectTypeSpec) -> list[str]:
-    found = []
-    for was, now in paired(old.sections, new.sections, lambda section: section.key):
-        if was is None and now is not None:
-            found.append(f"section {quoted(now.label)} added")
-        elif now is None and was is not None:
-            found.append(f"section {quoted(was.label)} removed")
-        elif was is not None and now is not None and was.label != now.label:
-            found.append(f"section {quoted(was.label)} renamed to {quoted(now.label)}")
-    return found
+    return label_changes("section", old.sections, new.sections, lambda section: section.key)
 
 
 def _rule_changes(

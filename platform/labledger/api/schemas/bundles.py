@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import msgspec
+from litestar.openapi.datastructures import ResponseSpec
 
 from labledger.api.schemas.base import FieldProblem, JsonObject, ResponseStruct
 
@@ -100,3 +101,11 @@ class BundleImportReport(ResponseStruct):
     changed: bool
     reconciliation: Reconciliation | None
     conflicts: list[Conflict]
+
+
+#: How an endpoint that answers with a bundle file documents its body: as the bundle it is.
+BUNDLE_FILE_RESPONSES = {
+    200: ResponseSpec(
+        BundleDocument, description="the bundle (a JSON file)", generate_examples=False
+    )
+}
