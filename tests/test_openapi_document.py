@@ -134,6 +134,7 @@ def test_bodies_read_as_sent_are_marked_and_never_answer_415(document):
     }
     assert set(raw) == {
         "POST /api/v1/attachments",
+        "POST /api/v1/change-requests/bundle",
         "POST /api/v1/config/import",
         "POST /api/v1/mappings/{key}/imports",
     }

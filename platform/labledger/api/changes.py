@@ -39,11 +39,12 @@ from labledger.changes.review import Review, impact, review
 from labledger.changes.store import ChangeRequest, load, summaries
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
+from labledger.params import RowId
 from labledger.web.downloads import bundle_download
 from labledger.workflows.signing import SignatureInput
 
 
-def _view(db: Database, principal: Principal, change_id: int) -> ChangeRequestView:
+def _view(db: Database, principal: Principal, change_id: RowId) -> ChangeRequestView:
     service.require_reader(principal)
     with db.read() as conn:
         return _shaped(review(conn, load(conn, change_id)))
@@ -154,7 +155,7 @@ class ChangeRequestsController(Controller):
         return _view(db, principal, change.id)
 
     @get("/{change_id:int}", sync_to_thread=True, summary="A change request and its review")
-    def read(self, change_id: int, db: Database, principal: Principal) -> ChangeRequestView:
+    def read(self, change_id: RowId, db: Database, principal: Principal) -> ChangeRequestView:
         return _view(db, principal, change_id)
 
     @get(
@@ -163,7 +164,7 @@ class ChangeRequestsController(Controller):
         summary="Export an approved change request as a bundle for another installation",
         responses=BUNDLE_FILE_RESPONSES,
     )
-    def export(self, change_id: int, db: Database, principal: Principal) -> Response[bytes]:
+    def export(self, change_id: RowId, db: Database, principal: Principal) -> Response[bytes]:
         with db.write() as conn:  # the installation's identity is made on first use
             return bundle_download(export_change(conn, principal, change_id))
 
@@ -172,14 +173,14 @@ class ChangeRequestsController(Controller):
         sync_to_thread=True,
         summary="What the request means for the records stored now",
     )
-    def impact(self, change_id: int, db: Database, principal: Principal) -> ChangeImpact:
+    def impact(self, change_id: RowId, db: Database, principal: Principal) -> ChangeImpact:
         service.require_reader(principal)
         with db.read() as conn:
             return ChangeImpact(types=impact(conn, load(conn, change_id)))
 
     @patch("/{change_id:int}", sync_to_thread=True, summary="Change a draft's title and reason")
     def retitle(
-        self, change_id: int, data: ChangeRequestText, db: Database, principal: Principal
+        self, change_id: RowId, data: ChangeRequestText, db: Database, principal: Principal
     ) -> ChangeRequestView:
         return self._step(
             db, service.retitle, principal, change_id, title=data.title, reason=data.reason
@@ -192,7 +193,7 @@ class ChangeRequestsController(Controller):
     )
     def put_item(
         self,
-        change_id: int,
+        change_id: RowId,
         kind: ItemKind,
         key: str,
         data: DefinitionBody,
@@ -209,17 +210,17 @@ class ChangeRequestsController(Controller):
         summary="Take a definition out of a draft",
     )
     def remove_item(
-        self, change_id: int, kind: ItemKind, key: str, db: Database, principal: Principal
+        self, change_id: RowId, kind: ItemKind, key: str, db: Database, principal: Principal
     ) -> ChangeRequestView:
         return self._step(db, service.remove_item, principal, change_id, kind, key)
 
     @_step_route("rebase", "Rebase a draft")
-    def rebase(self, change_id: int, db: Database, principal: Principal) -> ChangeRequestView:
+    def rebase(self, change_id: RowId, db: Database, principal: Principal) -> ChangeRequestView:
         return self._step(db, service.rebase, principal, change_id)
 
     @_step_route("approve", "Approve by electronic signature (meaning 'Configuration approval')")
     def approve(
-        self, change_id: int, data: ApprovalWrite, db: Database, principal: Principal
+        self, change_id: RowId, data: ApprovalWrite, db: Database, principal: Principal
     ) -> ChangeRequestView:
         signature = (
             SignatureInput(data.signature.username or "", data.signature.password)
@@ -239,19 +240,19 @@ class ChangeRequestsController(Controller):
 
     @_step_route("reject", "Send back to the author, with a reason")
     def reject(
-        self, change_id: int, data: ReasonWrite, db: Database, principal: Principal
+        self, change_id: RowId, data: ReasonWrite, db: Database, principal: Principal
     ) -> ChangeRequestView:
         return self._step(db, service.reject, principal, change_id, data.reason)
 
     @_step_route("withdraw", "Withdraw")
     def withdraw(
-        self, change_id: int, data: ReasonWrite, db: Database, principal: Principal
+        self, change_id: RowId, data: ReasonWrite, db: Database, principal: Principal
     ) -> ChangeRequestView:
         return self._step(db, service.withdraw, principal, change_id, data.reason)
 
     @_step_route("activate", "Activate an approved change now (or schedule it)")
     def activate(
-        self, change_id: int, data: ActivationWrite, db: Database, principal: Principal
+        self, change_id: RowId, data: ActivationWrite, db: Database, principal: Principal
     ) -> ChangeRequestView:
         return self._step(db, service.activate, principal, change_id, at=data.at)
 
@@ -278,7 +279,7 @@ class ChangeRequestsController(Controller):
         db: Database,
         step: Callable[..., ChangeRequest],
         principal: Principal,
-        change_id: int,
+        change_id: RowId,
         *args: Any,
         **kwargs: Any,
     ) -> ChangeRequestView:

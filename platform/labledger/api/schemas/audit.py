@@ -33,6 +33,8 @@ class VerifyReport(ResponseStruct):
     signatures: int
     config_versions: int
     roles: int
+    #: Change requests, approvals and changes of the change-control setting.
+    changes: int
     #: Rows written before events carried result hashes: checked by the chain only.
     not_provable: int
     checkpoint: str | None

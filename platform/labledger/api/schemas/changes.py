@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
+
+from msgspec import Meta
 
 from labledger.api.schemas.base import JsonObject, RequestStruct, ResponseStruct
 from labledger.api.schemas.workflows import SignaturePayload
+from labledger.changes.control import MAX_APPROVALS
 from labledger.changes.impact import TypeImpact
+from labledger.limits import INT32_MAX
 
 #: What a change request can propose on its own (whole bundles come as ``/bundle``).
 ItemKind = Literal["object_type", "workflow", "role", "mapping", "print_template"]
@@ -41,7 +45,7 @@ class RevertWrite(RequestStruct):
 
     kind: ItemKind
     key: str
-    version: int
+    version: Annotated[int, Meta(ge=1, le=INT32_MAX)]
     reason: str
 
 
@@ -69,7 +73,7 @@ class ControlWrite(RequestStruct):
 
     enabled: bool
     reason: str
-    approvals_required: int | None = None
+    approvals_required: Annotated[int, Meta(ge=1, le=MAX_APPROVALS)] | None = None
 
 
 class Control(ResponseStruct):
