@@ -223,6 +223,9 @@ def test_the_second_change_to_the_same_definition_must_be_rebased(client, lab):
     refused = client.post(f"{API}/{second['id']}/activate", json={}, headers=author.headers)
     assert refused.status_code == 409
     assert "rebase" in refused.json()["detail"]
+    (both,) = refused.json()["stale"]
+    assert any("renamed" in text for text in both["changed_meanwhile"]), both
+    assert any("no longer requires a signature" in text for text in both["this_request"]), both
     rebased = client.post(f"{API}/{second['id']}/rebase", headers=author.headers)
     assert rebased.status_code == 200, rebased.text
     body = rebased.json()
@@ -474,3 +477,39 @@ def test_approvals_are_append_only(client, db, lab):
     ):
         with pytest.raises(DBAPIError, match="append-only"), db.write() as conn:
             conn.execute(statement)
+
+
+def test_the_audit_trail_tells_the_whole_procedure_with_the_diff(client, db, lab):
+    author, qa = lab["author"], lab["qa"]
+    workflow = _workflow(client, author)
+    change = _propose(
+        client,
+        author,
+        [{"kind": "workflow", "key": workflow["key"], "body": dict(workflow, label="Lifecycle")}],
+    )
+    url = f"{API}/{change['id']}"
+    edited = client.put(
+        f"{url}/items/workflow/{workflow['key']}",
+        json=_without_release_signature(workflow),
+        headers=author.headers,
+    ).json()
+    client.post(f"{url}/reject", json={"reason": "Keep the label"}, headers=qa.headers)
+    assert _approve(client, qa, edited).status_code == 200
+    assert client.post(f"{url}/activate", json={}, headers=author.headers).status_code == 200
+    with db.read() as conn:
+        events = conn.execute(
+            select(audit_event.c.action, audit_event.c.actor, audit_event.c.changes)
+            .where(audit_event.c.details["change_request"].as_integer() == change["id"])
+            .order_by(audit_event.c.seq)
+        ).all()
+    assert [(e.action, e.actor) for e in events] == [
+        ("change.propose", author.username),
+        ("change.edit", author.username),
+        ("change.reject", qa.username),
+        ("change.approve", qa.username),
+        ("config.publish", author.username),
+        ("change.activate", author.username),
+    ]
+    proposed, edit = events[0].changes, events[1].changes
+    assert proposed["workflow:sample_lifecycle"]["changed"]["label"]["new"] == "Lifecycle"
+    assert "transitions.release.signature" in edit["workflow:sample_lifecycle"]["changed"]

@@ -41,6 +41,7 @@ from labledger.changes.activation import (
     stale_items,
 )
 from labledger.changes.promotion import promoted_definitions, promoted_from
+from labledger.changes.readable import describe_change
 from labledger.changes.store import (
     BUNDLE_ITEM,
     ChangeItem,
@@ -109,7 +110,14 @@ def propose(
         proposed = [*_bundle_items(bundles), *_with_items(conn, change, items)]
         proposed = [replace(item, position=n) for n, item in enumerate(proposed)]
         change = _write_items(conn, actor, change, proposed, now=now)
-    return _recorded(conn, actor, change.id, "change.propose", reason=reason)
+    return _recorded(
+        conn,
+        actor,
+        change.id,
+        "change.propose",
+        reason=reason,
+        changes=_diffs(conn, change) or None,
+    )
 
 
 def _unfold_promotion(
@@ -365,7 +373,7 @@ def _approvable(
         raise Forbidden(f"You proposed {change.label}: its approval must come from someone else.")
     if any(a.signer == signer.username for a in change.valid_approvals):
         raise Conflict(f"You have approved {change.label} already.")
-    _refuse_stale(change, stale_items(conn, change))
+    _refuse_stale(conn, change, stale_items(conn, change))
 
 
 def reject(conn: Connection, actor: Principal, change_id: int, reason: str) -> ChangeRequest:
@@ -414,7 +422,7 @@ def activate(
         values: dict[str, Any] = {"status": str(Status.SCHEDULED), "activate_at": at}
         action = "change.schedule"
     else:
-        _refuse_stale(change, stale_items(conn, change))
+        _refuse_stale(conn, change, stale_items(conn, change))
         apply_items(conn, actor, change, rehearsal=False)
         values = {"status": str(Status.ACTIVE), "activated_at": now, "activated_by": actor.username}
         action = "change.activate"
@@ -581,14 +589,43 @@ def _write_items(
     return load(conn, change.id)
 
 
-def _refuse_stale(change: ChangeRequest, stale: list[StaleItem]) -> None:
+def _refuse_stale(conn: Connection, change: ChangeRequest, stale: list[StaleItem]) -> None:
+    """Refuse a request proposed against definitions another change has changed since,
+    showing both: what changed meanwhile, and what this request changes."""
     if stale:
         raise Conflict(
             f"{change.label} was proposed against definitions that changed since: "
             + "; ".join(s.describe() for s in stale)
             + ". Its author must rebase it (and review the new differences) first.",
-            extra={"stale": [{"kind": s.kind, "key": s.key} for s in stale]},
+            extra={"stale": [_both_changes(conn, change, s) for s in stale]},
         )
+
+
+def _both_changes(conn: Connection, change: ChangeRequest, stale: StaleItem) -> dict[str, Any]:
+    base = (
+        None
+        if stale.base_version is None
+        else versions.body_at(conn, stale.kind, stale.key, stale.base_version)
+    )
+    active = active_definition(conn, stale.kind, stale.key).body
+    item = change.item(stale.kind, stale.key)
+    return {
+        "kind": stale.kind,
+        "key": stale.key,
+        "changed_meanwhile": [s.text for s in describe_change(stale.kind, base, active)],
+        "this_request": [
+            s.text for s in describe_change(stale.kind, base, item.body if item else None)
+        ],
+    }
+
+
+def _diffs(conn: Connection, change: ChangeRequest) -> dict[str, Any]:
+    """What each proposed definition changes against the active one, for the audit trail."""
+    return {
+        f"{i.kind}:{i.key}": diff_definitions(active_definition(conn, i.kind, i.key).body, i.body)
+        for i in change.items
+        if i.kind != BUNDLE_ITEM
+    }
 
 
 def _row(conn: Connection, change_id: int) -> Any:
