@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar.testing import TestClient
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from labledger.app import create_app
 from labledger.audit.verify import verify
 from labledger.bundles.format import parse_bundle
 from labledger.change_gate import control_setting
@@ -513,3 +516,32 @@ def test_the_audit_trail_tells_the_whole_procedure_with_the_diff(client, db, lab
     proposed, edit = events[0].changes, events[1].changes
     assert proposed["workflow:sample_lifecycle"]["changed"]["label"]["new"] == "Lifecycle"
     assert "transitions.release.signature" in edit["workflow:sample_lifecycle"]["changed"]
+
+
+def test_a_scheduled_change_comes_into_force_when_due(client, db, lab):
+    author, qa = lab["author"], lab["qa"]
+    workflow = _workflow(client, author)
+    relabelled = dict(workflow, label="Scheduled lifecycle")
+    change = _propose(
+        client, author, [{"kind": "workflow", "key": workflow["key"], "body": relabelled}]
+    )
+    assert _approve(client, qa, change).status_code == 200
+    later = (utc_now() + timedelta(days=1)).isoformat()
+    scheduled = client.post(
+        f"{API}/{change['id']}/activate", json={"at": later}, headers=author.headers
+    )
+    assert scheduled.json()["status"] == "scheduled"
+    assert _workflow(client, author)["label"] == workflow["label"]
+
+    with db.write() as conn:  # the day passes
+        conn.execute(
+            update(change_request)
+            .where(change_request.c.id == change["id"])
+            .values(activate_at=utc_now() - timedelta(seconds=1))
+        )
+    with TestClient(create_app(db)) as restarted:  # a server starting activates what is due
+        assert _workflow(restarted, author)["label"] == "Scheduled lifecycle"
+        assert (
+            restarted.get(f"{API}/{change['id']}", headers=author.headers).json()["status"]
+            == "active"
+        )

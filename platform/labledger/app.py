@@ -28,6 +28,7 @@ from labledger.api.types import TypesController
 from labledger.api.viewer import StaticSwaggerPage
 from labledger.api.webhooks import WebhooksController
 from labledger.api.workflows import TransitionsController, WorkflowsController
+from labledger.changes.schedule import scheduled_activations
 from labledger.db.engine import Database, database_named_by
 from labledger.input_guard import InputGuard
 from labledger.resources import data_path
@@ -107,6 +108,7 @@ def create_app(db: Database | None = None) -> Litestar:
         openapi_config=_openapi(),
         request_max_body_size=settings.request_max_bytes,
         on_shutdown=[db.dispose],
+        lifespan=[scheduled_activations(db)],
     )
     app.state.db = db
     return app
