@@ -33,6 +33,7 @@ from labledger.errors import Conflict, ValidationFailed
 from labledger.identity.principal import APPROVE_CONFIGURATION, SYSTEM
 from tests.conftest import TEST_PASSWORD, Person
 from tests.test_bundles_export import fresh_database
+from tests.test_integration_support import allow_webhooks
 from tests.test_seed_lims import load_lims
 
 API = "/api/v1/change-requests"
@@ -545,3 +546,28 @@ def test_a_scheduled_change_comes_into_force_when_due(client, db, lab):
             restarted.get(f"{API}/{change['id']}", headers=author.headers).json()["status"]
             == "active"
         )
+
+
+def test_webhooks_change_through_change_requests(client, db, lab, monkeypatch):
+    author, qa = lab["author"], lab["qa"]
+    allow_webhooks(monkeypatch, db, "erp.example.com")
+    hook = {"name": "erp", "url": "https://erp.example.com/hook", "kinds": ["record.created"]}
+    refused = client.post("/api/v1/webhooks", json=hook, headers=author.headers)
+    assert refused.status_code == 409
+    assert refused.json()["title"] == "Change control"
+
+    change = _propose(client, author, [{"kind": "webhook", "key": "erp", "body": hook}])
+    (statement,) = change["weakening"]
+    assert 'sends event kinds "record.created" to https://erp.example.com/hook' in statement["text"]
+    assert _approve(client, qa, change).status_code == 200
+    activated = client.post(f"{API}/{change['id']}/activate", json={}, headers=author.headers)
+    assert activated.status_code == 200, activated.text
+    created = client.get("/api/v1/webhooks/erp", headers=author.headers)
+    assert created.status_code == 200
+    # A new secret is a credential, not configuration: its operator sets it at once.
+    rotated = client.patch(
+        "/api/v1/webhooks/erp", json={"rotate_secret": True}, headers=author.headers
+    )
+    assert rotated.status_code == 200 and rotated.json()["secret"].startswith("whsec_")
+    widened = client.patch("/api/v1/webhooks/erp", json={"kinds": []}, headers=author.headers)
+    assert widened.status_code == 409

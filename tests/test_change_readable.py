@@ -661,3 +661,21 @@ def test_every_mutation_reads_and_a_change_the_code_sees_is_never_silent(
         accepted += 1
         assert (describe_change(kind, document, mutated) == []) == same, mutated
     assert accepted >= at_least
+
+
+def test_a_webhook_sending_elsewhere_or_more_weakens() -> None:
+    old = {"name": "erp", "url": "https://a.example/h", "kinds": ["record.created"], "active": True}
+    moved = {**old, "url": "https://b.example/h"}
+    assert describe_change("webhook", old, moved) == [
+        Statement(
+            'Webhook "erp"',
+            'Webhook "erp" now sends to https://b.example/h (was https://a.example/h)',
+            True,
+        )
+    ]
+    (everything,) = describe_change("webhook", old, {**old, "kinds": []})
+    assert everything.text == 'Webhook "erp" event kinds: all' and everything.weakens
+    (narrower,) = describe_change("webhook", {**old, "kinds": []}, old)
+    assert not narrower.weakens
+    (paused,) = describe_change("webhook", old, {**old, "active": False})
+    assert paused.text == 'Webhook "erp": active yes → no' and not paused.weakens

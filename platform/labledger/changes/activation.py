@@ -16,7 +16,7 @@ sees the new differences and approvers sign again -- before it is activated.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +30,16 @@ from labledger.bundles.resolve import ROLE_KIND, SECTION_KIND
 from labledger.canonical import content_hash
 from labledger.change_gate import passage
 from labledger.changes.store import BUNDLE_ITEM, ChangeItem, ChangeRequest
+from labledger.db.engine import settings_of
 from labledger.errors import FieldError, ServiceError
 from labledger.identity.principal import Principal
 from labledger.identity.roles import list_roles
+from labledger.integration.allowlist import Allowlist
+from labledger.integration.subscriptions import (
+    WEBHOOK_KIND,
+    save_subscription_definition,
+    subscription_definition,
+)
 from labledger.metadata import versions
 
 #: The configuration kinds a change request can propose, each with its bundle section.
@@ -44,8 +51,11 @@ KIND_NOUN = {
     SECTION_KIND["types"]: "object type",
     SECTION_KIND["mappings"]: "import mapping",
     SECTION_KIND["print_templates"]: "print template",
+    WEBHOOK_KIND: "webhook",
     BUNDLE_ITEM: "bundle",
 }
+#: Every kind a change request can propose on its own (whole bundles aside).
+CHANGE_KINDS = (*SECTION_OF_KIND, WEBHOOK_KIND)
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,11 @@ def active_definition(conn: Connection, kind: str, key: str) -> ActiveDefinition
     if kind == ROLE_KIND:
         body = next((r for r in list_roles(conn) if r["key"] == key), None)
         return NOTHING_ACTIVE if body is None else ActiveDefinition(None, body, content_hash(body))
+    if kind == WEBHOOK_KIND:
+        found = subscription_definition(conn, key)
+        return (
+            NOTHING_ACTIVE if found is None else ActiveDefinition(None, found, content_hash(found))
+        )
     if kind == BUNDLE_ITEM:
         return NOTHING_ACTIVE
     state = versions.item_state(conn, kind, key)
@@ -120,7 +135,7 @@ def apply_items(
     the other definitions in dependency order. Raises the first refusal, with
     the JSON path of the item at fault.
     """
-    definitions = [i for i in change.items if i.kind != BUNDLE_ITEM]
+    definitions = [i for i in change.items if i.kind in SECTION_OF_KIND]
     sections: dict[str, list[dict[str, Any]]] = {}
     for item in definitions:
         sections.setdefault(SECTION_OF_KIND[item.kind], []).append(item.body)
@@ -133,6 +148,11 @@ def apply_items(
             if item.kind == BUNDLE_ITEM:
                 _import(conn, actor, item, rehearsal)
         _publish(conn, actor, together, definitions, KEYED_SECTIONS[1:], rehearsal)
+        webhooks = [i for i in change.items if i.kind == WEBHOOK_KIND]
+        if webhooks:
+            allowlist = Allowlist.from_settings(settings_of(conn))
+            for item in webhooks:
+                _located(item, save_subscription_definition, conn, actor, item.body, allowlist)
 
 
 def _publish(
@@ -156,11 +176,18 @@ def _publish(
 
 def _import(conn: Connection, actor: Principal, item: ChangeItem, rehearsal: bool) -> None:
     bundle = Bundle(item.body["document"], item.body["sha256"])
+    _located(item, import_bundle, conn, actor, bundle, dry_run=rehearsal, within=".document")
+
+
+def _located(
+    item: ChangeItem, step: Callable[..., Any], *args: Any, within: str = "", **kwargs: Any
+) -> None:
+    """Run ``step`` for ``item``; its refusal names the item's path (``within`` its body)."""
     try:
-        import_bundle(conn, actor, bundle, dry_run=rehearsal)
+        step(*args, **kwargs)
     except ServiceError as exc:
         exc.errors = [
-            FieldError(f"{item_path(item)}.document.{e.field}", e.message) for e in exc.errors
+            FieldError(f"{item_path(item)}{within}.{e.field}", e.message) for e in exc.errors
         ] or [FieldError(item_path(item), exc.detail)]
         raise
 

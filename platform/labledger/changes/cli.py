@@ -40,7 +40,7 @@ from labledger.identity.users import principal_where
 from labledger.workflows.signing import SignatureInput
 
 #: The kinds ``--item`` takes, as the API names them.
-ITEM_KINDS = ("object_type", "workflow", "role", "mapping", "print_template")
+ITEM_KINDS = ("object_type", "workflow", "role", "mapping", "print_template", "webhook")
 
 
 def add_change_commands(commands: Any) -> None:
@@ -209,9 +209,10 @@ def cmd_propose(args: argparse.Namespace) -> int:
         if kind not in ITEM_KINDS:
             raise CliError(f"--item {kind}: the kind is one of {', '.join(ITEM_KINDS)}")
         body = load_json(path)
-        if not isinstance(body, dict) or not isinstance(body.get("key"), str):
-            raise CliError(f"{path}: a definition is a JSON object with a key")
-        items.append(service.ProposedItem(kind, body["key"], body))
+        identity = "name" if kind == "webhook" else "key"
+        if not isinstance(body, dict) or not isinstance(body.get(identity), str):
+            raise CliError(f"{path}: a definition is a JSON object with a {identity}")
+        items.append(service.ProposedItem(kind, body[identity], body))
     if not items and not args.bundles:
         raise CliError("Propose at least one --item or bundle file.")
     with command_database(args) as db:

@@ -9,6 +9,7 @@ each fills.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from msgspec import UNSET
 
@@ -162,4 +163,41 @@ def _column(old: ColumnSpec | None, new: ColumnSpec | None, names: Names) -> lis
     ):
         if was != now:
             found.append(Statement(subject, f"{subject}: {change_of(what, was, now)}"))
+    return found
+
+
+#: What a webhook sends, by the filter that says it (an empty filter sends everything).
+_WEBHOOK_FILTERS = {"types": "types", "kinds": "event kinds", "states": "states"}
+
+
+def describe_webhook(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Statement]:
+    """A webhook in words. Data sent to a new address, or more of it, weakens a control:
+    records leave the system."""
+    subject = f"Webhook {quoted(str(new.get('name')))}"
+    if old is None:
+        sends = listing(
+            f"{words} {listing(map(quoted, new[key]))}"
+            for key, words in _WEBHOOK_FILTERS.items()
+            if new.get(key)
+        )
+        text = f"New webhook sends {sends or 'every event'} to {new.get('url')}"
+        return [Statement(subject, f"{subject}: {text}", True)]
+    found = []
+    if old.get("url") != new.get("url"):
+        found.append(
+            Statement(
+                subject, f"{subject} now sends to {new.get('url')} (was {old.get('url')})", True
+            )
+        )
+    for key, words in _WEBHOOK_FILTERS.items():
+        was, now = list(old.get(key) or []), list(new.get(key) or [])
+        if was != now:
+            wider = bool(was) and (not now or bool(set(now) - set(was)))
+            shown = listing(map(quoted, now)) or "all"
+            found.append(Statement(subject, f"{subject} {words}: {shown}", wider))
+    for key, words in (("active", "active"), ("max_attempts", "attempts per delivery")):
+        if old.get(key) != new.get(key):
+            found.append(
+                Statement(subject, f"{subject}: {change_of(words, old.get(key), new.get(key))}")
+            )
     return found

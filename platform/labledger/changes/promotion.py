@@ -51,7 +51,7 @@ def export_change(conn: Connection, actor: Principal, change_id: int) -> dict[st
         if item.kind == BUNDLE_ITEM:
             for section in KEYED_SECTIONS:
                 sections.setdefault(section, []).extend(item.body["document"].get(section, []))
-        else:
+        elif item.kind in SECTION_OF_KIND:  # a webhook's address belongs to its installation
             sections.setdefault(SECTION_OF_KIND[item.kind], []).append(item.body)
     return {
         "format": FORMAT,

@@ -22,12 +22,18 @@ from typing import Any, Generic
 import msgspec
 
 from labledger.bundles.resolve import ROLE_KIND
-from labledger.changes.item_changes import describe_mapping, describe_role, describe_template
+from labledger.changes.item_changes import (
+    describe_mapping,
+    describe_role,
+    describe_template,
+    describe_webhook,
+)
 from labledger.changes.statements import NO_NAMES, Names, Statement, weakening
 from labledger.changes.type_changes import describe_type
 from labledger.changes.wording import quoted
 from labledger.changes.workflow_changes import describe_workflow
 from labledger.integration.mappings import MAPPING_KIND
+from labledger.integration.subscriptions import WEBHOOK_KIND
 from labledger.metadata.spec import (
     MappingSpec,
     ObjectTypeSpec,
@@ -82,6 +88,8 @@ def describe_change(
     by key."""
     if old == new:
         return []
+    if kind == WEBHOOK_KIND and new is not None:
+        return describe_webhook(old, new)
     found = _KINDS.get(kind)
     subject = f"{found.name if found else kind} {quoted(_label(new or old))}"
     if new is None:

@@ -33,6 +33,7 @@ from labledger.bundles.format import Bundle
 from labledger.bundles.resolve import ROLE_KIND
 from labledger.change_gate import APPROVE_ACTION, control_setting
 from labledger.changes.activation import (
+    CHANGE_KINDS,
     KIND_NOUN,
     SECTION_OF_KIND,
     StaleItem,
@@ -64,6 +65,7 @@ from labledger.identity.principal import (
     SYSTEM,
     Principal,
 )
+from labledger.integration.subscriptions import WEBHOOK_KIND
 from labledger.metadata import versions
 from labledger.metadata.diff import diff_definitions
 from labledger.workflows.signing import SignatureInput, SigningSession, verify_signer
@@ -549,18 +551,19 @@ def _with_items(
 
 
 def _keyed_body(item: ProposedItem) -> dict[str, Any]:
-    if item.kind not in SECTION_OF_KIND:
+    if item.kind not in CHANGE_KINDS:
         raise ValidationFailed(
-            "A change request holds object types, workflows, roles, import mappings and "
-            "print templates.",
+            "A change request holds object types, workflows, roles, import mappings, "
+            "print templates and webhooks.",
             [FieldError("kind", f"'{item.kind}' is not a configuration kind")],
         )
-    if item.body.get("key", item.key) != item.key:
+    identity = "name" if item.kind == WEBHOOK_KIND else "key"
+    if item.body.get(identity, item.key) != item.key:
         raise ValidationFailed(
-            "The definition's key differs from the item's.",
-            [FieldError("body.key", f"must be '{item.key}'")],
+            f"The definition's {identity} differs from the item's.",
+            [FieldError(f"body.{identity}", f"must be '{item.key}'")],
         )
-    return {**item.body, "key": item.key}
+    return {**item.body, identity: item.key}
 
 
 def _body_of(items: Sequence[ChangeItem], wanted: ProposedItem) -> dict[str, Any]:

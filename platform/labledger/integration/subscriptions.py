@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from labledger.audit.trail import AuditEntry, append
+from labledger.change_gate import require_change
 from labledger.db.integration_tables import webhook_attempt, webhook_delivery, webhook_subscription
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
@@ -64,6 +65,8 @@ _SCHEMA: dict[str, Any] = {
 _VALIDATOR = PatternValidator(_SCHEMA)
 #: What a change may touch (the name is the subscription's identity).
 _CHANGEABLE = ("url", "types", "kinds", "states", "active", "max_attempts")
+#: A subscription as configuration, in a change request: what it sends, where, how often.
+WEBHOOK_KIND = "webhook"
 
 
 def require_configure(actor: Principal) -> None:
@@ -162,6 +165,7 @@ def create_subscription(
     """
     require_configure(actor)
     body = _check(conn, body, allowlist, creating=True)
+    require_change(conn, f"webhook '{body['name']}'")
     if conn.execute(
         select(webhook_subscription.c.id).where(webhook_subscription.c.name == body["name"])
     ).first():
@@ -222,6 +226,8 @@ def update_subscription(
     }
     if not changes:
         return subscription_view(current)
+    if set(changes) - {"secret"}:  # a new secret is a credential, not configuration
+        require_change(conn, f"webhook '{name}'")
     stamp = {"updated_at": utc_now(), "updated_by": actor.username}
     conn.execute(
         update(webhook_subscription)
@@ -231,6 +237,31 @@ def update_subscription(
     _audit(conn, actor, "webhook.update", name, changes)
     view = subscription_view({**current, **values, **stamp})
     return {**view, "secret": secret} if secret is not None else view
+
+
+def subscription_definition(conn: Connection, name: str) -> dict[str, Any] | None:
+    """A subscription as configuration (no secret), as a change request proposes it."""
+    found = (
+        conn.execute(select(webhook_subscription).where(webhook_subscription.c.name == name))
+        .mappings()
+        .first()
+    )
+    if found is None:
+        return None
+    return {"name": name, **{key: found[key] for key in _CHANGEABLE}}
+
+
+def save_subscription_definition(
+    conn: Connection, actor: Principal, definition: dict[str, Any], allowlist: Allowlist
+) -> None:
+    """Create or change the subscription ``definition`` names (a new one gets a new
+    secret, which its operator then sets or rotates: a credential is not configuration)."""
+    name = definition.get("name")
+    if isinstance(name, str) and subscription_definition(conn, name) is not None:
+        changes = {key: value for key, value in definition.items() if key != "name"}
+        update_subscription(conn, actor, name, changes, allowlist)
+    else:
+        create_subscription(conn, actor, definition, allowlist)
 
 
 def _attempt_view(row: Any) -> dict[str, Any]:
