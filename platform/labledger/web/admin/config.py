@@ -3,7 +3,9 @@
 The page drives ``labledger.bundles`` exactly as the CLI and the API do. A
 preview is the dry run of the import; the page then carries the bundle's
 bytes (base64, so not one byte changes on the way back) to the apply step,
-where the admin may choose to overwrite the conflicting items it listed.
+where the admin may choose to overwrite the conflicting items it listed. With
+change control on, that step opens a change request importing the bundle
+(``changes.service.propose_bundles``) instead of importing it.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ from typing import Any
 
 from anyio.to_thread import run_sync
 from litestar import Controller, Request, Response, get, post
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from labledger.bundles.export import DEFAULT_NAME, DEFAULT_VERSION, export_bundle
-from labledger.bundles.format import dump_bundle
+from labledger.bundles.format import dump_bundle, parse_bundle
 from labledger.bundles.importer import ImportConflict, apply_bundle, preview_bundle
 from labledger.bundles.report import ImportReport, describe_path
+from labledger.change_gate import control_setting
+from labledger.changes import service
 from labledger.db.engine import Database
-from labledger.errors import FieldError, PayloadTooLarge, ValidationFailed
+from labledger.errors import FieldError, PayloadTooLarge, ServiceError, ValidationFailed
 from labledger.identity.principal import CONFIGURE
 from labledger.identity.sessions import WebSession
 from labledger.metadata.types import list_types
+from labledger.web.admin.changes import change_url
 from labledger.web.admin.common import (
     Form,
     FormBody,
@@ -35,6 +40,7 @@ from labledger.web.admin.common import (
     require_permission,
     uncarried,
 )
+from labledger.web.admin.proposing import control_on
 
 WHAT = "Importing and exporting configuration"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -92,18 +98,38 @@ class ConfigPagesController(Controller):
         return await run_sync(lambda: self._import(session, db, raw, filename, dry_run=True))
 
     @post("/apply", sync_to_thread=True, status_code=200)
-    def apply(self, data: FormBody, session: WebSession, db: Database) -> Template:
-        """Import the previewed bundle; force overwrites the conflicts the preview listed."""
+    def apply(self, data: FormBody, session: WebSession, db: Database) -> Response[Any]:
+        """Import the previewed bundle; force overwrites the conflicts the preview listed.
+        With change control on, open a change request importing it instead."""
         require_permission(session.principal, CONFIGURE, WHAT)
         form = Form(data)
+        raw = uncarried(form.text("bundle"), "bundle")
+        if control_on(db):
+            return self._propose(session, db, raw, form)
         return self._import(
-            session,
-            db,
-            uncarried(form.text("bundle"), "bundle"),
-            form.text("filename"),
-            dry_run=False,
-            force=form.checked("force"),
+            session, db, raw, form.text("filename"), dry_run=False, force=form.checked("force")
         )
+
+    def _propose(self, session: WebSession, db: Database, raw: bytes, form: Form) -> Response[Any]:
+        """The bundle as a change request of its own; refused, the preview again, saying why."""
+        title, reason = form.text("cr_title"), form.raw("cr_reason").strip()
+        try:
+            bundle = parse_bundle(raw, max_bytes=db.settings.bundle_max_bytes)
+            with db.write() as conn:
+                change = service.propose_bundles(
+                    conn, session.principal, [bundle], title=title, reason=reason
+                )
+        except ServiceError as exc:
+            return self._import(
+                session,
+                db,
+                raw,
+                form.text("filename"),
+                dry_run=True,
+                refused=exc,
+                proposal={"title": title, "reason": reason},
+            )
+        return Redirect(change_url(change.id, "bundle"), status_code=303)
 
     def _import(
         self,
@@ -114,7 +140,11 @@ class ConfigPagesController(Controller):
         *,
         dry_run: bool,
         force: bool = False,
+        refused: ServiceError | None = None,
+        **shown: Any,
     ) -> Template:
+        """Run the import (or its preview) and show its report; ``refused`` is the refusal
+        of a proposal of the same bundle, shown with the preview."""
         run = preview_bundle if dry_run else apply_bundle
         report: ImportReport | None = None
         status = 200
@@ -129,12 +159,15 @@ class ConfigPagesController(Controller):
         return self._page(
             session,
             db,
-            status_code=status,
+            status_code=refused.status if refused else status,
             report=report,
             problems=problems,
             detail=detail,
             bundle=carried(raw),
             filename=filename,
+            refused=refused,
+            refusal=Problems(refused.errors) if refused else Problems.none(),
+            **shown,
         )
 
     def _page(
@@ -142,12 +175,17 @@ class ConfigPagesController(Controller):
     ) -> Template:
         with db.read() as conn:
             types = list_types(conn, session.principal)
+            controlled = control_setting(conn).enabled
         return form_page(
             "admin/config.html",
             session,
             status_code,
             context,
             report=None,
+            refused=None,
+            refusal=Problems.none(),
+            proposal={},
+            change_control_on=controlled,
             types=types,
             describe_path=describe_path,
             shown=compact_json,

@@ -408,6 +408,7 @@ def _field_count(body: dict[str, Any]) -> dict[str, int]:
 
 TYPES = Designer(
     name="type",
+    kind=KIND,
     what=WHAT,
     new_draft=new_draft,
     published=lambda conn, key: copy.deepcopy(type_model(conn, key).definition),

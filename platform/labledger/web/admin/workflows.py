@@ -286,6 +286,7 @@ def _published(conn: Connection, key: str) -> dict[str, Any]:
 
 WORKFLOWS = Designer(
     name="workflow",
+    kind=WORKFLOW_KIND,
     what=WHAT,
     new_draft=new_draft,
     published=_published,
