@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from litestar import Router
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler
 from sqlalchemy.exc import DBAPIError
 
 from labledger.db.engine import Database
@@ -11,6 +13,7 @@ from labledger.identity.sessions import instance_secret
 from labledger.resources import data_path
 from labledger.web.account import AccountController
 from labledger.web.admin import CONTROLLERS as ADMIN_CONTROLLERS
+from labledger.web.admin.notice import note_change_control
 from labledger.web.csrf import SessionBoundCSRF
 from labledger.web.home import HomeController
 from labledger.web.integration import CONTROLLERS as INTEGRATION_CONTROLLERS
@@ -18,13 +21,19 @@ from labledger.web.printing import CONTROLLERS as PRINT_CONTROLLERS
 from labledger.web.record_controllers import CONTROLLERS as RECORD_CONTROLLERS
 from labledger.web.scan import CONTROLLERS as SCAN_CONTROLLERS
 
+#: The admin pages (configuration, users, audit, integration): each learns, before its
+#: handler runs, whether the layout must show that change control is off.
+ADMIN_PAGES = Router(
+    path="/",
+    route_handlers=[*ADMIN_CONTROLLERS, *INTEGRATION_CONTROLLERS],
+    before_request=note_change_control,
+)
 #: Every page controller. Each page module exports its own CONTROLLERS list.
-WEB_CONTROLLERS = [
+WEB_CONTROLLERS: list[ControllerRouterHandler] = [
     AccountController,
     HomeController,
     *PRINT_CONTROLLERS,
-    *ADMIN_CONTROLLERS,
-    *INTEGRATION_CONTROLLERS,
+    ADMIN_PAGES,
     *RECORD_CONTROLLERS,
     *SCAN_CONTROLLERS,
 ]

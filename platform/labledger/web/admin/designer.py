@@ -1,5 +1,6 @@
 """What the two designers (object types, workflows) share: the draft carried in the
-page, the list buttons, publishing, the history, and the handlers' flow.
+page, the list buttons, publishing (or, under change control, saving into a change
+request), the history, and the handlers' flow.
 
 A designer keeps the definition being edited as a JSON document in the page (a
 draft may be incomplete or wrong while the admin works on it, so it is no
@@ -18,6 +19,9 @@ from litestar import Controller, Request, get, post
 from litestar.response import Template
 from sqlalchemy import Connection
 
+from labledger.change_gate import ChangeControlled
+from labledger.changes.service import ProposedItem
+from labledger.changes.store import ChangeRequest
 from labledger.db.engine import Database
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import CONFIGURE, Principal
@@ -32,6 +36,14 @@ from labledger.web.admin.common import (
     render,
     require_permission,
     slug,
+)
+from labledger.web.admin.proposing import (
+    ChangeTarget,
+    change_control_view,
+    control_on,
+    problems_of,
+    save_to_change,
+    saved_message,
 )
 from labledger.web.pages import page
 
@@ -127,6 +139,8 @@ def publish_draft(
             published = publish(conn, principal, draft)
     except ValidationFailed as exc:
         return Problems(exc.errors), None
+    except ChangeControlled as exc:  # switched on since the page was drawn
+        return problems_of(exc), None
     if published.changed:
         return Problems.none(), f"Published version {published.version}."
     return Problems.none(), f"Nothing changed: version {published.version} is current."
@@ -135,7 +149,8 @@ def publish_draft(
 @dataclass
 class DesignerStep:
     """One button pressed in a designer (type or workflow): the draft merged with
-    the form, and, when the button was Publish, what publishing said."""
+    the form, and, when the button was Publish, what publishing (or, under change
+    control, saving into a change request) said."""
 
     form: Form
     draft: dict[str, Any]
@@ -144,23 +159,28 @@ class DesignerStep:
     op: str
     problems: Problems
     message: str | None
+    target: ChangeTarget
+    #: The change request the draft was saved into (change control on).
+    saved: ChangeRequest | None = None
 
     @property
     def publishing(self) -> bool:
         return self.op == "publish"
 
+    @property
+    def published(self) -> bool:
+        """A new version is in force: the page's address becomes the item's."""
+        return self.message is not None and self.saved is None
+
 
 def _designer_step(
-    data: dict[str, Any],
-    merge: Callable[[Any, Form], dict[str, Any]],
-    db: Database,
-    publish: Callable[[Connection, Principal, dict[str, Any]], Published],
-    principal: Principal,
+    data: dict[str, Any], design: Designer, db: Database, principal: Principal
 ) -> DesignerStep:
-    """Merge the posted form into the draft and, for Publish, publish it; the
-    designer then applies any other button itself."""
+    """Merge the posted form into the draft and, for Publish, publish it -- or, with
+    change control on, save it into a change request; the designer then applies any
+    other button itself."""
     form = Form(data)
-    draft = merge(form.json("draft"), form)
+    draft = design.merge(form.json("draft"), form)
     step = DesignerStep(
         form,
         draft,
@@ -169,11 +189,22 @@ def _designer_step(
         form.text("op"),
         Problems.none(),
         None,
+        ChangeTarget.of(form),
     )
-    if step.publishing:
-        step.problems, step.message = publish_draft(db, publish, principal, draft)
-        if step.message is not None:
-            step.original = draft["key"]
+    if not step.publishing:
+        return step
+    if control_on(db):
+        item = ProposedItem(design.kind, str(draft.get("key") or ""), draft)
+        try:
+            step.saved = save_to_change(db, principal, step.target, item)
+        except ValidationFailed as exc:
+            step.problems = Problems(exc.errors)
+        else:
+            step.message = saved_message(step.saved)
+        return step
+    step.problems, step.message = publish_draft(db, design.publish, principal, draft)
+    if step.message is not None:
+        step.original = draft["key"]
     return step
 
 
@@ -190,7 +221,7 @@ def _designer_response(
     response = render(
         request, session, *templates, status_code=422 if step.problems else 200, **context
     )
-    if step.message:
+    if step.published:
         response.headers["HX-Push-Url"] = f"{url_prefix}/{step.original}"
     return response
 
@@ -208,6 +239,8 @@ class Designer:
 
     #: ``type`` or ``workflow``: names the templates (``admin/type_designer.html``...).
     name: str
+    #: The configuration kind it edits, as a change request names it.
+    kind: str
     #: What the admin is doing, for the message when the permission is missing.
     what: str
     #: A draft to start a new definition from.
@@ -247,13 +280,16 @@ class DesignerController(Controller):
         """A button of the designer: change the draft, or publish it."""
         design = self.design
         require_permission(session.principal, CONFIGURE, design.what)
-        step = _designer_step(data, design.merge, db, design.publish, session.principal)
+        step = _designer_step(data, design, db, session.principal)
         selected = step.selected
         with db.read() as conn:
             if not step.publishing:
                 selected = design.apply(conn, step.draft, step.op, step.form, selected)
             context = design.context(
                 conn, session, step.draft, step.original, selected, step.problems, step.message
+            )
+            context["change_control"] = change_control_view(
+                conn, session.principal, step.target, step.saved
             )
         return _designer_response(
             request,
@@ -277,6 +313,9 @@ class DesignerController(Controller):
             context = design.context(
                 conn, session, draft, original, selected, Problems.none(), None
             )
+            context["change_control"] = change_control_view(
+                conn, session.principal, ChangeTarget.of(form)
+            )
         return page(design.template("_preview"), session, oob=True, **context)
 
     def _open(
@@ -293,4 +332,5 @@ class DesignerController(Controller):
             context = self.design.context(
                 conn, session, draft, original, None, Problems.none(), None
             )
+            context["change_control"] = change_control_view(conn, session.principal)
         return page(self.design.template(), session, **context)

@@ -6,7 +6,8 @@ screen (the type's settings, its sections and the one field open in the
 editor), applies the button pressed (add, move, remove a field...), and
 renders the designer again. Nothing is stored until the admin publishes, and
 publishing is ``metadata.types.publish_type``: the same checks, versioning
-and audit as ``PUT /api/v1/types/{key}``.
+and audit as ``PUT /api/v1/types/{key}``. With change control on, the button
+saves the draft into a change request instead (``web.admin.designer``).
 """
 
 from __future__ import annotations
@@ -408,6 +409,7 @@ def _field_count(body: dict[str, Any]) -> dict[str, int]:
 
 TYPES = Designer(
     name="type",
+    kind=KIND,
     what=WHAT,
     new_draft=new_draft,
     published=lambda conn, key: copy.deepcopy(type_model(conn, key).definition),

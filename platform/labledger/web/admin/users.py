@@ -4,7 +4,8 @@ Users are never deleted, only deactivated; a password an admin sets (on
 creation or reset) is generated, shown once on the page that set it and must
 be changed by its user before they can sign. Each action is a small form that
 posts to the page itself, so the address stays the page's and the result
-shows at the top.
+shows at the top. Roles are configuration: with change control on, saving one
+puts it into a change request (``web.admin.proposing``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 from litestar import Controller, get, post
 from litestar.response import Template
 
+from labledger.bundles.resolve import ROLE_KIND
+from labledger.changes.service import ProposedItem
+from labledger.changes.store import ChangeRequest
 from labledger.db.engine import Database
 from labledger.errors import Conflict, FieldError, ValidationFailed
 from labledger.identity.principal import CONFIGURE, MANAGE_USERS, SYSTEM_PERMISSIONS, Principal
@@ -30,6 +34,13 @@ from labledger.identity.users import (
 )
 from labledger.settings import Settings
 from labledger.web.admin.common import Form, FormBody, Problems, form_page, require_permission
+from labledger.web.admin.proposing import (
+    ChangeTarget,
+    change_control_view,
+    control_on,
+    save_to_change,
+    saved_message,
+)
 
 USERS = "Managing users"
 ROLES = "Defining roles"
@@ -134,30 +145,52 @@ class UsersPagesController(Controller):
 
     @post("/roles", sync_to_thread=True, status_code=200)
     def save(self, data: FormBody, session: WebSession, db: Database) -> Template:
-        """Create a role, or change one (its key stays)."""
+        """Create a role, or change one (its key stays); with change control on, save it
+        into a change request instead."""
         require_permission(session.principal, CONFIGURE, ROLES)
         form = Form(data)
+        key = form.text("key")
         definition = {
-            "key": form.text("key"),
+            "key": key,
             "label": form.text("label"),
             "description": form.text("description"),
             "permissions": form.values("permissions"),
         }
+        target = ChangeTarget.of(form)
+        saved = None
         try:
-            with db.write() as conn:
-                changed = save_role(conn, session.principal, definition)
+            if control_on(db):
+                item = ProposedItem(ROLE_KIND, key, definition)
+                saved = save_to_change(db, session.principal, target, item)
+                message = saved_message(saved)
+            else:
+                with db.write() as conn:
+                    changed = save_role(conn, session.principal, definition)
+                message = f"Role {key} was saved." if changed else "Nothing changed."
         except ValidationFailed as exc:
             return self._roles_page(
-                session, db, status_code=422, problems=Problems(exc.errors), values=definition
+                session,
+                db,
+                status_code=422,
+                problems=Problems(exc.errors),
+                values=definition,
+                target=target,
             )
-        message = f"Role {definition['key']} was saved." if changed else "Nothing changed."
-        return self._roles_page(session, db, message=message)
+        return self._roles_page(session, db, message=message, saved=saved)
 
     def _roles_page(
-        self, session: WebSession, db: Database, *, status_code: int = 200, **context: Any
+        self,
+        session: WebSession,
+        db: Database,
+        *,
+        status_code: int = 200,
+        target: ChangeTarget | None = None,
+        saved: ChangeRequest | None = None,
+        **context: Any,
     ) -> Template:
         with db.read() as conn:
             roles = list_roles(conn)
+            change_control = change_control_view(conn, session.principal, target, saved)
         return form_page(
             "admin/roles.html",
             session,
@@ -166,4 +199,5 @@ class UsersPagesController(Controller):
             values={},
             roles=roles,
             permissions=SYSTEM_PERMISSIONS,
+            change_control=change_control,
         )

@@ -4,7 +4,8 @@ Like the type designer, the draft travels with the page as hidden JSON and
 is rebuilt on each request from that JSON plus what is on screen: the states
 table and the one transition open in the editor. Publishing is
 ``workflows.definitions.publish_workflow``, the same as
-``PUT /api/v1/workflows/{key}``.
+``PUT /api/v1/workflows/{key}``; with change control on, the draft is saved
+into a change request instead (``web.admin.designer``).
 """
 
 from __future__ import annotations
@@ -286,6 +287,7 @@ def _published(conn: Connection, key: str) -> dict[str, Any]:
 
 WORKFLOWS = Designer(
     name="workflow",
+    kind=WORKFLOW_KIND,
     what=WHAT,
     new_draft=new_draft,
     published=_published,

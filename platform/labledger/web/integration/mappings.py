@@ -6,7 +6,9 @@ lists every problem by its JSON path; "Publish" hands the document to
 ``publish_mapping``, which validates it again, stores it as a new immutable
 version and audits it. A new mapping starts from a template built from its
 target type's fields. Reading a mapping follows the service (configurers,
-or whoever may read its target type); editing needs ``configure``.
+or whoever may read its target type); editing needs ``configure``. With change
+control on, "Publish" saves the checked document into a change request
+(``web.admin.proposing``) instead.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from sqlalchemy import Connection
 
 from labledger.bundles.format import load_json
 from labledger.canonical import content_hash
+from labledger.changes.service import ProposedItem
+from labledger.changes.store import ChangeRequest
 from labledger.db.engine import Database
 from labledger.errors import NotFound, ValidationFailed
 from labledger.identity.principal import CONFIGURE
@@ -51,6 +55,13 @@ from labledger.web.admin.common import (
     form_page,
     fresh_key,
     require_permission,
+)
+from labledger.web.admin.proposing import (
+    ChangeTarget,
+    change_control_view,
+    control_on,
+    save_to_change,
+    saved_message,
 )
 from labledger.web.integration.common import pretty_json
 from labledger.web.pages import page
@@ -126,6 +137,21 @@ def _history(conn: Connection, session: WebSession, key: str) -> list[dict[str, 
     ]
 
 
+def _propose(
+    db: Database, session: WebSession, target: ChangeTarget, definition: Any
+) -> tuple[Problems, ChangeRequest | None]:
+    """Save a mapping into a change request, once it passes the mapping's own checks."""
+    with db.read() as conn:
+        problems = Problems(mapping_errors(conn, definition))
+    if problems:
+        return problems, None
+    item = ProposedItem(MAPPING_KIND, definition["key"], definition)
+    try:
+        return Problems.none(), save_to_change(db, session.principal, target, item)
+    except ValidationFailed as exc:
+        return Problems(exc.errors), None
+
+
 class MappingPagesController(Controller):
     path = "/mappings"
     include_in_schema = False
@@ -191,11 +217,24 @@ class MappingPagesController(Controller):
     def _submit(
         self, session: WebSession, db: Database, form: Form, original: str
     ) -> Response[Any]:
-        """Check the text, or publish it; a published change goes to the mapping's page."""
+        """Check the text, or publish it (a published change goes to the mapping's page);
+        with change control on, Publish saves it into a change request instead."""
         text = form.raw("definition")
         definition, problems = parse_definition(text)
         message = None
-        if form.text("op") == "publish" and not problems:
+        target = ChangeTarget.of(form)
+        saved = None
+        if problems:
+            pass
+        elif form.text("op") != "publish":
+            with db.read() as conn:
+                problems = Problems(mapping_errors(conn, definition))
+                if not problems:
+                    message = _outcome(conn, definition)
+        elif control_on(db):
+            problems, saved = _propose(db, session, target, definition)
+            message = saved_message(saved) if saved else None
+        else:
             try:
                 with db.write() as conn:
                     published = publish_mapping(conn, session.principal, definition)
@@ -208,11 +247,6 @@ class MappingPagesController(Controller):
                         status_code=303,
                     )
                 message = f"Nothing changed: version {published.version} is current."
-        elif not problems:
-            with db.read() as conn:
-                problems = Problems(mapping_errors(conn, definition))
-                if not problems:
-                    message = _outcome(conn, definition)
         return self._editor(
             session,
             db,
@@ -221,6 +255,8 @@ class MappingPagesController(Controller):
             status_code=422 if problems else 200,
             problems=problems,
             message=message,
+            target=target,
+            saved=saved,
         )
 
     def _editor(
@@ -231,13 +267,16 @@ class MappingPagesController(Controller):
         original: str,
         *,
         status_code: int = 200,
+        target: ChangeTarget | None = None,
+        saved: ChangeRequest | None = None,
         **context: Any,
     ) -> Template:
         definition, _ = parse_definition(text)
         with db.read() as conn:
             types = list_types(conn, session.principal)
             history = _history(conn, session, original) if original else []
-            target, fields = _target_fields(conn, definition)
+            target_label, fields = _target_fields(conn, definition)
+            change_control = change_control_view(conn, session.principal, target, saved)
         return form_page(
             "integration/mapping_editor.html",
             session,
@@ -249,7 +288,8 @@ class MappingPagesController(Controller):
             types=types,
             history=history,
             target=definition.get("target") if isinstance(definition, dict) else None,
-            target_label=target,
+            target_label=target_label,
             fields=fields,
             unmappable=UNMAPPABLE,
+            change_control=change_control,
         )

@@ -1,0 +1,133 @@
+"""What the page of one change request shows, and which of its steps the reader is offered.
+
+The review in words and the impact on stored records are the service's
+(``changes.review``); this module adds what only a page needs: for an item
+whose active definition moved since it was proposed, both what the request
+changes and what changed meanwhile, each against the version it was proposed
+against; the impact, or why it cannot be worked out; and the buttons to draw
+for the reader's role and the request's status. The service still decides
+every step: a button shown here is no permission.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from labledger.changes.activation import StaleItem, active_definition
+from labledger.changes.impact import TypeImpact
+from labledger.changes.readable import Statement, describe_change
+from labledger.changes.review import Review, impact, review
+from labledger.changes.store import OPEN_STATUSES, ChangeRequest, Status, load
+from labledger.errors import ServiceError
+from labledger.identity.principal import APPROVE_CONFIGURATION, CONFIGURE, Principal
+from labledger.metadata import versions
+
+
+@dataclass(frozen=True)
+class StaleView:
+    """An item whose active definition changed after it was proposed."""
+
+    stale: StaleItem
+    #: What the request changes, against the version it was proposed against.
+    proposed: tuple[Statement, ...]
+    #: What changed in the active definition since then.
+    meanwhile: tuple[Statement, ...]
+    #: False for a role: roles keep no versions, so the base cannot be shown.
+    base_known: bool
+
+
+@dataclass(frozen=True)
+class ImpactView:
+    """The request's impact on stored records, or why it could not be worked out."""
+
+    types: tuple[TypeImpact, ...] = ()
+    problem: ServiceError | None = None
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The steps the reader is offered now."""
+
+    #: The author: change the title and reason, remove items, rebase.
+    edit: bool
+    withdraw: bool
+    approve: bool
+    reject: bool
+    activate: bool
+    #: The reader may approve configuration but proposed this request.
+    own_request: bool
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    review: Review
+    stale: tuple[StaleView, ...]
+    impact: ImpactView
+    steps: Steps
+
+    @property
+    def change(self) -> ChangeRequest:
+        return self.review.change
+
+
+def change_page(conn: Connection, reader: Principal, change_id: int) -> ChangePage:
+    """Everything the page of change request ``change_id`` shows to ``reader``."""
+    found = review(conn, load(conn, change_id))
+    change = found.change
+    return ChangePage(
+        review=found,
+        stale=tuple(_stale_view(conn, change, s) for s in found.stale),
+        impact=_impact(conn, change),
+        steps=_steps(reader, change),
+    )
+
+
+def _stale_view(conn: Connection, change: ChangeRequest, stale: StaleItem) -> StaleView:
+    item = change.item(stale.kind, stale.key)
+    assert item is not None, "a stale item is one of the request's"
+    if item.base_version is None and item.base_hash is not None:
+        return StaleView(stale, (), (), base_known=False)
+    base = (
+        None
+        if item.base_version is None
+        else versions.body_at(conn, item.kind, item.key, item.base_version)
+    )
+    active = active_definition(conn, item.kind, item.key).body
+    return StaleView(
+        stale,
+        proposed=tuple(describe_change(item.kind, base, item.body)),
+        meanwhile=tuple(describe_change(item.kind, base, active)),
+        base_known=True,
+    )
+
+
+def _impact(conn: Connection, change: ChangeRequest) -> ImpactView:
+    """The impact of an open request (an active or withdrawn one changes nothing now)."""
+    if change.status not in OPEN_STATUSES:
+        return ImpactView()
+    try:
+        return ImpactView(types=tuple(impact(conn, change)))
+    except ServiceError as exc:  # a proposed definition that does not decode
+        return ImpactView(problem=exc)
+
+
+def _steps(reader: Principal, change: ChangeRequest) -> Steps:
+    status = change.status
+    author = change.created_by == reader.username
+    configures = reader.has_permission(CONFIGURE)
+    approves = reader.has_permission(APPROVE_CONFIGURATION)
+    signed = any(a.signer == reader.username for a in change.valid_approvals)
+    return Steps(
+        edit=author and configures and status in (Status.DRAFT, Status.APPROVED),
+        withdraw=author and configures and status in OPEN_STATUSES,
+        approve=approves
+        and not author
+        and not signed
+        and status == Status.DRAFT
+        and bool(change.items),
+        reject=approves and status in OPEN_STATUSES,
+        activate=configures and status in (Status.APPROVED, Status.SCHEDULED),
+        own_request=approves and author and status == Status.DRAFT,
+    )

@@ -1,0 +1,276 @@
+"""Change requests in the browser: the list, one request's review, and each step of the procedure.
+
+The pages drive ``changes.service`` exactly as ``/api/v1/change-requests``
+does: the author opens a request, edits its title and reason, takes items
+out, rebases it or withdraws it; a reviewer rejects it with a reason (the
+approval by signature has its dialog, ``web.admin.change_approval``); a
+configurer activates an approved request now or at a chosen time. A step that
+succeeds goes back to the request's page with a note of what was done; a
+refused one shows the request again with the refusal, never an error page
+for a rule of the procedure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Response, get, post
+from litestar.response import Redirect, Template
+from sqlalchemy import Connection
+
+from labledger.change_gate import control_setting
+from labledger.changes import service
+from labledger.changes.store import summaries
+from labledger.db.engine import Database
+from labledger.db.types import utc_now
+from labledger.errors import FieldError, ServiceError, ValidationFailed
+from labledger.identity.sessions import WebSession
+from labledger.web.admin.change_view import change_page
+from labledger.web.admin.common import Form, FormBody, Problems, form_page
+from labledger.web.forms import TIME_ZONES
+
+PATH = "/admin/changes"
+#: What the page of a request says after a step, by the ``done`` its address carries.
+DONE = {
+    "proposed": "Change request opened. Put definitions into it from the designers.",
+    "bundle": "Change request opened: it imports the bundle once approved and activated.",
+    "retitled": "Title and reason saved. Approvals given before no longer count.",
+    "removed": "Item taken out of the request. Approvals given before no longer count.",
+    "rebased": "Rebased on the active definitions: review the differences again.",
+    "withdrawn": "Withdrawn. The request stays on record.",
+    "approved": "Your signature was recorded: Configuration approval.",
+    "rejected": "Rejected: the request is back with its author.",
+    "activated": "Activated: its definitions are in force.",
+    "scheduled": "Scheduled for activation at the time chosen.",
+}
+_ZONES = {value for value, _ in TIME_ZONES}
+
+
+def change_url(change_id: int, done: str | None = None) -> str:
+    return f"{PATH}/{change_id}" + (f"?done={done}" if done else "")
+
+
+def activation_time(form: Form) -> datetime:
+    """The date and time (with its zone) a request is scheduled for: in the future."""
+    try:
+        return _future_time(form.text("at"), form.text("at__tz") or "Z")
+    except ValueError as exc:
+        raise ValidationFailed(
+            "The activation was not scheduled.", [FieldError("at", str(exc))]
+        ) from None
+
+
+def _future_time(text: str, zone: str) -> datetime:
+    if not text:
+        raise ValueError("choose the date and time of activation")
+    if zone not in _ZONES:
+        raise ValueError("choose a time zone from the list")
+    try:
+        when = datetime.fromisoformat(text + zone)
+    except ValueError:
+        raise ValueError("is not a date and time") from None
+    if when <= utc_now():
+        raise ValueError("choose a time in the future, or activate now")
+    return when
+
+
+class ChangeRequestPagesController(Controller):
+    path = PATH
+    include_in_schema = False
+
+    @get("/", sync_to_thread=True)
+    def index(self, session: WebSession, db: Database) -> Template:
+        service.require_reader(session.principal)
+        return self._list(session, db)
+
+    @post("/", sync_to_thread=True, status_code=200)
+    def propose(self, data: FormBody, session: WebSession, db: Database) -> Response[Any]:
+        """Open a draft with a title and a reason; definitions come from the designers."""
+        service.require_reader(session.principal)
+        form = Form(data)
+        title, reason = form.text("title"), form.raw("reason").strip()
+        try:
+            with db.write() as conn:
+                change = service.propose(conn, session.principal, title=title, reason=reason)
+        except ValidationFailed as exc:
+            return self._list(
+                session,
+                db,
+                status_code=exc.status,
+                problems=Problems(exc.errors),
+                values={"title": title, "reason": reason},
+            )
+        return Redirect(change_url(change.id, "proposed"), status_code=303)
+
+    @get("/{change_id:int}", sync_to_thread=True)
+    def read(self, change_id: int, session: WebSession, db: Database, done: str = "") -> Template:
+        service.require_reader(session.principal)
+        return self._request(session, db, change_id, message=DONE.get(done))
+
+    @post("/{change_id:int}/text", sync_to_thread=True, status_code=200)
+    def retitle(
+        self, change_id: int, data: FormBody, session: WebSession, db: Database
+    ) -> Response[Any]:
+        form = Form(data)
+        return self._step(
+            session,
+            db,
+            change_id,
+            form,
+            "text",
+            "retitled",
+            lambda conn: service.retitle(
+                conn,
+                session.principal,
+                change_id,
+                title=form.text("title"),
+                reason=form.raw("reason"),
+            ),
+        )
+
+    @post("/{change_id:int}/remove", sync_to_thread=True, status_code=200)
+    def remove_item(
+        self, change_id: int, data: FormBody, session: WebSession, db: Database
+    ) -> Response[Any]:
+        form = Form(data)
+        return self._step(
+            session,
+            db,
+            change_id,
+            form,
+            "remove",
+            "removed",
+            lambda conn: service.remove_item(
+                conn, session.principal, change_id, form.text("kind"), form.text("key")
+            ),
+        )
+
+    @post("/{change_id:int}/rebase", sync_to_thread=True, status_code=200)
+    def rebase(
+        self, change_id: int, data: FormBody, session: WebSession, db: Database
+    ) -> Response[Any]:
+        return self._step(
+            session,
+            db,
+            change_id,
+            Form(data),
+            "rebase",
+            "rebased",
+            lambda conn: service.rebase(conn, session.principal, change_id),
+        )
+
+    @post("/{change_id:int}/withdraw", sync_to_thread=True, status_code=200)
+    def withdraw(
+        self, change_id: int, data: FormBody, session: WebSession, db: Database
+    ) -> Response[Any]:
+        form = Form(data)
+        return self._step(
+            session,
+            db,
+            change_id,
+            form,
+            "withdraw",
+            "withdrawn",
+            lambda conn: service.withdraw(conn, session.principal, change_id, form.raw("reason")),
+        )
+
+    @post("/{change_id:int}/reject", sync_to_thread=True, status_code=200)
+    def reject(
+        self, change_id: int, data: FormBody, session: WebSession, db: Database
+    ) -> Response[Any]:
+        form = Form(data)
+        return self._step(
+            session,
+            db,
+            change_id,
+            form,
+            "reject",
+            "rejected",
+            lambda conn: service.reject(conn, session.principal, change_id, form.raw("reason")),
+        )
+
+    @post("/{change_id:int}/activate", sync_to_thread=True, status_code=200)
+    def activate(
+        self, change_id: int, data: FormBody, session: WebSession, db: Database
+    ) -> Response[Any]:
+        """Activate now, or (the Schedule button) at the date and time chosen."""
+        form = Form(data)
+        scheduling = form.text("op") == "schedule"
+
+        def run(conn: Connection) -> object:
+            at = activation_time(form) if scheduling else None
+            return service.activate(conn, session.principal, change_id, at=at)
+
+        done = "scheduled" if scheduling else "activated"
+        return self._step(session, db, change_id, form, "activate", done, run)
+
+    def _step(
+        self,
+        session: WebSession,
+        db: Database,
+        change_id: int,
+        form: Form,
+        name: str,
+        done: str,
+        run: Callable[[Connection], object],
+    ) -> Response[Any]:
+        """Run one step in a write transaction; back to the request's page, saying what
+        was done, or the page again with the refusal beside the form ``name``."""
+        service.require_reader(session.principal)
+        try:
+            with db.write() as conn:
+                run(conn)
+        except ServiceError as exc:
+            return self._request(
+                session,
+                db,
+                change_id,
+                status_code=exc.status,
+                failed=name,
+                refusal=exc,
+                problems=Problems(exc.errors),
+                values={"title": form.text("title"), "reason": form.raw("reason")},
+            )
+        return Redirect(change_url(change_id, done), status_code=303)
+
+    def _request(
+        self,
+        session: WebSession,
+        db: Database,
+        change_id: int,
+        *,
+        status_code: int = 200,
+        **context: Any,
+    ) -> Template:
+        with db.read() as conn:
+            shown = change_page(conn, session.principal, change_id)
+        return form_page(
+            "admin/change.html",
+            session,
+            status_code,
+            context,
+            view=shown,
+            change=shown.change,
+            failed=None,
+            refusal=None,
+            values={},
+            zones=TIME_ZONES,
+        )
+
+    def _list(
+        self, session: WebSession, db: Database, *, status_code: int = 200, **context: Any
+    ) -> Template:
+        with db.read() as conn:
+            changes = summaries(conn)
+            setting = control_setting(conn)
+        return form_page(
+            "admin/changes.html",
+            session,
+            status_code,
+            context,
+            changes=changes,
+            setting=setting,
+            values={},
+        )
