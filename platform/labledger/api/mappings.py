@@ -11,6 +11,7 @@ from litestar.params import QueryParameter
 from labledger.api.definitions import DefinitionBody, publish_definition
 from labledger.api.queries import PageLimit
 from labledger.api.rawbody import raw_body
+from labledger.api.reading import read_items
 from labledger.api.schemas.base import Published, VersionedDefinition, shaped
 from labledger.api.schemas.integration import (
     ImportPage,
@@ -43,9 +44,7 @@ class MappingsController(Controller):
 
     @get("/", sync_to_thread=True, summary="Import mappings into types you may read")
     def list(self, db: Database, principal: Principal) -> MappingList:
-        with db.read() as conn:
-            items = list_mappings(conn, principal)
-        return shaped({"items": items}, MappingList)
+        return read_items(db, MappingList, lambda conn: list_mappings(conn, principal))
 
     @get("/{key:str}", sync_to_thread=True, summary="A mapping (current, or ?version=N)")
     def read(
@@ -57,9 +56,7 @@ class MappingsController(Controller):
 
     @get("/{key:str}/versions", sync_to_thread=True, summary="Every version of a mapping")
     def versions(self, key: str, db: Database, principal: Principal) -> MappingHistory:
-        with db.read() as conn:
-            items = mapping_history(conn, principal, key)
-        return shaped({"items": items}, MappingHistory)
+        return read_items(db, MappingHistory, lambda conn: mapping_history(conn, principal, key))
 
     @put("/{key:str}", sync_to_thread=True, summary="Publish a new version of a mapping")
     def publish(

@@ -14,6 +14,7 @@ from litestar.params import QueryParameter
 from litestar.response import Template
 
 from labledger.api.definitions import DefinitionBody, publish_definition
+from labledger.api.reading import read_items
 from labledger.api.schemas.base import Published, VersionedDefinition, shaped
 from labledger.api.schemas.definitions import PrintTemplateList
 from labledger.db.engine import Database
@@ -44,9 +45,9 @@ class PrintingController(Controller):
         principal: Principal,
         type_key: Annotated[str | None, QueryParameter(name="type")] = None,
     ) -> PrintTemplateList:
-        with db.read() as conn:
-            items = list_print_templates(conn, principal, type_key)
-        return shaped({"items": items}, PrintTemplateList)
+        return read_items(
+            db, PrintTemplateList, lambda conn: list_print_templates(conn, principal, type_key)
+        )
 
     @get("/print-templates/{key:str}", sync_to_thread=True, summary="Read a print template")
     def read(self, key: str, db: Database, principal: Principal) -> VersionedDefinition:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import HeaderParameter
 
+from labledger.api.reading import read_items
 from labledger.api.schemas.base import shaped
 from labledger.api.schemas.records import RecordHistory, RecordPage, RecordView, RecordWrite
 from labledger.audit.queries import record_history
@@ -112,6 +113,6 @@ class RecordsController(Controller):
     def audit(
         self, type_key: str, record_id: RowId, db: Database, principal: Principal
     ) -> RecordHistory:
-        with db.read() as conn:
-            events = record_history(conn, principal, type_key, record_id)
-        return shaped({"items": events}, RecordHistory)
+        return read_items(
+            db, RecordHistory, lambda conn: record_history(conn, principal, type_key, record_id)
+        )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from litestar import Controller, get, put
 
 from labledger.api.definitions import DefinitionBody, publish_definition
-from labledger.api.schemas.base import Published, shaped
+from labledger.api.reading import read_items
+from labledger.api.schemas.base import Published
 from labledger.api.schemas.definitions import TypeDetail, TypeList
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
@@ -18,8 +19,7 @@ class TypesController(Controller):
 
     @get("/", sync_to_thread=True, summary="List the object types you may read")
     def list(self, db: Database, principal: Principal) -> TypeList:
-        with db.read() as conn:
-            return shaped({"items": list_types(conn, principal)}, TypeList)
+        return read_items(db, TypeList, lambda conn: list_types(conn, principal))
 
     @get("/{type_key:str}", sync_to_thread=True, summary="Definition and JSON Schema of a type")
     def read(self, type_key: str, db: Database, principal: Principal) -> TypeDetail:

@@ -8,6 +8,7 @@ from litestar import Controller, Response, get, patch, post
 from litestar.params import QueryParameter
 
 from labledger.api.queries import PageLimit
+from labledger.api.reading import read_items
 from labledger.api.schemas.base import shaped
 from labledger.api.schemas.integration import (
     DeliveryPage,
@@ -39,9 +40,7 @@ class WebhooksController(Controller):
 
     @get("/", sync_to_thread=True, summary="Webhook subscriptions with queue and dead counts")
     def list(self, db: Database, principal: Principal) -> SubscriptionList:
-        with db.read() as conn:
-            items = list_subscriptions(conn, principal)
-        return shaped({"items": items}, SubscriptionList)
+        return read_items(db, SubscriptionList, lambda conn: list_subscriptions(conn, principal))
 
     @post("/", sync_to_thread=True, summary="Create a subscription (its secret is shown once)")
     def create(

@@ -8,6 +8,7 @@ from litestar import Controller, get, post, put
 from litestar.params import HeaderParameter
 
 from labledger.api.definitions import DefinitionBody, publish_definition
+from labledger.api.reading import read_items
 from labledger.api.records import parse_if_match
 from labledger.api.schemas.base import Published, VersionedDefinition, shaped
 from labledger.api.schemas.workflows import (
@@ -68,9 +69,11 @@ class TransitionsController(Controller):
     def list(
         self, type_key: str, record_id: RowId, db: Database, principal: Principal
     ) -> TransitionList:
-        with db.read() as conn:
-            items = available_transitions(conn, principal, type_key, record_id)
-        return shaped({"items": items}, TransitionList)
+        return read_items(
+            db,
+            TransitionList,
+            lambda conn: available_transitions(conn, principal, type_key, record_id),
+        )
 
     @post(
         "/transitions/{transition:str}",

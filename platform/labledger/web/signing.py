@@ -20,7 +20,7 @@ from litestar.response import Redirect, Template
 
 from labledger.db.engine import Database
 from labledger.errors import NotFound, ServiceError
-from labledger.identity.sessions import WebSession, mark_signed_in_session
+from labledger.identity.sessions import WebSession
 from labledger.metadata.types import readable_model
 from labledger.params import RowId
 from labledger.records.service import get_record
@@ -28,9 +28,9 @@ from labledger.web.forms import first
 from labledger.web.fragments import fragment, htmx_redirect, is_htmx
 from labledger.web.pages import page
 from labledger.web.records import state_labels
+from labledger.web.signer import browser_signature, signed
 from labledger.workflows.engine import available_transitions, run_transition
 from labledger.workflows.model import workflow_model
-from labledger.workflows.signing import SignatureInput, SigningSession
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -119,10 +119,9 @@ class TransitionPagesController(Controller):
     ) -> Response[Any]:
         context = _dialog_context(db, session, type_key, record_id, key)
         meaning = context["transition"]["signature"]
-        username = first(data, "username").strip().lower()
-        password = first(data, "password")
+        given = browser_signature(data, session)
         version = first(data, "version")
-        context.update(reason=first(data, "reason"), username=username)
+        context.update(reason=first(data, "reason"), username=given.username)
         try:
             run_transition(
                 db,
@@ -132,18 +131,17 @@ class TransitionPagesController(Controller):
                 key,
                 reason=context["reason"],
                 expected_version=int(version) if version.isdigit() else None,
-                signature=SignatureInput(username, password) if meaning else None,
-                signing_session=SigningSession(signed_before=session.signed_in_session),
+                signature=given.credentials if meaning else None,
+                signing_session=given.session,
                 throttled=True,
             )
         except ServiceError as exc:
             context.update(error=exc.detail, errors=exc.errors)
             return _dialog(request, session, context, status_code=exc.status)
-        if meaning and not session.signed_in_session:
-            with db.write() as conn:
-                mark_signed_in_session(conn, session)
-        target = context["base"]
-        return htmx_redirect(target) if is_htmx(request) else Redirect(target, status_code=303)
+        if not meaning:  # no signature given: the session has not signed
+            target = context["base"]
+            return htmx_redirect(target) if is_htmx(request) else Redirect(target, status_code=303)
+        return signed(db, request, session, context["base"])
 
 
 CONTROLLERS = [TransitionPagesController]

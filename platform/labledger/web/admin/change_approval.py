@@ -15,19 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from labledger.changes import service
 from labledger.changes.store import load
 from labledger.db.engine import Database
 from labledger.errors import ServiceError
-from labledger.identity.sessions import WebSession, mark_signed_in_session
+from labledger.identity.sessions import WebSession
 from labledger.web.admin.changes import change_url
 from labledger.web.admin.common import FormBody
 from labledger.web.forms import first
-from labledger.web.fragments import fragment, htmx_redirect, is_htmx
+from labledger.web.fragments import fragment, is_htmx
 from labledger.web.pages import page
-from labledger.workflows.signing import SignatureInput, SigningSession
+from labledger.web.signer import browser_signature, signed
 
 
 def _dialog(
@@ -84,15 +84,15 @@ class ChangeApprovalController(Controller):
         db: Database,
     ) -> Response[Any]:
         content_hash = first(data, "content_hash")
-        username = first(data, "username").strip().lower()
+        given = browser_signature(data, session)
         try:
             service.approve(
                 db,
                 session.principal,
                 change_id,
                 content_hash=content_hash,
-                credentials=SignatureInput(username, first(data, "password")),
-                session=SigningSession(signed_before=session.signed_in_session),
+                credentials=given.credentials,
+                session=given.session,
                 throttled=True,
             )
         except ServiceError as exc:
@@ -104,10 +104,6 @@ class ChangeApprovalController(Controller):
                 content_hash,
                 status_code=exc.status,
                 refusal=exc,
-                username=username,
+                username=given.username,
             )
-        if not session.signed_in_session:
-            with db.write() as conn:
-                mark_signed_in_session(conn, session)
-        target = change_url(change_id, "approved")
-        return htmx_redirect(target) if is_htmx(request) else Redirect(target, status_code=303)
+        return signed(db, request, session, change_url(change_id, "approved"))

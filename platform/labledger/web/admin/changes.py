@@ -25,7 +25,8 @@ from labledger.changes import service
 from labledger.changes.store import summaries
 from labledger.db.engine import Database
 from labledger.db.types import utc_now
-from labledger.errors import FieldError, ServiceError, ValidationFailed
+from labledger.errors import FieldError, NotFound, ServiceError, ValidationFailed
+from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.web.admin.change_view import change_page
 from labledger.web.admin.common import Form, FormBody, Problems, form_page
@@ -76,6 +77,41 @@ def _future_time(text: str, zone: str) -> datetime:
     return when
 
 
+#: A step of the procedure a form on the request's page takes: (what the page then
+#: says was done, the service call with the form's fields).
+Step = Callable[[Connection, Principal, int, Form], object]
+STEPS: dict[str, tuple[str, Step]] = {
+    "text": (
+        "retitled",
+        lambda conn, actor, change_id, form: service.retitle(
+            conn, actor, change_id, title=form.text("title"), reason=form.raw("reason")
+        ),
+    ),
+    "remove": (
+        "removed",
+        lambda conn, actor, change_id, form: service.remove_item(
+            conn, actor, change_id, form.text("kind"), form.text("key")
+        ),
+    ),
+    "rebase": (
+        "rebased",
+        lambda conn, actor, change_id, _form: service.rebase(conn, actor, change_id),
+    ),
+    "withdraw": (
+        "withdrawn",
+        lambda conn, actor, change_id, form: service.withdraw(
+            conn, actor, change_id, form.raw("reason")
+        ),
+    ),
+    "reject": (
+        "rejected",
+        lambda conn, actor, change_id, form: service.reject(
+            conn, actor, change_id, form.raw("reason")
+        ),
+    ),
+}
+
+
 class ChangeRequestPagesController(Controller):
     path = PATH
     include_in_schema = False
@@ -109,86 +145,25 @@ class ChangeRequestPagesController(Controller):
         service.require_reader(session.principal)
         return self._request(session, db, change_id, message=DONE.get(done))
 
-    @post("/{change_id:int}/text", sync_to_thread=True, status_code=200)
-    def retitle(
-        self, change_id: int, data: FormBody, session: WebSession, db: Database
+    @post("/{change_id:int}/{step:str}", sync_to_thread=True, status_code=200)
+    def take_step(
+        self, change_id: int, step: str, data: FormBody, session: WebSession, db: Database
     ) -> Response[Any]:
+        """One of the steps in ``STEPS`` (edit the text, take an item out, rebase,
+        withdraw, reject), named by the form's address."""
+        found = STEPS.get(step)
+        if found is None:
+            raise NotFound(f"There is no step '{step}' of a change request.")
+        done, run = found
         form = Form(data)
         return self._step(
             session,
             db,
             change_id,
             form,
-            "text",
-            "retitled",
-            lambda conn: service.retitle(
-                conn,
-                session.principal,
-                change_id,
-                title=form.text("title"),
-                reason=form.raw("reason"),
-            ),
-        )
-
-    @post("/{change_id:int}/remove", sync_to_thread=True, status_code=200)
-    def remove_item(
-        self, change_id: int, data: FormBody, session: WebSession, db: Database
-    ) -> Response[Any]:
-        form = Form(data)
-        return self._step(
-            session,
-            db,
-            change_id,
-            form,
-            "remove",
-            "removed",
-            lambda conn: service.remove_item(
-                conn, session.principal, change_id, form.text("kind"), form.text("key")
-            ),
-        )
-
-    @post("/{change_id:int}/rebase", sync_to_thread=True, status_code=200)
-    def rebase(
-        self, change_id: int, data: FormBody, session: WebSession, db: Database
-    ) -> Response[Any]:
-        return self._step(
-            session,
-            db,
-            change_id,
-            Form(data),
-            "rebase",
-            "rebased",
-            lambda conn: service.rebase(conn, session.principal, change_id),
-        )
-
-    @post("/{change_id:int}/withdraw", sync_to_thread=True, status_code=200)
-    def withdraw(
-        self, change_id: int, data: FormBody, session: WebSession, db: Database
-    ) -> Response[Any]:
-        form = Form(data)
-        return self._step(
-            session,
-            db,
-            change_id,
-            form,
-            "withdraw",
-            "withdrawn",
-            lambda conn: service.withdraw(conn, session.principal, change_id, form.raw("reason")),
-        )
-
-    @post("/{change_id:int}/reject", sync_to_thread=True, status_code=200)
-    def reject(
-        self, change_id: int, data: FormBody, session: WebSession, db: Database
-    ) -> Response[Any]:
-        form = Form(data)
-        return self._step(
-            session,
-            db,
-            change_id,
-            form,
-            "reject",
-            "rejected",
-            lambda conn: service.reject(conn, session.principal, change_id, form.raw("reason")),
+            step,
+            done,
+            lambda conn: run(conn, session.principal, change_id, form),
         )
 
     @post("/{change_id:int}/activate", sync_to_thread=True, status_code=200)
