@@ -33,8 +33,8 @@ from labledger.web.admin.common import (
     FormBody,
     Problems,
     fresh_key,
+    pages_needing,
     render,
-    require_permission,
     slug,
 )
 from labledger.web.admin.proposing import (
@@ -260,10 +260,18 @@ class Designer:
 
 
 class DesignerController(Controller):
-    """The pages of a designer; a subclass sets ``path`` and ``design`` and adds its list."""
+    """The pages of a designer; a subclass sets ``path`` and ``design`` and adds its list.
+
+    Every page of a designer, its list included, needs 'configure': the subclass's
+    ``session`` dependency refuses anyone else before a handler runs.
+    """
 
     include_in_schema = False
     design: ClassVar[Designer]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.dependencies = pages_needing(CONFIGURE, cls.design.what)
 
     @get("/new", sync_to_thread=True)
     def new(self, session: WebSession, db: Database) -> Template:
@@ -279,7 +287,6 @@ class DesignerController(Controller):
     ) -> Template:
         """A button of the designer: change the draft, or publish it."""
         design = self.design
-        require_permission(session.principal, CONFIGURE, design.what)
         step = _designer_step(data, design, db, session.principal)
         selected = step.selected
         with db.read() as conn:
@@ -305,7 +312,6 @@ class DesignerController(Controller):
         """The parts of the page that follow the draft (the form as it would look, the
         diagram, the problems), redrawn as the admin edits."""
         design = self.design
-        require_permission(session.principal, CONFIGURE, design.what)
         form = Form(data)
         draft = design.merge(form.json("draft"), form)
         original, selected = form.text("original"), form.index("editing")
@@ -326,7 +332,6 @@ class DesignerController(Controller):
         original: str,
     ) -> Template:
         """The designer on a draft: a new one, or a copy of the published ``original``."""
-        require_permission(session.principal, CONFIGURE, self.design.what)
         with db.read() as conn:
             draft = draft_of(conn)
             context = self.design.context(

@@ -22,7 +22,6 @@ from sqlalchemy import Connection
 
 from labledger.db.engine import Database
 from labledger.errors import ValidationFailed
-from labledger.identity.principal import CONFIGURE
 from labledger.identity.roles import list_roles
 from labledger.identity.sessions import WebSession
 from labledger.metadata import versions
@@ -43,7 +42,6 @@ from labledger.web.admin.common import (
     parse_list,
     parse_number,
     put,
-    require_permission,
 )
 from labledger.web.admin.designer import (
     Designer,
@@ -428,7 +426,6 @@ class TypeDesignerController(DesignerController):
 
     @get("/", sync_to_thread=True)
     def index(self, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         with db.read() as conn:
             types = list_types(conn, session.principal)
             for item in types:

@@ -19,7 +19,6 @@ from sqlalchemy import Connection
 
 from labledger.db.engine import Database
 from labledger.errors import NotFound
-from labledger.identity.principal import CONFIGURE
 from labledger.identity.roles import existing_role_keys, list_roles
 from labledger.identity.sessions import WebSession
 from labledger.metadata import versions
@@ -32,7 +31,6 @@ from labledger.web.admin.common import (
     fresh_key,
     parse_list,
     put,
-    require_permission,
 )
 from labledger.web.admin.designer import (
     Designer,
@@ -306,7 +304,6 @@ class WorkflowDesignerController(DesignerController):
 
     @get("/", sync_to_thread=True)
     def index(self, session: WebSession, db: Database) -> Template:
-        require_permission(session.principal, CONFIGURE, WHAT)
         with db.read() as conn:
             types = list_types(conn, session.principal)
             items = []
