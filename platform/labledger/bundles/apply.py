@@ -92,6 +92,12 @@ class RawOptions(TypedDict, total=False):
     migrate: bool
 
 
+class ImportOptions(RawOptions, total=False):
+    """How to import a bundle, a dry run included: see ``import_bundle``."""
+
+    dry_run: bool
+
+
 def apply_bundle(
     db: Database, actor: Principal, raw: bytes, **options: Unpack[RawOptions]
 ) -> ImportReport:
@@ -105,26 +111,21 @@ def import_raw(
     raw: bytes,
     *,
     max_bytes: int,
-    dry_run: bool = False,
-    force: bool = False,
-    migrate: bool = False,
+    **options: Unpack[ImportOptions],
 ) -> ImportReport:
     """Check the caller's permissions, parse ``raw`` (at most ``max_bytes``) and import
     it in ``transaction()``."""
-    require_configure(actor, migrate=migrate)
+    require_configure(actor, migrate=options.get("migrate", False))
     bundle = parse_bundle(raw, max_bytes=max_bytes)
     with transaction() as conn:
-        return import_bundle(conn, actor, bundle, force=force, migrate=migrate, dry_run=dry_run)
+        return import_bundle(conn, actor, bundle, **options)
 
 
 def import_bundle(
     conn: Connection,
     actor: Principal,
     bundle: Bundle,
-    *,
-    force: bool = False,
-    migrate: bool = False,
-    dry_run: bool = False,
+    **options: Unpack[ImportOptions],
 ) -> ImportReport:
     """Import ``bundle`` in the caller's transaction and report item by item.
 
@@ -134,9 +135,12 @@ def import_bundle(
     With ``migrate`` the bundle's records keep their state and system-set
     fields (see ``labledger.bundles.migration``).
     """
-    require_configure(actor, migrate=migrate)
-    report = _run(conn, actor, bundle, _Mode(force, migrate, dry_run))
-    if report.conflicts and not (force or dry_run):
+    mode = _Mode(
+        options.get("force", False), options.get("migrate", False), options.get("dry_run", False)
+    )
+    require_configure(actor, migrate=mode.migrate)
+    report = _run(conn, actor, bundle, mode)
+    if report.conflicts and not (mode.force or mode.dry_run):
         raise ImportConflict(report)
     return report
 
