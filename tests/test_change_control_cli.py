@@ -110,3 +110,12 @@ def test_change_control_is_switched_with_a_reason_by_a_person(db, lab, capsys, m
     assert "not for validated use" in capsys.readouterr().out
     assert _run(db, "changes", "list") == 0
     assert capsys.readouterr().out.startswith("Change control is off")
+
+
+def test_a_rollback_is_proposed_from_the_command_line(db, lab, capsys, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, lab["author"].token)
+    code = _run(db, "changes", "revert", "workflow", "sample_lifecycle", "1", "--reason", "undo")
+    assert code == 0
+    assert "Roll back workflow 'sample_lifecycle' to version 1" in capsys.readouterr().out
+    assert _run(db, "changes", "revert", "workflow", "sample_lifecycle", "9", "--reason", "x")
+    assert "has no version 9" in capsys.readouterr().err

@@ -289,3 +289,35 @@ def test_a_request_that_does_not_exist_is_a_not_found_page(client, lab):
     as_user(client, lab.qa)
     response = client.get("/admin/changes/999")
     assert response.status_code == 404 and "There is no change request CR-999." in response.text
+
+
+def test_an_approved_request_downloads_as_a_bundle_for_another_installation(client, db, lab):
+    change_id = proposed(db, lab.author, ("object_type", "lot", with_new_field()))
+    as_user(client, lab.author)
+    draft = client.get(f"/admin/changes/{change_id}").text
+    assert 'id="export-bundle"' not in draft
+    assert client.get(f"/admin/changes/{change_id}/bundle").status_code == 409
+    as_user(client, lab.qa)
+    assert approve(client, change_id, TEST_PASSWORD, username="quentin").status_code == 303
+    as_user(client, lab.author)
+    assert 'id="export-bundle"' in client.get(f"/admin/changes/{change_id}").text
+    bundle = client.get(f"/admin/changes/{change_id}/bundle")
+    assert bundle.status_code == 200
+    assert bundle.json()["change_request"]["number"] == change_id
+    assert [t["key"] for t in bundle.json()["types"]] == ["lot"]
+
+
+def test_a_rollback_is_proposed_from_the_list(client, db, lab):
+    as_user(client, lab.author)
+    token = csrf_token(client, "/admin/changes")
+    form = {"_csrf_token": token, "kind": "object_type", "key": "lot", "reason": "undo"}
+    missing = client.post("/admin/changes/revert", data={**form, "version": "99"})
+    assert missing.status_code == 422 and "has no version 99" in missing.text
+    before = change_count(db)
+    rolled = client.post(
+        "/admin/changes/revert", data={**form, "version": "1"}, follow_redirects=False
+    )
+    assert rolled.status_code == 303
+    assert change_count(db) == before + 1
+    page = client.get(rolled.headers["location"]).text
+    assert "Roll back object type &#39;lot&#39; to version 1" in page

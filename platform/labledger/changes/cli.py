@@ -66,6 +66,16 @@ def add_change_commands(commands: Any) -> None:
     _acting(propose)
     propose.set_defaults(handler=cmd_propose)
 
+    revert = changes.add_parser(
+        "revert", help="propose bringing back an earlier version of a definition (a rollback)"
+    )
+    revert.add_argument("kind", choices=ITEM_KINDS)
+    revert.add_argument("key")
+    revert.add_argument("version", type=int)
+    revert.add_argument("--reason", required=True)
+    _acting(revert)
+    revert.set_defaults(handler=cmd_revert)
+
     approve = changes.add_parser("approve", help="approve by electronic signature")
     approve.add_argument("number", type=int)
     approve.add_argument("--user", required=True, help="the approver, who signs")
@@ -224,6 +234,16 @@ def cmd_propose(args: argparse.Namespace) -> int:
         with db.write() as conn:
             change = service.propose(
                 conn, actor, title=args.title, reason=args.reason, items=items, bundles=bundles
+            )
+    return _done(change, "proposed")
+
+
+def cmd_revert(args: argparse.Namespace) -> int:
+    with command_database(args) as db:
+        actor = acting_user(db, args.user)
+        with db.write() as conn:
+            change = service.propose_revert(
+                conn, actor, kind=args.kind, key=args.key, version=args.version, reason=args.reason
             )
     return _done(change, "proposed")
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from labledger.changes.activation import StaleItem, active_definition
 from labledger.changes.impact import TypeImpact
+from labledger.changes.promotion import PROMOTABLE
 from labledger.changes.readable import Statement, describe_change
 from labledger.changes.review import Review, impact, review
 from labledger.changes.store import OPEN_STATUSES, ChangeRequest, Status, load
@@ -56,6 +57,8 @@ class Steps:
     approve: bool
     reject: bool
     activate: bool
+    #: Download the approved request as a bundle for another installation.
+    export: bool
     #: The reader may approve configuration but proposed this request.
     own_request: bool
 
@@ -129,5 +132,6 @@ def _steps(reader: Principal, change: ChangeRequest) -> Steps:
         and bool(change.items),
         reject=approves and status in OPEN_STATUSES,
         activate=configures and status in (Status.APPROVED, Status.SCHEDULED),
+        export=configures and status in PROMOTABLE,
         own_request=approves and author and status == Status.DRAFT,
     )

@@ -22,6 +22,8 @@ from sqlalchemy import Connection
 
 from labledger.change_gate import control_setting
 from labledger.changes import service
+from labledger.changes.activation import CHANGE_KINDS, KIND_NOUN
+from labledger.changes.promotion import export_change
 from labledger.changes.store import summaries
 from labledger.db.engine import Database
 from labledger.db.types import utc_now
@@ -30,6 +32,7 @@ from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.web.admin.change_view import change_page
 from labledger.web.admin.common import Form, FormBody, Problems, form_page
+from labledger.web.downloads import bundle_download
 from labledger.web.forms import TIME_ZONES
 
 PATH = "/admin/changes"
@@ -140,6 +143,40 @@ class ChangeRequestPagesController(Controller):
             )
         return Redirect(change_url(change.id, "proposed"), status_code=303)
 
+    @post("/revert", sync_to_thread=True, status_code=200)
+    def revert(self, data: FormBody, session: WebSession, db: Database) -> Response[Any]:
+        """Propose bringing back an earlier version of a definition (a rollback)."""
+        service.require_reader(session.principal)
+        form = Form(data)
+        version = form.text("version")
+        try:
+            with db.write() as conn:
+                change = service.propose_revert(
+                    conn,
+                    session.principal,
+                    kind=form.text("kind"),
+                    key=form.text("key"),
+                    version=int(version) if version.isdigit() else 0,
+                    reason=form.raw("reason"),
+                )
+        except ServiceError as exc:
+            return self._list(
+                session,
+                db,
+                status_code=exc.status,
+                revert_problems=Problems(exc.errors),
+                revert_refusal=exc,
+                revert_values={name: form.text(name) for name in ("kind", "key", "version")}
+                | {"reason": form.raw("reason")},
+            )
+        return Redirect(change_url(change.id, "proposed"), status_code=303)
+
+    @get("/{change_id:int}/bundle", sync_to_thread=True)
+    def export(self, change_id: int, session: WebSession, db: Database) -> Response[bytes]:
+        """The approved request as a bundle for another installation."""
+        with db.write() as conn:  # the installation's identity is made on first use
+            return bundle_download(export_change(conn, session.principal, change_id))
+
     @get("/{change_id:int}", sync_to_thread=True)
     def read(self, change_id: int, session: WebSession, db: Database, done: str = "") -> Template:
         service.require_reader(session.principal)
@@ -248,4 +285,8 @@ class ChangeRequestPagesController(Controller):
             changes=changes,
             setting=setting,
             values={},
+            revert_problems=Problems.none(),
+            revert_refusal=None,
+            revert_values={},
+            kinds={kind: KIND_NOUN[kind] for kind in CHANGE_KINDS},
         )
