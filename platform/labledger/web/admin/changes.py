@@ -24,7 +24,7 @@ from labledger.change_gate import control_setting
 from labledger.changes import service
 from labledger.changes.activation import CHANGE_KINDS, KIND_NOUN
 from labledger.changes.promotion import export_change
-from labledger.changes.store import summaries
+from labledger.changes.store import ChangeRequest, summaries
 from labledger.db.engine import Database
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, NotFound, ServiceError, ValidationFailed
@@ -130,18 +130,15 @@ class ChangeRequestPagesController(Controller):
         service.require_reader(session.principal)
         form = Form(data)
         title, reason = form.text("title"), form.raw("reason").strip()
-        try:
-            with db.write() as conn:
-                change = service.propose(conn, session.principal, title=title, reason=reason)
-        except ValidationFailed as exc:
-            return self._list(
-                session,
-                db,
-                status_code=exc.status,
-                problems=Problems(exc.errors),
-                values={"title": title, "reason": reason},
-            )
-        return Redirect(change_url(change.id, "proposed"), status_code=303)
+        return self._opened(
+            session,
+            db,
+            lambda conn: service.propose(conn, session.principal, title=title, reason=reason),
+            lambda exc: {
+                "problems": Problems(exc.errors),
+                "values": {"title": title, "reason": reason},
+            },
+        )
 
     @post("/revert", sync_to_thread=True, status_code=200)
     def revert(self, data: FormBody, session: WebSession, db: Database) -> Response[Any]:
@@ -149,26 +146,38 @@ class ChangeRequestPagesController(Controller):
         service.require_reader(session.principal)
         form = Form(data)
         version = form.text("version")
+        return self._opened(
+            session,
+            db,
+            lambda conn: service.propose_revert(
+                conn,
+                session.principal,
+                kind=form.text("kind"),
+                key=form.text("key"),
+                version=int(version) if version.isdigit() else 0,
+                reason=form.raw("reason"),
+            ),
+            lambda exc: {
+                "revert_problems": Problems(exc.errors),
+                "revert_refusal": exc,
+                "revert_values": {name: form.text(name) for name in ("kind", "key", "version")}
+                | {"reason": form.raw("reason")},
+            },
+        )
+
+    def _opened(
+        self,
+        session: WebSession,
+        db: Database,
+        open_request: Callable[[Connection], ChangeRequest],
+        shown_if_refused: Callable[[ServiceError], dict[str, Any]],
+    ) -> Response[Any]:
+        """Open a change request and go to its page; refused, the list again, saying why."""
         try:
             with db.write() as conn:
-                change = service.propose_revert(
-                    conn,
-                    session.principal,
-                    kind=form.text("kind"),
-                    key=form.text("key"),
-                    version=int(version) if version.isdigit() else 0,
-                    reason=form.raw("reason"),
-                )
+                change = open_request(conn)
         except ServiceError as exc:
-            return self._list(
-                session,
-                db,
-                status_code=exc.status,
-                revert_problems=Problems(exc.errors),
-                revert_refusal=exc,
-                revert_values={name: form.text(name) for name in ("kind", "key", "version")}
-                | {"reason": form.raw("reason")},
-            )
+            return self._list(session, db, status_code=exc.status, **shown_if_refused(exc))
         return Redirect(change_url(change.id, "proposed"), status_code=303)
 
     @get("/{change_id:int}/bundle", sync_to_thread=True)
