@@ -22,6 +22,7 @@ from labledger.changes.store import load
 from labledger.db.engine import Database
 from labledger.errors import ServiceError
 from labledger.identity.sessions import WebSession
+from labledger.params import RowId
 from labledger.web.admin.changes import change_url
 from labledger.web.admin.common import FormBody
 from labledger.web.forms import first
@@ -65,7 +66,7 @@ class ChangeApprovalController(Controller):
     @get("/", sync_to_thread=True)
     def dialog(
         self,
-        change_id: int,
+        change_id: RowId,
         request: Request[Any, Any, Any],
         session: WebSession,
         db: Database,
@@ -77,7 +78,7 @@ class ChangeApprovalController(Controller):
     @post("/", sync_to_thread=True, status_code=200)
     def sign(
         self,
-        change_id: int,
+        change_id: RowId,
         data: FormBody,
         request: Request[Any, Any, Any],
         session: WebSession,

@@ -30,6 +30,7 @@ from labledger.db.types import utc_now
 from labledger.errors import FieldError, NotFound, ServiceError, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
+from labledger.params import RowId
 from labledger.web.admin.change_view import change_page
 from labledger.web.admin.common import Form, FormBody, Problems, form_page
 from labledger.web.downloads import bundle_download
@@ -181,19 +182,19 @@ class ChangeRequestPagesController(Controller):
         return Redirect(change_url(change.id, "proposed"), status_code=303)
 
     @get("/{change_id:int}/bundle", sync_to_thread=True)
-    def export(self, change_id: int, session: WebSession, db: Database) -> Response[bytes]:
+    def export(self, change_id: RowId, session: WebSession, db: Database) -> Response[bytes]:
         """The approved request as a bundle for another installation."""
         with db.write() as conn:  # the installation's identity is made on first use
             return bundle_download(export_change(conn, session.principal, change_id))
 
     @get("/{change_id:int}", sync_to_thread=True)
-    def read(self, change_id: int, session: WebSession, db: Database, done: str = "") -> Template:
+    def read(self, change_id: RowId, session: WebSession, db: Database, done: str = "") -> Template:
         service.require_reader(session.principal)
         return self._request(session, db, change_id, message=DONE.get(done))
 
     @post("/{change_id:int}/{step:str}", sync_to_thread=True, status_code=200)
     def take_step(
-        self, change_id: int, step: str, data: FormBody, session: WebSession, db: Database
+        self, change_id: RowId, step: str, data: FormBody, session: WebSession, db: Database
     ) -> Response[Any]:
         """One of the steps in ``STEPS`` (edit the text, take an item out, rebase,
         withdraw, reject), named by the form's address."""
@@ -214,7 +215,7 @@ class ChangeRequestPagesController(Controller):
 
     @post("/{change_id:int}/activate", sync_to_thread=True, status_code=200)
     def activate(
-        self, change_id: int, data: FormBody, session: WebSession, db: Database
+        self, change_id: RowId, data: FormBody, session: WebSession, db: Database
     ) -> Response[Any]:
         """Activate now, or (the Schedule button) at the date and time chosen."""
         form = Form(data)
