@@ -35,27 +35,42 @@ from tests.conftest import TEST_PASSWORD, Person
 from tests.test_bundles_export import fresh_database
 from tests.test_integration_support import allow_webhooks
 from tests.test_seed_lims import load_lims
+from tests.web.record_fixtures import make_lab
 
 API = "/api/v1/change-requests"
+#: The shipped LIMS sample workflow, whose signed Release the scenario weakens.
+LIMS_FLOW = "sample_lifecycle"
 
 
-@pytest.fixture
-def lab(db: Database, tmp_path: Path, make_person: Any) -> dict[str, Person]:
-    """The LIMS configuration with change control on, an author and two QA approvers."""
-    load_lims(db, tmp_path, demo=False)
+def _people(db: Database, make_person: Any, **others: Person) -> dict[str, Person]:
+    """An author, two QA approvers and ``others``; then change control goes on."""
     people = {
         "author": make_person("alice", "cc_admin", permissions=("configure",)),
         "qa": make_person("quentin", "cc_qa", permissions=(APPROVE_CONFIGURATION,)),
         "qa2": make_person("querida", "cc_qa", permissions=(APPROVE_CONFIGURATION,)),
-        "tech": make_person("tess", "lab_technician"),
-        "manager": make_person("mark", "lab_manager", permissions=("read_audit",)),
+        **others,
     }
     with db.write() as conn:
         set_control(conn, SYSTEM, enabled=True, reason="validated use")
     return people
 
 
-def _workflow(client: Any, person: Person, key: str = "sample_lifecycle") -> dict[str, Any]:
+@pytest.fixture
+def lab(db: Database, make_person: Any) -> dict[str, Person]:
+    """The lot lab (a type whose approval is signed) under change control; ``tech`` is
+    its analyst, who takes no part in change control."""
+    lot_lab = make_lab(db, make_person)
+    return _people(db, make_person, tech=lot_lab.analyst)
+
+
+@pytest.fixture
+def lims_lab(db: Database, tmp_path: Path, make_person: Any) -> dict[str, Person]:
+    """The shipped LIMS configuration under change control: its sample workflow's Release."""
+    load_lims(db, tmp_path, demo=False)
+    return _people(db, make_person)
+
+
+def _workflow(client: Any, person: Person, key: str = "lot_flow") -> dict[str, Any]:
     response = client.get(f"/api/v1/workflows/{key}", headers=person.headers)
     assert response.status_code == 200, response.text
     definition: dict[str, Any] = response.json()["definition"]
@@ -63,10 +78,12 @@ def _workflow(client: Any, person: Person, key: str = "sample_lifecycle") -> dic
 
 
 def _without_release_signature(definition: dict[str, Any]) -> dict[str, Any]:
+    """The workflow whose signed release (LIMS *Release*, the lot's *Approve*) needs no
+    signature any more, and is open to the role of its first step too."""
     weakened = copy.deepcopy(definition)
-    release = next(t for t in weakened["transitions"] if t["key"] == "release")
+    release = next(t for t in weakened["transitions"] if t["key"] in ("release", "approve"))
     del release["signature"]
-    release["roles"] = [*release["roles"], "lab_technician"]
+    release["roles"] = [*release["roles"], weakened["transitions"][0]["roles"][0]]
     return weakened
 
 
@@ -94,24 +111,26 @@ def _approve(
     )
 
 
-def test_publishing_around_change_control_is_refused(client, lab):
-    weakened = _without_release_signature(_workflow(client, lab["author"]))
+def test_publishing_around_change_control_is_refused(client, lims_lab):
+    weakened = _without_release_signature(_workflow(client, lims_lab["author"], LIMS_FLOW))
     response = client.put(
-        "/api/v1/workflows/sample_lifecycle", json=weakened, headers=lab["author"].headers
+        "/api/v1/workflows/sample_lifecycle", json=weakened, headers=lims_lab["author"].headers
     )
     assert response.status_code == 409
     problem = response.json()
     assert problem["title"] == "Change control"
     assert "change request" in problem["detail"]
     release = next(
-        t for t in _workflow(client, lab["author"])["transitions"] if t["key"] == "release"
+        t
+        for t in _workflow(client, lims_lab["author"], LIMS_FLOW)["transitions"]
+        if t["key"] == "release"
     )
     assert release["signature"] == {"meaning": "Approved for release"}
 
 
-def test_weakening_release_needs_a_second_persons_signed_approval(client, db, lab):
-    author, qa = lab["author"], lab["qa"]
-    weakened = _without_release_signature(_workflow(client, author))
+def test_weakening_release_needs_a_second_persons_signed_approval(client, db, lims_lab):
+    author, qa = lims_lab["author"], lims_lab["qa"]
+    weakened = _without_release_signature(_workflow(client, author, LIMS_FLOW))
     change = _propose(
         client, author, [{"kind": "workflow", "key": "sample_lifecycle", "body": weakened}]
     )
@@ -141,7 +160,9 @@ def test_weakening_release_needs_a_second_persons_signed_approval(client, db, la
     active = client.post(f"{API}/{change['id']}/activate", json={}, headers=author.headers)
     assert active.status_code == 200, active.text
     assert active.json()["status"] == "active"
-    release = next(t for t in _workflow(client, author)["transitions"] if t["key"] == "release")
+    release = next(
+        t for t in _workflow(client, author, LIMS_FLOW)["transitions"] if t["key"] == "release"
+    )
     assert "signature" not in release
     with db.read() as conn:
         publish = conn.execute(
@@ -313,19 +334,17 @@ def test_change_requests_are_not_for_everyone(client, lab):
 
 def test_the_impact_lists_open_records_a_new_required_field_would_fail(client, db, lab):
     author = lab["author"]
-    response = client.get("/api/v1/types/storage_location", headers=author.headers)
+    response = client.get("/api/v1/types/lot", headers=author.headers)
     assert response.status_code == 200, response.text
-    location = response.json()["definition"]
+    lot = response.json()["definition"]
     created = client.post(
-        "/api/v1/records/storage_location",
-        json={"data": {"code": "FR-1", "name": "Freezer 1", "kind": "site"}},
-        headers=lab["manager"].headers,
+        "/api/v1/records/lot",
+        json={"data": {"code": "L-1", "product": "Aspirin"}},
+        headers=lab["tech"].headers,
     )
     new_field = {"key": "courier", "label": "Courier", "type": "text", "required": True}
-    changed = dict(location, fields=[*location["fields"], new_field])
-    change = _propose(
-        client, author, [{"kind": "object_type", "key": "storage_location", "body": changed}]
-    )
+    changed = dict(lot, fields=[*lot["fields"], new_field])
+    change = _propose(client, author, [{"kind": "object_type", "key": "lot", "body": changed}])
     texts = [s["text"] for item in change["review"] for s in item["statements"]]
     assert any("Courier" in text for text in texts), texts
     impact = client.get(f"{API}/{change['id']}/impact", headers=lab["qa"].headers)
@@ -392,9 +411,9 @@ def test_switching_change_control_off_by_hand_is_found(db, lab):
     assert message.endswith("(off) was not written through the platform")
 
 
-def test_an_approved_change_is_promoted_to_another_installation(client, db, lab, tmp_path):
-    author, qa = lab["author"], lab["qa"]
-    weakened = _without_release_signature(_workflow(client, author))
+def test_an_approved_change_is_promoted_to_another_installation(client, db, lims_lab, tmp_path):
+    author, qa = lims_lab["author"], lims_lab["qa"]
+    weakened = _without_release_signature(_workflow(client, author, LIMS_FLOW))
     change = _propose(
         client, author, [{"kind": "workflow", "key": "sample_lifecycle", "body": weakened}]
     )
@@ -515,8 +534,8 @@ def test_the_audit_trail_tells_the_whole_procedure_with_the_diff(client, db, lab
         ("change.activate", author.username),
     ]
     proposed, edit = events[0].changes, events[1].changes
-    assert proposed["workflow:sample_lifecycle"]["changed"]["label"]["new"] == "Lifecycle"
-    assert "transitions.release.signature" in edit["workflow:sample_lifecycle"]["changed"]
+    assert proposed["workflow:lot_flow"]["changed"]["label"]["new"] == "Lifecycle"
+    assert "transitions.approve.signature" in edit["workflow:lot_flow"]["changed"]
 
 
 def test_a_scheduled_change_comes_into_force_when_due(client, db, lab):
