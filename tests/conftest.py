@@ -4,6 +4,9 @@ Every database test runs on SQLite and, when LABLEDGER_TEST_DATABASE_URL is
 set, on PostgreSQL too. SQLite databases are copied from one migrated
 template file; PostgreSQL tests each get their own schema, built by replaying
 the SQL of one real migration (tests/schema_script.py) and dropped afterwards.
+Tests of the shipped LIMS configuration take ``lims_db``: the configuration and
+its demo data are loaded once per test process the same way (a template file,
+a recorded script) instead of being played again for every test.
 PostgreSQL sessions of the tests do not wait for the WAL to reach the disk
 (synchronous_commit=off): a test never survives a server crash anyway.
 """
@@ -25,6 +28,7 @@ from sqlalchemy import create_engine, text
 
 from labledger.app import create_app
 from labledger.bootstrap import initialise
+from labledger.bundles.seeds import load_seed_bundles
 from labledger.db.engine import Database, normalise_url, open_database
 from labledger.identity import passwords
 from labledger.identity.principal import SYSTEM, Principal
@@ -32,6 +36,7 @@ from labledger.identity.roles import save_role
 from labledger.identity.tokens import create_token
 from labledger.identity.users import create_user, load_principal
 from labledger.metadata.types import publish_type
+from labledger.resources import data_path
 from labledger.settings import Settings
 from tests.schema_script import Statement, record, replay
 
@@ -101,12 +106,32 @@ def _postgres_database(
 @pytest.fixture(scope="session")
 def postgres_script() -> list[Statement]:
     """The SQL that builds a PostgreSQL test schema, recorded once per test process."""
+    return _postgres_script_of(_migrate)
+
+
+def _database(
+    request: pytest.FixtureRequest, tmp_path: Path, template: Path, script: list[Statement]
+) -> Iterator[Database]:
+    """A database of the test's backend made from a prepared copy: ``template`` (SQLite,
+    copied) or ``script`` (PostgreSQL, replayed into a schema of its own)."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(template, path)
+        database = open_database(f"sqlite:///{path}", settings=TEST_SETTINGS)
+        yield database
+        database.dispose()
+    else:
+        yield from _postgres_database(lambda database, _schema: replay(database.engine, script))
+
+
+def _postgres_script_of(build: Callable[[Database], None]) -> list[Statement]:
+    """The SQL that ``build`` sends on a fresh PostgreSQL schema, recorded once."""
     script: list[Statement] = []
 
-    def build(db: Database, schema: str) -> None:
-        script.extend(record(db.engine, lambda: _migrate(db), schema))
+    def recorded(db: Database, schema: str) -> None:
+        script.extend(record(db.engine, lambda: build(db), schema))
 
-    for _ in _postgres_database(build):
+    for _ in _postgres_database(recorded):
         pass
     return script
 
@@ -114,15 +139,50 @@ def postgres_script() -> list[Statement]:
 @pytest.fixture(params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
     """A migrated database with the admin role and user, on each backend."""
+    script = request.getfixturevalue("postgres_script") if request.param != "sqlite" else []
+    yield from _database(request, tmp_path, sqlite_template, script)
+
+
+def _lims_with_demo(db: Database, root: Path) -> None:
+    """What `labledger init --demo` loads of the shipped LIMS configuration: the bundle,
+    its demo users and their records played through the workflows."""
+    _migrate(db)
+    loaded, _ = load_seed_bundles(db, demo=True, root=root)
+    assert loaded == ["lims 1.0"]
+
+
+@pytest.fixture(scope="session")
+def lims_seed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeds folder holding only the shipped LIMS configuration."""
+    root = tmp_path_factory.mktemp("seeds")
+    shutil.copytree(data_path("seeds", "lims"), root / "lims")
+    return root
+
+
+@pytest.fixture(scope="session")
+def lims_template(tmp_path_factory: pytest.TempPathFactory, lims_seed_root: Path) -> Path:
+    path = tmp_path_factory.mktemp("lims") / "lims.db"
+    db = open_database(f"sqlite:///{path}", settings=TEST_SETTINGS)
+    _lims_with_demo(db, lims_seed_root)
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def lims_script(lims_seed_root: Path) -> list[Statement]:
+    return _postgres_script_of(lambda db: _lims_with_demo(db, lims_seed_root))
+
+
+@pytest.fixture(params=BACKENDS)
+def lims_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database holding the shipped LIMS configuration and its demo data, as
+    `labledger init --demo` leaves it; loaded once per test process and copied (the
+    demo plays dozens of records through their workflows: seconds per test)."""
     if request.param == "sqlite":
-        path = tmp_path / "test.db"
-        shutil.copy(sqlite_template, path)
-        database = open_database(f"sqlite:///{path}", settings=TEST_SETTINGS)
-        yield database
-        database.dispose()
+        template: Path = request.getfixturevalue("lims_template")
+        yield from _database(request, tmp_path, template, [])
     else:
-        script = request.getfixturevalue("postgres_script")
-        yield from _postgres_database(lambda database, _schema: replay(database.engine, script))
+        yield from _database(request, tmp_path, Path(), request.getfixturevalue("lims_script"))
 
 
 @pytest.fixture

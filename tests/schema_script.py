@@ -44,7 +44,9 @@ def record(engine: Engine, build: Callable[[], None], schema: str) -> list[State
         names_schema = schema in sql or schema in repr(parameters)
         if names_schema and not sql.lstrip().upper().startswith("SELECT"):
             raise AssertionError(f"a migration changes the schema by its name: {sql}")
-        statements.append(Statement(sql, parameters, many))
+        # An "insert many values" batch arrives flagged as many, with the one set of
+        # parameters it is executed with.
+        statements.append(Statement(sql, parameters, many and isinstance(parameters, list | tuple)))
 
     event.listen(engine, "before_cursor_execute", capture)
     try:

@@ -18,12 +18,16 @@ from labledger.settings import TOKEN_ENV
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import database_url
 from tests.test_change_control_api import _without_release_signature
-from tests.test_seed_lims import load_lims
+
+
+@pytest.fixture
+def db(lims_db: Database) -> Database:
+    """The shipped LIMS configuration (with its demo data), prepared once (see conftest)."""
+    return lims_db
 
 
 @pytest.fixture
 def lab(db: Database, tmp_path, make_person: Any, monkeypatch) -> dict[str, Any]:
-    load_lims(db, tmp_path, demo=False)
     people = {
         "author": make_person(
             "alice", "cc_admin", permissions=("configure", APPROVE_CONFIGURATION)

@@ -8,15 +8,21 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from labledger.db.engine import Database
 from labledger.db.tables import audit_event
 from labledger.integration.importer import apply_import, preview_import
-from tests.test_seed_lims import load_lims, records_of
+from tests.test_seed_lims import records_of
 from tests.test_seed_lims_rules import Lims
 
 
 @pytest.fixture
-def lims(db, tmp_path) -> Lims:
-    load_lims(db, tmp_path, demo=True)
+def db(lims_db: Database) -> Database:
+    """The shipped LIMS configuration with its demo data, prepared once (see conftest)."""
+    return lims_db
+
+
+@pytest.fixture
+def lims(db) -> Lims:
     return Lims(db)
 
 

@@ -9,9 +9,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from labledger.audit.verify import verify
+from labledger.db.engine import Database
 from tests.definitions import refusal_recorded, unchanged
-from tests.test_seed_lims import DEMO_PASSWORDS, load_lims, token_of
+from tests.test_seed_lims import DEMO_PASSWORDS, token_of
+
+
+@pytest.fixture
+def db(lims_db: Database) -> Database:
+    """The shipped LIMS configuration with its demo data, prepared once (see conftest)."""
+    return lims_db
+
 
 API = "/api/v1"
 
@@ -67,8 +77,7 @@ class Lab:
         return response.json()["items"]
 
 
-def test_sample_journey_through_the_api(client, db, tmp_path, admin):
-    load_lims(db, tmp_path, demo=True)
+def test_sample_journey_through_the_api(client, db, admin):
     lab = Lab(client, db)
     effluent = lab.find("tina", "sample_type", name="Wastewater effluent")
 

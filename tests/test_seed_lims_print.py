@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("labledger.printing.render", reason="the printing engine is not installed")
 
+from labledger.db.engine import Database
 from labledger.identity.principal import SYSTEM
 from labledger.printing.render import print_labels, print_record
 from labledger.printing.templates import list_print_templates
@@ -17,10 +18,16 @@ from labledger.workflows.engine import SignatureInput, run_transition
 from tests.test_printing_render import decode_code128
 from tests.test_seed_lims import (
     DEMO_PASSWORDS,
-    load_lims,
     records_of,
 )
 from tests.test_seed_lims_rules import Lims
+
+
+@pytest.fixture
+def db(lims_db: Database) -> Database:
+    """The shipped LIMS configuration with its demo data, prepared once (see conftest)."""
+    return lims_db
+
 
 #: Between the low and high limit of a specification.
 DASH = "\u2013"
@@ -29,8 +36,7 @@ YEAR = datetime.now(UTC).year
 
 
 @pytest.fixture
-def lims(db, tmp_path) -> Lims:
-    load_lims(db, tmp_path, demo=True)
+def lims(db) -> Lims:
     with db.read() as conn:
         shipped = [t["key"] for t in list_print_templates(conn, SYSTEM, "sample")]
     assert shipped == ["certificate_of_analysis", "sample_label"]  # the bundle carries them

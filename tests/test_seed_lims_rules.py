@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from labledger.db.engine import Database
 from labledger.errors import Forbidden, ServiceError, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.identity.users import check_password
@@ -14,7 +15,13 @@ from labledger.records.lookup import record_id_by_number
 from labledger.records.service import create_record, get_record, update_record
 from labledger.workflows.engine import SignatureInput, run_transition
 from tests.definitions import refusal_recorded, unchanged
-from tests.test_seed_lims import DEMO_PASSWORDS, load_lims, records_of
+from tests.test_seed_lims import DEMO_PASSWORDS, records_of
+
+
+@pytest.fixture
+def db(lims_db: Database) -> Database:
+    """The shipped LIMS configuration with its demo data, prepared once (see conftest)."""
+    return lims_db
 
 
 class Lims:
@@ -95,8 +102,7 @@ class Lims:
 
 
 @pytest.fixture
-def lims(db, tmp_path) -> Lims:
-    load_lims(db, tmp_path, demo=True)
+def lims(db) -> Lims:
     return Lims(db)
 
 
