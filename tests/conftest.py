@@ -17,6 +17,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from litestar.testing import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from labledger.app import create_app
 from labledger.bootstrap import initialise
@@ -62,6 +63,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: Markers of tests that run for tens of seconds (a browser, the fuzzer).
+_LONG = ("fuzz", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the long tests first: the two workers then share them at the start
+    instead of one worker running the last of them while the other waits."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in _LONG))
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
@@ -77,13 +88,10 @@ def _migrate(db: Database, _schema: str = "") -> None:
     initialise(db, with_seeds=False, change_control=False)
 
 
-def _postgres_database(
-    build: Callable[[Database, str], None] = _migrate,
-) -> Iterator[Database]:
-    """A schema of its own, made by ``build`` (by default the real migrations), dropped after."""
+def _new_schema(admin: Engine) -> tuple[str, Database]:
+    """An empty schema of its own and a database whose sessions work in it."""
     assert PG_URL
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     db = open_database(
@@ -93,14 +101,75 @@ def _postgres_database(
         pool_size=5,
         max_overflow=5,
     )
+    return schema, db
+
+
+def _drop(admin: Engine, schema: str, db: Database) -> None:
+    db.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def _admin_engine() -> Engine:
+    assert PG_URL
+    return create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+
+
+def _postgres_database(
+    build: Callable[[Database, str], None] = _migrate,
+) -> Iterator[Database]:
+    """A schema of its own, made by ``build`` (by default the real migrations), dropped after."""
+    admin = _admin_engine()
+    schema, db = _new_schema(admin)
     try:
         build(db, schema)
         yield db
     finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        _drop(admin, schema, db)
         admin.dispose()
+
+
+class _SchemaPool:
+    """PostgreSQL test schemas built from one script, the next one always in the making.
+
+    Building a schema (creating it, replaying its script) takes a fifth of a
+    second; a background thread builds the next while a test runs on the
+    current one, and drops used ones, so a test rarely waits for either.
+    """
+
+    def __init__(self, script: list[Statement]) -> None:
+        self.script = script
+        self.admin = _admin_engine()
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-schemas")
+        self.ahead: Future[tuple[str, Database]] = self.worker.submit(self._build)
+
+    def _build(self) -> tuple[str, Database]:
+        schema, db = _new_schema(self.admin)
+        replay(db.engine, self.script)
+        return schema, db
+
+    def take(self) -> Iterator[Database]:
+        schema, db = self.ahead.result()
+        self.ahead = self.worker.submit(self._build)
+        try:
+            yield db
+        finally:
+            self.worker.submit(_drop, self.admin, schema, db)
+
+    def close(self) -> None:
+        schema, db = self.ahead.result()
+        self.worker.submit(_drop, self.admin, schema, db)
+        self.worker.shutdown(wait=True)
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def schema_pools() -> Iterator[dict[int, _SchemaPool]]:
+    """One schema pool per script, closed (its last schema dropped) at the end."""
+    pools: dict[int, _SchemaPool] = {}
+    yield pools
+    for pool in pools.values():
+        pool.close()
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +190,9 @@ def _database(
         yield database
         database.dispose()
     else:
-        yield from _postgres_database(lambda database, _schema: replay(database.engine, script))
+        pools = request.getfixturevalue("schema_pools")
+        pool = pools.get(id(script)) or pools.setdefault(id(script), _SchemaPool(script))
+        yield from pool.take()
 
 
 def _postgres_script_of(build: Callable[[Database], None]) -> list[Statement]:
