@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, select
 from labledger.bundles.format import Bundle
 from labledger.bundles.importer import import_bundle
 from labledger.bundles.seeds import Seed, import_seeds, load_demo_data, read_seeds
-from labledger.change_gate import control_setting, passage
+from labledger.change_gate import control_setting, rehearsed
 from labledger.changes.control import set_control
 from labledger.changes.service import install, propose_bundles
 from labledger.db.engine import Database
@@ -145,9 +145,5 @@ def _shipped_changes(db: Database, seeds: list[Seed]) -> tuple[int | None, dict[
 
 
 def _would_change(conn: Connection, bundle: Bundle) -> bool:
-    savepoint = conn.begin_nested()
-    try:
-        with passage(conn, None):
-            return import_bundle(conn, SYSTEM, bundle, dry_run=True).changed
-    finally:
-        savepoint.rollback()
+    with rehearsed(conn):
+        return import_bundle(conn, SYSTEM, bundle, dry_run=True).changed

@@ -92,6 +92,18 @@ def passage(conn: Connection, change_request: int | None) -> Iterator[None]:
             conn.info[_PASSAGE] = previous
 
 
+@contextmanager
+def rehearsed(conn: Connection) -> Iterator[None]:
+    """Let configuration writes through in a savepoint that is always rolled back: a
+    rehearsal, to learn whether they would succeed and what they would do."""
+    savepoint = conn.begin_nested()
+    try:
+        with passage(conn, None):
+            yield
+    finally:
+        savepoint.rollback()
+
+
 def activating(conn: Connection) -> int | None:
     """The change request whose activation is writing on ``conn`` now, if any."""
     found = conn.info.get(_PASSAGE)

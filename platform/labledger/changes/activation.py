@@ -16,8 +16,7 @@ sees the new differences and approvers sign again -- before it is activated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,7 @@ from labledger.bundles.importer import import_bundle
 from labledger.bundles.publish import ItemPublisher
 from labledger.bundles.resolve import ROLE_KIND, SECTION_KIND
 from labledger.canonical import content_hash
-from labledger.change_gate import passage
+from labledger.change_gate import passage, rehearsed
 from labledger.changes.store import BUNDLE_ITEM, ChangeItem, ChangeRequest
 from labledger.db.engine import settings_of
 from labledger.errors import FieldError, ServiceError
@@ -142,7 +141,7 @@ def apply_items(
     together = Bundle(
         {"format": FORMAT, "name": change.label, "version": "1", **sections}, change.content_hash
     )
-    with passage(conn, None if rehearsal else change.id), _rolled_back_if(conn, rehearsal):
+    with rehearsed(conn) if rehearsal else passage(conn, change.id):
         _publish(conn, actor, together, definitions, KEYED_SECTIONS[:1], rehearsal)
         for item in change.items:
             if item.kind == BUNDLE_ITEM:
@@ -190,15 +189,3 @@ def _located(
             FieldError(f"{item_path(item)}{within}.{e.field}", e.message) for e in exc.errors
         ] or [FieldError(item_path(item), exc.detail)]
         raise
-
-
-@contextmanager
-def _rolled_back_if(conn: Connection, rehearsal: bool) -> Iterator[None]:
-    if not rehearsal:
-        yield
-        return
-    savepoint = conn.begin_nested()
-    try:
-        yield
-    finally:
-        savepoint.rollback()

@@ -100,6 +100,39 @@ def review(conn: Connection, change: ChangeRequest) -> Review:
     )
 
 
+@dataclass(frozen=True)
+class Overtaken:
+    """An item whose active definition changed after it was proposed: what the request
+    changes and what changed meanwhile, each against the version it was proposed
+    against, so its author and reviewers see both before a rebase."""
+
+    stale: StaleItem
+    proposed: tuple[Statement, ...]
+    meanwhile: tuple[Statement, ...]
+    #: False for a role: roles keep no versions, so the base cannot be shown.
+    base_known: bool
+
+
+def overtaken(conn: Connection, change: ChangeRequest, stale: StaleItem) -> Overtaken:
+    """Both changes of the ``stale`` item of ``change``."""
+    item = change.item(stale.kind, stale.key)
+    assert item is not None, "a stale item is one of the request's"
+    if item.base_version is None and item.base_hash is not None:
+        return Overtaken(stale, (), (), base_known=False)
+    base = (
+        None
+        if item.base_version is None
+        else versions.body_at(conn, item.kind, item.key, item.base_version)
+    )
+    active = active_definition(conn, item.kind, item.key).body
+    return Overtaken(
+        stale,
+        proposed=tuple(describe_change(item.kind, base, item.body)),
+        meanwhile=tuple(describe_change(item.kind, base, active)),
+        base_known=True,
+    )
+
+
 def impact(conn: Connection, change: ChangeRequest) -> list[TypeImpact]:
     """What ``change`` means for the records stored now, type by type (``changes.impact``)."""
     proposed = {(kind, key): body for kind, key, body, _ in _proposed_definitions(change)}
@@ -127,8 +160,10 @@ def _names(conn: Connection, proposed: list[dict[str, Any]]) -> Names:
     types: dict[str, str] = {}
     workflows: dict[str, str] = {}
     fields: dict[str, str] = {}
+    named = {kind: versions.keys(conn, kind) for kind in (TYPE_KIND, WORKFLOW_KIND)}
+    versions.prefetch_states(conn, [(kind, key) for kind, keys in named.items() for key in keys])
     for kind, labels in ((TYPE_KIND, types), (WORKFLOW_KIND, workflows)):
-        for key in versions.keys(conn, kind):
+        for key in named[kind]:
             body = (versions.current(conn, kind, key) or (0, {}))[1]
             labels[key] = str(body.get("label") or key)
             if kind == TYPE_KIND:

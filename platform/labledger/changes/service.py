@@ -42,7 +42,7 @@ from labledger.changes.activation import (
     stale_items,
 )
 from labledger.changes.promotion import promoted_definitions, promoted_from
-from labledger.changes.readable import describe_change
+from labledger.changes.review import overtaken
 from labledger.changes.store import (
     BUNDLE_ITEM,
     ChangeItem,
@@ -110,7 +110,6 @@ def propose(
     change = load(conn, change_id)
     if items or bundles:
         proposed = [*_bundle_items(bundles), *_with_items(conn, change, items)]
-        proposed = [replace(item, position=n) for n, item in enumerate(proposed)]
         change = _write_items(conn, actor, change, proposed, now=now)
     return _recorded(
         conn,
@@ -178,7 +177,6 @@ def install(
     )
     items = [ChangeItem(ROLE_KIND, r["key"], 0, None, None, r) for r in roles]
     items += _bundle_items(bundles)
-    items = [replace(item, position=position) for position, item in enumerate(items)]
     write_content(conn, load(conn, change_id), items, actor=SYSTEM.username, now=now)
     apply_items(conn, SYSTEM, load(conn, change_id), rehearsal=False)
     set_fields(
@@ -547,7 +545,7 @@ def _with_items(
             continue
         active = active_definition(conn, new.kind, new.key)
         items.append(ChangeItem(new.kind, new.key, len(items), active.version, active.hash, body))
-    return [replace(item, position=position) for position, item in enumerate(items)]
+    return items
 
 
 def _keyed_body(item: ProposedItem) -> dict[str, Any]:
@@ -585,7 +583,9 @@ def _write_items(
     *,
     now: datetime | None = None,
 ) -> ChangeRequest:
-    """Check ``items`` by a rehearsal of the request holding them, then store them."""
+    """Check ``items`` by a rehearsal of the request holding them, then store them,
+    numbered in the order given (problems name an item by its position)."""
+    items = [replace(item, position=position) for position, item in enumerate(items)]
     proposed = replace(change, items=tuple(items))
     apply_items(conn, actor, proposed, rehearsal=True)
     write_content(conn, change, items, actor=actor.username, now=now or utc_now())
@@ -605,20 +605,12 @@ def _refuse_stale(conn: Connection, change: ChangeRequest, stale: list[StaleItem
 
 
 def _both_changes(conn: Connection, change: ChangeRequest, stale: StaleItem) -> dict[str, Any]:
-    base = (
-        None
-        if stale.base_version is None
-        else versions.body_at(conn, stale.kind, stale.key, stale.base_version)
-    )
-    active = active_definition(conn, stale.kind, stale.key).body
-    item = change.item(stale.kind, stale.key)
+    both = overtaken(conn, change, stale)
     return {
         "kind": stale.kind,
         "key": stale.key,
-        "changed_meanwhile": [s.text for s in describe_change(stale.kind, base, active)],
-        "this_request": [
-            s.text for s in describe_change(stale.kind, base, item.body if item else None)
-        ],
+        "changed_meanwhile": [s.text for s in both.meanwhile],
+        "this_request": [s.text for s in both.proposed],
     }
 
 

@@ -15,28 +15,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from labledger.changes.activation import StaleItem, active_definition
 from labledger.changes.impact import TypeImpact
 from labledger.changes.promotion import PROMOTABLE
-from labledger.changes.readable import Statement, describe_change
-from labledger.changes.review import Review, impact, review
+from labledger.changes.review import Overtaken, Review, impact, overtaken, review
 from labledger.changes.store import OPEN_STATUSES, ChangeRequest, Status, load
 from labledger.errors import ServiceError
 from labledger.identity.principal import APPROVE_CONFIGURATION, CONFIGURE, Principal
-from labledger.metadata import versions
-
-
-@dataclass(frozen=True)
-class StaleView:
-    """An item whose active definition changed after it was proposed."""
-
-    stale: StaleItem
-    #: What the request changes, against the version it was proposed against.
-    proposed: tuple[Statement, ...]
-    #: What changed in the active definition since then.
-    meanwhile: tuple[Statement, ...]
-    #: False for a role: roles keep no versions, so the base cannot be shown.
-    base_known: bool
 
 
 @dataclass(frozen=True)
@@ -66,7 +50,7 @@ class Steps:
 @dataclass(frozen=True)
 class ChangePage:
     review: Review
-    stale: tuple[StaleView, ...]
+    stale: tuple[Overtaken, ...]
     impact: ImpactView
     steps: Steps
 
@@ -81,28 +65,9 @@ def change_page(conn: Connection, reader: Principal, change_id: int) -> ChangePa
     change = found.change
     return ChangePage(
         review=found,
-        stale=tuple(_stale_view(conn, change, s) for s in found.stale),
+        stale=tuple(overtaken(conn, change, s) for s in found.stale),
         impact=_impact(conn, change),
         steps=_steps(reader, change),
-    )
-
-
-def _stale_view(conn: Connection, change: ChangeRequest, stale: StaleItem) -> StaleView:
-    item = change.item(stale.kind, stale.key)
-    assert item is not None, "a stale item is one of the request's"
-    if item.base_version is None and item.base_hash is not None:
-        return StaleView(stale, (), (), base_known=False)
-    base = (
-        None
-        if item.base_version is None
-        else versions.body_at(conn, item.kind, item.key, item.base_version)
-    )
-    active = active_definition(conn, item.kind, item.key).body
-    return StaleView(
-        stale,
-        proposed=tuple(describe_change(item.kind, base, item.body)),
-        meanwhile=tuple(describe_change(item.kind, base, active)),
-        base_known=True,
     )
 
 
