@@ -15,7 +15,7 @@ from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from labledger.app import create_app
+from labledger.app import create_app, serve_database
 from labledger.db.tables import attachment
 from labledger.errors import ValidationFailed
 from labledger.limits import MAX_JSON_DEPTH, check_json_depth
@@ -253,3 +253,10 @@ def test_a_body_over_the_request_limit_is_refused_with_413(db, settings, lab):
         oversized = {"data": {"code": "B-1", "notes": "x" * 1000}}
         answer = client.post("/api/v1/records/batch", json=oversized, headers=lab.headers)
         assert "1,000 bytes" in problem(answer, 413)["detail"]
+
+
+def test_an_application_serves_only_databases_with_its_request_limit(db, settings, app):
+    """The limit is fixed when the application is built: a database whose settings say
+    otherwise is refused, not served under the application's limit."""
+    with pytest.raises(ValueError, match="request limit"):
+        serve_database(app, replace(db, settings=replace(settings, request_max_bytes=1000)))

@@ -11,8 +11,8 @@ timer instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -37,20 +37,16 @@ def activation_pass(db: Database) -> None:
         log.warning("scheduled CR-%s not activated: %s", change_id, why)
 
 
-def scheduled_activations(
-    db: Database, interval: float = INTERVAL
-) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """A lifespan for the application: one pass at start-up, then one every ``interval``."""
-
-    @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        await run_sync(activation_pass, db)
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_every, db, interval)
-            yield
-            tasks.cancel_scope.cancel()
-
-    return lifespan
+@asynccontextmanager
+async def scheduled_activations(app: Any) -> AsyncIterator[None]:
+    """The application's lifespan: one pass at start-up, then one every ``INTERVAL``
+    seconds, over the database the application serves (``app.state.db``)."""
+    db: Database = app.state.db
+    await run_sync(activation_pass, db)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_every, db, INTERVAL)
+        yield
+        tasks.cancel_scope.cancel()
 
 
 async def _every(db: Database, interval: float) -> None:

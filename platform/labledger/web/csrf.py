@@ -82,20 +82,22 @@ def _binding(cookies: dict[str, str]) -> str | None:
 
 
 class SessionBoundCSRF(ASGIMiddleware):
-    """Checks the token of every state-changing page request; issues one to every page."""
+    """Checks the token of every state-changing page request; issues one to every page.
 
-    def __init__(self, secret: str) -> None:
-        self.secret = secret
+    The secret is the one of the database the application serves
+    (``app.state.csrf_secret``, set with the database by ``serve_database``).
+    """
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if scope["type"] != ScopeType.HTTP or EXEMPT_PATHS.match(scope["path"]):
             await next_app(scope, receive, send)
             return
         request: Request[Any, Any, Any] = Request(scope, receive)
+        secret: str = request.app.state.csrf_secret
         binding = _binding(request.cookies)
         if request.method not in SAFE_METHODS:
             token = await _submitted_token(request)
-            if binding is None or token is None or not token_is_valid(self.secret, binding, token):
+            if binding is None or token is None or not token_is_valid(secret, binding, token):
                 raise Forbidden(REFUSAL)
             ScopeState.from_scope(scope).csrf_token = token
             await next_app(scope, receive, send)
@@ -104,7 +106,7 @@ class SessionBoundCSRF(ASGIMiddleware):
         if binding is None:
             new_cookie = secrets.token_urlsafe(32)
             binding = f"anonymous:{new_cookie}"
-        ScopeState.from_scope(scope).csrf_token = issue_token(self.secret, binding)
+        ScopeState.from_scope(scope).csrf_token = issue_token(secret, binding)
         if new_cookie is not None:
             send = _setting_cookie(send, new_cookie, secure=cookie_is_secure(request))
         await next_app(scope, receive, send)

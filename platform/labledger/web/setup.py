@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from litestar import Router
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
@@ -14,7 +16,6 @@ from labledger.resources import data_path
 from labledger.web.account import AccountController
 from labledger.web.admin import CONTROLLERS as ADMIN_CONTROLLERS
 from labledger.web.admin.notice import note_change_control
-from labledger.web.csrf import SessionBoundCSRF
 from labledger.web.home import HomeController
 from labledger.web.integration import CONTROLLERS as INTEGRATION_CONTROLLERS
 from labledger.web.printing import CONTROLLERS as PRINT_CONTROLLERS
@@ -39,18 +40,24 @@ WEB_CONTROLLERS: list[ControllerRouterHandler] = [
 ]
 
 
+@cache
+def _template_engine() -> JinjaTemplateEngine:
+    """Jinja2 over ui/templates with autoescaping on (every value is escaped), one per
+    process: every app built in it (the test suite builds hundreds) shares the compiled
+    templates instead of compiling each page again."""
+    return JinjaTemplateEngine(directory=data_path("ui", "templates"))
+
+
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    """Jinja2 over ui/templates with autoescaping on (every value is escaped)."""
-    return TemplateConfig(directory=data_path("ui", "templates"), engine=JinjaTemplateEngine)
+    return TemplateConfig(instance=_template_engine())
 
 
-def csrf_middleware(db: Database) -> SessionBoundCSRF:
-    """CSRF for every form, keyed by the secret all workers share; the API is exempt."""
+def csrf_secret(db: Database) -> str:
+    """The key of the forms' CSRF tokens, stored in ``db`` so that all workers share it."""
     try:
         with db.write() as conn:
-            secret = instance_secret(conn, "csrf_secret")
+            return instance_secret(conn, "csrf_secret")
     except DBAPIError:
         raise SystemExit(
             "The database is not set up (or not reachable): run 'labledger init' first."
         ) from None
-    return SessionBoundCSRF(secret)
