@@ -32,6 +32,8 @@ from labledger.db.types import utc_now
 from labledger.errors import Conflict, ValidationFailed
 from labledger.identity.principal import APPROVE_CONFIGURATION, SYSTEM
 from tests.conftest import TEST_PASSWORD, Person
+from tests.definitions import unchanged
+from tests.test_api import problem
 from tests.test_bundles_export import fresh_database
 from tests.test_integration_support import allow_webhooks
 from tests.test_seed_lims import load_lims
@@ -219,6 +221,36 @@ def test_a_rejection_needs_a_reason_and_returns_the_draft(client, lab):
     assert rejected.status_code == 200
     assert rejected.json()["status"] == "draft"
     assert rejected.json()["rejection"] == "Keep the signature"
+
+
+@pytest.mark.parametrize(
+    ("step", "who", "body", "field"),
+    [
+        ("", "author", {"title": "Lot\x00", "reason": "Why"}, "title"),
+        ("", "author", {"title": "Lot", "reason": "Why\x00"}, "reason"),
+        ("/revert", "author", {"kind": "workflow", "key": "lot\x00flow", "version": 1}, "version"),
+        ("/{id}/reject", "qa", {"reason": "Keep\x00"}, "reason"),
+        ("/{id}/withdraw", "author", {"reason": "Gone\x00"}, "reason"),
+        ("/{id}/reject", "qa", {"reason": "x" * 5000}, "reason"),
+    ],
+)
+def test_text_the_database_cannot_hold_is_refused_by_field(client, db, lab, step, who, body, field):
+    """A NUL (which PostgreSQL text cannot hold) or an over-long reason gets a field
+    error on both databases, and nothing is written."""
+    author = lab["author"]
+    workflow = _workflow(client, author)
+    change = _propose(
+        client, author, [{"kind": "workflow", "key": workflow["key"], "body": workflow}]
+    )
+    if not step:
+        body = {**body, "items": [{"kind": "workflow", "key": "lot_flow", "body": workflow}]}
+    with unchanged(db):
+        answer = client.post(
+            API + step.format(id=change["id"]),
+            json={"reason": "Why", **body},
+            headers=lab[who].headers,
+        )
+    assert field in [error["field"] for error in problem(answer, 422)["errors"]]
 
 
 def test_the_second_change_to_the_same_definition_must_be_rebased(client, lab):

@@ -55,6 +55,7 @@ from labledger.changes.store import (
     write_content,
 )
 from labledger.db.engine import Database
+from labledger.db.jsonfields import NUL_MESSAGE
 from labledger.db.tables import change_request
 from labledger.db.types import utc_now
 from labledger.errors import Conflict, FieldError, Forbidden, ValidationFailed
@@ -202,7 +203,8 @@ def propose_revert(
     conn: Connection, actor: Principal, *, kind: str, key: str, version: int, reason: str
 ) -> ChangeRequest:
     """A change request that brings back an earlier version of an item (a rollback)."""
-    body = versions.body_at(conn, kind, key, version) if kind in SECTION_OF_KIND else None
+    known = kind in SECTION_OF_KIND and "\x00" not in key  # the database stores no NUL
+    body = versions.body_at(conn, kind, key, version) if known else None
     if body is None:
         raise ValidationFailed(
             "There is no such version to go back to.",
@@ -282,12 +284,9 @@ def rebase(conn: Connection, actor: Principal, change_id: int) -> ChangeRequest:
 def withdraw(conn: Connection, actor: Principal, change_id: int, reason: str) -> ChangeRequest:
     """The author gives the request up; it stays on record, withdrawn."""
     change = _editable(conn, actor, change_id, allow_approved=True)
-    if not reason.strip():
-        raise ValidationFailed(
-            "Say why the change is withdrawn.", [FieldError("reason", "required")]
-        )
+    reason = _given_reason(reason, "Say why the change is withdrawn.")
     set_fields(conn, change.id, actor=actor.username, now=utc_now(), status=str(Status.WITHDRAWN))
-    return _recorded(conn, actor, change.id, "change.withdraw", reason=reason.strip())
+    return _recorded(conn, actor, change.id, "change.withdraw", reason=reason)
 
 
 # --- review -------------------------------------------------------------------
@@ -382,20 +381,17 @@ def reject(conn: Connection, actor: Principal, change_id: int, reason: str) -> C
     change = load(conn, change_id, for_update=True)
     if change.status not in (Status.DRAFT, Status.APPROVED, Status.SCHEDULED):
         raise Conflict(f"{change.label} is {change.status}: it cannot be rejected.")
-    if not reason.strip():
-        raise ValidationFailed(
-            "A rejection needs a reason for the author.", [FieldError("reason", "required")]
-        )
+    reason = _given_reason(reason, "A rejection needs a reason for the author.")
     set_fields(
         conn,
         change.id,
         actor=actor.username,
         now=utc_now(),
         status=str(Status.DRAFT),
-        rejection=reason.strip(),
+        rejection=reason,
         activate_at=None,
     )
-    return _recorded(conn, actor, change.id, "change.reject", reason=reason.strip())
+    return _recorded(conn, actor, change.id, "change.reject", reason=reason)
 
 
 # --- activation ------------------------------------------------------------------
@@ -492,19 +488,32 @@ def _require(actor: Principal, permission: str, what: str) -> None:
 
 
 def _checked_text(title: str, reason: str) -> tuple[str, str]:
-    errors = []
     title, reason = title.strip(), reason.strip()
-    if not title:
-        errors.append(FieldError("title", "give the change a title"))
-    elif len(title) > TITLE_MAX:
-        errors.append(FieldError("title", f"at most {TITLE_MAX} characters"))
-    if not reason:
-        errors.append(FieldError("reason", "say why the configuration changes"))
-    elif len(reason) > REASON_MAX:
-        errors.append(FieldError("reason", f"at most {REASON_MAX} characters"))
-    if errors:
+    problems = {
+        "title": _text_problem(title, TITLE_MAX) if title else "give the change a title",
+        "reason": _text_problem(reason, REASON_MAX)
+        if reason
+        else "say why the configuration changes",
+    }
+    if errors := [FieldError(name, problem) for name, problem in problems.items() if problem]:
         raise ValidationFailed("The change request is not valid.", errors)
     return title, reason
+
+
+def _given_reason(reason: str, missing: str) -> str:
+    """``reason`` without surrounding space; refused (``missing`` says why it is needed)
+    when empty, too long, or holding what the database cannot store."""
+    reason = reason.strip()
+    if problem := _text_problem(reason, REASON_MAX) if reason else "required":
+        raise ValidationFailed(missing, [FieldError("reason", problem)])
+    return reason
+
+
+def _text_problem(text: str, limit: int) -> str | None:
+    """What is wrong with ``text`` a user typed, if anything: its length or a NUL."""
+    if len(text) > limit:
+        return f"at most {limit} characters"
+    return NUL_MESSAGE if "\x00" in text else None
 
 
 def _noun(kind: str, key: str) -> str:
