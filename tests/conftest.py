@@ -2,8 +2,10 @@
 
 Every database test runs on SQLite and, when LABLEDGER_TEST_DATABASE_URL is
 set, on PostgreSQL too. SQLite databases are copied from one migrated
-template file; PostgreSQL tests each get their own schema, built by replaying
-the SQL of one real migration (tests/schema_script.py) and dropped afterwards.
+template file; PostgreSQL tests each get a schema of their own, built by
+replaying the SQL of one real migration (tests/schema_script.py) and, after
+the test, put back as that SQL left it for a later test
+(tests/schema_reuse.py).
 Tests of the shipped LIMS configuration take ``lims_db``: the configuration and
 its demo data are loaded once per test process the same way (a template file,
 a recorded script) instead of being played again for every test.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ from labledger.identity.users import create_user, load_principal
 from labledger.metadata.types import publish_type
 from labledger.resources import data_path
 from labledger.settings import Settings
+from tests.schema_reuse import FreshSchema, may_reuse, put_back
 from tests.schema_script import Statement, record, replay
 
 # Tests hash many passwords: use argon2id with the cheapest parameters, so the
@@ -131,35 +135,47 @@ def _postgres_database(
 
 
 class _SchemaPool:
-    """PostgreSQL test schemas built from one script, the next one always in the making.
-
-    Building a schema (creating it, replaying its script) takes a fifth of a
-    second; a background thread builds the next while a test runs on the
-    current one, and drops used ones, so a test rarely waits for either.
+    """PostgreSQL test schemas built from one script, two at a time: a test takes the one
+    that is ready while a background thread puts the other back as the script left it
+    (``tests/schema_reuse.py``), or builds a fresh one where it cannot be put back.
     """
 
     def __init__(self, script: list[Statement]) -> None:
         self.script = script
         self.admin = _admin_engine()
+        self.reuse = may_reuse(self.admin)
+        self.fresh: FreshSchema | None = None
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-schemas")
-        self.ahead: Future[tuple[str, Database]] = self.worker.submit(self._build)
+        self.ready: deque[Future[tuple[str, Database]]] = deque(
+            self.worker.submit(self._build) for _ in range(2)
+        )
 
     def _build(self) -> tuple[str, Database]:
         schema, db = _new_schema(self.admin)
         replay(db.engine, self.script)
+        if self.fresh is None:
+            self.fresh = FreshSchema.read(db.engine, self.script)
         return schema, db
 
+    def _renew(self, schema: str, db: Database) -> tuple[str, Database]:
+        db.dispose()
+        if self.reuse and self.fresh and put_back(db.engine, self.fresh):
+            db.dispose()
+            return schema, db
+        _drop(self.admin, schema, db)
+        return self._build()
+
     def take(self) -> Iterator[Database]:
-        schema, db = self.ahead.result()
-        self.ahead = self.worker.submit(self._build)
+        schema, db = self.ready.popleft().result()
         try:
             yield db
         finally:
-            self.worker.submit(_drop, self.admin, schema, db)
+            self.ready.append(self.worker.submit(self._renew, schema, db))
 
     def close(self) -> None:
-        schema, db = self.ahead.result()
-        self.worker.submit(_drop, self.admin, schema, db)
+        for future in self.ready:
+            schema, db = future.result()
+            _drop(self.admin, schema, db)
         self.worker.shutdown(wait=True)
         self.admin.dispose()
 
