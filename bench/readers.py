@@ -115,26 +115,31 @@ def page_path(ids: list[int], rng: random.Random, i: int) -> str:
     return f"/records/{TYPE_KEY}?status={STATUSES[i % len(STATUSES)]}"
 
 
-def server_url(db: Database) -> str:
-    """The database URL for the server process (on PostgreSQL, with the bench schema)."""
+def server_url(db: Database, application_name: str | None = None) -> str:
+    """The database URL for the server process (on PostgreSQL, with the bench schema, and
+    ``application_name`` naming its connections in ``pg_stat_activity``)."""
     url = db.engine.url
     if db.dialect == "postgresql":
         with db.read() as conn:
             schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
-        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+        query = {"options": f"-csearch_path={schema}"}
+        if application_name:
+            query["application_name"] = application_name
+        url = url.update_query_dict(query)
     return url.render_as_string(hide_password=False)
 
 
 @contextmanager
-def served(db: Database, workers: int) -> Iterator[str]:
-    """The application served by uvicorn in a subprocess; yields its base URL."""
+def served(db: Database, workers: int, url: str | None = None) -> Iterator[str]:
+    """The application served by uvicorn in a subprocess over ``url`` (by default
+    ``server_url(db)``); yields its base URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [sys.executable, "-m", "uvicorn", "labledger.app:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     command += ["--log-level", "warning"]
-    env = {**os.environ, "LABLEDGER_DATABASE_URL": server_url(db)}
+    env = {**os.environ, "LABLEDGER_DATABASE_URL": url or server_url(db)}
     server = subprocess.Popen(command, env=env)  # noqa: S603 (our own interpreter and module)
     base = f"http://127.0.0.1:{port}"
     try:

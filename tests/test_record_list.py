@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import event
 
 from labledger.errors import ValidationFailed
+from labledger.identity.token_cache import forget_identities
 from labledger.metadata.types import type_model
 from labledger.records.query import ListQuery, list_records
 from labledger.records.service import create_record
@@ -210,6 +211,7 @@ def test_a_list_page_costs_the_same_queries_at_10_and_200_records(db, publish, c
                 create_record(conn, ANALYST, "batch", data)
         counts_so_far[0] = total
         statements.clear()
+        forget_identities()  # both pages look the token up: the same work but for the list
         event.listen(db.engine, "before_cursor_execute", count)
         try:
             response = client.get(

@@ -30,6 +30,7 @@ from labledger.api.webhooks import WebhooksController
 from labledger.api.workflows import TransitionsController, WorkflowsController
 from labledger.changes.schedule import scheduled_activations
 from labledger.db.engine import Database, database_named_by
+from labledger.identity.token_cache import TokenCache
 from labledger.input_guard import InputGuard
 from labledger.resources import data_path
 from labledger.settings import Settings
@@ -125,12 +126,13 @@ def build_app(settings: Settings) -> Litestar:
 
 
 def serve_database(app: Litestar, db: Database) -> None:
-    """Make ``db`` the database ``app`` serves: its requests, CSRF key and scheduled
-    activations all use it. Call it before the application starts serving."""
+    """Make ``db`` the database ``app`` serves: its requests, CSRF key, API tokens and
+    scheduled activations all use it. Call it before the application starts serving."""
     if db.settings.request_max_bytes != app.request_max_body_size:
         raise ValueError("the database's request limit differs from the application's")
     app.state.db = db
     app.state.csrf_secret = csrf_secret(db)
+    app.state.token_cache = TokenCache()
 
 
 def _dispose_database(app: Litestar) -> None:

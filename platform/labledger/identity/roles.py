@@ -15,6 +15,7 @@ from labledger.db.tables import role
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import CONFIGURE, MIGRATE_RECORDS, SYSTEM_PERMISSIONS, Principal
+from labledger.identity.token_cache import forget_identities
 
 #: The audit action of a role created or changed.
 ROLE_SAVE_ACTION = "role.save"
@@ -79,6 +80,7 @@ def save_role(conn: Connection, actor: Principal, definition: dict[str, Any]) ->
         if not changes:
             return False
         conn.execute(update(role).where(role.c.key == definition["key"]).values(**values))
+    forget_identities()  # its users' permissions change
     append(
         conn,
         [

@@ -17,6 +17,7 @@ from labledger.db.tables import api_token, app_user
 from labledger.db.types import utc_now
 from labledger.errors import Forbidden, NotFound
 from labledger.identity.principal import MANAGE_USERS, Principal
+from labledger.identity.token_cache import forget_identities
 from labledger.identity.users import principal_where
 
 TOKEN_PREFIX = "llt_"  # noqa: S105 - a public marker, not a secret
@@ -69,6 +70,7 @@ def revoke_token(conn: Connection, actor: Principal, prefix: str) -> None:
     if actor.username != row.username and not actor.has_permission(MANAGE_USERS):
         raise Forbidden("Revoking another user's token needs the 'manage_users' permission.")
     conn.execute(update(api_token).where(api_token.c.id == row.id).values(revoked_at=utc_now()))
+    forget_identities()
     append(
         conn,
         [AuditEntry(actor=actor.username, action="token.revoke", details={"token": prefix})],

@@ -25,6 +25,7 @@ from labledger.errors import Conflict, FieldError, Forbidden, NotFound, Validati
 from labledger.identity.passwords import check_policy, hash_password, verify_password
 from labledger.identity.principal import MANAGE_USERS, Principal
 from labledger.identity.throttle import admit, bounded, counters, give_back
+from labledger.identity.token_cache import forget_identities
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -238,6 +239,7 @@ def _audit(
     # A failed login names whatever was typed; callers pass it through ``bounded``,
     # and the actor column holds 64 characters.
     name = (actor if isinstance(actor, str) else actor.username)[:64]
+    forget_identities()  # every change to a user is audited here
     append(
         conn,
         [
