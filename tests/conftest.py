@@ -160,7 +160,7 @@ class _SchemaPool:
     def _renew(self, schema: str, db: Database) -> tuple[str, Database]:
         db.dispose()
         if self.reuse and self.fresh and put_back(db.engine, self.fresh):
-            db.dispose()
+            db.dispose()  # each test starts on new connections, as a fresh schema's would
             return schema, db
         _drop(self.admin, schema, db)
         return self._build()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from tests.schema_script import Statement
+from tests.schema_script import Statement, send
 
 #: Statements that change structure; everything else a script sends is replayed.
 _STRUCTURE = ("CREATE", "ALTER", "DROP", "COMMENT", "GRANT", "REVOKE")
@@ -151,10 +151,7 @@ def put_back(engine: Engine, fresh: FreshSchema) -> bool:
             return False
         conn.exec_driver_sql(fresh.emptying)
         conn.exec_driver_sql("SET LOCAL session_replication_role = DEFAULT")
-        cursor = conn.connection.cursor()
-        for statement in fresh.data:
-            run = cursor.executemany if statement.many else cursor.execute
-            run(statement.sql, statement.parameters)
+        send(conn.connection.cursor(), fresh.data)
     return True
 
 

@@ -61,9 +61,14 @@ def replay(engine: Engine, statements: Sequence[Statement]) -> None:
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cursor:
-            for statement in statements:
-                run = cursor.executemany if statement.many else cursor.execute
-                run(statement.sql, statement.parameters)
+            send(cursor, statements)
         raw.commit()
     finally:
         raw.close()
+
+
+def send(cursor: Any, statements: Sequence[Statement]) -> None:
+    """Send ``statements`` through a driver cursor, in order, as they were recorded."""
+    for statement in statements:
+        run = cursor.executemany if statement.many else cursor.execute
+        run(statement.sql, statement.parameters)

@@ -18,7 +18,7 @@ from labledger.errors import TooManyRequests, Unauthorized
 from labledger.identity.principal import Principal
 from labledger.identity.throttle import admit, client_address, counters
 from labledger.identity.token_cache import TokenCache, current_generation
-from labledger.identity.tokens import principal_for_token
+from labledger.identity.tokens import principal_for_token, token_digest
 from labledger.settings import Settings
 
 
@@ -41,11 +41,12 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
     cache: TokenCache = request.app.state.token_cache
-    principal = cache.get(token)
+    key = token_digest(token)
+    principal = cache.get(key)
     if principal is None:
         generation = current_generation()
         principal = await run_sync(_look_up, request, token)
-        cache.put(token, principal, generation)
+        cache.put(key, principal, generation)
     return principal
 
 

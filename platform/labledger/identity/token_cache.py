@@ -14,7 +14,6 @@ holds at most ``TOKEN_CACHE_SIZE`` tokens (the oldest go first).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -51,9 +50,9 @@ class TokenCache:
         self._entries: OrderedDict[str, tuple[Principal, float, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, token: str) -> Principal | None:
-        """The user remembered for ``token``, or None when it must be looked up."""
-        key = _digest(token)
+    def get(self, key: str) -> Principal | None:
+        """The user remembered for the token whose digest is ``key`` (``tokens.token_digest``:
+        the cache never holds a token itself), or None when it must be looked up."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -64,10 +63,11 @@ class TokenCache:
                 return None
             return principal
 
-    def put(self, token: str, principal: Principal, generation: int) -> None:
-        """Remember ``principal`` for ``token``, as read while ``generation`` was current."""
+    def put(self, key: str, principal: Principal, generation: int) -> None:
+        """Remember ``principal`` for the token digest ``key``, as read while ``generation``
+        was current."""
         with self._lock:
-            self._entries[_digest(token)] = (principal, self.clock(), generation)
+            self._entries[key] = (principal, self.clock(), generation)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
@@ -76,7 +76,3 @@ def current_generation() -> int:
     """Read before looking a token up, and given to ``put`` with what was read: a
     change made during the look-up then makes the entry stale at once."""
     return _generation
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

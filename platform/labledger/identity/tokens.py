@@ -23,7 +23,8 @@ from labledger.identity.users import principal_where
 TOKEN_PREFIX = "llt_"  # noqa: S105 - a public marker, not a secret
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is stored of a token, and what a token is looked up (and cached) by."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -41,7 +42,7 @@ def create_token(conn: Connection, actor: Principal, username: str, name: str = 
         insert(api_token).values(
             user_id=user_id,
             name=name,
-            token_hash=_digest(token),
+            token_hash=token_digest(token),
             prefix=token[:10],
             created_at=utc_now(),
         )
@@ -83,7 +84,7 @@ def principal_for_token(conn: Connection, token: str) -> Principal | None:
         return None
     return principal_where(
         conn,
-        api_token.c.token_hash == _digest(token),
+        api_token.c.token_hash == token_digest(token),
         api_token.c.revoked_at.is_(None),
         source=api_token.join(app_user, app_user.c.id == api_token.c.user_id),
     )
