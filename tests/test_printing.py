@@ -111,7 +111,9 @@ def test_publish_creates_immutable_versions_and_audits(db, types):
     with db.read() as conn:
         stored = versions.all_versions(conn, KIND, "batch_label")
         events = conn.execute(
-            select(audit_event).where(audit_event.c.action == "config.publish")
+            select(audit_event)
+            .where(audit_event.c.action == "config.publish")
+            .order_by(audit_event.c.seq)
         ).mappings()
         publishes = [e for e in events if e["details"]["kind"] == KIND]
     assert [v["version"] for v in stored] == [1, 2]
