@@ -257,23 +257,26 @@ def stored_form(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class StatementCounter:
-    """Counts the SQL statements an engine runs and the time spent executing them."""
+    """Counts the SQL statements a database runs (its autocommit pool's too) and the
+    time spent executing them."""
 
     def __init__(self, db: Database) -> None:
-        self.engine = db.engine
+        self.engines = db.engines
         self.count = 0
         self.seconds = 0.0
         self.statements: list[tuple[str, Any]] = []
         self._started = 0.0
 
     def __enter__(self) -> StatementCounter:
-        event.listen(self.engine, "before_cursor_execute", self._before)
-        event.listen(self.engine, "after_cursor_execute", self._after)
+        for engine in self.engines:
+            event.listen(engine, "before_cursor_execute", self._before)
+            event.listen(engine, "after_cursor_execute", self._after)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        event.remove(self.engine, "after_cursor_execute", self._after)
+        for engine in self.engines:
+            event.remove(engine, "before_cursor_execute", self._before)
+            event.remove(engine, "after_cursor_execute", self._after)
 
     def _before(self, _conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
         self.count += 1

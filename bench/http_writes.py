@@ -24,6 +24,7 @@ SQLite p95 at most 3x p50.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -32,7 +33,6 @@ from itertools import count
 from time import perf_counter
 from typing import Any
 
-import httpx
 from litestar.testing import TestClient
 from sqlalchemy import event
 
@@ -55,6 +55,7 @@ from labledger.db.engine import Database
 from labledger.identity.principal import SYSTEM
 from labledger.identity.tokens import create_token
 from labledger.identity.users import create_user
+from lean_http import LeanClient
 from readers import served, server_url
 
 CLIENTS = 8
@@ -147,19 +148,17 @@ def load(work: Callable[[int, int], None], seconds: float, sample: Callable[[], 
 
 
 class ApiClients:
-    """One HTTP client per load thread, each creating records with the bench token."""
+    """One lean HTTP client per load thread (see ``lean_http``), each creating records
+    with the bench token."""
 
     def __init__(self, base: str, token: str) -> None:
         headers = {"Authorization": f"Bearer {token}"}
-        self.clients = [
-            httpx.Client(base_url=base, headers=headers, timeout=60) for _ in range(CLIENTS)
-        ]
+        self.clients = [LeanClient(base, headers) for _ in range(CLIENTS)]
 
     def create(self, who: int, i: int) -> None:
-        answer = self.clients[who].post(
-            f"/api/v1/records/{TYPE_KEY}", json={"data": record_input(i)}
-        )
-        assert answer.status_code == 201, answer.text[:300]
+        body = json.dumps({"data": record_input(i)}).encode()
+        status, answer = self.clients[who].post_json(f"/api/v1/records/{TYPE_KEY}", body)
+        assert status == 201, answer[:300]
 
     def close(self) -> None:
         for client in self.clients:
@@ -203,8 +202,11 @@ def statements_of_one_create(db: Database, token: str) -> tuple[int, int]:
 
 
 def lock_sampler(db: Database) -> Callable[[], tuple[int, int]]:
-    # Autocommit: pg_stat_activity is read once per transaction.
-    raw = db.engine.raw_connection().driver_connection
+    # Autocommit: pg_stat_activity is read once per transaction. The connection leaves the
+    # pool first, or it would go back in autocommit and turn a writer's locks off.
+    pooled = db.engine.raw_connection()
+    raw = pooled.driver_connection
+    pooled.detach()
     raw.autocommit = True  # type: ignore[union-attr]
     cursor = raw.cursor()  # type: ignore[union-attr]
 
@@ -221,7 +223,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per run")
     parser.add_argument("--workers", default="1,2,4", help="server process counts (default 1,2,4)")
     args = parser.parse_args()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the statement count's test client
     worker_counts = [int(w) for w in args.workers.split(",")]
     with bench_database(args.database) as db:
         postgres = db.dialect == "postgresql"

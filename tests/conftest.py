@@ -217,7 +217,7 @@ def _postgres_script_of(build: Callable[[Database], None]) -> list[Statement]:
     script: list[Statement] = []
 
     def recorded(db: Database, schema: str) -> None:
-        script.extend(record(db.engine, lambda: build(db), schema))
+        script.extend(record(db.engines, lambda: build(db), schema))
 
     for _ in _postgres_database(recorded):
         pass

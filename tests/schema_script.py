@@ -29,8 +29,9 @@ class Statement:
     many: bool
 
 
-def record(engine: Engine, build: Callable[[], None], schema: str) -> list[Statement]:
-    """The statements ``build`` sends through ``engine``, in order.
+def record(engines: Sequence[Engine], build: Callable[[], None], schema: str) -> list[Statement]:
+    """The statements ``build`` sends through ``engines``, in order (a database's
+    autocommit pool, which reserves record numbers, sends some of them).
 
     A statement naming ``schema`` would change that schema, not the one it is
     replayed in, so only reads may (the runtime role's grants look up the
@@ -48,11 +49,13 @@ def record(engine: Engine, build: Callable[[], None], schema: str) -> list[State
         # parameters it is executed with.
         statements.append(Statement(sql, parameters, many and isinstance(parameters, list | tuple)))
 
-    event.listen(engine, "before_cursor_execute", capture)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", capture)
     try:
         build()
     finally:
-        event.remove(engine, "before_cursor_execute", capture)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", capture)
     return statements
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,9 +12,9 @@ from sqlalchemy.exc import DBAPIError
 
 from labledger import cli
 from labledger.audit.queries import record_history
-from labledger.audit.trail import AuditEntry, append, event_hash, written_together
+from labledger.audit.trail import AuditEntry, append, body_hash, event_hash, written_together
 from labledger.audit.verify import verify
-from labledger.db.tables import audit_event, outbox_event, record
+from labledger.db.tables import audit_event, audit_head, outbox_event, record
 from labledger.records.service import create_record, update_record
 from tests.definitions import (
     acting,
@@ -169,6 +170,46 @@ def counts_in(conn) -> tuple[int, int]:
             .where(audit_event.c.action == "record.create")
         ).scalar_one(),
     )
+
+
+def test_new_events_link_to_older_forms_by_the_documented_formula(db, publish):
+    """After an event of hash version 2, new events are version 3:
+    hash = SHA-256(prev_hash ":" seq ":" body hash), whether the database linked the
+    event (the first of a transaction, on PostgreSQL) or the platform did (the next)."""
+    add_roles(db, "analyst")
+    publish(batch_type())
+    with db.write() as conn:
+        head = conn.execute(select(audit_head)).mappings().one()
+        last = conn.execute(select(audit_event).where(audit_event.c.seq == head["seq"])).one()
+        older = {
+            **{name: None for name in ("type_key", "record_id", "record_number", "changes")},
+            **{name: None for name in ("reason", "config_version", "details", "result_hash")},
+            "seq": head["seq"] + 1,
+            "occurred_at": last.occurred_at,
+            "actor": "system",
+            "action": "note.version_2",
+            "prev_hash": head["hash"],
+            "hash_version": 2,
+        }
+        older["hash"] = event_hash(older)
+        conn.execute(insert(audit_event).values(older))
+        conn.execute(update(audit_head).values(seq=older["seq"], hash=older["hash"]))
+    with db.write() as conn:
+        create_record(conn, ANALYST, "batch", {"code": "B-1"})
+    with db.write() as conn:
+        create_record(conn, ANALYST, "batch", {"code": "B-2"})
+        create_record(conn, ANALYST, "batch", {"code": "B-3"})
+    events = _events(db)
+    newer = [e for e in events if e["seq"] > older["seq"]]
+    assert [e["record_number"] is not None for e in newer] == [True] * 3
+    prev = older["hash"]
+    for event in newer:
+        link = f"{prev}:{event['seq']}:{body_hash(event)}".encode()
+        assert event["hash_version"] == 3
+        assert event["prev_hash"] == prev and event["hash"] == hashlib.sha256(link).hexdigest()
+        prev = event["hash"]
+    with db.read() as conn:
+        assert verify(conn).ok
 
 
 def test_the_database_refuses_to_change_or_remove_audit_events(db, publish):

@@ -22,6 +22,7 @@ from labledger.db.tables import (
     audit_event,
     config_item,
     config_version,
+    number_counter,
     outbox_event,
     record,
     role,
@@ -120,6 +121,8 @@ def snapshot(db: Database) -> dict[str, Any]:
             "audit": count(conn, audit_event),
             "outbox": count(conn, outbox_event),
             "users": count(conn, app_user),
+            # A dry run must not use up record numbers (see records.numbering).
+            "counters": sorted(tuple(row) for row in conn.execute(select(number_counter))),
         }
 
 

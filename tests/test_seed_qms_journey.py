@@ -301,9 +301,9 @@ def test_major_deviation_with_capa_from_report_to_closure(db, client, people):
     ]
     with db.read() as conn:
         automatic = conn.execute(
-            select(audit_event.c.details).where(
-                audit_event.c.record_id == capa_id, audit_event.c.action == "record.transition"
-            ).order_by(audit_event.c.seq)
+            select(audit_event.c.details)
+            .where(audit_event.c.record_id == capa_id, audit_event.c.action == "record.transition")
+            .order_by(audit_event.c.seq)
         ).scalars()
         assert [d["automatic"] for d in automatic] == [False, False, True, False]
         failed = conn.execute(

@@ -139,7 +139,7 @@ def _shipped_changes(db: Database, seeds: list[Seed]) -> tuple[int | None, dict[
             else None
         )
     for seed in seeds:
-        with db.write() as conn:
+        with db.write(numbers_in_transaction=True) as conn:
             passwords.update(load_demo_data(conn, seed))
     return proposed, passwords
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from labledger.db.engine import numbers_kept_inside
 from labledger.db.tables import change_control_setting
 from labledger.db.txcache import transaction_cache
 from labledger.errors import Conflict
@@ -98,7 +99,7 @@ def rehearsed(conn: Connection) -> Iterator[None]:
     rehearsal, to learn whether they would succeed and what they would do."""
     savepoint = conn.begin_nested()
     try:
-        with passage(conn, None):
+        with passage(conn, None), numbers_kept_inside(conn):
             yield
     finally:
         savepoint.rollback()

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack
 
 from msgspec import UnsetType
@@ -102,7 +103,9 @@ def apply_bundle(
     db: Database, actor: Principal, raw: bytes, **options: Unpack[RawOptions]
 ) -> ImportReport:
     """Import ``raw`` in one transaction; refused as a whole on any problem or conflict."""
-    return import_raw(db.write, actor, raw, max_bytes=db.settings.bundle_max_bytes, **options)
+    # All or nothing, records included: a failed import gives its numbers back.
+    transaction = partial(db.write, numbers_in_transaction=True)
+    return import_raw(transaction, actor, raw, max_bytes=db.settings.bundle_max_bytes, **options)
 
 
 def import_raw(

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from labledger.bundles.apply import RawOptions, import_raw
 from labledger.bundles.report import ImportReport
 from labledger.change_gate import passage
-from labledger.db.engine import Database
+from labledger.db.engine import Database, numbers_kept_inside
 from labledger.identity.principal import Principal
 
 
@@ -39,13 +39,15 @@ def preview_bundle(
 def rolled_back(db: Database) -> Iterator[Connection]:
     """A write transaction (the same locks as an import) that never commits.
 
-    Being rolled back, it may write configuration with change control on.
+    Being rolled back, it may write configuration with change control on. It
+    reserves record numbers inside the transaction, so a preview uses none up
+    (see ``records.numbering``).
     """
     with db.connect() as conn:
         conn = conn.execution_options(write=True)
         transaction = conn.begin()
         try:
-            with passage(conn, None):
+            with passage(conn, None), numbers_kept_inside(conn):
                 yield conn
         finally:
             transaction.rollback()

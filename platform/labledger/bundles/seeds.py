@@ -98,7 +98,7 @@ def import_seeds(db: Database, seeds: list[Seed]) -> dict[str, str]:
     """
     passwords: dict[str, str] = {}
     for seed in seeds:
-        with db.write() as conn:
+        with db.write(numbers_in_transaction=True) as conn:
             with _about(seed.folder / BUNDLE_FILE):
                 import_bundle(conn, SYSTEM, seed.bundle)
             passwords.update(load_demo_data(conn, seed))

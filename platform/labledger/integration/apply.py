@@ -56,7 +56,7 @@ def apply_import(
         return report
     writer = _Writer(actor, report, reason)
     try:
-        with db.write() as conn:
+        with db.write(numbers_in_transaction=True) as conn:  # all or nothing, numbers too
             writer.write(conn)
     except _Rollback:
         return report

@@ -6,6 +6,19 @@ The counter is per *scope*, the pattern with its date parts filled in, so
 upsert (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``) per scope that the
 database serialises on the counter row: concurrent creates never get the same
 number, and a batch of records takes a consecutive block in one statement.
+
+Where the counter is updated decides how long other creates of the scope
+wait. On SQLite it is updated inside the create's transaction: SQLite has one
+writer at a time anyway, and a create that fails gives its number back. On
+PostgreSQL it is updated in an autocommit statement of its own
+(``autonomous_engine``), so the row is locked for that one statement instead
+of until the create commits, and creates of one type run side by side. The
+price is that a number, once reserved, is never handed out again: a create
+that fails after its checks passed (a unique value taken at the same moment,
+a transition that fails after creating its results, a lost connection)
+leaves a gap. Numbers stay unique and increasing, and every number in use has
+its ``record.create`` event. Dry runs reserve inside their transaction, so a
+preview never uses up numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ from sqlalchemy import Connection, Table, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from labledger.db.engine import autonomous_engine
 from labledger.db.tables import number_counter
 
 _COUNTER = re.compile(r"\{(#+)\}")
@@ -53,6 +67,20 @@ def _formatted(scope: str, value: int) -> str:
     return _COUNTER.sub(str(value).zfill(width), scope)
 
 
+def _reserve(conn: Connection, wanted: list[tuple[str, int]]) -> dict[str, int]:
+    """The first of ``count`` new numbers for each (scope, count), in scope order.
+
+    Counter rows are locked in scope order, so two batches never wait on each
+    other in a circle.
+    """
+    upsert = _UPSERT[conn.dialect.name]
+    first = {}
+    for scope, count in wanted:
+        last = conn.execute(upsert, {"scope": scope, "count": count}).scalar_one()
+        first[scope] = last - count + 1
+    return first
+
+
 def reserve_numbers(conn: Connection, patterns: list[str], moment: datetime) -> list[str]:
     """The next number for each pattern at ``moment``, in order.
 
@@ -60,14 +88,13 @@ def reserve_numbers(conn: Connection, patterns: list[str], moment: datetime) -> 
     update, so a batch costs one statement per scope rather than per record.
     """
     scopes = [scope_of(pattern, moment) for pattern in patterns]
-    wanted = Counter(scopes)
-    next_value = {}
-    # Counter rows are locked in scope order, so two batches never wait on each other in a circle.
-    for scope, count in sorted(wanted.items()):
-        last = conn.execute(
-            _UPSERT[conn.dialect.name], {"scope": scope, "count": count}
-        ).scalar_one()
-        next_value[scope] = last - count + 1
+    wanted = sorted(Counter(scopes).items())
+    autonomous = autonomous_engine(conn)
+    if autonomous is None:
+        next_value = _reserve(conn, wanted)
+    else:
+        with autonomous.connect() as own:
+            next_value = _reserve(own, wanted)
     numbers = []
     for scope in scopes:
         numbers.append(_formatted(scope, next_value[scope]))
