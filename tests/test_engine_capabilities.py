@@ -410,3 +410,46 @@ def test_a_link_set_by_a_transition_is_indexed_at_once(db, make_person):
             .all()
         )
     assert targets == [linked["data"]["note"]]
+
+
+def test_a_step_under_a_type_version_without_the_link_drops_it(db, make_person):
+    """A step that changes no reference field leaves the links as they are, unless
+    it moves the record to a type version whose reference fields differ."""
+    person = make_person("olga", "owner")
+    flow = {
+        "key": "mover",
+        "label": "Mover",
+        "states": [
+            {"key": "new", "label": "New", "initial": True},
+            {"key": "moved", "label": "Moved"},
+            {"key": "back", "label": "Back"},
+        ],
+        "transitions": [
+            {"key": "move", "label": "Move", "from": ["new"], "to": "moved", "roles": ["*"]},
+            {"key": "return", "label": "Return", "from": ["moved"], "to": "back", "roles": ["*"]},
+        ],
+    }
+    note_field = {"key": "note", "label": "Note", "type": "reference", "to": "note"}
+    label = {"key": "label", "label": "Label", "type": "text"}
+    with db.write() as conn:
+        publish_type(
+            conn, SYSTEM, _type("note", [{"key": "text", "label": "Text", "type": "text"}])
+        )
+        publish_workflow(conn, SYSTEM, flow)
+        publish_type(conn, SYSTEM, _type("topic", [note_field, label], workflow="mover"))
+    note = _create(db, person, "note", {"text": "n"})
+    topic = _create(db, person, "topic", {"note": note["id"]})
+
+    def targets() -> list[int]:
+        with db.read() as conn:
+            found = select(record_reference.c.target_id).where(
+                record_reference.c.source_id == topic["id"]
+            )
+            return list(conn.execute(found).scalars())
+
+    run_transition(db, person.principal, "topic", topic["id"], "move")
+    assert targets() == [note["id"]], "a step that sets no link keeps the links"
+    with db.write() as conn:
+        publish_type(conn, SYSTEM, _type("topic", [label], workflow="mover"))
+    run_transition(db, person.principal, "topic", topic["id"], "return")
+    assert targets() == [], "the new version has no reference field, so no link is left"

@@ -20,6 +20,7 @@ from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import Conflict, Forbidden, NotFound
 from labledger.identity.principal import Principal
+from labledger.metadata.model import TypeModel
 from labledger.metadata.spec import TransitionSpec
 from labledger.metadata.spec.fields import ReferenceField
 from labledger.metadata.spec.workflow import TransitionReferencedAction
@@ -196,7 +197,8 @@ def execute_transition(
         raise Conflict(f"Record {row['number']} changed while the step ran; try again.")
     # Links set by the step (set actions, link fields) must be visible to
     # count_referencing and "referenced by" lists at once.
-    write_references(conn, ctx.model, [(record_id, data)], replace=True)
+    if _links_may_change(ctx.model, row, data):
+        write_references(conn, ctx.model, [(record_id, data)], replace=True)
     bind_attachments(conn, ctx.model, [(record_id, data)])
     reason = (reason or "").strip() or None
     entries = [_transition_entry(ctx, transition_key, new_row, reason, automatic)]
@@ -242,3 +244,16 @@ def _run_referenced_transitions(
             automatic=True,
             depth=depth + 1,
         )
+
+
+def _links_may_change(model: TypeModel, row: dict[str, Any], data: dict[str, Any]) -> bool:
+    """Whether a step can have changed the record's reference rows: it set a reference
+    field, or the record moves to another version of its type (whose reference fields
+    may differ). Most steps only change the state: then there is nothing to rewrite."""
+    if row["type_version"] != model.version:
+        return True
+    before = row["data"]
+    return any(
+        isinstance(spec, ReferenceField) and before.get(key) != data.get(key)
+        for key, spec in model.field_specs.items()
+    )
