@@ -9,10 +9,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
+from labledger.audit.trail import HASHED_COLUMNS, event_hash
 from labledger.db.engine import Database
-from labledger.db.tables import audit_event, outbox_event, record
+from labledger.db.tables import audit_event, audit_head, outbox_event, record
 from labledger.identity.principal import SYSTEM, Principal
 from labledger.identity.roles import save_role
 
@@ -166,6 +167,33 @@ def reconfigure(monkeypatch: pytest.MonkeyPatch, db: Database, **changes: Any) -
     """Change ``db``'s settings for this test, as a restart with a changed environment
     would; the app built on ``db`` and every service called with it see them."""
     monkeypatch.setattr(db, "settings", replace(db.settings, **changes))
+
+
+def append_as_an_earlier_release(
+    db: Database, action: str, hash_version: int | None, details: Any = None
+) -> dict[str, Any]:
+    """Write an event at the chain's tip as an earlier release did, hashed in the form
+    ``hash_version`` (None: the first form); returns it as stored."""
+    with db.write() as conn:
+        head = conn.execute(select(audit_head)).mappings().one()
+        tip_time = conn.execute(
+            select(audit_event.c.occurred_at).where(audit_event.c.seq == head["seq"])
+        ).scalar_one()
+        event = {
+            **dict.fromkeys(HASHED_COLUMNS),
+            "seq": head["seq"] + 1,
+            "occurred_at": tip_time,
+            "actor": SYSTEM.username,
+            "action": action,
+            "details": details,
+            "prev_hash": head["hash"],
+            "hash_version": hash_version,
+            "result_hash": None,
+        }
+        event["hash"] = event_hash(event)
+        conn.execute(insert(audit_event).values(event))
+        conn.execute(update(audit_head).values(seq=event["seq"], hash=event["hash"]))
+    return event
 
 
 @contextmanager

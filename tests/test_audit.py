@@ -14,11 +14,12 @@ from labledger import cli
 from labledger.audit.queries import record_history
 from labledger.audit.trail import AuditEntry, append, body_hash, event_hash, written_together
 from labledger.audit.verify import verify
-from labledger.db.tables import audit_event, audit_head, outbox_event, record
+from labledger.db.tables import audit_event, outbox_event, record
 from labledger.records.service import create_record, update_record
 from tests.definitions import (
     acting,
     add_roles,
+    append_as_an_earlier_release,
     batch_type,
     database_url,
     measurement_type,
@@ -178,22 +179,7 @@ def test_new_events_link_to_older_forms_by_the_documented_formula(db, publish):
     event (the first of a transaction, on PostgreSQL) or the platform did (the next)."""
     add_roles(db, "analyst")
     publish(batch_type())
-    with db.write() as conn:
-        head = conn.execute(select(audit_head)).mappings().one()
-        last = conn.execute(select(audit_event).where(audit_event.c.seq == head["seq"])).one()
-        older = {
-            **{name: None for name in ("type_key", "record_id", "record_number", "changes")},
-            **{name: None for name in ("reason", "config_version", "details", "result_hash")},
-            "seq": head["seq"] + 1,
-            "occurred_at": last.occurred_at,
-            "actor": "system",
-            "action": "note.version_2",
-            "prev_hash": head["hash"],
-            "hash_version": 2,
-        }
-        older["hash"] = event_hash(older)
-        conn.execute(insert(audit_event).values(older))
-        conn.execute(update(audit_head).values(seq=older["seq"], hash=older["hash"]))
+    older = append_as_an_earlier_release(db, "note.version_2", hash_version=2)
     with db.write() as conn:
         create_record(conn, ANALYST, "batch", {"code": "B-1"})
     with db.write() as conn:

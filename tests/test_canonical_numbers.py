@@ -13,17 +13,16 @@ import math
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
-from labledger.audit.trail import event_hash
 from labledger.audit.verify import verify
 from labledger.canonical import canonical_json
-from labledger.db.tables import audit_event, audit_head, record
+from labledger.db.tables import record
 from labledger.errors import ValidationFailed
-from labledger.identity.principal import SYSTEM
 from labledger.metadata.spec import FieldSpec, decode
 from labledger.records.service import create_record, update_record
 from labledger.web.forms import parse_value
+from tests.definitions import append_as_an_earlier_release
 
 AWKWARD_DECIMALS = [
     6.02214076e23,
@@ -124,28 +123,7 @@ def test_events_hashed_in_the_first_canonical_form_keep_verifying(db, readings):
     verifies instead of raising a false alarm forever.
     """
     assert canonical_json(1e23, 1) != canonical_json(1e23)
-    with db.write() as conn:
-        head = conn.execute(select(audit_head)).mappings().one()
-        last = conn.execute(select(audit_event).where(audit_event.c.seq == head["seq"])).one()
-        legacy = {
-            "seq": head["seq"] + 1,
-            "occurred_at": last.occurred_at,
-            "actor": SYSTEM.username,
-            "action": "note.legacy",
-            "type_key": None,
-            "record_id": None,
-            "record_number": None,
-            "changes": None,
-            "reason": None,
-            "config_version": None,
-            "details": {"reading": 1e23},
-            "prev_hash": head["hash"],
-            "hash_version": None,
-            "result_hash": None,
-        }
-        legacy["hash"] = event_hash(legacy)
-        conn.execute(insert(audit_event).values(legacy))
-        conn.execute(update(audit_head).values(seq=legacy["seq"], hash=legacy["hash"]))
+    append_as_an_earlier_release(db, "note.legacy", hash_version=None, details={"reading": 1e23})
     _create(db, readings, {"label": "after the upgrade", "value": 1e23})
     with db.read() as conn:
         report = verify(conn)

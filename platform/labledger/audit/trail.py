@@ -178,11 +178,19 @@ _INSERT_EVENTS = insert(audit_event)
 _INSERT_OUTBOX = insert(outbox_event)
 
 
+def _bound_values(table: Table, prefix: str, computed: Any = ()) -> dict[str, Any]:
+    """A parameter named ``prefix`` + column for every column of ``table`` the database
+    does not fill itself (its serial key) and that is not ``computed``."""
+    return {
+        c.name: bindparam(prefix + c.name, type_=c.type)
+        for c in table.c
+        if c.name not in computed and not (c.primary_key and c.autoincrement is True)
+    }
+
+
 def _bound_insert(table: Table, prefix: str, name: str) -> Any:
     """INSERT of one row with every value a bound parameter, as a CTE."""
-    columns = [c for c in table.c if not (c.primary_key and c.autoincrement is True)]
-    values = {c.name: bindparam(prefix + c.name, type_=c.type) for c in columns}
-    return insert(table).values(values).cte(name)
+    return insert(table).values(_bound_values(table, prefix)).cte(name)
 
 
 def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -234,14 +242,10 @@ def _linked_insert(
 ) -> Any:
     """INSERT ... SELECT of one row, if ``condition`` holds, as a CTE: the ``linked``
     columns computed from the tip, every other value a parameter named prefix + column."""
-    bound = [
-        c
-        for c in table.c
-        if c.name not in linked and not (c.primary_key and c.autoincrement is True)
-    ]
-    names = [*linked, *(c.name for c in bound)]
-    values = [*linked.values(), *(bindparam(prefix + c.name, type_=c.type) for c in bound)]
-    return insert(table).from_select(names, select(*values).where(condition)).cte(name)
+    values = {**linked, **_bound_values(table, prefix, computed=linked)}
+    return (
+        insert(table).from_select(list(values), select(*values.values()).where(condition)).cte(name)
+    )
 
 
 _APPEND_FIRST = {False: _append_first(False), True: _append_first(True)}
