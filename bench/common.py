@@ -21,9 +21,11 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+from litestar.testing import TestClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from labledger.app import create_app
 from labledger.bootstrap import initialise
 from labledger.db.engine import Database, normalise_url, open_database
 from labledger.identity.principal import SYSTEM, Principal
@@ -288,6 +290,34 @@ class StatementCounter:
 
     def reset(self) -> None:
         self.count, self.seconds, self.statements = 0, 0.0, []
+
+
+def statements_of_one_request(
+    db: Database,
+    token: str,
+    method: str,
+    request: tuple[str, dict[str, Any]],
+    warm_up: tuple[str, dict[str, Any]],
+) -> tuple[int, int, list[str]]:
+    """(statements, transactions, the statements' SQL) of one in-process API request
+    (path, JSON body), authentication included. The ``warm_up`` request is sent
+    first, so caches are filled as on a server that has been running."""
+    with TestClient(create_app(db)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        client.request(method, warm_up[0], json=warm_up[1], headers=headers).raise_for_status()
+        begins = [0]
+
+        def began(_conn: Any) -> None:
+            begins[0] += 1
+
+        for engine in db.engines:
+            event.listen(engine, "begin", began)
+        with StatementCounter(db) as counter:
+            answer = client.request(method, request[0], json=request[1], headers=headers)
+        for engine in db.engines:
+            event.remove(engine, "begin", began)
+        answer.raise_for_status()
+    return counter.count, begins[0], [statement for statement, _ in counter.statements]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

@@ -33,12 +33,8 @@ from itertools import count
 from time import perf_counter
 from typing import Any
 
-from litestar.testing import TestClient
-from sqlalchemy import event
-
 from common import (
     TYPE_KEY,
-    StatementCounter,
     bench_database,
     bench_type,
     describe,
@@ -48,9 +44,9 @@ from common import (
     print_table,
     publish,
     record_input,
+    statements_of_one_request,
 )
 from create import RawPath
-from labledger.app import create_app
 from labledger.db.engine import Database
 from labledger.identity.principal import SYSTEM
 from labledger.identity.tokens import create_token
@@ -182,25 +178,6 @@ def prepare(db: Database) -> tuple[str, int]:
     return token, version
 
 
-def statements_of_one_create(db: Database, token: str) -> tuple[int, int]:
-    """(statements, transactions) of one API create, authentication included, in-process."""
-    with TestClient(create_app(db)) as client:
-        headers = {"Authorization": f"Bearer {token}"}
-        path = f"/api/v1/records/{TYPE_KEY}"
-        client.post(path, json={"data": record_input(10**8)}, headers=headers)  # warm caches
-        begins = [0]
-
-        def began(_conn: Any) -> None:
-            begins[0] += 1
-
-        event.listen(db.engine, "begin", began)
-        with StatementCounter(db) as counter:
-            answer = client.post(path, json={"data": record_input(10**8 + 1)}, headers=headers)
-        event.remove(db.engine, "begin", began)
-        assert answer.status_code == 201, answer.text
-    return counter.count, begins[0]
-
-
 def lock_sampler(db: Database) -> Callable[[], tuple[int, int]]:
     # Autocommit: pg_stat_activity is read once per transaction. The connection leaves the
     # pool first, or it would go back in autocommit and turn a writer's locks off.
@@ -229,7 +206,14 @@ def main() -> None:
         postgres = db.dialect == "postgresql"
         print(f"HTTP writes on {describe(db)}: {CLIENTS} clients, {args.seconds:.0f} s per run")
         token, version = prepare(db)
-        statements, transactions = statements_of_one_create(db, token)
+        path = f"/api/v1/records/{TYPE_KEY}"
+        statements, transactions, _ = statements_of_one_request(
+            db,
+            token,
+            "POST",
+            (path, {"data": record_input(10**8 + 1)}),
+            warm_up=(path, {"data": record_input(10**8)}),
+        )
         print(f"one API create: {statements} statements in {transactions} transaction(s)")
         sample = lock_sampler(db) if postgres else None
         raw = RawPath(db, version)

@@ -11,6 +11,7 @@ over HTTP against the real app served by uvicorn on a loopback port.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from time import perf_counter
@@ -19,7 +20,13 @@ from typing import Any
 import httpx
 import uvicorn
 
-from common import bench_database, describe, parse_args, print_table
+from common import (
+    bench_database,
+    describe,
+    parse_args,
+    print_table,
+    statements_of_one_request,
+)
 from labledger.app import create_app
 from labledger.db.engine import Database
 from labledger.identity.principal import SYSTEM
@@ -175,11 +182,25 @@ def over_http(db: Database, actor: Any, token: str, n: int) -> tuple[float, floa
         thread.join(timeout=10)
 
 
+def statements_of_one_step(db: Database, actor: Any, token: str) -> None:
+    """Print the statements and transactions of one unsigned step over the API."""
+    first, second = create(db, actor, -1), create(db, actor, -2)
+    path = "/api/v1/records/bench_doc/{}/transitions/submit"
+    statements, transactions, sql = statements_of_one_request(
+        db, token, "POST", (path.format(second["id"]), {}), warm_up=(path.format(first["id"]), {})
+    )
+    print(f"one unsigned API step: {statements} statements in {transactions} transaction(s)")
+    for statement in sql:
+        print("   ", " ".join(statement.split())[:110])
+
+
 def main() -> None:
     args = parse_args(__doc__.split("\n\n")[0], default_n=200).parse_args()
     n = args.n
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     with bench_database(args.database) as db:
         actor, token = set_up(db)
+        statements_of_one_step(db, actor, token)
         rows = []
         for name, run in (
             ("in-process", lambda: in_process(db, actor, n)),

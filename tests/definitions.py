@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 
 from labledger.audit.trail import HASHED_COLUMNS, event_hash
 from labledger.db.engine import Database
@@ -230,6 +230,37 @@ def refusal_recorded(db: Database, *actions: str) -> Iterator[None]:
     after = counts(db)
     assert (after[0], after[2]) == (before[0], before[2]), "a refused request changed the database"
     assert actions_after(db, seq) == list(actions or ["record.transition_refused"])
+
+
+@dataclass
+class Traffic:
+    """The statements a block sent to the database (on every pool) and the transactions
+    it began on the main pool (the autocommit pool's statements commit on their own)."""
+
+    statements: list[str] = field(default_factory=list)
+    transactions: int = 0
+
+
+@contextmanager
+def traffic(db: Database) -> Iterator[Traffic]:
+    """Record what the block sends to the database (see ``Traffic``)."""
+    seen = Traffic()
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen.statements.append(sql)
+
+    def began(_conn: Any) -> None:
+        seen.transactions += 1
+
+    event.listen(db.engine, "begin", began)
+    for engine in db.engines:
+        event.listen(engine, "before_cursor_execute", statement)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "begin", began)
+        for engine in db.engines:
+            event.remove(engine, "before_cursor_execute", statement)
 
 
 def add_roles(db: Database, *keys: str) -> None:

@@ -16,7 +16,7 @@ from labledger.errors import ValidationFailed
 from labledger.workflows.engine import run_transition
 from labledger.workflows.signing import SignatureInput, SigningSession
 from tests.conftest import TEST_PASSWORD
-from tests.definitions import refusal_recorded
+from tests.definitions import refusal_recorded, traffic
 from tests.web.record_fixtures import create, make_lab
 
 
@@ -90,3 +90,19 @@ def test_the_transition_answer_is_the_record_as_the_step_produced_it(client, db,
     ).json()
     assert (answer["state"], answer["version"]) == ("approved", 3)
     assert [(s["record_version"], s["status"]) for s in answer["signatures"]] == [(3, "current")]
+
+
+def test_an_unsigned_step_over_the_api_is_one_transaction_with_its_answer(client, db, lab):
+    """Checks, writes and the answer with the record's signatures share one transaction;
+    on PostgreSQL that is five statements (configuration, record, update, audit, signatures)."""
+    first, second = _submitted(db, lab, "L-1"), _submitted(db, lab, "L-2")
+    body = {"reason": "Label unreadable"}
+    path = "/api/v1/records/lot/{}/transitions/reject"
+    assert client.post(path.format(first["id"]), json=body, headers=lab.qa.headers).is_success
+    with traffic(db) as seen:
+        answer = client.post(path.format(second["id"]), json=body, headers=lab.qa.headers)
+    assert answer.status_code == 200
+    assert (answer.json()["state"], answer.json()["signatures"]) == ("open", [])
+    assert seen.transactions == 1
+    if db.dialect == "postgresql":
+        assert len(seen.statements) <= 6, seen.statements

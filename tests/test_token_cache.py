@@ -8,7 +8,7 @@ in any other worker not beyond a second.
 
 from __future__ import annotations
 
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from labledger.db.tables import api_token, app_user
 from labledger.db.types import utc_now
@@ -17,7 +17,7 @@ from labledger.identity.roles import save_role
 from labledger.identity.token_cache import TOKEN_CACHE_SECONDS, TokenCache
 from labledger.identity.tokens import revoke_token
 from labledger.identity.users import set_active
-from tests.definitions import add_roles, batch_type
+from tests.definitions import add_roles, batch_type, traffic
 
 
 class Clock:
@@ -96,22 +96,8 @@ def test_an_api_create_with_a_known_token_is_one_transaction(db, client, make_pe
     ann = make_person("ann", "analyst")
     path = "/api/v1/records/batch"
     assert client.post(path, json={"data": {"code": "B-1"}}, headers=ann.headers).status_code == 201
-    statements: list[str] = []
-    begins: list[object] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    def began(conn):
-        begins.append(conn)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    event.listen(db.engine, "begin", began)
-    try:
+    with traffic(db) as seen:
         answer = client.post(path, json={"data": {"code": "B-2"}}, headers=ann.headers)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-        event.remove(db.engine, "begin", began)
     assert answer.status_code == 201
-    assert len(begins) == 1
-    assert not [s for s in statements if "api_token" in s or "app_user" in s]
+    assert seen.transactions == 1
+    assert not [s for s in seen.statements if "api_token" in s or "app_user" in s]

@@ -106,12 +106,11 @@ class TransitionsController(Controller):
             expected_version=parse_if_match(if_match) if if_match else None,
             signature=signature,
             throttled=True,
+            with_signatures=True,
         )
-        # The record as this step left it (a later change or a chained step that
-        # came back to it must not show as its outcome), with its signatures.
-        with db.read() as conn:
-            signatures = record_with_signatures(conn, principal, type_key, record_id)
-        return shaped({**view, "signatures": signatures["signatures"]}, SignedRecord)
+        # The record as this step left it, with its signatures (a later change or a
+        # chained step that came back to it must not show as its outcome).
+        return shaped(view, SignedRecord)
 
     @get("/signatures", sync_to_thread=True, summary="Signatures with verification status")
     def signatures(

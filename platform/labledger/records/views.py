@@ -37,6 +37,11 @@ def record_view(row: Any) -> dict[str, Any]:
     return {name: row[column] for name, column in _VIEW_COLUMNS.items()}
 
 
+def row_of_view(view: dict[str, Any]) -> dict[str, Any]:
+    """The stored row a view was read from (``record_view`` the other way round)."""
+    return {column: view[name] for name, column in _VIEW_COLUMNS.items()}
+
+
 def outbox_payload(view: dict[str, Any]) -> dict[str, Any]:
     """What a record event tells subscribers about the record."""
     return {name: view[name] for name in _PAYLOAD}

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
 from labledger.metadata.types import readable_model, type_model
-from labledger.records.views import load_row, record_view
+from labledger.records.views import load_row, record_view, row_of_view
 from labledger.workflows.checks import available_transitions, refuse_unauthorised
 from labledger.workflows.model import workflow_model
 from labledger.workflows.refusals import Attempt, refusals_audited
@@ -50,8 +50,13 @@ def run_transition(
     signature: SignatureInput | None = None,
     signing_session: SigningSession | None = None,
     throttled: bool = False,
+    with_signatures: bool = False,
 ) -> dict[str, Any]:
-    """The whole transition as a person asks for it; returns the record as the step left it.
+    """The whole transition as a person asks for it; returns the record as the step left it
+    (``with_signatures``: and its signatures, read in the step's transaction).
+
+    A step that needs no signature runs in one transaction, its checks, its
+    writes and the answer together.
 
     ``signing_session`` is the caller's continuous session (a browser's), or
     None (an API call): it decides whether the signature needs the username
@@ -61,28 +66,9 @@ def run_transition(
     it is raised (``workflows.refusals``).
     """
     with refusals_audited(db, Attempt(actor, type_key, record_id, transition_key, reason)):
-        with db.read() as conn:
-            model = type_model(conn, type_key)
-            workflow = workflow_model(conn, model.workflow) if model.workflow else None
-        transition = workflow.transition_specs.get(transition_key) if workflow else None
-        needs_signature = bool(transition and transition.signature_meaning)
-        signer = None
-        if needs_signature:
-            # Refuse a person who may not do this step before asking for a password,
-            # so a wrong password is never counted against someone without the role.
-            with db.read() as conn:
-                refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
-            signer = verify_signer(
-                db,
-                actor,
-                signature,
-                session=signing_session,
-                throttled=throttled,
-            )
-        # Only the step is retried when the database aborts it for a deadlock: the
-        # password check above stays one check, recorded once.
-        return db.write_retrying(
-            lambda conn: execute_transition(
+
+        def step(conn: Connection, signer: Principal | None = None) -> dict[str, Any]:
+            view = execute_transition(
                 conn,
                 actor,
                 type_key,
@@ -92,7 +78,39 @@ def run_transition(
                 expected_version=expected_version,
                 signer=signer,
             )
+            if with_signatures:
+                view["signatures"] = signatures_of(conn, row_of_view(view))
+            return view
+
+        def unless_signed(conn: Connection) -> dict[str, Any] | None:
+            """The step, in one transaction, unless it needs a signature (then None)."""
+            if not _needs_signature(conn, type_key, transition_key):
+                return step(conn)
+            # Refuse a person who may not do this step before asking for a password,
+            # so a wrong password is never counted against someone without the role.
+            refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
+            return None
+
+        # Only the step is retried when the database aborts it for a deadlock: the
+        # password check stays one check, recorded once.
+        outcome = db.write_retrying(unless_signed)
+        if outcome is not None:
+            return outcome
+        signer = verify_signer(
+            db,
+            actor,
+            signature,
+            session=signing_session,
+            throttled=throttled,
         )
+        return db.write_retrying(lambda conn: step(conn, signer))
+
+
+def _needs_signature(conn: Connection, type_key: str, transition_key: str) -> bool:
+    model = type_model(conn, type_key)
+    workflow = workflow_model(conn, model.workflow) if model.workflow else None
+    transition = workflow.transition_specs.get(transition_key) if workflow else None
+    return bool(transition and transition.signature_meaning)
 
 
 def record_with_signatures(
