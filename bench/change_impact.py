@@ -25,6 +25,7 @@ from time import perf_counter
 from typing import Any
 
 from common import (
+    analyse,
     bench_database,
     describe,
     insert_records,
@@ -124,9 +125,7 @@ def prepare(db: Database, n: int) -> float:
     started = perf_counter()
     insert_records(db, rows(n, db.dialect == "postgresql"))
     rate = n / (perf_counter() - started)
-    if db.dialect == "postgresql":  # as autovacuum would after a bulk load
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE record")
+    analyse(db, "record", vacuum=True)
     return rate
 
 

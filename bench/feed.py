@@ -33,6 +33,7 @@ from litestar.testing import TestClient
 from sqlalchemy import insert
 
 from common import (
+    analyse,
     bench_database,
     bench_type,
     describe,
@@ -90,9 +91,7 @@ def fill(db: Database, n: int) -> None:
                 batch = []
         if batch:
             conn.execute(insert(outbox_event), batch)
-    if db.dialect == "postgresql":  # as autovacuum would after a bulk load
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE outbox_event")
+    analyse(db, "outbox_event")
 
 
 def walk(

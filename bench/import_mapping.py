@@ -40,6 +40,7 @@ from common import (
     StatementCounter,
     WriteRecorder,
     admin_principal,
+    analyse,
     bench_database,
     bench_type,
     describe,
@@ -194,6 +195,8 @@ def main() -> None:
                 profiler.disable()
             statements = counter.count
         floor = replay(floor_db, recorder.transactions)
+        for database in (db, floor_db):  # as autovacuum would after the load
+            analyse(database, "record", "audit_event", "outbox_event")
         assert not dry.errors and report.applied, report.lines(5)
         assert report.counts["create"] == args.n
         updates = update_file(db)

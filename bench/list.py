@@ -28,6 +28,7 @@ from common import (
     TYPE_KEY,
     StatementCounter,
     admin_principal,
+    analyse,
     bench_database,
     bench_type,
     describe,
@@ -169,13 +170,6 @@ def explain(db: Database, statement: str, parameters: Any) -> list[str]:
         return [row[-1] for row in result]
 
 
-def analyse(db: Database) -> None:
-    """Refresh PostgreSQL's planner statistics, as autovacuum does after a bulk load."""
-    if db.dialect == "postgresql":
-        with db.write() as conn:
-            conn.exec_driver_sql("ANALYZE record")
-
-
 def main() -> None:
     parser = parse_args(__doc__.split("\n\n")[0], default_n=1_000_000)
     parser.add_argument("--requests", type=int, default=200, help="requests per scenario")
@@ -186,11 +180,11 @@ def main() -> None:
         lister = Lister(db, admin_principal(db))
         load(db, 0, SMALL)
         publish(db, bench_type())
-        analyse(db)
+        analyse(db, "record")
         small = measure(lister, SMALL, args.requests)
         rate = load(db, SMALL, n)
         print(f"bulk load of {n - SMALL:,} more records: {rate:,.0f} rows/s (indexes in place)")
-        analyse(db)
+        analyse(db, "record")
         big = measure(lister, n, args.requests)
         rows = []
         for scenario in SCENARIOS:

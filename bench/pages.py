@@ -40,6 +40,7 @@ from common import (
     STATUSES,
     TYPE_KEY,
     StatementCounter,
+    analyse,
     bench_database,
     bench_type,
     describe,
@@ -55,7 +56,7 @@ from labledger.identity.users import create_user, load_principal
 from labledger.metadata.types import publish_type
 from labledger.records.service import create_record
 from labledger.workflows.definitions import publish_workflow
-from list import analyse, load
+from list import load
 
 GOAL_P95_MS = 30.0
 CHILD_KEY = "bench_result"
@@ -160,7 +161,7 @@ def prepare(db: Database, n: int) -> tuple[list[int], list[int]]:
             )["id"]
             for i in range(CHILDREN)
         ]
-    analyse(db)
+    analyse(db, "record")
     return ids, children
 
 

@@ -42,6 +42,7 @@ from common import (
     STATUSES,
     TYPE_KEY,
     StatementCounter,
+    analyse,
     bench_database,
     bench_type,
     describe,
@@ -58,7 +59,7 @@ from labledger.identity.sessions import SESSION_COOKIE, start_session
 from labledger.identity.tokens import create_token
 from labledger.identity.users import create_user, load_principal
 from labledger.metadata.types import publish_type
-from list import analyse, load
+from list import load
 
 READERS = 8
 GOAL_RATIO = 2.0
@@ -96,7 +97,7 @@ def prepare(db: Database, n: int) -> Installation:
         publish_type(conn, SYSTEM, bench_type())
     rate = load(db, 0, n)
     print(f"bulk load of {n:,} records: {rate:,.0f} rows/s")
-    analyse(db)
+    analyse(db, "record")
     with db.write() as conn:
         bench = load_principal(conn, 2)
         assert bench is not None and bench.username == "bench"

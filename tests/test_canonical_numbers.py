@@ -18,6 +18,7 @@ from sqlalchemy import select
 from labledger.audit.verify import verify
 from labledger.canonical import canonical_json
 from labledger.db.tables import record
+from labledger.db.types import dump_json, load_json
 from labledger.errors import ValidationFailed
 from labledger.metadata.spec import FieldSpec, decode
 from labledger.records.service import create_record, update_record
@@ -128,3 +129,15 @@ def test_events_hashed_in_the_first_canonical_form_keep_verifying(db, readings):
     with db.read() as conn:
         report = verify(conn)
     assert report.ok, report.discrepancies
+
+
+@pytest.mark.parametrize("value", AWKWARD_DECIMALS, ids=repr)
+def test_stored_documents_read_back_as_written(value):
+    """The engines' JSON writer (msgspec) and reader give every value back unchanged."""
+    document = {"value": value, "count": 2**70, "text": "Größe µg/L"}
+    read = load_json(dump_json(document))
+    assert read == document and canonical_json(read) == canonical_json(document)
+
+
+def test_a_string_msgspec_will_not_write_is_written_by_the_standard_library():
+    assert load_json(dump_json({"text": "half a pair \ud800"})) == {"text": "half a pair \ud800"}

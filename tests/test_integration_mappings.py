@@ -13,11 +13,20 @@ from labledger.db.integration_tables import import_run
 from labledger.db.tables import audit_event, record
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import SYSTEM
+from labledger.integration import apply as applying
 from labledger.integration.importer import apply_import, preview_import
 from labledger.integration.mappings import export_mappings, publish_mapping
 from labledger.metadata.types import publish_type
-from labledger.records.service import create_record
-from tests.definitions import acting, add_roles, batch_type, counts, measurement_type, unchanged
+from labledger.records.service import create_record, update_record
+from tests.definitions import (
+    acting,
+    add_roles,
+    batch_type,
+    counts,
+    measurement_type,
+    traffic,
+    unchanged,
+)
 
 ANALYST = acting("ann", "analyst")
 HEADER = "Sample,Test,Result,Unit,Measured\n"
@@ -601,3 +610,76 @@ def test_mappings_travel_in_bundles(db, lab):
         assert [m["key"] for m in export_mappings(conn)] == ["batch_list", "plate_results"]
         assert [m["key"] for m in export_mappings(conn, types=["measurement"])] == ["plate_results"]
         assert export_mappings(conn, types=[]) == []
+
+
+def _batch_file(codes: list[str], product: str) -> str:
+    return "Code,Product\n" + "".join(f"{code},{product}\n" for code in codes)
+
+
+def test_an_import_updating_many_records_writes_them_in_batches(db, lab):
+    """1,200 updates cost a few statements per 500 rows, not a round trip per row; each
+    record still gets its own version, audit event and line, in the file's order."""
+    codes = [f"C-{i:04d}" for i in range(1200)]
+    assert _import(db, _batch_file(codes, "Aspirin"), "batch_list").counts["create"] == 1200
+    with traffic(db) as seen:
+        report = _import(db, _batch_file(codes, "Ibuprofen"), "batch_list", filename="second.csv")
+    assert report.applied and report.counts["update"] == 1200
+    assert len(seen.statements) < 40, f"{len(seen.statements)} statements for 1,200 updates"
+    with db.read() as conn:
+        stored = conn.execute(
+            select(record.c.data["product"].as_string(), record.c.version).where(
+                record.c.data["code"].as_string().in_(codes)
+            )
+        ).all()
+        lines = conn.execute(
+            select(audit_event.c.details["line"].as_integer())
+            .where(audit_event.c.action == "record.update")
+            .order_by(audit_event.c.seq)
+        ).scalars()
+        assert list(lines) == list(range(2, 1202))
+    assert set(stored) == {("Ibuprofen", 2)}
+
+
+def test_updates_and_creates_keep_the_order_of_the_file_lines(db, lab):
+    report = _import(db, "Code,Product\nB-1,A\nB-3,B\nB-2,C\nB-4,D\n", "batch_list")
+    assert [row.action for row in report.rows] == ["update", "create", "update", "create"]
+    with db.read() as conn:
+        events = conn.execute(
+            select(audit_event.c.action, audit_event.c.details["line"].as_integer())
+            .where(audit_event.c.action.in_(("record.update", "record.create")))
+            .where(audit_event.c.type_key == "batch", audit_event.c.actor == "ann")
+            .order_by(audit_event.c.seq)
+        ).all()
+    assert events[-4:] == [
+        ("record.update", 2),
+        ("record.create", 3),
+        ("record.update", 4),
+        ("record.create", 5),
+    ]
+
+
+def test_a_record_changed_after_the_file_was_read_is_not_overwritten(db, lab, monkeypatch):
+    """Someone edits B-2 between the file's look-ups and the write: that row is refused
+    as stale (an atomic mapping then writes nothing), never applied over the edit."""
+    read_file = applying.prepare
+
+    def read_then_edit(*args: Any, **kwargs: Any) -> Any:
+        report = read_file(*args, **kwargs)
+        with db.write() as conn:
+            update_record(
+                conn, ANALYST, "batch", lab["B-2"]["id"], {"product": "Edited"}, expected_version=1
+            )
+        return report
+
+    monkeypatch.setattr(applying, "prepare", read_then_edit)
+    report = _import(db, "Code,Product\nB-1,Aspirin\nB-2,Ibuprofen\n", "batch_list")
+    assert not report.applied
+    [error] = report.errors
+    assert error.line == 3 and "was changed by someone else" in error.message
+    with db.read() as conn:
+        products = dict(
+            conn.execute(
+                select(record.c.data["code"].as_string(), record.c.data["product"].as_string())
+            ).all()
+        )
+    assert products == {"B-1": None, "B-2": "Edited"}

@@ -155,7 +155,9 @@ def test_a_step_that_needs_a_reason_takes_it_once_for_every_number(client, db, l
         assert _line(done.text) == ("Done", "Send back: now Open.")
     with db.read() as conn:
         reasons = conn.execute(
-            select(audit_event.c.reason).where(audit_event.c.action == "record.transition")
+            select(audit_event.c.reason)
+            .where(audit_event.c.action == "record.transition")
+            .order_by(audit_event.c.seq)
         ).scalars()
         assert list(reasons)[-2:] == ["Label smudged"] * 2
 

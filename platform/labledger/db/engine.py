@@ -45,7 +45,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from labledger.db.txcache import install_transaction_cache
-from labledger.db.types import load_json
+from labledger.db.types import dump_json, load_json
 from labledger.errors import Conflict
 from labledger.settings import Settings
 
@@ -217,7 +217,11 @@ def normalise_url(url: str) -> str:
 def build_engine(url: str, **engine_options: object) -> Engine:
     """Create the engine for ``url`` with the per-database settings applied."""
     url = normalise_url(url)
-    engine_options = {"json_deserializer": load_json, **engine_options}
+    engine_options = {
+        "json_deserializer": load_json,
+        "json_serializer": dump_json,
+        **engine_options,
+    }
     if url.startswith("sqlite"):
         engine = create_engine(url, **engine_options)
         _configure_sqlite(engine)

@@ -26,6 +26,26 @@ def load_json(text: str | bytes) -> Any:
         return json.loads(text)
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
+def dump_json(value: Any) -> str:
+    """Write a JSON document to store; the engines of both databases use it.
+
+    msgspec writes JSON several times faster than the standard library, which
+    matters when an import writes four documents per row (the record, the audit
+    event's changes and details, the outbox payload). The standard library
+    takes over for the rare string msgspec will not write (one holding a lone
+    surrogate). NaN and infinities, which msgspec would write as ``null``, never
+    reach here: the canonical form every stored document is hashed in refuses
+    them before the write commits.
+    """
+    try:
+        return _ENCODER.encode(value).decode()
+    except UnicodeEncodeError:
+        return json.dumps(value)
+
+
 #: JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 

@@ -1,7 +1,7 @@
 """Applying an import: the write transaction, row by row through the record service.
 
 Each row is written through the record service (a ``RecordBatch`` for new
-records, ``update_record`` for updates, which validate it as they would for
+records, ``RecordChanges`` for updates, which validate it as they would for
 any user), each record's audit event carrying ``{"import": <id>, "line":
 <n>}``, and the transaction ends with one ``import.apply`` event: the file's
 SHA-256, the mapping and its version, the row counts and the SHA-256 of the
@@ -29,7 +29,7 @@ from labledger.integration.dryrun import RowCheck, check_rows, prepare, record_e
 from labledger.integration.report import ImportReport
 from labledger.integration.resolve import CHUNK, already_imported, previous_import
 from labledger.integration.rows import Row
-from labledger.records.service import RecordBatch, update_record
+from labledger.records.service import RecordBatch, RecordChanges, load_row
 
 
 def apply_import(
@@ -76,13 +76,19 @@ class _Rollback(Exception):
 class _Writer:
     """The write transaction of an apply.
 
-    New records go through a ``RecordBatch`` flushed every ``CHUNK`` rows, so
-    a large file costs a few statements per chunk instead of a counter and
-    chain-tip update per row; the batch is flushed before each update, which
+    New records go through a ``RecordBatch`` and changes to existing ones
+    through ``RecordChanges``, each stored every ``CHUNK`` rows, so a large
+    file costs a few statements per chunk instead of a round trip (and a
+    counter and chain-tip update) per row. The versions of the records a chunk
+    of updates changes are read with one query before they are checked, so a
+    record changed since the file was resolved is refused as stale, row by row;
+    should one change in the moment between that query and the write, the
+    whole import is refused (each update names the version it expects). One
+    kind of batch is stored before a row of the other kind is added, which
     keeps the audit trail in the order of the file's lines. The rows' audit
-    events are written together at the end (``written_together``): updates
-    append one each, and on PostgreSQL moving the chain tip once per row of a
-    long transaction slows every later move down.
+    events are written together at the end (``written_together``): on
+    PostgreSQL moving the chain tip once per chunk of a long transaction would
+    slow every later move down.
     """
 
     def __init__(self, actor: Principal, report: ImportReport, reason: str | None) -> None:
@@ -91,8 +97,14 @@ class _Writer:
         self.mapping = report.mapping
         self.reason = reason
         self.written: list[tuple[Row, dict[str, Any]]] = []
-        self._batch: RecordBatch | None = None
-        self._batched: list[Row] = []
+        self._new: RecordBatch | None = None
+        self._new_rows: list[Row] = []
+        self._changes: RecordChanges | None = None
+        self._changed_rows: list[Row] = []
+        #: The records the file updates, in file order, and where each one is in that list.
+        self._targets = [row.target["id"] for row in report.rows if row.target and not row.errors]
+        self._position = {record_id: index for index, record_id in enumerate(self._targets)}
+        self._versions: dict[int, int] = {}
 
     def _reason(self, row: Row) -> str:
         return self.reason or (
@@ -100,39 +112,77 @@ class _Writer:
             f"(mapping {self.mapping.key} version {self.mapping.version})"
         )
 
-    def _write_row(self, conn: Connection, row: Row, run_id: int) -> None:
+    def _store_before(self, row: Row) -> None:
+        """Store the batch of the other kind before ``row`` joins its own (the audit trail
+        follows the file's lines), and its own batch when that is full."""
+        if row.target is None:
+            self._store_changes()
+            if len(self._new_rows) >= CHUNK:
+                self._store_new()
+        else:
+            self._store_new()
+            if len(self._changed_rows) >= CHUNK:
+                self._store_changes()
+
+    def _add(self, conn: Connection, row: Row, run_id: int) -> None:
+        """Check ``row`` into its batch; raises ``ServiceError`` (keeping nothing) if it is bad."""
         details = {"import": run_id, "line": row.line}
         if row.target is None:
-            if self._batch is None:
-                self._batch = RecordBatch(
+            if self._new is None:
+                self._new = RecordBatch(
                     conn, self.actor, self.mapping.target, attachments_allowed=False
                 )
-            self._batch.add(row.data, audit_details=details)
-            self._batched.append(row)
-            if len(self._batched) >= CHUNK:
-                self._flush()
+            self._new.add(row.data, audit_details=details)
+            self._new_rows.append(row)
             return
-        self._flush()
-        view = update_record(
-            conn,
-            self.actor,
-            self.mapping.target,
-            row.target["id"],
+        if self._changes is None:
+            self._changes = RecordChanges(
+                conn, self.actor, self.mapping.target, attachments_allowed=False
+            )
+        unchanged = self._changes.add(
+            self._current_row(conn, self._changes, row.target),
             row.data,
             expected_version=row.target["version"],
             reason=self._reason(row),
             audit_details=details,
-            attachments_allowed=False,
         )
-        row.unchanged = view["version"] == row.target["version"]
-        self.written.append((row, view))
+        if unchanged is not None:
+            row.unchanged = True
+            self.written.append((row, unchanged))
+        else:
+            self._changed_rows.append(row)
 
-    def _flush(self) -> None:
+    def _current_row(
+        self, conn: Connection, changes: RecordChanges, target: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The stored row of a record the file updates: the one read when the file was
+        resolved, unless it has changed since. The versions of the next ``CHUNK``
+        records to update are read together when this one's is not read yet."""
+        record_id = target["id"]
+        if record_id not in self._versions:
+            start = self._position[record_id]
+            self._versions = changes.versions(self._targets[start : start + CHUNK])
+        if self._versions.pop(record_id, None) == target["version"]:
+            return target
+        return load_row(conn, self.mapping.target, record_id)  # changed (stale) or gone
+
+    def _store_new(self) -> None:
         """Store the new records checked so far."""
-        if self._batch is None or not self._batched:
+        if self._new is None or not self._new_rows:
             return
-        self.written.extend(zip(self._batched, self._batch.store(), strict=True))
-        self._batched = []
+        self.written.extend(zip(self._new_rows, self._new.store(), strict=True))
+        self._new_rows = []
+
+    def _store_changes(self) -> None:
+        """Store the changes to existing records checked so far."""
+        if self._changes is None or not self._changed_rows:
+            return
+        self.written.extend(zip(self._changed_rows, self._changes.store(), strict=True))
+        self._changed_rows = []
+
+    def _store(self) -> None:
+        self._store_new()
+        self._store_changes()
 
     def write(self, conn: Connection) -> None:
         report, mapping = self.report, self.mapping
@@ -163,8 +213,9 @@ class _Writer:
                 if failed and mapping.atomic:
                     check(row)  # nothing will be kept: check the rest, for the report
                     continue
+                self._store_before(row)  # a refusal here ends the whole import
                 try:
-                    self._write_row(conn, row, run_id)
+                    self._add(conn, row, run_id)
                 except ServiceError as exc:
                     if exc.errors:
                         record_errors(row, mapping, exc.errors)
@@ -172,7 +223,7 @@ class _Writer:
                         row.fail(exc.detail)
                     failed = True
             if not failed or not mapping.atomic:
-                self._flush()
+                self._store()
         if not self.written or (failed and mapping.atomic):
             raise _Rollback
         for row, view in self.written:

@@ -24,12 +24,13 @@ from labledger.records.checks import REASON_MAX, checked_data, expression_contex
 from labledger.records.create import RecordBatch, create_record
 from labledger.records.references import bind_attachments, write_references
 from labledger.records.states import StateRules, state_rules
-from labledger.records.update import update_record
+from labledger.records.update import RecordChanges, update_record
 from labledger.records.views import load_row, record_view
 
 __all__ = [
     "REASON_MAX",
     "RecordBatch",
+    "RecordChanges",
     "StateRules",
     "bind_attachments",
     "checked_data",
