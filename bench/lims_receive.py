@@ -85,9 +85,10 @@ def created(response: Any) -> dict[str, Any]:
     return response.json()
 
 
-def setup(client: TestClient[Any], manager: dict[str, str]) -> int:
-    """Ten analyses and a sample type that gets all of them; returns the sample type's id."""
-    analyses = [
+def setup(client: TestClient[Any], manager: dict[str, str], analyses: int = ANALYSES) -> int:
+    """``analyses`` analyses (ten by default) and a sample type that gets all of them;
+    returns the sample type's id."""
+    ids = [
         created(
             client.post(
                 f"{API}/records/analysis",
@@ -108,7 +109,7 @@ def setup(client: TestClient[Any], manager: dict[str, str]) -> int:
                 },
             )
         )["id"]
-        for i in range(ANALYSES)
+        for i in range(analyses)
     ]
     sample_type = created(
         client.post(
@@ -118,7 +119,7 @@ def setup(client: TestClient[Any], manager: dict[str, str]) -> int:
                 "data": {
                     "name": "Bench water",
                     "matrix": "drinking_water",
-                    "default_analyses": analyses,
+                    "default_analyses": ids,
                 }
             },
         )
