@@ -8,6 +8,7 @@ and drops it at the end; given an SQLite URL, the file must not exist yet.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -329,6 +330,26 @@ def statements_of_one_request(
             event.remove(engine, "begin", began)
         answer.raise_for_status()
     return counter.count, begins[0], [statement for statement, _ in counter.statements]
+
+
+def cpu_times() -> tuple[float, float] | None:
+    """(busy, all) processor time of the whole machine so far, in clock ticks, from
+    ``/proc/stat`` (None where there is none): ``cores_busy`` of two readings says how
+    much of the machine a run used, server, database and clients together."""
+    try:
+        fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle and waiting for I/O
+    return sum(fields) - idle, sum(fields)
+
+
+def cores_busy(before: tuple[float, float] | None, after: tuple[float, float] | None) -> str:
+    """How many of the machine's cores were busy between two ``cpu_times`` readings."""
+    if before is None or after is None or after[1] == before[1]:
+        return "-"
+    share = (after[0] - before[0]) / (after[1] - before[1])
+    return f"{share * (os.cpu_count() or 1):.2f} of {os.cpu_count()}"
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

@@ -7,7 +7,10 @@ fast as answers come, for a fixed time per worker count. Reported per worker
 count: creates per second, p50 and p95 of the request time (around the HTTP
 call, loopback included) and, on PostgreSQL, how many of the server's
 connections were waiting for a lock, sampled from ``pg_stat_activity`` every
-10 ms (the mean over the samples, and the lock wait it implies per request).
+10 ms (the mean over the samples, and the lock wait it implies per request),
+and how many of the machine's cores were busy (``/proc/stat``): the server,
+the database and the clients share them, so a run that keeps every core busy
+cannot go faster with more workers.
 
 Before that, the statements and transactions of one create are counted
 in-process (authentication included), and the floor is measured in the same
@@ -37,6 +40,8 @@ from common import (
     TYPE_KEY,
     bench_database,
     bench_type,
+    cores_busy,
+    cpu_times,
     describe,
     median,
     parse_args,
@@ -75,6 +80,8 @@ class Run:
     waiting: list[int] = field(default_factory=list)
     active: list[int] = field(default_factory=list)
     errors: int = 0
+    #: How many cores the whole machine kept busy while the run was timed.
+    cores: str = "-"
 
     @property
     def rate(self) -> float:
@@ -98,6 +105,7 @@ class Run:
             "-" if mean_active is None else f"{mean_active:.2f}",
             "-" if mean_waiting is None else f"{mean_waiting:.2f}",
             "-" if wait_ms is None else f"{wait_ms:.2f}",
+            self.cores,
             self.errors,
         ]
 
@@ -137,8 +145,11 @@ def load(work: Callable[[int, int], None], seconds: float, sample: Callable[[], 
         threads.append(threading.Thread(target=sampler))
     for thread in threads:
         thread.start()
+    threading.Event().wait(max(0.0, measuring_from - perf_counter()))
+    before = cpu_times()
     for thread in threads:
         thread.join()
+    run.cores = cores_busy(before, cpu_times())
     run.seconds = stop_at - measuring_from
     return run
 
@@ -243,6 +254,7 @@ def main() -> None:
                 "active",
                 "waiting",
                 "wait ms/req",
+                "cores busy",
                 "errors",
             ],
             rows,
