@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from labledger.db.jsonfields import NUL_MESSAGE
-from labledger.errors import FieldError, ValidationFailed
+from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
+from labledger.metadata.types import type_model
 from labledger.records.states import StateRules
 from labledger.records.validation import DataCheck
 
@@ -122,6 +123,34 @@ def checked_data(
     stored = check.build(submitted, expression_context(actor, row))
     fail_if_errors(check.errors, model)
     return stored
+
+
+class TypeWrites:
+    """Writes to records of one type, by one actor, in one transaction: the type's model,
+    with the actor's right to ``permission`` checked once for all of them.
+
+    ``skip_permission``: the caller has checked the right (a workflow action's
+    records: the admin who defined the action granted it, whatever the acting
+    user's roles). ``attachments_allowed`` False refuses every attachment (see
+    ``DataCheck``).
+    """
+
+    permission: str
+
+    def __init__(
+        self,
+        conn: Connection,
+        actor: Principal,
+        type_key: str,
+        *,
+        skip_permission: bool = False,
+        attachments_allowed: bool = True,
+    ) -> None:
+        self.conn, self.actor = conn, actor
+        self.model = type_model(conn, type_key)
+        if not skip_permission and not self.model.allows(actor, self.permission):
+            raise Forbidden(f"You may not {self.permission} {self.model.spec.plural}.")
+        self.attachments_allowed = attachments_allowed
 
 
 def unique_violation(model: TypeModel) -> ValidationFailed:

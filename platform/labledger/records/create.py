@@ -16,12 +16,17 @@ from labledger.audit.trail import AuditEntry, append
 from labledger.db.tables import record
 from labledger.db.txcache import transaction_cache
 from labledger.db.types import utc_now
-from labledger.errors import FieldError, Forbidden
+from labledger.errors import FieldError
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
 from labledger.metadata.spec.fields import AttachmentField, ReferenceField
-from labledger.metadata.types import type_model
-from labledger.records.checks import checked_data, checked_reason, fail_if_errors, unique_violation
+from labledger.records.checks import (
+    TypeWrites,
+    checked_data,
+    checked_reason,
+    fail_if_errors,
+    unique_violation,
+)
 from labledger.records.numbering import reserve_numbers
 from labledger.records.references import bind_attachments, has_references, write_references
 from labledger.records.states import state_rules
@@ -74,7 +79,7 @@ class _Checked:
     audit_details: dict[str, Any] | None
 
 
-class RecordBatch:
+class RecordBatch(TypeWrites):
     """New records of one type, checked one by one and stored together.
 
     Each ``add`` runs every check ``create_record`` runs and raises
@@ -93,27 +98,21 @@ class RecordBatch:
     one record, are compared across the batch as well as with the database.
     """
 
+    permission = "create"
+
     def __init__(
         self,
         conn: Connection,
         actor: Principal,
         type_key: str,
         *,
-        skip_permission: bool = False,
         as_system: bool = False,
-        attachments_allowed: bool = True,
+        **kw: bool,
     ) -> None:
-        """``skip_permission`` is for records a workflow action creates: the admin who
-        defined the action granted it, whatever the acting user's roles.
-        ``as_system``: the values are the system's (a workflow action's, a migration's),
-        so they may fill system-set fields (see ``DataCheck``).
-        ``attachments_allowed`` False refuses every attachment (see ``DataCheck``)."""
-        self.conn, self.actor = conn, actor
-        self.model = type_model(conn, type_key)
-        if not skip_permission and not self.model.allows(actor, "create"):
-            raise Forbidden(f"You may not create {self.model.spec.plural}.")
+        """``as_system``: the values are the system's (a workflow action's, a migration's),
+        so they may fill system-set fields (see ``DataCheck``); ``kw`` as ``TypeWrites``."""
+        super().__init__(conn, actor, type_key, **kw)
         self.as_system = as_system
-        self.attachments_allowed = attachments_allowed
         self.rules = state_rules(conn, self.model, None)
         self.initial_state = self.rules.initial_state
         self._checked: list[_Checked] = []

@@ -16,11 +16,10 @@ from labledger.audit.trail import AuditEntry, append
 from labledger.db.jsonfields import type_key_literal
 from labledger.db.tables import record
 from labledger.db.types import utc_now
-from labledger.errors import Conflict, Forbidden
+from labledger.errors import Conflict
 from labledger.identity.principal import Principal
 from labledger.metadata.spec.fields import ReferenceField
-from labledger.metadata.types import type_model
-from labledger.records.checks import checked_data, checked_reason, unique_violation
+from labledger.records.checks import TypeWrites, checked_data, checked_reason, unique_violation
 from labledger.records.references import bind_attachments, write_references
 from labledger.records.states import StateRules, state_rules
 from labledger.records.views import load_row, outbox_payload, record_view
@@ -47,7 +46,7 @@ class _Change:
     audit_details: dict[str, Any] | None
 
 
-class RecordChanges:
+class RecordChanges(TypeWrites):
     """Changes to existing records of one type, checked one by one and written together.
 
     ``add`` runs every check ``update_record`` runs and raises for a bad change
@@ -63,22 +62,11 @@ class RecordChanges:
     the same batch.
     """
 
-    def __init__(
-        self,
-        conn: Connection,
-        actor: Principal,
-        type_key: str,
-        *,
-        skip_permission: bool = False,
-        attachments_allowed: bool = True,
-    ) -> None:
-        """``skip_permission``: the caller has checked the right to edit (or grants it).
-        ``attachments_allowed`` False refuses every attachment (see ``DataCheck``)."""
-        self.conn, self.actor = conn, actor
-        self.model = type_model(conn, type_key)
-        if not skip_permission and not self.model.allows(actor, "edit"):
-            raise Forbidden(f"You may not edit {self.model.spec.plural}.")
-        self.attachments_allowed = attachments_allowed
+    permission = "edit"
+
+    def __init__(self, conn: Connection, actor: Principal, type_key: str, **kw: bool) -> None:
+        """``kw``: see ``TypeWrites``."""
+        super().__init__(conn, actor, type_key, **kw)
         self._rules: dict[str | None, StateRules] = {}
         self._pending: list[_Change] = []
 
