@@ -8,14 +8,16 @@ from dataclasses import replace
 import pytest
 
 from labledger.cli_support import command_database
-from labledger.db.engine import Database, settings_of
+from labledger.db.engine import Database, open_database, settings_of
 from labledger.settings import (
     BUNDLE_MAX_BYTES_ENV,
+    DB_POOL_SIZE_ENV,
     IMPORT_MAX_BYTES_ENV,
     TOKEN_ENV,
     WEBHOOK_ALLOWLIST_ENV,
     Settings,
 )
+from tests.definitions import database_url
 
 
 def test_every_transaction_carries_the_settings_of_its_database(db: Database):
@@ -71,3 +73,30 @@ def test_a_size_limit_that_is_no_positive_number_stops_the_program(monkeypatch, 
     with pytest.raises(SystemExit) as stopped:
         Settings.from_env()
     assert str(stopped.value) == expected
+
+
+def test_the_pool_size_sizes_both_postgresql_pools(monkeypatch, db: Database):
+    """Operators keep four times the pool size per worker under max_connections."""
+    monkeypatch.setenv(DB_POOL_SIZE_ENV, "3")
+    settings = Settings.from_env()
+    assert settings.db_pool_size == 3
+    opened = open_database(database_url(db), settings=settings)
+    try:
+        with opened.write() as conn:  # the database answers through the sized pools
+            assert settings_of(conn).db_pool_size == 3
+        if db.dialect == "postgresql":
+            pools = [engine.pool for engine in opened.engines]
+            assert [pool.size() for pool in pools] == [3, 3]
+    finally:
+        opened.dispose()
+
+
+@pytest.mark.parametrize("raw", ["ten", "0", "-1"])
+def test_a_pool_size_that_is_no_positive_number_stops_the_program(monkeypatch, raw):
+    monkeypatch.setenv(DB_POOL_SIZE_ENV, raw)
+    with pytest.raises(SystemExit) as stopped:
+        Settings.from_env()
+    assert (
+        str(stopped.value)
+        == f"{DB_POOL_SIZE_ENV} must be a positive whole number of connections, not {raw!r}"
+    )

@@ -14,6 +14,7 @@ BUNDLE_MAX_BYTES_ENV = "LABLEDGER_BUNDLE_MAX_BYTES"
 IMPORT_MAX_BYTES_ENV = "LABLEDGER_IMPORT_MAX_BYTES"
 WEBHOOK_ALLOWLIST_ENV = "LABLEDGER_WEBHOOK_ALLOWLIST"
 TOKEN_ENV = "LABLEDGER_TOKEN"  # noqa: S105 - a variable's name, not a secret
+DB_POOL_SIZE_ENV = "LABLEDGER_DB_POOL_SIZE"
 
 
 def _int_env(name: str, default: int) -> int:
@@ -26,14 +27,14 @@ def _int_env(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
 
 
-def _bytes_env(name: str, default: int) -> int:
-    """A size limit in bytes: unset or blank gives ``default``; anything but a positive
-    whole number stops the program, naming the variable."""
+def _positive_env(name: str, default: int, unit: str) -> int:
+    """A positive count of ``unit``: unset or blank gives ``default``; anything but a
+    positive whole number stops the program, naming the variable."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"{name} must be a positive whole number of bytes, not {raw!r}")
+        raise SystemExit(f"{name} must be a positive whole number of {unit}, not {raw!r}")
     return int(raw)
 
 
@@ -91,6 +92,9 @@ class Settings:
     #: Passwords ``labledger db roles`` gives the owner and runtime roles (never shown).
     db_owner_password: str | None = field(default=None, repr=False)
     db_runtime_password: str | None = field(default=None, repr=False)
+    #: PostgreSQL: connections each of a worker's two pools keeps open; under load each
+    #: opens as many again, so a worker uses at most four times this many.
+    db_pool_size: int = 10
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -101,8 +105,8 @@ class Settings:
             "attachment_max_bytes": _int_env(
                 "LABLEDGER_ATTACHMENT_MAX_BYTES", cls.attachment_max_bytes
             ),
-            "bundle_max_bytes": _bytes_env(BUNDLE_MAX_BYTES_ENV, cls.bundle_max_bytes),
-            "import_max_bytes": _bytes_env(IMPORT_MAX_BYTES_ENV, cls.import_max_bytes),
+            "bundle_max_bytes": _positive_env(BUNDLE_MAX_BYTES_ENV, cls.bundle_max_bytes, "bytes"),
+            "import_max_bytes": _positive_env(IMPORT_MAX_BYTES_ENV, cls.import_max_bytes, "bytes"),
             "webhook_allowlist": os.environ.get(WEBHOOK_ALLOWLIST_ENV, ""),
             "api_token": os.environ.get(TOKEN_ENV, "").strip() or None,
             "session_idle_minutes": _int_env(
@@ -124,6 +128,7 @@ class Settings:
             "trusted_proxies": os.environ.get("LABLEDGER_TRUSTED_PROXIES") or cls.trusted_proxies,
             "db_owner_password": os.environ.get("LABLEDGER_DB_OWNER_PASSWORD") or None,
             "db_runtime_password": os.environ.get("LABLEDGER_DB_RUNTIME_PASSWORD") or None,
+            "db_pool_size": _positive_env(DB_POOL_SIZE_ENV, cls.db_pool_size, "connections"),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

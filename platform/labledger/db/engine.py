@@ -96,7 +96,7 @@ _NUMBERS_INSIDE = "labledger.numbers_in_transaction"
 #: The execution option that carries the autocommit engine (``autonomous_engine``).
 _AUTONOMOUS_OPTION = "labledger_autonomous"
 #: Connections of the autocommit pool: each is held for one short statement.
-_AUTONOMOUS_POOL = {"pool_size": 10, "max_overflow": 10, "isolation_level": "AUTOCOMMIT"}
+_AUTONOMOUS_POOL = {"isolation_level": "AUTOCOMMIT"}
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -232,7 +232,8 @@ def build_engine(url: str, **engine_options: object) -> Engine:
         engine = create_engine(url, **engine_options)
         _configure_sqlite(engine)
     else:
-        options: dict[str, object] = {"pool_size": 10, "max_overflow": 10}
+        size = Settings.db_pool_size
+        options: dict[str, object] = {"pool_size": size, "max_overflow": size}
         options.update(engine_options)
         engine = create_engine(url, **options)
         _ping_when_idle(engine)
@@ -419,13 +420,21 @@ class Database:
 def open_database(
     url: str, *, settings: Settings | None = None, **engine_options: object
 ) -> Database:
-    """The database at ``url``, its connections carrying ``settings`` (default: the defaults)."""
+    """The database at ``url``, its connections carrying ``settings`` (default: the defaults).
+
+    On PostgreSQL each of its two pools keeps ``settings.db_pool_size`` connections
+    and opens as many again under load.
+    """
+    settings = settings or Settings()
+    if not normalise_url(url).startswith("sqlite"):
+        pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_pool_size}
+        engine_options = {**pool, **engine_options}
     engine = build_engine(url, **engine_options)
     autonomous = None
     if engine.dialect.name == "postgresql":
         autonomous = build_engine(url, **{**engine_options, **_AUTONOMOUS_POOL})
         event.listen(autonomous, "connect", _commit_without_waiting_for_disk)
-    return Database(engine, settings or Settings(), autonomous)
+    return Database(engine, settings, autonomous)
 
 
 def _commit_without_waiting_for_disk(dbapi_connection: Any, _record: Any) -> None:
