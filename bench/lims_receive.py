@@ -53,6 +53,8 @@ GOAL_SECONDS = 60.0
 GOAL_SAMPLES = 1000
 ANALYSES = 10
 API = "/api/v1"
+#: The password of users who only call the API with their token.
+UNUSED_PASSWORD = "bench-password-not-used"
 
 
 def load_lims(db: Database) -> None:
@@ -65,7 +67,8 @@ def load_lims(db: Database) -> None:
         shutil.rmtree(folder)
 
 
-def bearer(db: Database, username: str, role: str) -> dict[str, str]:
+def account(db: Database, username: str, role: str, password: str) -> str:
+    """A user of ``role`` with ``password``; returns an API token of theirs."""
     with db.write() as conn:
         create_user(
             conn,
@@ -73,10 +76,14 @@ def bearer(db: Database, username: str, role: str) -> dict[str, str]:
             username=username,
             full_name=username.title(),
             roles=[role],
-            password="bench-password-not-used",
+            password=password,
             one_time=False,
         )
-        return {"Authorization": f"Bearer {create_token(conn, SYSTEM, username)}"}
+        return create_token(conn, SYSTEM, username)
+
+
+def bearer(db: Database, username: str, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account(db, username, role, UNUSED_PASSWORD)}"}
 
 
 def created(response: Any) -> dict[str, Any]:

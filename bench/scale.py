@@ -71,21 +71,18 @@ from common import (
 )
 from labledger.app import create_app
 from labledger.audit.results import record_result
-from labledger.audit.trail import EVENT_HASH_VERSION, body_hash, chain_link
+from labledger.audit.trail import EVENT_HASH_VERSION, HASHED_COLUMNS, body_hash, chain_link
 from labledger.audit.verify import verify
 from labledger.db.engine import Database
 from labledger.db.tables import audit_head, record
 from labledger.db.types import dump_json, utc_now
 from labledger.expressions.errors import EvaluationError
-from labledger.identity.principal import SYSTEM
-from labledger.identity.tokens import create_token
-from labledger.identity.users import create_user
 from labledger.metadata.fieldtypes import computed_result
 from labledger.metadata.model import TypeModel
 from labledger.metadata.types import type_model
 from labledger.records.relations import related_functions
 from lean_http import LeanClient
-from lims_receive import ANALYSES, API, bearer, load_lims, setup
+from lims_receive import ANALYSES, API, account, bearer, load_lims, setup
 from readers import served, server_url
 
 SAMPLES = 1_000_000
@@ -107,34 +104,11 @@ LOAD_BATCH = 1000
 PRIORITIES = ("routine",) * 8 + ("urgent", "stat")
 DUE_DAYS = {"routine": 10, "urgent": 3, "stat": 0}
 
-RECORD_FIELDS = (
-    "id",
-    "type_key",
-    "type_version",
-    "number",
-    "title",
-    "state",
-    "data",
-    "version",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-)
-#: An event's columns but its place in the chain (seq first; prev_hash, hash,
-#: hash_version and result_hash last).
-EVENT_BODY = (
-    "occurred_at",
-    "actor",
-    "action",
-    "type_key",
-    "record_id",
-    "record_number",
-    "changes",
-    "reason",
-    "config_version",
-    "details",
-)
+#: The record table's columns, in its order.
+RECORD_FIELDS = tuple(column.name for column in record.c)
+#: An event's columns but its place in the chain, as the platform hashes them
+#: (seq first; prev_hash, hash, hash_version and result_hash last).
+EVENT_BODY = tuple(name for name in HASHED_COLUMNS if name not in ("seq", "prev_hash"))
 RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
 EVENT_COLUMNS = f"seq, {', '.join(EVENT_BODY)}, prev_hash, hash, hash_version, result_hash"
 REFERENCE_COLUMNS = "source_id, field_key, target_id"
@@ -174,26 +148,11 @@ class Site:
     analyses: list[int]
 
 
-def account(db: Database, username: str, role: str) -> str:
-    """A user of ``role`` whose password is PASSWORD; returns an API token of theirs."""
-    with db.write() as conn:
-        create_user(
-            conn,
-            SYSTEM,
-            username=username,
-            full_name=username.title(),
-            roles=[role],
-            password=PASSWORD,
-            one_time=False,
-        )
-        return create_token(conn, SYSTEM, username)
-
-
 def prepare(db: Database, analyses: int) -> Site:
     """The LIMS bundle, the four users, ``analyses`` analyses and the sample type."""
     load_lims(db)
     manager = bearer(db, "bench.manager", "lab_manager")
-    tokens = {username: account(db, username, role) for username, role in ROLES.items()}
+    tokens = {username: account(db, username, role, PASSWORD) for username, role in ROLES.items()}
     with TestClient(create_app(db)) as client:
         sample_type = setup(client, manager, analyses)
     with db.read() as conn:
