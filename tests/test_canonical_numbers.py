@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from labledger.audit.verify import verify
-from labledger.canonical import canonical_json
+from labledger.canonical import canonical_json, canonical_json_of_plain
 from labledger.db.tables import record
 from labledger.db.types import dump_json, load_json
 from labledger.errors import ValidationFailed
@@ -137,6 +137,29 @@ def test_stored_documents_read_back_as_written(value):
     document = {"value": value, "count": 2**70, "text": "Größe µg/L"}
     read = load_json(dump_json(document))
     assert read == document and canonical_json(read) == canonical_json(document)
+
+
+#: Floats either side of every place msgspec and Python write differently: exponents,
+#: integral values, the smallest and largest, negative zero.
+FLOATS_BOTH_WAYS = [
+    *AWKWARD_DECIMALS,
+    *(sign * 10.0**exponent for sign in (1, -1) for exponent in range(-12, 25)),
+    *(1.5 * 10.0**exponent for exponent in range(-8, 20)),
+    0.3333333333333333,
+    2.0,
+    4.35,
+    99999.999,
+    1e-4,
+    9.999999999999999e15,
+]
+
+
+@pytest.mark.parametrize("value", FLOATS_BOTH_WAYS, ids=repr)
+def test_the_fast_canonical_form_is_byte_identical_to_the_exact_one(value):
+    """Hashing a record that holds a measured value takes msgspec's encoding whenever it
+    writes the float as the canonical form does, and only then."""
+    document = {"value": value, "nested": [{"b": value, "a": "µg"}], "n": 2**70}
+    assert canonical_json_of_plain(document) == canonical_json(document)
 
 
 def test_a_string_msgspec_will_not_write_is_written_by_the_standard_library():

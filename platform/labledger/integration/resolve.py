@@ -17,7 +17,7 @@ from typing import Any
 from msgspec import UnsetType
 from sqlalchemy import Connection, select
 
-from labledger.canonical import canonical_json
+from labledger.canonical import canonical_json_of_plain
 from labledger.db.integration_tables import import_run
 from labledger.db.jsonfields import field_column, type_key_literal
 from labledger.db.tables import record
@@ -187,7 +187,7 @@ def check_repeats(model: TypeModel, mapping: Mapping, rows: list[Row]) -> None:
     source_of = {c.field: c.source for c in mapping.spec.columns}
     match = mapping.match
     for row in rows:
-        fingerprint = canonical_json(row.cells)
+        fingerprint = canonical_json_of_plain(row.cells)  # equal cells, equal bytes
         if fingerprint in seen_rows:
             row.fail(f"repeats line {seen_rows[fingerprint]}")
             continue
