@@ -297,6 +297,23 @@ def test_null_clears_an_optional_field_but_not_a_required_one(db, types):
     assert "data.code" in refused(db, update, "batch", created["id"], {"code": None}, 2)
 
 
+def test_a_record_written_under_an_earlier_version_has_every_field_checked_again(
+    db, types, publish
+):
+    """An update checks the values it gives; when the type has changed since the record
+    was written, the values it keeps must fit the new version too."""
+    created = create(db, "batch", {"code": "B-1", "quantity": 500})
+    tightened = batch_type()
+    quantity = next(f for f in tightened["fields"] if f["key"] == "quantity")
+    quantity["max"] = 100
+    publish(tightened)
+    assert "data.quantity" in refused(db, update, "batch", created["id"], {"product": "P"}, 1)
+    fixed = update(db, "batch", created["id"], {"quantity": 50}, 1)
+    assert fixed["type_version"] == 2
+    assert "data.quantity" in refused(db, update, "batch", created["id"], {"quantity": 101}, 2)
+    assert update(db, "batch", created["id"], {"product": "P"}, 2)["data"]["product"] == "P"
+
+
 def test_permissions_and_unknown_targets_are_refused(db, types):
     created = create(db, "batch", {"code": "B-1"})
     reviewer = acting("rita", "reviewer")

@@ -53,6 +53,12 @@ class TypeModel:
         its model without validating any record."""
         return runtime_validator(self.input_schema)
 
+    @cached_property
+    def change_validator(self) -> MetaValidator:
+        """The validator of some fields of a record: ``validator`` without the fields a
+        record must have, for a change whose other fields passed ``validator`` already."""
+        return runtime_validator({**self.input_schema, "required": []})
+
     @property
     def label(self) -> str:
         return self.spec.label

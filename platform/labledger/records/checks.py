@@ -88,6 +88,7 @@ def field_check(
         None if row is None else row["data"],
         actor=actor.username,
         record_id=None if row is None else row["id"],
+        current_checked=row is not None and row.get("type_version") == model.version,
         locked_fields=rules.locked,
         system_set=rules.system_set,
         as_system=as_system,

@@ -120,6 +120,7 @@ class DataCheck:
         *,
         actor: str,
         record_id: int | None,
+        current_checked: bool = False,
         locked_fields: frozenset[str] = frozenset(),
         system_set: frozenset[str] = frozenset(),
         as_system: bool = False,
@@ -134,13 +135,17 @@ class DataCheck:
         apply to it; every other check does.
         ``attachments_allowed`` False (an import from another system) refuses every
         attachment; otherwise the installation's limit applies (``settings_of``).
-        ``read`` holds records already read (by id), shared by the checks of a batch."""
+        ``read`` holds records already read (by id), shared by the checks of a batch.
+        ``current_checked``: ``current`` was written under this very version of the
+        type, so its values passed the same shape checks; only the values a change
+        gives are checked again (an update import of two columns checks two)."""
         self.conn = conn
         self.model = model
         self.current = current
         #: Who is writing: a file no record uses yet may only be used by its uploader.
         self.actor = actor
         self.record_id = record_id
+        self.current_checked = current_checked
         self.locked_fields = locked_fields
         self.system_set = system_set
         self.as_system = as_system
@@ -161,7 +166,7 @@ class DataCheck:
             return {}
         self._check_keys(submitted)
         merged = self._merge(submitted)
-        self._check_shapes(merged)
+        self._check_shapes(submitted if self.current_checked else merged)
         if self.errors:
             return merged
         self._normalise(merged, submitted)
@@ -313,9 +318,13 @@ class DataCheck:
             self._related = related_functions(self.conn, self.record_id, merged, self._read)
         return self._related
 
-    def _check_shapes(self, merged: dict[str, Any]) -> None:
-        projected = {k: merged.get(k) for k in self.model.input_schema["properties"] if k in merged}
-        for problem in field_errors(self.model.validator.iter_errors(projected), "data"):
+    def _check_shapes(self, data: dict[str, Any]) -> None:
+        """Check the shape of the input fields in ``data``: all of a record's, or (when
+        ``current_checked``) the ones a change gives."""
+        model = self.model
+        projected = {k: data.get(k) for k in model.input_schema["properties"] if k in data}
+        validator = model.change_validator if self.current_checked else model.validator
+        for problem in field_errors(validator.iter_errors(projected), "data"):
             self.errors.append(problem)
 
     def _apply_default_expressions(
