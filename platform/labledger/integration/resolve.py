@@ -20,6 +20,7 @@ from sqlalchemy import Connection, select
 from labledger.canonical import canonical_json_of_plain
 from labledger.db.integration_tables import import_run
 from labledger.db.jsonfields import field_column, type_key_literal
+from labledger.db.membership import one_of
 from labledger.db.tables import record
 from labledger.errors import Conflict
 from labledger.integration.mappings import BY_NUMBER, Mapping
@@ -87,7 +88,7 @@ def find_records(
         rows = conn.execute(
             select(record, key_column.label("_key")).where(
                 record.c.type_key == type_key_literal(type_key),
-                key_column.in_([json_number(v) for v in chunk]),
+                one_of(conn.dialect.name, key_column, [json_number(v) for v in chunk]),
             )
         ).mappings()
         for row in rows:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from labledger.audit.results import record_result
 from labledger.audit.trail import AuditEntry, append
 from labledger.db.jsonfields import type_key_literal
+from labledger.db.membership import one_of
 from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import Conflict
@@ -78,7 +79,7 @@ class RecordChanges(TypeWrites):
         read the rows earlier learns which of them have changed since."""
         query = select(record.c.id, record.c.version).where(
             record.c.type_key == type_key_literal(self.model.key),
-            record.c.id.in_(sorted(set(record_ids))),
+            one_of(self.conn.dialect.name, record.c.id, sorted(set(record_ids))),
         )
         return {row.id: row.version for row in self.conn.execute(query)}
 
