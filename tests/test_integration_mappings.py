@@ -3,6 +3,7 @@ applies traced to file lines, updates by a key column, and every kind of bad inp
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from labledger.db.tables import audit_event, record
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import SYSTEM
 from labledger.integration import apply as applying
+from labledger.integration import dryrun
 from labledger.integration.importer import apply_import, preview_import
 from labledger.integration.mappings import export_mappings, publish_mapping
 from labledger.metadata.types import publish_type
@@ -638,6 +640,30 @@ def test_an_import_updating_many_records_writes_them_in_batches(db, lab):
         ).scalars()
         assert list(lines) == list(range(2, 1202))
     assert set(stored) == {("Ibuprofen", 2)}
+
+
+def test_imports_run_with_the_cycle_collector_paused(db, lab, monkeypatch):
+    """A file's rows, records and waiting audit events are not walked again and again by
+    the cycle collector while an import holds them (a quarter of a large import's time);
+    it runs again once the import is over."""
+    seen: list[tuple[str, bool]] = []
+
+    def watched(name: str, step: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            seen.append((name, gc.isenabled()))
+            return step(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(dryrun, "prepare", watched("check", dryrun.prepare))
+    monkeypatch.setattr(applying, "prepare", watched("check", applying.prepare))
+    monkeypatch.setattr(applying._Writer, "write", watched("write", applying._Writer.write))
+    content = _batch_file([f"G-{i:04d}" for i in range(300)], "Aspirin")
+    assert gc.isenabled()
+    assert _import(db, content, "batch_list", dry_run=True).counts["create"] == 300
+    assert _import(db, content, "batch_list").counts["create"] == 300
+    assert seen == [("check", False), ("check", False), ("write", False)]
+    assert gc.isenabled()
 
 
 def test_updates_and_creates_keep_the_order_of_the_file_lines(db, lab):

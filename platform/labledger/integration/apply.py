@@ -19,7 +19,8 @@ from sqlalchemy import Connection, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from labledger.audit.trail import AuditEntry, append, written_together
-from labledger.canonical import content_hash
+from labledger.canonical import plain_content_hash
+from labledger.collector import collector_paused
 from labledger.db.engine import Database
 from labledger.db.integration_tables import import_run
 from labledger.db.types import utc_now
@@ -46,6 +47,13 @@ def apply_import(
     ``reason`` is the reason for change given to updated records (types may
     require one); without it each update says which import and line it came from.
     """
+    with collector_paused():
+        return _apply(db, actor, mapping_key, raw, filename, reason)
+
+
+def _apply(
+    db: Database, actor: Principal, mapping_key: str, raw: bytes, filename: str, reason: str | None
+) -> ImportReport:
     with db.read() as conn:
         report = prepare(conn, actor, mapping_key, raw, filename, validate=False)
         if report.errors and report.mapping.atomic:  # nothing will be written: report it all
@@ -259,7 +267,7 @@ class _Writer:
                         "size": report.size,
                         "mode": report.mode,
                         "rows": counts,
-                        "produced_sha256": content_hash(produced),
+                        "produced_sha256": plain_content_hash(produced),
                     },
                     outbox_kind="import.applied",
                     outbox_payload={

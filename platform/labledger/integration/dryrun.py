@@ -16,6 +16,7 @@ from msgspec import UnsetType
 from sqlalchemy import Connection
 
 from labledger.canonical import sha256_hex
+from labledger.collector import collector_paused
 from labledger.db.engine import Database, settings_of
 from labledger.errors import FieldError, Forbidden, PayloadTooLarge, ValidationFailed
 from labledger.identity.principal import Principal
@@ -41,7 +42,7 @@ def preview_import(
     db: Database, actor: Principal, mapping_key: str, raw: bytes, filename: str
 ) -> ImportReport:
     """A dry run: the row-by-row report of what an apply would do; writes nothing."""
-    with db.read() as conn:
+    with collector_paused(), db.read() as conn:
         return prepare(conn, actor, mapping_key, raw, filename, validate=True)
 
 
