@@ -14,7 +14,7 @@ import shutil
 import statistics
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -350,6 +350,31 @@ def cores_busy(before: tuple[float, float] | None, after: tuple[float, float] | 
         return "-"
     share = (after[0] - before[0]) / (after[1] - before[1])
     return f"{share * (os.cpu_count() or 1):.2f} of {os.cpu_count()}"
+
+
+_WAITING = """
+SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) FILTER (WHERE state = 'active')
+FROM pg_stat_activity WHERE application_name = %s
+"""
+
+
+def lock_sampler(db: Database, application: str) -> Callable[[], tuple[int, int]]:
+    """A function counting the PostgreSQL connections named ``application`` that wait on
+    a lock and that are active, from ``pg_stat_activity``, on a connection of its own."""
+    # Autocommit: pg_stat_activity is read once per transaction. The connection leaves the
+    # pool first, or it would go back in autocommit and turn a writer's locks off.
+    pooled = db.engine.raw_connection()
+    raw = pooled.driver_connection
+    pooled.detach()
+    raw.autocommit = True  # type: ignore[union-attr]
+    cursor = raw.cursor()  # type: ignore[union-attr]
+
+    def sample() -> tuple[int, int]:
+        cursor.execute(_WAITING, (application,))
+        waiting, active = cursor.fetchone()
+        return int(waiting), int(active)
+
+    return sample
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

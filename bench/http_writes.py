@@ -43,6 +43,7 @@ from common import (
     cores_busy,
     cpu_times,
     describe,
+    lock_sampler,
     median,
     parse_args,
     percentile,
@@ -65,10 +66,6 @@ WARM_UP = 2.0
 SAMPLE_EVERY = 0.01
 #: The server's connections name themselves so the sampler counts only them.
 APPLICATION = "labledger-bench-server"
-_WAITING = """
-SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) FILTER (WHERE state = 'active')
-FROM pg_stat_activity WHERE application_name = %s
-"""
 
 
 @dataclass
@@ -189,23 +186,6 @@ def prepare(db: Database) -> tuple[str, int]:
     return token, version
 
 
-def lock_sampler(db: Database) -> Callable[[], tuple[int, int]]:
-    # Autocommit: pg_stat_activity is read once per transaction. The connection leaves the
-    # pool first, or it would go back in autocommit and turn a writer's locks off.
-    pooled = db.engine.raw_connection()
-    raw = pooled.driver_connection
-    pooled.detach()
-    raw.autocommit = True  # type: ignore[union-attr]
-    cursor = raw.cursor()  # type: ignore[union-attr]
-
-    def sample() -> tuple[int, int]:
-        cursor.execute(_WAITING, (APPLICATION,))
-        waiting, active = cursor.fetchone()
-        return int(waiting), int(active)
-
-    return sample
-
-
 def main() -> None:
     parser = parse_args(__doc__.split("\n\n")[0], default_n=0)
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per run")
@@ -226,7 +206,7 @@ def main() -> None:
             warm_up=(path, {"data": record_input(10**8)}),
         )
         print(f"one API create: {statements} statements in {transactions} transaction(s)")
-        sample = lock_sampler(db) if postgres else None
+        sample = lock_sampler(db, APPLICATION) if postgres else None
         raw = RawPath(db, version)
         rows = [
             load(lambda _who, i: raw.create(10**7 + i), args.seconds, None).row(
