@@ -13,7 +13,7 @@ from sqlalchemy import event, func, insert, select, update
 
 from labledger.audit.trail import HASHED_COLUMNS, event_hash
 from labledger.db.engine import Database
-from labledger.db.tables import audit_event, audit_head, outbox_event, record
+from labledger.db.tables import audit_event, audit_event_seq, audit_head, outbox_event, record
 from labledger.identity.principal import SYSTEM, Principal
 from labledger.identity.roles import save_role
 
@@ -172,17 +172,26 @@ def reconfigure(monkeypatch: pytest.MonkeyPatch, db: Database, **changes: Any) -
 def append_as_an_earlier_release(
     db: Database, action: str, hash_version: int | None, details: Any = None
 ) -> dict[str, Any]:
-    """Write an event at the chain's tip as an earlier release did, hashed in the form
+    """Write an event at the tip of lane 1 as an earlier release did, hashed in the form
     ``hash_version`` (None: the first form); returns it as stored."""
     with db.write() as conn:
-        head = conn.execute(select(audit_head)).mappings().one()
-        tip_time = conn.execute(
-            select(audit_event.c.occurred_at).where(audit_event.c.seq == head["seq"])
-        ).scalar_one()
+        head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).mappings().one()
+        last = conn.execute(
+            select(audit_event.c.seq, audit_event.c.occurred_at)
+            .order_by(audit_event.c.seq.desc())
+            .limit(1)
+        ).one()
+        seq = (
+            conn.execute(select(audit_event_seq.next_value())).scalar_one()
+            if db.dialect == "postgresql"
+            else last.seq + 1
+        )
         event = {
             **dict.fromkeys(HASHED_COLUMNS),
-            "seq": head["seq"] + 1,
-            "occurred_at": tip_time,
+            "seq": seq,
+            "lane": 1,
+            "lane_seq": head["seq"] + 1,
+            "occurred_at": last.occurred_at,
             "actor": SYSTEM.username,
             "action": action,
             "details": details,
@@ -192,7 +201,11 @@ def append_as_an_earlier_release(
         }
         event["hash"] = event_hash(event)
         conn.execute(insert(audit_event).values(event))
-        conn.execute(update(audit_head).values(seq=event["seq"], hash=event["hash"]))
+        conn.execute(
+            update(audit_head)
+            .where(audit_head.c.id == 1)
+            .values(seq=event["lane_seq"], hash=event["hash"])
+        )
     return event
 
 

@@ -12,7 +12,15 @@ from sqlalchemy.exc import DBAPIError
 
 from labledger import cli
 from labledger.audit.queries import record_history
-from labledger.audit.trail import AuditEntry, append, body_hash, event_hash, written_together
+from labledger.audit.trail import (
+    GENESIS_HASH,
+    AuditEntry,
+    append,
+    body_hash,
+    event_hash,
+    lane_of,
+    written_together,
+)
 from labledger.audit.verify import verify
 from labledger.db.tables import audit_event, outbox_event, record
 from labledger.records.service import create_record, update_record
@@ -174,9 +182,10 @@ def counts_in(conn) -> tuple[int, int]:
 
 
 def test_new_events_link_to_older_forms_by_the_documented_formula(db, publish):
-    """After an event of hash version 2, new events are version 3:
-    hash = SHA-256(prev_hash ":" seq ":" body hash), whether the database linked the
-    event (the first of a transaction, on PostgreSQL) or the platform did (the next)."""
+    """After an event of hash version 2, new events are version 4, each linked to the
+    event before it in its lane: hash = SHA-256(prev_hash ":" lane ":" position ":" seq
+    ":" body hash), whether the database linked the event (the first of a transaction,
+    on PostgreSQL) or the platform did (the next)."""
     add_roles(db, "analyst")
     publish(batch_type())
     older = append_as_an_earlier_release(db, "note.version_2", hash_version=2)
@@ -185,15 +194,23 @@ def test_new_events_link_to_older_forms_by_the_documented_formula(db, publish):
     with db.write() as conn:
         create_record(conn, ANALYST, "batch", {"code": "B-2"})
         create_record(conn, ANALYST, "batch", {"code": "B-3"})
-    events = _events(db)
-    newer = [e for e in events if e["seq"] > older["seq"]]
+    tips: dict[int, tuple[int, str]] = {}
+    for event in _events(db):
+        if event["lane"] is not None:
+            position, prev = tips.get(event["lane"], (0, GENESIS_HASH))
+            assert (event["lane_seq"], event["prev_hash"]) == (position + 1, prev)
+            tips[event["lane"]] = (event["lane_seq"], event["hash"])
+    newer = [e for e in _events(db) if e["seq"] > older["seq"]]
     assert [e["record_number"] is not None for e in newer] == [True] * 3
-    prev = older["hash"]
+    # A transaction's events go to the lane of its first event's record.
+    first, second, third = newer
+    assert first["lane"] == lane_of(first["record_id"])
+    assert third["lane"] == second["lane"] == lane_of(second["record_id"])
     for event in newer:
-        link = f"{prev}:{event['seq']}:{body_hash(event)}".encode()
-        assert event["hash_version"] == 3
-        assert event["prev_hash"] == prev and event["hash"] == hashlib.sha256(link).hexdigest()
-        prev = event["hash"]
+        place = f"{event['lane']}:{event['lane_seq']}:{event['seq']}"
+        link = f"{event['prev_hash']}:{place}:{body_hash(event)}".encode()
+        assert event["hash_version"] == 4
+        assert event["hash"] == hashlib.sha256(link).hexdigest()
     with db.read() as conn:
         assert verify(conn).ok
 
@@ -215,11 +232,31 @@ def test_the_database_refuses_to_change_or_remove_audit_events(db, publish):
     assert result.ok and result.events == len(_events(db)) >= 2
 
 
+# The events of these cases are all lane 1 (they are about no record) and were
+# written into a new database, so each one's position in the lane is its sequence
+# number; tampering that moves an event moves both.
+
+
 def _forged(row: dict[str, Any], seq: int, prev_hash: str) -> dict[str, Any]:
     """A plausible event at ``seq`` whose own hash is right."""
-    forged = {**row, "seq": seq, "prev_hash": prev_hash, "actor": "mallory", "reason": "backdated"}
+    forged = {
+        **row,
+        "seq": seq,
+        "lane_seq": seq,
+        "prev_hash": prev_hash,
+        "actor": "mallory",
+        "reason": "backdated",
+    }
     forged["hash"] = event_hash(forged)
     return forged
+
+
+def _move(conn, row: dict[str, Any], by: int) -> None:
+    conn.execute(
+        update(audit_event)
+        .where(audit_event.c.seq == row["seq"])
+        .values(seq=row["seq"] + by, lane_seq=row["lane_seq"] + by)
+    )
 
 
 def _alter(conn, events):
@@ -235,12 +272,12 @@ def _alter_json(conn, events):
 
 def _delete_middle(conn, events):
     conn.execute(delete(audit_event).where(audit_event.c.seq == 3))
-    return 3, "missing"
+    return 4, "lane 1 is missing its event 3"
 
 
 def _delete_last(conn, events):
     conn.execute(delete(audit_event).where(audit_event.c.seq == len(events)))
-    return len(events), "missing"
+    return len(events) - 1, f"lane 1 is missing its events {len(events)}..{len(events)}"
 
 
 def _insert_at_end(conn, events):
@@ -251,9 +288,7 @@ def _insert_at_end(conn, events):
 
 def _insert_in_the_middle(conn, events):
     for row in reversed(events[2:]):
-        conn.execute(
-            update(audit_event).where(audit_event.c.seq == row["seq"]).values(seq=row["seq"] + 1)
-        )
+        _move(conn, row, +1)
     conn.execute(insert(audit_event).values(_forged(events[1], 3, events[1]["hash"])))
     return 4, "does not link to event 3"
 
@@ -262,10 +297,8 @@ def _delete_and_renumber(conn, events):
     # Remove event 3, close the gap, and give the new event 3 a correct link and hash.
     conn.execute(delete(audit_event).where(audit_event.c.seq == 3))
     for row in events[3:]:
-        conn.execute(
-            update(audit_event).where(audit_event.c.seq == row["seq"]).values(seq=row["seq"] - 1)
-        )
-    relinked = {**events[3], "seq": 3, "prev_hash": events[1]["hash"]}
+        _move(conn, row, -1)
+    relinked = {**events[3], "seq": 3, "lane_seq": 3, "prev_hash": events[1]["hash"]}
     relinked["hash"] = event_hash(relinked)
     conn.execute(update(audit_event).where(audit_event.c.seq == 3).values(**relinked))
     return 4, "does not link to event 3"
@@ -288,6 +321,7 @@ def test_tampering_is_detected_at_the_first_bad_event(db, publish, capsys, tampe
     publish(batch_type())
     events = _events(db)
     assert len(events) >= 5
+    assert [(e["lane"], e["lane_seq"]) for e in events] == [(1, e["seq"]) for e in events]
     assert cli.main(["--database", database_url(db), "audit", "verify"]) == 0
     assert f"Audit trail intact: {len(events)} events," in capsys.readouterr().out
 

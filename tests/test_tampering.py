@@ -20,7 +20,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from labledger import cli
 from labledger.audit.checkpoints import Checkpoint, create_checkpoint, parse_checkpoint
-from labledger.audit.trail import GENESIS_HASH, event_hash
+from labledger.audit.trail import GENESIS_HASH, LANES, event_hash
 from labledger.audit.verify import VerifyReport, verify
 from labledger.db.tables import (
     audit_event,
@@ -110,35 +110,55 @@ def _events(conn: Connection) -> list[dict[str, Any]]:
 Tamper = Callable[[Connection, Installation], tuple[str, str]]
 
 
+def _lane_events(conn: Connection, lane: int) -> list[dict[str, Any]]:
+    return [e for e in _events(conn) if e["lane"] == lane]
+
+
 def _edit_event(conn, inst):
     conn.execute(update(audit_event).where(audit_event.c.seq == 5).values(actor="mallory"))
     return "chain", "event 5 was altered"
 
 
 def _delete_event(conn, inst):
-    conn.execute(delete(audit_event).where(audit_event.c.seq == 5))
-    return "chain", "event 5 is missing"
+    gone = _lane_events(conn, 1)[4]
+    conn.execute(delete(audit_event).where(audit_event.c.seq == gone["seq"]))
+    return "chain", f"lane 1 is missing its event {gone['lane_seq']}"
 
 
 def _insert_event(conn, inst):
+    """A forged event after the fourth of lane 1, every later one moved up a place."""
     events = _events(conn)
-    forged = {**events[3], "seq": 5, "actor": "mallory", "prev_hash": events[3]["hash"]}
+    after = _lane_events(conn, 1)[3]
+    later = [e for e in events if e["seq"] > after["seq"]]
+    for row in reversed(later):
+        moved = {"seq": row["seq"] + 1}
+        if row["lane"] == 1:
+            moved["lane_seq"] = row["lane_seq"] + 1
+        conn.execute(update(audit_event).where(audit_event.c.seq == row["seq"]).values(moved))
+    forged = {
+        **after,
+        "seq": after["seq"] + 1,
+        "lane_seq": after["lane_seq"] + 1,
+        "actor": "mallory",
+        "prev_hash": after["hash"],
+    }
     forged["hash"] = event_hash(forged)
-    for row in reversed(events[4:]):
-        conn.execute(
-            update(audit_event).where(audit_event.c.seq == row["seq"]).values(seq=row["seq"] + 1)
-        )
     conn.execute(insert(audit_event).values(forged))
-    return "chain", "event 6 does not link to event 5"
+    next_in_lane = next(e for e in later if e["lane"] == 1)
+    return "chain", f"event {next_in_lane['seq'] + 1} does not link to event {forged['seq']}"
 
 
 def _reorder_events(conn, inst):
-    events = _events(conn)
-    a, b = events[4], events[5]
-    conn.execute(update(audit_event).where(audit_event.c.seq == a["seq"]).values(seq=-1))
-    conn.execute(update(audit_event).where(audit_event.c.seq == b["seq"]).values(seq=a["seq"]))
-    conn.execute(update(audit_event).where(audit_event.c.seq == -1).values(seq=b["seq"]))
-    return "chain", f"event {a['seq']} does not link to event {a['seq'] - 1}"
+    """Two neighbours in lane 1 swap their places in the trail and in the lane."""
+    a, b = _lane_events(conn, 1)[4:6]
+    moves = ((a["seq"], -1, -1), (b["seq"], a["seq"], a["lane_seq"]), (-1, b["seq"], b["lane_seq"]))
+    for seq, new_seq, position in moves:
+        conn.execute(
+            update(audit_event)
+            .where(audit_event.c.seq == seq)
+            .values(seq=new_seq, lane_seq=position)
+        )
+    return "chain", f"event {a['seq']} does not link to event"
 
 
 def _replace_event(conn, inst):
@@ -152,10 +172,35 @@ def _replace_event(conn, inst):
     return "chain", f"event {replaced['seq']} was altered"
 
 
-def _rewrite_whole_chain(conn, inst):
-    """Change history, then recompute every hash and the head: only the checkpoint sees it."""
+def _rewrite_lanes(conn) -> None:
+    """Change history, then recompute every hash of every lane and their tips."""
     events = _events(conn)
     conn.execute(delete(audit_event))
+    tips: dict[int, str] = {}
+    for row in events:
+        if row["actor"] == "rob":
+            row["actor"] = "mallory"
+        row["prev_hash"] = tips.get(row["lane"], GENESIS_HASH)
+        if row["action"] == "audit.checkpoint":  # its record of the other lanes, too
+            named = row["details"]["lanes"]
+            row["details"] = {"lanes": [[n, p, tips.get(n, GENESIS_HASH)] for n, p, _ in named]}
+        row["hash"] = tips[row["lane"]] = event_hash(row)
+        conn.execute(insert(audit_event).values(row))
+    for lane, tip in tips.items():
+        conn.execute(update(audit_head).where(audit_head.c.id == lane).values(hash=tip))
+
+
+def _rewrite_whole_chain(conn, inst):
+    """Only the checkpoint kept outside the system sees it."""
+    _rewrite_lanes(conn)
+    return "checkpoint", "the chain was rewritten"
+
+
+def _rewrite_a_lane(conn, inst):
+    """A lane rewritten up to its tip, the checkpoint event left alone: it names the old tip."""
+    lane = next(e["lane"] for e in _events(conn) if e["actor"] == "rob")
+    events = _lane_events(conn, lane)
+    conn.execute(delete(audit_event).where(audit_event.c.lane == lane))
     prev = GENESIS_HASH
     for row in events:
         if row["actor"] == "rob":
@@ -163,8 +208,8 @@ def _rewrite_whole_chain(conn, inst):
         row["prev_hash"] = prev
         row["hash"] = prev = event_hash(row)
         conn.execute(insert(audit_event).values(row))
-    conn.execute(update(audit_head).values(hash=prev))
-    return "checkpoint", "the chain was rewritten"
+    conn.execute(update(audit_head).where(audit_head.c.id == lane).values(hash=prev))
+    return "checkpoint", f"says lane {lane} ended at position"
 
 
 def _record_data(conn, inst):
@@ -250,13 +295,13 @@ def _role_changed(conn, inst):
 
 def _head_removed(conn, inst):
     conn.execute(delete(audit_head))
-    return "head", "has 0 rows instead of one"
+    return "head", "the chain tip of lane 1 (audit_head) is missing"
 
 
-def _head_doubled(conn, inst):
-    head = dict(conn.execute(select(audit_head)).mappings().one())
-    conn.execute(insert(audit_head).values({**head, "id": 2}))
-    return "head", "has 2 rows instead of one"
+def _head_added(conn, inst):
+    head = dict(conn.execute(select(audit_head).where(audit_head.c.id == 1)).mappings().one())
+    conn.execute(insert(audit_head).values({**head, "id": LANES + 1}))
+    return "head", f"hold a row for lane {LANES + 1}, which does not exist"
 
 
 CASES: dict[str, Tamper] = {
@@ -266,6 +311,7 @@ CASES: dict[str, Tamper] = {
     "reorder events": _reorder_events,
     "replace an event": _replace_event,
     "rewrite the whole chain after a checkpoint": _rewrite_whole_chain,
+    "rewrite one lane before a checkpoint": _rewrite_a_lane,
     "record data": _record_data,
     "record state": _record_state,
     "event details replaced by a list": _event_details_not_an_object,
@@ -293,7 +339,7 @@ CASES: dict[str, Tamper] = {
     "workflow rolled back to another version": _config_rolled_back,
     "role permissions": _role_changed,
     "chain tip removed": _head_removed,
-    "chain tip doubled": _head_doubled,
+    "chain tip of a lane that does not exist": _head_added,
 }
 
 
@@ -427,7 +473,7 @@ def test_the_api_and_the_admin_page_show_the_same_result(db, installation, clien
     assert "expected labledger-checkpoint" in bad.text and "<script>" not in bad.text
 
 
-@pytest.mark.parametrize("damage", ["removed", "doubled"])
+@pytest.mark.parametrize("damage", ["removed", "one too many"])
 def test_writes_stop_readably_while_the_chain_tip_is_damaged(
     db, installation, client, make_person, damage
 ):
@@ -437,8 +483,10 @@ def test_writes_stop_readably_while_the_chain_tip_is_damaged(
         if damage == "removed":
             conn.execute(delete(audit_head))
         else:
-            head = dict(conn.execute(select(audit_head)).mappings().one())
-            conn.execute(insert(audit_head).values({**head, "id": 2}))
+            head = dict(
+                conn.execute(select(audit_head).where(audit_head.c.id == 1)).mappings().one()
+            )
+            conn.execute(insert(audit_head).values({**head, "id": LANES + 1}))
     response = client.post(
         "/api/v1/records/batch", json={"data": {"code": "B-2"}}, headers=analyst.headers
     )

@@ -12,7 +12,7 @@ from labledger.api.schemas.base import shaped
 from labledger.api.schemas.integration import EventPage
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
-from labledger.integration.feed import DEFAULT_LIMIT, EventFilter, read_feed
+from labledger.integration.feed import DEFAULT_LIMIT, EventFilter, read_events
 from labledger.limits import INT32_MAX
 
 
@@ -41,8 +41,7 @@ class EventsController(Controller):
             int, QueryParameter(ge=0, le=INT32_MAX, description="1 to 1000")
         ] = DEFAULT_LIMIT,
     ) -> EventPage:
-        with db.read() as conn:
-            page = read_feed(
-                conn, principal, after=after, events=EventFilter.of(type, kind), limit=limit
-            )
+        page = read_events(
+            db, principal, after=after, events=EventFilter.of(type, kind), limit=limit
+        )
         return shaped(page, EventPage)

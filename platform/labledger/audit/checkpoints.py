@@ -1,12 +1,14 @@
-"""Checkpoints: the chain tip written down outside the system.
+"""Checkpoints: the chain's tips written down outside the system.
 
 Whoever can write to the database could, in principle, rewrite the whole
 chain and recompute every hash. A checkpoint defeats that: ``labledger audit
-checkpoint`` records an ``audit.checkpoint`` event and prints that event's
-sequence and hash as one short line, which the operator keeps elsewhere
-(printed, mailed, committed to another system). ``audit verify --checkpoint``
-then proves the chain still holds that exact event; since each event's hash
-covers every event before it, the whole history up to the checkpoint is
+checkpoint`` locks every lane of the chain, records an ``audit.checkpoint``
+event naming the tip of every other lane, and prints that event's sequence
+and hash as one short line, which the operator keeps elsewhere (printed,
+mailed, committed to another system). ``audit verify --checkpoint`` then
+proves the chain still holds that exact event; since its hash covers every
+event before it in its lane and the tips it names, and each tip's hash every
+event before it in that lane, the whole history up to the checkpoint is
 proved with it.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from labledger.audit.trail import AuditEntry, append, held_tip
+from labledger.audit.trail import AuditEntry, append, held_tip, lane_of, lock_every_lane
 from labledger.errors import FieldError, ValidationFailed
 
 PREFIX = "labledger-checkpoint"
@@ -51,5 +53,8 @@ def parse_checkpoint(text: str) -> Checkpoint:
 
 def create_checkpoint(conn: Connection, actor: str) -> Checkpoint:
     """Record a checkpoint event and return it: its hash covers the whole chain so far."""
-    append(conn, [AuditEntry(actor=actor, action=CHECKPOINT_ACTION)])
+    tips = lock_every_lane(conn)
+    own = lane_of(None)
+    named = [[tip.lane, tip.position, tip.hash] for tip in tips if tip.lane != own]
+    append(conn, [AuditEntry(actor=actor, action=CHECKPOINT_ACTION, details={"lanes": named})])
     return Checkpoint(*held_tip(conn))

@@ -1,23 +1,33 @@
 """Writing audit events (and their outbox events) inside the caller's transaction.
 
-Every event carries the hash of the one before it, so the trail is a chain:
-``hash = SHA-256(prev_hash ":" seq ":" body_hash)``, where ``body_hash`` is
-the hash of the canonical form of everything else the event says. An event that
-produced something (a record row, a signature, a definition) also carries
-that thing's hash in ``result_hash``, so ``audit verify`` can prove the live
-rows are what the chain says they are. The chain tip lives in
-the one-row ``audit_head`` table; a writer locks that row, so appends are
-serialised and sequence numbers have no gaps. Because the lock is held until
-commit, outbox ids are also handed out in commit order, which the event feed
-relies on. Holding the lock also means the tip cannot move under the
-transaction, so later appends in it take the tip from the transaction cache.
+Every event carries the hash of the one before it, so the trail is a chain
+(a hash chain per *lane*, see below): ``hash = SHA-256(prev_hash ":" lane ":"
+position ":" seq ":" body_hash)``, where ``body_hash`` is the hash of the
+canonical form of everything else the event says. An event that produced
+something (a record row, a signature, a definition) also carries that thing's
+hash in ``result_hash``, so ``audit verify`` can prove the live rows are what
+the chain says they are.
 
-Because the link needs only the previous hash, the sequence number and a body
-hash computed beforehand, PostgreSQL can forge it itself: the first event of a
-transaction is written by one statement that locks the tip, inserts the event
-(and its outbox row) and moves the tip. The tip is then locked for that
-statement and the commit, not for the rest of the transaction, so concurrent
-writers queue on it only briefly.
+**Lanes.** A chain has one tip, and a writer must hold it from its append
+until its commit is on disk, so with one chain every writer waits for every
+other. The trail is ``LANES`` chains instead, each with its tip in a row of
+``audit_head`` (id = lane): a transaction appends all its events to the lane
+of the record its first event is about (lane 1 for events about no record),
+locking only that lane's tip, so writers of records in different lanes never
+wait for each other. Each event has its position in its lane (``lane_seq``,
+no gaps) and a global sequence number (``seq``: the order of the trail, taken
+while the lane is held, so it follows each lane's order; on PostgreSQL it
+comes from a sequence and may skip numbers a rolled-back write took). A
+checkpoint event locks every lane and names every lane's tip, so one short
+line held outside the system covers all of them (``audit.checkpoints``).
+
+Because the link needs only the previous hash, the place in the chain and a
+body hash computed beforehand, PostgreSQL can forge it itself: the first
+event of a transaction is written by one statement that locks the lane's tip,
+inserts the event (and its outbox row) and moves the tip. The tip is then
+locked for that statement and the commit, not for the rest of the
+transaction. Holding the lane also means its tip cannot move under the
+transaction, so later appends in it take the tip from the transaction cache.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
     String,
     Table,
     Text,
@@ -43,15 +54,34 @@ from sqlalchemy import (
 
 from labledger.audit.results import StoredRow
 from labledger.canonical import content_hash, iso_utc, plain_content_hash
-from labledger.db.tables import audit_event, audit_head, outbox_event
+from labledger.db.tables import audit_event, audit_event_seq, audit_head, outbox_event
 from labledger.db.txcache import transaction_cache
 from labledger.db.types import utc_now
 from labledger.errors import WritesSuspended
 
-#: prev_hash of the first event.
+#: prev_hash of the first event of every lane.
 GENESIS_HASH = "0" * 64
-#: The hash version of new events: a link over (prev_hash, seq, body hash), see ``event_hash``.
-EVENT_HASH_VERSION = 3
+#: The hash version of new events: a link over (prev_hash, lane, position, seq, body hash),
+#: see ``event_hash``.
+EVENT_HASH_VERSION = 4
+#: The lanes of the chain: ``audit_head`` holds one row for each, ids 1 to LANES.
+LANES = 16
+
+
+def lane_of(record_id: int | None) -> int:
+    """The lane of the events about a record (lane 1 for events about none)."""
+    return 1 if record_id is None else 1 + record_id % LANES
+
+
+@dataclass(frozen=True)
+class Tip:
+    """Where a lane ends: its last event's position and hash, and that event's
+    sequence number (None when not known: a lane's tip as stored)."""
+
+    lane: int
+    position: int
+    hash: str
+    seq: int | None = None
 
 
 @dataclass
@@ -90,22 +120,26 @@ HASHED_COLUMNS = (
 )
 
 
-#: What version 3 leaves out of the body hash: the event's place in the chain.
+#: What versions 3 and 4 leave out of the body hash: the event's place in the chain.
 _LINK_COLUMNS = ("seq", "prev_hash")
 
 
 def event_hash(row: StoredRow) -> str:
     """The hash an event must carry, from its stored fields (including prev_hash).
 
-    Version 3 hashes the body (every field but seq and prev_hash) and links it:
-    ``SHA-256(prev_hash ":" seq ":" body_hash)``, which PostgreSQL can compute
-    as it appends. Version 2 hashed all fields, prev_hash included, in one
-    canonical document. Version 1 (``hash_version`` empty) did that without
-    the version and result columns, in the first canonical form. Every event
-    keeps verifying as it was written.
+    Version 4 hashes the body (every field but its place in the chain) and
+    links it: ``SHA-256(prev_hash ":" lane ":" position ":" seq ":"
+    body_hash)``, which PostgreSQL can compute as it appends. Version 3 was
+    the same link in the single chain before lanes (``SHA-256(prev_hash ":"
+    seq ":" body_hash)``). Version 2 hashed all fields, prev_hash included,
+    in one canonical document. Version 1 (``hash_version`` empty) did that
+    without the version and result columns, in the first canonical form.
+    Every event keeps verifying as it was written.
     """
     version = row["hash_version"] or 1
     if version >= EVENT_HASH_VERSION:
+        return lane_link(row["prev_hash"], row["lane"], row["lane_seq"], row["seq"], body_hash(row))
+    if version == 3:
         return chain_link(row["prev_hash"], row["seq"], body_hash(row))
     body = {name: row[name] for name in HASHED_COLUMNS}
     body["occurred_at"] = iso_utc(row["occurred_at"])
@@ -125,9 +159,14 @@ def body_hash(row: StoredRow) -> str:
     return plain_content_hash(body)
 
 
-def chain_link(prev_hash: str, seq: int, body: str) -> str:
-    """An event's hash from the one before it, its sequence number and its body hash
+def lane_link(prev_hash: str, lane: int, position: int, seq: int, body: str) -> str:
+    """An event's hash from the one before it in its lane, its place and its body hash
     (``_APPEND_FIRST`` computes the same in SQL)."""
+    return hashlib.sha256(f"{prev_hash}:{lane}:{position}:{seq}:{body}".encode()).hexdigest()
+
+
+def chain_link(prev_hash: str, seq: int, body: str) -> str:
+    """The hash of a version-3 event, written in the single chain before lanes."""
     return hashlib.sha256(f"{prev_hash}:{seq}:{body}".encode()).hexdigest()
 
 
@@ -163,19 +202,31 @@ def _as_floats(value: Any) -> Any:
     return value
 
 
-#: Transaction cache section: the chain tip this transaction holds locked, and the
+#: Transaction cache section: the lane tip this transaction holds locked, and the
 #: events waiting inside ``written_together``.
 _HEAD_SECTION = "audit_head"
 #: Built once: every write runs them.
-#: Every row, not only id 1: a second row must stop writes as surely as a missing one.
-_LOCK_HEAD = select(audit_head.c.seq, audit_head.c.hash).with_for_update()
+#: A lane's tip, locked, while every lane has its row: a row missing or one too many
+#: must stop writes (see ``_lock_tip``).
+_COMPLETE = select(func.count()).select_from(audit_head).scalar_subquery() == LANES
+_LOCK_TIP = (
+    select(audit_head.c.seq, audit_head.c.hash)
+    .where(audit_head.c.id == bindparam("lane"), _COMPLETE)
+    .with_for_update()
+)
+_LOCK_ALL = select(audit_head.c.id, audit_head.c.seq, audit_head.c.hash).order_by(audit_head.c.id)
 _MOVE_HEAD = (
     update(audit_head)
-    .where(audit_head.c.id == 1)
+    .where(audit_head.c.id == bindparam("lane"))
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
 _INSERT_EVENTS = insert(audit_event)
 _INSERT_OUTBOX = insert(outbox_event)
+#: PostgreSQL: the next ``n`` sequence numbers; SQLite: the last one (it writes alone).
+_NEXT_SEQS = select(audit_event_seq.next_value()).select_from(
+    func.generate_series(1, bindparam("n"))
+)
+_LAST_SEQ = select(func.coalesce(func.max(audit_event.c.seq), 0))
 
 
 def _bound_values(table: Table, prefix: str, computed: Any = ()) -> dict[str, Any]:
@@ -197,7 +248,7 @@ def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
     return {prefix + key: value for key, value in row.items()}
 
 
-#: PostgreSQL: one event (with or without its outbox row) and the head move, one statement.
+#: PostgreSQL: one event (with or without its outbox row) and the tip's move, one statement.
 _APPEND_ONE = {
     False: _MOVE_HEAD.add_cte(_bound_insert(audit_event, "e_", "new_event")),
     True: _MOVE_HEAD.add_cte(_bound_insert(audit_event, "e_", "new_event")).add_cte(
@@ -207,44 +258,62 @@ _APPEND_ONE = {
 
 
 def _append_first(with_outbox: bool) -> Any:
-    """PostgreSQL: lock the tip, insert one event linked to it (and its outbox row) and
-    move the tip, in one statement that returns the new tip.
+    """PostgreSQL: lock a lane's tip, insert one event linked to it (and its outbox row)
+    and move the tip, in one statement that returns the event's place.
 
-    Every head row is locked, and nothing is written unless there is exactly
-    one (see ``_lock_tip``): then the statement returns no row.
+    The sequence number is taken once the lane is locked, so it follows the
+    lane's order. Nothing is written unless every lane has its row (see
+    ``_lock_tip``): then the statement returns no row.
     """
-    tip = select(audit_head.c.seq, audit_head.c.hash).with_for_update().cte("old_tip")
-    alone = select(func.count()).select_from(tip).scalar_subquery() == 1
-    seq = tip.c.seq + 1
+    lane = bindparam("lane", type_=Integer)
+    tip = _LOCK_TIP.cte("old_tip")
+    placed = select(
+        audit_event_seq.next_value().label("seq"),
+        (tip.c.seq + 1).label("position"),
+        tip.c.hash.label("prev_hash"),
+    ).cte("placed")
     body = bindparam("body_hash", type_=String)
-    link = func.encode(
-        func.sha256(func.convert_to(tip.c.hash + ":" + cast(seq, Text) + ":" + body, "UTF8")),
-        "hex",
+    text_of = (placed.c.prev_hash, cast(lane, Text), cast(placed.c.position, Text))
+    joined = func.concat_ws(":", *text_of, cast(placed.c.seq, Text), body)
+    link = func.encode(func.sha256(func.convert_to(joined, "UTF8")), "hex")
+    linked = {
+        "seq": placed.c.seq,
+        "lane": lane,
+        "lane_seq": placed.c.position,
+        "prev_hash": placed.c.prev_hash,
+        "hash": link,
+    }
+    values = {**linked, **_bound_values(audit_event, "e_", computed=linked)}
+    new_event = (
+        insert(audit_event)
+        .from_select(list(values), select(*values.values()).select_from(placed))
+        .returning(audit_event.c.seq, audit_event.c.lane_seq, audit_event.c.hash)
+        .cte("new_event")
     )
-    event = {"seq": seq, "prev_hash": tip.c.hash, "hash": link}
-    statement = update(audit_head).add_cte(
-        _linked_insert(audit_event, "e_", event, alone, "new_event")
-    )
+    statement = update(audit_head).add_cte(new_event)
     if with_outbox:
-        outbox = {"audit_seq": seq}
+        linked_outbox = {
+            "audit_seq": new_event.c.seq,
+            "lane": lane,
+            "lane_seq": new_event.c.lane_seq,
+        }
+        outbox = {**linked_outbox, **_bound_values(outbox_event, "o_", computed=linked_outbox)}
         statement = statement.add_cte(
-            _linked_insert(outbox_event, "o_", outbox, alone, "new_outbox")
+            insert(outbox_event)
+            .from_select(list(outbox), select(*outbox.values()).select_from(new_event))
+            .cte("new_outbox")
         )
+    # Scalar subqueries, not a join: a join would be lost when the tip row is re-read
+    # after waiting for the writer before (the new values come from the event).
+    written = select(new_event.c.lane_seq).scalar_subquery()
     return (
-        statement.where(audit_head.c.id == 1, alone)
-        .values(seq=select(seq).scalar_subquery(), hash=select(link).scalar_subquery())
-        .returning(audit_head.c.seq, audit_head.c.hash)
-    )
-
-
-def _linked_insert(
-    table: Table, prefix: str, linked: dict[str, Any], condition: Any, name: str
-) -> Any:
-    """INSERT ... SELECT of one row, if ``condition`` holds, as a CTE: the ``linked``
-    columns computed from the tip, every other value a parameter named prefix + column."""
-    values = {**linked, **_bound_values(table, prefix, computed=linked)}
-    return (
-        insert(table).from_select(list(values), select(*values.values()).where(condition)).cte(name)
+        statement.where(audit_head.c.id == lane, written.is_not(None))
+        .values(seq=written, hash=select(new_event.c.hash).scalar_subquery())
+        .returning(
+            select(new_event.c.seq).scalar_subquery().label("seq"),
+            audit_head.c.seq.label("lane_seq"),
+            audit_head.c.hash,
+        )
     )
 
 
@@ -255,24 +324,27 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
     """Append ``entries`` to the chain and publish their outbox events.
 
     Must run inside the write transaction of the change it describes, so that
-    the change and its audit entry commit together or not at all. Inside
-    ``written_together`` the events are chained at once and written at the
-    end of the block.
+    the change and its audit entry commit together or not at all. The first
+    append of a transaction chooses the lane (``lane_of`` the record of its
+    first event); every later one in the transaction goes to the same lane.
+    Inside ``written_together`` the events are chained at once and written at
+    the end of the block. Returns the events' sequence numbers.
     """
     if not entries:
         return []
     head = transaction_cache(conn, _HEAD_SECTION)
     pending: _Pending | None = head.get("pending")
     rows, outbox_rows = _unlinked(entries)
-    if "tip" not in head:  # the first append of the transaction takes the lock
+    tip: Tip | None = head.get("tip")
+    if tip is None:  # the first append of the transaction takes the lock
+        lane = lane_of(entries[0].record_id)
         if conn.dialect.name == "postgresql" and len(rows) == 1 and pending is None:
-            head["tip"] = _append_linked_by_database(conn, rows[0], outbox_rows)
-            return [head["tip"][0]]
-        head["tip"] = _lock_tip(conn)
-    _link(rows, outbox_rows, *head["tip"])
-    head["tip"] = (rows[-1]["seq"], rows[-1]["hash"])
+            head["tip"] = _append_linked_by_database(conn, lane, rows[0], outbox_rows)
+            return [head["tip"].seq]
+        tip = _lock_tip(conn, lane)
+    head["tip"] = tip = _link(rows, outbox_rows, tip, _next_seqs(conn, tip, len(rows)))
     if pending is None:
-        _write(conn, rows, outbox_rows)
+        _write(conn, tip, rows, outbox_rows)
     else:
         pending.rows += rows
         pending.outbox_rows += outbox_rows
@@ -280,36 +352,59 @@ def append(conn: Connection, entries: Sequence[AuditEntry]) -> list[int]:
 
 
 def _append_linked_by_database(
-    conn: Connection, row: dict[str, Any], outbox_rows: list[dict[str, Any]]
-) -> tuple[int, str]:
-    """Write one event the database links to the tip (``_append_first``); the new tip."""
-    params = {"body_hash": body_hash(row), **_prefixed("e_", row)}
+    conn: Connection, lane: int, row: dict[str, Any], outbox_rows: list[dict[str, Any]]
+) -> Tip:
+    """Write one event the database links to its lane's tip (``_append_first``); the new tip."""
+    params = {"lane": lane, "body_hash": body_hash(row), **_prefixed("e_", row)}
     if outbox_rows:
         linked = {k: v for k, v in outbox_rows[0].items() if k != "audit_seq"}
         params.update(_prefixed("o_", linked))
-    tip = conn.execute(_APPEND_FIRST[bool(outbox_rows)], params).first()
-    if tip is None:
+    placed = conn.execute(_APPEND_FIRST[bool(outbox_rows)], params).first()
+    if placed is None:
         raise _damaged_tip()
-    return tip.seq, tip.hash
+    return Tip(lane, placed.lane_seq, placed.hash, placed.seq)
+
+
+def _next_seqs(conn: Connection, tip: Tip, count: int) -> list[int]:
+    """Sequence numbers for ``count`` events appended after ``tip`` (held locked)."""
+    if conn.dialect.name == "postgresql":
+        return sorted(conn.execute(_NEXT_SEQS, {"n": count}).scalars())
+    last = tip.seq if tip.seq is not None else conn.execute(_LAST_SEQ).scalar_one()
+    return list(range(last + 1, last + 1 + count))
 
 
 def held_tip(conn: Connection) -> tuple[int, str]:
-    """(seq, hash) of the chain tip after this transaction's last append."""
-    tip: tuple[int, str] = transaction_cache(conn, _HEAD_SECTION)["tip"]
-    return tip
+    """(seq, hash) of this transaction's last appended event."""
+    tip: Tip = transaction_cache(conn, _HEAD_SECTION)["tip"]
+    assert tip.seq is not None  # set by every append
+    return tip.seq, tip.hash
 
 
-def _lock_tip(conn: Connection) -> tuple[int, str]:
-    """Lock the chain tip; refuse every change if it is missing or doubled.
+def _lock_tip(conn: Connection, lane: int) -> Tip:
+    """Lock a lane's tip; refuse every change if a lane's row is missing or one too many.
 
-    Appending after a damaged tip would fork or restart the chain and hide the
+    Appending after a damaged tip would fork or restart a lane and hide the
     damage, so nothing is recorded until an administrator has looked
     (``labledger audit verify`` names the problem).
     """
-    rows = conn.execute(_LOCK_HEAD).all()
-    if len(rows) != 1:
+    found = conn.execute(_LOCK_TIP, {"lane": lane}).first()
+    if found is None:
         raise _damaged_tip()
-    return rows[0].seq, rows[0].hash
+    return Tip(lane, found.seq, found.hash)
+
+
+def lock_every_lane(conn: Connection) -> list[Tip]:
+    """Lock every lane's tip, in lane order, and return them (for a checkpoint).
+
+    Writers hold one lane each, so taking them in order cannot deadlock; once
+    all are held, no event can be added anywhere until this transaction ends.
+    """
+    tips = [
+        Tip(row.id, row.seq, row.hash) for row in conn.execute(_LOCK_ALL.with_for_update()).all()
+    ]
+    if [tip.lane for tip in tips] != list(range(1, LANES + 1)):
+        raise _damaged_tip()
+    return tips
 
 
 def _damaged_tip() -> WritesSuspended:
@@ -348,7 +443,9 @@ def written_together(conn: Connection) -> Iterator[None]:
     if transaction_cache(conn, _HEAD_SECTION).pop("pending", None) is not pending:
         raise RuntimeError("a savepoint was rolled back while audit events waited to be written")
     if pending.rows:
-        _write(conn, pending.rows, pending.outbox_rows)
+        _write(
+            conn, transaction_cache(conn, _HEAD_SECTION)["tip"], pending.rows, pending.outbox_rows
+        )
 
 
 def _unlinked(
@@ -391,21 +488,26 @@ def _unlinked(
 
 
 def _link(
-    rows: list[dict[str, Any]], outbox_rows: list[dict[str, Any]], seq: int, prev: str
-) -> None:
-    """Place ``rows`` in the chain after (seq, prev), and point their outbox rows at them."""
-    first = seq + 1
-    for row in rows:
-        seq += 1
-        row["seq"], row["prev_hash"] = seq, prev
-        row["hash"] = prev = chain_link(prev, seq, body_hash(row))
+    rows: list[dict[str, Any]], outbox_rows: list[dict[str, Any]], tip: Tip, seqs: list[int]
+) -> Tip:
+    """Place ``rows`` in ``tip``'s lane after it, with the sequence numbers ``seqs``, and
+    point their outbox rows at them; returns the lane's new tip."""
+    lane, position, prev = tip.lane, tip.position, tip.hash
+    for row, seq in zip(rows, seqs, strict=True):
+        position += 1
+        row.update(seq=seq, lane=lane, lane_seq=position, prev_hash=prev)
+        row["hash"] = prev = lane_link(prev, lane, position, seq, body_hash(row))
     for outbox_row in outbox_rows:
-        outbox_row["audit_seq"] += first
+        event = rows[outbox_row["audit_seq"]]
+        outbox_row.update(audit_seq=event["seq"], lane=lane, lane_seq=event["lane_seq"])
+    return Tip(lane, position, prev, seqs[-1])
 
 
-def _write(conn: Connection, rows: list[dict[str, Any]], outbox_rows: list[dict[str, Any]]) -> None:
-    """Insert chained rows and move the head to the last of them."""
-    head_values = {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]}
+def _write(
+    conn: Connection, tip: Tip, rows: list[dict[str, Any]], outbox_rows: list[dict[str, Any]]
+) -> None:
+    """Insert chained rows and move their lane's tip to ``tip``, the last of them."""
+    head_values = {"lane": tip.lane, "new_seq": tip.position, "new_hash": tip.hash}
     if conn.dialect.name == "postgresql" and len(rows) == 1 and len(outbox_rows) <= 1:
         # The common write, in one round trip: the inserts ride along as CTEs.
         params = {**head_values, **_prefixed("e_", rows[0])}

@@ -3,11 +3,13 @@
 Three passes, each a single streaming read:
 
 1. **The chain.** Every event in sequence order: its own hash recomputed from
-   its stored fields, its link to the event before, no gap; then the chain
-   tip in ``audit_head`` (exactly one row) and, if given, a checkpoint kept
-   outside the system. An edited event fails its own hash, a removed one
-   leaves a gap, one inserted or reordered by hand breaks a link, a rewrite
-   of the whole chain no longer contains the checkpoint.
+   its stored fields, its link to the event before it in its lane, no
+   position missing in any lane; then every lane's tip in ``audit_head``
+   (one row per lane), every checkpoint event's record of the lanes' tips
+   and, if given, a checkpoint kept outside the system. An edited event
+   fails its own hash, a removed one leaves a gap in its lane, one inserted
+   or reordered by hand breaks a link, a rewrite of the whole chain no longer
+   contains the checkpoint.
 2. **What the events produced.** While walking, the last result hash of every
    record, role and configuration version, and every signature event, are
    remembered (see ``audit.results``).
@@ -28,7 +30,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, select
 
-from labledger.audit.checkpoints import Checkpoint
+from labledger.audit.checkpoints import CHECKPOINT_ACTION, Checkpoint
 from labledger.audit.results import (
     StoredRow,
     change_approval_result,
@@ -39,7 +41,7 @@ from labledger.audit.results import (
     record_result,
     role_result,
 )
-from labledger.audit.trail import GENESIS_HASH, event_intact
+from labledger.audit.trail import GENESIS_HASH, LANES, event_intact
 from labledger.bundles.importer import BUNDLE_KIND, IMPORT_ACTION
 from labledger.canonical import content_hash, iso_utc
 from labledger.change_gate import APPROVE_ACTION, CHANGE_ACTION_PREFIX, CONTROL_ACTION
@@ -243,21 +245,41 @@ def verify(
     return report
 
 
+@dataclass
+class _Lane:
+    """Where the walk has got to in one lane: its last position and hash, and that
+    event's sequence number (0 before the lane's first event)."""
+
+    position: int = 0
+    hash: str = GENESIS_HASH
+    seq: int = 0
+
+
 def _walk_chain(conn: Connection, report: VerifyReport, batch_size: int) -> _Produced:
     produced = _Produced()
-    expected_seq, prev = 1, GENESIS_HASH
+    lanes = {lane: _Lane() for lane in range(1, LANES + 1)}
     wanted = report.checkpoint
+    last_seq = 0
     for row in _stream(conn, select(audit_event).order_by(audit_event.c.seq), batch_size):
         seq = row.seq
-        if seq != expected_seq:
-            missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
-            report.add("chain", f"event {missing} is missing", seq=expected_seq)
-        elif row.prev_hash != prev:
-            report.add("chain", f"event {seq} does not link to event {seq - 1}", seq=seq)
+        # Events written before lanes are lane 1, at their sequence number.
+        lane_number, position = (1, seq) if row.lane is None else (row.lane, row.lane_seq)
+        lane = lanes.get(lane_number)
+        if lane is None:
+            report.add(
+                "chain", f"event {seq} names lane {lane_number}, which does not exist", seq=seq
+            )
+            lane = lanes[lane_number] = _Lane()
+        if position != lane.position + 1:
+            _report_gap(report, lane_number, lane, position, seq)
+        elif row.prev_hash != lane.hash:
+            report.add("chain", f"event {seq} does not link to event {lane.seq}", seq=seq)
         if not event_intact(row._mapping):
             report.add(
                 "chain", f"event {seq} was altered", seq=seq, record_number=row.record_number
             )
+        if row.action == CHECKPOINT_ACTION:
+            _check_lanes_named(report, row, lanes)
         if wanted is not None and seq == wanted.seq and row.hash != wanted.hash:
             report.add(
                 "checkpoint",
@@ -265,31 +287,84 @@ def _walk_chain(conn: Connection, report: VerifyReport, batch_size: int) -> _Pro
                 seq=seq,
             )
         produced.remember(row)
-        prev, expected_seq = row.hash, seq + 1
+        lane.position, lane.hash, lane.seq = position, row.hash, seq
+        last_seq = seq
         report.events += 1
-    last_seq = expected_seq - 1
     if wanted is not None and wanted.seq > last_seq:
         report.add(
             "checkpoint",
             f"the checkpoint names event {wanted.seq}, but the chain ends at {last_seq}",
             seq=wanted.seq,
         )
-    _check_head(conn, report, last_seq, prev)
+    _check_heads(conn, report, lanes)
     return produced
 
 
-def _check_head(conn: Connection, report: VerifyReport, last_seq: int, last_hash: str) -> None:
-    heads = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).all()
-    if len(heads) != 1:
-        report.add("head", f"the chain tip (audit_head) has {len(heads)} rows instead of one")
-        return
-    head = heads[0]
-    if head.seq > last_seq:
-        report.add("head", f"events {last_seq + 1}..{head.seq} are missing", seq=last_seq + 1)
-    elif head.seq < last_seq:
-        report.add("head", f"event {head.seq + 1} was added outside the platform", seq=head.seq + 1)
-    elif head.hash != last_hash:
-        report.add("head", f"event {last_seq} does not match the chain tip", seq=last_seq)
+def _report_gap(report: VerifyReport, number: int, lane: _Lane, position: int, seq: int) -> None:
+    """An event whose position does not follow the last one of its lane."""
+    first = lane.position + 1
+    if position > first:
+        missing = f"{first}" if position == first + 1 else f"{first}..{position - 1}"
+        report.add(
+            "chain",
+            f"lane {number} is missing its event {missing}: event {seq} follows event {lane.seq}",
+            seq=seq,
+        )
+    else:
+        report.add(
+            "chain",
+            f"event {seq} takes position {position} of lane {number}, which event "
+            f"{lane.seq} holds: it was added outside the platform",
+            seq=seq,
+        )
+
+
+def _check_lanes_named(report: VerifyReport, row: Any, lanes: dict[int, _Lane]) -> None:
+    """A checkpoint event names every lane's tip when it was taken; the walk must agree.
+
+    Its own lane is not named (its link covers it). A lane rewritten before the
+    checkpoint no longer ends where the checkpoint says.
+    """
+    details = row.details if isinstance(row.details, dict) else {}
+    for number, position, tip_hash in details.get("lanes", ()):
+        lane = lanes.get(number, _Lane())
+        if (lane.position, lane.hash) != (position, tip_hash):
+            report.add(
+                "checkpoint",
+                f"checkpoint event {row.seq} says lane {number} ended at position "
+                f"{position}; the chain holds another history there",
+                seq=row.seq,
+            )
+
+
+def _check_heads(conn: Connection, report: VerifyReport, lanes: dict[int, _Lane]) -> None:
+    heads = {row.id: row for row in conn.execute(select(audit_head))}
+    for extra in sorted(heads.keys() - range(1, LANES + 1)):
+        report.add(
+            "head", f"the chain tips (audit_head) hold a row for lane {extra}, which does not exist"
+        )
+    for number in range(1, LANES + 1):
+        head, lane = heads.get(number), lanes[number]
+        if head is None:
+            report.add("head", f"the chain tip of lane {number} (audit_head) is missing")
+        elif head.seq > lane.position:
+            report.add(
+                "head",
+                f"lane {number} is missing its events {lane.position + 1}..{head.seq} "
+                f"(after event {lane.seq})",
+                seq=lane.seq,
+            )
+        elif head.seq < lane.position:
+            report.add(
+                "head",
+                f"lane {number} holds events after its tip: event {lane.seq} was added "
+                "outside the platform",
+                seq=lane.seq,
+            )
+        elif head.hash != lane.hash:
+            report.add(
+                "head", f"event {lane.seq} does not match the tip of lane {number}", seq=lane.seq
+            )
 
 
 def _check_records(

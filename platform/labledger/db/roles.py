@@ -36,12 +36,15 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "signature": _READ_APPEND,
     "config_version": _READ_APPEND,
     "outbox_event": _READ_APPEND,
+    "outbox_position": _READ_APPEND,
     "webhook_attempt": _READ_APPEND,
     "instance_setting": _READ_APPEND,
     "change_approval": _READ_APPEND,
     "change_control_setting": _READ_APPEND,
-    # The chain tip moves on every append; its one row is never added or removed.
+    # A lane's tip moves on every append, and how far its events have feed positions on
+    # every feed read; their one row per lane is never added or removed.
     "audit_head": ("SELECT", "UPDATE"),
+    "outbox_lane": ("SELECT", "UPDATE"),
     # Rows that change but are never removed.
     "config_item": _READ_WRITE,
     "change_request": _READ_WRITE,

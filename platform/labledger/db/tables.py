@@ -18,6 +18,8 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Sequence,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -250,12 +252,18 @@ attachment = Table(
 audit_head = Table(
     "audit_head",
     metadata,
-    #: A single row (id = 1) holding the chain's tip; writers lock it, which
-    #: serialises audit appends and so keeps the chain linear.
+    #: One row per lane of the chain (id = the lane, 1 to ``audit.trail.LANES``)
+    #: holding the lane's tip: its last position and hash. A writer locks the
+    #: row of its lane, which keeps each lane linear while writers of other
+    #: lanes go on.
     Column("id", Integer, primary_key=True),
     Column("seq", BigId, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+#: Global sequence numbers of audit events on PostgreSQL, where lanes append side
+#: by side (SQLite writes one transaction at a time and counts on).
+audit_event_seq = Sequence("audit_event_seq", metadata=metadata)
 
 audit_event = Table(
     "audit_event",
@@ -278,6 +286,11 @@ audit_event = Table(
     #: Hash of what the event produced (a record row, a signature, a definition),
     #: recomputed from the live rows by ``audit verify``.
     Column("result_hash", String(64)),
+    #: The event's lane and its position in it (None: written before lanes, when
+    #: the one chain was lane 1 and the position the sequence number).
+    Column("lane", SmallInteger),
+    Column("lane_seq", BigId),
+    Index("ux_audit_event_lane", "lane", "lane_seq", unique=True),
     Index("ix_audit_event_record", "record_id", "seq"),
     Index("ix_audit_event_actor", "actor", "seq"),
     Index("ix_audit_event_type", "type_key", "seq"),
@@ -294,6 +307,29 @@ outbox_event = Table(
     Column("record_id", BigId),
     Column("audit_seq", BigId, nullable=False),
     Column("payload", JsonDocument, nullable=False),
+    #: Its event's lane and position there (None: written before lanes): the feed
+    #: takes each lane's events in that order (see ``integration.positions``).
+    Column("lane", SmallInteger),
+    Column("lane_seq", BigId),
+    Index("ix_outbox_event_lane", "lane", "lane_seq"),
+)
+
+#: The feed's order: the position each outbox event got when it was first seen
+#: committed. Events of different lanes commit in any order; a position is
+#: handed out once every event before it in its lane has one.
+outbox_position = Table(
+    "outbox_position",
+    metadata,
+    Column("position", BigId, primary_key=True, autoincrement=False),
+    Column("outbox_id", BigId, ForeignKey("outbox_event.id"), nullable=False, unique=True),
+)
+
+#: How far each lane's outbox events have positions (the last lane_seq given one).
+outbox_lane = Table(
+    "outbox_lane",
+    metadata,
+    Column("lane", Integer, primary_key=True, autoincrement=False),
+    Column("lane_seq", BigId, nullable=False),
 )
 
 # --- electronic signatures ---

@@ -39,10 +39,11 @@ from sqlalchemy import Connection, insert, or_, select, update
 
 from labledger.db.engine import Database
 from labledger.db.integration_tables import webhook_attempt, webhook_delivery, webhook_subscription
-from labledger.db.tables import outbox_event
+from labledger.db.tables import outbox_event, outbox_position
 from labledger.db.types import utc_now
 from labledger.integration.allowlist import Allowlist
-from labledger.integration.feed import event_view, feed_head
+from labledger.integration.feed import event_view, feed_head, positioned_events
+from labledger.integration.positions import assign_positions
 from labledger.integration.signing import signed_headers
 from labledger.integration.subscriptions import (
     DEAD,
@@ -169,6 +170,7 @@ def _behind(head: int) -> Any:
 
 def dispatch(db: Database, now: datetime, *, batch: int = 1000) -> int:
     """Queue deliveries for new outbox events; returns how many were queued."""
+    assign_positions(db)
     with db.read() as conn:
         head = feed_head(conn)
         behind = conn.execute(
@@ -194,14 +196,11 @@ def _dispatch_one(conn: Connection, subscription: Any, head: int, now: datetime,
     wanted = event_filter(subscription)
     rows = list(
         conn.execute(
-            select(outbox_event)
-            .where(
-                outbox_event.c.id > subscription["last_event_id"],
-                outbox_event.c.id <= head,
+            positioned_events(
+                outbox_position.c.position > subscription["last_event_id"],
+                outbox_position.c.position <= head,
                 *wanted.conditions(),
-            )
-            .order_by(outbox_event.c.id)
-            .limit(batch)
+            ).limit(batch)
         ).mappings()
     )
     matched = [row["id"] for row in rows if wanted.matches(event_view(row))]
@@ -220,8 +219,8 @@ def _dispatch_one(conn: Connection, subscription: Any, head: int, now: datetime,
                 for event_id in matched
             ],
         )
-    # Ids are in commit order, so everything up to head has been seen once the page is short.
-    position = rows[-1]["id"] if len(rows) == batch else head
+    # Positions follow commits, so everything up to head has been seen once the page is short.
+    position = rows[-1]["position"] if len(rows) == batch else head
     conn.execute(
         update(webhook_subscription)
         .where(webhook_subscription.c.id == subscription["id"])

@@ -1,15 +1,18 @@
-"""The event feed: the outbox read in commit order, with a cursor to resume from.
+"""The event feed: the outbox read in the order events committed, with a cursor to resume from.
 
 Every change writes its outbox event in its own transaction, through
-``labledger.audit.trail.append``, which holds the audit-head row lock until
-commit. Outbox ids are therefore handed out in commit order: when an event
-with id N is visible, every event with a smaller id has committed already
-(or never will). Two consequences the feed is built on:
+``labledger.audit.trail.append``. Events get their place in the feed, a
+*position*, once they have committed (``integration.positions``), so when
+position N is visible every event with a smaller one is too, and no event
+gets a smaller one later. Two consequences the feed is built on:
 
-- a page is bounded by the highest id visible when it is read (read first,
-  in its own statement), so a page never skips an event that commits later;
-- when a page is not full, the cursor moves to that highest id, so a
+- a page is bounded by the highest position given when it is read (read
+  first, in its own statement), so a page never skips an event;
+- when a page is not full, the cursor moves to that highest position, so a
   consumer with a narrow filter does not rescan old events on every poll.
+
+The cursor is that position, as text (events written before positions
+existed kept their id as position, so old cursors resume where they were).
 
 Who sees what: record events (kinds ``record.*``) follow read permission on
 their type, as the records themselves do (``configure`` reads every type);
@@ -23,12 +26,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, false, func, not_, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, not_, or_, select
 
 from labledger.canonical import iso_utc
-from labledger.db.tables import outbox_event
+from labledger.db.engine import Database
+from labledger.db.tables import outbox_event, outbox_position
 from labledger.errors import FieldError, ValidationFailed
 from labledger.identity.principal import CONFIGURE, MANAGE_USERS, Principal
+from labledger.integration.positions import assign_positions
 from labledger.metadata.types import list_types
 
 #: Largest page a feed request may ask for.
@@ -137,9 +142,35 @@ def visible_condition(conn: Connection, actor: Principal) -> ColumnElement[bool]
 
 
 def feed_head(conn: Connection) -> int:
-    """The highest outbox id visible now (0 when there is none)."""
-    head: int = conn.execute(select(func.coalesce(func.max(outbox_event.c.id), 0))).scalar_one()
+    """The highest feed position given so far (0 when there is none)."""
+    head: int = conn.execute(
+        select(func.coalesce(func.max(outbox_position.c.position), 0))
+    ).scalar_one()
     return head
+
+
+def positioned_events(*conditions: ColumnElement[bool]) -> Select[Any]:
+    """Outbox events with their feed position, in feed order."""
+    return (
+        select(outbox_event, outbox_position.c.position)
+        .join(outbox_position, outbox_position.c.outbox_id == outbox_event.c.id)
+        .where(*conditions)
+        .order_by(outbox_position.c.position)
+    )
+
+
+def read_events(
+    db: Database,
+    actor: Principal,
+    *,
+    after: str | None = None,
+    events: EventFilter | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """``read_feed`` after giving the events committed since the last read their positions."""
+    assign_positions(db)
+    with db.read() as conn:
+        return read_feed(conn, actor, after=after, events=events, limit=limit)
 
 
 def parse_cursor(raw: str | None) -> int:
@@ -177,21 +208,15 @@ def read_feed(
     check_limit(limit)
     head = feed_head(conn)
     conditions = [
-        outbox_event.c.id > start,
-        outbox_event.c.id <= head,
+        outbox_position.c.position > start,
+        outbox_position.c.position <= head,
         *(events or EventFilter()).conditions(),
     ]
     visible = visible_condition(conn, actor)
     if visible is not None:
         conditions.append(visible)
-    rows = (
-        conn.execute(
-            select(outbox_event).where(*conditions).order_by(outbox_event.c.id).limit(limit + 1)
-        )
-        .mappings()
-        .all()
-    )
+    rows = conn.execute(positioned_events(*conditions).limit(limit + 1)).mappings().all()
     items = [event_view(row) for row in rows[:limit]]
     more = len(rows) > limit
-    position = items[-1]["id"] if more else max(head, start)
+    position = rows[limit - 1]["position"] if more else max(head, start)
     return {"items": items, "next": str(position), "more": more}

@@ -28,6 +28,7 @@ from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.identity.principal import CONFIGURE, Principal
 from labledger.integration.allowlist import Allowlist
 from labledger.integration.feed import EventFilter, feed_head
+from labledger.integration.positions import assign
 from labledger.metadata import versions
 from labledger.metadata.messages import field_errors
 from labledger.metadata.patterns import PatternValidator
@@ -173,6 +174,7 @@ def create_subscription(
             "The webhook is not valid.",
             [FieldError("name", f"a webhook named '{body['name']}' exists already")],
         )
+    assign(conn)  # events committed before now take positions before its start
     now = utc_now()
     row = {
         "name": body["name"],
