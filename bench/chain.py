@@ -1,15 +1,17 @@
-"""The audit chain alone: how many appends a second its one tip takes, and what its lock costs.
+"""The audit chain alone: how many appends a second it takes, and what its locks cost.
 
-Every change appends an event to one hash chain whose tip is a single row,
-locked from the append until the commit is on disk, so writers of different
-records queue on it. This measures that queue without the rest of a request:
-writer processes (1, 2, 4 and 8 in turn, each with its own connection, no
-interpreter lock shared) append one event per transaction through
-``audit.trail.append`` as fast as they can. The floor, in the same run, is
-the same events inserted in plain SQL with their sequence number from a
-database sequence and no chain at all: what lanes (one chain per group of
-records) could at best give back. On PostgreSQL the writers' connections
-waiting on a lock are sampled from ``pg_stat_activity`` every 10 ms.
+Every change appends an event to the chain, in the lane of its record, and a
+writer holds its lane's tip from the append until its commit is on disk, so
+writers of records in the same lane queue on it. This measures that queue
+without the rest of a request: writer processes (1, 2, 4 and 8 in turn, each
+with its own connection, no interpreter lock shared) append one event per
+transaction through ``audit.trail.append`` as fast as they can, in one of
+two ways: every writer about records of one lane (the single chain before
+lanes), or each about records of its own lane. The floor, in the same run,
+is the same events inserted in plain SQL with their sequence number from a
+database sequence and no chain at all. On PostgreSQL the writers'
+connections waiting on a lock are sampled from ``pg_stat_activity`` every
+10 ms.
 
 Read the appends per second next to ``http_writes.py``'s creates per second:
 while the chain takes several times what the whole application writes, the
@@ -39,7 +41,7 @@ from common import (
     percentile,
     print_table,
 )
-from labledger.audit.trail import AuditEntry, append
+from labledger.audit.trail import LANES, AuditEntry, append
 from labledger.db.engine import Database, open_database
 
 WRITER_COUNTS = (1, 2, 4, 8)
@@ -53,12 +55,21 @@ _UNCHAINED = (
 )
 
 
-def _entry(writer: int, i: int) -> AuditEntry:
-    return AuditEntry(actor="bench", action="bench.append", details={"writer": writer, "n": i})
+#: The ways of appending: every writer in one lane, each in its own, or no chain at all.
+ONE_LANE, OWN_LANES, NO_CHAIN = "one lane", "a lane each", "floor: no chain"
+
+
+def _entry(way: str, writer: int, i: int) -> AuditEntry:
+    """An event about a record of lane 1 or of the writer's own lane (record ids are
+    not checked: the events are all the bench writes)."""
+    record_id = LANES * (i + 1) + (writer if way == OWN_LANES else 0)
+    return AuditEntry(
+        actor="bench", action="bench.append", record_id=record_id, details={"writer": writer}
+    )
 
 
 def _writer(
-    url: str, search_path: str, chained: bool, writer: int, seconds: float, start: Any, out: Any
+    url: str, search_path: str, way: str, writer: int, seconds: float, start: Any, out: Any
 ) -> None:
     """One writer process: append for ``seconds`` once ``start`` is set; send the times."""
     options = f"-csearch_path={search_path} -capplication_name={APPLICATION}"
@@ -70,8 +81,8 @@ def _writer(
     while perf_counter() < stop:
         began = perf_counter()
         with db.write() as conn:
-            if chained:
-                append(conn, [_entry(writer, i)])
+            if way != NO_CHAIN:
+                append(conn, [_entry(way, writer, i)])
             else:
                 details = f'{{"writer": {writer}, "n": {i}}}'
                 conn.exec_driver_sql(_UNCHAINED, (datetime.now(UTC), details, "0" * 64, "1" * 64))
@@ -84,7 +95,7 @@ def _writer(
 def run(
     db: Database,
     url: str,
-    chained: bool,
+    way: str,
     writers: int,
     seconds: float,
     sample: Callable[[], tuple[int, int]],
@@ -95,7 +106,7 @@ def run(
     context = multiprocessing.get_context("spawn")
     start, out = context.Event(), context.Queue()
     processes = [
-        context.Process(target=_writer, args=(url, search_path, chained, w, seconds, start, out))
+        context.Process(target=_writer, args=(url, search_path, way, w, seconds, start, out))
         for w in range(writers)
     ]
     for process in processes:
@@ -112,7 +123,7 @@ def run(
     for process in processes:
         process.join()
     return [
-        f"{'chain' if chained else 'floor: no chain'}, {writers} writer(s)",
+        f"{way}, {writers} writer(s)",
         f"{len(times) / seconds:,.0f}",
         f"{median(times) * 1000:.1f}",
         f"{percentile(times, 0.95) * 1000:.1f}",
@@ -133,9 +144,9 @@ def main() -> None:
             conn.execute(text("CREATE SEQUENCE bench_event_seq START 1000000000"))
         sample = lock_sampler(db, APPLICATION)
         rows = [
-            run(db, args.database, chained, writers, args.seconds, sample)
+            run(db, args.database, way, writers, args.seconds, sample)
             for writers in WRITER_COUNTS
-            for chained in (True, False)
+            for way in (ONE_LANE, OWN_LANES, NO_CHAIN)
         ]
         print_table(
             "One event per transaction",

@@ -36,6 +36,7 @@ from common import (
     record_input,
     stored_form,
 )
+from labledger.audit.trail import lane_of
 from labledger.audit.verify import verify
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal
@@ -72,18 +73,24 @@ class RawPath:
             f"{mark}, NULL, {doc}, 1, {mark}, {mark}, {mark}, {mark}) RETURNING id"
         )
         lock = " FOR UPDATE" if self.postgres else ""
-        self.read_head = f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}"
+        self.read_head = f"SELECT seq, hash FROM audit_head WHERE id = {mark}{lock}"
+        self.next_seq = (
+            "SELECT nextval('audit_event_seq')"
+            if self.postgres
+            else "SELECT coalesce(max(seq), 0) + 1 FROM audit_event"
+        )
         self.insert_event = (
             "INSERT INTO audit_event (seq, occurred_at, actor, action, type_key, record_id, "
-            "record_number, changes, reason, config_version, details, prev_hash, hash) VALUES "
-            f"({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {doc}, NULL, {mark}, NULL, "
-            f"{mark}, {mark})"
+            "record_number, changes, reason, config_version, details, prev_hash, hash, lane, "
+            f"lane_seq) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {doc}, "
+            f"NULL, {mark}, NULL, {mark}, {mark}, {mark}, {mark})"
         )
         self.insert_outbox = (
-            "INSERT INTO outbox_event (created_at, kind, type_key, record_id, audit_seq, payload) "
-            f"VALUES ({mark}, 'record.created', {mark}, {mark}, {mark}, {doc})"
+            "INSERT INTO outbox_event (created_at, kind, type_key, record_id, audit_seq, payload, "
+            f"lane, lane_seq) VALUES ({mark}, 'record.created', {mark}, {mark}, {mark}, {doc}, "
+            f"{mark}, {mark})"
         )
-        self.update_head = f"UPDATE audit_head SET seq = {mark}, hash = {mark} WHERE id = 1"
+        self.update_head = f"UPDATE audit_head SET seq = {mark}, hash = {mark} WHERE id = {mark}"
 
     def create(self, i: int) -> None:
         data = stored_form(record_input(i))
@@ -97,8 +104,10 @@ class RawPath:
                 self.insert_record,
                 (TYPE_KEY, version, number, title, json.dumps(data), at, actor, at, actor),
             ).scalar_one()
-            seq, prev = conn.exec_driver_sql(self.read_head).one()
-            seq += 1
+            lane = lane_of(record_id)
+            position, prev = conn.exec_driver_sql(self.read_head, (lane,)).one()
+            position += 1
+            seq = conn.exec_driver_sql(self.next_seq).scalar_one()
             changes = {key: {"old": None, "new": value} for key, value in data.items()}
             event = {
                 "seq": seq,
@@ -117,15 +126,14 @@ class RawPath:
             canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             digest = hashlib.sha256(canonical.encode()).hexdigest()
             doc = json.dumps(changes)
-            conn.exec_driver_sql(
-                self.insert_event,
-                (seq, at, actor, action, TYPE_KEY, record_id, number, doc, version, prev, digest),
-            )
+            event_row = (seq, at, actor, action, TYPE_KEY, record_id, number, doc, version)
+            conn.exec_driver_sql(self.insert_event, (*event_row, prev, digest, lane, position))
             payload = {"id": record_id, "number": number, "state": None, "version": 1, "data": data}
             conn.exec_driver_sql(
-                self.insert_outbox, (at, TYPE_KEY, record_id, seq, json.dumps(payload))
+                self.insert_outbox,
+                (at, TYPE_KEY, record_id, seq, json.dumps(payload), lane, position),
             )
-            conn.exec_driver_sql(self.update_head, (seq, digest))
+            conn.exec_driver_sql(self.update_head, (position, digest, lane))
 
 
 class Tally:

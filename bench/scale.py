@@ -57,7 +57,7 @@ from time import perf_counter, sleep
 from typing import Any
 
 from litestar.testing import TestClient
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from common import (
     analyse,
@@ -71,7 +71,14 @@ from common import (
 )
 from labledger.app import create_app
 from labledger.audit.results import record_result
-from labledger.audit.trail import EVENT_HASH_VERSION, HASHED_COLUMNS, body_hash, chain_link
+from labledger.audit.trail import (
+    EVENT_HASH_VERSION,
+    HASHED_COLUMNS,
+    Tip,
+    body_hash,
+    lane_link,
+    lane_of,
+)
 from labledger.audit.verify import verify
 from labledger.db.engine import Database
 from labledger.db.tables import audit_head, record
@@ -110,7 +117,9 @@ RECORD_FIELDS = tuple(column.name for column in record.c)
 #: (seq first; prev_hash, hash, hash_version and result_hash last).
 EVENT_BODY = tuple(name for name in HASHED_COLUMNS if name not in ("seq", "prev_hash"))
 RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
-EVENT_COLUMNS = f"seq, {', '.join(EVENT_BODY)}, prev_hash, hash, hash_version, result_hash"
+EVENT_COLUMNS = (
+    f"seq, {', '.join(EVENT_BODY)}, prev_hash, hash, hash_version, result_hash, lane, lane_seq"
+)
 REFERENCE_COLUMNS = "source_id, field_key, target_id"
 COUNTER_COLUMNS = "scope, last_value"
 
@@ -188,8 +197,8 @@ class Batch:
 
     records: list[tuple[Any, ...]] = field(default_factory=list)
     references: list[tuple[Any, ...]] = field(default_factory=list)
-    #: (the event's ``EVENT_BODY`` columns, its body hash, its result hash)
-    events: list[tuple[tuple[Any, ...], str, str]] = field(default_factory=list)
+    #: (the event's ``EVENT_BODY`` columns, its body hash, its result hash, its record)
+    events: list[tuple[tuple[Any, ...], str, str, int]] = field(default_factory=list)
     counters: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -323,7 +332,9 @@ class BulkLoad:
             "result_hash": result_hash,
         }
         batch.records.append(self._stored(row, RECORD_FIELDS))
-        batch.events.append((self._stored(event, EVENT_BODY), body_hash(event), result_hash))
+        batch.events.append(
+            (self._stored(event, EVENT_BODY), body_hash(event), result_hash, record_id)
+        )
 
     def _sample(self, batch: Batch, i: int, sample_id: int) -> None:
         """Sample ``i`` (from 0), released, and its results, reviewed."""
@@ -386,30 +397,67 @@ class BulkLoad:
             )
         return int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM record").scalar_one())
 
+    def _last_seq(self, conn: Connection) -> int:
+        if self.postgres:
+            return int(conn.exec_driver_sql("SELECT nextval('audit_event_seq')").scalar_one()) - 1
+        return int(
+            conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM audit_event").scalar_one()
+        )
+
     def run(self) -> LoadReport:
+        """Load every batch, each event chained in the lane of its record, as the platform
+        would have chained it (the load writes alone, so it takes the sequence numbers
+        and the lanes' tips once, at the start)."""
         started = perf_counter()
         with self.db.write() as conn:
-            tip = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-            seq, prev = conn.execute(tip).one()
+            tips = {
+                row.id: Tip(row.id, row.seq, row.hash)
+                for row in conn.execute(
+                    select(audit_head.c.id, audit_head.c.seq, audit_head.c.hash)
+                )
+            }
             first_id = self._first_id(conn)
+            seq = self._last_seq(conn)
         records = references = 0
         for batch in _made_ahead(self.batches(first_id)):
             events = []
-            for columns, body, result_hash in batch.events:
+            for columns, body, result_hash, record_id in batch.events:
                 seq += 1
-                link = chain_link(prev, seq, body)
-                events.append((seq, *columns, prev, link, EVENT_HASH_VERSION, result_hash))
-                prev = link
+                tip = tips[lane_of(record_id)]
+                position = tip.position + 1
+                link = lane_link(tip.hash, tip.lane, position, seq, body)
+                events.append(
+                    (
+                        seq,
+                        *columns,
+                        tip.hash,
+                        link,
+                        EVENT_HASH_VERSION,
+                        result_hash,
+                        tip.lane,
+                        position,
+                    )
+                )
+                tips[tip.lane] = Tip(tip.lane, position, link)
             with self.db.write() as conn:
                 _copy(conn, "record", RECORD_COLUMNS, batch.records)
                 _copy(conn, "record_reference", REFERENCE_COLUMNS, batch.references)
                 _copy(conn, "audit_event", EVENT_COLUMNS, events)
                 _copy(conn, "number_counter", COUNTER_COLUMNS, batch.counters)
                 conn.execute(
-                    update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev)
+                    update(audit_head)
+                    .where(audit_head.c.id == bindparam("lane"))
+                    .values(seq=bindparam("position"), hash=bindparam("tip_hash")),
+                    [
+                        {"lane": t.lane, "position": t.position, "tip_hash": t.hash}
+                        for t in tips.values()
+                    ],
                 )
             records += len(batch.records)
             references += len(batch.references)
+        if self.postgres and records:
+            with self.db.write() as conn:
+                conn.exec_driver_sql(f"SELECT setval('audit_event_seq', {seq})")
         with self.db.write() as conn:
             _copy(conn, "number_counter", COUNTER_COLUMNS, list(self.year_counters()))
             if self.postgres and records:
