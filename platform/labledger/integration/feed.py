@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, not_, or_, select
 
@@ -159,18 +159,19 @@ def positioned_events(*conditions: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-def read_events(
-    db: Database,
-    actor: Principal,
-    *,
-    after: str | None = None,
-    events: EventFilter | None = None,
-    limit: int = DEFAULT_LIMIT,
-) -> dict[str, Any]:
+class FeedRequest(TypedDict, total=False):
+    """What a consumer asks of the feed (see ``read_feed``)."""
+
+    after: str | None
+    events: EventFilter | None
+    limit: int
+
+
+def read_events(db: Database, actor: Principal, **request: Unpack[FeedRequest]) -> dict[str, Any]:
     """``read_feed`` after giving the events committed since the last read their positions."""
     assign_positions(db)
     with db.read() as conn:
-        return read_feed(conn, actor, after=after, events=events, limit=limit)
+        return read_feed(conn, actor, **request)
 
 
 def parse_cursor(raw: str | None) -> int:

@@ -88,10 +88,12 @@ def downgrade() -> None:
     if bind.dialect.name == "postgresql":
         op.execute("DROP SEQUENCE audit_event_seq")
     op.execute("DELETE FROM audit_head WHERE id > 1")
-    op.drop_table("outbox_lane")
-    op.drop_table("outbox_position")
-    op.drop_index("ix_outbox_event_lane", table_name="outbox_event")
-    op.drop_index("ux_audit_event_lane", table_name="audit_event")
-    for table in ("outbox_event", "audit_event"):
+    for table in ("outbox_lane", "outbox_position"):
+        op.drop_table(table)
+    for table, index in (
+        ("outbox_event", "ix_outbox_event_lane"),
+        ("audit_event", "ux_audit_event_lane"),
+    ):
+        op.drop_index(index, table_name=table)
         for column in ("lane_seq", "lane"):
             op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
