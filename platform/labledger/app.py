@@ -27,7 +27,11 @@ from labledger.api.records import RecordsController
 from labledger.api.types import TypesController
 from labledger.api.viewer import StaticSwaggerPage
 from labledger.api.webhooks import WebhooksController
-from labledger.api.workflows import TransitionsController, WorkflowsController
+from labledger.api.workflows import (
+    BulkTransitionsController,
+    TransitionsController,
+    WorkflowsController,
+)
 from labledger.changes.schedule import scheduled_activations
 from labledger.db.engine import Database, database_named_by
 from labledger.identity.token_cache import TokenCache
@@ -91,6 +95,7 @@ def build_app(settings: Settings) -> Litestar:
             TypesController,
             RecordsController,
             TransitionsController,
+            BulkTransitionsController,
             WorkflowsController,
             AuditController,
             AttachmentsController,

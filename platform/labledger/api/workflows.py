@@ -12,9 +12,12 @@ from labledger.api.reading import read_items
 from labledger.api.records import parse_if_match
 from labledger.api.schemas.base import Published, VersionedDefinition, shaped
 from labledger.api.schemas.workflows import (
+    BulkTransitionWrite,
     SignatureList,
+    SignaturePayload,
     SignedRecord,
     TransitionList,
+    TransitionOutcomes,
     TransitionWrite,
     WorkflowList,
 )
@@ -24,6 +27,7 @@ from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.params import RowId
 from labledger.records.states import WORKFLOW_KIND
+from labledger.workflows.bulk import outcomes_view, run_transitions
 from labledger.workflows.definitions import publish_workflow
 from labledger.workflows.engine import (
     available_transitions,
@@ -91,11 +95,6 @@ class TransitionsController(Controller):
         principal: Principal,
         if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> SignedRecord:
-        signature = (
-            SignatureInput(data.signature.username or "", data.signature.password)
-            if data.signature
-            else None
-        )
         view = run_transition(
             db,
             principal,
@@ -104,7 +103,7 @@ class TransitionsController(Controller):
             transition,
             reason=data.reason,
             expected_version=parse_if_match(if_match) if if_match else None,
-            signature=signature,
+            signature=_signature_input(data.signature),
             throttled=True,
             with_signatures=True,
         )
@@ -119,3 +118,38 @@ class TransitionsController(Controller):
         with db.read() as conn:
             signed = record_with_signatures(conn, principal, type_key, record_id)
         return shaped({"items": signed["signatures"]}, SignatureList)
+
+
+class BulkTransitionsController(Controller):
+    path = "/records/{type_key:str}/transitions"
+    tags = ["records"]
+
+    @post(
+        "/{transition:str}",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Run a transition on several records, with one signature where required",
+    )
+    def run(
+        self,
+        type_key: str,
+        transition: str,
+        data: BulkTransitionWrite,
+        db: Database,
+        principal: Principal,
+    ) -> TransitionOutcomes:
+        outcomes = run_transitions(
+            db,
+            principal,
+            type_key,
+            data.ids,
+            transition,
+            reason=data.reason,
+            signature=_signature_input(data.signature),
+            throttled=True,
+        )
+        return shaped(outcomes_view(outcomes), TransitionOutcomes)
+
+
+def _signature_input(payload: SignaturePayload | None) -> SignatureInput | None:
+    return SignatureInput(payload.username or "", payload.password) if payload else None

@@ -68,7 +68,7 @@ def run_transition(
     with refusals_audited(db, Attempt(actor, type_key, record_id, transition_key, reason)):
 
         def step(conn: Connection, signer: Principal | None = None) -> dict[str, Any]:
-            view = execute_transition(
+            return step_with_answer(
                 conn,
                 actor,
                 type_key,
@@ -77,14 +77,12 @@ def run_transition(
                 reason=reason,
                 expected_version=expected_version,
                 signer=signer,
+                with_signatures=with_signatures,
             )
-            if with_signatures:
-                view["signatures"] = signatures_of(conn, row_of_view(view))
-            return view
 
         def unless_signed(conn: Connection) -> dict[str, Any] | None:
             """The step, in one transaction, unless it needs a signature (then None)."""
-            if not _needs_signature(conn, type_key, transition_key):
+            if not needs_signature(conn, type_key, transition_key):
                 return step(conn)
             # Refuse a person who may not do this step before asking for a password,
             # so a wrong password is never counted against someone without the role.
@@ -106,7 +104,37 @@ def run_transition(
         return db.write_retrying(lambda conn: step(conn, signer))
 
 
-def _needs_signature(conn: Connection, type_key: str, transition_key: str) -> bool:
+def step_with_answer(
+    conn: Connection,
+    actor: Principal,
+    type_key: str,
+    record_id: int,
+    transition_key: str,
+    *,
+    reason: str | None,
+    signer: Principal | None,
+    expected_version: int | None = None,
+    with_signatures: bool = False,
+) -> dict[str, Any]:
+    """The step inside the caller's transaction; the record as it left it (and, with
+    ``with_signatures``, its signatures, read in the same transaction)."""
+    view = execute_transition(
+        conn,
+        actor,
+        type_key,
+        record_id,
+        transition_key,
+        reason=reason,
+        expected_version=expected_version,
+        signer=signer,
+    )
+    if with_signatures:
+        view["signatures"] = signatures_of(conn, row_of_view(view))
+    return view
+
+
+def needs_signature(conn: Connection, type_key: str, transition_key: str) -> bool:
+    """Whether the type's workflow asks for a signature on this transition."""
     model = type_model(conn, type_key)
     workflow = workflow_model(conn, model.workflow) if model.workflow else None
     transition = workflow.transition_specs.get(transition_key) if workflow else None

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from labledger.api.schemas.base import RequestStruct, ResponseStruct
+from msgspec import Meta
+
+from labledger.api.schemas.base import FieldProblem, RequestStruct, ResponseStruct
 from labledger.api.schemas.records import RecordView
+from labledger.limits import INT64_MAX
 
 
 class SignaturePayload(RequestStruct):
@@ -23,6 +27,15 @@ class SignaturePayload(RequestStruct):
 class TransitionWrite(RequestStruct):
     """Run a transition: an optional reason, and the signature where one is required."""
 
+    reason: str | None = None
+    signature: SignaturePayload | None = None
+
+
+class BulkTransitionWrite(RequestStruct):
+    """Run one transition on several records of a type: their ids (1 to 500, each once),
+    an optional reason for all of them, and one signature where the transition needs one."""
+
+    ids: list[Annotated[int, Meta(ge=1, le=INT64_MAX)]]
     reason: str | None = None
     signature: SignaturePayload | None = None
 
@@ -83,3 +96,31 @@ class SignedRecord(RecordView):
     """The record as a transition left it, with every signature it carries."""
 
     signatures: list[Signature]
+
+
+class Refusal(ResponseStruct):
+    """Why one record was not moved: the problem a single transition would have answered."""
+
+    status: int
+    title: str
+    detail: str
+    errors: list[FieldProblem]
+    #: What blocked it (version, state, roles, guard, fields, ...).
+    blocked_by: list[str]
+
+
+class TransitionOutcome(ResponseStruct):
+    """One record of a bulk transition: the record as its step left it, or its refusal."""
+
+    id: int
+    ok: bool
+    record: SignedRecord | None
+    refusal: Refusal | None
+
+
+class TransitionOutcomes(ResponseStruct):
+    """Every record's outcome, in the order the ids were given, and the counts."""
+
+    items: list[TransitionOutcome]
+    moved: int
+    refused: int

@@ -1,0 +1,200 @@
+"""One transition on many records, with one signing.
+
+A reviewer with 23 results to review signs once. The signature's password is
+checked once for the whole request (and counted once toward lockout); then
+each record takes its own step in its own transaction, with its own
+signature, content hash and manifest, and its own audit events, exactly as
+if it had been signed alone (21 CFR 11.50 and 11.70 hold per record). A
+record the person may not move is refused with its reason, its refusal
+audited on its trail as a single step's would be, and the others go on.
+
+Before the password is asked for, each record is checked for the person's
+role and part in it (as ``run_transition`` does for one), so a wrong password
+is never counted against someone who could not have signed any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from labledger.db.engine import Database
+from labledger.errors import FieldError, ServiceError, ValidationFailed
+from labledger.identity.principal import Principal
+from labledger.workflows.checks import refuse_unauthorised
+from labledger.workflows.engine import needs_signature, step_with_answer
+from labledger.workflows.refusals import (
+    Attempt,
+    record_refusal,
+    refusal_kinds,
+    refusals_audited,
+)
+from labledger.workflows.signing import SignatureInput, SigningSession, verify_signer
+
+#: Records one request may move: a page of a work queue, several times over.
+MAX_RECORDS = 500
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one record: the record as its step left it, or why it was refused."""
+
+    record_id: int
+    record: dict[str, Any] | None = None
+    refusal: ServiceError | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The outcome as the API and the result page show it: a refusal as the problem a
+        single step would have answered."""
+        refusal = self.refusal
+        return {
+            "id": self.record_id,
+            "ok": refusal is None,
+            "record": self.record,
+            "refusal": None
+            if refusal is None
+            else {
+                "status": refusal.status,
+                "title": refusal.title,
+                "detail": refusal.detail,
+                "errors": [e.as_dict() for e in refusal.errors],
+                "blocked_by": refusal_kinds(refusal),
+            },
+        }
+
+
+def outcomes_view(outcomes: list[Outcome]) -> dict[str, Any]:
+    """Every record's outcome, in order, with how many moved and how many were refused."""
+    moved = sum(outcome.refusal is None for outcome in outcomes)
+    return {
+        "items": [outcome.as_dict() for outcome in outcomes],
+        "moved": moved,
+        "refused": len(outcomes) - moved,
+    }
+
+
+def run_transitions(
+    db: Database,
+    actor: Principal,
+    type_key: str,
+    record_ids: Sequence[int],
+    transition_key: str,
+    *,
+    reason: str | None = None,
+    signature: SignatureInput | None = None,
+    signing_session: SigningSession | None = None,
+    throttled: bool = False,
+) -> list[Outcome]:
+    """Run ``transition_key`` on each record, in the order given; one outcome per record.
+
+    Raises only for the request as a whole: no records, too many or the same
+    one twice, or a refused signature (then no record moved, and the refusal
+    is on the trail of each record it was for).
+    """
+    ids = _checked(record_ids)
+    with db.read() as conn:
+        signed = needs_signature(conn, type_key, transition_key)
+    refused: dict[int, Outcome] = {}
+    signer: Principal | None = None
+    if signed:
+        refused = _unauthorised(db, actor, type_key, ids, transition_key, reason)
+        signable = [i for i in ids if i not in refused]
+        if signable:
+            attempts = [_attempt(actor, type_key, i, transition_key, reason) for i in signable]
+            signer = _signer(db, actor, attempts, signature, signing_session, throttled)
+    return [
+        refused.get(record_id)
+        or _step(db, actor, type_key, record_id, transition_key, reason=reason, signer=signer)
+        for record_id in ids
+    ]
+
+
+def _checked(record_ids: Sequence[int]) -> list[int]:
+    ids = list(record_ids)
+    problem = (
+        "name at least one record"
+        if not ids
+        else f"name at most {MAX_RECORDS} records"
+        if len(ids) > MAX_RECORDS
+        else "name each record once"
+        if len(set(ids)) != len(ids)
+        else None
+    )
+    if problem:
+        raise ValidationFailed("Bad list of records.", [FieldError("ids", problem)])
+    return ids
+
+
+def _attempt(
+    actor: Principal, type_key: str, record_id: int, transition_key: str, reason: str | None
+) -> Attempt:
+    return Attempt(actor, type_key, record_id, transition_key, reason)
+
+
+def _unauthorised(
+    db: Database,
+    actor: Principal,
+    type_key: str,
+    ids: list[int],
+    transition_key: str,
+    reason: str | None,
+) -> dict[int, Outcome]:
+    """The records whose step the person's role or part rules out, each refusal audited."""
+    refused = {}
+    for record_id in ids:
+        attempt = _attempt(actor, type_key, record_id, transition_key, reason)
+        try:
+            with refusals_audited(db, attempt), db.read() as conn:
+                refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
+        except ServiceError as exc:
+            refused[record_id] = Outcome(record_id, refusal=exc)
+    return refused
+
+
+def _signer(
+    db: Database,
+    actor: Principal,
+    attempts: list[Attempt],
+    signature: SignatureInput | None,
+    session: SigningSession | None,
+    throttled: bool,
+) -> Principal:
+    """The signer, checked once; a refused signature is on the trail of every record it
+    was for, and refuses the whole request."""
+    try:
+        return verify_signer(db, actor, signature, session=session, throttled=throttled)
+    except ServiceError as exc:
+        for attempt in attempts:
+            record_refusal(db, attempt, exc)
+        raise
+
+
+def _step(
+    db: Database,
+    actor: Principal,
+    type_key: str,
+    record_id: int,
+    transition_key: str,
+    *,
+    reason: str | None,
+    signer: Principal | None,
+) -> Outcome:
+    """One record's step in its own transaction, with its signatures in the answer."""
+    try:
+        with refusals_audited(db, _attempt(actor, type_key, record_id, transition_key, reason)):
+            view = db.write_retrying(
+                lambda conn: step_with_answer(
+                    conn,
+                    actor,
+                    type_key,
+                    record_id,
+                    transition_key,
+                    reason=reason,
+                    signer=signer,
+                    with_signatures=True,
+                )
+            )
+    except ServiceError as exc:
+        return Outcome(record_id, refusal=exc)
+    return Outcome(record_id, record=view)
