@@ -181,19 +181,11 @@ def _step(
     signer: Principal | None,
 ) -> Outcome:
     """One record's step in its own transaction, with its signatures in the answer."""
+    attempt = _attempt(actor, type_key, record_id, transition_key, reason)
     try:
-        with refusals_audited(db, _attempt(actor, type_key, record_id, transition_key, reason)):
+        with refusals_audited(db, attempt):
             view = db.write_retrying(
-                lambda conn: step_with_answer(
-                    conn,
-                    actor,
-                    type_key,
-                    record_id,
-                    transition_key,
-                    reason=reason,
-                    signer=signer,
-                    with_signatures=True,
-                )
+                lambda conn: step_with_answer(conn, attempt, signer=signer, with_signatures=True)
             )
     except ServiceError as exc:
         return Outcome(record_id, refusal=exc)

@@ -65,18 +65,15 @@ def run_transition(
     written to the record's audit trail, in a transaction of its own, before
     it is raised (``workflows.refusals``).
     """
-    with refusals_audited(db, Attempt(actor, type_key, record_id, transition_key, reason)):
+    attempt = Attempt(actor, type_key, record_id, transition_key, reason)
+    with refusals_audited(db, attempt):
 
         def step(conn: Connection, signer: Principal | None = None) -> dict[str, Any]:
             return step_with_answer(
                 conn,
-                actor,
-                type_key,
-                record_id,
-                transition_key,
-                reason=reason,
-                expected_version=expected_version,
+                attempt,
                 signer=signer,
+                expected_version=expected_version,
                 with_signatures=with_signatures,
             )
 
@@ -106,12 +103,8 @@ def run_transition(
 
 def step_with_answer(
     conn: Connection,
-    actor: Principal,
-    type_key: str,
-    record_id: int,
-    transition_key: str,
+    attempt: Attempt,
     *,
-    reason: str | None,
     signer: Principal | None,
     expected_version: int | None = None,
     with_signatures: bool = False,
@@ -120,11 +113,11 @@ def step_with_answer(
     ``with_signatures``, its signatures, read in the same transaction)."""
     view = execute_transition(
         conn,
-        actor,
-        type_key,
-        record_id,
-        transition_key,
-        reason=reason,
+        attempt.actor,
+        attempt.type_key,
+        attempt.record_id,
+        attempt.transition,
+        reason=attempt.reason,
         expected_version=expected_version,
         signer=signer,
     )
