@@ -214,7 +214,11 @@ _LOCK_TIP = (
     .where(audit_head.c.id == bindparam("lane"), _COMPLETE)
     .with_for_update()
 )
-_LOCK_ALL = select(audit_head.c.id, audit_head.c.seq, audit_head.c.hash).order_by(audit_head.c.id)
+_LOCK_ALL = (
+    select(audit_head.c.id, audit_head.c.seq, audit_head.c.hash)
+    .order_by(audit_head.c.id)
+    .with_for_update()
+)
 _MOVE_HEAD = (
     update(audit_head)
     .where(audit_head.c.id == bindparam("lane"))
@@ -283,10 +287,8 @@ def _append_first(with_outbox: bool) -> Any:
         "prev_hash": placed.c.prev_hash,
         "hash": link,
     }
-    values = {**linked, **_bound_values(audit_event, "e_", computed=linked)}
     new_event = (
-        insert(audit_event)
-        .from_select(list(values), select(*values.values()).select_from(placed))
+        _linked_insert(audit_event, "e_", linked, placed)
         .returning(audit_event.c.seq, audit_event.c.lane_seq, audit_event.c.hash)
         .cte("new_event")
     )
@@ -297,11 +299,8 @@ def _append_first(with_outbox: bool) -> Any:
             "lane": lane,
             "lane_seq": new_event.c.lane_seq,
         }
-        outbox = {**linked_outbox, **_bound_values(outbox_event, "o_", computed=linked_outbox)}
         statement = statement.add_cte(
-            insert(outbox_event)
-            .from_select(list(outbox), select(*outbox.values()).select_from(new_event))
-            .cte("new_outbox")
+            _linked_insert(outbox_event, "o_", linked_outbox, new_event).cte("new_outbox")
         )
     # Scalar subqueries, not a join: a join would be lost when the tip row is re-read
     # after waiting for the writer before (the new values come from the event).
@@ -315,6 +314,13 @@ def _append_first(with_outbox: bool) -> Any:
             audit_head.c.hash,
         )
     )
+
+
+def _linked_insert(table: Table, prefix: str, linked: dict[str, Any], source: Any) -> Any:
+    """INSERT ... SELECT of one row per row of ``source``: the ``linked`` columns computed
+    from it, every other value a parameter named prefix + column."""
+    values = {**linked, **_bound_values(table, prefix, computed=linked)}
+    return insert(table).from_select(list(values), select(*values.values()).select_from(source))
 
 
 _APPEND_FIRST = {False: _append_first(False), True: _append_first(True)}
@@ -399,9 +405,7 @@ def lock_every_lane(conn: Connection) -> list[Tip]:
     Writers hold one lane each, so taking them in order cannot deadlock; once
     all are held, no event can be added anywhere until this transaction ends.
     """
-    tips = [
-        Tip(row.id, row.seq, row.hash) for row in conn.execute(_LOCK_ALL.with_for_update()).all()
-    ]
+    tips = [Tip(row.id, row.seq, row.hash) for row in conn.execute(_LOCK_ALL).all()]
     if [tip.lane for tip in tips] != list(range(1, LANES + 1)):
         raise _damaged_tip()
     return tips

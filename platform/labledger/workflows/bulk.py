@@ -92,22 +92,20 @@ def run_transitions(
     one twice, or a refused signature (then no record moved, and the refusal
     is on the trail of each record it was for).
     """
-    ids = _checked(record_ids)
+    attempts = [
+        Attempt(actor, type_key, record_id, transition_key, reason)
+        for record_id in _checked(record_ids)
+    ]
     with db.read() as conn:
         signed = needs_signature(conn, type_key, transition_key)
     refused: dict[int, Outcome] = {}
     signer: Principal | None = None
     if signed:
-        refused = _unauthorised(db, actor, type_key, ids, transition_key, reason)
-        signable = [i for i in ids if i not in refused]
+        refused = _unauthorised(db, attempts)
+        signable = [a for a in attempts if a.record_id not in refused]
         if signable:
-            attempts = [_attempt(actor, type_key, i, transition_key, reason) for i in signable]
-            signer = _signer(db, actor, attempts, signature, signing_session, throttled)
-    return [
-        refused.get(record_id)
-        or _step(db, actor, type_key, record_id, transition_key, reason=reason, signer=signer)
-        for record_id in ids
-    ]
+            signer = _signer(db, actor, signable, signature, signing_session, throttled)
+    return [refused.get(a.record_id) or _step(db, a, signer) for a in attempts]
 
 
 def _checked(record_ids: Sequence[int]) -> list[int]:
@@ -126,29 +124,17 @@ def _checked(record_ids: Sequence[int]) -> list[int]:
     return ids
 
 
-def _attempt(
-    actor: Principal, type_key: str, record_id: int, transition_key: str, reason: str | None
-) -> Attempt:
-    return Attempt(actor, type_key, record_id, transition_key, reason)
-
-
-def _unauthorised(
-    db: Database,
-    actor: Principal,
-    type_key: str,
-    ids: list[int],
-    transition_key: str,
-    reason: str | None,
-) -> dict[int, Outcome]:
+def _unauthorised(db: Database, attempts: list[Attempt]) -> dict[int, Outcome]:
     """The records whose step the person's role or part rules out, each refusal audited."""
     refused = {}
-    for record_id in ids:
-        attempt = _attempt(actor, type_key, record_id, transition_key, reason)
+    for attempt in attempts:
         try:
             with refusals_audited(db, attempt), db.read() as conn:
-                refuse_unauthorised(conn, actor, type_key, record_id, transition_key)
+                refuse_unauthorised(
+                    conn, attempt.actor, attempt.type_key, attempt.record_id, attempt.transition
+                )
         except ServiceError as exc:
-            refused[record_id] = Outcome(record_id, refusal=exc)
+            refused[attempt.record_id] = Outcome(attempt.record_id, refusal=exc)
     return refused
 
 
@@ -170,23 +156,13 @@ def _signer(
         raise
 
 
-def _step(
-    db: Database,
-    actor: Principal,
-    type_key: str,
-    record_id: int,
-    transition_key: str,
-    *,
-    reason: str | None,
-    signer: Principal | None,
-) -> Outcome:
+def _step(db: Database, attempt: Attempt, signer: Principal | None) -> Outcome:
     """One record's step in its own transaction, with its signatures in the answer."""
-    attempt = _attempt(actor, type_key, record_id, transition_key, reason)
     try:
         with refusals_audited(db, attempt):
             view = db.write_retrying(
                 lambda conn: step_with_answer(conn, attempt, signer=signer, with_signatures=True)
             )
     except ServiceError as exc:
-        return Outcome(record_id, refusal=exc)
-    return Outcome(record_id, record=view)
+        return Outcome(attempt.record_id, refusal=exc)
+    return Outcome(attempt.record_id, record=view)
