@@ -3,24 +3,46 @@
 A token is shown once, when it is created. It is 256 bits of randomness, so a
 fast hash is enough to make a stolen database useless for calling the API,
 and looking a token up costs one indexed query.
+
+Tokens are made and revoked from the command line (for any user, by an
+administrator) and from a person's own account page (only their own); both
+paths go through the functions here, so the rules and the audit events are
+the same.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
+from typing import Any, TypedDict
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, func, insert, select, update
 
 from labledger.audit.trail import AuditEntry, append
 from labledger.db.tables import api_token, app_user
 from labledger.db.types import utc_now
-from labledger.errors import Forbidden, NotFound
+from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.identity.principal import MANAGE_USERS, Principal
 from labledger.identity.token_cache import forget_identities
 from labledger.identity.users import principal_where
 
 TOKEN_PREFIX = "llt_"  # noqa: S105 - a public marker, not a secret
+#: Active tokens one user may hold: enough for every program they run, and nobody can
+#: fill the table by creating tokens in a loop.
+MAX_ACTIVE_TOKENS = 20
+#: Longest name a token may have: what its column holds.
+MAX_NAME_LENGTH: int = api_token.c.name.type.length  # type: ignore[attr-defined]
+
+
+class TokenRow(TypedDict):
+    """What is kept of a token and may be shown: never the token itself."""
+
+    id: int
+    prefix: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 def token_digest(token: str) -> str:
@@ -28,15 +50,41 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def _checked_name(name: str) -> str:
+    """The name trimmed, or a refusal at the ``name`` field: it is shown in token lists
+    and the audit trail, so it must be one line of text that fits its column."""
+    name = name.strip()
+    if not name:
+        problem = "give the token a name that says what uses it"
+    elif len(name) > MAX_NAME_LENGTH:
+        problem = f"use at most {MAX_NAME_LENGTH} characters (this name has {len(name)})"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        problem = "use one line of text, without control characters"
+    else:
+        return name
+    raise ValidationFailed("The token name is not valid.", [FieldError("name", problem)])
+
+
 def create_token(conn: Connection, actor: Principal, username: str, name: str = "api") -> str:
     """Create a token for ``username`` and return it (the only time it is shown)."""
     if actor.username != username and not actor.has_permission(MANAGE_USERS):
         raise Forbidden("Creating a token for another user needs the 'manage_users' permission.")
+    name = _checked_name(name)
     user_id = conn.execute(
         select(app_user.c.id).where(app_user.c.username == username, app_user.c.active)
     ).scalar()
     if user_id is None:
         raise NotFound(f"There is no active user '{username}'.")
+    active = conn.execute(
+        select(func.count())
+        .select_from(api_token)
+        .where(api_token.c.user_id == user_id, api_token.c.revoked_at.is_(None))
+    ).scalar_one()
+    if active >= MAX_ACTIVE_TOKENS:
+        raise ValidationFailed(
+            f"{username} already has {active} active tokens.",
+            [FieldError("name", f"at most {MAX_ACTIVE_TOKENS} tokens may be active: revoke one")],
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(
         insert(api_token).values(
@@ -60,22 +108,50 @@ def create_token(conn: Connection, actor: Principal, username: str, name: str = 
     return token
 
 
-def revoke_token(conn: Connection, actor: Principal, prefix: str) -> None:
-    row = conn.execute(
-        select(api_token.c.id, app_user.c.username)
+def _active_token(conn: Connection, *where: ColumnElement[bool]) -> Row[Any, Any, Any] | None:
+    """The active token matching ``where`` with its user's name, or None."""
+    return conn.execute(
+        select(api_token.c.id, api_token.c.prefix, app_user.c.username)
         .join(app_user, app_user.c.id == api_token.c.user_id)
-        .where(api_token.c.prefix == prefix, api_token.c.revoked_at.is_(None))
+        .where(api_token.c.revoked_at.is_(None), *where)
     ).first()
-    if row is None:
-        raise NotFound(f"There is no active token '{prefix}'.")
-    if actor.username != row.username and not actor.has_permission(MANAGE_USERS):
-        raise Forbidden("Revoking another user's token needs the 'manage_users' permission.")
+
+
+def _revoke(conn: Connection, actor: Principal, row: Row[Any, Any, Any]) -> None:
+    """Stop the token ``row`` names at once, in every worker, and audit it."""
     conn.execute(update(api_token).where(api_token.c.id == row.id).values(revoked_at=utc_now()))
     forget_identities()
     append(
         conn,
-        [AuditEntry(actor=actor.username, action="token.revoke", details={"token": prefix})],
+        [AuditEntry(actor=actor.username, action="token.revoke", details={"token": row.prefix})],
     )
+
+
+def revoke_token(conn: Connection, actor: Principal, prefix: str) -> None:
+    """Revoke the active token starting with ``prefix`` (an administrator may name anyone's)."""
+    row = _active_token(conn, api_token.c.prefix == prefix)
+    if row is None:
+        raise NotFound(f"There is no active token '{prefix}'.")
+    if actor.username != row.username and not actor.has_permission(MANAGE_USERS):
+        raise Forbidden("Revoking another user's token needs the 'manage_users' permission.")
+    _revoke(conn, actor, row)
+
+
+def revoke_own_token(conn: Connection, actor: Principal, token_id: int) -> str:
+    """Revoke one of ``actor``'s own active tokens by its id; returns its prefix.
+
+    Ids are easy to guess, so another person's token is "not found" here
+    whatever the actor's permissions: this path never reveals or touches
+    anyone else's tokens (an administrator uses ``revoke_token`` for those).
+    """
+    row = _active_token(conn, api_token.c.id == token_id, app_user.c.username == actor.username)
+    if row is None:
+        raise NotFound(
+            "There is no such active token of yours.",
+            [FieldError("token", "not one of your active tokens: reload the page and try again")],
+        )
+    _revoke(conn, actor, row)
+    return str(row.prefix)
 
 
 def principal_for_token(conn: Connection, token: str) -> Principal | None:
@@ -90,14 +166,29 @@ def principal_for_token(conn: Connection, token: str) -> Principal | None:
     )
 
 
-def list_tokens(conn: Connection, actor: Principal, username: str) -> list[dict[str, object]]:
+def list_tokens(conn: Connection, actor: Principal, username: str) -> list[TokenRow]:
     """A user's tokens by prefix, name and dates (the tokens themselves are not stored)."""
     if actor.username != username and not actor.has_permission(MANAGE_USERS):
         raise Forbidden("Listing another user's tokens needs the 'manage_users' permission.")
     rows = conn.execute(
-        select(api_token.c.prefix, api_token.c.name, api_token.c.created_at, api_token.c.revoked_at)
+        select(
+            api_token.c.id,
+            api_token.c.prefix,
+            api_token.c.name,
+            api_token.c.created_at,
+            api_token.c.revoked_at,
+        )
         .join(app_user, app_user.c.id == api_token.c.user_id)
         .where(app_user.c.username == username)
         .order_by(api_token.c.id)
-    ).mappings()
-    return [dict(r) for r in rows]
+    )
+    return [
+        TokenRow(
+            id=r.id,
+            prefix=r.prefix,
+            name=r.name,
+            created_at=r.created_at,
+            revoked_at=r.revoked_at,
+        )
+        for r in rows
+    ]

@@ -21,6 +21,7 @@ from labledger.web.integration import CONTROLLERS as INTEGRATION_CONTROLLERS
 from labledger.web.printing import CONTROLLERS as PRINT_CONTROLLERS
 from labledger.web.record_controllers import CONTROLLERS as RECORD_CONTROLLERS
 from labledger.web.scan import CONTROLLERS as SCAN_CONTROLLERS
+from labledger.web.tokens import TokensController
 
 #: The admin pages (configuration, users, audit, integration): each learns, before its
 #: handler runs, whether the layout must show that change control is off.
@@ -32,6 +33,7 @@ ADMIN_PAGES = Router(
 #: Every page controller. Each page module exports its own CONTROLLERS list.
 WEB_CONTROLLERS: list[ControllerRouterHandler] = [
     AccountController,
+    TokensController,
     HomeController,
     *PRINT_CONTROLLERS,
     ADMIN_PAGES,
