@@ -170,10 +170,25 @@ def test_sample_journey_through_the_api(client, db, admin):
     sample = lab.read("tina", sample)
     assert sample["state"] == "awaiting_review", "the last review sent the sample on"
 
-    # Release, signed, by someone who analysed none of its results.
+    # Release, signed, by someone who analysed none of its results; the nitrate result
+    # is out of specification, so the release must be confirmed with a justification.
     with refusal_recorded(db):
         assert lab.step("tina", sample, "release", sign=True).status_code == 403
-    released = lab.step("quinn", sample, "release", sign=True)
+    options = lab.get("quinn", f"/records/sample/{sample['id']}/transitions").json()["items"]
+    asked = {o["key"]: o["confirm"] for o in options}
+    assert asked["release"] == (
+        "A result of this sample, reported or retested, is out of specification."
+    )
+    assert asked["reject"] is None
+    with refusal_recorded(db):
+        unconfirmed = lab.step("quinn", sample, "release", sign=True)
+    assert unconfirmed.status_code == 422, unconfirmed.text
+    problem = unconfirmed.json()
+    assert problem["blocked_by"] == ["confirmation"]
+    assert [e["field"] for e in problem["errors"]] == ["justification"]
+    assert lab.read("quinn", sample)["state"] == "awaiting_review"
+    justification = "Nitrate confirmed high; the client accepts the report as out of specification."
+    released = lab.step("quinn", sample, "release", sign=True, justification=justification)
     assert released.status_code == 200, released.text
     body = released.json()
     assert body["state"] == "released" and body["data"]["released_by"] == "quinn"
@@ -202,6 +217,7 @@ def test_sample_journey_through_the_api(client, db, admin):
         ("record.transition_refused", "to_review", "tina"),
         ("record.transition", "to_review", "rita"),
         ("record.transition_refused", "release", "tina"),
+        ("record.transition_refused", "release", "quinn"),
         ("record.transition", "release", "quinn"),
         ("record.sign", "release", "quinn"),
     ]
@@ -210,6 +226,10 @@ def test_sample_journey_through_the_api(client, db, admin):
     assert receipt["received_by"] == {"old": None, "new": "tina"}
     assert storage == {"storage_location": {"old": None, "new": freezer["id"]}}
     assert [audit[i]["details"]["automatic"] for i in (3, 5)] == [True, True]
+    assert audit[8]["details"]["confirmed"] == {
+        "message": "A result of this sample, reported or retested, is out of specification.",
+        "justification": justification,
+    }
 
     verified = client.get(f"{API}/audit/verify", headers=admin.headers).json()
     assert verified["ok"] and verified["events"] > 200

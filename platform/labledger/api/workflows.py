@@ -102,6 +102,7 @@ class TransitionsController(Controller):
             record_id,
             transition,
             reason=data.reason,
+            justification=data.justification,
             expected_version=parse_if_match(if_match) if if_match else None,
             signature=_signature_input(data.signature),
             throttled=True,
@@ -145,6 +146,7 @@ class BulkTransitionsController(Controller):
             data.ids,
             transition,
             reason=data.reason,
+            justification=data.justification,
             signature=_signature_input(data.signature),
             throttled=True,
         )

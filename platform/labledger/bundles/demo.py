@@ -253,6 +253,7 @@ class _DemoRun:
                 record_id,
                 step.transition,
                 reason=_given(step.reason),
+                justification=_given(step.justification),
                 signer=self._signer(type_key, step.transition, step.by),
             )
 

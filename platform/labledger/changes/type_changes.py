@@ -9,7 +9,7 @@ control.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from msgspec import UnsetType
 
@@ -91,6 +91,11 @@ def _type_level(old: ObjectTypeSpec, new: ObjectTypeSpec, names: Names) -> list[
         ("numbering of child records", _child(old, fields), _child(new, fields)),
         ("record title", old.title, new.title),
         ("due date field", _label(old.due_field, fields), _label(new.due_field, fields)),
+        (
+            "summary fields",
+            _labels(old.summary_fields, fields),
+            _labels(new.summary_fields, fields),
+        ),
     ):
         if was != now:
             found.append(noted(change_of(words, was, now)))
@@ -114,6 +119,10 @@ def _type_level(old: ObjectTypeSpec, new: ObjectTypeSpec, names: Names) -> list[
 
 def _label(key: str, labels: Mapping[str, str]) -> str:
     return labels.get(key, key)
+
+
+def _labels(keys: Sequence[str], labels: Mapping[str, str]) -> str:
+    return ", ".join(_label(key, labels) for key in keys)
 
 
 def _child(spec: ObjectTypeSpec, fields: Mapping[str, str]) -> str:

@@ -205,6 +205,7 @@ def _transition_changes(
     found += [told(text) for text in _route_changes(old, new, words)]
     found += [told(text, weakens) for text, weakens in _role_changes(old, new, words)]
     found += [told(text, weakens) for text, weakens in _signature_change(old, new)]
+    found += [told(text, weakens) for text, weakens in _confirmation_change(old, new)]
     if old.reason_required != new.reason_required:
         found.append(
             told("now requires a reason")
@@ -259,6 +260,25 @@ def _signature_change(old: TransitionSpec, new: TransitionSpec) -> list[tuple[st
     if now is None:
         return [("no longer requires a signature", True)]
     return [(f"is now signed meaning {quoted(now)} (was {quoted(was)})", True)]
+
+
+def _confirmation_change(old: TransitionSpec, new: TransitionSpec) -> list[tuple[str, bool]]:
+    """Dropping a confirmation lets people sign past what it flagged without a word, which
+    weakens a control; asking under a changed condition is a change of what it flags."""
+    was = old.confirmation.when if old.confirmation else ""
+    now = new.confirmation.when if new.confirmation else ""
+    if was != now:
+        if not was:
+            return [(f"now asks for a confirmation when {said(now)}", False)]
+        if not now:
+            return [(f"no longer asks for a confirmation when {said(was)}", True)]
+        return [(f"asks for a confirmation when {said(now)} (was {said(was)})", False)]
+    if old.confirmation and new.confirmation and old.confirmation != new.confirmation:
+        message = change_of(
+            "confirmation message", old.confirmation.message, new.confirmation.message
+        )
+        return [(message, False)]
+    return []
 
 
 def _separation_parts(separation: SeparationSpec | UnsetType, words: Vocabulary) -> list[str]:

@@ -102,6 +102,7 @@ class _Checker:
         self.check_numbering()
         self.check_title()
         self.check_due_field()
+        self.check_summary_fields()
         self.check_rules()
         self.check_child_numbering()
         self.check_references_out()
@@ -161,6 +162,14 @@ class _Checker:
         if kinds.get(due) not in ("date", "datetime"):
             self.error("due_field", f"'{due}' is not a date or datetime field of this type")
 
+    def check_summary_fields(self) -> None:
+        summary = self.spec.summary_fields
+        for position, key in enumerate(summary):
+            if key not in self.keys:
+                self.error(f"summary_fields[{position}]", f"there is no field '{key}'")
+            elif summary.index(key) != position:
+                self.error(f"summary_fields[{position}]", f"'{key}' is listed twice")
+
     def check_title(self) -> None:
         for name in TITLE_PLACEHOLDER.findall(self.spec.title):
             if name != "number" and name not in self.keys:
@@ -202,6 +211,8 @@ class _Checker:
             self.check_expression(f"{path}.expression", fspec.expression, CONTEXT_NAMES | earlier)
             if fspec.unique:
                 self.error(path, "a computed field cannot be required, unique or have a default")
+            if fspec.result_type != "boolean" and not isinstance(fspec.alarm, UnsetType):
+                self.error(f"{path}.alarm", "only a yes/no result can raise an alarm")
         shared = fspec.unique or fspec.filterable
         if isinstance(fspec, ReferenceField) and fspec.multiple and shared:
             self.error(f"{path}.multiple", "a multiple reference cannot be unique or filterable")

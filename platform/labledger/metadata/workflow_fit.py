@@ -61,10 +61,9 @@ def type_fit_errors(
         for position, key in enumerate(authors_of):
             if key not in fields:
                 error(f"{path}.separation.authors_of[{position}]", f"names unknown field '{key}'")
-        if transition.guard:
-            problem = expression_problem(transition.guard, names)
-            if problem:
-                error(f"{path}.guard", problem)
+        for where, source in transition.conditions:
+            if problem := expression_problem(source, names):
+                error(f"{path}.{where}", problem)
         for position, action in enumerate(transition.actions):
             error_path = f"{path}.actions[{position}]"
             for problem in _action_problems(action, fields, names, known_types):

@@ -35,7 +35,7 @@ class Shown:
 
     text: str
     href: str | None = None
-    #: A computed yes/no that is yes (such as an out-of-limits flag): shown emphasised.
+    #: A computed yes/no at its alarm value (such as an out-of-limits flag): shown emphasised.
     flag: bool = False
 
     @property
@@ -147,7 +147,7 @@ class Formatter:
 
     def _computed(self, fdef: ComputedField, value: Any) -> Shown:
         if isinstance(value, bool):
-            return Shown("Yes" if value else "No", flag=value)
+            return Shown("Yes" if value else "No", flag=fdef.raises_alarm(value))
         return Shown(str(value))
 
 

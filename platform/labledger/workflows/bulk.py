@@ -82,6 +82,7 @@ def run_transitions(
     transition_key: str,
     *,
     reason: str | None = None,
+    justification: str | None = None,
     signature: SignatureInput | None = None,
     signing_session: SigningSession | None = None,
     throttled: bool = False,
@@ -93,7 +94,7 @@ def run_transitions(
     is on the trail of each record it was for).
     """
     attempts = [
-        Attempt(actor, type_key, record_id, transition_key, reason)
+        Attempt(actor, type_key, record_id, transition_key, reason, justification)
         for record_id in _checked(record_ids)
     ]
     with db.read() as conn:

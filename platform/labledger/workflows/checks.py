@@ -20,13 +20,24 @@ from labledger.identity.principal import Principal
 from labledger.metadata.spec import TransitionSpec
 from labledger.metadata.types import readable_model
 from labledger.records.validation import is_empty
-from labledger.workflows.evaluation import guard_refusal
+from labledger.workflows.evaluation import confirmation_asked, guard_refusal
 from labledger.workflows.refusals import BLOCKED_BY
 from labledger.workflows.step import StepContext, step_context
 
 #: Why a transition may not run now; "role" and "separation" are refusals (403),
 #: the others are unmet conditions (422).
 ROLE, SEPARATION, GUARD, FIELDS, REASON = "role", "separation", "guard", "fields", "reason"
+#: The step asks for a confirmation with a justification, and none was given (422).
+CONFIRMATION = "confirmation"
+#: Stands in for a reason or justification when only asking which steps could run: the
+#: dialog asks for them afterwards.
+ASKED_LATER = "(asked later)"
+#: The longest justification kept on an audit event.
+MAX_JUSTIFICATION = 2000
+
+
+#: What a person answers for the step itself, not a field of the record.
+_STEP_ANSWERS = frozenset({"reason", "justification"})
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ def blockers(
     data: dict[str, Any],
     reason: str | None,
     *,
+    justification: str | None = None,
     automatic: bool = False,
 ) -> list[Blocker]:
     """Everything that stops ``transition`` now, checked in the order a person fixes them."""
@@ -114,7 +126,27 @@ def blockers(
         result.append(Blocker(GUARD, refusal))
     if transition.reason_required and not (reason or "").strip():
         result.append(Blocker(REASON, "Give a reason for this step.", ("reason",)))
+    if (confirming := _confirmation_blocker(ctx, transition, data, justification)) is not None:
+        result.append(confirming)
     return result
+
+
+def _confirmation_blocker(
+    ctx: StepContext, transition: TransitionSpec, data: dict[str, Any], justification: str | None
+) -> Blocker | None:
+    """The step asks for a confirmation and has no justification (or one too long to keep)."""
+    given = (justification or "").strip()
+    if len(given) > MAX_JUSTIFICATION:
+        return Blocker(
+            CONFIRMATION,
+            f"Keep the justification under {MAX_JUSTIFICATION} characters.",
+            ("justification",),
+        )
+    asked = None if given else confirmation_asked(ctx, transition, data)
+    if asked is None:
+        return None
+    message = f"{asked} Confirm it, with a justification, to go on."
+    return Blocker(CONFIRMATION, message, ("justification",))
 
 
 def raise_for(found: list[Blocker]) -> None:
@@ -127,7 +159,7 @@ def raise_for(found: list[Blocker]) -> None:
         )
     if found:
         errors = [
-            FieldError(f"data.{f}" if f != "reason" else f, b.message)
+            FieldError(f if f in _STEP_ANSWERS else f"data.{f}", b.message)
             for b in found
             for f in (b.fields or (b.kind,))
         ]
@@ -147,7 +179,7 @@ def refuse_unauthorised(
     transition = ctx.workflow.transition_specs.get(transition_key)
     if transition is None:
         return  # execute_transition reports the unknown transition
-    found = blockers(ctx, transition, ctx.row["data"], "(asked later)")
+    found = blockers(ctx, transition, ctx.row["data"], ASKED_LATER, justification=ASKED_LATER)
     raise_for([b for b in found if b.kind in (ROLE, SEPARATION)])
 
 
@@ -159,7 +191,8 @@ def available_transitions(
     ctx = step_context(conn, actor, type_key, record_id, lock=False)
     result = []
     for transition in ctx.workflow.from_state(ctx.row["state"]):
-        found = blockers(ctx, transition, ctx.row["data"], "(asked later)")
+        data = ctx.row["data"]
+        found = blockers(ctx, transition, data, ASKED_LATER, justification=ASKED_LATER)
         result.append(
             {
                 "key": transition.key,
@@ -169,6 +202,7 @@ def available_transitions(
                 "why_not": [{"kind": b.kind, "message": b.message} for b in found],
                 "reason_required": transition.reason_required,
                 "signature": transition.signature_meaning,
+                "confirm": confirmation_asked(ctx, transition, data),
             }
         )
     return result

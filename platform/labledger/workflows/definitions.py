@@ -96,10 +96,9 @@ def _spec_errors(spec: WorkflowSpec, roles: Collection[str], prefix: str) -> lis
                     f"{path}.separation.transitions[{position}]",
                     f"there is no transition '{earlier}'",
                 )
-        if transition.guard:
-            problem = expression_problem(transition.guard, None)
-            if problem:
-                error(f"{path}.guard", problem)
+        for where, source in transition.conditions:
+            if problem := expression_problem(source, None):
+                error(f"{path}.{where}", problem)
     return errors
 
 

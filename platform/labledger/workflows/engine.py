@@ -46,6 +46,7 @@ def run_transition(
     transition_key: str,
     *,
     reason: str | None = None,
+    justification: str | None = None,
     expected_version: int | None = None,
     signature: SignatureInput | None = None,
     signing_session: SigningSession | None = None,
@@ -65,7 +66,7 @@ def run_transition(
     written to the record's audit trail, in a transaction of its own, before
     it is raised (``workflows.refusals``).
     """
-    attempt = Attempt(actor, type_key, record_id, transition_key, reason)
+    attempt = Attempt(actor, type_key, record_id, transition_key, reason, justification)
     with refusals_audited(db, attempt):
 
         def step(conn: Connection, signer: Principal | None = None) -> dict[str, Any]:
@@ -118,6 +119,7 @@ def step_with_answer(
         attempt.record_id,
         attempt.transition,
         reason=attempt.reason,
+        justification=attempt.justification,
         expected_version=expected_version,
         signer=signer,
     )

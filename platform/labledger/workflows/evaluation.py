@@ -32,6 +32,25 @@ def guard_refusal(ctx: StepContext, transition: TransitionSpec, data: dict[str, 
     return transition.guard_message or _NOT_MET
 
 
+def confirmation_asked(
+    ctx: StepContext, transition: TransitionSpec, data: dict[str, Any]
+) -> str | None:
+    """What the person must confirm before the step runs on ``data`` (None: nothing).
+
+    A condition that cannot be judged (it raised) asks rather than waves the step
+    through: the confirmation exists to stop someone signing past a flag unawares.
+    """
+    confirm = transition.confirmation
+    condition = ctx.workflow.confirmations.get(transition.key)
+    if confirm is None or condition is None:
+        return None
+    try:
+        asked = condition.evaluate(ctx.evaluation_names(data), ctx.functions(data))
+    except EvaluationError:
+        asked = True
+    return confirm.message if asked else None
+
+
 def compiled(source: str) -> Expression:
     """An action's expression, ready to evaluate."""
     return compile_expression(source, functions=RELATED_FUNCTIONS)

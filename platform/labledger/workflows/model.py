@@ -34,6 +34,8 @@ class WorkflowModel:
     state_specs: dict[str, StateSpec]
     transition_specs: dict[str, TransitionSpec]
     guards: dict[str, Expression]
+    #: Per transition that may ask for a confirmation: when it asks.
+    confirmations: dict[str, Expression]
     initial_state: str
 
     def from_state(self, state: str | None) -> list[TransitionSpec]:
@@ -67,6 +69,11 @@ def compile_workflow(key: str, version: int, stored: dict[str, Any]) -> Workflow
             t.key: compile_expression(t.guard, functions=RELATED_FUNCTIONS)
             for t in spec.transitions
             if t.guard
+        },
+        confirmations={
+            t.key: compile_expression(t.confirmation.when, functions=RELATED_FUNCTIONS)
+            for t in spec.transitions
+            if t.confirmation is not None
         },
         initial_state=next(s.key for s in spec.states if s.initial),
     )

@@ -40,6 +40,8 @@ class Attempt:
     record_id: int
     transition: str
     reason: str | None
+    #: The answer to the step's confirmation, where it asks for one.
+    justification: str | None = None
 
 
 def refusal_kinds(error: ServiceError) -> list[str]:

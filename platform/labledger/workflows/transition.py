@@ -30,6 +30,7 @@ from labledger.records.validation import is_empty
 from labledger.records.views import record_view
 from labledger.workflows.actions import run_actions
 from labledger.workflows.checks import FIELDS, Blocker, blockers, raise_for
+from labledger.workflows.evaluation import confirmation_asked
 from labledger.workflows.refusals import BLOCKED_BY
 from labledger.workflows.signatures import SIGN_ACTION, add_signature, signature_row
 from labledger.workflows.step import StepContext, lock_step_targets, step_context
@@ -70,8 +71,10 @@ def _transition_entry(
     new_row: dict[str, Any],
     reason: str | None,
     automatic: bool,
+    confirmed: dict[str, str] | None,
 ) -> AuditEntry:
-    """The audit event of the step itself: the state change and every changed field."""
+    """The audit event of the step itself: the state change and every changed field, and
+    what the person confirmed with which justification where the step asked."""
     row, data = ctx.row, new_row["data"]
     changes = {"state": {"old": row["state"], "new": new_row["state"]}}
     changes.update(
@@ -95,6 +98,7 @@ def _transition_entry(
             "workflow": ctx.workflow.key,
             "workflow_version": ctx.workflow.version,
             "automatic": automatic,
+            **({"confirmed": confirmed} if confirmed else {}),
         },
         outbox_kind="record.transitioned",
         outbox_payload={
@@ -155,12 +159,17 @@ def execute_transition(
     transition_key: str,
     *,
     reason: str | None = None,
+    justification: str | None = None,
     expected_version: int | None = None,
     signer: Principal | None = None,
     automatic: bool = False,
     depth: int = 0,
 ) -> dict[str, Any]:
-    """Run a transition inside the caller's transaction; returns the record view."""
+    """Run a transition inside the caller's transaction; returns the record view.
+
+    ``justification`` answers the confirmation the step asks for when its
+    condition holds (``confirm`` in the workflow); without one, such a step is
+    refused."""
     if not automatic:
         readable_model(conn, actor, type_key)
     ctx = step_context(conn, actor, type_key, record_id, lock=True)
@@ -169,7 +178,12 @@ def execute_transition(
         raise NotFound(f"The workflow '{ctx.workflow.key}' has no transition '{transition_key}'.")
     row = ctx.row
     _refuse_stale(row, transition, expected_version)
-    raise_for(blockers(ctx, transition, row["data"], reason, automatic=automatic))
+    raise_for(
+        blockers(
+            ctx, transition, row["data"], reason, justification=justification, automatic=automatic
+        )
+    )
+    confirmed = _confirmed(ctx, transition, row["data"], justification)
     meaning = transition.signature_meaning
     if meaning and signer is None:
         raise Forbidden(f"'{transition.label}' needs your electronic signature ({meaning}).")
@@ -201,7 +215,7 @@ def execute_transition(
         write_references(conn, ctx.model, [(record_id, data)], replace=True)
     bind_attachments(conn, ctx.model, [(record_id, data)])
     reason = (reason or "").strip() or None
-    entries = [_transition_entry(ctx, transition_key, new_row, reason, automatic)]
+    entries = [_transition_entry(ctx, transition_key, new_row, reason, automatic, confirmed)]
     sig = None
     if meaning and signer is not None:
         sig = signature_row(signer, new_row, transition=transition_key, meaning=meaning)
@@ -211,6 +225,15 @@ def execute_transition(
         add_signature(conn, sig, audit_seq=seqs[-1])
     _run_referenced_transitions(ctx, transition, data, depth)
     return record_view(new_row)
+
+
+def _confirmed(
+    ctx: StepContext, transition: TransitionSpec, data: dict[str, Any], justification: str | None
+) -> dict[str, str] | None:
+    """What the person confirmed and why, when the step asked (kept on its audit event)."""
+    given = (justification or "").strip()
+    asked = confirmation_asked(ctx, transition, data) if given else None
+    return {"message": asked, "justification": given} if asked else None
 
 
 def _run_referenced_transitions(

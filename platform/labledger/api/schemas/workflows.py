@@ -25,10 +25,12 @@ class SignaturePayload(RequestStruct):
 
 
 class TransitionWrite(RequestStruct):
-    """Run a transition: an optional reason, and the signature where one is required."""
+    """Run a transition: an optional reason, the signature where one is required, and the
+    justification where the transition asks for a confirmation (its ``confirm`` holds)."""
 
     reason: str | None = None
     signature: SignaturePayload | None = None
+    justification: str | None = None
 
 
 class BulkTransitionWrite(RequestStruct):
@@ -38,6 +40,8 @@ class BulkTransitionWrite(RequestStruct):
     ids: list[Annotated[int, Meta(ge=1, le=INT64_MAX)]]
     reason: str | None = None
     signature: SignaturePayload | None = None
+    #: Confirms every record whose transition asks for a confirmation, for this reason.
+    justification: str | None = None
 
 
 class WorkflowSummary(ResponseStruct):
@@ -68,6 +72,8 @@ class TransitionOption(ResponseStruct):
     reason_required: bool
     #: The meaning of the signature the transition asks for (None: no signature).
     signature: str | None
+    #: What running it now must be confirmed for, with a justification (None: nothing).
+    confirm: str | None
 
 
 class TransitionList(ResponseStruct):

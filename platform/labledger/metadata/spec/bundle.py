@@ -98,6 +98,8 @@ class DemoStepSpec(Spec, frozen=True):
     data: DemoValues | UnsetType = UNSET
     transition: TypeKey | UnsetType = UNSET
     reason: Annotated[str, Meta(min_length=1, max_length=4000)] | UnsetType = UNSET
+    #: Confirms a transition that asks for a confirmation.
+    justification: Annotated[str, Meta(min_length=1, max_length=2000)] | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if self.data is UNSET and self.transition is UNSET:

@@ -173,6 +173,21 @@ class ComputedField(FieldSpecBase, tag="computed", kw_only=True, frozen=True):
 
     expression: ExpressionSource
     result_type: Literal["boolean", "number", "text", "date"] = "text"
+    #: For a yes/no result: the value that raises the alarm flag (None: neither does).
+    alarm: bool | UnsetType | None = UNSET
+
+    @property
+    def alarm_value(self) -> bool | None:
+        """The value shown as an alarm: yes unless the field says otherwise; only a yes/no
+        result has one."""
+        if self.result_type != "boolean":
+            return None
+        return True if isinstance(self.alarm, UnsetType) else self.alarm
+
+    def raises_alarm(self, value: Any) -> bool:
+        """Whether ``value`` is this field's alarm (an out-of-specification flag that is on)."""
+        alarm = self.alarm_value
+        return alarm is not None and value is alarm
 
 
 FieldSpec = (

@@ -82,6 +82,8 @@ class ObjectTypeSpec(Spec, frozen=True):
     child_numbering: ChildNumberingSpec | UnsetType = UNSET
     #: A date or datetime field: a record past it and not in a final state is overdue.
     due_field: FieldKey = ""
+    #: What a record is at a glance, in order: shown in queues, pickers and signing.
+    summary_fields: Annotated[tuple[FieldKey, ...], Meta(max_length=12)] = ()
     #: Every change after creation must give a reason.
     require_reason: bool = False
     sections: tuple[SectionSpec, ...] = ()

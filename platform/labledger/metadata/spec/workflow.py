@@ -49,6 +49,15 @@ class SeparationSpec(Spec, frozen=True):
     message: Message = ""
 
 
+class ConfirmSpec(Spec, frozen=True):
+    """An extra confirmation the step asks for when ``when`` holds for the record: the
+    person confirms ``message`` and gives a justification (e.g. releasing a sample one
+    of whose results is out of specification)."""
+
+    when: ExpressionSource
+    message: Annotated[str, Meta(min_length=1, max_length=500)]
+
+
 class ActionSpecBase(Spec, tag_field="type", frozen=True):
     """A step a transition runs after it moved the record."""
 
@@ -109,12 +118,27 @@ class TransitionSpec(Spec, frozen=True):
     reason_required: bool = False
     signature: SignatureSpec | UnsetType = UNSET
     separation: SeparationSpec | UnsetType = UNSET
+    confirm: ConfirmSpec | UnsetType = UNSET
     actions: Annotated[tuple[ActionSpec, ...], Meta(max_length=20)] = ()
 
     @property
     def signature_meaning(self) -> str | None:
         """The meaning of the signature the step needs (None: it needs none)."""
         return None if isinstance(self.signature, UnsetType) else self.signature.meaning
+
+    @property
+    def conditions(self) -> list[tuple[str, str]]:
+        """The step's condition expressions with where they sit in it: the guard and
+        the confirmation's ``when`` (each checked like the other)."""
+        found = [("guard", self.guard)] if self.guard else []
+        if self.confirmation is not None:
+            found.append(("confirm.when", self.confirmation.when))
+        return found
+
+    @property
+    def confirmation(self) -> ConfirmSpec | None:
+        """The confirmation the step may ask for (None: it never asks)."""
+        return None if isinstance(self.confirm, UnsetType) else self.confirm
 
 
 class WorkflowSpec(Spec, frozen=True):
