@@ -2,8 +2,10 @@
 
 Filters and paging are those of ``audit.queries.search_events`` (the same as
 ``GET /api/v1/audit``): newest first, a page at a time, each page ending
-where the next begins. Verifying the chain reads every event, so it runs
-when asked, not on every page.
+where the next begins. Record events read as on the record's own page
+(``web.history``): type label and number, field, state and step labels,
+values formatted. Verifying the chain reads every event, so it runs when
+asked, not on every page.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from typing import Any
 
 from litestar import Controller, Request, get
 from litestar.response import Template
+from sqlalchemy import Connection
 
 from labledger.audit.checkpoints import parse_checkpoint
 from labledger.audit.queries import AuditFilter, parse_time, search_events
 from labledger.audit.verify import verify
 from labledger.db.engine import Database
-from labledger.errors import ValidationFailed
-from labledger.identity.principal import READ_AUDIT
+from labledger.errors import NotFound, ValidationFailed
+from labledger.identity.principal import READ_AUDIT, Principal
 from labledger.identity.sessions import WebSession
 from labledger.identity.users import list_users
 from labledger.metadata import versions
+from labledger.metadata.model import TypeModel
 from labledger.metadata.types import KIND as TYPE_KIND
+from labledger.metadata.types import type_model
 from labledger.params import BeforeCursor
 from labledger.records.lookup import record_id_by_number
 from labledger.web.admin.common import (
@@ -32,41 +37,92 @@ from labledger.web.admin.common import (
     render,
     require_permission,
 )
+from labledger.web.display import EMPTY, Shown, utc_text
+from labledger.web.history import Change, HistoryLabels
 from labledger.web.pages import page
+from labledger.web.records import state_labels
 
 WHAT = "The system-wide audit trail"
 PAGE_SIZE = 50
 FILTERS = ("user", "type", "record", "action", "since", "until")
 
 
-def change_rows(changes: Any) -> list[tuple[str, str, str]]:
-    """(what, old, new) rows of an event's changes, for record and configuration events.
+def change_rows(changes: Any) -> list[Change]:
+    """The changes of an event no type describes, by key and as stored.
 
-    Record events hold ``{field: {"old", "new"}}``; configuration publishes
-    hold a definition diff (``added``, ``removed``, ``changed``).
+    Configuration publishes hold a definition diff (``added``, ``removed``,
+    ``changed``); record events of a type that is no longer defined hold
+    ``{field: {"old", "new"}}``.
     """
     if not isinstance(changes, dict):
         return []
 
-    def shown(value: Any) -> str:
-        return "—" if value is None else compact_json(value)
+    def shown(value: Any) -> Shown:
+        return EMPTY if value is None else Shown(compact_json(value))
 
     rows = []
     for name, value in changes.items():
         if isinstance(value, dict) and value and set(value) <= {"old", "new"}:
-            rows.append((name, shown(value.get("old")), shown(value.get("new"))))
+            rows.append(Change(name, shown(value.get("old")), shown(value.get("new"))))
         elif name in ("added", "removed") and isinstance(value, dict):
             rows += [
-                (f"{group} {name}", "", ", ".join(map(str, keys))) for group, keys in value.items()
+                Change(f"{group} {name}", EMPTY, Shown(", ".join(map(str, keys))))
+                for group, keys in value.items()
             ]
         elif name == "changed" and isinstance(value, dict):
             rows += [
-                (path, shown(v.get("old")), shown(v.get("new")))
+                Change(path, shown(v.get("old")), shown(v.get("new")))
                 for path, v in value.items()
                 if isinstance(v, dict)
             ]
         else:
-            rows.append((name, "", shown(value)))
+            rows.append(Change(name, EMPTY, shown(value)))
+    return rows
+
+
+def _models(conn: Connection, keys: set[str]) -> dict[str, TypeModel]:
+    """The current model of each type among ``keys`` that is still defined."""
+    models = {}
+    for key in keys:
+        try:
+            models[key] = type_model(conn, key)
+        except NotFound:
+            continue
+    return models
+
+
+def readable_events(
+    conn: Connection, actor: Principal, events: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A page of events as the record page's history shows them, with the type's label.
+
+    Labels and the records values point at are looked up once per type on the
+    page, so a page costs a few queries per type, however many events it holds.
+    An event of a type no longer defined shows its keys and values as stored.
+    """
+    models = _models(conn, {e["type"] for e in events if e["type"]})
+    of_records: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        if event["record_id"] is not None and event["type"] in models:
+            of_records.setdefault(event["type"], []).append(event)
+    labels = {
+        key: HistoryLabels.load(conn, actor, models[key], group, state_labels(conn, models[key]))
+        for key, group in of_records.items()
+    }
+    rows = []
+    for event in events:
+        found = labels.get(event["type"]) if event["record_id"] is not None else None
+        shown = (
+            found.view(event)
+            if found
+            else {
+                "when": utc_text(event["occurred_at"]),
+                "label": event["action"],
+                "changes": change_rows(event["changes"]),
+            }
+        )
+        model = models.get(event["type"])
+        rows.append({**event, **shown, "type_label": model.label if model else event["type"]})
     return rows
 
 
@@ -115,19 +171,21 @@ class AuditPagesController(Controller):
                     result = search_events(conn, session.principal, query)
             except ValidationFailed as exc:
                 problems = Problems(exc.errors)
-            users = [u["username"] for u in list_users(conn)]
+            # The user filter's choices, and the printed name shown beside each actor.
+            names = {u["username"]: u["full_name"] for u in list_users(conn)}
             types = versions.keys(conn, TYPE_KIND)
+            events = readable_events(conn, session.principal, result["items"])
         filters = {k: v for k, v in chosen.items() if v}
         return page(
             "admin/audit.html",
             session,
             status_code=422 if problems else 200,
             chosen=chosen,
-            events=[{**e, "rows": change_rows(e["changes"])} for e in result["items"]],
+            events=events,
             **page_links("/audit", filters, result["next"], before),
             problems=problems,
             note=note,
-            users=users,
+            names=names,
             types=types,
         )
 
