@@ -4,19 +4,26 @@ A page is one query whatever the table size: filters use the expression
 indexes of filterable fields (same SQL text as the index, type key as a
 literal so the partial index matches), and paging is by keyset (the last
 row's sort value and id, encoded in an opaque cursor), never by OFFSET.
+
+A reference filter may name its target the way people quote it, by number
+or by part of its title, instead of by id. That text is first turned into
+the ids of the matching targets by one query that stops after
+``MAX_REFERENCE_MATCHES`` rows; the list then filters by those ids through
+the field's index, so a vague text is refused instead of making a page slow.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, tuple_
 
 from labledger.db.jsonfields import (
     BOOLEAN,
@@ -33,7 +40,7 @@ from labledger.errors import FieldError, ValidationFailed
 from labledger.limits import INT64_MAX, check_json_depth
 from labledger.metadata.fieldtypes import parse_filter_value, sql_kind
 from labledger.metadata.model import TypeModel
-from labledger.metadata.spec.fields import DateTimeField
+from labledger.metadata.spec.fields import DateTimeField, ReferenceField
 from labledger.records.service import record_view
 from labledger.records.states import final_states
 
@@ -42,6 +49,10 @@ RANGE_OPERATORS = {"gte": "__ge__", "gt": "__gt__", "lte": "__le__", "lt": "__lt
 TIMESTAMP = "timestamp"
 COLUMN_SORTS = {"created_at": TIMESTAMP, "updated_at": TIMESTAMP, "number": TEXT}
 DEFAULT_LIMIT = 50
+#: How many records a reference filter's number or title may match (their ids are one IN list).
+MAX_REFERENCE_MATCHES = 500
+#: A reference filter's value that is an id (any other text is a number or part of a title).
+_RECORD_ID = re.compile(r"^[0-9]+$")
 
 
 @dataclass
@@ -164,8 +175,14 @@ class _Builder:
             if operator and operator not in RANGE_OPERATORS:
                 self.errors.append(FieldError(name, "use __gte, __gt, __lte or __lt for ranges"))
                 continue
+            spec = self.model.field_specs[key]
+            text = raw.strip()
+            named = bool(text) and _RECORD_ID.match(text) is None
+            if isinstance(spec, ReferenceField) and not operator and named:
+                result.append(self.reference_condition(name, key, spec.to, text))
+                continue
             try:
-                value = parse_filter_value(self.model.field_specs[key], raw)
+                value = parse_filter_value(spec, raw)
             except ValueError as exc:
                 self.errors.append(FieldError(name, str(exc)))
                 continue
@@ -185,6 +202,23 @@ class _Builder:
                 )
             )
         return result
+
+    def reference_condition(
+        self, name: str, key: str, target_type: str, text: str
+    ) -> ColumnElement[bool]:
+        """Field ``key`` names one of the ``target_type`` records ``text`` matches."""
+        ids = referenced_ids(self.conn, target_type, text)
+        if ids is None:
+            self.errors.append(
+                FieldError(
+                    name,
+                    f"more than {MAX_REFERENCE_MATCHES} records match '{text}': "
+                    "give the number or more of the title",
+                )
+            )
+            ids = []
+        column, _kind = self.column(key)
+        return column.in_(ids)
 
     def overdue_condition(self) -> ColumnElement[bool]:
         due = self.model.spec.due_field
@@ -260,6 +294,34 @@ class _SortOrder:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def referenced_ids(
+    conn: Connection, type_key: str, text: str, cap: int = MAX_REFERENCE_MATCHES
+) -> list[int] | None:
+    """Ids of the ``type_key`` records ``text`` names, None when more than ``cap`` match.
+
+    The record numbered ``text`` (in any case) if there is one, else the records
+    whose title contains it: titles often begin with their own number, so a
+    number must not also bring in every record whose title merely mentions it.
+    """
+    numbered = func.lower(record.c.number) == func.lower(text)
+    titled = record.c.title.ilike("%" + _escape_like(text) + "%", escape="\\")
+    rows = conn.execute(
+        select(record.c.id, numbered.label("numbered"))
+        .where(record.c.type_key == type_key, or_(numbered, titled))
+        .limit(cap + 1)
+    ).all()
+    exact = [row.id for row in rows if row.numbered]
+    if not exact and len(rows) > cap:  # the numbered one may lie beyond the rows read
+        exact = list(
+            conn.execute(
+                select(record.c.id).where(record.c.type_key == type_key, numbered).limit(cap)
+            ).scalars()
+        )
+    if exact:
+        return exact
+    return None if len(rows) > cap else [row.id for row in rows]
 
 
 def list_records(

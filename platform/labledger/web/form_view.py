@@ -1,9 +1,10 @@
 """Drawing a record form: each field's input or shown value, why a field is locked, the
-form's first values and the template context.
+form's first values (checked when they come from a link) and the template context.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from msgspec import UNSET
@@ -11,8 +12,10 @@ from sqlalchemy import Connection
 
 from labledger.identity.principal import Principal
 from labledger.identity.users import list_users
+from labledger.limits import INT64_MAX
 from labledger.metadata.model import TypeModel
-from labledger.metadata.spec.fields import FieldSpec
+from labledger.metadata.spec.fields import AttachmentField, FieldSpec, ReferenceField
+from labledger.records.lookup import record_id_by_number
 from labledger.records.preview import Preview
 from labledger.records.related import attachment_summaries, record_summaries
 from labledger.web.display import Formatter, ids_of, sections
@@ -30,6 +33,9 @@ from labledger.web.forms import (
 )
 from labledger.web.record_form import Checked, Target
 from labledger.web.records import state_labels
+
+#: A prefilled reference that is an id (at most 19 digits: no id is longer).
+_ROW_ID = re.compile(r"^[0-9]{1,19}$")
 
 
 def _field_list(
@@ -162,15 +168,52 @@ def initial_form(
         data = target.row["data"]
         numbers = record_summaries(conn, actor, ids_of(model, [data], "reference"))
         return stored_as_form(model, data, {i: s["number"] for i, s in numbers.items()})
+    accepted = _accepted_prefill(conn, actor, target, prefill)
     form: dict[str, Any] = {}
     for key in input_keys(model):
         fdef = model.field_specs[key]
         default = _default_of(fdef)
-        if key in prefill:
-            form[key] = prefill[key]
+        if key in accepted:
+            form[key] = accepted[key]
         elif default is not None:
             form[key] = form_text(fdef, default, {})
     return form
+
+
+def _accepted_prefill(
+    conn: Connection, actor: Principal, target: Target, prefill: dict[str, str]
+) -> dict[str, str]:
+    """The prefilled values (from a link's query string) a new form may start with.
+
+    A link can be crafted, so only fields the person types in are taken, never
+    a file (files are uploaded, and a prefilled one would show another's file
+    name), and a reference only when it names, by id or number, a record of
+    the field's type the person may read; its input shows the number. Anything
+    else is left out: the form starts empty there, as without the link.
+    """
+    editable = set(target.editable(conn))
+    accepted = {}
+    for key, text in prefill.items():
+        fdef = target.model.field_specs.get(key)
+        if key not in editable or isinstance(fdef, AttachmentField):
+            continue
+        if isinstance(fdef, ReferenceField):
+            number = _readable_number(conn, actor, fdef.to, text.strip())
+            if number is not None:
+                accepted[key] = number
+        else:
+            accepted[key] = text
+    return accepted
+
+
+def _readable_number(conn: Connection, actor: Principal, type_key: str, text: str) -> str | None:
+    """The number of the ``type_key`` record ``text`` names by id or by number, if the
+    person may read it."""
+    record_id = int(text) if _ROW_ID.match(text) else record_id_by_number(conn, text)
+    if record_id is None or record_id > INT64_MAX:
+        return None
+    found = record_summaries(conn, actor, [record_id]).get(record_id)
+    return found["number"] if found and found["type"] == type_key else None
 
 
 def _default_of(fdef: FieldSpec) -> Any:

@@ -2,21 +2,27 @@
 
 The form's inputs are parsed into typed data (``web.forms``) and checked by
 the record service's own rules (``records.preview``), writing nothing; a
-field the person could not see is never handed on to be saved.
+field the person could not see is never handed on to be saved. A record's
+page links to the new-record forms of its children (``child_forms``), with
+the reference to it filled in.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Connection
 
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
+from labledger.metadata.spec.fields import ReferenceField
 from labledger.metadata.types import readable_model
 from labledger.records.preview import Preview, preview_record
+from labledger.records.related import referencing_types
 from labledger.records.service import StateRules, get_record, state_rules
 from labledger.web.forms import changed_only, input_keys, parse_form, values_of
 
@@ -65,6 +71,47 @@ def form_target(conn: Connection, actor: Principal, type_key: str, record_id: in
     if record_id is None:
         return Target(model)
     return Target(model, get_record(conn, actor, type_key, record_id))
+
+
+@dataclass(frozen=True)
+class ChildForm:
+    """A "New ..." button on a record's page: a child type's new-record form with
+    its reference to the record filled in."""
+
+    label: str
+    url: str
+
+
+def child_forms(
+    conn: Connection, actor: Principal, type_key: str, record_id: int
+) -> list[ChildForm]:
+    """The new-record forms a record's page offers, one per reference field to its type.
+
+    Only where the person may create such records and the form has an input
+    for the reference: not one the system sets, nor a list of references
+    (a form names one record per input). A type that refers to this one by
+    several fields gets one button per field, each saying which.
+    """
+    offered = []
+    for child in referencing_types(conn, actor, type_key):
+        target = Target(readable_model(conn, actor, child["type"]))
+        spec = target.model.field_specs[child["field"]]
+        if (
+            target.model.allows(actor, "create")
+            and isinstance(spec, ReferenceField)
+            and not spec.multiple
+            and spec.key in target.editable(conn)
+        ):
+            offered.append((target.model, spec))
+    fields_per_type = Counter(model.key for model, _ in offered)
+    return [
+        ChildForm(
+            label=f"New {model.label}"
+            + (f" ({spec.label})" if fields_per_type[model.key] > 1 else ""),
+            url=f"{Target(model).base()}?{urlencode({spec.key: record_id})}",
+        )
+        for model, spec in offered
+    ]
 
 
 @dataclass

@@ -22,9 +22,10 @@ from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.metadata.fieldtypes import FIELD_TYPES
 from labledger.metadata.model import TypeModel
-from labledger.metadata.spec.fields import ComputedField, FieldSpec, TextField
+from labledger.metadata.spec.fields import ComputedField, FieldSpec
 from labledger.metadata.types import list_types, readable_model
 from labledger.params import RowId
+from labledger.printing.templates import list_print_templates
 from labledger.records.attachments import read_attachment
 from labledger.records.csv_export import csv_export
 from labledger.records.origin import migration_notice, migrations_of
@@ -35,10 +36,11 @@ from labledger.records.service import expression_context, state_rules
 from labledger.web.display import Formatter, sections, utc_text
 from labledger.web.downloads import attachment_download
 from labledger.web.fragments import fragment, is_htmx
+from labledger.web.history import history_view
 from labledger.web.pages import page
+from labledger.web.record_form import child_forms
 from labledger.workflows.engine import available_transitions, record_with_signatures
 from labledger.workflows.model import workflow_model
-from labledger.workflows.refusals import SIGN_REFUSED, TRANSITION_REFUSED
 from labledger.workflows.signatures import CURRENT, EARLIER_VERSION
 from labledger.workflows.work import overdue_check
 
@@ -51,15 +53,11 @@ BASE_SORTS = [
 ]
 #: Filter kinds that take a range (from, to) instead of one value.
 RANGE_TYPES = ("integer", "decimal", "date", "datetime")
-#: How the history shows a change of state: the state labels, as plain text.
-_STATE = TextField(key="state", label="State")
 SIGNATURE_STATUS = {
     CURRENT: "Valid: applies to the record as it is now",
     EARLIER_VERSION: "Belongs to an earlier version: the record changed after signing",
 }
 INVALID_TEXT = "INVALID: does not match what was signed or its audit event"
-ACTION_LABELS = {"record.create": "Created", "record.update": "Changed"}
-REFUSAL_LABELS = {TRANSITION_REFUSED: "Step refused", SIGN_REFUSED: "Signature refused"}
 
 
 def state_labels(conn: Connection, model: TypeModel) -> dict[str, str]:
@@ -138,67 +136,6 @@ def _list_context(
     }
 
 
-def _event_label(event: dict[str, Any], transitions: dict[str, str]) -> str:
-    action: str = event["action"]
-    details: dict[str, Any] = event["details"] or {}
-    key = details.get("transition")
-    step = "Transition" if key is None else transitions.get(key, key)
-    if action == "record.transition":
-        return step
-    if action == "record.sign":
-        return f"Signed: {details.get('meaning', '')}"
-    if action in REFUSAL_LABELS:
-        return f"{REFUSAL_LABELS[action]}: {step} ({details.get('message', '')})"
-    return ACTION_LABELS.get(action, action)
-
-
-def _history_view(
-    conn: Connection,
-    actor: Principal,
-    model: TypeModel,
-    events: list[dict[str, Any]],
-    states: dict[str, str],
-    attachment_base: str,
-) -> list[dict[str, Any]]:
-    """Audit events with labels and old and new values as people read them."""
-    values = [
-        {key: change.get(side)}
-        for e in events
-        for key, change in (e["changes"] or {}).items()
-        for side in ("old", "new")
-    ]
-    fmt = Formatter.load(conn, actor, model, values, attachment_base)
-    transitions: dict[str, str] = {}
-    if model.workflow:
-        workflow = workflow_model(conn, model.workflow)
-        transitions = {k: t.label for k, t in workflow.transition_specs.items()}
-    result = []
-    for event in events:
-        changes = []
-        for key, change in (event["changes"] or {}).items():
-            if key == "state":
-                label = "State"
-                old = fmt.value(_STATE, states.get(change.get("old"), change.get("old")))
-                new = fmt.value(_STATE, states.get(change.get("new"), change.get("new")))
-            else:
-                fdef = model.field_specs.get(key) or TextField(key=key, label=key)
-                label = fdef.label
-                old, new = fmt.value(fdef, change.get("old")), fmt.value(fdef, change.get("new"))
-            changes.append({"label": label, "old": old, "new": new})
-        result.append(
-            {
-                "seq": event["seq"],
-                "when": utc_text(event["occurred_at"]),
-                "actor": event["actor"],
-                "action": event["action"],
-                "label": _event_label(event, transitions),
-                "changes": changes,
-                "reason": event["reason"],
-            }
-        )
-    return result
-
-
 def _since_last_signature(events: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     """Changes made after the last signature (None when the record was never signed)."""
     signed = [i for i, e in enumerate(events) if e["action"] == "record.sign"]
@@ -244,7 +181,7 @@ def record_context(
     transitions = available_transitions(conn, actor, type_key, record_id) if model.workflow else []
     for transition in transitions:
         transition["to_label"] = states.get(transition["to"], transition["to"])
-    history = _history_view(
+    history = history_view(
         conn,
         actor,
         model,
@@ -283,6 +220,8 @@ def record_context(
         "since_signature": _since_last_signature(history),
         "referencing": referencing,
         "may_edit": model.allows(actor, "edit") and _editable_now(conn, model, rec["state"]),
+        "print_templates": list_print_templates(conn, actor, type_key),
+        "child_forms": child_forms(conn, actor, type_key, record_id),
         "migration": _migration_notice(conn, rec),
         "created": utc_text(rec["created_at"]),
         "updated": utc_text(rec["updated_at"]),
