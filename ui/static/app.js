@@ -106,6 +106,15 @@
     else if (button.dataset.close) window.location.href = button.dataset.close;
   });
 
+  // A "select all" box ticks or clears every record box of its form (list, work queue).
+  document.addEventListener("change", function (evt) {
+    var all = evt.target.closest("[data-select-all]");
+    if (!all || !all.form) return;
+    all.form.querySelectorAll("input[type=checkbox][name=id]").forEach(function (box) {
+      box.checked = all.checked;
+    });
+  });
+
   // A Print button prints the page it is on.
   document.addEventListener("click", function (evt) {
     if (evt.target.closest("[data-print]")) window.print();

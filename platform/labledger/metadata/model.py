@@ -76,6 +76,22 @@ class TypeModel:
     def require_reason(self) -> bool:
         return self.spec.require_reason
 
+    @cached_property
+    def summary_keys(self) -> tuple[str, ...]:
+        """What a record is at a glance: the type's summary fields, else its list columns."""
+        return self.spec.summary_fields or tuple(
+            k for k, f in self.field_specs.items() if f.in_list
+        )
+
+    def alarms(self, data: dict[str, Any]) -> list[str]:
+        """The computed fields of ``data`` at their alarm value (an out-of-specification
+        flag that is on), in field order."""
+        return [
+            k
+            for k, f in self.field_specs.items()
+            if isinstance(f, ComputedField) and f.raises_alarm(data.get(k))
+        ]
+
     def roles_for(self, action: str) -> list[str]:
         return list(self.spec.permissions.roles_for(action))
 

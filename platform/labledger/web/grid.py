@@ -1,7 +1,8 @@
 """Grid entry: the child records of one or several parents as rows, their fields as cells.
 
 Any type with a reference field gets it (``?via=<field>`` picks the field
-when there are several; ``?parent=<id>`` repeats for several parents). A
+when there are several; ``?parent=<id>`` repeats for several parents, and
+``?id=<id>`` means the same, as a list's selection sends it). A
 person moves with Tab along a row and Enter down a column (app.js), and
 each row saves by itself when one of its cells changes: the row posts its
 values with the version it was loaded at, and the answer updates only the
@@ -164,7 +165,8 @@ class GridController(Controller):
     ) -> Template:
         actor = session.principal
         params = request.query_params
-        parent_ids = [int(p) for p in params.getall("parent", []) if p.isdigit()]
+        chosen = [*params.getall("parent", []), *params.getall("id", [])]
+        parent_ids = [int(p) for p in chosen if p.isascii() and p.isdigit()]
         with db.read() as conn:
             model = readable_model(conn, actor, type_key)
             via = choose_via(model, params.get("via"))

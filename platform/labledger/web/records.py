@@ -39,6 +39,7 @@ from labledger.web.fragments import fragment, is_htmx
 from labledger.web.history import history_view
 from labledger.web.pages import page
 from labledger.web.record_form import child_forms
+from labledger.workflows.bulk import steps_for
 from labledger.workflows.engine import available_transitions, record_with_signatures
 from labledger.workflows.model import workflow_model
 from labledger.workflows.signatures import CURRENT, EARLIER_VERSION
@@ -132,6 +133,7 @@ def _list_context(
         "first_url": f"?{urlencode(without_cursor)}" if params.get("cursor") else None,
         "may_create": model.allows(actor, "create"),
         "children": referencing_types(conn, actor, model.key),
+        "steps": steps_for(conn, actor, model),
         "overdue": overdue_check(conn, model),
     }
 

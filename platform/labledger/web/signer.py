@@ -42,11 +42,17 @@ def browser_signature(form: Mapping[str, Any], session: WebSession) -> BrowserSi
     )
 
 
+def remember_signing(db: Database, session: WebSession) -> None:
+    """After a signature with username and password: later ones in this session need only
+    the password."""
+    if not session.signed_in_session:
+        with db.write() as conn:
+            mark_signed_in_session(conn, session)
+
+
 def signed(
     db: Database, request: Request[Any, Any, Any], session: WebSession, target: str
 ) -> Response[Any]:
     """After a signature: the session remembers it, and the dialog goes to ``target``."""
-    if not session.signed_in_session:
-        with db.write() as conn:
-            mark_signed_in_session(conn, session)
+    remember_signing(db, session)
     return htmx_redirect(target) if is_htmx(request) else Redirect(target, status_code=303)

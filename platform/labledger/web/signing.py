@@ -29,6 +29,7 @@ from labledger.web.fragments import fragment, htmx_redirect, is_htmx
 from labledger.web.pages import page
 from labledger.web.records import state_labels
 from labledger.web.signer import browser_signature, signed
+from labledger.web.summaries import summarise
 from labledger.workflows.engine import available_transitions, run_transition
 from labledger.workflows.model import workflow_model
 
@@ -47,6 +48,7 @@ def _dialog_context(
         ]
         states = state_labels(conn, model)
         steps = workflow_model(conn, model.workflow).transition_specs if model.workflow else {}
+        (summary,) = summarise(conn, actor, model, [rec])
     if found:
         transition = found[0]
     elif key in steps:  # a step from another state: running it reports the conflict
@@ -58,7 +60,8 @@ def _dialog_context(
             "allowed": False,
             "why_not": [{"kind": "state", "message": "It does not start from the current state."}],
             "reason_required": step.reason_required,
-            "signature": step.signature.meaning if step.signature else None,
+            "signature": step.signature_meaning,
+            "confirm": None,
         }
     else:
         raise NotFound(f"{model.label} records have no step '{key}'.")
@@ -72,7 +75,10 @@ def _dialog_context(
         "to_label": states.get(transition["to"], transition["to"]),
         "ask_username": bool(transition["signature"]) and not session.signed_in_session,
         "version": rec["version"],
+        "summary": summary,
         "reason": "",
+        "justification": "",
+        "confirmed": False,
         "username": "",
         "error": None,
         "errors": [],
@@ -121,7 +127,13 @@ class TransitionPagesController(Controller):
         meaning = context["transition"]["signature"]
         given = browser_signature(data, session)
         version = first(data, "version")
-        context.update(reason=first(data, "reason"), username=given.username)
+        confirmed = first(data, "confirmed") == "yes"
+        context.update(
+            reason=first(data, "reason"),
+            username=given.username,
+            justification=first(data, "justification"),
+            confirmed=confirmed,
+        )
         try:
             run_transition(
                 db,
@@ -130,6 +142,7 @@ class TransitionPagesController(Controller):
                 record_id,
                 key,
                 reason=context["reason"],
+                justification=context["justification"] if confirmed else None,
                 expected_version=int(version) if version.isdigit() else None,
                 signature=given.credentials if meaning else None,
                 signing_session=given.session,

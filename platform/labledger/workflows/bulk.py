@@ -19,11 +19,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from labledger.db.engine import Database
-from labledger.errors import FieldError, ServiceError, ValidationFailed
+from labledger.errors import FieldError, NotFound, ServiceError, ValidationFailed
 from labledger.identity.principal import Principal
-from labledger.workflows.checks import refuse_unauthorised
+from labledger.metadata.model import TypeModel
+from labledger.metadata.spec import TransitionSpec
+from labledger.metadata.types import readable_model
+from labledger.records.query import ListQuery, list_records
+from labledger.records.service import get_record
+from labledger.workflows.checks import available_transitions, refuse_unauthorised
 from labledger.workflows.engine import needs_signature, step_with_answer
+from labledger.workflows.model import workflow_model
 from labledger.workflows.refusals import (
     Attempt,
     record_refusal,
@@ -62,6 +70,88 @@ class Outcome:
                 "blocked_by": refusal_kinds(refusal),
             },
         }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A record a step on many was asked for, as it stands: would it move now?"""
+
+    record_id: int
+    #: The record as the person may read it (None: there is no such record).
+    record: dict[str, Any] | None
+    #: Why it would not move now, as the record page says it (empty: it would).
+    why_not: list[str]
+    #: What its step would ask to confirm now (None: nothing).
+    confirm: str | None = None
+
+    @property
+    def movable(self) -> bool:
+        return not self.why_not
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The records a step on many would run on: those named, or all matching a filter."""
+
+    ids: list[int]
+    #: More records matched the filter than one step may take: only the first are in ``ids``.
+    cut: bool = False
+
+
+def steps_for(conn: Connection, actor: Principal, model: TypeModel) -> list[TransitionSpec]:
+    """The steps of the type's workflow the person's roles may run, in definition order:
+    what a list offers to run on the selected records."""
+    if not model.workflow:
+        return []
+    workflow = workflow_model(conn, model.workflow)
+    return [t for t in workflow.spec.transitions if actor.has_any_role(t.roles)]
+
+
+def step_of(conn: Connection, model: TypeModel, transition_key: str) -> TransitionSpec:
+    """The transition ``transition_key`` of the type's workflow, or NotFound."""
+    workflow = workflow_model(conn, model.workflow) if model.workflow else None
+    step = workflow.transition_specs.get(transition_key) if workflow else None
+    if step is None:
+        raise NotFound(f"{model.spec.plural} have no step '{transition_key}'.")
+    return step
+
+
+def matching(conn: Connection, model: TypeModel, query: ListQuery) -> Selection:
+    """The records matching a list's filter, in its order, up to what one step may take."""
+    query.cursor, query.limit = None, MAX_RECORDS + 1
+    listed = list_records(conn, model, query, max_limit=MAX_RECORDS + 1)
+    found = [item["id"] for item in listed["items"]]
+    return Selection(found[:MAX_RECORDS], cut=len(found) > MAX_RECORDS)
+
+
+def candidates(
+    conn: Connection,
+    actor: Principal,
+    type_key: str,
+    record_ids: Sequence[int],
+    transition_key: str,
+) -> list[Candidate]:
+    """Each record as the step would find it, with why it would not move, checked as the
+    record page checks its buttons (``available_transitions``)."""
+    model = readable_model(conn, actor, type_key)
+    step = step_of(conn, model, transition_key)
+    found = []
+    for record_id in _checked(record_ids):
+        try:
+            rec = get_record(conn, actor, type_key, record_id)
+        except NotFound:
+            found.append(Candidate(record_id, None, [f"There is no {model.label} {record_id}."]))
+            continue
+        options = available_transitions(conn, actor, type_key, record_id)
+        option = next((o for o in options if o["key"] == step.key), None)
+        if option is None:
+            found.append(
+                Candidate(record_id, rec, [f"{step.label} does not start from its state."])
+            )
+            continue
+        why_not = [w["message"] for w in option["why_not"]]
+        found.append(Candidate(record_id, rec, why_not, option["confirm"]))
+    return found
 
 
 def outcomes_view(outcomes: list[Outcome]) -> dict[str, Any]:
