@@ -33,9 +33,10 @@ def test_qa_signs_an_approval(page, db, make_person, shoot):
         "submit",
     )
     sign_in_page(page, "quinn", TEST_PASSWORD)
-    inbox = page.locator("section.inbox")
-    expect(inbox).to_contain_text(lot["number"])
-    inbox.get_by_role("link", name=lot["number"]).click()
+    expect(page.locator(".inbox")).to_contain_text("awaits your signature")
+    queue = page.locator("section.work-queue", has_text="In review")
+    expect(queue).to_contain_text(lot["number"])
+    queue.get_by_role("link", name=lot["number"]).click()
     expect(page.locator("h1")).to_contain_text(lot["number"])
     expect(page.locator(".meta")).to_contain_text("In review")
     shoot("record")

@@ -273,58 +273,77 @@ def test_a_person_without_read_permission_gets_nothing(client, db, make_person):
     assert "LOT-" not in client.get("/").text
 
 
-def test_my_work_lists_what_the_person_may_do_now_overdue_first(client, db, lab):
+def _due_filterable() -> dict:
+    """The lot type with its due date indexed for sorting: queues put the earliest first."""
+    definition = lot_type()
+    due = next(f for f in definition["fields"] if f["key"] == "due")
+    due["filterable"] = True
+    return definition
+
+
+def test_my_work_lists_what_the_person_may_do_now_overdue_first(client, db, make_person):
+    lab = make_lab(db, make_person, lot=_due_filterable())
     recent = create(db, lab.analyst, "lot", {"code": "L-1", "due": "2999-01-01"})
     late = create(db, lab.analyst, "lot", {"code": "L-2", "due": "2000-01-01"})
     waiting = create(db, lab.analyst, "lot", {"code": "L-3"})
-    run_transition(
-        db,
-        lab.analyst.principal,
-        "lot",
-        waiting["id"],
-        "submit",
-    )
+    run_transition(db, lab.analyst.principal, "lot", waiting["id"], "submit")
     sign_in(client, "ann", TEST_PASSWORD)
     home = client.get("/").text
     assert home.index(late["number"]) < home.index(recent["number"]), "overdue first"
     assert "Overdue" in home
     assert waiting["number"] not in home, "nothing for an analyst to do in review"
-    assert re.search(r"Open <strong>2</strong>", home), "counts per state"
-    assert "Awaiting your signature" not in home
+    assert re.search(r"Lots</a> · Open\s*<span class=\"count\">2</span>", home), "counts"
+    assert "your signature" not in home
     client.post("/logout", data={"_csrf_token": csrf_token(client, "/")})
     sign_in(client, "quinn", TEST_PASSWORD)
     qa_home = client.get("/").text
-    assert "Awaiting your signature" in qa_home and waiting["number"] in qa_home
+    assert "<strong>1</strong> record on this page awaits your signature" in qa_home
+    assert qa_home.count(f">{waiting['number']}</a>") == 1, "each record once"
     assert late["number"] not in qa_home, "QA has no step in state open"
-    assert re.search(r"In review <strong>1</strong>", qa_home)
+    assert re.search(r"In review\s*<span class=\"count\">1</span>", qa_home)
+    assert f'name="id" value="{waiting["id"]}"' in qa_home, "selectable for a step on many"
+    assert 'formaction="/records/lot/transitions/approve">Approve ✍</button>' in qa_home
 
 
 def test_my_work_leaves_out_what_separation_of_duties_forbids(client, db, lab, make_person):
     qin = make_person("qin", "qa", "analyst")
     theirs = create(db, lab.analyst, "lot", {"code": "L-1"})
     own = create(db, qin, "lot", {"code": "L-2"})
-    for record in (theirs, own):
-        run_transition(
-            db,
-            lab.analyst.principal,
-            "lot",
-            record["id"],
-            "submit",
-        )
+    for rec in (theirs, own):
+        run_transition(db, lab.analyst.principal, "lot", rec["id"], "submit")
     sign_in(client, "qin", TEST_PASSWORD)
     home = client.get("/").text
     assert f"/records/lot/{theirs['id']}/transitions/approve" in home, "qin may approve ann's lot"
     assert f"/records/lot/{own['id']}/transitions/approve" not in home, "but not their own"
     assert f"/records/lot/{own['id']}/transitions/reject" in home, "sending back is allowed"
-    inbox = home[home.index("Awaiting your signature") : home.index('class="card work-type"')]
-    assert theirs["number"] in inbox and own["number"] not in inbox
-    assert re.search(r"In review <strong>2</strong>", home), "both wait in review"
+    assert "<strong>1</strong> record on this page awaits your signature" in home
+    assert re.search(r"In review\s*<span class=\"count\">2</span>", home), "both wait in review"
 
 
-def test_my_work_counts_stop_at_a_cap(client, db, lab, monkeypatch):
-    monkeypatch.setattr("labledger.workflows.work.COUNT_CAP", 2)
-    _lots(db, lab.analyst, 3)
+def test_my_work_pages_instead_of_hiding_work(client, db, lab):
+    _lots(db, lab.analyst, 25)
     sign_in(client, "ann", TEST_PASSWORD)
     home = client.get("/").text
-    assert re.search(r"Open <strong>2\+</strong>", home)
-    assert len(re.findall(r"href=\"/records/lot/\d+/transitions/submit", home)) == 3
+    assert len(re.findall(r"href=\"/records/lot/\d+/transitions/submit", home)) == 10
+    assert 'href="/work/lot/open">All 25 →</a>' in home
+    first = client.get("/work/lot/open").text
+    assert len(re.findall(r"href=\"/records/lot/\d+/transitions/submit", first)) == 20
+    cursor = re.search(r'href="/work/lot/open\?cursor=([^"]+)">Next page', first).group(1)
+    rest = client.get(f"/work/lot/open?cursor={cursor}").text
+    assert len(re.findall(r"href=\"/records/lot/\d+/transitions/submit", rest)) == 5
+    assert "Next page" not in rest
+    assert client.get("/work/lot/open?cursor=forged").status_code == 422
+
+
+def test_my_work_leads_data_entry_to_the_grid_grouped_by_parent(client, db, lab):
+    lot = create(db, lab.analyst, "lot", {"code": "L-9"})
+    results = [
+        create(db, lab.analyst, "result", {"lot": lot["id"], "test": test})
+        for test in ("pH", "Assay")
+    ]
+    sign_in(client, "bo", TEST_PASSWORD)
+    home = client.get("/").text
+    assert f"/records/result/grid?via=lot&amp;parent={lot['id']}" in home
+    assert "2 wait for your data entry" in home
+    section = home[home.index("Results</a> · Pending") :]
+    assert section.index(lot["number"]) < section.index(results[0]["number"]), "under their lot"

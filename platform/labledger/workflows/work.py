@@ -1,13 +1,19 @@
-"""A person's work: records waiting for a step they may take now, overdue ones first.
+"""A person's work: per type and state, the records waiting for a step they may take.
 
-Checking every record in the system against every guard would grow with the
-table. Instead, for each type the person may read, the workflow tells which
-states have a transition their roles may run; only records in those states
-are candidates. They are counted per state with one indexed query, and at
-most ``per_type`` of them (overdue first, then oldest first) are checked in
-full with ``available_transitions``, the same answer the record page and
-the API give. Counting stops at ``COUNT_CAP`` per state, so a state where
-a hundred thousand records wait costs no more than one where a thousand do.
+For each type the person may read, the workflow tells which states have a
+transition their roles may run; only records in those states are
+candidates. Each such (type, state) is one *queue*: its records are counted
+exactly with one indexed query, and listed a page at a time, overdue first
+(earliest due date first where the type has a due date), else oldest
+first, paged by cursor like every list: no cap hides work. Each record on a
+page is checked in full with ``available_transitions``, the same answer the
+record page and the API give, so a record shows only where the step is
+really the person's: not one another role or separation of duties keeps
+from them.
+
+A record whose step waits only for data (a field to fill in, a guard on
+values) is the person's work too when they may edit it: it waits for their
+*data entry*, and the queue leads to the grid.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from msgspec import UnsetType
 from sqlalchemy import Connection, func, select
 
 from labledger.db.jsonfields import type_key_literal
@@ -25,15 +32,19 @@ from labledger.errors import Forbidden
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
-from labledger.metadata.spec.fields import DateTimeField
+from labledger.metadata.spec import TransitionSpec
+from labledger.metadata.spec.fields import DateTimeField, ReferenceField
 from labledger.metadata.types import KIND, readable_model
 from labledger.records.query import ListQuery, list_records
 from labledger.records.states import final_states
+from labledger.workflows.checks import FIELDS, GUARD
 from labledger.workflows.engine import available_transitions
 from labledger.workflows.model import workflow_model
 
-#: Counts per state stop here ("1000+"): beyond, the exact number helps nobody plan a day.
-COUNT_CAP = 1000
+#: Records of one queue on one page.
+PAGE_SIZE = 20
+#: What may stop a step that still counts as the person's work: data they can enter.
+_DATA_BLOCKERS = frozenset({FIELDS, GUARD})
 
 
 @dataclass
@@ -42,6 +53,8 @@ class WorkItem:
     #: The transitions the person may run now (from ``available_transitions``).
     transitions: list[dict[str, Any]]
     overdue: bool
+    #: The person's step waits for data they may enter (fields, values a guard checks).
+    needs_entry: bool = False
 
     @property
     def needs_signature(self) -> bool:
@@ -49,29 +62,41 @@ class WorkItem:
 
 
 @dataclass
-class TypeWork:
-    key: str
-    label: str
-    plural: str
-    #: State key -> label, in the workflow's order.
-    state_labels: dict[str, str]
-    #: Records per state in the states where the person has a step (at most COUNT_CAP + 1).
-    counts: dict[str, int]
-    #: Where counting stopped: a count above it reads "cap+".
-    cap: int
+class Queue:
+    """The records of one type in one state where the person has a step: one page of them."""
+
+    model: TypeModel
+    state: str
+    state_label: str
+    #: Records in the state (all of them, whoever's they are).
+    count: int
+    #: The person's steps from this state, for acting on several records at once.
+    steps: list[TransitionSpec]
+    #: The reference field that names a record's parent (sample → its results), if any.
+    parent_field: str | None
     items: list[WorkItem] = field(default_factory=list)
+    #: Where the next page starts (None: this is the last).
+    next_cursor: str | None = None
 
     @property
-    def total(self) -> int:
-        return sum(self.counts.values())
+    def key(self) -> str:
+        return f"{self.model.key}.{self.state}"
 
-    def by_state(self) -> list[tuple[str, list[WorkItem]]]:
-        """The checked items grouped by state, in the workflow's order."""
-        return [
-            (state, [i for i in self.items if i.record["state"] == state])
-            for state in self.state_labels
-            if any(i.record["state"] == state for i in self.items)
-        ]
+    @property
+    def signing(self) -> int:
+        return sum(item.needs_signature for item in self.items)
+
+    @property
+    def entry(self) -> list[WorkItem]:
+        return [item for item in self.items if item.needs_entry]
+
+    def by_parent(self) -> list[tuple[int | None, list[WorkItem]]]:
+        """The page's items grouped under their parent record, in page order."""
+        groups: dict[int | None, list[WorkItem]] = {}
+        for item in self.items:
+            parent = item.record["data"].get(self.parent_field) if self.parent_field else None
+            groups.setdefault(parent if isinstance(parent, int) else None, []).append(item)
+        return list(groups.items())
 
 
 def overdue_check(conn: Connection, model: TypeModel) -> Callable[[dict[str, Any]], bool]:
@@ -98,55 +123,94 @@ def overdue_check(conn: Connection, model: TypeModel) -> Callable[[dict[str, Any
     return overdue
 
 
-def _type_work(
-    conn: Connection, actor: Principal, model: TypeModel, per_type: int
-) -> TypeWork | None:
-    workflow = workflow_model(conn, model.workflow or "")
-    mine = [t for t in workflow.spec.transitions if actor.has_any_role(t.roles)]
-    states = sorted({state for t in mine for state in t.from_})
-    if not states:
-        return None
-    counts, cap = {}, COUNT_CAP
-    for state in states:
-        waiting = (
-            select(record.c.id)
+def parent_field(model: TypeModel) -> str | None:
+    """The reference that makes a record some other record's child: the one its number
+    follows (``child_numbering``), else its only single reference."""
+    numbering = model.spec.child_numbering
+    if not isinstance(numbering, UnsetType):
+        return numbering.field
+    single = [
+        k for k, f in model.field_specs.items() if isinstance(f, ReferenceField) and not f.multiple
+    ]
+    return single[0] if len(single) == 1 else None
+
+
+def _order(model: TypeModel) -> str:
+    """Overdue first: earliest due date first where the type has one to sort by, else the
+    oldest first."""
+    due = model.spec.due_field
+    return due if due and model.field_specs[due].filterable else "created_at"
+
+
+def _count(conn: Connection, model: TypeModel, state: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(record)
             .where(record.c.type_key == type_key_literal(model.key), record.c.state == state)
-            .limit(cap + 1)
-            .subquery()
-        )
-        found = conn.execute(select(func.count()).select_from(waiting)).scalar_one()
-        if found:
-            counts[state] = found
-    work = TypeWork(
-        key=model.key,
-        label=model.label,
-        plural=model.spec.plural,
-        state_labels={s.key: s.label for s in workflow.spec.states if s.key in counts},
-        counts={s.key: counts[s.key] for s in workflow.spec.states if s.key in counts},
-        cap=cap,
+        ).scalar_one()
     )
-    if not counts:
-        return work
-    candidates: dict[int, tuple[dict[str, Any], bool]] = {}
-    if model.spec.due_field:
-        overdue = ListQuery(state=states, overdue=True, sort="created_at", limit=per_type)
-        for item in list_records(conn, model, overdue)["items"]:
-            candidates[item["id"]] = (item, True)
-    if len(candidates) < per_type:
-        oldest = ListQuery(state=states, sort="created_at", limit=per_type)
-        for item in list_records(conn, model, oldest)["items"]:
-            candidates.setdefault(item["id"], (item, False))
-    for item, late in list(candidates.values())[:per_type]:
-        allowed = [
-            t for t in available_transitions(conn, actor, model.key, item["id"]) if t["allowed"]
-        ]
-        if allowed:
-            work.items.append(WorkItem(item, allowed, late))
-    return work
 
 
-def my_work(conn: Connection, actor: Principal, *, per_type: int = 25) -> list[TypeWork]:
-    """For each readable type with a workflow: counts per state and the records to act on."""
+def _item(
+    conn: Connection,
+    actor: Principal,
+    model: TypeModel,
+    rec: dict[str, Any],
+    late: bool,
+    may_edit: bool,
+) -> WorkItem | None:
+    """The record as the person's work: what they may run on it now, or what it waits
+    for them to enter; None when it is not theirs to act on."""
+    options = available_transitions(conn, actor, model.key, rec["id"])
+    allowed = [t for t in options if t["allowed"]]
+    if allowed:
+        return WorkItem(rec, allowed, late)
+    waiting = any({w["kind"] for w in t["why_not"]} <= _DATA_BLOCKERS for t in options)
+    return WorkItem(rec, [], late, needs_entry=True) if may_edit and waiting else None
+
+
+def queue_page(
+    conn: Connection,
+    actor: Principal,
+    model: TypeModel,
+    state: str,
+    *,
+    cursor: str | None = None,
+    page_size: int = PAGE_SIZE,
+) -> Queue:
+    """One page of the person's queue of ``model`` records in ``state``."""
+    workflow = workflow_model(conn, model.workflow or "")
+    steps = [t for t in workflow.from_state(state) if actor.has_any_role(t.roles)]
+    found = workflow.state_specs.get(state)
+    queue = Queue(
+        model=model,
+        state=state,
+        state_label=found.label if found else state,
+        count=_count(conn, model, state) if steps else 0,
+        steps=steps,
+        parent_field=parent_field(model),
+    )
+    if not queue.count:
+        return queue
+    listed = list_records(
+        conn,
+        model,
+        ListQuery(state=[state], sort=_order(model), cursor=cursor, limit=page_size),
+        actor=actor,
+    )
+    overdue, may_edit = overdue_check(conn, model), model.allows(actor, "edit")
+    for rec in listed["items"]:
+        item = _item(conn, actor, model, rec, overdue(rec), may_edit)
+        if item is not None:
+            queue.items.append(item)
+    queue.next_cursor = listed["next"]
+    return queue
+
+
+def my_work(conn: Connection, actor: Principal, *, page_size: int = PAGE_SIZE // 2) -> list[Queue]:
+    """The person's queues with work in them, by type and then in workflow state order,
+    each with its first page."""
     result = []
     for key in versions.keys(conn, KIND):
         try:
@@ -155,7 +219,12 @@ def my_work(conn: Connection, actor: Principal, *, per_type: int = 25) -> list[T
             continue
         if not model.workflow:
             continue
-        work = _type_work(conn, actor, model, per_type)
-        if work is not None and work.total:
-            result.append(work)
+        workflow = workflow_model(conn, model.workflow)
+        mine = {
+            s for t in workflow.spec.transitions if actor.has_any_role(t.roles) for s in t.from_
+        }
+        for state in (s.key for s in workflow.spec.states if s.key in mine):
+            queue = queue_page(conn, actor, model, state, page_size=page_size)
+            if queue.items or queue.next_cursor:
+                result.append(queue)
     return result
