@@ -58,7 +58,9 @@ class RecordsController(Controller):
         query = ListQuery.from_params(dict(request.query_params))
         with db.read() as conn:
             model = readable_model(conn, principal, type_key)
-            page = list_records(conn, model, query, max_limit=settings.max_page_size)
+            page = list_records(
+                conn, model, query, actor=principal, max_limit=settings.max_page_size
+            )
         return shaped(page, RecordPage)
 
     @post("/", sync_to_thread=True, summary="Create a record")

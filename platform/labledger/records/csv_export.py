@@ -69,7 +69,7 @@ def _page(
     conn: Connection, actor: Principal, model: TypeModel, query: ListQuery
 ) -> tuple[list[str], str | None]:
     """The CSV lines of one page of the list and the cursor of the next page."""
-    result = list_records(conn, model, query, max_limit=PAGE)
+    result = list_records(conn, model, query, actor=actor, max_limit=PAGE)
     references = [k for k, f in model.field_specs.items() if isinstance(f, ReferenceField)]
     targets = [item["data"].get(k) for item in result["items"] for k in references]
     numbers = {i: s["number"] for i, s in record_summaries(conn, actor, targets).items()}

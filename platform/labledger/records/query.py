@@ -10,6 +10,12 @@ or by part of its title, instead of by id. That text is first turned into
 the ids of the matching targets by one query that stops after
 ``MAX_REFERENCE_MATCHES`` rows; the list then filters by those ids through
 the field's index, so a vague text is refused instead of making a page slow.
+
+Only a person who may read the referenced type may name its records by
+number or title: anyone else could otherwise learn, one filter at a time,
+whether a record with a given number or title exists. Such a text is refused
+with the same message whatever the data holds; an id still filters, as it
+reveals nothing the list would not show anyway.
 """
 
 from __future__ import annotations
@@ -37,10 +43,13 @@ from labledger.db.jsonfields import (
 from labledger.db.tables import record
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, ValidationFailed
+from labledger.identity.principal import Principal
 from labledger.limits import INT64_MAX, check_json_depth
 from labledger.metadata.fieldtypes import parse_filter_value, sql_kind
 from labledger.metadata.model import TypeModel
 from labledger.metadata.spec.fields import DateTimeField, ReferenceField
+from labledger.metadata.types import type_model
+from labledger.records.related import may_read
 from labledger.records.service import record_view
 from labledger.records.states import final_states
 
@@ -137,12 +146,20 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
 
 
 class _Builder:
-    def __init__(self, conn: Connection, model: TypeModel, query: ListQuery, max_limit: int):
+    def __init__(
+        self,
+        conn: Connection,
+        model: TypeModel,
+        query: ListQuery,
+        max_limit: int,
+        actor: Principal | None,
+    ):
         self.conn = conn
         self.dialect = conn.dialect.name
         self.model = model
         self.query = query
         self.max_limit = max_limit
+        self.actor = actor
         self.errors: list[FieldError] = []
 
     def filterable(self, key: str) -> bool:
@@ -206,7 +223,20 @@ class _Builder:
     def reference_condition(
         self, name: str, key: str, target_type: str, text: str
     ) -> ColumnElement[bool]:
-        """Field ``key`` names one of the ``target_type`` records ``text`` matches."""
+        """Field ``key`` names one of the ``target_type`` records ``text`` matches.
+
+        Readability is checked before any query, so the refusal is the same
+        whether or not a record matches.
+        """
+        column, _kind = self.column(key)
+        if self.actor is not None and not may_read(self.conn, self.actor, target_type):
+            plural = type_model(self.conn, target_type).spec.plural
+            self.errors.append(
+                FieldError(
+                    name, f"you may not search {plural} by number or title: give the record id"
+                )
+            )
+            return column.in_([])
         ids = referenced_ids(self.conn, target_type, text)
         if ids is None:
             self.errors.append(
@@ -217,7 +247,6 @@ class _Builder:
                 )
             )
             ids = []
-        column, _kind = self.column(key)
         return column.in_(ids)
 
     def overdue_condition(self) -> ColumnElement[bool]:
@@ -325,13 +354,23 @@ def referenced_ids(
 
 
 def list_records(
-    conn: Connection, model: TypeModel, query: ListQuery, *, max_limit: int = 500
+    conn: Connection,
+    model: TypeModel,
+    query: ListQuery,
+    *,
+    actor: Principal | None = None,
+    max_limit: int = 500,
 ) -> dict[str, Any]:
     """One page of records: ``{"items": [...], "next": cursor or None}``.
 
     Sorting on a field puts records without a value last in either direction.
+    ``actor`` is the person the list is for: a reference filter names records
+    by number or title only for a person who may read their type. The caller
+    has checked that ``actor`` may read ``model``'s type. None is the platform
+    acting for no person (a background job, a test of the service), which
+    reads every type; every request made for a person passes that person.
     """
-    builder = _Builder(conn, model, query, max_limit)
+    builder = _Builder(conn, model, query, max_limit, actor)
     conditions = builder.conditions()
     order = builder.sort_order()
     if query.limit > max_limit:

@@ -64,11 +64,13 @@ def selected_ids(values: list[str]) -> list[int]:
     return ids
 
 
-def _selection(conn: Connection, model: TypeModel, request: Request[Any, Any, Any]) -> Selection:
+def _selection(
+    conn: Connection, actor: Principal, model: TypeModel, request: Request[Any, Any, Any]
+) -> Selection:
     params = request.query_params
     if params.get("all"):
         filters = {k: v for k, v in list_params(request).items() if k not in _OWN_PARAMS}
-        return matching(conn, model, ListQuery.from_params(filters))
+        return matching(conn, actor, model, ListQuery.from_params(filters))
     return Selection(selected_ids(params.getall("id", [])))
 
 
@@ -127,7 +129,7 @@ class BulkStepPagesController(Controller):
         with db.read() as conn:
             model = readable_model(conn, actor, type_key)
             try:
-                selection = _selection(conn, model, request)
+                selection = _selection(conn, actor, model, request)
                 context = _context(conn, actor, model, key, selection.ids)
             except ValidationFailed as exc:
                 return self._empty(session, model, key, exc)

@@ -104,7 +104,7 @@ def _list_context(
     query, errors = ListQuery(), []
     try:
         query = ListQuery.from_params(params)
-        result = list_records(conn, model, query)
+        result = list_records(conn, model, query, actor=actor)
     except ValidationFailed as exc:
         result, errors = {"items": [], "next": None}, exc.errors
     without_cursor = {k: v for k, v in params.items() if k != "cursor"}
@@ -280,7 +280,9 @@ class RecordPagesController(Controller):
         text = (request.query_params.get(field) or request.query_params.get("q") or "").strip()
         with db.read() as conn:
             model = readable_model(conn, session.principal, type_key)
-            found = list_records(conn, model, ListQuery(search=text or None, limit=20))
+            found = list_records(
+                conn, model, ListQuery(search=text or None, limit=20), actor=session.principal
+            )
         return fragment("records/_choices.html", session, items=found["items"])
 
     @get("/{type_key:str}/{record_id:int}", sync_to_thread=True)

@@ -116,10 +116,14 @@ def step_of(conn: Connection, model: TypeModel, transition_key: str) -> Transiti
     return step
 
 
-def matching(conn: Connection, model: TypeModel, query: ListQuery) -> Selection:
-    """The records matching a list's filter, in its order, up to what one step may take."""
+def matching(conn: Connection, actor: Principal, model: TypeModel, query: ListQuery) -> Selection:
+    """The records matching a list's filter, in its order, up to what one step may take.
+
+    ``actor`` is the person selecting, as for ``list_records``: a reference
+    filter names records by number or title only if they may read that type.
+    """
     query.cursor, query.limit = None, MAX_RECORDS + 1
-    listed = list_records(conn, model, query, max_limit=MAX_RECORDS + 1)
+    listed = list_records(conn, model, query, actor=actor, max_limit=MAX_RECORDS + 1)
     found = [item["id"] for item in listed["items"]]
     return Selection(found[:MAX_RECORDS], cut=len(found) > MAX_RECORDS)
 
