@@ -87,7 +87,7 @@ def test_refused_steps_name_who_which_step_and_why(db, lab):
     )
     assert role["details"]["transition"] == "submit"
     assert role["details"]["refused_for"] == ["role"]
-    assert role["details"]["message"] == "Only these roles may submit: analyst."
+    assert role["details"]["message"] == "Only these roles may submit: Analyst."
     assert role["changes"] is None
 
     stale = _refused(
@@ -175,4 +175,4 @@ def test_the_record_history_shows_refusals_readably(client, db, lab):
         _step(db, lab.qa, lot["id"], "submit")
     sign_in(client, "ann", TEST_PASSWORD)
     page = client.get(f"/records/lot/{lot['id']}").text
-    assert "Step refused: Submit (Only these roles may submit: analyst.)" in page
+    assert "Step refused: Submit (Only these roles may submit: Analyst.)" in page

@@ -143,7 +143,7 @@ def test_major_deviation_with_capa_from_report_to_closure(db, client, people):
         db,
         api.attempt(owen, "capa", capa_id, "approve_plan", sign=TEST_PASSWORD),
         403,
-        "Only these roles may approve plan: qms_qa, qms_qa_head.",
+        "Only these roles may approve plan: QMS QA, QMS QA head.",
     )
     _refused(
         db,

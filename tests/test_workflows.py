@@ -441,3 +441,17 @@ def test_a_stored_workflow_version_with_properties_it_no_longer_means_still_runs
             context=definition_context(conn, "job", extra_types={"task"}),
         )
     assert relabelled.version == 2, "a type is still checked against the stored workflow"
+
+
+def test_a_guard_without_a_message_names_the_condition_that_failed(db, flows, people):
+    flow = {**JOB_FLOW, "transitions": [dict(t) for t in JOB_FLOW["transitions"]]}
+    to_review = next(t for t in flow["transitions"] if t["key"] == "to_review")
+    to_review.pop("guard_message")
+    to_review["guard"] = "title != '' and  all_referencing_in('task', 'job', 'reviewed')"
+    with db.write() as conn:
+        publish_workflow(conn, SYSTEM, flow)
+    job = _create(db, people["analyst"], "job", {"title": "Lot 14"})
+    _run(db, people["analyst"], "job", job["id"], "start")
+    with pytest.raises(ValidationFailed) as refused:
+        _run(db, people["analyst"], "job", job["id"], "to_review")
+    assert refused.value.detail == "Not met: all_referencing_in('task', 'job', 'reviewed')."

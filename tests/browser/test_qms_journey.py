@@ -178,7 +178,7 @@ def test_major_deviation_and_its_capa_in_the_browser(page, db, tmp_path, shoot):
     page.goto(capa)
     expect(page.locator(".blocked")).to_contain_text(
         "Approve plan (to Plan approved) is not available: "
-        "Only these roles may approve plan: qms_qa, qms_qa_head."
+        "Only these roles may approve plan: QMS QA, QMS QA head."
     )
 
     # QA approves the plan with a signature; a wrong password is refused first.

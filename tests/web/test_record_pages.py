@@ -171,7 +171,7 @@ def test_record_page_shows_everything_about_a_record(client, db, lab, settings):
     )
     in_review = client.get(f"/records/lot/{lot['id']}").text
     assert "transitions/approve" not in in_review, "no button for a step the person may not take"
-    assert "Only these roles may approve: qa." in in_review, "and why not"
+    assert "Only these roles may approve: Qa." in in_review, "and why not"
 
 
 def test_signatures_show_with_name_time_zone_meaning_and_status(client, db, lab, settings):

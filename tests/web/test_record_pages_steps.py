@@ -165,11 +165,11 @@ def test_a_step_the_person_may_not_take_says_why(client, db, lab):
     sign_in(client, "ann", TEST_PASSWORD)
     path = f"/records/lot/{lot['id']}/transitions/approve"
     dialog = client.get(path, headers=HTMX).text
-    assert "Only these roles may approve: qa." in dialog and "<form" not in dialog
+    assert "Only these roles may approve: Qa." in dialog and "<form" not in dialog
     token = csrf_token(client, f"/records/lot/{lot['id']}")
     with refusal_recorded(db):
         refused = _step(client, path, {"version": "2", "password": TEST_PASSWORD}, token)
-    assert refused.status_code == 403 and "Only these roles may approve: qa." in refused.text
+    assert refused.status_code == 403 and "Only these roles may approve: Qa." in refused.text
     assert client.get(f"/records/lot/{lot['id']}/transitions/nothing").status_code == 404
 
 

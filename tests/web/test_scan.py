@@ -125,7 +125,7 @@ def test_refusals_name_the_reason_and_change_nothing(client, db, lab):
     with refusal_recorded(db):
         response = _scan(client, lot["number"])
     assert response.status_code == 403
-    assert _line(response.text) == ("Refused", "Only these roles may submit: analyst.")
+    assert _line(response.text) == ("Refused", "Only these roles may submit: Analyst.")
 
     sign_in(client, "ann", TEST_PASSWORD)
     with unchanged(db):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -14,7 +15,13 @@ from labledger.db.jsonfields import NUL_MESSAGE, nul_paths
 from labledger.db.tables import role
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, Forbidden, ValidationFailed
-from labledger.identity.principal import CONFIGURE, MIGRATE_RECORDS, SYSTEM_PERMISSIONS, Principal
+from labledger.identity.principal import (
+    CONFIGURE,
+    EVERYONE,
+    MIGRATE_RECORDS,
+    SYSTEM_PERMISSIONS,
+    Principal,
+)
 from labledger.identity.token_cache import forget_identities
 
 #: The audit action of a role created or changed.
@@ -35,6 +42,13 @@ ADMIN_ROLE = {
 def list_roles(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(select(role).order_by(role.c.key)).mappings()
     return [{k: r[k] for k in ("key", "label", "description", "permissions")} for r in rows]
+
+
+def role_labels(conn: Connection, keys: Sequence[str]) -> list[str]:
+    """The labels of roles ``keys``, in order, as people know them ("Quality assurance",
+    not "qa"); "everyone" for ``*``, the key itself for a role that no longer exists."""
+    found = dict(conn.execute(select(role.c.key, role.c.label).where(role.c.key.in_(keys))).all())
+    return ["everyone" if key == EVERYONE else found.get(key, key) for key in keys]
 
 
 def existing_role_keys(conn: Connection) -> set[str]:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, select
 from labledger.db.tables import audit_event
 from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import Principal
+from labledger.identity.roles import role_labels
 from labledger.metadata.spec import TransitionSpec
 from labledger.metadata.types import readable_model
 from labledger.records.validation import is_empty
@@ -116,7 +117,7 @@ def blockers(
     """Everything that stops ``transition`` now, checked in the order a person fixes them."""
     result: list[Blocker] = []
     if not automatic and not ctx.actor.has_any_role(transition.roles):
-        roles = ", ".join(transition.roles) or "nobody"
+        roles = ", ".join(role_labels(ctx.conn, transition.roles)) or "nobody"
         result.append(Blocker(ROLE, f"Only these roles may {transition.label.lower()}: {roles}."))
     if not automatic and (separated := _separation_blocker(ctx, transition)):
         result.append(separated)

@@ -7,6 +7,8 @@ fields, the acting user and the related-record functions.
 
 from __future__ import annotations
 
+import ast
+from functools import lru_cache
 from typing import Any
 
 from labledger.errors import ValidationFailed
@@ -20,16 +22,44 @@ _NOT_MET = "The conditions are not met."
 
 
 def guard_refusal(ctx: StepContext, transition: TransitionSpec, data: dict[str, Any]) -> str | None:
-    """Why the transition's guard does not let it run on ``data`` (None: it does, or has none)."""
+    """Why the transition's guard does not let it run on ``data`` (None: it does, or has none).
+
+    The guard's own message says it where the workflow gives one; otherwise the
+    refusal names the condition that failed (the first part of an ``and`` that
+    is false), not just "the conditions".
+    """
     guard = ctx.workflow.guards.get(transition.key)
     if guard is None:
         return None
+    names, functions = ctx.evaluation_names(data), ctx.functions(data)
     try:
-        if guard.evaluate(ctx.evaluation_names(data), ctx.functions(data)):
+        if guard.evaluate(names, functions):
             return None
     except EvaluationError as exc:
         return f"{exc}" or _NOT_MET
-    return transition.guard_message or _NOT_MET
+    if transition.guard_message:
+        return transition.guard_message
+    for source, part in _conjuncts(transition.guard):
+        try:
+            held = part.evaluate(names, functions)
+        except EvaluationError:
+            held = False
+        if not held:
+            return f"Not met: {source}."
+    return _NOT_MET
+
+
+@lru_cache(maxsize=1024)
+def _conjuncts(source: str) -> tuple[tuple[str, Expression], ...]:
+    """The parts of a guard joined by a top-level ``and``, each compiled on its own (one
+    part, the whole guard, when it is no ``and``)."""
+    body = ast.parse(source.strip(), mode="eval").body
+    parts = body.values if isinstance(body, ast.BoolOp) and isinstance(body.op, ast.And) else [body]
+    found = []
+    for part in parts:
+        text = ast.get_source_segment(source.strip(), part) or source
+        found.append((text, compile_expression(text, functions=RELATED_FUNCTIONS)))
+    return tuple(found)
 
 
 def confirmation_asked(
