@@ -154,11 +154,11 @@ def test_a_bad_seed_is_refused_naming_its_file(db, tmp_path, bundle, demo, where
     [
         (
             [{"by": "ann", "transition": "check"}],
-            "steps[0] (demo-batch): Only these roles may check: reviewer.",
+            "steps[0] (demo-batch): Only these roles may check: Reviewer.",
         ),
         (
             [{"by": "rob", "transition": "check"}, {"by": "rob", "transition": "release"}],
-            "steps[1] (demo-batch): Only these roles may release: approver.",
+            "steps[1] (demo-batch): Only these roles may release: Approver.",
         ),
     ],
 )

@@ -388,7 +388,7 @@ def test_minor_deviation_is_approved_with_a_quality_approval_signature(qms, clie
             "owen",
             False,
             403,
-            "Only these roles may approve and close: qms_qa, qms_qa_head.",
+            "Only these roles may approve and close: QMS QA, QMS QA head.",
         ),
     ],
 )
@@ -433,7 +433,7 @@ def test_cancelling_needs_a_reason_and_a_qa_signature(qms, client):
         qms["orla"], "deviation", created["id"], "cancel", reason="Dup", sign=TEST_PASSWORD
     )
     assert refused.status_code == 403
-    assert refused.json()["detail"] == "Only these roles may cancel: qms_qa, qms_qa_head."
+    assert refused.json()["detail"] == "Only these roles may cancel: QMS QA, QMS QA head."
     unsigned = api.attempt(qms["quentin"], "deviation", created["id"], "cancel", reason="Dup")
     assert unsigned.status_code == 422
     assert unsigned.json()["errors"][0]["field"] == "signature.password"

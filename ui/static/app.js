@@ -120,6 +120,22 @@
     if (evt.target.closest("[data-print]")) window.print();
   });
 
+  // Grid entry: the number and context columns stay in view while scrolling sideways;
+  // each sticks where the columns before it end.
+  function pinColumns(table) {
+    var heads = table.querySelectorAll("thead th.sticky-col");
+    var left = 0;
+    heads.forEach(function (head) {
+      var column = head.cellIndex;
+      table.querySelectorAll("tr").forEach(function (row) {
+        var cell = row.cells[column];
+        if (cell && cell.classList.contains("sticky-col")) cell.style.left = left + "px";
+      });
+      left += head.offsetWidth;
+    });
+  }
+  document.querySelectorAll("table.entry-grid").forEach(pinColumns);
+
   // Grid entry: Enter moves down the column (Shift+Enter up), like a spreadsheet.
   // Leaving the cell fires its change, which saves the row.
   document.addEventListener("keydown", function (evt) {

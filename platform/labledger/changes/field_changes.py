@@ -88,6 +88,7 @@ SETTINGS = {
     "max_length": Setting("maximum length"),
     "precision": Setting("decimal places"),
     "pattern": Setting("pattern"),
+    "options_from": Setting("answers offered from"),
     "unit": Setting("unit"),
     "max_size": Setting("largest file (bytes)"),
     "accept": Setting("accepted files"),
@@ -96,6 +97,7 @@ SETTINGS = {
     "expression": Setting("calculation"),
     "result_type": Setting("calculated value type"),
     "visible_if": Setting("shown when"),
+    "alarm": Setting("alarm value"),
 }
 
 

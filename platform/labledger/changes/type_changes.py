@@ -96,6 +96,7 @@ def _type_level(old: ObjectTypeSpec, new: ObjectTypeSpec, names: Names) -> list[
             _labels(old.summary_fields, fields),
             _labels(new.summary_fields, fields),
         ),
+        ("grid layout", _grid(old, fields), _grid(new, fields)),
     ):
         if was != now:
             found.append(noted(change_of(words, was, now)))
@@ -123,6 +124,13 @@ def _label(key: str, labels: Mapping[str, str]) -> str:
 
 def _labels(keys: Sequence[str], labels: Mapping[str, str]) -> str:
     return ", ".join(_label(key, labels) for key in keys)
+
+
+def _grid(spec: ObjectTypeSpec, fields: Mapping[str, str]) -> str:
+    grid = spec.grid
+    if isinstance(grid, UnsetType):
+        return ""
+    return f"context {_labels(grid.context, fields)}; columns {_labels(grid.columns, fields)}"
 
 
 def _child(spec: ObjectTypeSpec, fields: Mapping[str, str]) -> str:

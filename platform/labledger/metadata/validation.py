@@ -103,6 +103,7 @@ class _Checker:
         self.check_title()
         self.check_due_field()
         self.check_summary_fields()
+        self.check_grid()
         self.check_rules()
         self.check_child_numbering()
         self.check_references_out()
@@ -163,12 +164,25 @@ class _Checker:
             self.error("due_field", f"'{due}' is not a date or datetime field of this type")
 
     def check_summary_fields(self) -> None:
-        summary = self.spec.summary_fields
-        for position, key in enumerate(summary):
+        self.check_field_list("summary_fields", self.spec.summary_fields)
+
+    def check_grid(self) -> None:
+        grid = self.spec.grid
+        if isinstance(grid, UnsetType):
+            return
+        self.check_field_list("grid.context", grid.context)
+        self.check_field_list("grid.columns", grid.columns)
+        for position, key in enumerate(grid.columns):
+            if key in grid.context:
+                self.error(f"grid.columns[{position}]", f"'{key}' is a context column already")
+
+    def check_field_list(self, path: str, keys: tuple[str, ...]) -> None:
+        """Each of ``keys`` a field of the type, named once."""
+        for position, key in enumerate(keys):
             if key not in self.keys:
-                self.error(f"summary_fields[{position}]", f"there is no field '{key}'")
-            elif summary.index(key) != position:
-                self.error(f"summary_fields[{position}]", f"'{key}' is listed twice")
+                self.error(f"{path}[{position}]", f"there is no field '{key}'")
+            elif keys.index(key) != position:
+                self.error(f"{path}[{position}]", f"'{key}' is listed twice")
 
     def check_title(self) -> None:
         for name in TITLE_PLACEHOLDER.findall(self.spec.title):
@@ -223,6 +237,12 @@ class _Checker:
         ):
             if source:
                 self.check_expression(f"{path}.{option}", source, names)
+        if isinstance(fspec, TextField) and fspec.options_from:
+            offering = next((f for f in self.fields if f.key == fspec.options_from), None)
+            if not isinstance(offering, TextField) or offering.key == fspec.key:
+                self.error(
+                    f"{path}.options_from", f"'{fspec.options_from}' is not another text field"
+                )
         if isinstance(fspec, TextField) and fspec.pattern:
             try:
                 compile_pattern(fspec.pattern)

@@ -12,6 +12,7 @@ service does not need those answers, a form does.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,42 @@ def visible_fields(model: TypeModel, names: dict[str, Any]) -> frozenset[str]:
         except EvaluationError:
             shown.add(key)
     return frozenset(shown)
+
+
+def settled_hidden(
+    model: TypeModel, names: dict[str, Any], editable: Collection[str]
+) -> frozenset[str]:
+    """Fields hidden for these values whose condition reads none of ``editable``: typing
+    in the other fields cannot show them (a result's text input, for a numeric analysis).
+
+    A grid row offers no input for them; a field whose condition could still
+    come true keeps its input.
+    """
+    allowed = _expression_names(model)
+    shown = visible_fields(model, names)
+    return frozenset(
+        key
+        for key, spec in model.field_specs.items()
+        if key not in shown
+        and not _reads(model, compile_expression(spec.visible_if, names=allowed).names)
+        & set(editable)
+    )
+
+
+def _reads(model: TypeModel, names: frozenset[str]) -> set[str]:
+    """The fields a condition over ``names`` depends on: a computed field stands for
+    the fields its expression reads (an out-of-limits flag, for the value typed)."""
+    computed = dict(model.computed)
+    found: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        found.add(name)
+        if name in computed:
+            pending.extend(computed[name].names)
+    return found
 
 
 def required_fields(model: TypeModel, names: dict[str, Any]) -> frozenset[str]:

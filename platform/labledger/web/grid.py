@@ -22,6 +22,7 @@ from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
+from msgspec import UnsetType
 from sqlalchemy import Connection
 
 from labledger.db.engine import Database
@@ -29,9 +30,10 @@ from labledger.errors import Conflict, FieldError, ServiceError, ValidationFaile
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
 from labledger.metadata.model import TypeModel
-from labledger.metadata.spec.fields import ReferenceField
+from labledger.metadata.spec.fields import ReferenceField, TextField
 from labledger.metadata.types import readable_model
 from labledger.params import RowId
+from labledger.records.preview import settled_hidden
 from labledger.records.related import children_of, record_summaries
 from labledger.records.service import get_record, update_record
 from labledger.web.display import Formatter, Shown
@@ -84,12 +86,19 @@ def choose_via(model: TypeModel, via: str | None) -> str | None:
 def cell_keys(conn: Connection, model: TypeModel, row: dict[str, Any], via: str) -> list[str]:
     """The fields of ``row`` that are inputs in the grid: editable and fit for a cell.
 
-    A field shown only under a condition (``visible_if``) keeps its cell: the
-    condition may come true as the row is typed (an explanation once a value
-    is out of limits). What it holds is saved only while the condition holds.
+    A field shown only under a condition (``visible_if``) keeps its cell while
+    the condition may come true as the row is typed (an explanation once a
+    value is out of limits); one whose condition reads no input of the row
+    (a result's text input, for a numeric analysis) has none. What a field
+    holds is saved only while its condition holds.
     """
     editable = Target(model, row).editable(conn)
-    return [k for k in editable if k != via and model.field_specs[k].kind in CELL_TYPES]
+    hidden = settled_hidden(model, row["data"], editable)
+    return [
+        k
+        for k in editable
+        if k != via and k not in hidden and model.field_specs[k].kind in CELL_TYPES
+    ]
 
 
 def computed_cells(model: TypeModel, fmt: Formatter, data: dict[str, Any]) -> dict[str, Shown]:
@@ -99,8 +108,18 @@ def computed_cells(model: TypeModel, fmt: Formatter, data: dict[str, Any]) -> di
     }
 
 
+def grid_layout(model: TypeModel, via: str) -> tuple[list[str], list[str]]:
+    """(context, columns): the type's grid layout (``grid`` in its metadata), else no
+    context and every field in definition order; never the parent reference."""
+    grid = model.spec.grid
+    if isinstance(grid, UnsetType):
+        return [], [k for k in model.field_specs if k != via]
+    return [k for k in grid.context if k != via], [k for k in grid.columns if k != via]
+
+
 class GridRow:
-    """One record as a grid row: its inputs' text and the values shown as text."""
+    """One record as a grid row: its inputs' text, the values shown as text, the answers a
+    text cell offers, and the cells that show nothing for this record."""
 
     def __init__(
         self,
@@ -112,10 +131,17 @@ class GridRow:
         numbers: dict[int, str],
         may_edit: bool,
     ) -> None:
+        data = rec["data"]
         self.rec = rec
         self.inputs = set(cell_keys(conn, model, rec, via)) if may_edit else set()
-        self.form = stored_as_form(model, rec["data"], numbers)
-        self.shown = {k: fmt.value(f, rec["data"].get(k)) for k, f in model.field_specs.items()}
+        self.hidden = settled_hidden(model, data, self.inputs)
+        self.form = stored_as_form(model, data, numbers)
+        self.shown = {k: fmt.value(f, data.get(k)) for k, f in model.field_specs.items()}
+        self.offered = {
+            k: f.offered(data)
+            for k, f in model.field_specs.items()
+            if isinstance(f, TextField) and f.options_from
+        }
 
 
 def _grid_context(
@@ -136,7 +162,7 @@ def _grid_context(
     numbers = {i: s["number"] for i, s in fmt.records.items()}
     may_edit = model.allows(actor, "edit")
     rows = [GridRow(conn, model, r, via, fmt, numbers, may_edit) for r in records]
-    columns = [k for k in model.field_specs if k != via]
+    context, columns = grid_layout(model, via)
     users = active_users(conn) if any(model.field_specs[k].kind == "user" for k in columns) else []
     return {
         "model": model,
@@ -145,6 +171,7 @@ def _grid_context(
         "via_label": model.field_specs[via].label,
         "parent_type": readable_model(conn, actor, parent_type),
         "groups": [(p, [r for r in rows if r.rec["data"].get(via) == p["id"]]) for p in parents],
+        "context": context,
         "columns": columns,
         "states": state_labels(conn, model),
         "truncated": len(records) >= GRID_LIMIT,

@@ -97,6 +97,16 @@ class TextField(InputFieldSpec, tag="text", frozen=True):
     #: A regular expression the value must match (run by RE2: see metadata.patterns).
     pattern: Annotated[str, Meta(max_length=500)] = ""
     default: str | UnsetType = UNSET
+    #: A text field of the record whose value lists the answers to offer, separated by |
+    #: (a choice result offers its analysis's allowed results). A rule enforces them.
+    options_from: FieldKey = ""
+
+    def offered(self, data: dict[str, Any]) -> list[str]:
+        """The answers ``options_from`` offers for the record ``data`` ([] for none)."""
+        source = data.get(self.options_from) if self.options_from else None
+        if not isinstance(source, str):
+            return []
+        return [part.strip() for part in source.split("|") if part.strip()]
 
 
 class LongTextField(InputFieldSpec, tag="long_text", frozen=True):

@@ -42,6 +42,14 @@ class ChildNumberingSpec(Spec, frozen=True):
     pattern: Annotated[str, _numbering(r"parent|#{1,12}")]
 
 
+class GridSpec(Spec, frozen=True):
+    """How grid entry shows the type: ``context`` fields first, read-only and kept in view
+    while scrolling, then ``columns`` in order (inputs where the row may change them)."""
+
+    columns: Annotated[tuple[FieldKey, ...], Meta(max_length=60)] = ()
+    context: Annotated[tuple[FieldKey, ...], Meta(max_length=6)] = ()
+
+
 class SectionSpec(Spec, frozen=True):
     """A heading that groups fields on forms."""
 
@@ -84,6 +92,7 @@ class ObjectTypeSpec(Spec, frozen=True):
     due_field: FieldKey = ""
     #: What a record is at a glance, in order: shown in queues, pickers and signing.
     summary_fields: Annotated[tuple[FieldKey, ...], Meta(max_length=12)] = ()
+    grid: GridSpec | UnsetType = UNSET
     #: Every change after creation must give a reason.
     require_reason: bool = False
     sections: tuple[SectionSpec, ...] = ()
