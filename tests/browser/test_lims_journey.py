@@ -47,12 +47,18 @@ def _scan(page, number: str) -> None:
     page.keyboard.press("Enter")
 
 
-def _step(page, path: str, button: str, *, username: str | None = None) -> None:
-    """Run a step from the record page's dialog, signing it when it asks."""
+def _step(
+    page, path: str, button: str, *, username: str | None = None, justification: str = ""
+) -> None:
+    """Run a step from the record page's dialog, signing it when it asks, confirming what
+    it flags with ``justification``."""
     page.goto(path)
     page.locator("section.transitions").get_by_role("link", name=re.compile(button)).click()
     dialog = page.locator("dialog[open]")
     expect(dialog).to_be_visible()
+    if justification:
+        dialog.get_by_label("I have seen this and confirm it").check()
+        dialog.locator("#dlg-justification").fill(justification)
     if username:
         if dialog.locator("#dlg-username").count():
             dialog.locator("#dlg-username").fill(username)
@@ -140,8 +146,21 @@ def test_sample_from_registration_to_certificate(page, db, tmp_path, shoot):
     expect(page.locator(".meta")).to_contain_text("Awaiting review")
 
     # QA releases the sample with a signature.
+    # The nitrate result is out of specification: the release says so and asks for a
+    # confirmation with a justification.
     _sign_in(page, "quinn")
-    _step(page, f"/records/sample/{first_id}", "Release", username="quinn")
+    page.goto(f"/records/sample/{first_id}")
+    page.locator("section.transitions").get_by_role("link", name=re.compile("Release")).click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog.locator(".confirmation")).to_contain_text("is out of specification")
+    shoot("lims-release-dialog")
+    _step(
+        page,
+        f"/records/sample/{first_id}",
+        "Release",
+        username="quinn",
+        justification="Nitrate confirmed high; reported as out of specification to the client.",
+    )
     expect(page.locator(".meta")).to_contain_text("Released")
     signature = page.locator(".signature")
     expect(signature).to_contain_text("Approved for release")

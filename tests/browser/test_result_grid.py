@@ -86,7 +86,7 @@ def test_technician_enters_results_with_the_keyboard(page, db, make_person, tmp_
     expect(page.locator("table.list tbody tr")).to_have_count(2)
     expect(page).to_have_url(re.compile(r"/records/lot\?q=L-&sort=-created_at$"))
     shoot("list")
-    page.check(f"input[name=parent][value='{lot['id']}']")
+    page.check(f"input[name=id][value='{lot['id']}']")
     page.click("button[value=lot]")
     expect(page.locator("h1")).to_have_text("Results: grid entry")
     first, second = rows[0]["id"], rows[1]["id"]
