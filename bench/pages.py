@@ -15,12 +15,16 @@ with Litestar's TestClient, signed in as a user of the admin role:
   child grid (parse, validate, update, audit, answer fragment), cycling
   through the rows and keeping each row's version as a browser would.
 
-It also times the start page (``GET /``, my work: N records wait for a step
-the user may take), for information: the issue sets it no goal.
+- my work: ``GET /``, the start page with the first page of each of the
+  user's work queues, while 10,000 of the N records wait for a step the user
+  may take (the rest are done);
+- reference search: ``GET /records/bench_item/choices``, what a grid's or
+  form's reference box asks as the person types part of a number or title.
 
 Each request is timed with ``perf_counter`` around the client call, so the
-figure is server time plus the in-process transport, no network. Goal: p95
-at most 30 ms for each page.
+figure is server time plus the in-process transport, no network. Goals (p95):
+30 ms for the record page, the list page and a grid save; 100 ms for my work;
+50 ms for the reference search.
 
     .venv/bin/python bench/pages.py [-n 100000] [--database URL] [--requests 1000]
 """
@@ -58,7 +62,8 @@ from labledger.records.service import create_record
 from labledger.workflows.definitions import publish_workflow
 from list import load
 
-GOAL_P95_MS = 30.0
+#: Records that wait for the user's step; the others are done.
+OPEN_ITEMS = 10_000
 CHILD_KEY = "bench_result"
 CHILDREN = 20
 PASSWORD = "measure twice, cut once"
@@ -148,8 +153,10 @@ def prepare(db: Database, n: int) -> tuple[list[int], list[int]]:
     rate = load(db, 0, n)
     print(f"bulk load of {n:,} records: {rate:,.0f} rows/s")
     with db.write() as conn:
-        conn.exec_driver_sql(f"UPDATE record SET state = 'draft' WHERE type_key = '{TYPE_KEY}'")
+        conn.exec_driver_sql(f"UPDATE record SET state = 'done' WHERE type_key = '{TYPE_KEY}'")
         ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM record ORDER BY id")]
+        open_ids = ",".join(str(i) for i in ids[-OPEN_ITEMS:])
+        conn.exec_driver_sql(f"UPDATE record SET state = 'draft' WHERE id IN ({open_ids})")
         actor = load_principal(conn, 2)
         assert actor is not None and actor.username == "bench"
         children = [
@@ -166,7 +173,7 @@ def prepare(db: Database, n: int) -> tuple[list[int], list[int]]:
 
 
 def sign_in(client: TestClient[Any]) -> str:
-    """Sign in as the bench user; returns the CSRF token for later posts."""
+    """Sign in as the bench user; returns the signed-in session's CSRF token for posts."""
     page = client.get("/login").text
     token = re.search(r'name="_csrf_token" value="([^"]+)"', page)
     assert token
@@ -181,7 +188,9 @@ def sign_in(client: TestClient[Any]) -> str:
         follow_redirects=False,
     )
     assert answer.status_code in (302, 303), answer.text
-    return token.group(1)
+    signed_in = re.search(r'name="_csrf_token" value="([^"]+)"', client.get("/").text)
+    assert signed_in, "a signed-in page carries the session's form token"
+    return signed_in.group(1)
 
 
 def timed(requests: int, call: Callable[[int], Any]) -> list[float]:
@@ -219,7 +228,19 @@ class Pages:
 
     def home(self, _i: int) -> None:
         answer = self.client.get("/")
-        assert answer.status_code == 200 and "My work" in answer.text, answer.text[:500]
+        assert answer.status_code == 200 and f"/work/{TYPE_KEY}/draft" in answer.text, answer.text[
+            :500
+        ]
+
+    def reference_search(self, _i: int) -> None:
+        """The start of a number (and so of a title, "{number} {name}"), a few characters
+        to all of it, as typed into a reference box: short ones match thousands."""
+        number = f"ben-2024-{self.rng.randint(1, len(self.ids)):07d}"  # as list.load numbers
+        typed = number[: self.rng.randint(5, len(number))]
+        answer = self.client.get(
+            f"/records/{TYPE_KEY}/choices", params={"field": "item", "item": typed}
+        )
+        assert answer.status_code == 200 and "<option" in answer.text, (typed, answer.text[:500])
 
     def grid_save(self, i: int) -> None:
         row = self.children[i % len(self.children)]
@@ -236,7 +257,7 @@ class Pages:
             data=form,
             headers={"HX-Request": "true", "x-csrftoken": self.token},
         )
-        assert answer.status_code == 200, answer.text[:500]
+        assert answer.status_code == 200, answer.text[answer.text.find("<main") :][:800]
         self.versions[row] = int(re.search(rf'id="ver-{row}" value="(\d+)"', answer.text).group(1))
 
 
@@ -251,27 +272,30 @@ def main() -> None:
         with TestClient(create_app(db)) as client:
             pages = Pages(client, sign_in(client), ids, children)
             scenarios = [
-                ("record page", pages.record),
-                ("list page (50 rows)", pages.list),
-                ("grid save (one row)", pages.grid_save),
-                ("my work (not a goal)", pages.home),
+                ("record page", pages.record, 30.0),
+                ("list page (50 rows)", pages.list, 30.0),
+                ("grid save (one row)", pages.grid_save, 30.0),
+                (f"my work ({OPEN_ITEMS:,} open)", pages.home, 100.0),
+                ("reference search", pages.reference_search, 50.0),
             ]
-            rows, worst = [], 0.0
-            for name, call in scenarios:
+            rows, missed = [], []
+            for name, call, goal in scenarios:
                 times = timed(args.requests, call)
                 with StatementCounter(db) as counter:
                     call(args.requests)
                 p95 = percentile(times, 0.95)
-                if "goal" not in name:
-                    worst = max(worst, p95)
-                rows.append([name, f"{median(times):.1f}", f"{p95:.1f}", counter.count])
+                if p95 > goal:
+                    missed.append(name)
+                rows.append(
+                    [name, f"{median(times):.1f}", f"{p95:.1f}", f"{goal:.0f}", counter.count]
+                )
         print_table(
             f"Server time over {args.requests:,} requests each (ms)",
-            ["page", "p50", "p95", "SQL statements"],
+            ["page", "p50", "p95", "goal p95", "SQL statements"],
             rows,
         )
-        verdict = "meets" if worst <= GOAL_P95_MS else "MISSES"
-        print(f"\nworst p95: {worst:.1f} ms ({verdict} the goal of {GOAL_P95_MS:.0f} ms)")
+        verdict = f"MISSES the goal: {', '.join(missed)}" if missed else "every page meets its goal"
+        print(f"\n{verdict}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ records (not in a final state of the proposed workflow) that would break the
 new rules, each with its problems in words.
 
 The database does the counting: one GROUP BY over the type's states (index
-``ix_record_type_state``), one pass of conditional sums over its open records
+``ix_record_type_state_created``), one pass of conditional sums over its open records
 and one LIMITed query for the records listed, so a type with a million
 records answers in seconds and Python reads at most ``LISTED_RECORDS`` of
 them, on SQLite and PostgreSQL alike.

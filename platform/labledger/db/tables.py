@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 
 from labledger.db.types import BigId, JsonDocument, UtcDateTime
@@ -213,8 +214,18 @@ record = Table(
     *stamp_columns("created"),
     *stamp_columns("updated"),
     Index("ix_record_type_created", "type_key", "created_at", "id"),
-    Index("ix_record_type_state", "type_key", "state"),
+    #: Counts per state, and a state's records oldest first (a work queue's pages).
+    Index("ix_record_type_state_created", "type_key", "state", "created_at", "id"),
 )
+
+
+#: Indexes on (type_key, lower(number or title)) for prefix search (``records.search``).
+#: Migration 0009 builds them, on PostgreSQL in the "C" collation (where strings sharing a
+#: prefix sort together): schema comparison reflects neither an index's collation nor,
+#: on SQLite, an expression index, so they are declared as PostgreSQL reports them, and
+#: tests/test_record_search.py checks the collation.
+for _name, _column in (("ix_record_number_prefix", "number"), ("ix_record_title_prefix", "title")):
+    Index(_name, record.c.type_key, func.lower(record.c[_column])).ddl_if(dialect="postgresql")
 
 number_counter = Table(
     "number_counter",

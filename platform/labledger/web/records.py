@@ -32,6 +32,7 @@ from labledger.records.origin import migration_notice, migrations_of
 from labledger.records.preview import visible_fields
 from labledger.records.query import ListQuery, list_records
 from labledger.records.related import referencing_records, referencing_types
+from labledger.records.search import MAX_MATCHES, records_starting_with
 from labledger.records.service import expression_context, state_rules
 from labledger.web.display import Formatter, sections, utc_text
 from labledger.web.downloads import attachment_download
@@ -275,15 +276,18 @@ class RecordPagesController(Controller):
     def choices(
         self, type_key: str, request: Request[Any, Any, Any], session: WebSession, db: Database
     ) -> Template:
-        """Options for a reference picker: records of the type matching the typed text."""
+        """Options for a reference picker: records of the type whose number or title starts
+        with the typed text (before anything is typed: the newest)."""
         field = request.query_params.get("field", "")
         text = (request.query_params.get(field) or request.query_params.get("q") or "").strip()
         with db.read() as conn:
             model = readable_model(conn, session.principal, type_key)
-            found = list_records(
-                conn, model, ListQuery(search=text or None, limit=20), actor=session.principal
+            items = (
+                records_starting_with(conn, model, text)
+                if text
+                else list_records(conn, model, ListQuery(limit=MAX_MATCHES))["items"]
             )
-        return fragment("records/_choices.html", session, items=found["items"])
+        return fragment("records/_choices.html", session, items=items)
 
     @get("/{type_key:str}/{record_id:int}", sync_to_thread=True)
     def show(self, type_key: str, record_id: RowId, session: WebSession, db: Database) -> Template:
