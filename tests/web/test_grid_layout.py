@@ -11,8 +11,9 @@ import pytest
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import SYSTEM
 from labledger.metadata.types import definition_context, publish_type
+from labledger.records.service import get_record
 from tests.conftest import TEST_PASSWORD
-from tests.web.helpers import sign_in
+from tests.web.helpers import csrf_token, sign_in
 from tests.web.record_fixtures import create, make_lab, result_type
 
 
@@ -84,7 +85,7 @@ def test_the_types_grid_layout_orders_the_columns_with_context_first(client, db,
         "Out of specification",
         "Saved",
     ]
-    assert f'<td class="context sticky-col">pH</td>' in html, "context is shown, not typed"
+    assert '<td class="context sticky-col">pH</td>' in html, "context is shown, not typed"
     assert f'id="c-{row["id"]}-value"' in html
     assert f'id="c-{row["id"]}-test"' not in html
 
@@ -141,3 +142,26 @@ def test_answers_come_only_from_another_text_field(db, lab):
     with pytest.raises(ValidationFailed) as refused, db.write() as conn:
         publish_type(conn, SYSTEM, definition, context=definition_context(conn, "result"))
     assert [e.message for e in refused.value.errors] == ["'kind' is not another text field"]
+
+
+def test_a_reference_typed_as_the_start_of_one_records_title_is_that_record(client, db, lab):
+    _publish(db, _result_type())
+    lot = create(db, lab.analyst, "lot", {"code": "L-4", "product": "Aspirin"})
+    create(db, lab.analyst, "lot", {"code": "L-5", "product": "Aspirin"})
+    row = create(db, lab.analyst, "result", {"lot": lot["id"], "test": "pH", "kind": "number"})
+    sign_in(client, "ann", TEST_PASSWORD)
+    path = f"/records/result/grid/{row['id']}"
+    token = csrf_token(client, f"/records/result/grid?parent={lot['id']}&via=lot")
+    headers = {"HX-Request": "true", "x-csrftoken": token}
+
+    def save(typed: str, version: int):
+        form = {"version": str(version), "test": "pH", "low": "1", "high": "5", "instrument": typed}
+        return client.post(path, params={"via": "lot"}, data=form, headers=headers)
+
+    ambiguous = save("l-", 1)
+    assert ambiguous.status_code == 422, "two lots start so: nothing is guessed"
+    saved = save("L-4 asp", 1)
+    assert saved.status_code == 200, saved.text
+    with db.read() as conn:
+        stored = get_record(conn, lab.analyst.principal, "result", row["id"])["data"]
+    assert stored["instrument"] == lot["id"]

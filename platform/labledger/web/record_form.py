@@ -20,9 +20,11 @@ from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
 from labledger.metadata.spec.fields import ReferenceField
-from labledger.metadata.types import readable_model
+from labledger.metadata.types import readable_model, type_model
+from labledger.records.lookup import record_id_by_number
 from labledger.records.preview import Preview, preview_record
-from labledger.records.related import referencing_types
+from labledger.records.related import may_read, referencing_types
+from labledger.records.search import records_starting_with
 from labledger.records.service import StateRules, get_record, state_rules
 from labledger.web.forms import changed_only, input_keys, parse_form, values_of
 
@@ -170,8 +172,31 @@ def check_form(
     """Parse the posted fields (``keys``, by default every editable one) and run the
     service's checks on them, writing nothing: what a form shows."""
     data, unread = _parsed(target, form, target.editable(conn) if keys is None else keys)
-    _, preview = _visible_only(conn, actor, target, data)
+    _, preview = _visible_only(conn, actor, target, named_references(conn, actor, target, data))
     return Checked(preview, unread)
+
+
+def named_references(
+    conn: Connection, actor: Principal, target: Target, data: dict[str, Any]
+) -> dict[str, Any]:
+    """``data`` with each reference typed as the start of a record's number or title
+    (``PH-01`` for the instrument ``INS-0001 · PH-01 pH meter``) replaced by that
+    record's number, when exactly one record the person may read starts so.
+
+    So a reference is entered by keyboard alone, without choosing a suggestion;
+    text that names no record, or several, is left for the service to refuse.
+    """
+    found = dict(data)
+    for key, value in data.items():
+        spec = target.model.field_specs[key]
+        if not (isinstance(spec, ReferenceField) and isinstance(value, str) and value.strip()):
+            continue
+        if record_id_by_number(conn, value) is not None or not may_read(conn, actor, spec.to):
+            continue
+        candidates = records_starting_with(conn, type_model(conn, spec.to), value, limit=2)
+        if len(candidates) == 1:
+            found[key] = candidates[0]["number"]
+    return found
 
 
 def data_to_save(
@@ -194,6 +219,7 @@ def data_to_save(
             "Some values could not be read.",
             check_form(conn, actor, target, form, keys).errors,
         )
+    data = named_references(conn, actor, target, data)
     if any(f.visible_if for f in target.model.field_specs.values()):
         data, _ = _visible_only(conn, actor, target, data)
     return data
