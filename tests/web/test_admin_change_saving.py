@@ -104,7 +104,7 @@ def test_a_problem_of_the_definition_is_shown_at_its_own_path(client, db, lab):
     )
     assert refused.status_code == 422
     assert "Not saved: fix these problems first." in refused.text
-    assert re.search(r"<code>fields\[\d+\]\.pattern</code>", refused.text), refused.text
+    assert re.search(r"Field \d+ \(Courier\), pattern</span>: ", refused.text), refused.text
     assert "items[" not in refused.text
     assert summaries_of(db) == before
 

@@ -35,3 +35,25 @@ document.addEventListener("submit", function (event) {
 document.addEventListener("submit", function (event) {
   if (event.target.hasAttribute && event.target.hasAttribute("data-preview-only")) event.preventDefault();
 });
+
+// A picker of fields says what is ticked without being opened; the server redraws it
+// too, but the live preview leaves the form alone, so keep its summary in step here.
+document.addEventListener("change", function (event) {
+  var picker = event.target.closest && event.target.closest("details.picker");
+  if (!picker) return;
+  var ticked = Array.prototype.map.call(
+    picker.querySelectorAll("input[type=checkbox]:checked"), function (box) { return box.value; });
+  picker.querySelector(".picked").textContent = ticked.join(", ") || "none";
+});
+
+// Parts of a designer that apply to one choice only (the fields of "these fields:", the
+// alarm value of a yes/no result) follow that choice at once, without a round trip.
+document.addEventListener("change", function (event) {
+  var form = event.target.form;
+  if (!form || form.id !== "designer-form") return;
+  Array.prototype.forEach.call(form.querySelectorAll("[data-shown-when]"), function (part) {
+    var rule = part.getAttribute("data-shown-when").split("=");
+    var control = form.elements[rule[0]];
+    part.hidden = !control || control.value !== rule[1];
+  });
+});

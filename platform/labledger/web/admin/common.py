@@ -105,6 +105,18 @@ class Form:
     def checked(self, name: str) -> bool:
         return bool(self.text(name))
 
+    def has(self, name: str) -> bool:
+        """Whether the input was on the page at all (a blank one is still sent)."""
+        return name in self._raw
+
+    def keys(self, name: str, kept: Any = ()) -> list[str]:
+        """Keys ticked in a checkbox group, or typed comma-separated where the page had
+        nothing to offer. Keys ``kept`` already held keep their order, so a list nobody
+        touched comes back as written; newly ticked ones follow in the page's order."""
+        chosen = [key for value in self.values(name) for key in parse_list(value) or []]
+        old = [key for key in kept if key in chosen] if isinstance(kept, list) else []
+        return old + [key for key in dict.fromkeys(chosen) if key not in old]
+
     def index(self, name: str) -> int | None:
         text = self.text(name)
         return int(text) if text.isdigit() else None

@@ -48,6 +48,19 @@ from labledger.web.admin.proposing import (
 from labledger.web.pages import page
 
 
+@dataclass(frozen=True)
+class FieldChoice:
+    """A field a designer offers to pick (a rule's fields, a state's required fields...)."""
+
+    key: str
+    label: str
+    #: The field's type (``reference``...): some pickers offer only one kind.
+    kind: str
+    #: The types that lack the field, by label, where several types share the choice:
+    #: picking it would be refused for them.
+    missing_in: tuple[str, ...] = ()
+
+
 def swap(items: list[Any], index: int, offset: int) -> int:
     """Move ``items[index]`` up (-1) or down (+1); returns its new index."""
     other = index + offset
@@ -91,10 +104,17 @@ def key_for(label: str, fallback: str, items: list[dict[str, Any]]) -> str:
     return fresh_key(slug(label, fallback), {item.get("key") for item in items})
 
 
+def as_list(value: Any) -> list[Any]:
+    """A list of the draft, or none where a damaged draft holds something else there:
+    the page still draws, and the problems say what is wrong."""
+    return value if isinstance(value, list) else []
+
+
 def draft_views(draft: dict[str, Any]) -> dict[str, Any]:
     """The draft as the designer page carries it: the document, the hidden input's
-    compact JSON and the JSON shown to the admin."""
+    compact JSON and the JSON shown to the admin (and ``as_list`` to read its lists)."""
     return {
+        "as_list": as_list,
         "draft": draft,
         "draft_json": json.dumps(draft, ensure_ascii=False, sort_keys=True),
         "draft_pretty": json.dumps(draft, ensure_ascii=False, sort_keys=True, indent=2),

@@ -170,6 +170,11 @@ def _details(transition: dict[str, Any]) -> list[str]:
         lines.append(f"guard: {transition['guard']}")
     if transition.get("reason_required"):
         lines.append("a reason is required")
+    if isinstance(transition.get("confirm"), dict):
+        confirm = transition["confirm"]
+        lines.append(
+            f"asks to confirm when {confirm.get('when', '')}: {confirm.get('message', '')}"
+        )
     if isinstance(transition.get("separation"), dict) and transition["separation"]:
         lines.append("separation of duties")
     return lines

@@ -11,6 +11,7 @@ into a change request instead (``web.admin.designer``).
 from __future__ import annotations
 
 import copy
+from functools import partial
 from typing import Any
 
 from litestar import get
@@ -19,19 +20,13 @@ from sqlalchemy import Connection
 
 from labledger.db.engine import Database
 from labledger.errors import NotFound
-from labledger.identity.roles import existing_role_keys, list_roles
+from labledger.identity.roles import list_roles
 from labledger.identity.sessions import WebSession
 from labledger.metadata import versions
 from labledger.metadata.types import KIND as TYPE_KIND
-from labledger.metadata.types import list_types, type_model
+from labledger.metadata.types import list_types
 from labledger.records.states import WORKFLOW_KIND
-from labledger.web.admin.common import (
-    Form,
-    Problems,
-    fresh_key,
-    parse_list,
-    put,
-)
+from labledger.web.admin.common import Form, Problems, fresh_key, put
 from labledger.web.admin.designer import (
     Designer,
     DesignerController,
@@ -43,8 +38,10 @@ from labledger.web.admin.designer import (
     version_history,
 )
 from labledger.web.admin.diagram import layout
+from labledger.web.admin.locations import WORKFLOW_WORDS, place
+from labledger.web.admin.workflow_users import WorkflowUsers
 from labledger.web.pages import page
-from labledger.workflows.definitions import publish_workflow, workflow_errors
+from labledger.workflows.definitions import publish_workflow
 
 WHAT = "Designing workflows"
 EDITABLE_MODES = ("all", "none", "list")
@@ -100,9 +97,10 @@ def _merge_states(draft: dict[str, Any], form: Form) -> None:
         put(row, "initial", initial == index, False)
         put(row, "final", form.checked(f"state_final_{index}"), False)
         mode = form.text(f"state_editable_{index}") or "all"
-        editable = parse_list(form.text(f"state_fields_{index}")) or [] if mode == "list" else mode
+        listed = row.get("editable")
+        editable = form.keys(f"state_fields_{index}", listed) if mode == "list" else mode
         put(row, "editable", editable, "all")
-        put(row, "required", parse_list(form.text(f"state_required_{index}")), [])
+        put(row, "required", form.keys(f"state_required_{index}", row.get("required")), [])
         if previous and key and previous != key:
             for transition in draft["transitions"]:
                 sources = transition.get("from")
@@ -119,23 +117,25 @@ def _merge_transition(draft: dict[str, Any], form: Form) -> None:
     transition = draft["transitions"][index]
     put(transition, "key", form.text("t_key") or None)
     put(transition, "label", form.text("t_label") or None)
-    transition["from"] = form.values("t_from")
+    transition["from"] = form.keys("t_from", transition.get("from"))
     put(transition, "to", form.text("t_to") or None)
-    put(transition, "roles", form.values("t_roles"), [])
+    put(transition, "roles", form.keys("t_roles", transition.get("roles")), [])
     put(transition, "guard", form.text("t_guard") or None)
     put(transition, "guard_message", form.text("t_guard_message") or None)
-    put(transition, "requires_fields", parse_list(form.text("t_requires_fields")), [])
+    required = form.keys("t_requires_fields", transition.get("requires_fields"))
+    put(transition, "requires_fields", required, [])
     put(transition, "reason_required", form.checked("t_reason_required"), False)
     meaning = form.text("t_signature")
-    signature = transition.get("signature")
-    signature = dict(signature) if isinstance(signature, dict) else {}
+    signature = _member(transition, "signature")
     signature["meaning"] = meaning
     put(transition, "signature", signature if meaning else None)
-    separation = transition.get("separation")
-    separation = dict(separation) if isinstance(separation, dict) else {}
+    _merge_confirm(transition, form)
+    separation = _member(transition, "separation")
     put(separation, "creator", form.checked("t_sep_creator"), False)
-    put(separation, "transitions", form.values("t_sep_transitions"), [])
-    put(separation, "authors_of", parse_list(form.text("t_sep_authors_of")), [])
+    earlier = form.keys("t_sep_transitions", separation.get("transitions"))
+    put(separation, "transitions", earlier, [])
+    authors_of = form.keys("t_sep_authors_of", separation.get("authors_of"))
+    put(separation, "authors_of", authors_of, [])
     put(separation, "message", form.text("t_sep_message") or None)
     put(transition, "separation", separation, {})
     actions = _dicts(transition.get("actions"))
@@ -144,6 +144,21 @@ def _merge_transition(draft: dict[str, Any], form: Form) -> None:
         for j in range(form.count("a_count"))
     ]
     put(transition, "actions", rows, [])
+
+
+def _member(transition: dict[str, Any], name: str) -> dict[str, Any]:
+    """A copy of one of the transition's objects (``signature``...), or a new one."""
+    found = transition.get(name)
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def _merge_confirm(transition: dict[str, Any], form: Form) -> None:
+    """The confirmation the step asks for: a condition and a message; both cleared
+    removes it (one without the other is the workflow service's to refuse)."""
+    confirm = _member(transition, "confirm")
+    put(confirm, "when", form.text("t_confirm_when") or None)
+    put(confirm, "message", form.text("t_confirm_message") or None)
+    put(transition, "confirm", confirm, {})
 
 
 def _read_action(form: Form, index: int, old: dict[str, Any]) -> dict[str, Any]:
@@ -254,21 +269,21 @@ def _context(
 ) -> dict[str, Any]:
     transitions = draft["transitions"]
     selected = open_item(len(transitions), selected, problems, "transitions")
-    users = [
-        t for t in list_types(conn, session.principal) if original and t["workflow"] == original
-    ]
+    key = draft.get("key")
+    users = WorkflowUsers.of(conn, original or (key if isinstance(key, str) else ""))
     return {
         **draft_views(draft),
         "original": original,
         "selected": selected,
         "problems": problems,
-        "live": Problems(workflow_errors(draft, existing_role_keys(conn))),
+        "live": Problems(users.problems(conn, draft)),
+        "where": partial(place, document=draft, vocabulary=WORKFLOW_WORDS),
         "message": message,
         "diagram": layout(draft),
         "roles": list_roles(conn),
         "type_keys": versions.keys(conn, TYPE_KIND),
-        "used_by": users,
-        "fields_used": sorted({k for t in users for k in type_model(conn, t["key"]).field_specs}),
+        "used_by": users.models,
+        "field_choices": users.field_choices(),
         "editable_modes": EDITABLE_MODES,
         "action_kinds": {kind: label for kind, (label, _) in ACTION_KINDS.items()},
         "history": version_history(conn, WORKFLOW_KIND, original),
