@@ -27,6 +27,7 @@ _KIND_KEYS = {
     "workflow": {"key", "states", "transitions"},
     "mapping": {"key", "target", "columns"},
     "print_template": {"key", "kind", "template"},
+    "dashboard": {"key", "roles", "panels"},
     "bundle": {"format", "name"},
 }
 #: A document: (schema name, JSON pointer into it, the document).
@@ -40,6 +41,7 @@ def _bundle_members(bundle: dict[str, Any]) -> Iterator[Document]:
         ("types", "object_type"),
         ("mappings", "mapping"),
         ("print_templates", "print_template"),
+        ("dashboards", "dashboard"),
     ):
         for item in bundle.get(member, []):
             yield kind, "", item
@@ -175,13 +177,17 @@ def units(kind: str, pointer: str, document: Any) -> Iterator[Any]:
     """Small documents that together hold every part of ``document``: the schema
     checks the items of a list one by one, so an object type is cut into one
     document per shape of field (kind and attributes), a workflow into one per
-    shape of state and of transition, demo data into one per shape of user, of
-    record and of step. Mutating those finds every case the whole document
-    would, in a fraction of the time."""
+    shape of state and of transition, a dashboard into one per shape of panel,
+    demo data into one per shape of user, of record and of step. Mutating those
+    finds every case the whole document would, in a fraction of the time."""
     if (kind, pointer) == ("bundle", "#/$defs/demo"):
         yield from _demo_units(document)
         return
-    members = {"object_type": ("fields",), "workflow": ("states", "transitions")}.get(kind, ())
+    members = {
+        "object_type": ("fields",),
+        "workflow": ("states", "transitions"),
+        "dashboard": ("panels",),
+    }.get(kind, ())
     if not isinstance(document, dict) or not all(
         isinstance(document.get(m), list) and document[m] for m in members
     ):

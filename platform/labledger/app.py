@@ -17,6 +17,7 @@ from labledger.api.attachments import AttachmentsController
 from labledger.api.audit import AuditController
 from labledger.api.changes import ChangeRequestsController
 from labledger.api.config import ConfigController
+from labledger.api.dashboards import DashboardsController
 from labledger.api.deps import API_DEPENDENCIES, APP_DEPENDENCIES
 from labledger.api.events import EventsController
 from labledger.api.mappings import ImportsController, MappingsController
@@ -102,6 +103,7 @@ def build_app(settings: Settings) -> Litestar:
             ConfigController,
             ChangeRequestsController,
             PrintingController,
+            DashboardsController,
             EventsController,
             WebhooksController,
             MappingsController,

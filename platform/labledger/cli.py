@@ -29,6 +29,7 @@ from labledger.cli_support import (
     command_settings,
     publish_from_file,
 )
+from labledger.dashboards.cli import add_dashboard_commands
 from labledger.database_roles import OWNER_DEFAULT, RUNTIME_DEFAULT, RolePlan, set_up_roles
 from labledger.errors import ServiceError
 from labledger.identity import users
@@ -357,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_commands(commands)
     add_integration_commands(commands)
     add_change_commands(commands)
+    add_dashboard_commands(commands)
     return parser
 
 

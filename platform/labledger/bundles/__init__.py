@@ -1,7 +1,7 @@
 """Configuration bundles: one JSON document carrying a configuration and seed records.
 
-The configuration is roles, workflows, object types, import mappings and
-print templates.
+The configuration is roles, workflows, object types, import mappings,
+print templates and dashboards.
 
 ``format`` reads and writes the document, ``export`` builds one from the
 database, ``importer`` previews and applies one (its rooms: ``resolve``,

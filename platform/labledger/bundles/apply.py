@@ -1,7 +1,8 @@
 """Importing a bundle: the transaction that writes all of it, or nothing.
 
 An import runs in one transaction: roles, then workflows, then object types,
-then import mappings and print templates (each names a type), then records,
+then import mappings and print templates (each names a type), then
+dashboards (they name types, states, transitions and roles), then records,
 each through the service that publishes it on its own (so a bundle is
 validated exactly like an admin's edit, and each published item is audited
 like one), then one ``config.import`` audit event with the bundle's SHA-256
@@ -254,7 +255,7 @@ class _Import:
         savepoint.commit()
         return result
 
-    # --- roles, workflows, types, mappings and print templates ---
+    # --- roles, workflows, types, mappings, print templates and dashboards ---
 
     def _item(self, section: str, index: int, definition: Any) -> None:
         path = f"{section}[{index}]"

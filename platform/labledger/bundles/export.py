@@ -3,7 +3,9 @@
 Selected types pull in what they need to work elsewhere: the types their
 reference fields point at and their workflows' actions create, their
 workflows, and the roles named in type permissions and workflow transitions.
-The import mappings and print templates of the exported types come along.
+The import mappings and print templates of the exported types come along,
+and the dashboards all of whose panels count exported types, with the roles
+they name.
 The built-in ``admin`` role is never exported: every installation has it.
 Records are never exported; a bundle carries configuration.
 """
@@ -17,6 +19,7 @@ from sqlalchemy import Connection
 
 from labledger.bundles.format import FORMAT, envelope_errors
 from labledger.bundles.importer import require_configure
+from labledger.dashboards.definitions import export_dashboards
 from labledger.errors import FieldError, ValidationFailed
 from labledger.identity.principal import EVERYONE, Principal
 from labledger.identity.roles import ADMIN_ROLE, list_roles
@@ -62,6 +65,8 @@ def export_bundle(
         type_specs, workflow_specs = _needed(conn, wanted)
         selected, workflows = set(type_specs), set(workflow_specs)
         role_keys = _roles_named(type_specs.values(), workflow_specs.values())
+    dashboards = export_dashboards(conn, selected)
+    role_keys |= {key for d in dashboards for key in d["roles"] if key != EVERYONE}
     role_keys.discard(ADMIN_ROLE["key"])
     # The definitions go out as they were published (the structs would drop defaults).
     bundle = {
@@ -74,6 +79,7 @@ def export_bundle(
         "types": [_current(conn, TYPE_KIND, key) for key in sorted(selected)],
         "mappings": export_mappings(conn, selected),
         "print_templates": _print_templates(conn, set(selected)),
+        "dashboards": dashboards,
     }
     errors = envelope_errors(bundle)
     if errors:

@@ -30,11 +30,12 @@ from labledger.settings import BUNDLE_MAX_BYTES_ENV
 
 FORMAT = "labledger.bundle/1"
 #: The keyed sections, in import order (records follow them). Mappings and print
-#: templates name an object type, so they come after the types.
-KEYED_SECTIONS = ("roles", "workflows", "types", "mappings", "print_templates")
+#: templates name an object type, so they come after the types; dashboards name
+#: types, their states and transitions, and roles, so they come last.
+KEYED_SECTIONS = ("roles", "workflows", "types", "mappings", "print_templates", "dashboards")
 #: Sections whose items the publish services validate themselves, each with its
 #: JSON path: the envelope check leaves them out so no item is validated twice.
-ITEM_VALIDATED_SECTIONS = ("workflows", "types", "mappings", "print_templates")
+ITEM_VALIDATED_SECTIONS = ("workflows", "types", "mappings", "print_templates", "dashboards")
 DOCUMENT = "(document)"
 
 

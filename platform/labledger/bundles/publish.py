@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from labledger.bundles.format import KEYED_SECTIONS, Bundle
 from labledger.bundles.resolve import keyed_items
+from labledger.dashboards.definitions import publish_dashboard
 from labledger.identity.principal import Principal
 from labledger.identity.roles import save_role
 from labledger.integration.mappings import publish_mapping
@@ -49,6 +50,7 @@ class ItemPublisher:
             "types": self._type,
             "mappings": self._mapping,
             "print_templates": self._print_template,
+            "dashboards": self._dashboard,
         }
 
     def __call__(self, section: str, definition: Any, path: str) -> Outcome:
@@ -109,4 +111,9 @@ class ItemPublisher:
     def _print_template(self, definition: Any, path: str) -> Outcome:
         return self._versioned(
             publish_print_template(self.conn, self.actor, definition, path_prefix=path)
+        )
+
+    def _dashboard(self, definition: Any, path: str) -> Outcome:
+        return self._versioned(
+            publish_dashboard(self.conn, self.actor, definition, path_prefix=path)
         )

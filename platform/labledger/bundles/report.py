@@ -40,7 +40,7 @@ class Change:
 
 @dataclass
 class ItemReport:
-    kind: str  # "role", "workflow", "type", "mapping" or "print template"
+    kind: str  # "role", "workflow", "type", "mapping", "print template" or "dashboard"
     key: str
     #: The item's JSON path in the bundle, e.g. ``types[3]``.
     path: str

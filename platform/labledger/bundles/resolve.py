@@ -17,6 +17,7 @@ from sqlalchemy import Connection, select
 
 from labledger.bundles.format import Bundle, is_record_ref, record_refs
 from labledger.canonical import content_hash
+from labledger.dashboards.definitions import KIND as DASHBOARD_KIND
 from labledger.db.tables import record, role
 from labledger.errors import FieldError, NotFound
 from labledger.integration.mappings import MAPPING_KIND
@@ -36,6 +37,7 @@ SECTION_KIND = {
     "types": TYPE_KIND,
     "mappings": MAPPING_KIND,
     "print_templates": PRINT_TEMPLATE_KIND,
+    "dashboards": DASHBOARD_KIND,
 }
 SECTION_LABEL = {
     "roles": "role",
@@ -43,6 +45,7 @@ SECTION_LABEL = {
     "types": "type",
     "mappings": "mapping",
     "print_templates": "print template",
+    "dashboards": "dashboard",
 }
 
 #: What the three-way check decides for an item: publish the bundle's version,

@@ -3,10 +3,10 @@
 Every item is published by the service that owns its kind, exactly as an
 admin's edit once was, so a change request is validated and audited like one:
 roles, then workflows, then object types, then mappings and print templates
-(each names a type), after any whole bundles the request imports. A
-rehearsal runs the same publishing in a savepoint that is rolled back; it is
-how a proposal and an approval learn, with JSON paths, whether the
-definitions still fit the active configuration and platform.
+(each names a type), then dashboards, after any whole bundles the request
+imports. A rehearsal runs the same publishing in a savepoint that is rolled
+back; it is how a proposal and an approval learn, with JSON paths, whether
+the definitions still fit the active configuration and platform.
 
 Each item also remembers the active definition it was proposed against; an
 item whose active definition has changed since (another change request was
@@ -50,6 +50,7 @@ KIND_NOUN = {
     SECTION_KIND["types"]: "object type",
     SECTION_KIND["mappings"]: "import mapping",
     SECTION_KIND["print_templates"]: "print template",
+    SECTION_KIND["dashboards"]: "dashboard",
     WEBHOOK_KIND: "webhook",
     BUNDLE_ITEM: "bundle",
 }

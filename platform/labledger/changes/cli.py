@@ -40,7 +40,15 @@ from labledger.identity.users import principal_where
 from labledger.workflows.signing import SignatureInput
 
 #: The kinds ``--item`` takes, as the API names them.
-ITEM_KINDS = ("object_type", "workflow", "role", "mapping", "print_template", "webhook")
+ITEM_KINDS = (
+    "object_type",
+    "workflow",
+    "role",
+    "mapping",
+    "print_template",
+    "dashboard",
+    "webhook",
+)
 
 
 def add_change_commands(commands: Any) -> None:

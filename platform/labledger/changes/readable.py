@@ -22,6 +22,7 @@ from typing import Any, Generic
 import msgspec
 
 from labledger.bundles.resolve import ROLE_KIND
+from labledger.changes.dashboard_changes import describe_dashboard
 from labledger.changes.item_changes import (
     describe_mapping,
     describe_role,
@@ -32,9 +33,11 @@ from labledger.changes.statements import NO_NAMES, Names, Statement, weakening
 from labledger.changes.type_changes import describe_type
 from labledger.changes.wording import quoted
 from labledger.changes.workflow_changes import describe_workflow
+from labledger.dashboards.definitions import KIND as DASHBOARD_KIND
 from labledger.integration.mappings import MAPPING_KIND
 from labledger.integration.subscriptions import WEBHOOK_KIND
 from labledger.metadata.spec import (
+    DashboardSpec,
     MappingSpec,
     ObjectTypeSpec,
     PrintTemplateSpec,
@@ -73,6 +76,7 @@ _KINDS: dict[str, _Kind[Any]] = {
     ),
     MAPPING_KIND: _Kind("Import mapping", lambda d: decode(d, MappingSpec), describe_mapping),
     ROLE_KIND: _Kind("Role", lambda d: decode(d, RoleSpec), describe_role),
+    DASHBOARD_KIND: _Kind("Dashboard", lambda d: decode(d, DashboardSpec), describe_dashboard),
 }
 
 

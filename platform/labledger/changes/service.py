@@ -561,7 +561,7 @@ def _keyed_body(item: ProposedItem) -> dict[str, Any]:
     if item.kind not in CHANGE_KINDS:
         raise ValidationFailed(
             "A change request holds object types, workflows, roles, import mappings, "
-            "print templates and webhooks.",
+            "print templates, dashboards and webhooks.",
             [FieldError("kind", f"'{item.kind}' is not a configuration kind")],
         )
     identity = "name" if item.kind == WEBHOOK_KIND else "key"

@@ -145,6 +145,19 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
     return value, record_id
 
 
+def list_conditions(
+    conn: Connection, model: TypeModel, query: ListQuery, *, actor: Principal | None = None
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of ``query`` over ``model``'s records, as ``list_records`` uses
+    them (``ValidationFailed`` for bad filters): for counting what a list would show, so
+    the count and the list can never disagree (a dashboard's overdue panel)."""
+    builder = _Builder(conn, model, query, max_limit=1, actor=actor)
+    conditions = builder.conditions()
+    if builder.errors:
+        raise ValidationFailed("The filters are not valid.", builder.errors)
+    return conditions
+
+
 class _Builder:
     def __init__(
         self,

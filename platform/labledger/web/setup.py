@@ -16,6 +16,7 @@ from labledger.resources import data_path
 from labledger.web.account import AccountController
 from labledger.web.admin import CONTROLLERS as ADMIN_CONTROLLERS
 from labledger.web.admin.notice import note_change_control
+from labledger.web.dashboards import CONTROLLERS as DASHBOARD_CONTROLLERS
 from labledger.web.home import HomeController
 from labledger.web.integration import CONTROLLERS as INTEGRATION_CONTROLLERS
 from labledger.web.printing import CONTROLLERS as PRINT_CONTROLLERS
@@ -35,6 +36,7 @@ WEB_CONTROLLERS: list[ControllerRouterHandler] = [
     AccountController,
     TokensController,
     HomeController,
+    *DASHBOARD_CONTROLLERS,
     *PRINT_CONTROLLERS,
     ADMIN_PAGES,
     *RECORD_CONTROLLERS,

@@ -24,6 +24,7 @@ class BundleDocument(ResponseStruct):
     types: list[JsonObject] | msgspec.UnsetType = msgspec.UNSET
     mappings: list[JsonObject] | msgspec.UnsetType = msgspec.UNSET
     print_templates: list[JsonObject] | msgspec.UnsetType = msgspec.UNSET
+    dashboards: list[JsonObject] | msgspec.UnsetType = msgspec.UNSET
     records: list[JsonObject] | msgspec.UnsetType = msgspec.UNSET
 
 

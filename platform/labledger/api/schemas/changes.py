@@ -14,7 +14,9 @@ from labledger.changes.impact import TypeImpact
 from labledger.limits import INT32_MAX
 
 #: What a change request can propose on its own (whole bundles come as ``/bundle``).
-ItemKind = Literal["object_type", "workflow", "role", "mapping", "print_template", "webhook"]
+ItemKind = Literal[
+    "object_type", "workflow", "role", "mapping", "print_template", "dashboard", "webhook"
+]
 
 
 class ProposedItemWrite(RequestStruct):

@@ -7,6 +7,7 @@ code reads: a definition is decoded once, when it is published or compiled.
 
 from labledger.metadata.spec.base import Spec, decode, encode
 from labledger.metadata.spec.bundle import BundleSpec, DemoSpec
+from labledger.metadata.spec.dashboard import DashboardSpec, PanelSpec
 from labledger.metadata.spec.fields import FIELD_KINDS, FieldSpec, OptionSpec
 from labledger.metadata.spec.mapping import MappingSpec
 from labledger.metadata.spec.object_type import ObjectTypeSpec
@@ -17,6 +18,7 @@ from labledger.metadata.spec.workflow import ActionSpec, StateSpec, TransitionSp
 #: The struct of each schema in ``metadata/`` by the schema's name.
 SPECS: dict[str, type[Spec]] = {
     "bundle": BundleSpec,
+    "dashboard": DashboardSpec,
     "mapping": MappingSpec,
     "object_type": ObjectTypeSpec,
     "print_template": PrintTemplateSpec,
@@ -29,11 +31,13 @@ __all__ = [
     "SPECS",
     "ActionSpec",
     "BundleSpec",
+    "DashboardSpec",
     "DemoSpec",
     "FieldSpec",
     "MappingSpec",
     "ObjectTypeSpec",
     "OptionSpec",
+    "PanelSpec",
     "PrintTemplateSpec",
     "RoleSpec",
     "Spec",

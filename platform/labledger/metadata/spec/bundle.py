@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from msgspec import UNSET, Meta, UnsetType
 
 from labledger.metadata.spec.base import Description, Spec, TypeKey, ecma
+from labledger.metadata.spec.dashboard import DashboardSpec
 from labledger.metadata.spec.mapping import MappingSpec
 from labledger.metadata.spec.object_type import ObjectTypeSpec
 from labledger.metadata.spec.print_template import PrintTemplateSpec
@@ -78,6 +79,7 @@ class BundleSpec(Spec, frozen=True):
     types: tuple[ObjectTypeSpec, ...] = ()
     mappings: tuple[MappingSpec, ...] = ()
     print_templates: tuple[PrintTemplateSpec, ...] = ()
+    dashboards: tuple[DashboardSpec, ...] = ()
     records: tuple[BundleRecordSpec, ...] = ()
 
 
