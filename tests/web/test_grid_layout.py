@@ -76,6 +76,7 @@ def test_the_types_grid_layout_orders_the_columns_with_context_first(client, db,
     sign_in(client, "ann", TEST_PASSWORD)
     html = client.get("/records/result/grid", params={"parent": lot["id"], "via": "lot"}).text
     assert _header(html) == [
+        "",  # the selection box
         "Number",
         "Test",
         "State",
@@ -165,3 +166,13 @@ def test_a_reference_typed_as_the_start_of_one_records_title_is_that_record(clie
     with db.read() as conn:
         stored = get_record(conn, lab.analyst.principal, "result", row["id"])["data"]
     assert stored["instrument"] == lot["id"]
+
+
+def test_grid_rows_can_be_selected_for_a_step_on_many(client, db, lab):
+    lot = create(db, lab.analyst, "lot", {"code": "L-6"})
+    row = create(db, lab.analyst, "result", {"lot": lot["id"], "test": "pH"})
+    sign_in(client, "ann", TEST_PASSWORD)
+    html = client.get("/records/result/grid", params={"parent": lot["id"]}).text
+    assert f'name="id" value="{row["id"]}" form="grid-steps"' in html
+    assert 'formaction="/records/result/transitions/enter">Enter</button>' in html
+    assert "transitions/review" not in html, "only the person's steps"

@@ -110,8 +110,9 @@
   document.addEventListener("change", function (evt) {
     var all = evt.target.closest("[data-select-all]");
     if (!all || !all.form) return;
-    all.form.querySelectorAll("input[type=checkbox][name=id]").forEach(function (box) {
-      box.checked = all.checked;
+    // The form's elements include boxes tied to it by their form attribute (grid rows).
+    Array.prototype.forEach.call(all.form.elements, function (box) {
+      if (box.type === "checkbox" && box.name === "id") box.checked = all.checked;
     });
   });
 

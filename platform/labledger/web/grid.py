@@ -43,6 +43,7 @@ from labledger.web.fragments import fragment
 from labledger.web.pages import page
 from labledger.web.record_form import Target, check_form, data_to_save
 from labledger.web.records import state_labels
+from labledger.workflows.bulk import steps_for
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 #: Field types that fit in a grid cell as an input.
@@ -179,6 +180,7 @@ def _grid_context(
         "users": users,
         "step_of": step_of,
         "may_edit": may_edit,
+        "steps": steps_for(conn, actor, model),
     }
 
 
