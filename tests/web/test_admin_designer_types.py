@@ -253,3 +253,30 @@ def test_a_damaged_draft_is_answered_with_messages_never_a_500(client, measureme
             change = {"draft": json.dumps(draft), "editing": editing, "rule_count": "2"}
             response = post_form(client, measurement_page, url, op=op, change=change)
             assert response.status_code in (200, 422), (url, editing, response.text[:2000])
+
+
+def test_an_admin_lays_out_the_grid_and_offers_answers_from_another_field(
+    client, db, measurement_page
+):
+    page = designer(client, measurement_page, "add_grid_context", new_grid_context="name")
+    for key in ("value", "low", "high"):
+        page = designer(client, page, "add_grid_columns", new_grid_columns=key)
+    page = designer(client, page, "grid_columns_down:0")
+    page = designer(client, page, "remove_grid_columns:2")
+    assert 'name="f_options_from"' not in page, "no text field is open yet"
+    page = designer(client, page, f"select:{field_index('name')}")
+    assert '<option value="comment">Comment (comment)</option>' in page, "other text fields"
+    page = designer(client, page, "publish", f_options_from="comment")
+    assert "Published version 2." in page, page
+    stored = current(db, "measurement")[1]
+    assert stored["grid"] == {"context": ["name"], "columns": ["low", "value"]}
+    assert next(f for f in stored["fields"] if f["key"] == "name")["options_from"] == "comment"
+
+
+def test_a_grid_column_that_is_also_context_is_refused_in_words(client, db, measurement_page):
+    page = designer(client, measurement_page, "add_grid_context", new_grid_context="value")
+    page = designer(client, page, "add_grid_columns", new_grid_columns="value")
+    refused = post_form(client, page, "/admin/types/designer", op="publish")
+    assert refused.status_code == 422
+    assert "is a context column already" in refused.text
+    assert "grid.columns[0]" not in refused.text, "placed in words, not a path"

@@ -38,6 +38,12 @@ OPTIONS = {
             "text",
             "A regular expression the value must match, e.g. ^[A-Z]{2}-[0-9]{4}$.",
         ),
+        Option(
+            "options_from",
+            "Answers from",
+            "text_field",
+            "Another text field whose value lists the answers to offer, separated by |.",
+        ),
         Option("precision", "Decimal places", "integer", "The most decimal places allowed."),
         Option("unit", "Unit", "text", "Shown next to the value, e.g. mg/L."),
         Option("min", "Minimum", "number"),
@@ -98,7 +104,7 @@ OPTIONS = {
 }
 #: Options that belong to one field type, in the order the editor shows them.
 TYPE_OPTIONS = {
-    "text": ("max_length", "pattern"),
+    "text": ("max_length", "pattern", "options_from"),
     "long_text": ("max_length",),
     "integer": ("min", "max", "unit"),
     "decimal": ("precision", "unit", "min", "max"),

@@ -1,5 +1,6 @@
 """The parts of an object type the designer edits row by row besides its fields:
-sections, rules across fields, summary fields and child numbering.
+sections, rules across fields, ordered lists of fields (summary fields, the grid's
+context and columns) and child numbering.
 
 Each is read back from the posted form into the draft faithfully (what the
 admin did not touch stays as written) and has its own buttons (add a row,
@@ -15,6 +16,36 @@ from typing import Any
 from labledger.web.admin.common import Form, put
 from labledger.web.admin.designer import key_for, swap
 
+#: The ordered lists of field keys the designer edits: their form name -> where in the type.
+FIELD_LISTS = {
+    "summary": ("summary_fields",),
+    "grid_context": ("grid", "context"),
+    "grid_columns": ("grid", "columns"),
+}
+
+
+def field_list(draft: dict[str, Any], name: str) -> list[Any]:
+    """The field keys of list ``name`` in the draft (the stored list itself, or a new one)."""
+    *outer, key = FIELD_LISTS[name]
+    holder: Any = draft
+    for part in outer:
+        holder = holder.get(part) if isinstance(holder, dict) else None
+    found = holder.get(key) if isinstance(holder, dict) else None
+    return found if isinstance(found, list) else []
+
+
+def _set_field_list(draft: dict[str, Any], name: str, keys: list[Any]) -> None:
+    """Store list ``name``; an empty one goes, and so does a grid left with no list."""
+    *outer, key = FIELD_LISTS[name]
+    if not outer:
+        put(draft, key, keys, [])
+        return
+    (part,) = outer
+    found = draft.get(part)
+    holder: dict[str, Any] = found if isinstance(found, dict) else {}
+    put(holder, key, keys, [])
+    put(draft, part, holder, {})
+
 
 def _dicts(draft: dict[str, Any], name: str) -> list[dict[str, Any]]:
     items = draft.get(name)
@@ -25,7 +56,8 @@ def merge_lists(draft: dict[str, Any], form: Form) -> None:
     """Every list and setting of this module, updated from the form (in place)."""
     _merge_sections(draft, form)
     _merge_rules(draft, form)
-    _merge_summary(draft, form)
+    for name in FIELD_LISTS:
+        _merge_field_list(draft, name, form)
     _merge_child_numbering(draft, form)
 
 
@@ -67,10 +99,13 @@ def _merge_rules(draft: dict[str, Any], form: Form) -> None:
     put(draft, "rules", rows, [])
 
 
-def _merge_summary(draft: dict[str, Any], form: Form) -> None:
-    """The summary fields, one chosen field per row, in the order shown."""
-    keys = [form.text(f"summary_{index}") for index in range(form.count("summary_count"))]
-    put(draft, "summary_fields", [key for key in keys if key], [])
+def _merge_field_list(draft: dict[str, Any], name: str, form: Form) -> None:
+    """A list of fields, one chosen field per row, in the order shown (untouched when the
+    form does not show it)."""
+    if not form.has(f"{name}_count"):
+        return
+    keys = [form.text(f"{name}_{index}") for index in range(form.count(f"{name}_count"))]
+    _set_field_list(draft, name, [key for key in keys if key])
 
 
 def _merge_child_numbering(draft: dict[str, Any], form: Form) -> None:
@@ -93,20 +128,22 @@ def apply_list_op(draft: dict[str, Any], name: str, index: int | None, form: For
         sections.append({"key": key_for(label, f"section_{number}", sections), "label": label})
     elif name == "add_rule":
         draft.setdefault("rules", []).append({"expression": "", "message": ""})
-    elif name == "add_summary":
-        key = form.text("new_summary")
+    elif name.startswith("add_") and name[4:] in FIELD_LISTS:
+        key = form.text(f"new_{name[4:]}")
         if key:
-            draft.setdefault("summary_fields", []).append(key)
+            _set_field_list(draft, name[4:], [*field_list(draft, name[4:]), key])
     elif index is None:
         return False
     elif name == "remove_section":
         _remove_section(draft, index)
     elif name == "remove_rule":
         _remove(draft, "rules", index)
-    elif name == "remove_summary":
-        _remove(draft, "summary_fields", index)
-    elif name in ("summary_up", "summary_down"):
-        swap(draft.get("summary_fields") or [], index, -1 if name == "summary_up" else 1)
+    elif name.startswith("remove_") and name[7:] in FIELD_LISTS:
+        keys = field_list(draft, name[7:])
+        _set_field_list(draft, name[7:], [k for i, k in enumerate(keys) if i != index])
+    elif name.endswith(("_up", "_down")) and name.rsplit("_", 1)[0] in FIELD_LISTS:
+        listed, direction = name.rsplit("_", 1)
+        swap(field_list(draft, listed), index, -1 if direction == "up" else 1)
     else:
         return False
     return True

@@ -43,7 +43,6 @@ from labledger.web.admin.designer import (
     Designer,
     DesignerController,
     FieldChoice,
-    as_list,
     draft_views,
     key_for,
     list_op,
@@ -58,7 +57,7 @@ from labledger.web.admin.type_fields import (
     field_options,
     merge_field,
 )
-from labledger.web.admin.type_lists import apply_list_op, merge_lists
+from labledger.web.admin.type_lists import apply_list_op, field_list, merge_lists
 from labledger.web.pages import page
 from labledger.workflows.definitions import check_type_workflow
 
@@ -206,7 +205,8 @@ def _context(
         "result_types": RESULT_TYPES,
         "alarms": ALARMS,
         "alarm_choice": alarm_choice,
-        "summary_keys": [k for k in as_list(draft.get("summary_fields")) if isinstance(k, str)],
+        "summary_keys": [k for k in field_list(draft, "summary") if isinstance(k, str)],
+        "field_list": field_list,
         "field_choices": _field_choices(fields),
         "roles": list_roles(conn),
         "actions": ACTIONS,
