@@ -96,7 +96,9 @@ def test_a_technician_enters_and_submits_her_results_from_my_work(page, db, tmp_
     page.keyboard.press("Tab")
     for name in [*numeric, "Odour"]:
         expect(page.locator(f"#s-{by_analysis[name]}")).to_contain_text("Saved")
-    page.evaluate("document.activeElement.blur()")
+    page.evaluate(
+        "document.activeElement.blur(); document.querySelector('.grid-scroll').scrollLeft = 0"
+    )
     shoot("grid")
     stored = {r["id"]: r["data"] for r in records_of(db, "result")}
     assert stored[by_analysis["Odour"]]["text_value"] == "Acceptable"
