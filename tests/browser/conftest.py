@@ -128,6 +128,10 @@ def shoot(page, db, screenshots_dir: Path) -> Shoot:
 
 
 def sign_in_page(page: Any, username: str, password: str) -> None:
+    """Sign in as ``username``, signing out first whoever is signed in."""
+    if page.locator("text=Sign out").count():
+        page.click("text=Sign out")
+        page.wait_for_url("**/login")
     page.goto("/login")
     page.fill("#username", username)
     page.fill("#password", password)

@@ -17,9 +17,6 @@ pytestmark = pytest.mark.browser
 
 
 def _sign_in(page, username: str) -> None:
-    if page.locator("text=Sign out").count():
-        page.click("text=Sign out")
-        page.wait_for_url("**/login")
     sign_in_page(page, username, DEMO_PASSWORDS[username])
 
 

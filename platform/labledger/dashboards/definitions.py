@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from labledger.dashboards.fit import panel_problems
-from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from labledger.errors import FieldError, NotFound
 from labledger.identity.principal import CONFIGURE, EVERYONE, Principal
 from labledger.identity.roles import list_roles
 from labledger.metadata import versions
 from labledger.metadata.messages import field_errors
-from labledger.metadata.publishing import publish_version
+from labledger.metadata.publishing import publish_checked
 from labledger.metadata.schemas import meta_validator
 from labledger.metadata.spec import DashboardSpec, decode
 from labledger.metadata.spec.stored import decode_stored
@@ -69,16 +69,16 @@ def dashboard_errors(conn: Connection, definition: Any, prefix: str = "") -> lis
 def publish_dashboard(
     conn: Connection, actor: Principal, definition: Any, *, path_prefix: str = ""
 ) -> versions.Published:
-    """Validate and publish the next version of a dashboard (audited as ``config.publish``).
-
-    Publishing an unchanged definition changes nothing and writes no audit event.
-    """
-    if not actor.has_permission(CONFIGURE):
-        raise Forbidden("Publishing dashboards needs the 'configure' permission.")
-    errors = dashboard_errors(conn, definition, path_prefix)
-    if errors:
-        raise ValidationFailed("The dashboard is not valid.", errors)
-    return publish_version(conn, actor.username, KIND, definition)
+    """Validate and publish the next version of a dashboard (audited as ``config.publish``)."""
+    return publish_checked(
+        conn,
+        actor,
+        KIND,
+        definition,
+        lambda: dashboard_errors(conn, definition, path_prefix),
+        noun="dashboard",
+        plural="dashboards",
+    )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ what each sets up afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -14,6 +15,8 @@ from sqlalchemy import Connection
 from labledger.audit.results import config_result
 from labledger.audit.trail import AuditEntry, append
 from labledger.change_gate import activating
+from labledger.errors import FieldError, Forbidden, ValidationFailed
+from labledger.identity.principal import CONFIGURE, Principal
 from labledger.metadata import versions
 from labledger.metadata.diff import diff_definitions
 
@@ -63,3 +66,26 @@ def publish_version(
             ],
         )
     return published
+
+
+def publish_checked(
+    conn: Connection,
+    actor: Principal,
+    kind: str,
+    definition: dict[str, Any],
+    problems: Callable[[], list[FieldError]],
+    *,
+    noun: str,
+    plural: str,
+) -> versions.Published:
+    """Publish ``definition`` for a person with the ``configure`` permission once the
+    kind's own checks (``problems``, run after the permission) find nothing.
+
+    Publishing an unchanged definition changes nothing and writes no audit event.
+    """
+    if not actor.has_permission(CONFIGURE):
+        raise Forbidden(f"Publishing {plural} needs the 'configure' permission.")
+    errors = problems()
+    if errors:
+        raise ValidationFailed(f"The {noun} is not valid.", errors)
+    return publish_version(conn, actor.username, kind, definition)

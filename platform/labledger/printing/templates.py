@@ -14,12 +14,12 @@ from typing import Any
 from msgspec import UNSET
 from sqlalchemy import Connection
 
-from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from labledger.errors import FieldError, Forbidden, NotFound
 from labledger.identity.principal import CONFIGURE, Principal
 from labledger.metadata import versions
 from labledger.metadata.messages import field_errors
 from labledger.metadata.model import TypeModel
-from labledger.metadata.publishing import publish_version
+from labledger.metadata.publishing import publish_checked
 from labledger.metadata.schemas import meta_validator
 from labledger.metadata.spec import PrintTemplateSpec, decode
 from labledger.metadata.spec.print_template import LabelGridSpec, PageSpec
@@ -130,16 +130,16 @@ def print_template_errors(conn: Connection, definition: Any, prefix: str = "") -
 def publish_print_template(
     conn: Connection, actor: Principal, definition: Any, *, path_prefix: str = ""
 ) -> versions.Published:
-    """Validate and publish the next version of a print template (audited).
-
-    Publishing an unchanged definition changes nothing and writes no audit event.
-    """
-    if not actor.has_permission(CONFIGURE):
-        raise Forbidden("Publishing print templates needs the 'configure' permission.")
-    errors = print_template_errors(conn, definition, path_prefix)
-    if errors:
-        raise ValidationFailed("The print template is not valid.", errors)
-    return publish_version(conn, actor.username, KIND, definition)
+    """Validate and publish the next version of a print template (audited)."""
+    return publish_checked(
+        conn,
+        actor,
+        KIND,
+        definition,
+        lambda: print_template_errors(conn, definition, path_prefix),
+        noun="print template",
+        plural="print templates",
+    )
 
 
 def _may_read(conn: Connection, actor: Principal, type_key: str) -> bool:
