@@ -11,12 +11,14 @@ import pytest
 
 from labledger.errors import ValidationFailed
 from labledger.identity.principal import SYSTEM
+from labledger.metadata.types import definition_context, publish_type
 from labledger.workflows.definitions import publish_workflow
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import add_roles, batch_type
 from tests.web.helpers import sign_in
 from tests.web.test_admin_types import ADMIN_PERMISSIONS, config_rows, form_dict, post_form
 from tests.web.test_admin_workflows import current, designer, publish_flow
+from tests.workflow_definitions import JOB_FLOW, TASK_FLOW, job_type, task_type
 
 BATCH_FLOW: dict[str, Any] = {
     "key": "batch_flow",
@@ -248,3 +250,22 @@ def test_a_field_only_some_types_have_says_which_lack_it(client, db, flow_page, 
     assert "(not in Batch)" in picker.split('value="expiry"')[1].split("</label>")[0]
     text = preview(client, page, state_required_0=["expiry"])
     assert "names unknown field &#39;expiry&#39; (for type &#39;batch&#39;)" in text
+
+
+def test_actions_suggest_the_fields_and_steps_of_the_type_they_name(client, db, make_person):
+    """A created record's fields and a referenced record's step are offered by name."""
+    add_roles(db, "analyst", "qa", "reviewer")
+    publish_flow(db, JOB_FLOW)
+    publish_flow(db, TASK_FLOW)
+    with db.write() as conn:
+        context = definition_context(conn, "job", extra_types={"task"})
+        publish_type(conn, SYSTEM, job_type(), context=context)
+        publish_type(conn, SYSTEM, task_type())
+    make_person("ada", "configurer", permissions=ADMIN_PERMISSIONS)
+    sign_in(client, "ada", TEST_PASSWORD)
+    page = designer(client, client.get("/admin/workflows/job_flow").text, "select:0")
+    assert 'list="dl-fields-task"' in page
+    fields = page[page.index('<datalist id="dl-fields-task">') :].split("</datalist>")[0]
+    assert '<option value="name">' in fields and '<option value="job">' in fields
+    steps = page[page.index('<datalist id="dl-steps-task">') :].split("</datalist>")[0]
+    assert "<option value=" in steps, "the task workflow's steps"

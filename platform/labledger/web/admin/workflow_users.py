@@ -20,11 +20,13 @@ from labledger.identity.roles import existing_role_keys
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
 from labledger.metadata.spec import WorkflowSpec, decode
+from labledger.metadata.spec.fields import ReferenceField
 from labledger.metadata.types import KIND as TYPE_KIND
 from labledger.metadata.types import type_model
 from labledger.metadata.workflow_fit import known_types_for, type_fit_errors
 from labledger.web.admin.designer import FieldChoice
 from labledger.workflows.definitions import workflow_errors
+from labledger.workflows.model import workflow_model
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,15 @@ class WorkflowUsers:
             for choice in seen.values()
         ]
 
+    def reference_targets(self) -> dict[str, str]:
+        """The type each reference field of those types points at, by field key."""
+        return {
+            key: fspec.to
+            for model in self.models
+            for key, fspec in model.field_specs.items()
+            if isinstance(fspec, ReferenceField)
+        }
+
     def problems(self, conn: Connection, draft: Any) -> list[FieldError]:
         """What publishing ``draft`` would refuse: the workflow on its own first, then
         as each of the types uses it (each message names the type)."""
@@ -64,3 +75,26 @@ class WorkflowUsers:
         spec = decode(draft, WorkflowSpec)
         known = known_types_for(conn, spec, {})
         return [e for model in self.models for e in type_fit_errors(spec, model.spec, known)]
+
+
+@dataclass(frozen=True)
+class TypeNames:
+    """What an action of the workflow may name in another type: its fields (a created
+    record's values) and its workflow's steps (a step run on a referenced record)."""
+
+    fields: list[tuple[str, str]]
+    steps: list[tuple[str, str]]
+
+
+def type_names(conn: Connection) -> dict[str, TypeNames]:
+    """Every type's field and step keys with their labels, for the action pickers."""
+    found = {}
+    for key in versions.keys(conn, TYPE_KIND):
+        model = type_model(conn, key)
+        steps = (
+            [(t.key, t.label) for t in workflow_model(conn, model.workflow).spec.transitions]
+            if model.workflow
+            else []
+        )
+        found[key] = TypeNames([(k, f.label) for k, f in model.field_specs.items()], steps)
+    return found

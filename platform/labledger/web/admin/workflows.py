@@ -39,7 +39,7 @@ from labledger.web.admin.designer import (
 )
 from labledger.web.admin.diagram import layout
 from labledger.web.admin.locations import WORKFLOW_WORDS, place
-from labledger.web.admin.workflow_users import WorkflowUsers
+from labledger.web.admin.workflow_users import WorkflowUsers, type_names
 from labledger.web.pages import page
 from labledger.workflows.definitions import publish_workflow
 
@@ -284,6 +284,8 @@ def _context(
         "type_keys": versions.keys(conn, TYPE_KIND),
         "used_by": users.models,
         "field_choices": users.field_choices(),
+        "type_names": type_names(conn),
+        "reference_targets": users.reference_targets(),
         "editable_modes": EDITABLE_MODES,
         "action_kinds": {kind: label for kind, (label, _) in ACTION_KINDS.items()},
         "history": version_history(conn, WORKFLOW_KIND, original),
