@@ -96,6 +96,7 @@ def test_a_technician_enters_and_submits_her_results_from_my_work(page, db, tmp_
     page.keyboard.press("Tab")
     for name in [*numeric, "Odour"]:
         expect(page.locator(f"#s-{by_analysis[name]}")).to_contain_text("Saved")
+    expect(page.locator(f"#s-{by_analysis['pH']}")).to_contain_text("v3")  # value, instrument
     page.evaluate(
         "document.activeElement.blur(); document.querySelector('.grid-scroll').scrollLeft = 0"
     )
