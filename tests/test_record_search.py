@@ -12,7 +12,7 @@ from sqlalchemy import text
 from labledger.metadata.types import type_model
 from labledger.records.create import RecordBatch
 from labledger.records.search import MAX_MATCHES, records_starting_with
-from tests.web.record_fixtures import create, make_lab
+from tests.web.record_fixtures import create, lot_type, make_lab
 
 
 @pytest.fixture
@@ -71,3 +71,13 @@ def test_the_prefix_indexes_are_in_the_c_collation_on_postgresql(db):
             )
         ).all()
     assert sorted(collations) == [("ix_record_number_prefix", "C"), ("ix_record_title_prefix", "C")]
+
+
+def test_a_text_summary_field_is_searched_by_its_start_as_typed(db, make_person):
+    make_lab(db, make_person, lot=lot_type(summary_fields=["product", "code"]))
+    person = make_person("sam", "analyst")
+    create(db, person, "lot", {"code": "Z-1", "product": "Paracetamol 500"})
+    create(db, person, "lot", {"code": "Z-2", "product": "Aspirin"})
+    assert _found(db, "lot", "Paracet") == ["Z-1 Paracetamol 500"], "not its title's start"
+    assert _found(db, "lot", "paracet") == [], "summary fields are matched as typed"
+    assert _found(db, "lot", "Parx") == []
