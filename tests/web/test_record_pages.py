@@ -333,6 +333,7 @@ def test_my_work_pages_instead_of_hiding_work(client, db, lab):
     assert len(re.findall(r"href=\"/records/lot/\d+/transitions/submit", rest)) == 5
     assert "Next page" not in rest
     assert client.get("/work/lot/open?cursor=forged").status_code == 422
+    assert client.get("/work/lot/no_such_state").status_code == 404
 
 
 def test_my_work_leads_data_entry_to_the_grid_grouped_by_parent(client, db, lab):

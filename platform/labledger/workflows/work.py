@@ -28,7 +28,7 @@ from sqlalchemy import Connection, func, select
 from labledger.db.jsonfields import type_key_literal
 from labledger.db.tables import record
 from labledger.db.types import utc_now
-from labledger.errors import Forbidden
+from labledger.errors import Forbidden, NotFound
 from labledger.identity.principal import Principal
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
@@ -180,13 +180,15 @@ def queue_page(
     page_size: int = PAGE_SIZE,
 ) -> Queue:
     """One page of the person's queue of ``model`` records in ``state``."""
-    workflow = workflow_model(conn, model.workflow or "")
+    workflow = workflow_model(conn, model.workflow) if model.workflow else None
+    found = workflow.state_specs.get(state) if workflow else None
+    if workflow is None or found is None:
+        raise NotFound(f"{model.spec.plural} have no state '{state}'.")
     steps = [t for t in workflow.from_state(state) if actor.has_any_role(t.roles)]
-    found = workflow.state_specs.get(state)
     queue = Queue(
         model=model,
         state=state,
-        state_label=found.label if found else state,
+        state_label=found.label,
         count=_count(conn, model, state) if steps else 0,
         steps=steps,
         parent_field=parent_field(model),
