@@ -38,6 +38,7 @@ from labledger.identity.roles import list_roles, save_role
 from labledger.identity.tokens import create_token, list_tokens, revoke_token
 from labledger.integration.cli import add_integration_commands
 from labledger.metadata.types import list_types, publish_type
+from labledger.validation.cli import add_validate_command
 
 #: The exit status argparse gives a command line it cannot parse.
 EXIT_USAGE = 2
@@ -359,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_integration_commands(commands)
     add_change_commands(commands)
     add_dashboard_commands(commands)
+    add_validate_command(commands)
     return parser
 
 

@@ -1,0 +1,41 @@
+"""``labledger validate --out DIR``: qualify the installed configuration, write the report.
+
+Exits non-zero when a case failed, so a site can run it in its own
+pipeline; manual cases do not fail the run (the report lists them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from labledger.cli_support import EXIT_FAILED, command_database
+from labledger.validation.cases import FAILED, MANUAL, PASSED
+from labledger.validation.run import qualify
+
+
+def add_validate_command(commands: Any) -> None:
+    """Add ``labledger validate`` to the ``labledger`` subcommands."""
+    validate = commands.add_parser(
+        "validate",
+        help="run tests generated from the installed configuration on a scratch copy of it",
+    )
+    validate.add_argument("--out", required=True, help="folder for the report (JSON and HTML)")
+    validate.set_defaults(handler=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    with command_database(args) as db:
+        report = qualify(db)
+    written = report.write(Path(args.out))
+    counts = report.counts
+    print(
+        f"{len(report.cases)} cases in {time.perf_counter() - started:.1f} s: "
+        f"{counts[PASSED]} passed, {counts[FAILED]} failed, {counts[MANUAL]} need a manual test."
+    )
+    for path in written:
+        print(f"  {path}")
+    return 0 if report.ok else EXIT_FAILED

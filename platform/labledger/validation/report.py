@@ -1,0 +1,72 @@
+"""The evidence of a qualification run: JSON for machines, HTML for people (printable).
+
+Both say what was qualified (the configuration's content hash, the platform
+version, the database kind, when) and every case with its requirement,
+inputs, expected and observed result and outcome, failed and manual cases
+first in the summary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from labledger import __version__
+from labledger.canonical import plain_content_hash
+from labledger.resources import data_path
+from labledger.validation.cases import FAILED, MANUAL, PASSED, Case
+
+
+@dataclass
+class Report:
+    configuration_hash: str
+    database: str
+    started: datetime
+    cases: list[Case] = field(default_factory=list)
+    finished: datetime | None = None
+
+    @classmethod
+    def of(cls, configuration: dict[str, Any], database: str) -> Report:
+        return cls(plain_content_hash(configuration), database, datetime.now(UTC))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = Counter(case.outcome for case in self.cases)
+        return {outcome: found.get(outcome, 0) for outcome in (PASSED, FAILED, MANUAL)}
+
+    @property
+    def ok(self) -> bool:
+        return self.counts[FAILED] == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "platform_version": __version__,
+            "configuration_hash": self.configuration_hash,
+            "database": self.database,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+            "counts": self.counts,
+            "cases": [case.as_dict() for case in self.cases],
+        }
+
+    def write(self, folder: Path) -> list[Path]:
+        """``validation-report.json`` and ``validation-report.html`` in ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        as_json = folder / "validation-report.json"
+        as_json.write_text(json.dumps(self.as_dict(), indent=2), encoding="utf-8")
+        environment = Environment(
+            loader=FileSystemLoader(data_path("ui", "templates", "validation")),
+            autoescape=select_autoescape(default=True),
+        )
+        html = environment.get_template("report.html").render(
+            report=self, version=__version__, PASSED=PASSED, FAILED=FAILED, MANUAL=MANUAL
+        )
+        as_html = folder / "validation-report.html"
+        as_html.write_text(html, encoding="utf-8")
+        return [as_json, as_html]

@@ -1,0 +1,121 @@
+"""`labledger validate`: tests generated from the installed configuration, run on a scratch
+copy of it (never on the installation's records), reported as evidence."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from labledger import cli
+from labledger.identity.principal import SYSTEM
+from labledger.metadata.types import publish_type
+from labledger.validation.cases import FAILED, MANUAL, PASSED
+from labledger.validation.run import qualify
+from labledger.validation.samples import matching
+from tests.definitions import add_roles, database_url, unchanged
+
+
+def _report(folder) -> dict[str, Any]:
+    return json.loads((folder / "validation-report.json").read_text(encoding="utf-8"))
+
+
+def test_the_shipped_lims_qualifies_without_a_failure(lims_db, tmp_path, capsys):
+    with unchanged(lims_db):
+        code = cli.main(["--database", database_url(lims_db), "validate", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert re.search(r"\d+ cases in [\d.]+ s: \d+ passed, 0 failed", out)
+    report = _report(tmp_path)
+    assert report["counts"][FAILED] == 0
+    assert report["counts"][PASSED] > 100
+    assert report["database"] == lims_db.dialect
+    assert re.fullmatch(r"[0-9a-f]{64}", report["configuration_hash"])
+    ids = {case["id"] for case in report["cases"]}
+    for expected in (
+        "OQ-result-create-lab_technician",  # who may create
+        "OQ-sample-numbering",
+        "OQ-analysis-required-keyword",
+        "OQ-audit-verify",
+    ):
+        assert expected in ids, expected
+    case = next(c for c in report["cases"] if c["id"] == "OQ-analysis-required-keyword")
+    assert set(case) == {
+        "id",
+        "area",
+        "serves",
+        "title",
+        "inputs",
+        "expected",
+        "observed",
+        "outcome",
+    }
+    html = (tmp_path / "validation-report.html").read_text(encoding="utf-8")
+    assert report["configuration_hash"] in html and "Validation review" in html
+
+
+def _contradictory_type() -> dict[str, Any]:
+    """A limit its own rule forbids: the value the field may hold, the rule refuses."""
+    return {
+        "key": "gauge",
+        "label": "Gauge",
+        "plural": "Gauges",
+        "numbering": "G-{####}",
+        "permissions": {"read": ["*"], "create": ["analyst"], "edit": ["analyst"]},
+        "fields": [
+            {"key": "name", "label": "Name", "type": "text", "required": True},
+            {"key": "reading", "label": "Reading", "type": "decimal", "max": 5},
+            {"key": "drawing", "label": "Drawing", "type": "attachment"},
+        ],
+        "rules": [
+            {
+                "expression": "reading is None or reading < 5",
+                "message": "Readings of 5 and above are refused.",
+                "fields": ["reading"],
+            }
+        ],
+    }
+
+
+def test_a_contradictory_configuration_fails_the_case_that_shows_it(db, tmp_path, capsys):
+    add_roles(db, "analyst")
+    with db.write() as conn:
+        publish_type(conn, SYSTEM, _contradictory_type())
+    report = qualify(db)
+    failed = [case for case in report.cases if case.outcome == FAILED]
+    assert [case.id for case in failed] == ["OQ-gauge-max-reading-at"]
+    assert (
+        "Readings of 5 and above are refused" in failed[0].observed
+        or "refused" in failed[0].observed
+    )
+    code = cli.main(["--database", database_url(db), "validate", "--out", str(tmp_path)])
+    capsys.readouterr()
+    assert code != 0, "a failed case fails the command"
+
+
+def test_what_cannot_be_derived_is_a_manual_case_with_its_reason(db):
+    add_roles(db, "analyst")
+    definition = _contradictory_type()
+    definition["fields"][2]["required"] = True  # a file nobody can make up
+    with db.write() as conn:
+        publish_type(conn, SYSTEM, definition)
+    cases = {case.id: case for case in qualify(db).cases}
+    fields = cases["OQ-gauge-fields"]
+    assert fields.outcome == MANUAL
+    assert "Drawing (attachment)" in fields.observed
+    assert cases["OQ-audit-verify"].outcome == PASSED
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"^[A-Z][A-Z0-9_]{1,19}$", r"^[A-Z0-9][A-Z0-9-]{1,19}$", r"^(SOP|WI)-\d{3}$", r"^\w+@lab$"],
+)
+def test_a_value_matching_a_pattern_is_made_up(pattern):
+    made = matching(pattern)
+    assert made is not None and re.search(pattern, made)
+
+
+def test_a_pattern_that_cannot_be_walked_gives_none():
+    assert matching(r"^(?!X)[^A]+$") is None
