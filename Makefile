@@ -42,10 +42,14 @@ run: $(STAMP)
 	$(BIN)/labledger init --demo
 	$(BIN)/labledger serve --host $(HOST) --port $(PORT)
 
+#: Where `make test` writes the trace matrix (git ignores build/).
+TRACE_MATRIX ?= build/trace-matrix
+
 ## Lint, check formatting, run the whole suite (on PostgreSQL too when
-## LABLEDGER_TEST_DATABASE_URL is set).
+## LABLEDGER_TEST_DATABASE_URL is set) and write the trace matrix of docs/requirements.json
+## into $(TRACE_MATRIX); a catalogued requirement without a passing test fails the run.
 test: $(STAMP) lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --trace-matrix=$(TRACE_MATRIX) --trace-matrix-require
 
 ## Fuzz the JSON API from its OpenAPI document with a large example budget
 ## (the suite runs the same test with a small one) and print the figures.

@@ -53,6 +53,8 @@ passwords._DUMMY_HASH = passwords.hash_password("timing equaliser")
 
 PG_URL = os.environ.get("LABLEDGER_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+#: The trace matrix of catalogued requirements and the tests that prove them.
+pytest_plugins = ["tests.trace_matrix"]
 TEST_PASSWORD = "correct horse battery"
 #: The settings every test database carries: a 1 MiB attachment limit, so a
 #: test of the limit needs no large files.

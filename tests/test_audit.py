@@ -46,6 +46,7 @@ def _events(db) -> list[dict[str, Any]]:
         ]
 
 
+@pytest.mark.requirement("REQ-AUD-01")
 def test_creates_and_updates_write_complete_events_and_outbox_rows(db, publish):
     add_roles(db, "analyst", "reviewer")
     publish(batch_type())
@@ -102,6 +103,7 @@ def test_creates_and_updates_write_complete_events_and_outbox_rows(db, publish):
     assert record_rows[1]["payload"]["data"]["value"] == 7
 
 
+@pytest.mark.requirement("REQ-AUD-01")
 def test_a_change_and_its_audit_event_commit_together_or_not_at_all(db, publish):
     add_roles(db, "analyst")
     publish(batch_type())
@@ -181,6 +183,7 @@ def counts_in(conn) -> tuple[int, int]:
     )
 
 
+@pytest.mark.requirement("REQ-AUD-02")
 def test_new_events_link_to_older_forms_by_the_documented_formula(db, publish):
     """After an event of hash version 2, new events are version 4, each linked to the
     event before it in its lane: hash = SHA-256(prev_hash ":" lane ":" position ":" seq
@@ -215,6 +218,7 @@ def test_new_events_link_to_older_forms_by_the_documented_formula(db, publish):
         assert verify(conn).ok
 
 
+@pytest.mark.requirement("REQ-AUD-03")
 def test_the_database_refuses_to_change_or_remove_audit_events(db, publish):
     add_roles(db, "analyst")
     statements = [
@@ -315,6 +319,7 @@ TAMPERING = {
 }
 
 
+@pytest.mark.requirement("REQ-AUD-02")
 @pytest.mark.parametrize("tampering", TAMPERING, ids=list(TAMPERING))
 def test_tampering_is_detected_at_the_first_bad_event(db, publish, capsys, tampering):
     add_roles(db, "analyst", "reviewer", "qa")

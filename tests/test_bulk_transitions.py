@@ -52,6 +52,7 @@ def _failed_attempts(db, username: str) -> int:
         ).scalar_one()
 
 
+@pytest.mark.requirement("REQ-SIG-06")
 def test_one_signing_approves_many_records_each_with_its_own_signature(db, client, lab):
     lots = _lots(db, lab, 3)
     ids = [lot["id"] for lot in lots]

@@ -64,6 +64,7 @@ def test_a_system_set_field_is_refused_unless_migrating(db):
     assert snapshot(db) == before
 
 
+@pytest.mark.requirement("REQ-REC-04")
 def test_a_migration_keeps_state_and_marks_each_record_with_the_source_hash(db):
     raw = encode(history_bundle())
     report = apply_bundle(db, SYSTEM, raw, migrate=True)
@@ -128,6 +129,7 @@ def _tamper_with_new_batches(db) -> None:
             )
 
 
+@pytest.mark.requirement("REQ-REC-04")
 def test_a_reconciliation_mismatch_fails_the_whole_import(db):
     _tamper_with_new_batches(db)
     before = snapshot(db)
@@ -154,6 +156,7 @@ def test_the_record_page_and_every_printout_show_the_migration(db, client, make_
     assert labels.status_code == 200 and notice in labels.text
 
 
+@pytest.mark.requirement("REQ-REC-04")
 def test_every_printout_of_a_migrated_record_says_so(db):
     raw = encode(history_bundle())
     apply_bundle(db, SYSTEM, raw, migrate=True)

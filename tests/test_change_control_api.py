@@ -113,6 +113,7 @@ def _approve(
     )
 
 
+@pytest.mark.requirement("REQ-CHG-01")
 def test_publishing_around_change_control_is_refused(client, lims_lab):
     weakened = _without_release_signature(_workflow(client, lims_lab["author"], LIMS_FLOW))
     response = client.put(
@@ -130,6 +131,7 @@ def test_publishing_around_change_control_is_refused(client, lims_lab):
     assert release["signature"] == {"meaning": "Approved for release"}
 
 
+@pytest.mark.requirement("REQ-CHG-01")
 def test_weakening_release_needs_a_second_persons_signed_approval(client, db, lims_lab):
     author, qa = lims_lab["author"], lims_lab["qa"]
     weakened = _without_release_signature(_workflow(client, author, LIMS_FLOW))
@@ -176,6 +178,7 @@ def test_weakening_release_needs_a_second_persons_signed_approval(client, db, li
     assert publish["change_request"] == change["id"]
 
 
+@pytest.mark.requirement("REQ-CHG-02")
 def test_approving_content_other_than_reviewed_is_refused(client, lab):
     author, qa = lab["author"], lab["qa"]
     workflow = _workflow(client, author)
@@ -188,6 +191,7 @@ def test_approving_content_other_than_reviewed_is_refused(client, lab):
     assert "changed after you reviewed it" in response.json()["detail"]
 
 
+@pytest.mark.requirement("REQ-CHG-02")
 def test_an_edit_after_approval_voids_it(client, lab):
     author, qa = lab["author"], lab["qa"]
     workflow = _workflow(client, author)
@@ -313,6 +317,7 @@ def test_a_definition_that_does_not_validate_is_refused_with_its_path(client, la
     assert any(f.startswith("items[0].body.transitions[0]") for f in fields), fields
 
 
+@pytest.mark.requirement("REQ-CHG-03")
 def test_switching_change_control_off_needs_a_reason_and_is_audited(client, db, lab):
     author = lab["author"]
     url = f"{API}/control"
@@ -342,6 +347,7 @@ def test_switching_change_control_off_needs_a_reason_and_is_audited(client, db, 
     assert tuple(event) == (author.username, "Training copy")
 
 
+@pytest.mark.requirement("REQ-CHG-01")
 def test_two_approvals_when_the_setting_asks_for_two(client, db, lab):
     author, qa, qa2 = lab["author"], lab["qa"], lab["qa2"]
     with db.write() as conn:
@@ -399,6 +405,7 @@ def _verified(db: Database) -> list[str]:
     return [d.message for d in report.discrepancies if d.kind == "change"]
 
 
+@pytest.mark.requirement("REQ-CHG-03")
 def test_audit_verify_covers_change_requests_approvals_and_the_setting(client, db, lab):
     author, qa = lab["author"], lab["qa"]
     workflow = _workflow(client, author)
@@ -428,6 +435,7 @@ def test_audit_verify_covers_change_requests_approvals_and_the_setting(client, d
     assert any("differs from event" in m for m in _verified(db))
 
 
+@pytest.mark.requirement("REQ-CHG-03")
 def test_switching_change_control_off_by_hand_is_found(db, lab):
     with db.write() as conn:
         conn.execute(
@@ -519,6 +527,7 @@ def test_a_promotion_bundle_with_records_is_refused(db, lab):
     assert [e.field for e in refused.value.errors] == ["bundles"]
 
 
+@pytest.mark.requirement("REQ-CHG-02")
 def test_approvals_are_append_only(client, db, lab):
     author, qa = lab["author"], lab["qa"]
     workflow = _workflow(client, author)
@@ -534,6 +543,7 @@ def test_approvals_are_append_only(client, db, lab):
             conn.execute(statement)
 
 
+@pytest.mark.requirement("REQ-CHG-04")
 def test_the_audit_trail_tells_the_whole_procedure_with_the_diff(client, db, lab):
     author, qa = lab["author"], lab["qa"]
     workflow = _workflow(client, author)

@@ -101,6 +101,7 @@ def test_a_default_spelled_out_is_no_change() -> None:
 # --- workflows: signatures, roles, separation, reasons, guards ---
 
 
+@pytest.mark.requirement("REQ-CHG-04")
 def test_removing_the_release_signature_weakens_it() -> None:
     def unsign(flow: dict[str, Any]) -> None:
         del member(flow, "transitions", "release")["signature"]

@@ -62,6 +62,7 @@ def _confirmations(db, record_id: int) -> list[Any]:
         return [d.get("confirmed") for d in details]
 
 
+@pytest.mark.requirement("REQ-WF-06")
 def test_the_step_is_refused_without_a_justification_and_audited_with_one(db, client, lab):
     lot = _submitted(db, lab, "high")
     path = f"/api/v1/records/lot/{lot['id']}/transitions"

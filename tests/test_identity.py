@@ -46,6 +46,7 @@ def _actions(db, username: str) -> list[tuple[str, str]]:
         return [(r.actor, r.action) for r in rows if (r.details or {}).get("user") == username]
 
 
+@pytest.mark.requirement("REQ-ACC-04")
 def test_passwords_are_argon2id_and_tokens_are_stored_only_as_sha256(db, make_person):
     ann = make_person("ann", "analyst")
     with db.read() as conn:
@@ -66,6 +67,7 @@ def test_passwords_are_argon2id_and_tokens_are_stored_only_as_sha256(db, make_pe
         assert principal_for_token(conn, "not-a-token") is None
 
 
+@pytest.mark.requirement("REQ-ACC-05")
 def test_five_wrong_passwords_lock_the_account_until_an_audited_unlock(db, make_person):
     ann = make_person("ann", "analyst")
     admin = acting("root", "admin", permissions=(MANAGE_USERS,))
@@ -108,6 +110,7 @@ def get_user_locked(db) -> bool:
         return get_user(conn, "ann")["locked"]
 
 
+@pytest.mark.requirement("REQ-ACC-05")
 def test_unknown_and_absurd_usernames_fail_like_wrong_passwords(db):
     for username in ("nobody", "x" * 300, ""):
         with db.write() as conn:
@@ -120,6 +123,7 @@ def test_unknown_and_absurd_usernames_fail_like_wrong_passwords(db):
         assert all(len(actor) <= 64 for actor in failed)
 
 
+@pytest.mark.requirement("REQ-ACC-03")
 def test_deactivated_users_tokens_stop_working_and_usernames_are_never_reused(
     db, client, make_person
 ):
@@ -142,6 +146,7 @@ def test_deactivated_users_tokens_stop_working_and_usernames_are_never_reused(
     assert client.get("/api/v1/types", headers=ann.headers).status_code == 401
 
 
+@pytest.mark.requirement("REQ-ACC-04")
 def test_admin_chosen_passwords_are_one_time(db):
     with db.write() as conn:
         password = create_user(
@@ -165,6 +170,7 @@ def test_admin_chosen_passwords_are_one_time(db):
     assert _actions(db, "ann")[-1] == ("ann", "user.password_change")
 
 
+@pytest.mark.requirement("REQ-ACC-02")
 def test_user_and_role_administration_needs_permissions_and_is_audited(db):
     analyst = acting("bob", "analyst")
     with unchanged(db):
@@ -198,6 +204,7 @@ def test_user_and_role_administration_needs_permissions_and_is_audited(db):
     assert _actions(db, "eve")[-2:] == [("system", "user.create"), ("system", "user.roles")]
 
 
+@pytest.mark.requirement("REQ-ACC-02")
 def test_publishing_needs_the_configure_permission(db, client, admin, make_person):
     ann = make_person("ann", "analyst", "reviewer")
     with unchanged(db):
@@ -209,6 +216,7 @@ def test_publishing_needs_the_configure_permission(db, client, admin, make_perso
     assert response.status_code == 200 and response.json()["version"] == 1
 
 
+@pytest.mark.requirement("REQ-ACC-01")
 def test_every_read_and_write_checks_the_types_permissions(db, client, admin, make_person, publish):
     ann = make_person("ann", "analyst", "reviewer")
     outsider = make_person("olga", "visitor")

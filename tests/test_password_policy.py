@@ -43,6 +43,7 @@ def test_the_shipped_list_holds_at_least_ten_thousand_common_passwords():
     assert all(entry == entry.lower() for entry in listed)
 
 
+@pytest.mark.requirement("REQ-ACC-04")
 @pytest.mark.parametrize("password", ["aaaaaaaaaa", "password12", "1234567890", "PassWord12"])
 def test_common_passwords_are_refused_whatever_their_case(password):
     assert "most common passwords" in _refusal(password)
@@ -105,6 +106,7 @@ def test_a_common_password_creates_no_user(db):
     assert counts(db) == before
 
 
+@pytest.mark.requirement("REQ-ACC-06")
 def test_changing_ones_password_ends_ones_other_sessions_only(db, make_person):
     ann = make_person("ann", "analyst")
     bob = make_person("bob", "analyst")
@@ -151,6 +153,7 @@ def _sign_in(db, username: str, password: str, max_age_days: int):
         return expire_password_if_due(conn, principal, max_age_days)
 
 
+@pytest.mark.requirement("REQ-ACC-04")
 def test_an_expired_password_must_be_changed_at_sign_in(db, make_person):
     make_person("ann", "analyst")
     _age_password(db, "ann", 91)

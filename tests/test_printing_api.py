@@ -83,6 +83,7 @@ def test_publish_refusals(client, db, types, admin, make_person):
     assert allowed.status_code == 200
 
 
+@pytest.mark.requirement("REQ-REC-05")
 def test_print_a_record_as_html(client, db, types, make_person):
     publish_template(db, label_template())
     batch = make_batch(db, "B-1", product="<img src=x onerror=alert(1)>")

@@ -165,6 +165,7 @@ def test_context_values_labels_and_displays(db, types):
     assert "True 3.100" in html
 
 
+@pytest.mark.requirement("REQ-SIG-01", "REQ-REC-05")
 def test_certificate_with_referencing_records_signatures_and_history(db, make_person):
     people = {
         "analyst": make_person("alice", "analyst"),
@@ -224,6 +225,7 @@ def test_certificate_with_referencing_records_signatures_and_history(db, make_pe
     assert "<li>record.create alice</li>" in html and "<li>record.sign quinn</li>" in html
 
 
+@pytest.mark.requirement("REQ-ACC-01")
 def test_printing_needs_read_permission(db, types):
     publish_template(
         db, certificate_template(key="measurement_sheet", type="measurement", template="x")

@@ -127,6 +127,7 @@ def test_resuming_never_waits_for_a_writer(db, make_person):
     assert last_seen(db) == later
 
 
+@pytest.mark.requirement("REQ-ACC-06")
 def test_a_session_in_use_stays_live_and_an_idle_one_expires(db, make_person):
     token, _ = session_for(db, make_person)
     start = last_seen(db)

@@ -65,6 +65,7 @@ def upload(db, size: int, actor=ANALYST) -> int:
         )["id"]
 
 
+@pytest.mark.requirement("REQ-REC-01")
 def test_every_field_type_is_validated(db, types, make_person):
     make_person("ann", "analyst")
     make_person("gone", "analyst")
@@ -248,6 +249,7 @@ def test_read_only_fields_are_set_once(db, publish):
     assert update(db, "batch", created["id"], {"code": "B-1", "quantity": 3}, 1)["version"] == 2
 
 
+@pytest.mark.requirement("REQ-AUD-06")
 def test_reason_is_required_when_the_type_says_so(db, types):
     created = create(db, "measurement", {"name": "pH"})
     assert created["version"] == 1, "creating needs no reason"
@@ -265,6 +267,7 @@ def test_reason_is_required_when_the_type_says_so(db, types):
     assert update(db, "batch", batch["id"], {"quantity": 1}, 1)["version"] == 2
 
 
+@pytest.mark.requirement("REQ-REC-02")
 def test_a_stale_update_is_a_conflict_and_overwrites_nothing(db, types):
     created = create(db, "batch", {"code": "B-1", "quantity": 1})
     update(db, "batch", created["id"], {"quantity": 2}, 1)
@@ -285,6 +288,7 @@ def test_a_no_op_update_makes_no_version_and_no_audit_event(db, types):
     assert same == created and empty == created
 
 
+@pytest.mark.requirement("REQ-REC-01")
 def test_null_clears_an_optional_field_but_not_a_required_one(db, types):
     created = create(db, "batch", {"code": "B-1", "quantity": 4})
     cleared = update(db, "batch", created["id"], {"quantity": None}, 1)
@@ -297,6 +301,7 @@ def test_null_clears_an_optional_field_but_not_a_required_one(db, types):
     assert "data.code" in refused(db, update, "batch", created["id"], {"code": None}, 2)
 
 
+@pytest.mark.requirement("REQ-REC-01")
 def test_a_record_written_under_an_earlier_version_has_every_field_checked_again(
     db, types, publish
 ):
@@ -314,6 +319,7 @@ def test_a_record_written_under_an_earlier_version_has_every_field_checked_again
     assert update(db, "batch", created["id"], {"product": "P"}, 2)["data"]["product"] == "P"
 
 
+@pytest.mark.requirement("REQ-ACC-01")
 def test_permissions_and_unknown_targets_are_refused(db, types):
     created = create(db, "batch", {"code": "B-1"})
     reviewer = acting("rita", "reviewer")

@@ -75,6 +75,7 @@ def _refused(db, action: str, *extra: str, **attempt: Any) -> dict[str, Any]:
     return _last_refusal(db)
 
 
+@pytest.mark.requirement("REQ-AUD-07")
 def test_refused_steps_name_who_which_step_and_why(db, lab):
     lot = create(db, lab.analyst, "lot", {"code": "L-1"})
     role = _refused(
@@ -112,6 +113,7 @@ def test_refused_steps_name_who_which_step_and_why(db, lab):
     assert reason["details"]["fields"] == ["reason"]
 
 
+@pytest.mark.requirement("REQ-AUD-07", "REQ-WF-03")
 def test_separation_and_missing_fields_are_recorded(db, lab, make_person):
     both = make_person("max", "qa", "analyst")
     lot = create(db, both, "lot", {"code": "L-2"})
@@ -139,6 +141,7 @@ def test_separation_and_missing_fields_are_recorded(db, lab, make_person):
     assert fields["details"]["fields"] == ["data.value"]
 
 
+@pytest.mark.requirement("REQ-AUD-07")
 def test_refused_signatures_are_recorded_on_the_record(db, lab):
     lot = create(db, lab.analyst, "lot", {"code": "L-3"})
     _step(db, lab.analyst, lot["id"], "submit")
@@ -169,6 +172,7 @@ def test_refused_signatures_are_recorded_on_the_record(db, lab):
     assert "locked" in locked["details"]["message"]
 
 
+@pytest.mark.requirement("REQ-AUD-08")
 def test_the_record_history_shows_refusals_readably(client, db, lab):
     lot = create(db, lab.analyst, "lot", {"code": "L-4"})
     with pytest.raises(ServiceError):

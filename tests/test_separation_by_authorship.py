@@ -18,6 +18,7 @@ from tests.definitions import add_roles
 from tests.workflow_definitions import JOB_FLOW, TASK_FLOW, job_type, task_type
 
 
+@pytest.mark.requirement("REQ-WF-03")
 def test_a_separation_names_only_fields_of_the_type(db):
     add_roles(db, "analyst", "reviewer", "qa")
     flow = copy.deepcopy(TASK_FLOW)

@@ -111,6 +111,7 @@ def test_an_absurd_sign_in_form_is_refused_before_it_is_read(client, db):
 # --- rate limits ---
 
 
+@pytest.mark.requirement("REQ-ACC-05")
 def test_sign_in_from_one_address_is_limited_then_free_again(client, db, make_person):
     make_person("ann", "analyst")
     for _ in range(LIMITS.per_address):
@@ -171,6 +172,7 @@ def test_a_successful_sign_in_gives_its_attempt_back(db, make_person):
         assert _check(db, "ann", TEST_PASSWORD, "192.0.2.10", throttled=True).principal
 
 
+@pytest.mark.requirement("REQ-SIG-05")
 def test_wrong_signature_passwords_are_limited(db, make_person):
     ann = make_person("ann", "analyst").principal
 

@@ -57,6 +57,7 @@ def _approve(db, lab, lot_id: int, username: str, session: SigningSession | None
     )
 
 
+@pytest.mark.requirement("REQ-SIG-03")
 def test_an_api_signature_needs_username_and_password(client, db, lab):
     lot = _submitted(db, lab)
     with refusal_recorded(db, "record.sign_refused"):
@@ -71,6 +72,7 @@ def test_an_api_signature_needs_username_and_password(client, db, lab):
     assert both.status_code == 200 and both.json()["state"] == "approved"
 
 
+@pytest.mark.requirement("REQ-SIG-03")
 def test_a_session_that_signed_before_needs_the_password_only(db, lab):
     first, second = _submitted(db, lab, "L-1"), _submitted(db, lab, "L-2")
     with refusal_recorded(db, "record.sign_refused"), pytest.raises(ValidationFailed) as caught:

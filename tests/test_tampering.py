@@ -343,6 +343,7 @@ CASES: dict[str, Tamper] = {
 }
 
 
+@pytest.mark.requirement("REQ-AUD-02")
 def test_the_untouched_installation_verifies(db, installation):
     report = _report(db, installation.checkpoint)
     assert report.ok, report.discrepancies
@@ -350,6 +351,7 @@ def test_the_untouched_installation_verifies(db, installation):
     assert report.config_versions >= 6 and report.roles >= 3
 
 
+@pytest.mark.requirement("REQ-AUD-02", "REQ-AUD-04")
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_tampering_is_detected_and_named(db, installation, case, capsys):
     tables = ("audit_event", "signature")
@@ -367,6 +369,7 @@ def test_tampering_is_detected_and_named(db, installation, case, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.requirement("REQ-AUD-04")
 def test_record_discrepancies_name_the_field(db, installation):
     with db.write() as conn:
         conn.execute(
@@ -382,6 +385,7 @@ def test_record_discrepancies_name_the_field(db, installation):
     assert all(d.seq is not None for d in problems)
 
 
+@pytest.mark.requirement("REQ-SIG-02")
 def test_a_signature_edited_after_the_fact_shows_as_invalid(db, installation, client, make_person):
     viewer = make_person("vera", "analyst")
     url = f"/api/v1/records/task/{installation.task_id}/signatures"
@@ -391,6 +395,27 @@ def test_a_signature_edited_after_the_fact_shows_as_invalid(db, installation, cl
     assert client.get(url, headers=viewer.headers).json()["items"][0]["status"] == "invalid"
 
 
+@pytest.mark.requirement("REQ-SIG-02", "REQ-AUD-04")
+def test_signed_content_edited_under_its_hash_shows_as_invalid(
+    db, installation, client, make_person
+):
+    """The stored copy of what was signed is outside the manifest its event proves: only
+    hashing it again catches an edit that leaves the hash alone."""
+    viewer = make_person("vera", "analyst")
+    url = f"/api/v1/records/task/{installation.task_id}/signatures"
+    with db.read() as conn:
+        content = conn.execute(select(signature.c.content)).scalar_one()
+    forged = {**content, "data": {**content["data"], "value": 999}}
+    with bypassing_triggers(db, "signature") as conn:
+        conn.execute(update(signature).values(content=forged))
+    assert client.get(url, headers=viewer.headers).json()["items"][0]["status"] == "invalid"
+    problems = _report(db).discrepancies
+    assert [d.message for d in problems if d.kind == "signature"] == [
+        f"signature 1 on record {installation.task_number}: the signed content was altered"
+    ]
+
+
+@pytest.mark.requirement("REQ-AUD-03")
 def test_the_platform_cannot_change_or_replace_events_and_signatures(db, installation):
     """The append-only triggers stand on both databases, INSERT OR REPLACE included."""
     with db.read() as conn:
@@ -413,6 +438,7 @@ def test_the_platform_cannot_change_or_replace_events_and_signatures(db, install
     assert _report(db).ok
 
 
+@pytest.mark.requirement("REQ-AUD-05")
 def test_a_checkpoint_is_recorded_and_checked(db, installation, capsys):
     url = database_url(db)
     assert cli.main(["--database", url, "audit", "checkpoint"]) == 0

@@ -39,6 +39,7 @@ def _versions(db, key: str) -> list[int]:
         )
 
 
+@pytest.mark.requirement("REQ-REC-03")
 def test_publish_creates_versions_and_records_keep_theirs(db, publish):
     add_roles(db, "analyst")
     assert publish(batch_type()) == 1
@@ -243,6 +244,7 @@ def test_get_type_returns_definition_and_json_schema(db, client, admin, publish)
     assert set(schema["properties"]) == {f["key"] for f in measurement_type()["fields"]}
 
 
+@pytest.mark.requirement("REQ-REC-03")
 def test_adding_a_field_never_touches_existing_records(db, publish):
     add_roles(db, "analyst")
     publish(batch_type())
@@ -260,6 +262,7 @@ def test_adding_a_field_never_touches_existing_records(db, publish):
     assert second["data"]["grade"] == "A" and "grade" not in before["data"]
 
 
+@pytest.mark.requirement("REQ-REC-03")
 def test_removing_a_field_hides_it_but_keeps_the_data(db, publish):
     add_roles(db, "analyst")
     publish(batch_type())

@@ -68,11 +68,13 @@ def _count(db, table) -> int:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
+@pytest.mark.requirement("REQ-WF-01")
 def test_record_starts_in_initial_state(db, flows, people):
     job = _create(db, people["analyst"], "job", {"title": "Lot 7"})
     assert job["state"] == "open"
 
 
+@pytest.mark.requirement("REQ-WF-01")
 def test_full_path_with_actions_signatures_and_parent_transition(db, flows, people):
     job = _create(db, people["analyst"], "job", {"title": "Lot 7"})
     job = _run(db, people["analyst"], "job", job["id"], "start")
@@ -112,6 +114,7 @@ def test_full_path_with_actions_signatures_and_parent_transition(db, flows, peop
     assert released["state"] == "released"
 
 
+@pytest.mark.requirement("REQ-WF-03")
 def test_creator_may_not_release_own_job(db, flows, make_person):
     both = make_person("casey", "analyst", "qa")
     job = _create(db, both, "job", {"title": "Own"})
@@ -121,6 +124,7 @@ def test_creator_may_not_release_own_job(db, flows, make_person):
         _run(db, both, "job", job["id"], "release", password=TEST_PASSWORD)
 
 
+@pytest.mark.requirement("REQ-SIG-01")
 def test_release_sets_fields_and_stores_signature(db, flows, people, make_person):
     qa_creator = people["qa"]
     job = _create(db, people["analyst"], "job", {"title": "Lot 8"})
@@ -146,6 +150,7 @@ def test_release_sets_fields_and_stores_signature(db, flows, people, make_person
     assert actions == ["record.create", "record.transition", "record.sign"]
 
 
+@pytest.mark.requirement("REQ-SIG-05")
 def test_wrong_password_refused_audited_and_locks_after_five(db, flows, people):
     job = _create(db, people["analyst"], "job", {"title": "Lot 9"})
     with db.write() as conn:
@@ -171,6 +176,7 @@ def test_wrong_password_refused_audited_and_locks_after_five(db, flows, people):
     assert _count(db, signature) == 0
 
 
+@pytest.mark.requirement("REQ-SIG-04")
 def test_signature_needs_own_account_and_changed_one_time_password(db, flows, people):
     job = _create(db, people["analyst"], "job", {"title": "Lot 10"})
     with db.write() as conn:
@@ -193,6 +199,7 @@ def test_signature_needs_own_account_and_changed_one_time_password(db, flows, pe
         _run(db, people["qa"], "job", job["id"], "release", password=TEST_PASSWORD)
 
 
+@pytest.mark.requirement("REQ-SIG-02")
 def test_signature_status_after_edit_and_when_moved(db, flows, people, client):
     task = _create(db, people["analyst"], "task", {"name": "t1", "value": 1})
     _run(db, people["analyst"], "task", task["id"], "enter")
@@ -217,6 +224,7 @@ def test_signature_status_after_edit_and_when_moved(db, flows, people, client):
     assert moved[0]["status"] == "invalid"
 
 
+@pytest.mark.requirement("REQ-WF-03")
 def test_reviewer_must_not_be_the_analyst(db, flows, people, make_person):
     both = make_person("sam", "analyst", "reviewer")
     task = _create(db, both, "task", {"name": "t", "value": 1})
@@ -225,6 +233,7 @@ def test_reviewer_must_not_be_the_analyst(db, flows, people, make_person):
         _run(db, both, "task", task["id"], "review", password=TEST_PASSWORD)
 
 
+@pytest.mark.requirement("REQ-AUD-06", "REQ-WF-05")
 def test_reason_required_and_state_locks_fields(db, flows, people):
     task = _create(db, people["analyst"], "task", {"name": "t", "value": 1})
     entered = _run(db, people["analyst"], "task", task["id"], "enter")
@@ -264,6 +273,7 @@ def test_api_status_codes(db, flows, people, client):
     )
 
 
+@pytest.mark.requirement("REQ-WF-01")
 def test_racing_transitions_one_wins(db, flows, people):
     job = _create(db, people["analyst"], "job", {"title": "Race"})
     outcomes: list[str] = []
@@ -341,6 +351,7 @@ AUTHORITY = [
 ]
 
 
+@pytest.mark.requirement("REQ-WF-02")
 @pytest.mark.parametrize("transition_key, role", AUTHORITY)
 def test_authority_table_from_metadata(db, flows, make_person, transition_key, role):
     """For each transition and role: allowed roles pass the role check, all others are refused."""
@@ -360,6 +371,7 @@ def test_authority_table_from_metadata(db, flows, make_person, transition_key, r
     assert outcome == ("ran" if allowed else "refused")
 
 
+@pytest.mark.requirement("REQ-WF-04")
 def test_available_transitions_explain_guard(db, flows, people):
     job = _create(db, people["analyst"], "job", {"title": "Lot 12"})
     _run(db, people["analyst"], "job", job["id"], "start")
@@ -386,6 +398,7 @@ def test_overdue_records_are_listed(db, flows, people, client):
     assert no_due.status_code == 422
 
 
+@pytest.mark.requirement("REQ-WF-02")
 def test_role_is_refused_before_the_password_is_checked(db, flows, people):
     job = _create(db, people["analyst"], "job", {"title": "Lot 13"})
     with db.write() as conn:
@@ -443,6 +456,7 @@ def test_a_stored_workflow_version_with_properties_it_no_longer_means_still_runs
     assert relabelled.version == 2, "a type is still checked against the stored workflow"
 
 
+@pytest.mark.requirement("REQ-WF-04")
 def test_a_guard_without_a_message_names_the_condition_that_failed(db, flows, people):
     flow = {**JOB_FLOW, "transitions": [dict(t) for t in JOB_FLOW["transitions"]]}
     to_review = next(t for t in flow["transitions"] if t["key"] == "to_review")

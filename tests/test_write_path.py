@@ -171,6 +171,7 @@ def test_set_action_values_are_normalised_and_write_locked_fields(db, tech):
     assert (archived["state"], archived["data"]["score"]) == ("archived", 7)
 
 
+@pytest.mark.requirement("REQ-WF-05")
 @pytest.mark.parametrize("field", ["checked_by", "checked_at", "stamp"])
 def test_a_person_cannot_give_a_system_set_field_on_create(db, tech, field):
     value = {"checked_by": "tess", "checked_at": "2026-01-01T00:00:00Z", "stamp": "x"}[field]
@@ -183,6 +184,7 @@ def test_a_person_cannot_give_a_system_set_field_on_create(db, tech, field):
         assert conn.execute(select(func.count()).select_from(record)).scalar_one() == 0
 
 
+@pytest.mark.requirement("REQ-WF-05")
 def test_a_person_cannot_change_a_system_set_field_but_may_send_it_back(db, tech):
     done = _step(db, tech, _create(db, tech, {"name": "G1"})["id"], "finish")
     with db.write() as conn, pytest.raises(ValidationFailed) as refused:
@@ -208,6 +210,7 @@ def test_a_person_cannot_change_a_system_set_field_but_may_send_it_back(db, tech
     assert saved["data"]["checked_by"] == "tess"
 
 
+@pytest.mark.requirement("REQ-WF-05")
 def test_the_api_refuses_a_system_set_field_with_a_field_error(client, db, tech):
     response = client.post(
         "/api/v1/records/gauge",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from labledger.db.tables import audit_event, rate_limit, web_session
@@ -37,6 +38,7 @@ def test_sign_in_and_out(client, db, make_person):
     assert client.get("/", follow_redirects=False).status_code in (302, 303)
 
 
+@pytest.mark.requirement("REQ-ACC-05")
 def test_wrong_password_and_lockout(client, db, make_person):
     make_person("ann", "analyst")
     for _ in range(4):
@@ -53,6 +55,7 @@ def test_wrong_password_and_lockout(client, db, make_person):
     assert actions.count("login.failed") == 5 and "user.lock" in actions
 
 
+@pytest.mark.requirement("REQ-ACC-06")
 def test_idle_session_ends(client, db, make_person):
     make_person("ann", "analyst")
     sign_in(client, "ann", TEST_PASSWORD)
@@ -63,6 +66,7 @@ def test_idle_session_ends(client, db, make_person):
         assert "session.timeout" in conn.execute(select(audit_event.c.action)).scalars().all()
 
 
+@pytest.mark.requirement("REQ-ACC-07")
 def test_forms_need_csrf(client, make_person):
     make_person("ann", "analyst")
     response = client.post("/login", data={"username": "ann", "password": TEST_PASSWORD})

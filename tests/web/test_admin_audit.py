@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from labledger.audit.queries import AuditFilter, search_events
@@ -55,6 +56,7 @@ def make_batches(db, publish, count: int) -> list[dict]:
     return made
 
 
+@pytest.mark.requirement("REQ-AUD-08")
 def test_the_audit_trail_needs_read_audit(client, db, make_person):
     make_person("ann", "analyst")
     sign_in(client, "ann", TEST_PASSWORD)
@@ -62,6 +64,7 @@ def test_the_audit_trail_needs_read_audit(client, db, make_person):
     assert client.get("/audit/verify").status_code == 403
 
 
+@pytest.mark.requirement("REQ-AUD-08")
 def test_filters_by_user_type_record_action_and_time(client, db, make_person, publish):
     make_person("aud", "auditor", permissions=("read_audit",))
     batches = make_batches(db, publish, 2)

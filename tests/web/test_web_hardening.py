@@ -72,6 +72,7 @@ def test_a_type_keyed_like_the_exempt_paths_keeps_its_csrf_check(client, db, sch
     assert _schematic_count(db) == 1
 
 
+@pytest.mark.requirement("REQ-ACC-07")
 def test_the_api_never_takes_the_session_cookie(client, schematics):
     sign_in(client, "ann", TEST_PASSWORD)
     assert client.cookies.get(SESSION_COOKIE)
@@ -80,6 +81,7 @@ def test_the_api_never_takes_the_session_cookie(client, schematics):
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.requirement("REQ-ACC-07")
 def test_a_token_works_only_in_the_session_it_was_issued_to(
     client, second_client, db, make_person, schematics
 ):
