@@ -11,10 +11,13 @@ import pytest
 
 from labledger import cli
 from labledger.identity.principal import SYSTEM
+from labledger.metadata import versions
 from labledger.metadata.types import publish_type
+from labledger.records.states import WORKFLOW_KIND
 from labledger.validation.cases import FAILED, MANUAL, PASSED
 from labledger.validation.run import qualify
 from labledger.validation.samples import matching
+from labledger.workflows.definitions import publish_workflow
 from tests.definitions import add_roles, database_url, unchanged
 
 
@@ -119,3 +122,31 @@ def test_a_value_matching_a_pattern_is_made_up(pattern):
 
 def test_a_pattern_that_cannot_be_walked_gives_none():
     assert matching(r"^(?!X)[^A]+$") is None
+
+
+def test_a_signed_step_opened_to_everyone_fails_the_case_that_names_it(lims_db, tmp_path, capsys):
+    with lims_db.write() as conn:
+        flow = dict(versions.current(conn, WORKFLOW_KIND, "sample_lifecycle")[1])
+        flow["transitions"] = [
+            {**t, "roles": ["*"]} if t["key"] == "release" else t for t in flow["transitions"]
+        ]
+        publish_workflow(conn, SYSTEM, flow)
+    code = cli.main(["--database", database_url(lims_db), "validate", "--out", str(tmp_path)])
+    out, _ = capsys.readouterr()
+    assert code != 0 and " 1 failed" in out
+    (failed,) = [c for c in _report(tmp_path)["cases"] if c["outcome"] == FAILED]
+    assert failed["id"] == "OQ-sample-release-roles-named"
+    assert failed["observed"] == "Release is open to every signed-in user"
+
+
+def test_workflow_steps_are_run_by_each_role_signed_and_refused(lims_db):
+    cases = {case.id: case for case in qualify(lims_db).cases}
+    assert cases["OQ-sample-release-role-qa"].outcome == PASSED
+    assert "signed 'Approved for release': yes" in cases["OQ-sample-release-role-qa"].observed
+    assert cases["OQ-sample-release-role-lab_technician"].outcome == PASSED
+    assert "refused (403)" in cases["OQ-sample-release-role-lab_technician"].observed
+    wrong = cases["OQ-sample-release-wrong-password"]
+    assert wrong.outcome == PASSED and "refusal on the audit trail: yes" in wrong.observed
+    assert cases["OQ-sample-reject-reason"].outcome == PASSED
+    assert cases["OQ-result-enter-role-lab_technician"].outcome == MANUAL, "its guard needs a value"
+    assert "Enter the result first" in cases["OQ-result-enter-role-lab_technician"].observed

@@ -11,6 +11,7 @@ from labledger.validation.cases import Case
 from labledger.validation.report import Report
 from labledger.validation.scratch import scratch_copy
 from labledger.validation.type_cases import type_cases
+from labledger.validation.workflow_cases import workflow_cases
 
 AUDIT = "21 CFR 11.10(e); EU Annex 11 §9 (audit trail)"
 
@@ -20,6 +21,7 @@ def qualify(source: Database) -> Report:
     with scratch_copy(source) as scratch:
         report = Report.of(scratch.configuration, scratch.db.dialect)
         report.cases += type_cases(scratch)
+        report.cases += workflow_cases(scratch)
         report.cases.append(_audit_case(scratch.db))
     report.finished = datetime.now(UTC)
     return report

@@ -14,8 +14,9 @@ import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
+from labledger.db.tables import app_user
 from labledger.errors import ServiceError
 from labledger.identity.principal import SYSTEM
 from labledger.metadata.model import TypeModel
@@ -108,13 +109,41 @@ def needed_data(
         if not wanted:
             break
         key = min(wanted, key=lambda k: isinstance(model.field_specs[k], ReferenceField))
-        fspec = model.field_specs[key]
-        data[key] = (
-            _least_demanding(model, {**defaults, **data}, key, fspec)
-            if isinstance(fspec, ChoiceField)
-            else value_for(conn, fspec, username, depth)
-        )
+        data[key] = fitting_value(conn, model, {**defaults, **data}, key, username, depth)
     return data
+
+
+def fitting_value(
+    conn: Connection,
+    model: TypeModel,
+    data: dict[str, Any],
+    key: str,
+    username: str,
+    depth: int = 0,
+) -> Any:
+    """A value of field ``key`` that fits the record's other values ``data``: a choice
+    that needs the fewest other fields, a person its other user fields do not name."""
+    fspec = model.field_specs[key]
+    if isinstance(fspec, ChoiceField):
+        return _least_demanding(model, data, key, fspec)
+    if fspec.kind == "user":
+        return _someone_else(conn, model, data, username)
+    return value_for(conn, fspec, username, depth)
+
+
+def _someone_else(conn: Connection, model: TypeModel, data: dict[str, Any], username: str) -> str:
+    """A person for a user field: the one acting, then people not named by the record's
+    other user fields yet (an approver other than the owner)."""
+    named = {v for k, v in data.items() if model.field_specs[k].kind == "user"}
+    if username not in named:
+        return username
+    others = conn.execute(
+        select(app_user.c.username)
+        .where(app_user.c.active, app_user.c.username.not_in(named))
+        .order_by(app_user.c.username)
+        .limit(1)
+    ).scalar()
+    return str(others) if others else username
 
 
 def _least_demanding(model: TypeModel, data: dict[str, Any], key: str, fspec: ChoiceField) -> str:

@@ -1,0 +1,283 @@
+"""Cases for each workflow step as a type uses it: who may run it, its signature, its
+reason, separation of duties.
+
+Each attempt starts from a record of its own, made by the platform in the state
+the step starts from, with the values the type needs and those the step's
+target state requires. A step a role may run is run for real (signed with the
+person's password where it needs a signature, with a reason and a
+justification where it asks); where it is still stopped by a guard or by data
+the metadata does not say how to make, the case is a manual one, with the
+guard's own message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import UnsetType
+from sqlalchemy import select
+
+from labledger.db.tables import audit_event, signature
+from labledger.errors import ServiceError
+from labledger.identity.principal import EVERYONE, SYSTEM, Principal
+from labledger.metadata import versions
+from labledger.metadata.model import TypeModel
+from labledger.metadata.spec import TransitionSpec
+from labledger.metadata.types import KIND, type_model
+from labledger.records.create import create_record
+from labledger.validation.cases import Case
+from labledger.validation.scratch import Scratch
+from labledger.validation.values import CannotDerive, fitting_value, needed_data
+from labledger.workflows.checks import GUARD
+from labledger.workflows.engine import SignatureInput, run_transition
+from labledger.workflows.model import WorkflowModel, workflow_model
+from labledger.workflows.refusals import BLOCKED_BY, SIGN_REFUSED
+
+AUTHORITY = "21 CFR 11.10(d), 11.10(g); EU Annex 11 §12.1 (authority checks)"
+SIGNING = "21 CFR 11.50, 11.70, 11.200(a); EU Annex 11 §14 (electronic signatures)"
+SEQUENCE = "21 CFR 11.10(f) (operational checks: steps in order, with reasons)"
+SEPARATION = "21 CFR 11.10(g); EU Annex 11 §12 (separation of duties)"
+#: What a generated step gives where one is asked for.
+REASON = "Qualification: generated case"
+
+
+def workflow_cases(scratch: Scratch) -> list[Case]:
+    """Every workflow step of every type that follows a workflow, run."""
+    with scratch.db.read() as conn:
+        models = [type_model(conn, key) for key in versions.keys(conn, KIND)]
+        flows = {m.key: workflow_model(conn, m.workflow) for m in models if m.workflow}
+    cases: list[Case] = []
+    for model in models:
+        if model.key in flows:
+            for step in flows[model.key].spec.transitions:
+                cases += _StepChecks(scratch, model, flows[model.key], step).run()
+    return cases
+
+
+class _StepChecks:
+    def __init__(
+        self, scratch: Scratch, model: TypeModel, flow: WorkflowModel, step: TransitionSpec
+    ) -> None:
+        self.scratch = scratch
+        self.model = model
+        self.flow = flow
+        self.step = step
+        self.start = step.from_[0]
+
+    def case(self, check: str, serves: str, title: str, inputs: str, expected: str) -> Case:
+        return Case(
+            id=f"OQ-{self.model.key}-{self.step.key}-{check}",
+            area=f"{self.model.label}: {self.step.label}",
+            serves=serves,
+            title=title,
+            inputs=inputs,
+            expected=expected,
+        )
+
+    def run(self) -> list[Case]:
+        cases = [*self.authority_cases(), *self.role_cases()]
+        permitted = self.permitted()
+        if permitted is not None:
+            cases += self.answer_cases(permitted)
+            cases += self.separation_cases(permitted)
+        return cases
+
+    def permitted(self) -> Principal | None:
+        """A person whose role may run the step (None: no role may)."""
+        return next(
+            (p for p in self.scratch.people.values() if p.has_any_role(self.step.roles)), None
+        )
+
+    # --- a record to run the step on, and one attempt ---
+
+    def record_in_start(self, creator: Principal | None = None, **values: Any) -> int:
+        """A new record in the state the step starts from, with what entering the target
+        state requires (``creator``: made as that person, for separation of duties)."""
+        who = creator or SYSTEM
+        username = (
+            creator.username if creator else next(iter(self.scratch.people.values())).username
+        )
+        with self.scratch.db.write() as conn:
+            data = needed_data(conn, self.model, username)
+            set_by_step = {a.written_field for a in self.step.actions}
+            for key in (*self.flow.required_fields(self.step.to), *self.step.requires_fields):
+                if key not in data and key not in set_by_step:
+                    data[key] = fitting_value(conn, self.model, data, key, username)
+            data.update(values)
+            try:
+                made = create_record(
+                    conn, who, self.model.key, data, state=self.start, skip_permission=True
+                )
+            except ServiceError as exc:
+                problems = "; ".join(f"{e.field} {e.message}" for e in exc.errors)
+                raise CannotDerive(
+                    f"no {self.model.label} could be made: {exc.detail} {problems}".strip()
+                ) from None
+        return int(made["id"])
+
+    def attempt(
+        self,
+        actor: Principal,
+        record_id: int,
+        *,
+        password: str | None = None,
+        reason: str | None = REASON,
+    ) -> tuple[str, list[str]]:
+        """Run the step as ``actor``; what happened in words and why it was refused."""
+        meaning = self.step.signature_meaning
+        signed = SignatureInput(actor.username, password or self.scratch.password)
+        try:
+            moved = run_transition(
+                self.scratch.db,
+                actor,
+                self.model.key,
+                record_id,
+                self.step.key,
+                reason=reason if reason else None,
+                justification=REASON,
+                signature=signed if meaning else None,
+            )
+        except ServiceError as exc:
+            return f"refused ({exc.status}): {exc.detail}", list(exc.extra.get(BLOCKED_BY) or [])
+        return f"moved to {moved['state']}", []
+
+    # --- the checks ---
+
+    def authority_cases(self) -> list[Case]:
+        """A signed step is limited to named roles: a signature by anyone who can sign in
+        attests no authority (21 CFR 11.10(g))."""
+        if not self.step.signature_meaning:
+            return []
+        case = self.case(
+            "roles-named",
+            AUTHORITY,
+            f"Only named roles may sign {self.step.label}",
+            f"the roles of {self.step.label}: {', '.join(self.step.roles) or 'none'}",
+            "named roles only, not every signed-in user",
+        )
+        if EVERYONE in self.step.roles:
+            case.failed(f"{self.step.label} is open to every signed-in user")
+        else:
+            case.passed(f"{', '.join(self.step.roles) or 'no role (run only by the system)'}")
+        return [case]
+
+    def role_cases(self) -> list[Case]:
+        cases = []
+        for role, person in self.scratch.people.items():
+            allowed = person.has_any_role(self.step.roles)
+            case = self.case(
+                f"role-{role}",
+                AUTHORITY,
+                f"{role} {'may' if allowed else 'may not'} run {self.step.label}",
+                f"{self.step.label} from {self.start} as {person.username}",
+                f"moved to {self.step.to}" if allowed else "refused: role",
+            )
+            try:
+                record_id = self.record_in_start()
+            except CannotDerive as exc:
+                case.manual(str(exc))
+                cases.append(case)
+                continue
+            observed, why = self.attempt(person, record_id)
+            if allowed and self.step.signature_meaning and observed.startswith("moved"):
+                has = self.signed(record_id)
+                observed += f"; signed '{self.step.signature_meaning}': {'yes' if has else 'no'}"
+                if not has:
+                    case.failed(observed)
+                    cases.append(case)
+                    continue
+            self.judge(case, observed, why, allowed)
+            cases.append(case)
+        return cases
+
+    def judge(self, case: Case, observed: str, why: list[str], allowed: bool) -> None:
+        """A permitted step must move; one stopped by its guard needs a manual test."""
+        if not allowed:
+            (case.passed if "role" in why else case.failed)(observed)
+        elif observed.startswith("moved"):
+            case.passed(observed)
+        elif GUARD in why or "fields" in why:
+            case.manual(f"the step's condition was not met by made-up data: {observed}")
+        else:
+            case.failed(observed)
+
+    def answer_cases(self, person: Principal) -> list[Case]:
+        """A signature with a wrong password is refused and audited; a required reason is
+        asked for."""
+        cases = []
+        if self.step.signature_meaning:
+            case = self.case(
+                "wrong-password",
+                SIGNING,
+                f"{self.step.label} is refused with a wrong password, and the refusal audited",
+                f"sign as {person.username} with a wrong password",
+                "refused, audited as a refused signature, not moved",
+            )
+            try:
+                record_id = self.record_in_start()
+            except CannotDerive as exc:
+                case.manual(str(exc))
+            else:
+                wrong = self.scratch.password[::-1]  # never the real one: it is random
+                observed, why = self.attempt(person, record_id, password=wrong)
+                audited = self.audited(record_id, SIGN_REFUSED)
+                done = observed.startswith("refused") and "password" in why and audited
+                (case.passed if done else case.failed)(
+                    f"{observed}; refusal on the audit trail: {'yes' if audited else 'no'}"
+                )
+            cases.append(case)
+        if self.step.reason_required:
+            case = self.case(
+                "reason",
+                SEQUENCE,
+                f"{self.step.label} needs a reason",
+                f"run it as {person.username} without a reason",
+                "refused: reason",
+            )
+            try:
+                observed, why = self.attempt(person, self.record_in_start(), reason=None)
+            except CannotDerive as exc:
+                case.manual(str(exc))
+            else:
+                (case.passed if "reason" in why else case.failed)(observed)
+            cases.append(case)
+        return cases
+
+    def separation_cases(self, person: Principal) -> list[Case]:
+        separation = self.step.separation
+        if isinstance(separation, UnsetType) or not separation.creator:
+            return []
+        case = self.case(
+            "separation-creator",
+            SEPARATION,
+            f"Whoever created the record may not {self.step.label.lower()} it",
+            f"{person.username} creates a record, then runs {self.step.label}",
+            "refused: separation",
+        )
+        try:
+            observed, why = self.attempt(person, self.record_in_start(creator=person))
+        except CannotDerive as exc:
+            case.manual(str(exc))
+        else:
+            (case.passed if "separation" in why else case.failed)(observed)
+        return [case]
+
+    def audited(self, record_id: int, action: str) -> bool:
+        with self.scratch.db.read() as conn:
+            found = conn.execute(
+                select(audit_event.c.seq).where(
+                    audit_event.c.record_id == record_id, audit_event.c.action == action
+                )
+            ).first()
+        return found is not None
+
+    def signed(self, record_id: int) -> bool:
+        """Whether the record carries a signature of the step's meaning."""
+        with self.scratch.db.read() as conn:
+            found = conn.execute(
+                select(signature.c.id).where(
+                    signature.c.record_id == record_id,
+                    signature.c.meaning == self.step.signature_meaning,
+                )
+            ).first()
+        return found is not None
