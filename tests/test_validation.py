@@ -150,3 +150,11 @@ def test_workflow_steps_are_run_by_each_role_signed_and_refused(lims_db):
     assert cases["OQ-sample-reject-reason"].outcome == PASSED
     assert cases["OQ-result-enter-role-lab_technician"].outcome == MANUAL, "its guard needs a value"
     assert "Enter the result first" in cases["OQ-result-enter-role-lab_technician"].observed
+
+
+def test_fields_locked_in_a_state_are_refused_and_the_open_ones_saved(lims_db):
+    cases = {case.id: case for case in qualify(lims_db).cases}
+    locked = cases["OQ-sample-state-released-locked-client"]
+    assert locked.outcome == PASSED
+    assert "cannot be changed in the record's current state" in locked.observed
+    assert cases["OQ-sample-state-in_testing-open-amount"].outcome == PASSED

@@ -12,6 +12,7 @@ guard's own message.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from msgspec import UnsetType
@@ -23,8 +24,11 @@ from labledger.identity.principal import EVERYONE, SYSTEM, Principal
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
 from labledger.metadata.spec import TransitionSpec
+from labledger.metadata.spec.fields import FieldSpec, InputFieldSpec
 from labledger.metadata.types import KIND, type_model
 from labledger.records.create import create_record
+from labledger.records.states import state_rules
+from labledger.records.update import update_record
 from labledger.validation.cases import Case
 from labledger.validation.scratch import Scratch
 from labledger.validation.values import CannotDerive, fitting_value, needed_data
@@ -37,6 +41,7 @@ AUTHORITY = "21 CFR 11.10(d), 11.10(g); EU Annex 11 §12.1 (authority checks)"
 SIGNING = "21 CFR 11.50, 11.70, 11.200(a); EU Annex 11 §14 (electronic signatures)"
 SEQUENCE = "21 CFR 11.10(f) (operational checks: steps in order, with reasons)"
 SEPARATION = "21 CFR 11.10(g); EU Annex 11 §12 (separation of duties)"
+LOCKS = "21 CFR 11.10(f), 11.10(e); EU Annex 11 §10 (what may change in each state)"
 #: What a generated step gives where one is asked for.
 REASON = "Qualification: generated case"
 
@@ -51,7 +56,98 @@ def workflow_cases(scratch: Scratch) -> list[Case]:
         if model.key in flows:
             for step in flows[model.key].spec.transitions:
                 cases += _StepChecks(scratch, model, flows[model.key], step).run()
+            cases += state_lock_cases(scratch, model, flows[model.key])
     return cases
+
+
+def state_lock_cases(scratch: Scratch, model: TypeModel, flow: WorkflowModel) -> list[Case]:
+    """In each state that locks fields, a person who may edit the type changes one
+    locked field (refused) and, where the state leaves some editable, one of those."""
+    editor = next((p for p in scratch.people.values() if model.allows(p, "edit")), None)
+    if editor is None:
+        return []
+    cases = []
+    with scratch.db.read() as conn:
+        for state in flow.spec.states:
+            rules = state_rules(conn, model, state.key)
+            typed = [
+                k
+                for k, f in model.field_specs.items()
+                if isinstance(f, InputFieldSpec)
+                and not f.read_only
+                and k not in rules.system_set
+                and f.kind in _EDITABLE_KINDS
+            ]
+            locked = [k for k in typed if k in rules.locked]
+            open_ = [k for k in typed if k not in rules.locked]
+            if locked:
+                cases.append(_lock_case(scratch, model, state.key, editor, locked[0], True))
+                if open_:
+                    cases.append(_lock_case(scratch, model, state.key, editor, open_[0], False))
+    return cases
+
+
+def _another(fspec: FieldSpec, value: Any) -> Any:
+    """A value of the field other than ``value`` that it would accept as well."""
+    if isinstance(value, bool):
+        return not value
+    if fspec.kind == "date":
+        return (date.fromisoformat(value) + timedelta(days=1)).isoformat()
+    if isinstance(value, int | float):
+        bound = getattr(fspec, "max", None)
+        return value - 1 if isinstance(bound, int | float) and value + 1 > bound else value + 1
+    return f"{value}, changed"
+
+
+#: Field kinds a lock case changes (a value made up as for a new record).
+_EDITABLE_KINDS = frozenset({"text", "long_text", "integer", "decimal", "boolean", "date"})
+
+
+def _lock_case(
+    scratch: Scratch, model: TypeModel, state: str, editor: Principal, key: str, locked: bool
+) -> Case:
+    label = model.field_specs[key].label
+    case = Case(
+        id=f"OQ-{model.key}-state-{state}-{'locked' if locked else 'open'}-{key}",
+        area=f"{model.label}: fields per state",
+        serves=LOCKS,
+        title=f"In state {state}, {label} {'may not' if locked else 'may'} be changed",
+        inputs=f"{editor.username} changes {label} of a record in state {state}",
+        expected="refused" if locked else "saved",
+    )
+    try:
+        with scratch.db.write() as conn:
+            data = needed_data(conn, model, editor.username)
+            made = create_record(conn, SYSTEM, model.key, data, state=state, skip_permission=True)
+            new = fitting_value(conn, model, {}, key, editor.username)
+    except (CannotDerive, ServiceError) as exc:
+        case.manual(str(exc) if isinstance(exc, CannotDerive) else exc.detail)
+        return case
+    if new == data.get(key):
+        new = _another(model.field_specs[key], new)
+    try:
+        with scratch.db.write() as conn:
+            update_record(
+                conn,
+                editor,
+                model.key,
+                made["id"],
+                {key: new},
+                expected_version=made["version"],
+                reason=REASON,
+            )
+    except ServiceError as exc:
+        at_field = [e.message for e in exc.errors if e.field == f"data.{key}"]
+        observed = f"refused: {exc.detail} {'; '.join(e.message for e in exc.errors)}".strip()
+        if locked:
+            (case.passed if at_field else case.failed)(observed)
+        elif at_field:
+            case.failed(observed)
+        else:  # refused by a rule across fields, not by the state's lock
+            case.manual(f"the change was refused for another reason: {observed}")
+        return case
+    (case.failed if locked else case.passed)("saved")
+    return case
 
 
 class _StepChecks:
