@@ -158,3 +158,11 @@ def test_fields_locked_in_a_state_are_refused_and_the_open_ones_saved(lims_db):
     assert locked.outcome == PASSED
     assert "cannot be changed in the record's current state" in locked.observed
     assert cases["OQ-sample-state-in_testing-open-amount"].outcome == PASSED
+
+
+def test_each_print_template_prints_a_made_up_record(lims_db):
+    cases = {case.id: case for case in qualify(lims_db).cases}
+    for key in ("certificate_of_analysis", "sample_label"):
+        case = cases[f"OQ-print-{key}"]
+        assert case.outcome == PASSED, case.observed
+        assert re.search(r"printed 1 page\(s\) with SMP-\d{4}-\d{5}", case.observed)

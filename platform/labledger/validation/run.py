@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from labledger.audit.verify import verify
 from labledger.db.engine import Database
 from labledger.validation.cases import Case
+from labledger.validation.print_cases import print_cases
 from labledger.validation.report import Report
 from labledger.validation.scratch import scratch_copy
 from labledger.validation.type_cases import type_cases
@@ -22,6 +23,7 @@ def qualify(source: Database) -> Report:
         report = Report.of(scratch.configuration, scratch.db.dialect)
         report.cases += type_cases(scratch)
         report.cases += workflow_cases(scratch)
+        report.cases += print_cases(scratch)
         report.cases.append(_audit_case(scratch.db))
     report.finished = datetime.now(UTC)
     return report
