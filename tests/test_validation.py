@@ -12,13 +12,17 @@ import pytest
 from labledger import cli
 from labledger.identity.principal import SYSTEM
 from labledger.metadata import versions
-from labledger.metadata.types import publish_type
+from labledger.metadata.types import publish_type, type_model
+from labledger.records.query import ListQuery, list_records
 from labledger.records.states import WORKFLOW_KIND
 from labledger.validation.cases import FAILED, MANUAL, PASSED
 from labledger.validation.run import qualify
 from labledger.validation.samples import matching
 from labledger.workflows.definitions import publish_workflow
+from labledger.workflows.engine import SignatureInput, run_transition
+from tests.conftest import TEST_PASSWORD
 from tests.definitions import add_roles, database_url, unchanged
+from tests.test_seed_qms import load_seeds
 
 
 def _report(folder) -> dict[str, Any]:
@@ -166,3 +170,41 @@ def test_each_print_template_prints_a_made_up_record(lims_db):
         case = cases[f"OQ-print-{key}"]
         assert case.outcome == PASSED, case.observed
         assert re.search(r"printed 1 page\(s\) with SMP-\d{4}-\d{5}", case.observed)
+
+
+def test_a_recorded_run_is_signed_by_a_validation_reviewer(db, tmp_path, capsys, make_person):
+    assert load_seeds(db, tmp_path, "lims", "validation") == ["lims 1.0", "validation 1.0"]
+    code = cli.main(
+        ["--database", database_url(db), "validate", "--out", str(tmp_path / "oq"), "--record"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    number = re.search(r"Recorded as validation run (VAL-\d{4}-\d{3})", out).group(1)
+    vera = make_person("vera", "validation_reviewer")
+    with db.read() as conn:
+        (run,) = list_records(conn, type_model(conn, "validation_run"), ListQuery())["items"]
+    assert run["number"] == number and run["state"] == "recorded"
+    assert run["data"]["failed"] == 0 and run["data"]["cases"] > 100
+    signed = run_transition(
+        db,
+        vera.principal,
+        "validation_run",
+        run["id"],
+        "review",
+        signature=SignatureInput("vera", TEST_PASSWORD),
+        with_signatures=True,
+    )
+    assert signed["state"] == "reviewed"
+    assert [s["meaning"] for s in signed["signatures"]] == ["Validation review"]
+
+
+def test_recording_without_the_validation_bundle_says_how_and_keeps_the_report(
+    lims_db, tmp_path, capsys
+):
+    code = cli.main(
+        ["--database", database_url(lims_db), "validate", "--out", str(tmp_path), "--record"]
+    )
+    out, err = capsys.readouterr()
+    assert code != 0 and "load the 'validation' bundle" in err
+    assert "Traceback" not in out + err
+    assert (tmp_path / "validation-report.html").is_file(), "the report is written first"

@@ -14,6 +14,7 @@ from typing import Any
 from labledger.cli_support import EXIT_FAILED, command_database
 from labledger.validation.cases import FAILED, MANUAL, PASSED
 from labledger.validation.run import qualify
+from labledger.validation.store import record_run
 
 
 def add_validate_command(commands: Any) -> None:
@@ -23,6 +24,11 @@ def add_validate_command(commands: Any) -> None:
         help="run tests generated from the installed configuration on a scratch copy of it",
     )
     validate.add_argument("--out", required=True, help="folder for the report (JSON and HTML)")
+    validate.add_argument(
+        "--record",
+        action="store_true",
+        help="also keep the run in the installation, for a validation reviewer to sign",
+    )
     validate.set_defaults(handler=cmd_validate)
 
 
@@ -30,12 +36,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with command_database(args) as db:
         report = qualify(db)
-    written = report.write(Path(args.out))
-    counts = report.counts
-    print(
-        f"{len(report.cases)} cases in {time.perf_counter() - started:.1f} s: "
-        f"{counts[PASSED]} passed, {counts[FAILED]} failed, {counts[MANUAL]} need a manual test."
-    )
-    for path in written:
-        print(f"  {path}")
+        counts = report.counts
+        print(
+            f"{len(report.cases)} cases in {time.perf_counter() - started:.1f} s: "
+            f"{counts[PASSED]} passed, {counts[FAILED]} failed, "
+            f"{counts[MANUAL]} need a manual test."
+        )
+        for path in report.write(Path(args.out)):
+            print(f"  {path}")
+        if args.record:  # after the report is written: a refusal here loses nothing
+            with db.write() as conn:
+                number = record_run(conn, report, max_bytes=db.settings.attachment_max_bytes)
+            print(f"Recorded as validation run {number}, for a validation reviewer to sign.")
     return 0 if report.ok else EXIT_FAILED

@@ -55,18 +55,21 @@ class Report:
             "cases": [case.as_dict() for case in self.cases],
         }
 
+    def html(self) -> str:
+        """The report as a page to read, print and sign."""
+        environment = Environment(
+            loader=FileSystemLoader(data_path("ui", "templates", "validation")),
+            autoescape=select_autoescape(default=True),
+        )
+        return environment.get_template("report.html").render(
+            report=self, version=__version__, PASSED=PASSED, FAILED=FAILED, MANUAL=MANUAL
+        )
+
     def write(self, folder: Path) -> list[Path]:
         """``validation-report.json`` and ``validation-report.html`` in ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
         as_json = folder / "validation-report.json"
         as_json.write_text(json.dumps(self.as_dict(), indent=2), encoding="utf-8")
-        environment = Environment(
-            loader=FileSystemLoader(data_path("ui", "templates", "validation")),
-            autoescape=select_autoescape(default=True),
-        )
-        html = environment.get_template("report.html").render(
-            report=self, version=__version__, PASSED=PASSED, FAILED=FAILED, MANUAL=MANUAL
-        )
         as_html = folder / "validation-report.html"
-        as_html.write_text(html, encoding="utf-8")
+        as_html.write_text(self.html(), encoding="utf-8")
         return [as_json, as_html]

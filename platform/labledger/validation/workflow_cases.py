@@ -288,8 +288,9 @@ class _StepChecks:
 
     def judge(self, case: Case, observed: str, why: list[str], allowed: bool) -> None:
         """A permitted step must move; one stopped by its guard needs a manual test."""
-        if not allowed:
-            (case.passed if "role" in why else case.failed)(observed)
+        if not allowed:  # refused for who asks: the step's roles, or the type's readers
+            refused = "role" in why or observed.startswith("refused (403)")
+            (case.passed if refused else case.failed)(observed)
         elif observed.startswith("moved"):
             case.passed(observed)
         elif GUARD in why or "fields" in why:
