@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from labledger import cli
+from labledger.changes.service import ProposedItem, propose
 from labledger.identity.principal import SYSTEM
 from labledger.metadata import versions
 from labledger.metadata.types import publish_type, type_model
@@ -23,6 +24,7 @@ from labledger.workflows.engine import SignatureInput, run_transition
 from tests.conftest import TEST_PASSWORD
 from tests.definitions import add_roles, database_url, unchanged
 from tests.test_seed_qms import load_seeds
+from tests.web.helpers import sign_in
 
 
 def _report(folder) -> dict[str, Any]:
@@ -208,3 +210,59 @@ def test_recording_without_the_validation_bundle_says_how_and_keeps_the_report(
     assert code != 0 and "load the 'validation' bundle" in err
     assert "Traceback" not in out + err
     assert (tmp_path / "validation-report.html").is_file(), "the report is written first"
+
+
+def test_a_change_requests_proposed_configuration_is_qualified_and_shown_on_it(
+    db, tmp_path, capsys, client, make_person
+):
+    load_seeds(db, tmp_path, "lims", "validation")
+    with db.read() as conn:
+        flow = dict(versions.current(conn, WORKFLOW_KIND, "sample_lifecycle")[1])
+    flow["transitions"] = [
+        {**t, "roles": ["*"]} if t["key"] == "release" else t for t in flow["transitions"]
+    ]
+    with db.write() as conn:
+        change = propose(
+            conn,
+            SYSTEM,
+            title="Anyone may release",
+            reason="A test of the validation of a proposal",
+            items=[ProposedItem("workflow", "sample_lifecycle", flow)],
+        )
+    with unchanged(db):  # the proposal is qualified on a copy: nothing active changes
+        code = cli.main(
+            [
+                "--database",
+                database_url(db),
+                "validate",
+                "--change",
+                str(change.id),
+                "--out",
+                str(tmp_path / "oq"),
+            ]
+        )
+    out, _ = capsys.readouterr()
+    assert code != 0 and " 1 failed" in out
+    report = _report(tmp_path / "oq")
+    assert report["change_request"] == change.label
+    (failed,) = [c for c in report["cases"] if c["outcome"] == FAILED]
+    assert failed["id"] == "OQ-sample-release-roles-named"
+
+    cli.main(
+        [
+            "--database",
+            database_url(db),
+            "validate",
+            "--change",
+            str(change.id),
+            "--out",
+            str(tmp_path / "oq2"),
+            "--record",
+        ]
+    )
+    capsys.readouterr()
+    make_person("vera", "validation_reviewer", permissions=("read_audit", "configure"))
+    sign_in(client, "vera", TEST_PASSWORD)
+    page = client.get(f"/admin/changes/{change.id}").text
+    section = page[page.index('id="validation-runs"') :].split("</section>")[0]
+    assert re.search(r"VAL-\d{4}-\d{3}</a>", section) and "<td>1</td>" in section

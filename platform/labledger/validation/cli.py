@@ -25,6 +25,12 @@ def add_validate_command(commands: Any) -> None:
     )
     validate.add_argument("--out", required=True, help="folder for the report (JSON and HTML)")
     validate.add_argument(
+        "--change",
+        type=int,
+        metavar="N",
+        help="qualify the configuration as change request N would leave it",
+    )
+    validate.add_argument(
         "--record",
         action="store_true",
         help="also keep the run in the installation, for a validation reviewer to sign",
@@ -35,7 +41,7 @@ def add_validate_command(commands: Any) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with command_database(args) as db:
-        report = qualify(db)
+        report = qualify(db, args.change)
         counts = report.counts
         print(
             f"{len(report.cases)} cases in {time.perf_counter() - started:.1f} s: "

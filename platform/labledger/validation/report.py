@@ -30,6 +30,8 @@ class Report:
     started: datetime
     cases: list[Case] = field(default_factory=list)
     finished: datetime | None = None
+    #: The change request whose proposed configuration was qualified (None: the active one).
+    change_request: str | None = None
 
     @classmethod
     def of(cls, configuration: dict[str, Any], database: str) -> Report:
@@ -48,6 +50,7 @@ class Report:
         return {
             "platform_version": __version__,
             "configuration_hash": self.configuration_hash,
+            "change_request": self.change_request,
             "database": self.database,
             "started": self.started.isoformat(),
             "finished": self.finished.isoformat() if self.finished else None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from labledger.audit.verify import verify
+from labledger.changes.store import load
 from labledger.db.engine import Database
 from labledger.validation.cases import Case
 from labledger.validation.print_cases import print_cases
@@ -17,10 +18,17 @@ from labledger.validation.workflow_cases import workflow_cases
 AUDIT = "21 CFR 11.10(e); EU Annex 11 §9 (audit trail)"
 
 
-def qualify(source: Database) -> Report:
-    """Generate and run the cases of ``source``'s configuration; nothing is written there."""
-    with scratch_copy(source) as scratch:
+def qualify(source: Database, change_id: int | None = None) -> Report:
+    """Generate and run the cases of ``source``'s configuration (with ``change_id``: as
+    that change request would leave it); nothing is written there."""
+    proposal = None
+    if change_id is not None:
+        with source.read() as conn:
+            proposal = load(conn, change_id)
+    with scratch_copy(source, proposal) as scratch:
         report = Report.of(scratch.configuration, scratch.db.dialect)
+        if proposal is not None:
+            report.change_request = proposal.label
         report.cases += type_cases(scratch)
         report.cases += workflow_cases(scratch)
         report.cases += print_cases(scratch)

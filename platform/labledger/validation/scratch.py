@@ -24,7 +24,9 @@ from sqlalchemy import Connection
 from labledger.bundles.export import export_bundle
 from labledger.bundles.format import parse_bundle
 from labledger.bundles.importer import import_bundle
+from labledger.changes.activation import apply_items
 from labledger.changes.control import set_control
+from labledger.changes.store import ChangeRequest
 from labledger.db.engine import Database, open_database
 from labledger.db.migrate import upgrade
 from labledger.db.tables import app_user
@@ -51,8 +53,10 @@ class Scratch:
 
 
 @contextmanager
-def scratch_copy(source: Database) -> Iterator[Scratch]:
-    """A fresh database holding ``source``'s configuration and one user per role."""
+def scratch_copy(source: Database, proposal: ChangeRequest | None = None) -> Iterator[Scratch]:
+    """A fresh database holding ``source``'s configuration and one user per role; with a
+    change request ``proposal``, the configuration as the request would leave it (its
+    items applied to the copy as activating it would, nothing written to ``source``)."""
     with source.read() as conn:
         bundle = export_bundle(conn, SYSTEM, name="configuration-under-test")
     raw = json.dumps(bundle).encode("utf-8")
@@ -63,6 +67,9 @@ def scratch_copy(source: Database) -> Iterator[Scratch]:
             set_control(conn, SYSTEM, enabled=False, reason=_NO_CONTROL)
             save_role(conn, SYSTEM, ADMIN_ROLE)  # every installation has it; no bundle does
             import_bundle(conn, SYSTEM, parse_bundle(raw, max_bytes=len(raw) + 1))
+            if proposal is not None:
+                apply_items(conn, SYSTEM, proposal, rehearsal=False)
+                bundle = export_bundle(conn, SYSTEM, name="configuration-under-test")
             roles = [r["key"] for r in list_roles(conn)]
             people = {role: _person(conn, f"oq_{role}", role, password) for role in roles}
             others = {role: _person(conn, f"oq2_{role}", role, password) for role in roles}

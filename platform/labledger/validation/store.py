@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from labledger.changes.validation_runs import RUN_TYPE
 from labledger.errors import NotFound
 from labledger.identity.principal import SYSTEM
 from labledger.metadata import versions
@@ -21,9 +22,6 @@ from labledger.records.attachments import store_attachment
 from labledger.records.create import create_record
 from labledger.validation.cases import FAILED, MANUAL, PASSED
 from labledger.validation.report import Report
-
-#: The type that holds the runs (seeds/validation).
-RUN_TYPE = "validation_run"
 
 
 def record_run(conn: Connection, report: Report, *, max_bytes: int) -> str:
@@ -53,6 +51,7 @@ def record_run(conn: Connection, report: Report, *, max_bytes: int) -> str:
         "failed": counts[FAILED],
         "manual": counts[MANUAL],
         "report": stored["id"],
+        "change_request": report.change_request,
     }
     made = create_record(conn, SYSTEM, RUN_TYPE, data, skip_permission=True)
     return str(made["number"])

@@ -12,6 +12,7 @@ every step: a button shown here is no permission.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -19,6 +20,7 @@ from labledger.changes.impact import TypeImpact
 from labledger.changes.promotion import PROMOTABLE
 from labledger.changes.review import Overtaken, Review, impact, overtaken, review
 from labledger.changes.store import OPEN_STATUSES, ChangeRequest, Status, load
+from labledger.changes.validation_runs import runs_of
 from labledger.errors import ServiceError
 from labledger.identity.principal import APPROVE_CONFIGURATION, CONFIGURE, Principal
 
@@ -53,6 +55,8 @@ class ChangePage:
     stale: tuple[Overtaken, ...]
     impact: ImpactView
     steps: Steps
+    #: The recorded qualification runs of the proposed configuration.
+    validation_runs: tuple[dict[str, Any], ...] = ()
 
     @property
     def change(self) -> ChangeRequest:
@@ -68,6 +72,7 @@ def change_page(conn: Connection, reader: Principal, change_id: int) -> ChangePa
         stale=tuple(overtaken(conn, change, s) for s in found.stale),
         impact=_impact(conn, change),
         steps=_steps(reader, change),
+        validation_runs=tuple(runs_of(conn, reader, change.label)),
     )
 
 
