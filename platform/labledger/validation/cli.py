@@ -13,6 +13,7 @@ from typing import Any
 
 from labledger.cli_support import EXIT_FAILED, command_database
 from labledger.validation.cases import FAILED, MANUAL, PASSED
+from labledger.validation.report import NO_PDF
 from labledger.validation.run import qualify
 from labledger.validation.store import record_run
 
@@ -29,6 +30,11 @@ def add_validate_command(commands: Any) -> None:
         type=int,
         metavar="N",
         help="qualify the configuration as change request N would leave it",
+    )
+    validate.add_argument(
+        "--no-pdf",
+        action="store_true",
+        help="write the JSON and HTML report only (a pipeline reading the JSON needs no PDF)",
     )
     validate.add_argument(
         "--record",
@@ -48,8 +54,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{counts[PASSED]} passed, {counts[FAILED]} failed, "
             f"{counts[MANUAL]} need a manual test."
         )
-        for path in report.write(Path(args.out)):
+        written = report.write(Path(args.out), pdf=not args.no_pdf)
+        for path in written:
             print(f"  {path}")
+        if not args.no_pdf and not any(path.suffix == ".pdf" for path in written):
+            print(f"  (no PDF: {NO_PDF})")
         if args.record:  # after the report is written: a refusal here loses nothing
             with db.write() as conn:
                 number = record_run(conn, report, max_bytes=db.settings.attachment_max_bytes)

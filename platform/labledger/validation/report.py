@@ -22,6 +22,12 @@ from labledger.canonical import plain_content_hash
 from labledger.resources import data_path
 from labledger.validation.cases import FAILED, MANUAL, PASSED, Case
 
+#: Why a report has no PDF, and how to get one.
+NO_PDF = (
+    "the Pango libraries are missing; install them with "
+    "apt-get install libpango-1.0-0 libpangoft2-1.0-0"
+)
+
 
 @dataclass
 class Report:
@@ -68,11 +74,27 @@ class Report:
             report=self, version=__version__, PASSED=PASSED, FAILED=FAILED, MANUAL=MANUAL
         )
 
-    def write(self, folder: Path) -> list[Path]:
-        """``validation-report.json`` and ``validation-report.html`` in ``folder``."""
+    def pdf(self) -> bytes | None:
+        """The report as a PDF, from the same HTML (A4, as printed); None where the
+        machine lacks the Pango libraries the PDF engine draws text with."""
+        try:
+            # Imported here: loading the PDF engine costs every command a noticeable start.
+            from weasyprint import HTML
+        except OSError:
+            return None
+        return bytes(HTML(string=self.html()).write_pdf())
+
+    def write(self, folder: Path, *, pdf: bool = True) -> list[Path]:
+        """``validation-report.json``, ``.html`` and (``pdf``) ``.pdf`` in ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
         as_json = folder / "validation-report.json"
         as_json.write_text(json.dumps(self.as_dict(), indent=2), encoding="utf-8")
         as_html = folder / "validation-report.html"
         as_html.write_text(self.html(), encoding="utf-8")
-        return [as_json, as_html]
+        written = [as_json, as_html]
+        printed = self.pdf() if pdf else None
+        if printed is not None:
+            as_pdf = folder / "validation-report.pdf"
+            as_pdf.write_bytes(printed)
+            written.append(as_pdf)
+        return written
