@@ -80,7 +80,7 @@ def _contradictory_type() -> dict[str, Any]:
         "permissions": {"read": ["*"], "create": ["analyst"], "edit": ["analyst"]},
         "fields": [
             {"key": "name", "label": "Name", "type": "text", "required": True},
-            {"key": "reading", "label": "Reading", "type": "decimal", "max": 5},
+            {"key": "reading", "label": "Reading", "type": "decimal", "max": 5, "precision": 1},
             {"key": "drawing", "label": "Drawing", "type": "attachment"},
         ],
         "rules": [
@@ -100,6 +100,8 @@ def test_a_contradictory_configuration_fails_the_case_that_shows_it(db, tmp_path
     report = qualify(db)
     failed = [case for case in report.cases if case.outcome == FAILED]
     assert [case.id for case in failed] == ["OQ-gauge-max-reading-at"]
+    precision = next(case for case in report.cases if case.id == "OQ-gauge-precision-reading")
+    assert precision.outcome == PASSED and precision.inputs == "1.01"
     assert (
         "Readings of 5 and above are refused" in failed[0].observed
         or "refused" in failed[0].observed
@@ -293,3 +295,17 @@ def test_a_change_requests_proposed_configuration_is_qualified_and_shown_on_it(
     page = client.get(f"/admin/changes/{change.id}").text
     section = page[page.index('id="validation-runs"') :].split("</section>")[0]
     assert re.search(r"VAL-\d{4}-\d{3}</a>", section) and "<td>1</td>" in section
+
+
+def test_access_patterns_precision_and_entry_requirements_are_qualified(lims_db):
+    cases = {case.id: case for case in qualify(lims_db).cases}
+    for passed in (
+        "OQ-sample-read-lab_technician",
+        "OQ-sample-edit-lab_technician",
+        "OQ-sample-edit-qa",  # QA may not change samples: refused, as configured
+        "OQ-analysis-pattern-keyword",
+        "OQ-sample-numbering",
+    ):
+        assert cases[passed].outcome == PASSED, (passed, cases[passed].observed)
+    assert "refused" in cases["OQ-sample-edit-qa"].observed
+    assert ", the next " in cases["OQ-sample-numbering"].observed

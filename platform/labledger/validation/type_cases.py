@@ -16,9 +16,10 @@ from typing import Any
 from msgspec import UnsetType
 
 from labledger.errors import Forbidden, ServiceError
-from labledger.identity.principal import Principal
+from labledger.identity.principal import SYSTEM, Principal
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
+from labledger.metadata.patterns import compile_pattern
 from labledger.metadata.spec.fields import (
     ChoiceField,
     DecimalField,
@@ -29,9 +30,12 @@ from labledger.metadata.spec.fields import (
 )
 from labledger.metadata.types import KIND, type_model
 from labledger.records.create import create_record
+from labledger.records.service import get_record
+from labledger.records.states import state_rules
+from labledger.records.update import update_record
 from labledger.validation.cases import Case
 from labledger.validation.scratch import Scratch
-from labledger.validation.values import CannotDerive, has_default, needed_data
+from labledger.validation.values import CannotDerive, has_default, least, needed_data
 
 #: What the checks serve.
 FIELD_CHECKS = "21 CFR 11.10(h); EU Annex 11 §6 (accuracy checks on data entered)"
@@ -97,6 +101,7 @@ class _TypeChecks:
             note.manual(reason)
             return [*cases, note]
         cases += self.numbering_cases()
+        cases += self.access_cases()
         for key, fspec in self.model.field_specs.items():
             if not isinstance(fspec, InputFieldSpec) or fspec.system_set or fspec.read_only:
                 continue
@@ -228,11 +233,89 @@ class _TypeChecks:
         except CannotDerive as exc:
             case.manual(str(exc))
             return [case]
-        if any(re.fullmatch(_numbering_regex(p), tried.number) for p in patterns):
-            case.passed(tried.text)
-        else:
+        again = self.attempt(self.creator, _unchanged)
+        if not any(re.fullmatch(_numbering_regex(p), tried.number) for p in patterns):
             case.failed(tried.text)
+        elif again.number == tried.number:
+            case.failed(f"two records numbered {tried.number}")
+        else:
+            case.passed(f"{tried.text}, the next {again.number}")
         return [case]
+
+    def access_cases(self) -> list[Case]:
+        """Each role reads a record (permitted ones see it, the others are refused) and
+        changes it (only the editors may)."""
+        assert self.creator is not None
+        with self.scratch.db.write() as conn:
+            data = needed_data(conn, self.model, self.creator.username)
+            made = create_record(conn, self.creator, self.model.key, data)
+            rules = state_rules(conn, self.model, made["state"])
+        editable = [
+            k
+            for k, f in self.model.field_specs.items()
+            if isinstance(f, InputFieldSpec)
+            and f.kind in ("text", "long_text")
+            and not f.read_only
+            and not getattr(f, "pattern", "")
+            and not getattr(f, "options_from", "")
+            and k not in rules.locked | rules.system_set
+        ]
+        cases = []
+        for role, person in self.scratch.people.items():
+            cases.append(self.read_case(role, person, made["id"]))
+            if editable:
+                cases.append(self.edit_case(role, person, made["id"], editable[0]))
+        return cases
+
+    def read_case(self, role: str, person: Principal, record_id: int) -> Case:
+        allowed = self.model.allows(person, "read")
+        case = self.case(
+            f"read-{role}",
+            "who may read",
+            AUTHORITY,
+            f"A person with role {role} {'may' if allowed else 'may not'} read a record",
+            f"read a {self.model.label} as {person.username}",
+            "read" if allowed else "refused",
+        )
+        try:
+            with self.scratch.db.read() as conn:
+                get_record(conn, person, self.model.key, record_id)
+        except Forbidden as exc:
+            (case.failed if allowed else case.passed)(f"refused: {exc.detail}")
+        else:
+            (case.passed if allowed else case.failed)("read")
+        return case
+
+    def edit_case(self, role: str, person: Principal, record_id: int, key: str) -> Case:
+        allowed = self.model.allows(person, "edit")
+        label = self.model.field_specs[key].label
+        case = self.case(
+            f"edit-{role}",
+            "who may edit",
+            AUTHORITY,
+            f"A person with role {role} {'may' if allowed else 'may not'} change a record",
+            f"change {label} as {person.username}",
+            "saved" if allowed else "refused",
+        )
+        try:
+            with self.scratch.db.write() as conn:
+                version = get_record(conn, SYSTEM, self.model.key, record_id)["version"]
+                update_record(
+                    conn,
+                    person,
+                    self.model.key,
+                    record_id,
+                    {key: f"Changed by {person.username}"},
+                    expected_version=version,
+                    reason="Qualification: generated case",
+                )
+        except Forbidden as exc:
+            (case.failed if allowed else case.passed)(f"refused: {exc.detail}")
+        except ServiceError as exc:
+            case.failed(f"refused: {exc.detail}")
+        else:
+            (case.passed if allowed else case.failed)("saved")
+        return case
 
     def field_cases(self, key: str, fspec: InputFieldSpec) -> list[Case]:
         label = f"{fspec.label} ({key})"
@@ -296,6 +379,24 @@ class _TypeChecks:
                         at=at,
                     ),
                 ]
+        if isinstance(fspec, TextField) and fspec.pattern:
+            unmatched = _not_matching(fspec.pattern)
+            if unmatched is not None:
+                title = f"{label} refuses a value not matching {fspec.pattern}"
+                cases.append(
+                    self.check(
+                        f"pattern-{key}", title, repr(unmatched), INVALID, setting(unmatched), at=at
+                    )
+                )
+        if isinstance(fspec, DecimalField) and isinstance(fspec.precision, int):
+            places = fspec.precision + 1
+            too_fine = round(least(fspec) + 10**-places, places)
+            title = f"{label} refuses more than {fspec.precision} decimal places"
+            cases.append(
+                self.check(
+                    f"precision-{key}", title, str(too_fine), INVALID, setting(too_fine), at=at
+                )
+            )
         if isinstance(fspec, ChoiceField):
             cases.append(
                 self.check(
@@ -336,6 +437,12 @@ class _TypeChecks:
 
         self.attempt(self.creator, same)
         return self.check(f"unique-{key}", title, inputs, INVALID, same, at=at)
+
+
+def _not_matching(pattern: str) -> str | None:
+    """A short text the pattern refuses (None: every candidate matches it)."""
+    checker = compile_pattern(pattern)
+    return next((text for text in ("", "!", "?? ??", "x" * 200) if not checker.search(text)), None)
 
 
 def _unchanged(data: dict[str, Any]) -> None:

@@ -186,7 +186,9 @@ class _StepChecks:
 
     # --- a record to run the step on, and one attempt ---
 
-    def record_in_start(self, creator: Principal | None = None, **values: Any) -> int:
+    def record_in_start(
+        self, creator: Principal | None = None, omit: str = "", **values: Any
+    ) -> int:
         """A new record in the state the step starts from, with what entering the target
         state requires (``creator``: made as that person, for separation of duties)."""
         who = creator or SYSTEM
@@ -200,6 +202,7 @@ class _StepChecks:
                 if key not in data and key not in set_by_step:
                     data[key] = fitting_value(conn, self.model, data, key, username)
             data.update(values)
+            data.pop(omit, None)
             try:
                 made = create_record(
                     conn, who, self.model.key, data, state=self.start, skip_permission=True
@@ -323,6 +326,23 @@ class _StepChecks:
                     f"{observed}; refusal on the audit trail: {'yes' if audited else 'no'}"
                 )
             cases.append(case)
+        needed = self.needed_on_entry()
+        if needed:
+            label = self.model.field_specs[needed].label
+            case = self.case(
+                f"entry-{needed}",
+                SEQUENCE,
+                f"A record enters {self.step.to} only with {label} filled in",
+                f"run {self.step.label} as {person.username} with {label} empty",
+                "refused: fields",
+            )
+            try:
+                observed, why = self.attempt(person, self.record_in_start(omit=needed))
+            except CannotDerive as exc:
+                case.manual(str(exc))
+            else:
+                (case.passed if "fields" in why else case.failed)(observed)
+            cases.append(case)
         if self.step.reason_required:
             case = self.case(
                 "reason",
@@ -339,6 +359,24 @@ class _StepChecks:
                 (case.passed if "reason" in why else case.failed)(observed)
             cases.append(case)
         return cases
+
+    def needed_on_entry(self) -> str:
+        """A field the target state requires that neither the step sets nor a new record
+        must have ("" for none): leaving it empty must stop the step."""
+        set_by_step = {a.written_field for a in self.step.actions}
+        try:
+            with self.scratch.db.write() as conn:  # may make referenced records: a write
+                always = set(needed_data(conn, self.model, SYSTEM.username))
+        except CannotDerive:
+            return ""
+        return next(
+            (
+                key
+                for key in (*self.flow.required_fields(self.step.to), *self.step.requires_fields)
+                if key not in set_by_step and key not in always
+            ),
+            "",
+        )
 
     def separation_cases(self, person: Principal) -> list[Case]:
         separation = self.step.separation
