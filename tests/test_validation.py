@@ -165,6 +165,8 @@ def test_workflow_steps_are_run_by_each_role_signed_and_refused(lims_db):
     wrong = cases["OQ-sample-release-wrong-password"]
     assert wrong.outcome == PASSED and "refusal on the audit trail: yes" in wrong.observed
     assert cases["OQ-sample-reject-reason"].outcome == PASSED
+    author = cases["OQ-result-review-separation-author-value"]
+    assert author.outcome == PASSED and "refused (403)" in author.observed
     assert cases["OQ-result-enter-role-lab_technician"].outcome == MANUAL, "its guard needs a value"
     assert "Enter the result first" in cases["OQ-result-enter-role-lab_technician"].observed
 

@@ -379,23 +379,53 @@ class _StepChecks:
         )
 
     def separation_cases(self, person: Principal) -> list[Case]:
+        """Whoever created the record, or entered a field the step judges, may not run it
+        (separation of duties by earlier steps is left to a manual test)."""
         separation = self.step.separation
-        if isinstance(separation, UnsetType) or not separation.creator:
+        if isinstance(separation, UnsetType):
             return []
-        case = self.case(
-            "separation-creator",
-            SEPARATION,
-            f"Whoever created the record may not {self.step.label.lower()} it",
-            f"{person.username} creates a record, then runs {self.step.label}",
-            "refused: separation",
-        )
+        cases = []
+        if separation.creator:
+            cases.append(
+                self.separated(
+                    "separation-creator",
+                    f"Whoever created the record may not {self.step.label.lower()} it",
+                    f"{person.username} creates a record, then runs {self.step.label}",
+                    person,
+                    {},
+                )
+            )
+        if separation.authors_of:
+            key = separation.authors_of[0]
+            label = self.model.field_specs[key].label if key in self.model.field_specs else key
+            with self.scratch.db.write() as conn:
+                try:
+                    value = fitting_value(conn, self.model, {}, key, person.username)
+                except CannotDerive:
+                    value = None
+            cases.append(
+                self.separated(
+                    f"separation-author-{key}",
+                    f"Whoever entered {label} may not {self.step.label.lower()} the record",
+                    f"{person.username} enters {label}, then runs {self.step.label}",
+                    person,
+                    {key: value} if value is not None else {},
+                )
+            )
+        return cases
+
+    def separated(
+        self, check: str, title: str, inputs: str, person: Principal, values: dict[str, Any]
+    ) -> Case:
+        """``person`` makes the record (with ``values``) and is refused the step."""
+        case = self.case(check, SEPARATION, title, inputs, "refused: separation")
         try:
-            observed, why = self.attempt(person, self.record_in_start(creator=person))
+            observed, why = self.attempt(person, self.record_in_start(creator=person, **values))
         except CannotDerive as exc:
             case.manual(str(exc))
         else:
             (case.passed if "separation" in why else case.failed)(observed)
-        return [case]
+        return case
 
     def audited(self, record_id: int, action: str) -> bool:
         with self.scratch.db.read() as conn:
