@@ -165,6 +165,13 @@ def test_workflow_steps_are_run_by_each_role_signed_and_refused(lims_db):
     wrong = cases["OQ-sample-release-wrong-password"]
     assert wrong.outcome == PASSED and "refusal on the audit trail: yes" in wrong.observed
     assert cases["OQ-sample-reject-reason"].outcome == PASSED
+    holds, fails = cases["OQ-result-review-guard-true"], cases["OQ-result-review-guard-false"]
+    assert (holds.outcome, fails.outcome) == (PASSED, PASSED)
+    assert (
+        "{'required_reviews': 2}: refused (422): This analysis needs two reviews" in fails.observed
+    )
+    related = cases["OQ-sample-release-guard-true"]
+    assert related.outcome == MANUAL and "reads related records" in related.observed
     author = cases["OQ-result-review-separation-author-value"]
     assert author.outcome == PASSED and "refused (403)" in author.observed
     assert cases["OQ-result-enter-role-lab_technician"].outcome == MANUAL, "its guard needs a value"

@@ -84,7 +84,11 @@ def value_for(conn: Connection, fspec: FieldSpec, username: str, depth: int = 0)
 
 
 def needed_data(
-    conn: Connection, model: TypeModel, username: str, depth: int = 0
+    conn: Connection,
+    model: TypeModel,
+    username: str,
+    depth: int = 0,
+    given: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Values for every field a new record of ``model`` must have: the required ones
     without a default, then those the values given make required (``required_if``)."""
@@ -97,7 +101,7 @@ def needed_data(
         for key, fspec in model.field_specs.items()
         if fspec.default_value is not None
     }
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = dict(given or {})  # what a case sets: the rest must fit it
     # One field at a time, references last: a choice made first (a location's kind) can
     # spare a reference (its parent) that the conditions would otherwise require.
     for _ in model.field_specs:

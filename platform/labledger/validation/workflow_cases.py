@@ -13,6 +13,7 @@ guard's own message.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import islice, product
 from typing import Any
 
 from msgspec import UnsetType
@@ -20,18 +21,26 @@ from sqlalchemy import select
 
 from labledger.db.tables import audit_event, signature
 from labledger.errors import ServiceError
+from labledger.expressions import EvaluationError, Expression
 from labledger.identity.principal import EVERYONE, SYSTEM, Principal
 from labledger.metadata import versions
 from labledger.metadata.model import TypeModel
 from labledger.metadata.spec import TransitionSpec
-from labledger.metadata.spec.fields import FieldSpec, InputFieldSpec
+from labledger.metadata.spec.fields import (
+    ChoiceField,
+    DecimalField,
+    FieldSpec,
+    InputFieldSpec,
+    IntegerField,
+)
 from labledger.metadata.types import KIND, type_model
 from labledger.records.create import create_record
+from labledger.records.relations import RELATED_FUNCTIONS
 from labledger.records.states import state_rules
 from labledger.records.update import update_record
 from labledger.validation.cases import Case
 from labledger.validation.scratch import Scratch
-from labledger.validation.values import CannotDerive, fitting_value, needed_data
+from labledger.validation.values import CannotDerive, fitting_value, least, needed_data
 from labledger.workflows.checks import GUARD
 from labledger.workflows.engine import SignatureInput, run_transition
 from labledger.workflows.model import WorkflowModel, workflow_model
@@ -85,6 +94,55 @@ def state_lock_cases(scratch: Scratch, model: TypeModel, flow: WorkflowModel) ->
                 if open_:
                     cases.append(_lock_case(scratch, model, state.key, editor, open_[0], False))
     return cases
+
+
+#: The combinations of values tried to make a guard true and false, at most.
+_GUARD_TRIES = 200
+
+
+def _guard_values(
+    model: TypeModel, guard: Expression
+) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    """Values of the fields a guard reads that make it true and false, or why there are
+    none to find (it reads related records, the person, or values not tried)."""
+    if guard.functions & set(RELATED_FUNCTIONS):
+        return f"{guard.source} reads related records: its cases need data made by hand"
+    fields = sorted(guard.names)
+    if any(name not in model.field_specs for name in fields):
+        return f"{guard.source} reads the person or the record itself: a manual test"
+    choices = [_tried_values(model.field_specs[name]) for name in fields]
+    holds: dict[str, Any] | None = None
+    fails: dict[str, Any] | None = None
+    for combination in islice(product(*choices), _GUARD_TRIES):
+        values = dict(zip(fields, combination, strict=True))
+        try:
+            result = bool(guard.evaluate(values))
+        except EvaluationError:
+            continue
+        if result and holds is None:
+            holds = values
+        if not result and fails is None:
+            fails = values
+        if holds is not None and fails is not None:
+            return holds, fails
+    return f"no values tried make {guard.source} both true and false"
+
+
+def _tried_values(fspec: FieldSpec) -> list[Any]:
+    """A few values of a field a guard may turn on: its options, both truths, small
+    numbers within its limits, empty where it may be."""
+    if isinstance(fspec, ChoiceField):
+        return [o.value for o in fspec.options]
+    if fspec.kind == "boolean":
+        return [True, False]
+    if isinstance(fspec, IntegerField | DecimalField):
+        low = least(fspec)
+        high = fspec.max if isinstance(fspec.max, int | float) else low + 10
+        numbers = [low, low + 1, low + 2, high] if high >= low + 2 else [low, high]
+        return [*dict.fromkeys(numbers), None]
+    if fspec.kind in ("text", "long_text"):
+        return ["Qualification", None]
+    return [None]
 
 
 def _another(fspec: FieldSpec, value: Any) -> Any:
@@ -176,6 +234,7 @@ class _StepChecks:
         if permitted is not None:
             cases += self.answer_cases(permitted)
             cases += self.separation_cases(permitted)
+            cases += self.guard_cases(permitted)
         return cases
 
     def permitted(self) -> Principal | None:
@@ -196,7 +255,7 @@ class _StepChecks:
             creator.username if creator else next(iter(self.scratch.people.values())).username
         )
         with self.scratch.db.write() as conn:
-            data = needed_data(conn, self.model, username)
+            data = needed_data(conn, self.model, username, given=values)
             set_by_step = {a.written_field for a in self.step.actions}
             for key in (*self.flow.required_fields(self.step.to), *self.step.requires_fields):
                 if key not in data and key not in set_by_step:
@@ -426,6 +485,48 @@ class _StepChecks:
         else:
             (case.passed if "separation" in why else case.failed)(observed)
         return case
+
+    def guard_cases(self, person: Principal) -> list[Case]:
+        """The step's guard with values that make it true (the step runs) and false (it is
+        refused, with the guard's message), where they can be found among a few values
+        of the fields it reads; otherwise a manual test, saying why."""
+        guard = self.flow.guards.get(self.step.key)
+        if guard is None:
+            return []
+        case_true = self.case(
+            "guard-true",
+            SEQUENCE,
+            f"{self.step.label} runs when its condition holds",
+            f"{person.username} runs it on a record where {guard.source} holds",
+            "moved",
+        )
+        case_false = self.case(
+            "guard-false",
+            SEQUENCE,
+            f"{self.step.label} is refused when its condition fails",
+            f"{person.username} runs it on a record where {guard.source} fails",
+            "refused: guard",
+        )
+        found = _guard_values(self.model, guard)
+        if isinstance(found, str):
+            case_true.manual(found)
+            case_false.manual(found)
+            return [case_true, case_false]
+        holds, fails = found
+        for case, values, wanted in ((case_true, holds, True), (case_false, fails, False)):
+            try:
+                observed, why = self.attempt(person, self.record_in_start(**values))
+            except CannotDerive as exc:
+                case.manual(str(exc))
+                continue
+            if wanted:
+                if observed.startswith("moved"):
+                    case.passed(f"{values}: {observed}")
+                else:
+                    case.manual(f"{values}: refused for another reason: {observed}")
+            else:
+                (case.passed if GUARD in why else case.failed)(f"{values}: {observed}")
+        return [case_true, case_false]
 
     def audited(self, record_id: int, action: str) -> bool:
         with self.scratch.db.read() as conn:
