@@ -172,6 +172,8 @@ def test_workflow_steps_are_run_by_each_role_signed_and_refused(lims_db):
     )
     related = cases["OQ-sample-release-guard-true"]
     assert related.outcome == MANUAL and "reads related records" in related.observed
+    by_step = cases["OQ-result-second_review-separation-step-first_review"]
+    assert by_step.outcome == PASSED and "moved to first_reviewed; then refused" in by_step.observed
     author = cases["OQ-result-review-separation-author-value"]
     assert author.outcome == PASSED and "refused (403)" in author.observed
     assert cases["OQ-result-enter-role-lab_technician"].outcome == MANUAL, "its guard needs a value"

@@ -438,8 +438,8 @@ class _StepChecks:
         )
 
     def separation_cases(self, person: Principal) -> list[Case]:
-        """Whoever created the record, or entered a field the step judges, may not run it
-        (separation of duties by earlier steps is left to a manual test)."""
+        """Whoever created the record, entered a field the step judges or ran an earlier
+        step the separation names may not run it."""
         separation = self.step.separation
         if isinstance(separation, UnsetType):
             return []
@@ -471,7 +471,57 @@ class _StepChecks:
                     {key: value} if value is not None else {},
                 )
             )
+        if separation.transitions:
+            leading = [  # an earlier step that leads where this one starts can be run first
+                k
+                for k in separation.transitions
+                if k in self.flow.transition_specs
+                and self.flow.transition_specs[k].to in self.step.from_
+            ]
+            cases.append(self.separated_by_step((leading or list(separation.transitions))[0]))
         return cases
+
+    def separated_by_step(self, earlier_key: str) -> Case:
+        """One person runs the earlier step, then this one: refused."""
+        earlier = self.flow.transition_specs.get(earlier_key)
+        label = earlier.label if earlier else earlier_key
+        case = self.case(
+            f"separation-step-{earlier_key}",
+            SEPARATION,
+            f"Whoever ran {label} may not {self.step.label.lower()} the record",
+            f"one person runs {label}, then {self.step.label}",
+            "refused: separation",
+        )
+        if earlier is None or earlier.to not in self.step.from_:
+            case.manual(f"{label} does not lead to where {self.step.label} starts")
+            return case
+        person = next(
+            (
+                p
+                for p in self.scratch.people.values()
+                if p.has_any_role(earlier.roles) and p.has_any_role(self.step.roles)
+            ),
+            None,
+        )
+        if person is None:
+            case.manual(f"no one role may run both {label} and {self.step.label}")
+            return case
+        before = _StepChecks(self.scratch, self.model, self.flow, earlier)
+        guard = self.flow.guards.get(earlier.key)
+        found = _guard_values(self.model, guard) if guard is not None else ({}, {})
+        values = found[0] if isinstance(found, tuple) else {}
+        try:
+            record_id = before.record_in_start(**values)
+        except CannotDerive as exc:
+            case.manual(str(exc))
+            return case
+        ran, _ = before.attempt(person, record_id)
+        if not ran.startswith("moved"):
+            case.manual(f"{person.username} could not run {label}: {ran}")
+            return case
+        observed, why = self.attempt(person, record_id)
+        (case.passed if "separation" in why else case.failed)(f"{ran}; then {observed}")
+        return case
 
     def separated(
         self, check: str, title: str, inputs: str, person: Principal, values: dict[str, Any]
