@@ -274,3 +274,13 @@ def test_labels_load_per_type_not_per_event(client, db, make_person):
         page = client.get("/audit").text
     assert len(seqs(page)) == 50 and "High" in page and "4.00 mg/L" in page
     assert len(many.statements) == len(few.statements)
+
+
+def test_the_type_filter_offers_types_by_their_label(client, db, make_person):
+    add_roles(db, "analyst")
+    with db.write() as conn:
+        publish_type(conn, SYSTEM, batch_type())
+    make_person("aud", "auditor", permissions=("read_audit",))
+    sign_in(client, "aud", TEST_PASSWORD)
+    page = client.get("/audit").text
+    assert '<option value="batch">Batch</option>' in page

@@ -173,7 +173,8 @@ class AuditPagesController(Controller):
                 problems = Problems(exc.errors)
             # The user filter's choices, and the printed name shown beside each actor.
             names = {u["username"]: u["full_name"] for u in list_users(conn)}
-            types = versions.keys(conn, TYPE_KIND)
+            # The type filter's choices, by label (a removed type keeps its key).
+            types = {key: type_model(conn, key).label for key in versions.keys(conn, TYPE_KIND)}
             events = readable_events(conn, session.principal, result["items"])
         filters = {k: v for k, v in chosen.items() if v}
         return page(
