@@ -119,7 +119,6 @@ def test_a_technician_enters_and_submits_her_results_from_my_work(page, db, tmp_
     }
 
     # The reviewer's queue shows each result once, under its sample, with its flags.
-    page.click("text=Sign out")
     sign_in_page(page, "rita", DEMO_PASSWORDS["rita"])
     entered = page.locator("section.work-queue", has_text="Results · Entered")
     entered.get_by_role("link", name=re.compile("^All .* →")).click()

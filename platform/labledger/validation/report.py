@@ -74,27 +74,29 @@ class Report:
             report=self, version=__version__, PASSED=PASSED, FAILED=FAILED, MANUAL=MANUAL
         )
 
-    def pdf(self) -> bytes | None:
-        """The report as a PDF, from the same HTML (A4, as printed); None where the
-        machine lacks the Pango libraries the PDF engine draws text with."""
-        try:
-            # Imported here: loading the PDF engine costs every command a noticeable start.
-            from weasyprint import HTML
-        except OSError:
-            return None
-        return bytes(HTML(string=self.html()).write_pdf())
-
     def write(self, folder: Path, *, pdf: bool = True) -> list[Path]:
         """``validation-report.json``, ``.html`` and (``pdf``) ``.pdf`` in ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
         as_json = folder / "validation-report.json"
         as_json.write_text(json.dumps(self.as_dict(), indent=2), encoding="utf-8")
+        page = self.html()
         as_html = folder / "validation-report.html"
-        as_html.write_text(self.html(), encoding="utf-8")
+        as_html.write_text(page, encoding="utf-8")
         written = [as_json, as_html]
-        printed = self.pdf() if pdf else None
+        printed = _printed(page) if pdf else None
         if printed is not None:
             as_pdf = folder / "validation-report.pdf"
             as_pdf.write_bytes(printed)
             written.append(as_pdf)
         return written
+
+
+def _printed(page: str) -> bytes | None:
+    """``page`` as a PDF (A4, as printed); None where the machine lacks the Pango
+    libraries the PDF engine draws text with."""
+    try:
+        # Imported here: loading the PDF engine costs every command a noticeable start.
+        from weasyprint import HTML
+    except OSError:
+        return None
+    return bytes(HTML(string=page).write_pdf())

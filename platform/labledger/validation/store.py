@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from labledger import __version__
 from labledger.changes.validation_runs import RUN_TYPE
 from labledger.errors import NotFound
 from labledger.identity.principal import SYSTEM
@@ -42,7 +43,7 @@ def record_run(conn: Connection, report: Report, *, max_bytes: int) -> str:
     counts = report.counts
     data = {
         "configuration_hash": report.configuration_hash,
-        "platform_version": report.as_dict()["platform_version"],
+        "platform_version": __version__,
         "database": report.database,
         "started_at": _moment(report.started),
         "finished_at": _moment(report.finished) if report.finished else None,

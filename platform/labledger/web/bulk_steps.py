@@ -25,13 +25,12 @@ from labledger.db.engine import Database
 from labledger.errors import FieldError, ServiceError, ValidationFailed
 from labledger.identity.principal import Principal
 from labledger.identity.sessions import WebSession
-from labledger.limits import INT64_MAX
 from labledger.metadata.model import TypeModel
 from labledger.metadata.spec import TransitionSpec
 from labledger.metadata.types import readable_model
 from labledger.records.query import ListQuery
 from labledger.records.related import record_summaries
-from labledger.web.forms import first, values_of
+from labledger.web.forms import first, row_id, values_of
 from labledger.web.pages import page
 from labledger.web.records import list_params, state_labels
 from labledger.web.signer import browser_signature, remember_signing
@@ -55,12 +54,13 @@ def selected_ids(values: list[str]) -> list[int]:
     """The record ids a form or address names, or a refusal naming the bad one."""
     ids = []
     for value in values:
-        text = value.strip()
-        if not (text.isascii() and text.isdigit() and 0 < int(text) <= INT64_MAX):
+        record_id = row_id(value)
+        if record_id is None:
             raise ValidationFailed(
-                "The selection is not valid.", [FieldError("id", f"'{text[:40]}' is no record")]
+                "The selection is not valid.",
+                [FieldError("id", f"'{value.strip()[:40]}' is no record")],
             )
-        ids.append(int(text))
+        ids.append(record_id)
     return ids
 
 

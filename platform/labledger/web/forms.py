@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from labledger.errors import FieldError
+from labledger.limits import INT64_MAX
 from labledger.metadata.fieldtypes import FIELD_TYPES
 from labledger.metadata.model import TypeModel
 from labledger.metadata.spec.fields import DecimalField, FieldSpec, IntegerField
@@ -33,6 +34,19 @@ _TIME_ZONE_VALUES = {value for value, _ in TIME_ZONES}
 _INTEGER = re.compile(r"^[+-]?\d+$")
 #: Suffix of the time zone input that goes with a date-and-time input.
 TZ_SUFFIX = "__tz"
+
+
+def row_id(text: str) -> int | None:
+    """The row id ``text`` names, or None when it names none.
+
+    Only plain ASCII digits within a database integer count: a Unicode digit,
+    a sign or a number past the column's range is refused here, before a query
+    could fail on it.
+    """
+    text = text.strip()
+    if text.isascii() and text.isdigit() and 0 < int(text) <= INT64_MAX:
+        return int(text)
+    return None
 
 
 def values_of(form: Mapping[str, Any], name: str) -> list[str]:
@@ -94,9 +108,10 @@ def parse_value(fdef: FieldSpec, form: Mapping[str, Any], key: str) -> Any:
     if kind in ("integer", "decimal"):
         return _number(text, kind == "integer")
     if kind == "attachment":
-        if not text.isdigit():
+        attachment = row_id(text)
+        if attachment is None:
             raise ValueError("upload the file again")
-        return int(text)
+        return attachment
     if kind == "datetime":
         zone = first(form, key + TZ_SUFFIX) or "Z"
         if zone not in _TIME_ZONE_VALUES:

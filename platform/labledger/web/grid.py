@@ -38,7 +38,7 @@ from labledger.records.related import children_of, record_summaries
 from labledger.records.service import get_record, update_record
 from labledger.web.display import Formatter, Shown
 from labledger.web.form_view import active_users
-from labledger.web.forms import error_map, first, step_of, stored_as_form
+from labledger.web.forms import error_map, first, row_id, step_of, stored_as_form
 from labledger.web.fragments import fragment
 from labledger.web.pages import page
 from labledger.web.record_form import Target, check_form, data_to_save
@@ -195,7 +195,7 @@ class GridController(Controller):
         actor = session.principal
         params = request.query_params
         chosen = [*params.getall("parent", []), *params.getall("id", [])]
-        parent_ids = [int(p) for p in chosen if p.isascii() and p.isdigit()]
+        parent_ids = [i for i in map(row_id, chosen) if i is not None]
         with db.read() as conn:
             model = readable_model(conn, actor, type_key)
             via = choose_via(model, params.get("via"))

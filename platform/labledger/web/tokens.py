@@ -25,17 +25,17 @@ from labledger.identity.tokens import (
     list_tokens,
     revoke_own_token,
 )
-from labledger.limits import INT64_MAX
 from labledger.web.account import Form
 from labledger.web.display import utc_text
+from labledger.web.forms import row_id
 from labledger.web.pages import page
 
 
 def _token_id(text: str) -> int:
     """The id a revoke form sends, or a refusal at its field (never a database error)."""
-    text = text.strip()
-    if text.isascii() and text.isdigit() and int(text) <= INT64_MAX:
-        return int(text)
+    token_id = row_id(text)
+    if token_id is not None:
+        return token_id
     raise ValidationFailed(
         "The token to revoke is not valid.",
         [FieldError("token", "choose the token to revoke from the list on this page")],
