@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
+from labledger.archive.cli import add_archive_commands
 from labledger.audit.checkpoints import create_checkpoint, parse_checkpoint
 from labledger.audit.verify import verify
 from labledger.bootstrap import initialise
@@ -361,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_change_commands(commands)
     add_dashboard_commands(commands)
     add_validate_command(commands)
+    add_archive_commands(commands)
     return parser
 
 

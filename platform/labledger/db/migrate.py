@@ -10,6 +10,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine
 
 from labledger.db.roles import renew_runtime_grants
@@ -40,3 +43,22 @@ def upgrade_connection(conn: Connection, revision: str = "head") -> None:
     command.upgrade(alembic_config(conn), revision)
     if conn.dialect.name == "postgresql":
         renew_runtime_grants(conn)
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(_MIGRATIONS))
+
+
+def head_revision() -> str:
+    """The revision the newest migration leaves a database at."""
+    head = _scripts().get_current_head()
+    assert head is not None, "the migrations have one head"
+    return head
+
+
+def knows_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this platform's migrations (an older or the newest)."""
+    try:
+        return _scripts().get_revision(revision) is not None
+    except (CommandError, RevisionError):
+        return False

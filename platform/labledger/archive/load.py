@@ -1,0 +1,202 @@
+"""``labledger archive restore``: an archive into an empty database of either kind.
+
+The restore builds exactly the schema the archive was made at, loads every
+row as it was, then runs the migrations of this platform's newer schema, so
+an archive made years ago comes back through the same migrations an
+installation upgraded in place went through (Annex 11 §17). It is one
+transaction: a damaged archive, a row that does not fit or a failed
+migration leaves the database as empty as it was.
+
+Credentials the archive withheld (``format.CREDENTIAL_COLUMNS``) come back
+as nothing where the column allows it (people need new passwords) and as a
+random value nobody knows where it does not (tokens that can never match,
+webhook secrets to set again).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, TableClause, column, func, insert, inspect, select, table, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from labledger.archive.format import BIND_TYPES, TABLE_NAMED, TABLES, TRANSIENT_TABLES, TableEntry
+from labledger.archive.progress import Progress, no_progress
+from labledger.archive.reading import ArchiveDamaged, ArchiveReader
+from labledger.db.engine import Database
+from labledger.db.migrate import head_revision, knows_revision, upgrade_connection
+from labledger.db.tables import audit_event, audit_event_seq
+from labledger.errors import Conflict, ValidationFailed
+
+#: Tables the migrations fill themselves (each lane's first tip): the archive's rows replace them.
+FILLED_BY_MIGRATIONS = frozenset({"audit_head", "outbox_lane"})
+#: Rows inserted per statement, and the binary contents held at once while inserting.
+BATCH = 1000
+BATCH_BLOB_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class Loaded:
+    """What a restore put into the database."""
+
+    schema_revision: str
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def restore_archive(
+    db: Database, reader: ArchiveReader, progress: Progress = no_progress
+) -> Loaded:
+    """Load ``reader``'s archive into ``db``, which must hold no data; all or nothing."""
+    manifest = reader.manifest
+    if not knows_revision(manifest.schema_revision):
+        raise ValidationFailed(
+            f"The archive was made at schema revision {manifest.schema_revision}, which this "
+            f"labledger does not know (it knows up to {head_revision()}): restore it with the "
+            f"labledger that made it ({manifest.platform_version}) or a newer one."
+        )
+    loaded = Loaded(schema_revision=head_revision())
+    with db.write() as conn:
+        _prepare_schema(conn, manifest.schema_revision)
+        for entry in manifest.tables:
+            loaded.rows[entry.name] = _load_table(conn, reader, entry, progress)
+        upgrade_connection(conn)
+        if conn.dialect.name == "postgresql":
+            _advance_sequences(conn)
+    return loaded
+
+
+def _prepare_schema(conn: Connection, revision: str) -> None:
+    """Bring an empty database to the archive's schema revision, or refuse one that holds data."""
+    present = set(inspect(conn).get_table_names())
+    if "alembic_version" not in present:
+        upgrade_connection(conn, revision)
+        return
+    current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if current != revision:
+        raise Conflict(
+            f"The database is set up at schema revision {current}, the archive was made at "
+            f"{revision}: restore into a database with no tables, which the restore sets up."
+        )
+    for name in sorted(present - TRANSIENT_TABLES - FILLED_BY_MIGRATIONS):
+        if name in TABLE_NAMED and _has_rows(conn, name):
+            raise Conflict(
+                f"The database is not empty (table {name} holds rows): an archive is restored "
+                "only into an empty database."
+            )
+
+
+def _has_rows(conn: Connection, name: str) -> bool:
+    return conn.execute(select(1).select_from(TABLE_NAMED[name]).limit(1)).first() is not None
+
+
+def _target(conn: Connection, entry: TableEntry) -> tuple[TableClause, set[str]]:
+    """The table to insert ``entry``'s rows into, and which of its columns require a value."""
+    if entry.name in TRANSIENT_TABLES or entry.name not in TABLE_NAMED:
+        raise ArchiveDamaged(f"The archive holds a table labledger does not have: {entry.name}.")
+    stored = {c["name"]: c for c in inspect(conn).get_columns(entry.name)}
+    unknown = [spec.name for spec in entry.columns if spec.name not in stored]
+    if unknown:
+        raise ArchiveDamaged(
+            f"The archive's table {entry.name} has columns its schema revision does not: "
+            f"{', '.join(unknown)}."
+        )
+    required = {name for name, c in stored.items() if not c["nullable"]}
+    target = table(
+        entry.name, *(column(spec.name, BIND_TYPES[spec.kind]) for spec in entry.columns)
+    )
+    return target, required
+
+
+def _load_table(
+    conn: Connection, reader: ArchiveReader, entry: TableEntry, progress: Progress
+) -> int:
+    target, required = _target(conn, entry)
+    if entry.name in FILLED_BY_MIGRATIONS:
+        conn.execute(TABLE_NAMED[entry.name].delete())
+    names = [spec.name for spec in entry.columns]
+    blobs = [i for i, spec in enumerate(entry.columns) if spec.kind == "blob"]
+    unknowable = [
+        i
+        for i, spec in enumerate(entry.columns)
+        if spec.name in entry.withheld and spec.name in required
+    ]
+    done = 0
+    try:
+        for batch in _batches(reader, entry, blobs):
+            rows = []
+            for values in batch:
+                row = dict(zip(names, values, strict=True))
+                for index in unknowable:
+                    if values[index] is None:
+                        row[names[index]] = secrets.token_hex(32)
+                rows.append(row)
+            conn.execute(insert(target), rows)
+            done += len(rows)
+            progress(entry.name, done, entry.rows)
+    except IntegrityError as exc:
+        reason = str(exc.orig).splitlines()[0]
+        raise ArchiveDamaged(
+            f"The archive's rows of table {entry.name} do not fit: {reason}"
+        ) from None
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0]
+        raise ArchiveDamaged(
+            f"The archive's rows of table {entry.name} cannot be stored: {reason}"
+        ) from None
+    progress(entry.name, done, entry.rows)
+    return done
+
+
+def _batches(
+    reader: ArchiveReader, entry: TableEntry, blobs: list[int]
+) -> Iterator[list[list[Any]]]:
+    """The table's rows in batches, binary contents fetched, never too many bytes at once."""
+    batch: list[list[Any]] = []
+    size = 0
+    for values in reader.rows(entry):
+        row = list(values)
+        for index in blobs:
+            if row[index] is not None:
+                row[index] = reader.blob(row[index])
+                size += len(row[index])
+        batch.append(row)
+        if len(batch) >= BATCH or size >= BATCH_BLOB_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _advance_sequences(conn: Connection) -> None:
+    """PostgreSQL: every key sequence past the restored rows, so new rows get new keys."""
+    present = set(inspect(conn).get_table_names())
+    for stored in TABLES:
+        key = stored.c.get("id")
+        if stored.name not in present or key is None or stored.c.id.autoincrement is not True:
+            continue
+        sequence = conn.execute(
+            select(func.pg_get_serial_sequence(f'"{stored.name}"', "id"))
+        ).scalar()
+        if sequence is not None:
+            conn.execute(
+                select(
+                    func.setval(
+                        sequence,
+                        select(func.coalesce(func.max(key), 0) + 1).scalar_subquery(),
+                        False,
+                    )
+                )
+            )
+    seqs = audit_event.c.seq
+    conn.execute(
+        select(
+            func.setval(
+                audit_event_seq.name,
+                select(func.coalesce(func.max(seqs), 0) + 1).scalar_subquery(),
+                False,
+            )
+        )
+    )
