@@ -27,11 +27,14 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from labledger.app import create_app
+from labledger.audit.results import record_result
+from labledger.audit.trail import AuditEntry, append, written_together
 from labledger.bootstrap import initialise
 from labledger.db.engine import Database, normalise_url, open_database
 from labledger.identity.principal import SYSTEM, Principal
 from labledger.identity.users import load_principal
 from labledger.metadata.types import publish_type
+from labledger.records.service import RecordBatch
 
 #: First words of the statements that write (``WITH``: an insert with a CTE); a
 #: query taking ids from a sequence counts as a write too.
@@ -446,3 +449,46 @@ def replay(db: Database, transactions: list[list[tuple[str, Any]]]) -> float:
                 for statement, parameters in writes:
                     conn.exec_driver_sql(statement, parameters)
     return perf_counter() - started
+
+
+#: Records per transaction of ``create_bench_records``.
+SERVICE_BATCH = 1000
+
+
+def create_bench_records(db: Database, count: int) -> list[dict[str, Any]]:
+    """``count`` records of the benchmark type through the service layer, in batches."""
+    actor = admin_principal(db)
+    views: list[dict[str, Any]] = []
+    for start in range(0, count, SERVICE_BATCH):
+        with db.write() as conn:
+            batch = RecordBatch(conn, actor, TYPE_KEY)
+            for i in range(start, min(count, start + SERVICE_BATCH)):
+                batch.add(record_input(i))
+            views += batch.store()
+    return views
+
+
+def add_record_events(db: Database, rows: list[dict[str, Any]], count: int) -> None:
+    """``count`` record events, round-robin over the records, each proving its row as
+    stored (``rows``), as after real updates."""
+    hashes = [record_result(row) for row in rows]
+    for start in range(0, count, SERVICE_BATCH * 10):
+        with db.write() as conn, written_together(conn):
+            entries = []
+            for i in range(start, min(count, start + SERVICE_BATCH * 10)):
+                index = i % len(rows)
+                row = rows[index]
+                entries.append(
+                    AuditEntry(
+                        actor="admin",
+                        action="record.update",
+                        type_key=TYPE_KEY,
+                        record_id=row["id"],
+                        record_number=row["number"],
+                        changes={"notes": {"old": f"reading {i}", "new": f"reading {i + 1}"}},
+                        reason="Transcription corrected from the instrument printout.",
+                        config_version=row["type_version"],
+                        result_hash=hashes[index],
+                    )
+                )
+            append(conn, entries)

@@ -26,63 +26,21 @@ from time import perf_counter
 from sqlalchemy import select, text
 
 from common import (
-    TYPE_KEY,
-    admin_principal,
+    add_record_events,
     bench_database,
     bench_type,
+    create_bench_records,
     describe,
     parse_args,
     print_table,
     publish,
-    record_input,
 )
-from labledger.audit.results import record_result
-from labledger.audit.trail import AuditEntry, append, written_together
 from labledger.audit.verify import verify
 from labledger.db.engine import Database
 from labledger.db.tables import record
-from labledger.records.service import RecordBatch
 
 GOAL_SECONDS = 60.0
-BATCH = 1000
 FLOOR_TABLES = ("audit_event", "record", "signature", "config_version", "role", "config_item")
-
-
-def _create_records(db: Database, count: int) -> list[dict]:
-    actor = admin_principal(db)
-    views: list[dict] = []
-    for start in range(0, count, BATCH):
-        with db.write() as conn:
-            batch = RecordBatch(conn, actor, TYPE_KEY)
-            for i in range(start, min(count, start + BATCH)):
-                batch.add(record_input(i))
-            views += batch.store()
-    return views
-
-
-def _add_events(db: Database, rows: list[dict], count: int) -> None:
-    """``count`` record events, round-robin over the records, each proving its row."""
-    hashes = [record_result(row) for row in rows]
-    for start in range(0, count, BATCH * 10):
-        with db.write() as conn, written_together(conn):
-            entries = []
-            for i in range(start, min(count, start + BATCH * 10)):
-                index = i % len(rows)
-                row = rows[index]
-                entries.append(
-                    AuditEntry(
-                        actor="admin",
-                        action="record.update",
-                        type_key=TYPE_KEY,
-                        record_id=row["id"],
-                        record_number=row["number"],
-                        changes={"notes": {"old": f"reading {i}", "new": f"reading {i + 1}"}},
-                        reason="Transcription corrected from the instrument printout.",
-                        config_version=row["type_version"],
-                        result_hash=hashes[index],
-                    )
-                )
-            append(conn, entries)
 
 
 def _floor(db: Database) -> float:
@@ -111,11 +69,11 @@ def main() -> None:
     with bench_database(args.database) as db:
         publish(db, bench_type())
         started = perf_counter()
-        views = _create_records(db, args.n)
+        views = create_bench_records(db, args.n)
         with db.read() as conn:  # the rows as stored, as verify will read them
             rows = [dict(r) for r in conn.execute(select(record)).mappings()]
         assert len(rows) == len(views)
-        _add_events(db, rows, max(0, args.events - args.n))
+        add_record_events(db, rows, max(0, args.events - args.n))
         print(f"database: {describe(db)}")
         took = perf_counter() - started
         print(f"set up {args.n:,} records and {args.events:,} events in {took:.0f} s")

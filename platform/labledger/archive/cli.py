@@ -76,9 +76,16 @@ def cmd_archive_create(args: argparse.Namespace) -> int:
     if not path.parent.is_dir():
         raise CliError(f"Cannot write {path}: there is no folder {path.parent}.")
     with command_database(args) as db:
-        manifest, manifest_hash = create_archive(
-            db, path, actor=COMMAND_LINE, credentials=args.with_credentials, progress=ProgressBar()
-        )
+        try:
+            manifest, manifest_hash = create_archive(
+                db,
+                path,
+                actor=COMMAND_LINE,
+                credentials=args.with_credentials,
+                progress=ProgressBar(),
+            )
+        except OSError as exc:
+            raise CliError(f"Cannot write {path}: {exc.strerror or exc}") from None
     rows = {entry.name: entry.rows for entry in manifest.tables}
     print(f"Archive written: {path}")
     print(

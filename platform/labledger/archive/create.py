@@ -126,6 +126,7 @@ def _created_event(actor: str, manifest: Manifest, manifest_hash: str) -> AuditE
 def _write(
     conn: Connection, archive: zipfile.ZipFile, credentials: bool, progress: Progress
 ) -> Manifest:
+    moment = utc_now()  # the snapshot's first statement follows: the moment it holds
     sources = _sources(conn)
     totals = {source.table.name: _count(conn, source.table) for source in sources}
     blobs = _Blobs(archive)
@@ -143,7 +144,7 @@ def _write(
         platform_version=__version__,
         schema_revision=_revision(conn),
         source_database=conn.dialect.name,
-        created_at=utc_now(),
+        created_at=moment,
         credentials=credentials,
         tables=entries,
         record_hashes=hashes,

@@ -100,6 +100,7 @@ class Manifest(msgspec.Struct, frozen=True):
     #: schema, loads the rows, then runs the migrations of its own, newer one.
     schema_revision: str
     source_database: str
+    #: When the snapshot was taken: the archive holds what was committed by then.
     created_at: datetime
     credentials: bool
     tables: list[TableEntry]
