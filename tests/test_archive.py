@@ -282,6 +282,36 @@ def test_an_edited_member_fails_the_restore_which_leaves_the_database_empty(
         assert inspect(conn).get_table_names() == []
 
 
+def _forged(path: Path, target: Path, member: str, change: Callable[[bytes], bytes]) -> None:
+    """A copy of the archive with ``member`` changed and its manifest entry made to agree."""
+    with zipfile.ZipFile(path) as archive:
+        changed = change(archive.read(member))
+        manifest = json.loads(archive.read(MANIFEST))
+    entry = next(t for t in manifest["tables"] if t["member"] == member)
+    entry["sha256"] = hashlib.sha256(changed).hexdigest()
+    entry["rows"] = changed.count(b"\n")
+    forged = {member: changed, MANIFEST: json.dumps(manifest).encode()}
+    _rewrite(path, target, lambda name, body: forged.get(name, body))
+
+
+@pytest.mark.requirement("REQ-ARC-02")
+def test_rows_that_do_not_fit_together_stop_the_restore_and_name_their_table(
+    source: Database, empty_database: EmptyDatabase, tmp_path: Path
+) -> None:
+    """Records left out of a forged archive: the references to them have nothing to point at."""
+    path = _archive(source, tmp_path / "lims.zip")
+    forged = tmp_path / "forged.zip"
+    _forged(path, forged, table_member("record"), lambda body: b"".join(body.splitlines(True)[:5]))
+    target = empty_database(source.dialect)
+
+    with ArchiveReader(forged) as reader, pytest.raises(ArchiveDamaged) as refused:
+        restore_archive(target, reader)
+
+    assert "rows of table record_reference do not fit" in str(refused.value)
+    with target.read() as conn:
+        assert inspect(conn).get_table_names() == []
+
+
 @pytest.mark.requirement("REQ-ARC-02")
 def test_an_archive_edited_with_its_manifest_restores_but_fails_its_proof(
     source: Database, empty_database: EmptyDatabase, tmp_path: Path
@@ -289,20 +319,8 @@ def test_an_archive_edited_with_its_manifest_restores_but_fails_its_proof(
     """Whoever rewrites a member and its manifest entry still cannot make the records
     agree with the hashes the archive and the audit trail hold."""
     path = _archive(source, tmp_path / "lims.zip")
-    member = table_member("record")
-    with zipfile.ZipFile(path) as archive:
-        changed = _edit_first_record(archive.read(member))
-        manifest = json.loads(archive.read(MANIFEST))
-    entry = next(t for t in manifest["tables"] if t["member"] == member)
-    entry["sha256"] = hashlib.sha256(changed).hexdigest()
     forged = tmp_path / "forged.zip"
-    _rewrite(
-        path,
-        forged,
-        lambda name, body: {member: changed, MANIFEST: json.dumps(manifest).encode()}.get(
-            name, body
-        ),
-    )
+    _forged(path, forged, table_member("record"), _edit_first_record)
     target = empty_database(source.dialect)
 
     proof = _restore_and_prove(target, forged)

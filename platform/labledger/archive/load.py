@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, TableClause, column, func, insert, inspect, select, table, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from labledger.archive.format import BIND_TYPES, TABLE_NAMED, TABLES, TRANSIENT_TABLES, TableEntry
 from labledger.archive.progress import Progress, no_progress
@@ -38,17 +37,7 @@ BATCH = 1000
 BATCH_BLOB_BYTES = 64 * 1024 * 1024
 
 
-@dataclass
-class Loaded:
-    """What a restore put into the database."""
-
-    schema_revision: str
-    rows: dict[str, int] = field(default_factory=dict)
-
-
-def restore_archive(
-    db: Database, reader: ArchiveReader, progress: Progress = no_progress
-) -> Loaded:
+def restore_archive(db: Database, reader: ArchiveReader, progress: Progress = no_progress) -> None:
     """Load ``reader``'s archive into ``db``, which must hold no data; all or nothing."""
     manifest = reader.manifest
     if not knows_revision(manifest.schema_revision):
@@ -57,15 +46,13 @@ def restore_archive(
             f"labledger does not know (it knows up to {head_revision()}): restore it with the "
             f"labledger that made it ({manifest.platform_version}) or a newer one."
         )
-    loaded = Loaded(schema_revision=head_revision())
     with db.write() as conn:
         _prepare_schema(conn, manifest.schema_revision)
         for entry in manifest.tables:
-            loaded.rows[entry.name] = _load_table(conn, reader, entry, progress)
+            _load_table(conn, reader, entry, progress)
         upgrade_connection(conn)
         if conn.dialect.name == "postgresql":
             _advance_sequences(conn)
-    return loaded
 
 
 def _prepare_schema(conn: Connection, revision: str) -> None:
@@ -112,7 +99,7 @@ def _target(conn: Connection, entry: TableEntry) -> tuple[TableClause, set[str]]
 
 def _load_table(
     conn: Connection, reader: ArchiveReader, entry: TableEntry, progress: Progress
-) -> int:
+) -> None:
     target, required = _target(conn, entry)
     if entry.name in FILLED_BY_MIGRATIONS:
         conn.execute(TABLE_NAMED[entry.name].delete())
@@ -136,18 +123,12 @@ def _load_table(
             conn.execute(insert(target), rows)
             done += len(rows)
             progress(entry.name, done, entry.rows)
-    except IntegrityError as exc:
+    except (IntegrityError, DataError) as exc:  # a key twice, a missing parent, a value too long
         reason = str(exc.orig).splitlines()[0]
         raise ArchiveDamaged(
             f"The archive's rows of table {entry.name} do not fit: {reason}"
         ) from None
-    except DBAPIError as exc:
-        reason = str(exc.orig).splitlines()[0]
-        raise ArchiveDamaged(
-            f"The archive's rows of table {entry.name} cannot be stored: {reason}"
-        ) from None
     progress(entry.name, done, entry.rows)
-    return done
 
 
 def _batches(
@@ -175,28 +156,17 @@ def _advance_sequences(conn: Connection) -> None:
     present = set(inspect(conn).get_table_names())
     for stored in TABLES:
         key = stored.c.get("id")
-        if stored.name not in present or key is None or stored.c.id.autoincrement is not True:
+        if stored.name not in present or key is None or key.autoincrement is not True:
             continue
         sequence = conn.execute(
             select(func.pg_get_serial_sequence(f'"{stored.name}"', "id"))
         ).scalar()
         if sequence is not None:
-            conn.execute(
-                select(
-                    func.setval(
-                        sequence,
-                        select(func.coalesce(func.max(key), 0) + 1).scalar_subquery(),
-                        False,
-                    )
-                )
-            )
-    seqs = audit_event.c.seq
-    conn.execute(
-        select(
-            func.setval(
-                audit_event_seq.name,
-                select(func.coalesce(func.max(seqs), 0) + 1).scalar_subquery(),
-                False,
-            )
-        )
-    )
+            _set_past(conn, sequence, key)
+    _set_past(conn, audit_event_seq.name, audit_event.c.seq)
+
+
+def _set_past(conn: Connection, sequence: str, column: Any) -> None:
+    """The sequence's next value: one past the largest in ``column``."""
+    after = select(func.coalesce(func.max(column), 0) + 1).scalar_subquery()
+    conn.execute(select(func.setval(sequence, after, False)))
