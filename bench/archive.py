@@ -101,19 +101,34 @@ def empty_target(source: Database, folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
+#: What each measured process runs: the command, then its own peak resident memory
+#: (VmHWM: the high-water mark of this program's memory, not of the benchmark that
+#: started it, whose pages a freshly started process briefly shares) into a file.
+DRIVER = """
+import sys
+from labledger.cli import main
+try:
+    code = main(sys.argv[2:])
+except SystemExit as stop:  # --help
+    code = stop.code
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+open(sys.argv[1], "w").write(peak.split()[1])
+sys.exit(code)
+"""
+
+
 def command(url: str | None, *argv: str) -> tuple[float, float]:
     """Run ``labledger [--database url] argv`` in a process of its own: (seconds, peak MiB)."""
-    args = [sys.executable, "-m", "labledger.cli"]
-    args += ["--database", url] if url else []
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "platform")}
-    started = perf_counter()
-    process = subprocess.Popen([*args, *argv], env=env, stdout=subprocess.DEVNULL)  # noqa: S603
-    _, status, usage = os.wait4(process.pid, 0)
-    took = perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"labledger {' '.join(argv)} failed with status {process.returncode}")
-    return took, usage.ru_maxrss / 1024
+    with tempfile.NamedTemporaryFile("r") as peak:
+        args = [sys.executable, "-c", DRIVER, peak.name]
+        args += ["--database", url] if url else []
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "platform")}
+        started = perf_counter()
+        finished = subprocess.run([*args, *argv], env=env, stdout=subprocess.DEVNULL, check=False)  # noqa: S603
+        took = perf_counter() - started
+        if finished.returncode != 0:
+            raise SystemExit(f"labledger {' '.join(argv)} failed with status {finished.returncode}")
+        return took, int(peak.read()) / 1024
 
 
 def add_attachments(db: Database, total_mb: int, each_kb: int) -> int:

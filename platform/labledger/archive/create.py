@@ -245,12 +245,23 @@ def _write_table(
         tempfile.TemporaryFile() if blob_columns else archive.open(member, "w", force_zip64=True)
     ) as stream:
         out = _HashedMember(stream)
+        # Where each archived column comes from: its place in the row read, or None
+        # (a withheld credential, or a binary content fetched on its own).
+        places = [streamed.index(c) if c in streamed else None for c in source.columns]
+        whole = places == list(range(len(source.columns)))
         for row in _stream(conn, select(*streamed).order_by(*table.primary_key.columns)):
-            values = row._mapping
-            contents = {c.name: blobs.put(_blob(conn, table, c, values)) for c in blob_columns}
-            out.write(
-                encode_row([contents.get(c.name, values.get(c.name)) for c in source.columns])
-            )
+            if whole:
+                out.write(encode_row(tuple(row)))
+            else:
+                contents = {c: blobs.put(_blob(conn, table, c, row)) for c in blob_columns}
+                out.write(
+                    encode_row(
+                        [
+                            row[place] if place is not None else contents.get(column)
+                            for column, place in zip(source.columns, places, strict=True)
+                        ]
+                    )
+                )
             if out.rows % BATCH == 0:
                 progress(table.name, out.rows, total)
         if blob_columns:
@@ -272,7 +283,7 @@ def _write_table(
 
 
 def _blob(conn: Connection, table: Table, column: Column[Any], row: Any) -> bytes:
-    key = [pk == row[pk.name] for pk in table.primary_key.columns]
+    key = [pk == row._mapping[pk.name] for pk in table.primary_key.columns]
     return bytes(conn.execute(select(column).where(*key)).scalar_one())
 
 

@@ -19,6 +19,8 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
+from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, TableClause, column, func, insert, inspect, select, table, text
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -28,6 +30,7 @@ from labledger.archive.reading import ArchiveDamaged, ArchiveReader
 from labledger.db.engine import Database
 from labledger.db.migrate import head_revision, knows_revision, upgrade_connection
 from labledger.db.tables import audit_event, audit_event_seq
+from labledger.db.types import dump_json
 from labledger.errors import Conflict, ValidationFailed
 
 #: Tables the migrations fill themselves (each lane's first tip): the archive's rows replace them.
@@ -35,6 +38,9 @@ FILLED_BY_MIGRATIONS = frozenset({"audit_head", "outbox_lane"})
 #: Rows inserted per statement, and the binary contents held at once while inserting.
 BATCH = 1000
 BATCH_BLOB_BYTES = 64 * 1024 * 1024
+
+#: Rows of one table as read from an archive, in its columns' order.
+Rows = list[list[Any]]
 
 
 def restore_archive(db: Database, reader: ArchiveReader, progress: Progress = no_progress) -> None:
@@ -103,39 +109,55 @@ def _load_table(
     target, required = _target(conn, entry)
     if entry.name in FILLED_BY_MIGRATIONS:
         conn.execute(TABLE_NAMED[entry.name].delete())
-    names = [spec.name for spec in entry.columns]
     blobs = [i for i, spec in enumerate(entry.columns) if spec.kind == "blob"]
     unknowable = [
         i
         for i, spec in enumerate(entry.columns)
         if spec.name in entry.withheld and spec.name in required
     ]
+    store = _copy if conn.dialect.name == "postgresql" else _insert
     done = 0
     try:
         for batch in _batches(reader, entry, blobs):
-            rows = []
             for values in batch:
-                row = dict(zip(names, values, strict=True))
                 for index in unknowable:
-                    if values[index] is None:
-                        row[names[index]] = secrets.token_hex(32)
-                rows.append(row)
-            conn.execute(insert(target), rows)
-            done += len(rows)
+                    values[index] = values[index] or secrets.token_hex(32)
+            store(conn, entry, target, batch)
+            done += len(batch)
             progress(entry.name, done, entry.rows)
-    except (IntegrityError, DataError) as exc:  # a key twice, a missing parent, a value too long
-        reason = str(exc.orig).splitlines()[0]
+    except (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError) as exc:
+        # A key twice, a row whose parent is missing, a value too long for its column.
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise ArchiveDamaged(
             f"The archive's rows of table {entry.name} do not fit: {reason}"
         ) from None
     progress(entry.name, done, entry.rows)
 
 
-def _batches(
-    reader: ArchiveReader, entry: TableEntry, blobs: list[int]
-) -> Iterator[list[list[Any]]]:
+def _insert(conn: Connection, entry: TableEntry, target: TableClause, batch: Rows) -> None:
+    names = [spec.name for spec in entry.columns]
+    conn.execute(insert(target), [dict(zip(names, values, strict=True)) for values in batch])
+
+
+def _copy(conn: Connection, entry: TableEntry, _target: TableClause, batch: Rows) -> None:
+    """PostgreSQL: the batch through COPY, several times faster than inserting row by row.
+
+    The column names are the archive's, each already found in the table (``_target``).
+    """
+    documents = [i for i, spec in enumerate(entry.columns) if spec.kind == "json"]
+    columns = ", ".join(f'"{spec.name}"' for spec in entry.columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f'COPY "{entry.name}" ({columns}) FROM STDIN') as copy:
+        for values in batch:
+            for index in documents:
+                if values[index] is not None:
+                    values[index] = Jsonb(values[index], dumps=dump_json)
+            copy.write_row(values)
+
+
+def _batches(reader: ArchiveReader, entry: TableEntry, blobs: list[int]) -> Iterator[Rows]:
     """The table's rows in batches, binary contents fetched, never too many bytes at once."""
-    batch: list[list[Any]] = []
+    batch: Rows = []
     size = 0
     for values in reader.rows(entry):
         row = list(values)
