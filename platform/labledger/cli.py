@@ -17,7 +17,7 @@ import uvicorn
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from labledger.audit.checkpoints import create_checkpoint, parse_checkpoint
-from labledger.audit.verify import verify
+from labledger.audit.verify import record_outcome, verify
 from labledger.bootstrap import initialise
 from labledger.bundles.cli import add_config_commands
 from labledger.changes.cli import add_change_commands
@@ -31,13 +31,14 @@ from labledger.cli_support import (
 )
 from labledger.dashboards.cli import add_dashboard_commands
 from labledger.database_roles import OWNER_DEFAULT, RUNTIME_DEFAULT, RolePlan, set_up_roles
-from labledger.errors import ServiceError
+from labledger.errors import ServiceError, WritesSuspended
 from labledger.identity import users
 from labledger.identity.principal import SYSTEM
 from labledger.identity.roles import list_roles, save_role
 from labledger.identity.tokens import create_token, list_tokens, revoke_token
 from labledger.integration.cli import add_integration_commands
 from labledger.metadata.types import list_types, publish_type
+from labledger.reviews.cli import add_report_commands
 from labledger.validation.cli import add_validate_command
 
 #: The exit status argparse gives a command line it cannot parse.
@@ -192,14 +193,22 @@ def cmd_role_list(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Verify, print the outcome, and keep it in the audit trail (``audit.verify``) where the
+    trail can still take events, so a periodic review states every failed verification."""
     checkpoint = parse_checkpoint(args.checkpoint) if args.checkpoint else None
-    with command_database(args) as db, db.snapshot() as conn:
-        report = verify(conn, checkpoint=checkpoint)
-    print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
-    for problem in report.discrepancies:
-        print(f"  - {problem.message}", file=sys.stderr)
-    if report.unlisted:
-        print(f"  ... and {report.unlisted} more", file=sys.stderr)
+    with command_database(args) as db:
+        with db.snapshot() as conn:
+            report = verify(conn, checkpoint=checkpoint)
+        print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
+        for problem in report.discrepancies:
+            print(f"  - {problem.message}", file=sys.stderr)
+        if report.unlisted:
+            print(f"  ... and {report.unlisted} more", file=sys.stderr)
+        try:
+            with db.write() as conn:
+                record_outcome(conn, SYSTEM.username, report)
+        except WritesSuspended as exc:
+            print(f"  (the outcome was not recorded in the audit trail: {exc})", file=sys.stderr)
     return 0 if report.ok else EXIT_FAILED
 
 
@@ -361,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_change_commands(commands)
     add_dashboard_commands(commands)
     add_validate_command(commands)
+    add_report_commands(commands)
     return parser
 
 
