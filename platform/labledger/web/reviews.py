@@ -10,7 +10,7 @@ that may sign it then opens the record and signs "Access review" there.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import CacheControlHeader
@@ -37,8 +37,8 @@ from labledger.web.admin.common import Problems, require_permission
 from labledger.web.pages import page
 
 #: ``?from=YYYY-MM-DD&to=YYYY-MM-DD``: the first and last day of the period (UTC, included).
-FROM = QueryParameter(name="from", default="", description="first day, YYYY-MM-DD")
-TO = QueryParameter(name="to", default="", description="last day, YYYY-MM-DD")
+FROM = QueryParameter(name="from", description="first day, YYYY-MM-DD")
+TO = QueryParameter(name="to", description="last day, YYYY-MM-DD")
 
 
 def _may_review_access(principal: Principal) -> None:
@@ -80,8 +80,8 @@ class ReviewsController(Controller):
         self,
         session: WebSession,
         db: Database,
-        first: str = FROM,
-        last: str = TO,
+        first: Annotated[str, FROM] = "",
+        last: Annotated[str, TO] = "",
     ) -> Template:
         """The form for a period and, once one is given, its review."""
         require_permission(session.principal, READ_AUDIT, "The periodic review")
@@ -111,8 +111,8 @@ class ReviewsController(Controller):
         self,
         session: WebSession,
         db: Database,
-        first: str = FROM,
-        last: str = TO,
+        first: Annotated[str, FROM] = "",
+        last: Annotated[str, TO] = "",
         format: str = "html",
     ) -> Response[bytes]:
         require_permission(session.principal, READ_AUDIT, "The periodic review")
