@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from labledger import cli
 from labledger.audit.trail import AuditEntry, append
 from labledger.changes.service import approve
-from labledger.db.tables import api_token, app_user, audit_event
+from labledger.db.tables import api_token, app_user, attachment, audit_event, record
 from labledger.db.types import utc_now
 from labledger.identity.principal import SYSTEM
 from labledger.identity.token_cache import LastUseThrottle
@@ -392,6 +392,38 @@ def test_a_signed_access_review_is_what_the_next_one_compares_with(
         ("user added", "cy", "roles: analyst"),
         ("token created", "cy", f"{new_token[:10]} (api)"),
     }
+
+
+def test_a_snapshot_changed_after_signing_is_not_compared_with(db, make_person, tmp_path, capsys):
+    load_seeds(db, tmp_path, "reviews")
+    reviewer = make_person("rita", "access_reviewer")
+    make_person("ann", "analyst", "qa")
+    _access_json(db, tmp_path, capsys, "--record")
+    with db.read() as conn:
+        kept = conn.execute(select(record.c.id, record.c.number, record.c.data)).one()
+    run_transition(
+        db,
+        reviewer.principal,
+        "access_review",
+        kept.id,
+        "sign",
+        signature=SignatureInput("rita", TEST_PASSWORD),
+    )
+    with db.write() as conn:  # someone with the database in hand hides a role grant
+        content = json.loads(
+            conn.execute(
+                select(attachment.c.content).where(attachment.c.id == kept.data["snapshot"])
+            ).scalar_one()
+        )
+        content["users"]["ann"]["roles"] = ["analyst"]
+        conn.execute(
+            update(attachment)
+            .where(attachment.c.id == kept.data["snapshot"])
+            .values(content=json.dumps(content).encode())
+        )
+    after = _access_json(db, tmp_path, capsys)
+    assert after["compared_with"] == kept.number and after["changes"] == []
+    assert "does not match the hash it was signed with" in after["comparison_note"]
 
 
 def test_recording_an_access_review_without_the_bundle_says_how_and_keeps_the_file(

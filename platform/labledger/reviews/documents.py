@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ from labledger.errors import Unavailable
 from labledger.printing.pdf import NO_PDF, printed
 from labledger.records.csv_export import safe_cell
 from labledger.resources import data_path
+from labledger.reviews.access import AccessReview
 from labledger.reviews.tables import Table
 
 FORMATS = ("html", "pdf", "csv")
@@ -83,8 +84,8 @@ def review_csv(review: Review) -> str:
     return buffer.getvalue()
 
 
-def review_json(review: Any) -> dict[str, Any]:
-    """A dataclass review as JSON-ready data (times as ISO 8601 UTC)."""
+def review_json(review: AccessReview) -> dict[str, Any]:
+    """The access review as JSON-ready data for programs (times as ISO 8601 UTC)."""
 
     def plain(value: Any) -> Any:
         if isinstance(value, datetime):
@@ -95,11 +96,11 @@ def review_json(review: Any) -> dict[str, Any]:
             return [plain(v) for v in value]
         return value
 
-    data = asdict(review) if is_dataclass(review) and not isinstance(review, type) else {}
     return {
         "title": review.title,
-        **plain(data),
-        "snapshot_hash": getattr(review, "snapshot_hash", None),
+        **plain(asdict(review)),
+        "unused": [a.username for a in review.unused],
+        "snapshot_hash": review.snapshot_hash,
     }
 
 
