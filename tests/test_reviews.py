@@ -42,6 +42,7 @@ from tests.definitions import database_url, reconfigure
 from tests.tampering import bypassing_triggers
 from tests.test_seed_qms import load_seeds
 from tests.web.changes_helpers import controlled_lab, proposed, stored, with_new_field
+from tests.web.helpers import sign_in
 from tests.web.record_fixtures import create
 
 
@@ -230,6 +231,9 @@ def test_token_use_is_written_at_most_once_per_interval(db, make_person, client)
     assert first is not None
     assert client.get("/api/v1/types", headers=bearer).status_code == 200
     assert last_use() == first, "a second request within the interval writes nothing"
+    sign_in(client, "ann", TEST_PASSWORD)
+    row = client.get("/account/tokens").text.split(person.token[:10])[1].split("</tr>")[0]
+    assert first.strftime("%Y-%m-%d %H:%M") in row
 
     assert note_token_use(db, digest, first + timedelta(minutes=4))
     assert last_use() == first, "the database skips a use written less than 5 minutes ago"

@@ -161,7 +161,12 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         tokens = list_tokens(conn, SYSTEM, args.username)
     for token in tokens:
         status = f"revoked {token['revoked_at']:%Y-%m-%d}" if token["revoked_at"] else "active"
-        print(f"{token['prefix']:<12} {token['name']:<24} {token['created_at']:%Y-%m-%d}  {status}")
+        used = token["last_used_at"]
+        last_use = f"last used {used:%Y-%m-%d %H:%M} UTC" if used else "never used"
+        print(
+            f"{token['prefix']:<12} {token['name']:<24} {token['created_at']:%Y-%m-%d}  "
+            f"{status:<18} {last_use}"
+        )
     return 0
 
 
