@@ -38,6 +38,15 @@ _LISTED_COLUMNS = ("When (UTC)", "Who", "Action", "What", "Details")
 
 
 @dataclass(frozen=True)
+class Heading:
+    """A section's key (its anchor on the page), title and what it states."""
+
+    key: str
+    title: str
+    note: str
+
+
+@dataclass(frozen=True)
 class PeriodicReview:
     period: Period
     made_at: datetime
@@ -133,13 +142,6 @@ def periodic_review(conn: Connection, period: Period) -> PeriodicReview:
             ),
         ],
     )
-
-
-@dataclass(frozen=True)
-class Heading:
-    key: str
-    title: str
-    note: str
 
 
 def _listed(
