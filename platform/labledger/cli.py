@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 
 from labledger.archive.cli import add_archive_commands
 from labledger.audit.checkpoints import create_checkpoint, parse_checkpoint
-from labledger.audit.verify import verify
+from labledger.audit.verify import record_outcome, verify
 from labledger.bootstrap import initialise
 from labledger.bundles.cli import add_config_commands
 from labledger.changes.cli import add_change_commands
@@ -32,13 +32,14 @@ from labledger.cli_support import (
 )
 from labledger.dashboards.cli import add_dashboard_commands
 from labledger.database_roles import OWNER_DEFAULT, RUNTIME_DEFAULT, RolePlan, set_up_roles
-from labledger.errors import ServiceError
+from labledger.errors import ServiceError, WritesSuspended
 from labledger.identity import users
 from labledger.identity.principal import SYSTEM
 from labledger.identity.roles import list_roles, save_role
 from labledger.identity.tokens import create_token, list_tokens, revoke_token
 from labledger.integration.cli import add_integration_commands
 from labledger.metadata.types import list_types, publish_type
+from labledger.reviews.cli import add_report_commands
 from labledger.validation.cli import add_validate_command
 
 #: The exit status argparse gives a command line it cannot parse.
@@ -161,7 +162,12 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         tokens = list_tokens(conn, SYSTEM, args.username)
     for token in tokens:
         status = f"revoked {token['revoked_at']:%Y-%m-%d}" if token["revoked_at"] else "active"
-        print(f"{token['prefix']:<12} {token['name']:<24} {token['created_at']:%Y-%m-%d}  {status}")
+        used = token["last_used_at"]
+        last_use = f"last used {used:%Y-%m-%d %H:%M} UTC" if used else "never used"
+        print(
+            f"{token['prefix']:<12} {token['name']:<24} {token['created_at']:%Y-%m-%d}  "
+            f"{status:<18} {last_use}"
+        )
     return 0
 
 
@@ -193,14 +199,25 @@ def cmd_role_list(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Verify, print the outcome, and keep it in the audit trail (``audit.verify``) where the
+    trail can still take events, so a periodic review states every failed verification."""
     checkpoint = parse_checkpoint(args.checkpoint) if args.checkpoint else None
-    with command_database(args) as db, db.snapshot() as conn:
-        report = verify(conn, checkpoint=checkpoint)
-    print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
-    for problem in report.discrepancies:
-        print(f"  - {problem.message}", file=sys.stderr)
-    if report.unlisted:
-        print(f"  ... and {report.unlisted} more", file=sys.stderr)
+    with command_database(args) as db:
+        with db.snapshot() as conn:
+            report = verify(conn, checkpoint=checkpoint)
+        print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
+        for problem in report.discrepancies:
+            print(f"  - {problem.message}", file=sys.stderr)
+        if report.unlisted:
+            print(f"  ... and {report.unlisted} more", file=sys.stderr)
+        try:
+            with db.write() as conn:
+                record_outcome(conn, SYSTEM.username, report)
+        except (WritesSuspended, IntegrityError) as exc:
+            # A damaged trail may refuse the event (its tip, or a forged event holding the
+            # next number): the verification's own outcome, printed above, still stands.
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            print(f"  (the outcome was not recorded in the audit trail: {reason})", file=sys.stderr)
     return 0 if report.ok else EXIT_FAILED
 
 
@@ -363,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dashboard_commands(commands)
     add_validate_command(commands)
     add_archive_commands(commands)
+    add_report_commands(commands)
     return parser
 
 

@@ -95,3 +95,7 @@ class UnsupportedMediaType(ServiceError, status=415, title="Unsupported media ty
 
 class WritesSuspended(ServiceError, status=503, title="Changes cannot be recorded"):
     """The installation cannot record changes safely (its audit chain tip is damaged)."""
+
+
+class Unavailable(ServiceError, status=503, title="Not available here"):
+    """This installation cannot do what was asked (a library it needs is missing)."""

@@ -18,7 +18,7 @@ from labledger.errors import TooManyRequests, Unauthorized
 from labledger.identity.principal import Principal
 from labledger.identity.throttle import admit, client_address, counters
 from labledger.identity.token_cache import TokenCache, current_generation
-from labledger.identity.tokens import principal_for_token, token_digest
+from labledger.identity.tokens import note_token_use, principal_for_token, token_digest
 from labledger.settings import Settings
 
 
@@ -35,7 +35,8 @@ def provide_settings(request: Request[Any, Any, Any]) -> Settings:
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     """The caller the bearer token names. A token this worker saw working within the last
     second costs nothing (``identity.token_cache``); any other is looked up in a worker
-    thread, so the request's only other thread hop is its handler's."""
+    thread, so the request's only other thread hop is its handler's. The token's last
+    use is written every few minutes (``tokens.note_token_use``), not per request."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -47,6 +48,8 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
         generation = current_generation()
         principal = await run_sync(_look_up, request, token)
         cache.put(key, principal, generation)
+    if cache.last_use.due(key) and await run_sync(note_token_use, provide_db(request), key):
+        cache.last_use.written(key)
     return principal
 
 

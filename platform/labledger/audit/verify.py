@@ -41,7 +41,7 @@ from labledger.audit.results import (
     record_result,
     role_result,
 )
-from labledger.audit.trail import GENESIS_HASH, LANES, event_intact
+from labledger.audit.trail import GENESIS_HASH, LANES, AuditEntry, append, event_intact
 from labledger.bundles.importer import BUNDLE_KIND, IMPORT_ACTION
 from labledger.canonical import content_hash, iso_utc
 from labledger.change_gate import APPROVE_ACTION, CHANGE_ACTION_PREFIX, CONTROL_ACTION
@@ -660,3 +660,41 @@ def _check_recorded(
     for key in sorted(events.keys() - seen):
         seq = events[key][0]
         report.add("change", f"the change-control row written by event {seq} was removed", seq=seq)
+
+
+#: The audit action of a verification's outcome (``record_outcome``).
+VERIFY_ACTION = "audit.verify"
+#: Discrepancies an outcome event names (it always counts them all).
+RECORDED_DISCREPANCIES = 20
+#: Characters of a discrepancy an outcome event keeps.
+RECORDED_MESSAGE_LENGTH = 300
+
+
+def record_outcome(conn: Connection, actor: str, report: VerifyReport) -> None:
+    """Keep what a verification found as an audit event, so a periodic review can state
+    every failed verification (and how many passed) from the trail itself.
+
+    The event names the outcome, the counts and the first discrepancies; it is
+    written after the verification's own snapshot, so it is never part of
+    what it verified.
+    """
+    append(
+        conn,
+        [
+            AuditEntry(
+                actor=actor,
+                action=VERIFY_ACTION,
+                details={
+                    "ok": report.ok,
+                    "summary": report.summary(),
+                    "events": report.events,
+                    "discrepancies": report.problem_count,
+                    "checkpoint": report.checkpoint.seq if report.checkpoint else None,
+                    "first": [
+                        d.message[:RECORDED_MESSAGE_LENGTH]
+                        for d in report.discrepancies[:RECORDED_DISCREPANCIES]
+                    ],
+                },
+            )
+        ],
+    )

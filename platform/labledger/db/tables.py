@@ -195,6 +195,8 @@ api_token = Table(
     Column("prefix", String(16), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
+    #: When the token last authenticated a request, to within ``tokens.LAST_USE_MINUTES``.
+    Column("last_used_at", UtcDateTime),
 )
 
 # --- records ---

@@ -16,7 +16,7 @@ from labledger.cli_support import CliError
 from labledger.db.engine import Database
 from labledger.identity.principal import Principal, command_line_principal
 from labledger.identity.roles import existing_role_keys
-from labledger.identity.tokens import principal_for_token
+from labledger.identity.tokens import note_token_use, principal_for_token, token_digest
 from labledger.identity.users import check_password
 from labledger.settings import TOKEN_ENV
 
@@ -31,6 +31,7 @@ def acting_user(db: Database, username: str | None) -> Principal:
             raise CliError(f"{TOKEN_ENV} is not a valid API token of an active, unlocked user.")
         if username and principal.username != username:
             raise CliError(f"{TOKEN_ENV} belongs to '{principal.username}', not to '{username}'.")
+        note_token_use(db, token_digest(token))
         return principal
     if not username:
         with db.read() as conn:

@@ -8,23 +8,30 @@ Tokens are made and revoked from the command line (for any user, by an
 administrator) and from a person's own account page (only their own); both
 paths go through the functions here, so the rules and the audit events are
 the same.
+
+A token's last use is kept for access reviews (``note_token_use``), written at
+most once per ``LAST_USE_MINUTES`` per token: each worker remembers when it
+last wrote it (``token_cache.LastUseThrottle``) and the update itself skips a
+token written by any worker within that time, so a busy API client costs one
+small write every few minutes, not one per request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, Connection, Row, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, func, insert, or_, select, update
 
 from labledger.audit.trail import AuditEntry, append
+from labledger.db.engine import Database
 from labledger.db.tables import api_token, app_user
 from labledger.db.types import utc_now
 from labledger.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from labledger.identity.principal import MANAGE_USERS, Principal
-from labledger.identity.token_cache import forget_identities
+from labledger.identity.token_cache import LAST_USE_SECONDS, forget_identities
 from labledger.identity.users import principal_where
 
 TOKEN_PREFIX = "llt_"  # noqa: S105 - a public marker, not a secret
@@ -33,6 +40,8 @@ TOKEN_PREFIX = "llt_"  # noqa: S105 - a public marker, not a secret
 MAX_ACTIVE_TOKENS = 20
 #: Longest name a token may have: what its column holds.
 MAX_NAME_LENGTH: int = api_token.c.name.type.length  # type: ignore[attr-defined]
+#: How precise a token's last use is: it is written at most this often per token.
+LAST_USE_MINUTES = int(LAST_USE_SECONDS // 60)
 
 
 class TokenRow(TypedDict):
@@ -43,6 +52,7 @@ class TokenRow(TypedDict):
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None
 
 
 def token_digest(token: str) -> str:
@@ -166,6 +176,32 @@ def principal_for_token(conn: Connection, token: str) -> Principal | None:
     )
 
 
+def note_token_use(db: Database, digest: str, now: datetime | None = None) -> bool:
+    """Write that the token with ``digest`` (``token_digest``) was used ``now``, unless its
+    last use was written less than ``LAST_USE_MINUTES`` ago; never waits for a lock.
+
+    Returns whether the write was done or not needed (False: the database was
+    busy, so the caller tries again on a later use).
+    """
+    moment = now or utc_now()
+    done = db.write_unless_busy(
+        lambda conn: (
+            conn.execute(
+                update(api_token)
+                .where(
+                    api_token.c.token_hash == digest,
+                    or_(
+                        api_token.c.last_used_at.is_(None),
+                        api_token.c.last_used_at <= moment - timedelta(minutes=LAST_USE_MINUTES),
+                    ),
+                )
+                .values(last_used_at=moment)
+            ).rowcount
+        )
+    )
+    return done is not None
+
+
 def list_tokens(conn: Connection, actor: Principal, username: str) -> list[TokenRow]:
     """A user's tokens by prefix, name and dates (the tokens themselves are not stored)."""
     if actor.username != username and not actor.has_permission(MANAGE_USERS):
@@ -177,6 +213,7 @@ def list_tokens(conn: Connection, actor: Principal, username: str) -> list[Token
             api_token.c.name,
             api_token.c.created_at,
             api_token.c.revoked_at,
+            api_token.c.last_used_at,
         )
         .join(app_user, app_user.c.id == api_token.c.user_id)
         .where(app_user.c.username == username)
@@ -189,6 +226,7 @@ def list_tokens(conn: Connection, actor: Principal, username: str) -> list[Token
             name=r.name,
             created_at=r.created_at,
             revoked_at=r.revoked_at,
+            last_used_at=r.last_used_at,
         )
         for r in rows
     ]

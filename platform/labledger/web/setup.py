@@ -21,6 +21,7 @@ from labledger.web.home import HomeController
 from labledger.web.integration import CONTROLLERS as INTEGRATION_CONTROLLERS
 from labledger.web.printing import CONTROLLERS as PRINT_CONTROLLERS
 from labledger.web.record_controllers import CONTROLLERS as RECORD_CONTROLLERS
+from labledger.web.reviews import CONTROLLERS as REVIEW_CONTROLLERS
 from labledger.web.scan import CONTROLLERS as SCAN_CONTROLLERS
 from labledger.web.tokens import TokensController
 
@@ -28,7 +29,7 @@ from labledger.web.tokens import TokensController
 #: handler runs, whether the layout must show that change control is off.
 ADMIN_PAGES = Router(
     path="/",
-    route_handlers=[*ADMIN_CONTROLLERS, *INTEGRATION_CONTROLLERS],
+    route_handlers=[*ADMIN_CONTROLLERS, *INTEGRATION_CONTROLLERS, *REVIEW_CONTROLLERS],
     before_request=note_change_control,
 )
 #: Every page controller. Each page module exports its own CONTROLLERS list.
