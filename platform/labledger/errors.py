@@ -95,3 +95,11 @@ class UnsupportedMediaType(ServiceError, status=415, title="Unsupported media ty
 
 class WritesSuspended(ServiceError, status=503, title="Changes cannot be recorded"):
     """The installation cannot record changes safely (its audit chain tip is damaged)."""
+
+
+class NotAcceptable(ServiceError, status=406, title="Not acceptable"):
+    """The client asked (``Accept``) for a representation this endpoint cannot give."""
+
+
+class PdfUnavailable(ServiceError, status=503, title="PDF not available"):
+    """This installation cannot make PDFs (its PDF engine lacks the libraries it draws with)."""

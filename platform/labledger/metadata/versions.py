@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from labledger.canonical import content_hash
+from labledger.canonical import content_hash, plain_content_hash
 from labledger.change_gate import require_change
 from labledger.db.tables import config_item, config_version
 from labledger.db.txcache import forget, transaction_cache
@@ -291,3 +291,16 @@ class CompiledCache(Generic[Compiled]):
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return compiled
+
+
+def configuration_hash(conn: Connection) -> str:
+    """SHA-256 over every configuration item in force: its kind, key, version and the
+    hash of its definition. Names the configuration a copy or report was made under."""
+    version_ref(conn, "", "")  # fills the transaction's cache of current versions
+    current = transaction_cache(conn, _CURRENT_SECTION)
+    items = sorted(
+        [kind, key, *ref]
+        for (kind, key), ref in current.items()
+        if (kind, key) != _LOADED and ref is not None
+    )
+    return plain_content_hash(items)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from labledger.cli_support import EXIT_FAILED, command_database
+from labledger.printing.pdf import NO_PDF
 from labledger.validation.cases import FAILED, MANUAL, PASSED
-from labledger.validation.report import NO_PDF
 from labledger.validation.run import qualify
 from labledger.validation.store import record_run
 

@@ -19,14 +19,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from labledger import __version__
 from labledger.canonical import plain_content_hash
+from labledger.printing.pdf import printed
 from labledger.resources import data_path
 from labledger.validation.cases import FAILED, MANUAL, PASSED, Case
-
-#: Why a report has no PDF, and how to get one.
-NO_PDF = (
-    "the Pango libraries are missing; install them with "
-    "apt-get install libpango-1.0-0 libpangoft2-1.0-0"
-)
 
 
 @dataclass
@@ -83,20 +78,9 @@ class Report:
         as_html = folder / "validation-report.html"
         as_html.write_text(page, encoding="utf-8")
         written = [as_json, as_html]
-        printed = _printed(page) if pdf else None
-        if printed is not None:
+        as_pdf_bytes = printed(page) if pdf else None
+        if as_pdf_bytes is not None:
             as_pdf = folder / "validation-report.pdf"
-            as_pdf.write_bytes(printed)
+            as_pdf.write_bytes(as_pdf_bytes)
             written.append(as_pdf)
         return written
-
-
-def _printed(page: str) -> bytes | None:
-    """``page`` as a PDF (A4, as printed); None where the machine lacks the Pango
-    libraries the PDF engine draws text with."""
-    try:
-        # Imported here: loading the PDF engine costs every command a noticeable start.
-        from weasyprint import HTML
-    except OSError:
-        return None
-    return bytes(HTML(string=page).write_pdf())

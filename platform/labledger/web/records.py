@@ -43,7 +43,7 @@ from labledger.web.record_form import child_forms
 from labledger.workflows.bulk import steps_for
 from labledger.workflows.engine import available_transitions, record_with_signatures
 from labledger.workflows.model import workflow_model
-from labledger.workflows.signatures import CURRENT, EARLIER_VERSION
+from labledger.workflows.signatures import status_text
 from labledger.workflows.work import overdue_check
 
 #: Sort orders every list offers besides its filterable fields.
@@ -55,11 +55,6 @@ BASE_SORTS = [
 ]
 #: Filter kinds that take a range (from, to) instead of one value.
 RANGE_TYPES = ("integer", "decimal", "date", "datetime")
-SIGNATURE_STATUS = {
-    CURRENT: "Valid: applies to the record as it is now",
-    EARLIER_VERSION: "Belongs to an earlier version: the record changed after signing",
-}
-INVALID_TEXT = "INVALID: does not match what was signed or its audit event"
 
 
 def state_labels(conn: Connection, model: TypeModel) -> dict[str, str]:
@@ -205,7 +200,7 @@ def record_context(
         {
             **sig,
             "when": utc_text(sig["signed_at"]),
-            "status_text": SIGNATURE_STATUS.get(sig["status"], INVALID_TEXT),
+            "status_text": status_text(sig["status"]),
         }
         for sig in rec["signatures"]
     ]
