@@ -7,6 +7,8 @@ callers report (``NO_PDF``) rather than fail on.
 
 from __future__ import annotations
 
+from typing import Any
+
 #: Why there is no PDF, and how to get one.
 NO_PDF = (
     "the Pango libraries are missing; install them with "
@@ -14,12 +16,20 @@ NO_PDF = (
 )
 
 
-def printed(page: str) -> bytes | None:
-    """``page`` as a PDF, as printed; None where the machine lacks the Pango
-    libraries the PDF engine draws text with."""
+def _engine() -> Any:
+    """WeasyPrint's ``HTML``, or None where the Pango libraries are missing."""
     try:
         # Imported here: loading the PDF engine costs every command a noticeable start.
         from weasyprint import HTML
     except OSError:
         return None
-    return bytes(HTML(string=page).write_pdf())
+    return HTML
+
+
+def printed(page: str) -> bytes | None:
+    """``page`` as a PDF, as printed; None where the machine lacks the Pango
+    libraries the PDF engine draws text with."""
+    engine = _engine()
+    if engine is None:
+        return None
+    return bytes(engine(string=page).write_pdf())
