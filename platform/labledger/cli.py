@@ -31,6 +31,7 @@ from labledger.cli_support import (
 )
 from labledger.dashboards.cli import add_dashboard_commands
 from labledger.database_roles import OWNER_DEFAULT, RUNTIME_DEFAULT, RolePlan, set_up_roles
+from labledger.dossier.cli import add_dossier_commands
 from labledger.errors import ServiceError
 from labledger.identity import users
 from labledger.identity.principal import SYSTEM
@@ -361,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_change_commands(commands)
     add_dashboard_commands(commands)
     add_validate_command(commands)
+    add_dossier_commands(commands)
     return parser
 
 
