@@ -7,7 +7,6 @@ reader's permissions decide what the dossier shows (``dossier.assemble``).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
@@ -16,15 +15,14 @@ from litestar.params import QueryParameter
 
 from labledger.db.engine import Database
 from labledger.dossier.assemble import DEFAULT_DEPTH, MAX_DEPTH, record_dossier
-from labledger.dossier.document import dossier_pdf
 from labledger.dossier.model import Dossier
 from labledger.errors import NotAcceptable
 from labledger.identity.principal import Principal
 from labledger.limits import INT32_MAX
 from labledger.params import RowId
+from labledger.web.dossier import PDF, pdf_response
 
 JSON = "application/json"
-PDF = "application/pdf"
 
 #: ``?depth=N``: how many references away related records are copied (checked by the service).
 Depth = Annotated[
@@ -47,21 +45,6 @@ def chosen_format(accept: str | None) -> str:
             f"A dossier is given as {JSON} or {PDF}; the request accepts neither ({accept[:200]})."
         )
     return str(found)
-
-
-def download_name(number: str) -> str:
-    """A file name for a record's dossier that every browser and shell takes as it is."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", number) + "-dossier.pdf"
-
-
-def pdf_response(dossier: Dossier) -> Response[bytes]:
-    """The dossier as a PDF download."""
-    name = download_name(dossier.record.number)
-    return Response(
-        dossier_pdf(dossier),
-        media_type=PDF,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
 
 
 class DossierController(Controller):
