@@ -9,6 +9,7 @@ import pytest
 from labledger import __version__
 from labledger.audit.results import record_result
 from labledger.dossier.assemble import MAX_DEPTH, record_dossier
+from labledger.dossier.related import MAX_RELATED
 from labledger.errors import Forbidden, NotFound, ValidationFailed
 from labledger.identity.principal import SYSTEM
 from labledger.records.service import create_record, load_row
@@ -161,3 +162,13 @@ def test_attachments_are_listed_with_their_fingerprint(db, lab, client):
     assert file.sha256 == uploaded.json()["sha256"]
     shown = next(f for f in dossier.record.fields if f.key == "certificate")
     assert shown.display == "coa.pdf"
+
+
+def test_related_records_beyond_the_limit_are_counted_not_shown(db, lab):
+    lot = create(db, lab.analyst, "lot", {"code": "L-5"})
+    for i in range(MAX_RELATED + 2):
+        create(db, lab.analyst, "result", {"lot": lot["id"], "test": f"T{i}", "value": 2.5})
+    dossier = _dossier(db, lab.qa.principal, "lot", lot["id"])
+    assert len(dossier.related) == MAX_RELATED
+    assert dossier.not_shown == 2
+    assert [r.record.fields[1].value for r in dossier.related][:2] == ["T0", "T1"]

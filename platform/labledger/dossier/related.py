@@ -20,7 +20,7 @@ from labledger.metadata.types import type_model
 from labledger.records.related import may_read
 
 #: Most related records one dossier shows (each with its fields, signatures and trail).
-MAX_RELATED = 100
+MAX_RELATED = 25
 #: Most references read per level and direction; more are counted, not read.
 SCAN_LIMIT = 2000
 #: ``of`` points at the related record through ``field``.
