@@ -3,6 +3,8 @@ server side like every record page."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from labledger.records.service import create_record
@@ -53,3 +55,16 @@ def test_a_record_the_reader_may_not_read_is_refused(client, db, publish, make_p
     client.cookies.clear()
     anonymous = client.get(f"/records/measurement/{measured['id']}/dossier.pdf")
     assert anonymous.status_code in (302, 303, 401) or "/login" in str(anonymous.url)
+
+
+def test_the_record_page_and_its_print_view_mark_modified_values(client, db, lab):
+    made = signed_lot(db, lab)
+    sign_in(client, "ann", TEST_PASSWORD)
+    for path in (f"/records/lot/{made.lot['id']}", f"/records/lot/{made.lot['id']}/print"):
+        html = client.get(path).text
+        found = re.search(
+            r'Aspirin <span class="modified">modified — see <a href="#event-(\d+)">', html
+        )
+        assert found, path
+        assert f'<tr id="event-{found.group(1)}">' in html, "the link leads to the event"
+        assert "Label reprinted <span" not in html, "a first entry is not marked"

@@ -28,6 +28,7 @@ from labledger.params import RowId
 from labledger.printing.templates import list_print_templates
 from labledger.records.attachments import read_attachment
 from labledger.records.csv_export import csv_export
+from labledger.records.modified import modified_fields
 from labledger.records.origin import migration_notice, migrations_of
 from labledger.records.preview import visible_fields
 from labledger.records.query import ListQuery, list_records
@@ -221,6 +222,7 @@ def record_context(
         "print_templates": list_print_templates(conn, actor, type_key),
         "child_forms": child_forms(conn, actor, type_key, record_id),
         "migration": _migration_notice(conn, rec),
+        "modified": modified_fields(conn, [record_id]).get(record_id, {}),
         "created": utc_text(rec["created_at"]),
         "updated": utc_text(rec["updated_at"]),
     }
