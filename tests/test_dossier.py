@@ -12,6 +12,7 @@ from labledger.dossier.assemble import MAX_DEPTH, record_dossier
 from labledger.dossier.related import MAX_RELATED
 from labledger.errors import Forbidden, NotFound, ValidationFailed
 from labledger.identity.principal import SYSTEM
+from labledger.printing.templates import publish_print_template
 from labledger.records.service import create_record, load_row
 from tests.definitions import acting, add_roles, batch_type, measurement_type
 from tests.dossier_fixtures import signed_lot
@@ -70,6 +71,21 @@ def test_the_record_is_proved_and_stamped(db, lab):
     assert actions[0] == "record.create" and "record.sign" in actions
     assert actions[-1] == "record.update"
     assert [e.seq for e in dossier.record.audit] == sorted(e.seq for e in dossier.record.audit)
+    with db.write() as conn:
+        publish_print_template(
+            conn,
+            SYSTEM,
+            {
+                "key": "lot_sheet",
+                "label": "Lot",
+                "type": "lot",
+                "kind": "document",
+                "template": "x",
+            },
+        )
+    later = _dossier(db, lab.qa.principal, "lot", made.lot["id"], now=now)
+    assert later.configuration_hash != dossier.configuration_hash, "another configuration"
+    assert later.record == dossier.record, "the same record"
 
 
 def test_related_records_to_the_depth_asked(db, lab):

@@ -246,6 +246,11 @@ def version_ref(
         params = {"kind": kind, "key": key, "version": version}
         row = conn.execute(_VERSION_REF, params).first()
         return None if row is None else (row.version, row.body_hash)
+    return _current_refs(conn).get((kind, key))
+
+
+def _current_refs(conn: Connection) -> dict[Any, Any]:
+    """(kind, key) -> (current version, body hash) of every item, read once per transaction."""
     current = transaction_cache(conn, _CURRENT_SECTION)
     if not current:  # one small query tells every item's current version
         current.update(
@@ -253,7 +258,7 @@ def version_ref(
             for row in conn.execute(_ALL_CURRENT_REFS)
         )
         current[_LOADED] = True
-    return current.get((kind, key))
+    return current
 
 
 class CompiledCache(Generic[Compiled]):
@@ -296,8 +301,7 @@ class CompiledCache(Generic[Compiled]):
 def configuration_hash(conn: Connection) -> str:
     """SHA-256 over every configuration item in force: its kind, key, version and the
     hash of its definition. Names the configuration a copy or report was made under."""
-    version_ref(conn, "", "")  # fills the transaction's cache of current versions
-    current = transaction_cache(conn, _CURRENT_SECTION)
+    current = _current_refs(conn)
     items = sorted(
         [kind, key, *ref]
         for (kind, key), ref in current.items()
