@@ -13,7 +13,7 @@ from tests.definitions import acting, batch_type, measurement_type
 from tests.dossier_fixtures import signed_lot
 from tests.test_dossier_api import pdf_text
 from tests.web.helpers import sign_in
-from tests.web.record_fixtures import make_lab
+from tests.web.record_fixtures import create, make_lab
 
 
 @pytest.fixture
@@ -68,3 +68,10 @@ def test_the_record_page_and_its_print_view_mark_modified_values(client, db, lab
         assert found, path
         assert f'<tr id="event-{found.group(1)}">' in html, "the link leads to the event"
         assert "Label reprinted <span" not in html, "a first entry is not marked"
+
+
+def test_the_dossier_page_escapes_what_users_typed(client, db, lab):
+    lot = create(db, lab.analyst, "lot", {"code": "L-3", "product": "<img src=x onerror=alert(1)>"})
+    sign_in(client, "ann", TEST_PASSWORD)
+    html = client.get(f"/records/lot/{lot['id']}/dossier").text
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
