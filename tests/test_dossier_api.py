@@ -157,3 +157,15 @@ def test_permissions_as_the_record_endpoints(client, db, publish, make_person):
     )
     text = pdf_text(as_pdf.content)
     assert "Withheld: 1 record of type measurement" in text and "pH" not in text
+
+
+def test_the_openapi_document_names_its_answers(client):
+    document = client.get("/schema/openapi.json").json()
+    operation = document["paths"]["/api/v1/records/{type_key}/{record_id}/dossier"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Dossier"
+    }
+    for status in ("406", "503"):
+        problem = operation["responses"][status]["content"]["application/problem+json"]
+        assert problem["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert "signatures" in document["components"]["schemas"]["DossierRecord"]["properties"]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures.headers import Accept
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from labledger.db.engine import Database
@@ -62,6 +63,12 @@ class DossierController(Controller):
             "the platform version and the configuration hash. 406 for an Accept that is "
             "neither JSON nor PDF; 503 where the server cannot make PDFs."
         ),
+        responses={
+            406: ResponseSpec(None, description="Not acceptable: Accept is neither JSON nor PDF"),
+            503: ResponseSpec(
+                None, description="PDF not available: the server lacks the PDF engine's libraries"
+            ),
+        },
     )
     def dossier(
         self,
