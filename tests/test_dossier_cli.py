@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labledger.dossier.document import read_dossier_json
+from labledger.printing import pdf
 from tests.definitions import database_url
 from tests.dossier_fixtures import signed_lot
 from tests.test_cli import run
@@ -71,3 +72,17 @@ def test_an_unwritable_file_is_refused_readably(db, lab, capsys, tmp_path):
         made.lot["number"], "--out", str(missing),
     )  # fmt: skip
     assert code == 1 and err.startswith(f"error: Cannot write {missing}")
+
+
+def test_without_a_pdf_engine_it_says_so_and_json_still_works(
+    db, lab, capsys, tmp_path, monkeypatch
+):
+    made = signed_lot(db, lab)
+    monkeypatch.setattr(pdf, "_engine", lambda: None)
+    out = tmp_path / "d.pdf"
+    args = ("--database", database_url(db), "record", "dossier", "lot", made.lot["number"])
+    code, _, err = run(capsys, *args, "--out", str(out))
+    assert code == 1 and "cannot make PDFs" in err and "libpango" in err
+    assert not out.exists()
+    code, _, _ = run(capsys, *args, "--format", "json", "--out", str(tmp_path / "d.json"))
+    assert code == 0
