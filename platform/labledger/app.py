@@ -19,6 +19,7 @@ from labledger.api.changes import ChangeRequestsController
 from labledger.api.config import ConfigController
 from labledger.api.dashboards import DashboardsController
 from labledger.api.deps import API_DEPENDENCIES, APP_DEPENDENCIES
+from labledger.api.dossier import DossierController
 from labledger.api.events import EventsController
 from labledger.api.mappings import ImportsController, MappingsController
 from labledger.api.openapi import ApiOpenAPIConfig
@@ -95,6 +96,7 @@ def build_app(settings: Settings) -> Litestar:
         route_handlers=[
             TypesController,
             RecordsController,
+            DossierController,
             TransitionsController,
             BulkTransitionsController,
             WorkflowsController,

@@ -32,6 +32,7 @@ from labledger.cli_support import (
 )
 from labledger.dashboards.cli import add_dashboard_commands
 from labledger.database_roles import OWNER_DEFAULT, RUNTIME_DEFAULT, RolePlan, set_up_roles
+from labledger.dossier.cli import add_dossier_commands
 from labledger.errors import ServiceError, WritesSuspended
 from labledger.identity import users
 from labledger.identity.principal import SYSTEM
@@ -381,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_validate_command(commands)
     add_archive_commands(commands)
     add_report_commands(commands)
+    add_dossier_commands(commands)
     return parser
 
 

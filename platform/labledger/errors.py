@@ -99,3 +99,7 @@ class WritesSuspended(ServiceError, status=503, title="Changes cannot be recorde
 
 class Unavailable(ServiceError, status=503, title="Not available here"):
     """This installation cannot do what was asked (a library it needs is missing)."""
+
+
+class NotAcceptable(ServiceError, status=406, title="Not acceptable"):
+    """The client asked (``Accept``) for a representation this endpoint cannot give."""

@@ -140,10 +140,10 @@ def problem_statuses(method: str, operation: dict[str, Any]) -> list[int]:
     return sorted(statuses)
 
 
-def problem_response(status: int) -> dict[str, Any]:
-    """The OpenAPI response object of one error status."""
+def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
+    """The OpenAPI response object of one error status (``description``: the operation's own)."""
     response: dict[str, Any] = {
-        "description": STATUS_DESCRIPTIONS[status],
+        "description": description or STATUS_DESCRIPTIONS[status],
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
     if status in _HEADERS:
@@ -169,8 +169,14 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
             if method not in WRITE_METHODS | {"get"}:
                 continue
             responses = operation.setdefault("responses", {})
-            for status in problem_statuses(method, operation):
+            common = problem_statuses(method, operation)
+            for status in common:
                 responses[str(status)] = problem_response(status)
+            # An error only some operations answer (a 406 for an Accept they cannot
+            # give) is declared by the handler with its description; it is a problem too.
+            for key, declared in responses.items():
+                if key.isdigit() and int(key) >= 400 and int(key) not in common:
+                    responses[key] = problem_response(int(key), declared.get("description"))
     return document
 
 

@@ -13,6 +13,10 @@ from labledger.errors import FieldError, Forbidden, ValidationFailed
 from labledger.identity.principal import READ_AUDIT, Principal
 from labledger.metadata.types import readable_model
 from labledger.records.service import load_row
+from labledger.workflows.refusals import SIGN_REFUSED, TRANSITION_REFUSED
+
+ACTION_LABELS = {"record.create": "Created", "record.update": "Changed"}
+REFUSAL_LABELS = {TRANSITION_REFUSED: "Step refused", SIGN_REFUSED: "Signature refused"}
 
 
 def event_view(row: Any) -> dict[str, Any]:
@@ -30,6 +34,21 @@ def event_view(row: Any) -> dict[str, Any]:
         "details": row["details"],
         "hash": row["hash"],
     }
+
+
+def event_label(event: dict[str, Any], transitions: dict[str, str]) -> str:
+    """What happened, in words: the step's label for workflow events, else the action's."""
+    action: str = event["action"]
+    details: dict[str, Any] = event["details"] or {}
+    key = details.get("transition")
+    step = "Transition" if key is None else transitions.get(key, key)
+    if action == "record.transition":
+        return step
+    if action == "record.sign":
+        return f"Signed: {details.get('meaning', '')}"
+    if action in REFUSAL_LABELS:
+        return f"{REFUSAL_LABELS[action]}: {step} ({details.get('message', '')})"
+    return ACTION_LABELS.get(action, action)
 
 
 def record_history(

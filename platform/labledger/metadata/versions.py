@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from labledger.canonical import content_hash
+from labledger.canonical import content_hash, plain_content_hash
 from labledger.change_gate import require_change
 from labledger.db.tables import config_item, config_version
 from labledger.db.txcache import forget, transaction_cache
@@ -246,6 +246,11 @@ def version_ref(
         params = {"kind": kind, "key": key, "version": version}
         row = conn.execute(_VERSION_REF, params).first()
         return None if row is None else (row.version, row.body_hash)
+    return _current_refs(conn).get((kind, key))
+
+
+def _current_refs(conn: Connection) -> dict[Any, Any]:
+    """(kind, key) -> (current version, body hash) of every item, read once per transaction."""
     current = transaction_cache(conn, _CURRENT_SECTION)
     if not current:  # one small query tells every item's current version
         current.update(
@@ -253,7 +258,7 @@ def version_ref(
             for row in conn.execute(_ALL_CURRENT_REFS)
         )
         current[_LOADED] = True
-    return current.get((kind, key))
+    return current
 
 
 class CompiledCache(Generic[Compiled]):
@@ -291,3 +296,15 @@ class CompiledCache(Generic[Compiled]):
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return compiled
+
+
+def configuration_hash(conn: Connection) -> str:
+    """SHA-256 over every configuration item in force: its kind, key, version and the
+    hash of its definition. Names the configuration a copy or report was made under."""
+    current = _current_refs(conn)
+    items = sorted(
+        [kind, key, *ref]
+        for (kind, key), ref in current.items()
+        if (kind, key) != _LOADED and ref is not None
+    )
+    return plain_content_hash(items)

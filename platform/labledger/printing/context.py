@@ -40,6 +40,7 @@ from labledger.metadata.spec.fields import (
 from labledger.metadata.types import readable_model, type_model
 from labledger.printing.barcodes import code128, qr
 from labledger.printing.sandbox import TemplateProblem, utc
+from labledger.records.modified import modified_fields
 from labledger.records.origin import migrations_of
 from labledger.records.service import record_view
 from labledger.workflows.engine import record_with_signatures
@@ -68,27 +69,38 @@ def _texts(
     return dict(conn.execute(select(key, text).where(key.in_(wanted))).all())
 
 
-class _Lookups:
-    """Numbers, names and file names behind stored ids, fetched once per batch."""
+class Lookups:
+    """Numbers, names and file names behind stored ids, fetched once per batch.
 
-    def __init__(self, conn: Connection, rows: list[dict[str, Any]], models: list[TypeModel]):
+    ``datas`` are field values of records of ``models`` (one model per data);
+    ``users`` are further usernames whose full names are wanted.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        datas: list[dict[str, Any]],
+        models: list[TypeModel],
+        users: Iterable[str] = (),
+    ):
         references: set[int] = set()
-        users: set[str] = set()
+        wanted_users: set[str] = set(users)
         files: set[int] = set()
-        for row, model in zip(rows, models, strict=True):
-            users.update((row["created_by"], row["updated_by"]))
+        for data, model in zip(datas, models, strict=True):
             for key, spec in model.field_specs.items():
-                value = row["data"].get(key)
+                value = data.get(key)
                 if value is None:
                     continue
                 if isinstance(spec, ReferenceField):
                     references.update(spec.targets(value))
                 elif isinstance(spec, UserField):
-                    users.add(value)
+                    wanted_users.add(value)
                 elif isinstance(spec, AttachmentField):
                     files.add(value)
         self.numbers: dict[int, str] = _texts(conn, record.c.id, record.c.number, references)
-        self.names: dict[str, str] = _texts(conn, app_user.c.username, app_user.c.full_name, users)
+        self.names: dict[str, str] = _texts(
+            conn, app_user.c.username, app_user.c.full_name, wanted_users
+        )
         self.files: dict[int, str] = _texts(conn, attachment.c.id, attachment.c.filename, files)
 
     def display(self, spec: FieldSpec, value: Any) -> str:
@@ -116,6 +128,11 @@ class _Lookups:
             case DateTimeField():
                 return utc(value)
         return str(value)
+
+
+def alarm(spec: FieldSpec, value: Any) -> bool:
+    """Whether ``value`` is a computed yes/no at its alarm value (an out-of-limits flag)."""
+    return isinstance(spec, ComputedField) and isinstance(value, bool) and spec.raises_alarm(value)
 
 
 def _option_label(spec: ChoiceField | MultiChoiceField, value: Any) -> str:
@@ -150,6 +167,9 @@ class PrintContext:
         self.now = now
         self._models: dict[tuple[str, int], TypeModel] = {}
         self._state_labels: dict[str, dict[str, str]] = {}
+        #: Every record made printable so far, in order: those printed and those the
+        #: template reached (``referencing``, ``referenced``), for the printout's notices.
+        self.shown: list[dict[str, Any]] = []
 
     def model(self, row: dict[str, Any]) -> TypeModel:
         version = (row["type_key"], row["type_version"])
@@ -173,10 +193,14 @@ class PrintContext:
         if not rows:
             return []
         models = [self.model(row) for row in rows]
-        lookups = _Lookups(self.conn, rows, models)
-        migrated = migrations_of(self.conn, [row["id"] for row in rows])
+        users = [name for row in rows for name in (row["created_by"], row["updated_by"])]
+        lookups = Lookups(self.conn, [row["data"] for row in rows], models, users)
+        ids = [row["id"] for row in rows]
+        migrated = migrations_of(self.conn, ids)
+        modified = modified_fields(self.conn, ids)
         result = []
         for row, model in zip(rows, models, strict=True):
+            changed = modified.get(row["id"], {})
             fields = [
                 {
                     "key": key,
@@ -186,6 +210,9 @@ class PrintContext:
                     "section": spec.section or None,
                     "value": row["data"].get(key),
                     "display": lookups.display(spec, row["data"].get(key)),
+                    "flag": alarm(spec, row["data"].get(key)),
+                    "modified": key in changed,
+                    "changed_in": changed.get(key, []),
                 }
                 for key, spec in model.field_specs.items()
             ]
@@ -201,6 +228,7 @@ class PrintContext:
                     "migration": migrated.get(row["id"]),
                 }
             )
+        self.shown.extend(result)
         return result
 
     def _readable(self, type_key: str) -> TypeModel:

@@ -41,7 +41,8 @@ from labledger.printing.templates import (
     print_template,
     template_page,
 )
-from labledger.records.origin import migration_notice, migrations_of
+from labledger.records.modified import modified_notice
+from labledger.records.origin import migration_notice
 from labledger.records.service import load_row
 
 #: Most labels one printout takes (a few dozen sheets).
@@ -67,7 +68,8 @@ class Sheet:
     rows: int | None = None
     gap_mm: float = 0
     row_gap_mm: float = 0
-    #: What the platform says on every page whatever the template: migrated records.
+    #: What the platform says on every page whatever the template: migrated records,
+    #: records with values modified after their first entry.
     notices: tuple[str, ...] = ()
 
 
@@ -102,27 +104,37 @@ def _render(
     compiled: CompiledTemplate,
     rows: list[dict[str, Any]],
     limits: Limits,
-) -> list[Markup]:
+) -> tuple[list[Markup], tuple[str, ...]]:
+    """Each record rendered, and what the platform says on every page of the printout."""
     run = PrintRun(limits)
     context = PrintContext(conn, actor, compiled.names, utc_now())
     try:
-        return [
+        bodies = [
             run.render(compiled, context.for_record(row, printable))
             for row, printable in zip(rows, context.printable(rows), strict=True)
         ]
     except TemplateProblem as problem:
         raise _failed(key, problem) from None
+    return bodies, _notices(context.shown)
 
 
-def _notices(conn: Connection, rows: list[dict[str, Any]]) -> tuple[str, ...]:
-    """One line per migrated record printed (each once, in the order printed)."""
-    markers = migrations_of(conn, [row["id"] for row in rows])
-    notices = {
-        row["number"]: migration_notice(row["number"], markers[row["id"]])
-        for row in rows
-        if row["id"] in markers
-    }
-    return tuple(notices.values())
+def _notices(printables: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Whatever the template shows: one line per migrated record printed or read by the
+    template, and one per such record with values changed after their first entry
+    (each record once, in order).
+
+    Said by the platform on every page, so no template, shipped or written by an
+    administrator, can print a changed value without the reader being told.
+    """
+    notices: dict[str, None] = {}
+    for printable in printables:
+        number = printable["number"]
+        if printable["migration"] is not None:
+            notices[migration_notice(number, printable["migration"])] = None
+        changed = [(f["label"], f["changed_in"]) for f in printable["fields"] if f["modified"]]
+        if changed:
+            notices[modified_notice(number, changed)] = None
+    return tuple(notices)
 
 
 def _sheet(
@@ -174,9 +186,9 @@ def print_record(
     model = readable_model(conn, actor, type_key)
     template, compiled = _template_for(conn, template_key, model)
     row = load_row(conn, type_key, record_id)
-    bodies = _render(conn, actor, template_key, compiled, [row], limits)
+    bodies, notices = _render(conn, actor, template_key, compiled, [row], limits)
     title = f"{template.label} {row['number']}"
-    return _sheet(template, title, bodies, _notices(conn, [row]))
+    return _sheet(template, title, bodies, notices)
 
 
 def print_labels(
@@ -229,6 +241,6 @@ def print_labels(
             f"There is no {model.label} with id {', '.join(missing)}: no labels were printed."
         )
     rows = [found[i] for i in record_ids]
-    bodies = _render(conn, actor, template_key, compiled, rows, limits)
+    bodies, notices = _render(conn, actor, template_key, compiled, rows, limits)
     title = f"{template.label}: {len(bodies)} labels"
-    return _sheet(template, title, bodies, _notices(conn, rows), skip=skip)
+    return _sheet(template, title, bodies, notices, skip=skip)

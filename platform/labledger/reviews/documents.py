@@ -19,8 +19,7 @@ from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from labledger.errors import Unavailable
-from labledger.printing.pdf import NO_PDF, printed
+from labledger.printing.pdf import pdf_of
 from labledger.records.csv_export import safe_cell
 from labledger.resources import data_path
 from labledger.reviews.access import AccessReview
@@ -107,10 +106,7 @@ def review_json(review: AccessReview) -> dict[str, Any]:
 def document(review: Review, kind: str) -> bytes:
     """The review in format ``kind`` (one of FORMATS) as bytes."""
     if kind == "pdf":
-        pdf = printed(review_html(review))
-        if pdf is None:
-            raise Unavailable(f"This installation cannot make PDF files: {NO_PDF}.")
-        return pdf
+        return pdf_of(review_html(review))
     if kind == "csv":
         return review_csv(review).encode("utf-8")
     return review_html(review).encode("utf-8")

@@ -14,15 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from labledger.audit.queries import event_label
 from labledger.identity.principal import Principal
 from labledger.metadata.model import TypeModel
 from labledger.metadata.spec.fields import TextField
 from labledger.web.display import Formatter, Shown, utc_text
 from labledger.workflows.model import workflow_model
-from labledger.workflows.refusals import SIGN_REFUSED, TRANSITION_REFUSED
 
-ACTION_LABELS = {"record.create": "Created", "record.update": "Changed"}
-REFUSAL_LABELS = {TRANSITION_REFUSED: "Step refused", SIGN_REFUSED: "Signature refused"}
 #: How a change of state is shown: the state labels, as plain text.
 _STATE = TextField(key="state", label="State")
 
@@ -34,21 +32,6 @@ class Change:
     label: str
     old: Shown
     new: Shown
-
-
-def event_label(event: dict[str, Any], transitions: dict[str, str]) -> str:
-    """What happened, in words: the step's label for workflow events, else the action's."""
-    action: str = event["action"]
-    details: dict[str, Any] = event["details"] or {}
-    key = details.get("transition")
-    step = "Transition" if key is None else transitions.get(key, key)
-    if action == "record.transition":
-        return step
-    if action == "record.sign":
-        return f"Signed: {details.get('meaning', '')}"
-    if action in REFUSAL_LABELS:
-        return f"{REFUSAL_LABELS[action]}: {step} ({details.get('message', '')})"
-    return ACTION_LABELS.get(action, action)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from labledger.params import RowId
 from labledger.printing.templates import list_print_templates
 from labledger.records.attachments import read_attachment
 from labledger.records.csv_export import csv_export
+from labledger.records.modified import modified_fields
 from labledger.records.origin import migration_notice, migrations_of
 from labledger.records.preview import visible_fields
 from labledger.records.query import ListQuery, list_records
@@ -43,7 +44,7 @@ from labledger.web.record_form import child_forms
 from labledger.workflows.bulk import steps_for
 from labledger.workflows.engine import available_transitions, record_with_signatures
 from labledger.workflows.model import workflow_model
-from labledger.workflows.signatures import CURRENT, EARLIER_VERSION
+from labledger.workflows.signatures import status_text
 from labledger.workflows.work import overdue_check
 
 #: Sort orders every list offers besides its filterable fields.
@@ -55,11 +56,6 @@ BASE_SORTS = [
 ]
 #: Filter kinds that take a range (from, to) instead of one value.
 RANGE_TYPES = ("integer", "decimal", "date", "datetime")
-SIGNATURE_STATUS = {
-    CURRENT: "Valid: applies to the record as it is now",
-    EARLIER_VERSION: "Belongs to an earlier version: the record changed after signing",
-}
-INVALID_TEXT = "INVALID: does not match what was signed or its audit event"
 
 
 def state_labels(conn: Connection, model: TypeModel) -> dict[str, str]:
@@ -205,7 +201,7 @@ def record_context(
         {
             **sig,
             "when": utc_text(sig["signed_at"]),
-            "status_text": SIGNATURE_STATUS.get(sig["status"], INVALID_TEXT),
+            "status_text": status_text(sig["status"]),
         }
         for sig in rec["signatures"]
     ]
@@ -226,6 +222,7 @@ def record_context(
         "print_templates": list_print_templates(conn, actor, type_key),
         "child_forms": child_forms(conn, actor, type_key, record_id),
         "migration": _migration_notice(conn, rec),
+        "modified": modified_fields(conn, [record_id]).get(record_id, {}),
         "created": utc_text(rec["created_at"]),
         "updated": utc_text(rec["updated_at"]),
     }

@@ -31,6 +31,18 @@ EARLIER_VERSION = "earlier_version"
 INVALID = "invalid"
 
 
+#: What people read for each status.
+_STATUS_TEXTS = {
+    CURRENT: "Valid: applies to the record as it is now",
+    EARLIER_VERSION: "Belongs to an earlier version: the record changed after signing",
+}
+
+
+def status_text(status: str) -> str:
+    """A signature's status in words, as the record page, printouts and dossiers say it."""
+    return _STATUS_TEXTS.get(status, "INVALID: does not match what was signed or its audit event")
+
+
 def signed_content(row: dict[str, Any]) -> dict[str, Any]:
     """What a signature covers: the record's identity and its data."""
     return {
