@@ -29,6 +29,7 @@ def _dossier(db, actor, type_key, record_id, **kwargs):
         return record_dossier(conn, actor, type_key, record_id, **kwargs)
 
 
+@pytest.mark.requirement("REQ-DOS-01", "REQ-DOS-02")
 def test_fields_are_shown_as_people_read_them_and_marked_when_modified(db, lab):
     made = signed_lot(db, lab)
     dossier = _dossier(db, lab.qa.principal, "lot", made.lot["id"])
@@ -44,6 +45,7 @@ def test_fields_are_shown_as_people_read_them_and_marked_when_modified(db, lab):
     assert not fields["code"].modified and fields["code"].changed_in == []
 
 
+@pytest.mark.requirement("REQ-DOS-01")
 def test_signatures_carry_the_manifest_and_show_a_later_change(db, lab):
     made = signed_lot(db, lab)
     dossier = _dossier(db, lab.qa.principal, "lot", made.lot["id"])
@@ -57,6 +59,7 @@ def test_signatures_carry_the_manifest_and_show_a_later_change(db, lab):
     assert "earlier version" in signature.status_text
 
 
+@pytest.mark.requirement("REQ-DOS-01")
 def test_the_record_is_proved_and_stamped(db, lab):
     made = signed_lot(db, lab)
     now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -117,6 +120,7 @@ def test_depth_is_bounded(db, lab, depth):
     assert refused.value.errors[0].field == "depth"
 
 
+@pytest.mark.requirement("REQ-DOS-01")
 def test_related_records_the_reader_may_not_read_are_withheld(db, publish):
     add_roles(db, "analyst", "reviewer")
     publish(batch_type())

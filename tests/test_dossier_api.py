@@ -45,6 +45,7 @@ def pdf_text(body: bytes) -> str:
     return " ".join(" ".join(page.extract_text().split()) for page in pages)
 
 
+@pytest.mark.requirement("REQ-DOS-01")
 def test_json_repeats_the_record_as_the_records_api_gives_it(client, db, lab):
     made = signed_lot(db, lab)
     response = client.get(_url(made), headers=lab.qa.headers)
@@ -66,6 +67,7 @@ def test_json_repeats_the_record_as_the_records_api_gives_it(client, db, lab):
     ]
 
 
+@pytest.mark.requirement("REQ-DOS-01", "REQ-DOS-02")
 def test_pdf_by_accept_carries_the_manifest_and_markers(client, db, lab):
     made = signed_lot(db, lab)
     response = client.get(_url(made), headers={**lab.qa.headers, "Accept": "application/pdf"})

@@ -38,6 +38,7 @@ def lab(db, make_person):
     return make_lab(db, make_person)
 
 
+@pytest.mark.requirement("REQ-DOS-02")
 def test_every_page_names_the_modified_values_whatever_the_template(db, lab, client):
     made = signed_lot(db, lab)
     _publish(db, "plain", PLAIN)
@@ -92,6 +93,7 @@ def test_unchanged_records_carry_no_notice(db, lab):
         assert print_record(conn, lab.qa.principal, "lot", lot["id"], "plain").notices == ()
 
 
+@pytest.mark.requirement("REQ-DOS-02")
 def test_every_shipped_template_marks_a_modified_value(lims_db):
     lims = Lims(lims_db)
     sample_type = lims.number_of("sample_type", name="Surface water")

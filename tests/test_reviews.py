@@ -66,6 +66,7 @@ def _cli(*argv: str, capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.requirement("REQ-REV-01")
 def test_the_periodic_review_states_changes_approvals_refusals_lockouts_and_grants(
     db, make_person, monkeypatch
 ):
@@ -131,6 +132,7 @@ def test_detail_rows_are_bounded_and_the_table_says_so(db, make_person, monkeypa
     assert accounts.shown == f"the first 2 of {accounts.total} rows"
 
 
+@pytest.mark.requirement("REQ-REV-01")
 def test_a_failed_verification_is_kept_in_the_trail_and_stated(db, make_person, capsys):
     make_person("ann", "analyst")
     url = database_url(db)
@@ -175,6 +177,7 @@ def test_bad_dates_are_refused_in_one_readable_line(db, tmp_path, capsys, first,
     assert not out_file.exists()
 
 
+@pytest.mark.requirement("REQ-REV-01")
 def test_the_periodic_review_is_written_as_html_and_csv(db, make_person, tmp_path, capsys):
     with db.write() as conn:
         create_user(
@@ -214,6 +217,7 @@ def test_the_periodic_review_is_written_as_html_and_csv(db, make_person, tmp_pat
     assert any(r[2:4] == ["user.deactivate", "user mallory"] for r in lines if len(r) > 3)
 
 
+@pytest.mark.requirement("REQ-REV-02")
 def test_token_use_is_written_at_most_once_per_interval(db, make_person, client):
     person = make_person("ann", "analyst")
     digest = token_digest(person.token)
@@ -265,6 +269,7 @@ def _backdate(db, username: str, days: int) -> None:
         )
 
 
+@pytest.mark.requirement("REQ-REV-02")
 def test_unused_accounts_are_those_without_sign_in_or_token_use(db, make_person):
     for name in ("idle", "signs", "scripts", "fresh"):
         make_person(name, "analyst")
@@ -308,6 +313,7 @@ def _signed(db, username: str, number: str) -> None:
         )
 
 
+@pytest.mark.requirement("REQ-REV-02")
 def test_a_password_reset_followed_by_the_users_signature_is_flagged(db, make_person):
     make_person("ann", "analyst")
     make_person("bo", "analyst")
@@ -350,6 +356,7 @@ def _access_json(db, tmp_path, capsys, *extra: str) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.requirement("REQ-REV-02")
 def test_a_signed_access_review_is_what_the_next_one_compares_with(
     db, make_person, tmp_path, capsys
 ):

@@ -18,6 +18,7 @@ from tests.web.record_fixtures import make_lab
 pytestmark = pytest.mark.browser
 
 
+@pytest.mark.requirement("REQ-DOS-01", "REQ-DOS-02")
 def test_qa_downloads_the_dossier_of_a_signed_record(page, db, make_person, tmp_path: Path):
     lab = make_lab(db, make_person)
     made = signed_lot(db, lab)

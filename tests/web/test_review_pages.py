@@ -8,6 +8,7 @@ import io
 import re
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from labledger.db.tables import record
@@ -48,6 +49,7 @@ def test_an_administrator_sees_the_access_review_but_not_the_periodic_one(client
     assert 'href="/reviews/access"' in client.get("/admin/users").text
 
 
+@pytest.mark.requirement("REQ-REV-01")
 def test_qa_reads_the_periodic_review_and_downloads_it(client, db, make_person):
     make_person("aud", "auditor", permissions=("read_audit",))
     with db.write() as conn:
@@ -99,6 +101,7 @@ def test_bad_periods_are_refused_at_their_fields(client, db, make_person):
     assert days.status_code == 422 and "give a number of days from 1 to 3650" in days.text
 
 
+@pytest.mark.requirement("REQ-REV-02")
 def test_an_access_review_is_kept_from_its_page_and_signed_by_its_reviewer(
     client, db, make_person, tmp_path
 ):
