@@ -77,12 +77,12 @@ def test_restore_into_a_database_in_use_is_refused(
 
 @pytest.mark.requirement("REQ-ARC-03")
 def test_verify_tests_a_backup_and_records_the_outcome(
-    archived: Path, db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    archived: Path, lims_db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run(
         capsys,
         "--database",
-        database_url(db),
+        database_url(lims_db),
         "archive",
         "verify",
         str(archived),
@@ -94,7 +94,7 @@ def test_verify_tests_a_backup_and_records_the_outcome(
     assert code == 0
     assert out.startswith("Archive intact")
     assert "Trial restore into a temporary SQLite database" in out and "Restore PROVED" in out
-    with db.read() as conn:
+    with lims_db.read() as conn:
         event = conn.execute(select(audit_event).where(audit_event.c.action == VERIFY_ACTION)).one()
     assert event.details["intact"] is True and event.details["trial_restore"] is True
 
