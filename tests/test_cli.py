@@ -248,3 +248,17 @@ def test_roles_and_token_revocation_from_the_cli(db, capsys):
     assert cli.main(["--database", url, "token", "revoke", token[:10]]) == 0
     with db.read() as conn:
         assert principal_for_token(conn, token) is None
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path):
+    """``labledger ... | head``: the reader closes the pipe; no traceback, status 141."""
+    url = f"sqlite:///{tmp_path / 'piped.db'}"
+    assert cli.main(["--database", url, "init", "--empty"]) == 0
+    command = [sys.executable, "-m", "labledger.cli", "--database", url, "audit", "verify"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader is gone before the first line
+        errors = process.stderr.read().decode()
+        status = process.wait()
+    assert "Traceback" not in errors and "Broken pipe" not in errors
+    assert status == cli.EXIT_BROKEN_PIPE

@@ -45,6 +45,8 @@ from labledger.validation.cli import add_validate_command
 
 #: The exit status argparse gives a command line it cannot parse.
 EXIT_USAGE = 2
+#: A shell's status for a command whose output pipe closed (128 + SIGPIPE).
+EXIT_BROKEN_PIPE = 141
 #: PostgreSQL's SQLSTATE for "permission denied" (a role lacks a privilege).
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -410,6 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read the output stopped early (``| head``): nothing is wrong, but
+        # Python would still print a traceback flushing stdout at exit, so it goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
